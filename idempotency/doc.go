@@ -1,0 +1,2 @@
+// Package idempotency is under construction; see DESIGN.md.
+package idempotency

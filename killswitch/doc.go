@@ -1,0 +1,2 @@
+// Package killswitch is under construction; see DESIGN.md.
+package killswitch

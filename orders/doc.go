@@ -1,0 +1,2 @@
+// Package orders is under construction; see DESIGN.md.
+package orders

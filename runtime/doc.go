@@ -1,0 +1,2 @@
+// Package runtime is under construction; see DESIGN.md.
+package runtime

@@ -1,0 +1,18 @@
+package scheduler
+
+import "regexp"
+
+// secretPattern matches what looks like a key, signature or secret: query parameters and
+// headers that carry them, and long runs of hex/base64 characters.
+var secretPattern = regexp.MustCompile(`(?i)((signature|apikey|api_key|api-key|secret|x-mbx-apikey|token|listenkey)["']?\s*[=:]\s*["']?)[^&\s"',}]+|[A-Za-z0-9+/_\-]{32,}={0,2}`)
+
+// Redact removes anything that looks like a key, a signature or a secret from s, so that an
+// exchange's error message can be logged and returned safely.
+func Redact(s string) string {
+	return secretPattern.ReplaceAllStringFunc(s, func(m string) string {
+		if sub := secretPattern.FindStringSubmatch(m); sub[1] != "" {
+			return sub[1] + "[REDACTED]"
+		}
+		return "[REDACTED]"
+	})
+}

@@ -1,0 +1,158 @@
+package scheduler
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// Priority orders requests in the queue: strict between levels, FIFO within a level.
+// Higher values go first.
+type Priority int
+
+const (
+	// PriorityBackground is for exchange info, fees and other slow-moving reads.
+	PriorityBackground Priority = iota
+	// PriorityMarket is for market data reads (tickers, books, trades).
+	PriorityMarket
+	// PriorityAccount is for balances, positions and open-order reads.
+	PriorityAccount
+	// PriorityOrders is for new orders and amendments. The gate is asked before each one.
+	PriorityOrders
+	// PriorityCritical is for cancels and kill-switch flattening. It passes a closed gate.
+	PriorityCritical
+)
+
+// NumPriorities is the number of priority levels.
+const NumPriorities = int(PriorityCritical) + 1
+
+var priorityNames = [...]string{"background", "market", "account", "orders", "critical"}
+
+// String returns the lower-case name used in logs and configuration ("orders", ...).
+func (p Priority) String() string {
+	if p < 0 || int(p) >= len(priorityNames) {
+		return "priority(" + strconv.Itoa(int(p)) + ")"
+	}
+	return priorityNames[p]
+}
+
+// Class is the failure class of an attempt's outcome. It decides retries, backoff and which
+// breaker counts the failure.
+type Class int
+
+const (
+	// ClassNone means the attempt succeeded.
+	ClassNone Class = iota
+	// ClassAuth: 401/403, bad signature, timestamp outside the window, invalid or revoked key.
+	// Never retried; opens the auth breaker at once.
+	ClassAuth
+	// ClassRateLimit: 429, 418, "too many requests" codes. Backpressure: wait for Retry-After
+	// (else backoff with jitter), halve the bucket's concurrency, pause the bucket.
+	ClassRateLimit
+	// ClassTransient: timeouts, 5xx, connection resets on a read. Retried with backoff.
+	ClassTransient
+	// ClassValidation: other 4xx, filter failures, insufficient balance. Never retried.
+	ClassValidation
+	// ClassUnknown: a write whose effect is unknown (timeout, 5xx, "execution status unknown").
+	// Never retried by the scheduler unless the request's RetrySafe proves the first try did not land.
+	ClassUnknown
+)
+
+var classNames = [...]string{"ok", "auth", "rate_limit", "transient", "validation", "unknown"}
+
+// String returns the snake_case name used in logs and metrics ("rate_limit", ...).
+func (c Class) String() string {
+	if c < 0 || int(c) >= len(classNames) {
+		return "class(" + strconv.Itoa(int(c)) + ")"
+	}
+	return classNames[c]
+}
+
+// Cost is what one attempt consumes from a named limit window ("REQUEST_WEIGHT", "ORDERS").
+type Cost struct {
+	Window string
+	Amount int64
+}
+
+// Usage is the exchange's own count for a window, as reported with an answer (for Binance the
+// X-MBX-USED-WEIGHT-1M and X-MBX-ORDER-COUNT-* headers). The scheduler adopts it whenever it
+// is higher than its own count.
+type Usage struct {
+	Window string
+	Used   int64
+}
+
+// Outcome is what one attempt reports. The adapter fills it: it knows how to read the
+// exchange's statuses and codes; the scheduler only knows the classes.
+type Outcome struct {
+	// Status is the HTTP status, 0 when no answer arrived.
+	Status int
+	// Class is the adapter's classification. When it is ClassNone and the attempt failed
+	// (Err set or Status >= 400), the scheduler classifies by HTTP status alone.
+	Class Class
+	// Code and Message are the exchange's error code and message, if any.
+	Code    int
+	Message string
+	// RetryAfter is the exchange's Retry-After (0 if none). A retry is never sent earlier.
+	RetryAfter time.Duration
+	// Ban marks an IP ban (Binance 418): the bucket is held for the whole RetryAfter.
+	Ban bool
+	// Usage carries the exchange's usage counters.
+	Usage []Usage
+	// RequestID is the exchange's or the transport's request id, for the log event.
+	RequestID string
+	// Err is the transport error, if any (timeout, connection reset, malformed answer).
+	Err error
+}
+
+// AttemptFunc performs one try of a request. attempt counts from 1. It must honour ctx, which
+// ends at the request's time budget.
+type AttemptFunc func(ctx context.Context, attempt int) Outcome
+
+// RetrySafeFunc is asked before a write whose outcome was unknown (or transient) is retried.
+// It returns true only when it has proved that the previous try did not land (for orders: the
+// exchange does not know the client order id). An error or false ends the request with the
+// unknown outcome. It runs outside the scheduler's budget accounting; any calls it makes go
+// through the scheduler as requests of their own.
+type RetrySafeFunc func(ctx context.Context, last Outcome) (bool, error)
+
+// Request describes one REST call to the scheduler. Adapters build them; the scheduler knows
+// no exchange.
+type Request struct {
+	// Endpoint and Method name the call in logs and metrics ("/api/v3/order", "POST").
+	Endpoint string
+	Method   string
+	// Bucket is the concurrency bucket ("orders", "account", "market"); it must be configured.
+	Bucket string
+	// Priority orders the request in the queue.
+	Priority Priority
+	// Costs are consumed from the named windows by every attempt; each window must be configured.
+	Costs []Cost
+	// Write marks a call that changes state at the exchange (orders, cancels).
+	Write bool
+	// IdempotencyKey is the client order id, logged with every attempt.
+	IdempotencyKey string
+	// Budget bounds the whole request, queueing and retries included. 0 means the configured default.
+	Budget time.Duration
+	// MaxWait bounds queueing for priorities below orders; past it the request is shed with
+	// ErrShed. 0 means the configured default.
+	MaxWait time.Duration
+	// RetrySafe, if set, lets the scheduler retry a write after an unknown or transient outcome.
+	RetrySafe RetrySafeFunc
+	// Attempt performs one try.
+	Attempt AttemptFunc
+}
+
+// Gate is asked before any request at orders priority (and any write below critical) is sent.
+// The kill switch implements it. A non-nil error stops the request; critical requests (cancels)
+// are never gated.
+type Gate interface {
+	Allow(ctx context.Context, p Priority) error
+}
+
+// Clock is the scheduler's source of time. The zero Config uses the wall clock.
+// NewTimer returns a channel that receives once after d and a function that stops the timer.
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}

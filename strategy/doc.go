@@ -1,0 +1,2 @@
+// Package strategy is under construction; see DESIGN.md.
+package strategy
