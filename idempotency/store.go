@@ -77,10 +77,10 @@ type Intent struct {
 
 // Entry is one intent's journal record.
 type Entry struct {
-	Key             string    `json:"key"`
-	Intent          Intent    `json:"intent"`
-	State           State     `json:"state"`
-	ExchangeOrderID string    `json:"exchange_order_id,omitempty"`
+	Key             string `json:"key"`
+	Intent          Intent `json:"intent"`
+	State           State  `json:"state"`
+	ExchangeOrderID string `json:"exchange_order_id,omitempty"`
 	// OrderStatus is the last exchange order status seen ("NEW", "FILLED", ...).
 	OrderStatus string `json:"order_status,omitempty"`
 	// Note says why the entry is in its state ("rejected: -1013 Filter failure: LOT_SIZE").
