@@ -1,2 +1,0 @@
-// Package runtime is under construction; see DESIGN.md.
-package runtime

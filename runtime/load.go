@@ -1,0 +1,163 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/rawbytes"
+	"github.com/knadh/koanf/v2"
+)
+
+// EnvPrefix starts every environment variable that overrides a config key:
+// exchange.api_secret → KEEL_EXCHANGE_API_SECRET.
+const EnvPrefix = "KEEL_"
+
+// ConfigError is a configuration that cannot start the bot. Key names the offending key in
+// the dotted form used by the YAML file ("admin.listen"), so the operator knows what to fix.
+type ConfigError struct {
+	Key    string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Key == "" {
+		return "config: " + e.Reason
+	}
+	return fmt.Sprintf("config: %s: %s", e.Key, e.Reason)
+}
+
+// LoadOptions says where configuration comes from. Defaults are the built-in YAML (the
+// embedded copy of configs/sim.yaml); Path, if set, is a YAML file loaded on top; Environ
+// (os.Environ() when nil) supplies KEEL_* overrides on top of both.
+type LoadOptions struct {
+	Defaults []byte
+	Path     string
+	Environ  []string
+}
+
+// loadKoanf layers defaults, file and environment into one koanf instance. An environment
+// variable is resolved against the keys already known, so underscores inside key names work
+// (KEEL_EXCHANGE_API_SECRET → exchange.api_secret, not exchange.api.secret); a KEEL_ variable
+// that matches no key is an error rather than a silently ignored typo.
+func loadKoanf(o LoadOptions) (*koanf.Koanf, error) {
+	k := koanf.New(".")
+	if len(o.Defaults) > 0 {
+		if err := k.Load(rawbytes.Provider(o.Defaults), yaml.Parser()); err != nil {
+			return nil, &ConfigError{Reason: "built-in defaults: " + err.Error()}
+		}
+	}
+	if o.Path != "" {
+		if _, err := os.Stat(o.Path); err != nil {
+			return nil, &ConfigError{Reason: fmt.Sprintf("config file %s: %v", o.Path, err)}
+		}
+		if err := k.Load(file.Provider(o.Path), yaml.Parser()); err != nil {
+			return nil, &ConfigError{Reason: fmt.Sprintf("config file %s: %v", o.Path, err)}
+		}
+	}
+	environ := o.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	known := map[string]string{}
+	for _, key := range k.Keys() {
+		known[envName(key)] = key
+	}
+	var unknown []string
+	provider := env.Provider(".", env.Opt{
+		Prefix:      EnvPrefix,
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(name, value string) (string, any) {
+			key, ok := known[name]
+			if !ok {
+				unknown = append(unknown, name)
+				return "", nil
+			}
+			return key, value
+		},
+	})
+	if err := k.Load(provider, nil); err != nil {
+		return nil, &ConfigError{Reason: "environment: " + err.Error()}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, &ConfigError{Key: unknown[0], Reason: "environment variable matches no config key"}
+	}
+	return k, nil
+}
+
+// envName is the environment variable that overrides key.
+func envName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// decodeStrict unmarshals the koanf subtree at path into out, refusing unknown keys and
+// values of the wrong type, and names the offending key (prefixed with path) in the error.
+func decodeStrict(k *koanf.Koanf, path string, out any) error {
+	var md mapstructure.Metadata
+	err := k.UnmarshalWithConf(path, out, koanf.UnmarshalConf{
+		DecoderConfig: &mapstructure.DecoderConfig{
+			DecodeHook: mapstructure.ComposeDecodeHookFunc(
+				mapstructure.StringToTimeDurationHookFunc(),
+				mapstructure.StringToSliceHookFunc(","),
+				mapstructure.TextUnmarshallerHookFunc(),
+			),
+			WeaklyTypedInput: true,
+			ErrorUnused:      true,
+			Metadata:         &md,
+		},
+	})
+	if err == nil {
+		return nil
+	}
+	return namedDecodeError(path, err)
+}
+
+// namedDecodeError turns mapstructure's aggregated error into a ConfigError for its first
+// problem, with the full dotted key.
+func namedDecodeError(path string, err error) error {
+	full := func(key string) string {
+		key = strings.Trim(key, "'\"")
+		switch {
+		case path == "":
+			return key
+		case key == "":
+			return path
+		}
+		return path + "." + key
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	if len(errs) == 0 {
+		errs = []error{err}
+	}
+	var de *mapstructure.DecodeError
+	for _, e := range errs {
+		if errors.As(e, &de) {
+			return &ConfigError{Key: full(de.Name()), Reason: cleanReason(de.Unwrap().Error())}
+		}
+	}
+	msg := errs[0].Error()
+	if i := strings.Index(msg, "has invalid keys: "); i >= 0 {
+		keys := strings.Split(msg[i+len("has invalid keys: "):], ", ")
+		prefix := strings.Trim(strings.TrimSpace(msg[:i]), "'\"")
+		name := keys[0]
+		if prefix != "" {
+			name = prefix + "." + name
+		}
+		return &ConfigError{Key: full(name), Reason: "unknown key (check its spelling and section)"}
+	}
+	return &ConfigError{Key: path, Reason: msg}
+}
+
+func cleanReason(s string) string {
+	return strings.TrimSpace(s)
+}
