@@ -1,0 +1,104 @@
+package runtime
+
+import (
+	"sync"
+
+	"github.com/keelbot/keel/strategy"
+)
+
+// mailbox is one strategy's inbox. Put never blocks, so a slow strategy can never hold up
+// the main loop, another strategy or the scheduler. What a slow strategy misses is coalesced,
+// not queued without bound: only the latest quote per symbol, the latest data status per
+// symbol and one pending tick are kept. Order updates are never dropped: each is a fact the
+// strategy must see, in order.
+type mailbox struct {
+	mu     sync.Mutex
+	orders []strategy.OrderUpdate
+	quotes map[string]strategy.Quote
+	status map[string]strategy.DataStatus
+	qorder []string // symbols in arrival order of their pending quote or status
+	tick   *strategy.Tick
+	closed bool
+	ready  chan struct{} // has a value while anything is pending
+}
+
+func newMailbox() *mailbox {
+	return &mailbox{
+		quotes: map[string]strategy.Quote{},
+		status: map[string]strategy.DataStatus{},
+		ready:  make(chan struct{}, 1),
+	}
+}
+
+// Put adds ev, coalescing as described on mailbox.
+func (m *mailbox) Put(ev strategy.Event) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	switch e := ev.(type) {
+	case strategy.OrderUpdate:
+		m.orders = append(m.orders, e)
+	case strategy.Quote:
+		m.markSymbolLocked(e.Symbol)
+		m.quotes[e.Symbol] = e
+	case strategy.DataStatus:
+		m.markSymbolLocked(e.Symbol)
+		m.status[e.Symbol] = e
+	case strategy.Tick:
+		m.tick = &e
+	}
+	m.mu.Unlock()
+	select {
+	case m.ready <- struct{}{}:
+	default:
+	}
+}
+
+// requires that m.mu is held.
+func (m *mailbox) markSymbolLocked(symbol string) {
+	_, q := m.quotes[symbol]
+	_, s := m.status[symbol]
+	if !q && !s {
+		m.qorder = append(m.qorder, symbol)
+	}
+}
+
+// Take returns everything pending in delivery order: order updates first (they change what
+// the strategy owns), then per symbol its data status and latest quote, then the tick.
+func (m *mailbox) Take() []strategy.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []strategy.Event
+	for _, o := range m.orders {
+		out = append(out, o)
+	}
+	m.orders = m.orders[:0]
+	for _, sym := range m.qorder {
+		if s, ok := m.status[sym]; ok {
+			out = append(out, s)
+			delete(m.status, sym)
+		}
+		if q, ok := m.quotes[sym]; ok {
+			out = append(out, q)
+			delete(m.quotes, sym)
+		}
+	}
+	m.qorder = m.qorder[:0]
+	if m.tick != nil {
+		out = append(out, *m.tick)
+		m.tick = nil
+	}
+	return out
+}
+
+// Ready has a value whenever Take would return something.
+func (m *mailbox) Ready() <-chan struct{} { return m.ready }
+
+// Close makes further Puts no-ops.
+func (m *mailbox) Close() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+}

@@ -1,0 +1,136 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/keelbot/keel/strategy"
+)
+
+// runner drives one strategy on its own goroutine. Events reach it through a mailbox that
+// never blocks the sender.
+type runner struct {
+	name    string
+	strat   strategy.Strategy
+	box     *mailbox
+	log     zerolog.Logger
+	onPanic func(name string)
+
+	cancel  context.CancelFunc
+	done    chan struct{}
+	mu      sync.Mutex
+	stopped bool // by a panic: Stop is not called on a strategy in an unknown state
+}
+
+// start launches the strategy's goroutine: Start (if implemented), then events until ctx ends.
+func (r *runner) start(ctx context.Context) {
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		defer r.box.Close()
+		if !r.guard(func() error {
+			if s, ok := r.strat.(strategy.Starter); ok {
+				return s.Start(ctx)
+			}
+			return nil
+		}, "start") {
+			return
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.box.Ready():
+			}
+			for _, ev := range r.box.Take() {
+				if ctx.Err() != nil {
+					return
+				}
+				if !r.guard(func() error { return r.strat.OnEvent(ctx, ev) }, eventName(ev)) {
+					return
+				}
+			}
+		}
+	}()
+}
+
+// guard runs f, logging an error and recovering a panic. It reports false when the strategy
+// must stop (it panicked).
+func (r *runner) guard(f func() error, what string) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.mu.Lock()
+			r.stopped = true
+			r.mu.Unlock()
+			r.log.Error().
+				Str("panic", fmt.Sprint(p)).
+				Str("stack", string(debug.Stack())).
+				Str("during", what).
+				Msg("strategy panicked and was stopped; other strategies go on")
+			if r.onPanic != nil {
+				r.onPanic(r.name)
+			}
+			ok = false
+		}
+	}()
+	if err := f(); err != nil {
+		r.log.Warn().Err(err).Str("during", what).Msg("strategy returned an error")
+	}
+	return true
+}
+
+// stop ends the event loop, waits for it, then calls Stop (if implemented and the strategy
+// did not panic).
+func (r *runner) stop(ctx context.Context) {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		r.log.Error().Msg("strategy did not return from its callback before the shutdown deadline")
+		return
+	}
+	r.mu.Lock()
+	panicked := r.stopped
+	r.mu.Unlock()
+	if s, ok := r.strat.(strategy.Stopper); ok && !panicked {
+		r.guard(func() error { return s.Stop(ctx) }, "stop")
+	}
+}
+
+// alive reports whether the strategy is still running (it did not panic).
+func (r *runner) alive() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.stopped
+}
+
+func eventName(ev strategy.Event) string {
+	switch ev.(type) {
+	case strategy.Tick:
+		return "tick"
+	case strategy.Quote:
+		return "quote"
+	case strategy.OrderUpdate:
+		return "order_update"
+	case strategy.DataStatus:
+		return "data_status"
+	}
+	return fmt.Sprintf("%T", ev)
+}
+
+// sortDefinitions orders strategies by name: fx value groups arrive in random order, and
+// start-up, logs and shutdown should not.
+func sortDefinitions(defs []strategy.Definition) []strategy.Definition {
+	out := append([]strategy.Definition(nil), defs...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -1,2 +1,0 @@
-// Package strategy is under construction; see DESIGN.md.
-package strategy

@@ -1,0 +1,123 @@
+package strategy
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/shopspring/decimal"
+	"go.uber.org/fx"
+)
+
+// Strategy is what you write. The runtime calls OnEvent from one goroutine per strategy, one
+// event at a time, so a strategy needs no locks of its own; a slow strategy delays only itself.
+// An error returned from OnEvent is logged and the strategy goes on; a panic stops this
+// strategy only.
+type Strategy interface {
+	OnEvent(ctx context.Context, ev Event) error
+}
+
+// Starter is implemented by strategies that need to act once before the first event (after
+// reconciliation, so the portfolio and open orders are already true).
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// Stopper is implemented by strategies that need to act on shutdown (before open orders are
+// cancelled, if shutdown.cancel_open_orders is set).
+type Stopper interface {
+	Stop(ctx context.Context) error
+}
+
+// Event is one of Tick, Quote, OrderUpdate or DataStatus.
+type Event interface{ isEvent() }
+
+// Tick is the strategy's timer, every strategies.<name>.tick (default 1s).
+type Tick struct {
+	Time time.Time
+}
+
+// Quote is the best bid and ask of a symbol the strategy watches.
+type Quote struct {
+	Symbol   string
+	BidPrice decimal.Decimal
+	BidQty   decimal.Decimal
+	AskPrice decimal.Decimal
+	AskQty   decimal.Decimal
+	Time     time.Time
+}
+
+// Mid is (bid+ask)/2.
+func (q Quote) Mid() decimal.Decimal {
+	return q.BidPrice.Add(q.AskPrice).Div(decimal.NewFromInt(2))
+}
+
+// DataStatus says whether a symbol's market data is fresh. While Stale is true, quotes may be
+// old: a strategy that quotes prices should stop until data is fresh again.
+type DataStatus struct {
+	Symbol string
+	Stale  bool
+	Reason string
+}
+
+func (Tick) isEvent()        {}
+func (Quote) isEvent()       {}
+func (OrderUpdate) isEvent() {}
+func (DataStatus) isEvent()  {}
+
+// Definition is what Module contributes to the runtime: a named constructor. The runtime
+// builds each strategy's Env after reconciliation and calls New.
+type Definition struct {
+	Name string
+	New  func(env Env) (Strategy, error)
+}
+
+// GroupTag is the fx value group the runtime collects strategies from.
+const GroupTag = `group:"strategies"`
+
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// Module turns a constructor into an fx module named name. The constructor receives the
+// strategy's environment and its own config section (strategies.<name> in the YAML file)
+// decoded into C; unknown keys or wrong types in that section fail start-up with the key's name.
+//
+//	fx.New(runtime.Module, strategy.Module("marketmaker", marketmaker.New))
+func Module[C any](name string, newStrategy func(env Env, cfg C) (Strategy, error)) fx.Option {
+	if !namePattern.MatchString(name) {
+		return fx.Error(fmt.Errorf("strategy: name %q: want lower-case letters, digits, - or _, up to 32 characters", name))
+	}
+	def := Definition{
+		Name: name,
+		New: func(env Env) (Strategy, error) {
+			var cfg C
+			if env.Config != nil {
+				if err := env.Config.Decode(&cfg); err != nil {
+					return nil, err
+				}
+			}
+			if v, ok := any(&cfg).(interface{ Validate() error }); ok {
+				if err := v.Validate(); err != nil {
+					return nil, fmt.Errorf("strategy %s: config: %w", name, err)
+				}
+			}
+			return newStrategy(env, cfg)
+		},
+	}
+	return fx.Module("strategy."+name,
+		fx.Supply(fx.Annotate(def, fx.ResultTags(GroupTag))),
+	)
+}
+
+// OrderUpdate is a change of one of the strategy's orders: a placement acknowledged, a
+// fill, a cancel, a rejection, or an outcome that is still unknown.
+type OrderUpdate struct {
+	Order adapters.Order
+	// Previous is the status before this update (empty for the first).
+	Previous adapters.OrderStatus
+	// Filled is the quantity filled by this update alone.
+	Filled decimal.Decimal
+	// Err is set when the update reports a failure (a rejection's reason).
+	Err error
+}
