@@ -1,7 +1,12 @@
 package strategy
 
 import (
+	"context"
+
 	"github.com/rs/zerolog"
+	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
 )
 
 // ConfigSection decodes a strategy's own config section (strategies.<name>) into a struct,
@@ -10,7 +15,7 @@ type ConfigSection interface {
 	Decode(into any) error
 }
 
-// Env is everything a strategy gets from the runtime.
+// Env is everything a strategy gets from the runtime. All of it is safe for concurrent use.
 type Env struct {
 	// Name is the strategy's name as given to Module.
 	Name string
@@ -18,4 +23,56 @@ type Env struct {
 	Log zerolog.Logger
 	// Config is the strategy's own config section.
 	Config ConfigSection
+	// Orders places and cancels this strategy's orders.
+	Orders Orders
+	// Market gives quotes and symbol rules.
+	Market Market
+	// Portfolio is the account's balances, refreshed in the background.
+	Portfolio Portfolio
+}
+
+// Intent is an order a strategy wants. The orders manager rounds the price to the symbol's
+// tick and the quantity down to its step, checks the filters, and refuses anything invalid
+// before a byte is sent.
+type Intent struct {
+	Symbol      string
+	Side        adapters.Side
+	Type        adapters.OrderType
+	TimeInForce adapters.TimeInForce // default GTC for limit orders
+	Quantity    decimal.Decimal
+	Price       decimal.Decimal // limit orders only
+}
+
+// Orders is a strategy's order API. Every order carries an idempotency key journalled before
+// it is sent, so a retry, a timeout or a crash never places it twice.
+type Orders interface {
+	// Place sends the intent at orders priority and returns the order as the exchange
+	// acknowledged it. While the kill switch is tripped it fails without sending anything.
+	// An error for which errors.Is(err, scheduler.ErrUnknownOutcome) means the outcome is
+	// not known yet: an OrderUpdate will tell, never place it again yourself.
+	Place(ctx context.Context, in Intent) (adapters.Order, error)
+	// Cancel cancels one of the strategy's orders at critical priority (cancels pass a tripped
+	// kill switch).
+	Cancel(ctx context.Context, symbol, clientOrderID string) error
+	// Open returns the strategy's live orders as last known.
+	Open() []adapters.Order
+}
+
+// Market gives market data and symbol rules.
+type Market interface {
+	// Subscribe asks for Quote events of these symbols.
+	Subscribe(symbols ...string)
+	// Quote returns the latest quote of a subscribed symbol, and false if none arrived yet or
+	// the data is stale.
+	Quote(symbol string) (Quote, bool)
+	// Symbol returns a symbol's trading rules (tick, step, min notional), cached.
+	Symbol(ctx context.Context, symbol string) (adapters.SymbolInfo, error)
+}
+
+// Portfolio is the account as last refreshed.
+type Portfolio interface {
+	// Balance returns one asset's balance (zero if the account holds none).
+	Balance(asset string) adapters.Balance
+	// Balances returns every asset with a non-zero balance.
+	Balances() []adapters.Balance
 }

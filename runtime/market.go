@@ -1,0 +1,246 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/scheduler"
+	"github.com/keelbot/keel/strategy"
+)
+
+// Clock is the runtime's source of time; internal/clock's Real and Fake satisfy it.
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+// jitter returns d spread by ±fraction, so instances and jobs started together drift apart
+// instead of polling in lockstep.
+func jitter(rng *lockedRand, d time.Duration, fraction float64) time.Duration {
+	if d <= 0 || fraction <= 0 {
+		return d
+	}
+	spread := float64(d) * fraction
+	return time.Duration(float64(d) - spread + 2*spread*rng.Float64())
+}
+
+// lockedRand is a seeded source shared by the runtime's background jobs.
+type lockedRand struct {
+	mu sync.Mutex
+	r  *rand.Rand
+}
+
+func newLockedRand(seed uint64) *lockedRand {
+	return &lockedRand{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+func (l *lockedRand) Float64() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Float64()
+}
+
+// sleepCtx waits d on clk, or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, clk Clock, d time.Duration) bool {
+	c, stop := clk.NewTimer(d)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-c:
+		return true
+	}
+}
+
+// infoCache keeps exchange info for a TTL; concurrent callers share one in-flight call, so a
+// burst of strategies asking for symbol rules costs one request, not one each.
+type infoCache struct {
+	ex  adapters.Exchange
+	ttl time.Duration
+	clk Clock
+
+	group singleflight.Group
+	mu    sync.Mutex
+	info  adapters.ExchangeInfo
+	at    time.Time
+	valid bool
+}
+
+func (c *infoCache) Get(ctx context.Context) (adapters.ExchangeInfo, error) {
+	c.mu.Lock()
+	if c.valid && c.clk.Now().Sub(c.at) < c.ttl {
+		info := c.info
+		c.mu.Unlock()
+		return info, nil
+	}
+	c.mu.Unlock()
+	v, err, _ := c.group.Do("info", func() (any, error) {
+		info, err := c.ex.ExchangeInfo(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.info, c.at, c.valid = info, c.clk.Now(), true
+		c.mu.Unlock()
+		return info, nil
+	})
+	if err != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.valid { // a stale answer beats none for slow-moving rules
+			return c.info, nil
+		}
+		return adapters.ExchangeInfo{}, err
+	}
+	return v.(adapters.ExchangeInfo), nil
+}
+
+// Symbol returns one symbol's rules.
+func (c *infoCache) Symbol(ctx context.Context, symbol string) (adapters.SymbolInfo, error) {
+	info, err := c.Get(ctx)
+	if err != nil {
+		return adapters.SymbolInfo{}, err
+	}
+	s, ok := info.Symbol(symbol)
+	if !ok {
+		return adapters.SymbolInfo{}, errors.New("runtime: unknown symbol " + symbol)
+	}
+	return s, nil
+}
+
+// marketFeed polls best bid/ask of subscribed symbols at market priority and fans quotes out to
+// the strategies that subscribed. A failed poll marks the symbol stale (strategies get a
+// DataStatus) until a fresh quote arrives.
+type marketFeed struct {
+	ex       adapters.Exchange
+	clk      Clock
+	rng      *lockedRand
+	log      zerolog.Logger
+	interval time.Duration
+	deliver  func(strategyName string, ev strategy.Event)
+
+	mu     sync.Mutex
+	subs   map[string]map[string]bool // symbol → strategy names
+	quotes map[string]strategy.Quote
+	stale  map[string]bool
+}
+
+func newMarketFeed(ex adapters.Exchange, clk Clock, rng *lockedRand, log zerolog.Logger, interval time.Duration,
+	deliver func(string, strategy.Event)) *marketFeed {
+	return &marketFeed{ex: ex, clk: clk, rng: rng, log: log, interval: interval, deliver: deliver,
+		subs: map[string]map[string]bool{}, quotes: map[string]strategy.Quote{}, stale: map[string]bool{}}
+}
+
+func (f *marketFeed) subscribe(strategyName string, symbols ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range symbols {
+		if f.subs[s] == nil {
+			f.subs[s] = map[string]bool{}
+		}
+		f.subs[s][strategyName] = true
+	}
+}
+
+func (f *marketFeed) quote(symbol string) (strategy.Quote, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q, ok := f.quotes[symbol]
+	return q, ok && !f.stale[symbol]
+}
+
+func (f *marketFeed) symbols() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.subs))
+	for s := range f.subs {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// run polls until ctx ends. The first poll waits a jittered fraction of the interval so a
+// fleet restarted together does not poll in lockstep.
+func (f *marketFeed) run(ctx context.Context) {
+	if !sleepCtx(ctx, f.clk, time.Duration(f.rng.Float64()*float64(f.interval))) {
+		return
+	}
+	for {
+		for _, sym := range f.symbols() {
+			f.poll(ctx, sym)
+		}
+		if !sleepCtx(ctx, f.clk, jitter(f.rng, f.interval, 0.1)) {
+			return
+		}
+	}
+}
+
+func (f *marketFeed) poll(ctx context.Context, symbol string) {
+	bt, err := f.ex.BookTicker(ctx, symbol)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		f.setStale(symbol, true, err.Error())
+		if !errors.Is(err, scheduler.ErrShed) {
+			f.log.Debug().Err(err).Str("symbol", symbol).Msg("quote poll failed; data stale")
+		}
+		return
+	}
+	q := strategy.Quote{Symbol: symbol, BidPrice: bt.BidPrice, BidQty: bt.BidQty,
+		AskPrice: bt.AskPrice, AskQty: bt.AskQty, Time: f.clk.Now()}
+	f.mu.Lock()
+	f.quotes[symbol] = q
+	f.mu.Unlock()
+	f.setStale(symbol, false, "")
+	f.fanOut(symbol, q)
+}
+
+func (f *marketFeed) setStale(symbol string, stale bool, reason string) {
+	f.mu.Lock()
+	was, known := f.stale[symbol]
+	f.stale[symbol] = stale
+	f.mu.Unlock()
+	if was == stale && known {
+		return
+	}
+	if !stale && !known {
+		return // first quote: nothing was stale before
+	}
+	f.fanOut(symbol, strategy.DataStatus{Symbol: symbol, Stale: stale, Reason: reason})
+}
+
+func (f *marketFeed) fanOut(symbol string, ev strategy.Event) {
+	f.mu.Lock()
+	names := make([]string, 0, len(f.subs[symbol]))
+	for n := range f.subs[symbol] {
+		names = append(names, n)
+	}
+	f.mu.Unlock()
+	sort.Strings(names)
+	for _, n := range names {
+		f.deliver(n, ev)
+	}
+}
+
+// marketView is one strategy's strategy.Market.
+type marketView struct {
+	name string
+	feed *marketFeed
+	info *infoCache
+}
+
+func (m marketView) Subscribe(symbols ...string)                { m.feed.subscribe(m.name, symbols...) }
+func (m marketView) Quote(symbol string) (strategy.Quote, bool) { return m.feed.quote(symbol) }
+func (m marketView) Symbol(ctx context.Context, symbol string) (adapters.SymbolInfo, error) {
+	return m.info.Symbol(ctx, symbol)
+}
