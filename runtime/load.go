@@ -1,10 +1,13 @@
 package runtime
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -106,6 +109,7 @@ func decodeStrict(k *koanf.Koanf, path string, out any) error {
 			DecodeHook: mapstructure.ComposeDecodeHookFunc(
 				mapstructure.StringToTimeDurationHookFunc(),
 				mapstructure.StringToSliceHookFunc(","),
+				numberToTextHook,
 				mapstructure.TextUnmarshallerHookFunc(),
 			),
 			WeaklyTypedInput: true,
@@ -161,3 +165,27 @@ func namedDecodeError(path string, err error) error {
 func cleanReason(s string) string {
 	return strings.TrimSpace(s)
 }
+
+// numberToTextHook lets a YAML number fill a field that decodes from text, such as a
+// decimal.Decimal quantity: "quantity: 0.001" must not need quotes. The number is formatted
+// in its shortest exact form, so 0.1 stays "0.1".
+func numberToTextHook(from, to reflect.Type, data any) (any, error) {
+	if !reflect.PointerTo(to).Implements(textUnmarshaler) {
+		return data, nil
+	}
+	switch v := data.(type) {
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	case float32:
+		return strconv.FormatFloat(float64(v), 'f', -1, 32), nil
+	case int:
+		return strconv.Itoa(v), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case uint64:
+		return strconv.FormatUint(v, 10), nil
+	}
+	return data, nil
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()

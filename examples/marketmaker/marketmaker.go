@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/strategy"
+)
+
+// Config is the strategy's section, strategies.marketmaker in the YAML config.
+type Config struct {
+	// Symbol to quote.
+	Symbol string `koanf:"symbol"`
+	// Quantity of each quote, in the base asset.
+	Quantity decimal.Decimal `koanf:"quantity"`
+	// SpreadBps is the distance between our bid and ask, in basis points of the mid.
+	SpreadBps int64 `koanf:"spread_bps"`
+	// RequoteBps: a quote is replaced only when the mid has moved this far from where it was
+	// placed. Requoting on every tick would spend the order budget for nothing.
+	RequoteBps int64 `koanf:"requote_bps"`
+	// MinRequote is the least time between two requotes of one side.
+	MinRequote time.Duration `koanf:"min_requote"`
+}
+
+// Validate is called by strategy.Module before New; the error names the key.
+func (c *Config) Validate() error {
+	switch {
+	case c.Symbol == "":
+		return errors.New("symbol: required")
+	case !c.Quantity.IsPositive():
+		return fmt.Errorf("quantity: must be > 0, got %s", c.Quantity)
+	case c.SpreadBps <= 0:
+		return fmt.Errorf("spread_bps: must be > 0, got %d", c.SpreadBps)
+	case c.RequoteBps <= 0:
+		return fmt.Errorf("requote_bps: must be > 0, got %d", c.RequoteBps)
+	}
+	return nil
+}
+
+// quote is one resting order of ours and the mid it was priced from.
+type quote struct {
+	clientID string
+	mid      decimal.Decimal
+	placed   time.Time
+}
+
+// MarketMaker keeps one bid and one ask around the mid. It is called from one goroutine
+// (the runtime's promise), so it needs no locks.
+type MarketMaker struct {
+	env    strategy.Env
+	cfg    Config
+	quotes map[adapters.Side]*quote
+	stale  bool
+}
+
+// New is the constructor strategy.Module wires in.
+func New(env strategy.Env, cfg Config) (strategy.Strategy, error) {
+	env.Market.Subscribe(cfg.Symbol)
+	return &MarketMaker{env: env, cfg: cfg, quotes: map[adapters.Side]*quote{}}, nil
+}
+
+var tenThousand = decimal.NewFromInt(10000)
+
+// OnEvent reacts to the runtime's events.
+func (m *MarketMaker) OnEvent(ctx context.Context, ev strategy.Event) error {
+	switch e := ev.(type) {
+	case strategy.Quote:
+		if m.stale || e.Symbol != m.cfg.Symbol {
+			return nil
+		}
+		return m.requote(ctx, e)
+	case strategy.DataStatus:
+		// Quoting on stale prices is how market makers get picked off: pull both sides and
+		// wait for fresh data.
+		m.stale = e.Stale
+		if e.Stale {
+			m.env.Log.Warn().Str("reason", e.Reason).Msg("market data stale; pulling quotes")
+			return m.cancelAll(ctx)
+		}
+	case strategy.OrderUpdate:
+		// A quote that filled, was cancelled or was rejected is no longer resting.
+		for side, q := range m.quotes {
+			if q.clientID == e.Order.ClientOrderID && e.Order.Status.Final() {
+				delete(m.quotes, side)
+				if e.Order.Status == adapters.StatusFilled {
+					m.env.Log.Info().Str("side", string(side)).Str("price", e.Order.Price.String()).Msg("quote filled")
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// requote places a missing side, and replaces a side whose mid moved more than RequoteBps.
+func (m *MarketMaker) requote(ctx context.Context, q strategy.Quote) error {
+	mid := q.Mid()
+	half := mid.Mul(decimal.NewFromInt(m.cfg.SpreadBps)).Div(tenThousand).Div(decimal.NewFromInt(2))
+	prices := map[adapters.Side]decimal.Decimal{adapters.Buy: mid.Sub(half), adapters.Sell: mid.Add(half)}
+	var errs []error
+	for _, side := range []adapters.Side{adapters.Buy, adapters.Sell} {
+		cur := m.quotes[side]
+		if cur != nil {
+			moved := cur.mid.Sub(mid).Abs().Mul(tenThousand).Div(mid)
+			if moved.LessThan(decimal.NewFromInt(m.cfg.RequoteBps)) || q.Time.Sub(cur.placed) < m.cfg.MinRequote {
+				continue
+			}
+			if err := m.env.Orders.Cancel(ctx, m.cfg.Symbol, cur.clientID); err != nil {
+				errs = append(errs, fmt.Errorf("cancel %s: %w", side, err))
+				continue
+			}
+			delete(m.quotes, side)
+		}
+		o, err := m.env.Orders.Place(ctx, strategy.Intent{
+			Symbol: m.cfg.Symbol, Side: side, Type: adapters.Limit, TimeInForce: adapters.GTC,
+			Quantity: m.cfg.Quantity, Price: prices[side],
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("place %s: %w", side, err))
+			continue
+		}
+		m.quotes[side] = &quote{clientID: o.ClientOrderID, mid: mid, placed: q.Time}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *MarketMaker) cancelAll(ctx context.Context) error {
+	var errs []error
+	for side, q := range m.quotes {
+		if err := m.env.Orders.Cancel(ctx, m.cfg.Symbol, q.clientID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(m.quotes, side)
+	}
+	return errors.Join(errs...)
+}
+
+// Stop pulls our quotes on shutdown (the runtime also cancels every open order when
+// shutdown.cancel_open_orders is set).
+func (m *MarketMaker) Stop(ctx context.Context) error { return m.cancelAll(ctx) }
