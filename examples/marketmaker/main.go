@@ -1,0 +1,16 @@
+// Command marketmaker runs a two-sided quoting strategy. With no flags it trades against the
+// embedded simulated exchange:
+//
+//	go run ./examples/marketmaker
+//
+// With --config configs/binance.yaml (and the secrets in the environment) it trades on Binance.
+package main
+
+import (
+	"github.com/keelbot/keel/runtime"
+	"github.com/keelbot/keel/strategy"
+)
+
+func main() {
+	runtime.Main(strategy.Module("marketmaker", New))
+}
