@@ -115,10 +115,15 @@ func (e *TransitionError) Error() string {
 // across processes.
 type Store interface {
 	// Reserve records a new entry in StateReserved. ErrKeyExists if the key is journalled.
+	// e.State must be empty or StateReserved and e.Key non-empty (else ErrInvalidEntry); a zero
+	// CreatedAt is stamped with the store's clock, a zero UpdatedAt with CreatedAt.
 	Reserve(ctx context.Context, e Entry) error
 	// Update applies fn to the entry atomically and stores the result. A state change must be
 	// allowed by CanMove, else a *TransitionError and nothing is written. ErrNotFound for an
-	// unknown key. An error from fn aborts the update and is returned.
+	// unknown key. An error from fn aborts the update and is returned. fn gets a copy and may
+	// run while the store holds a lock, so it must be quick and must not call the store.
+	// UpdatedAt is stamped with the store's clock unless fn sets it; changing Key or setting an
+	// unknown state fails with ErrInvalidEntry.
 	Update(ctx context.Context, key string, fn func(*Entry) error) (Entry, error)
 	// Get returns one entry, or ErrNotFound.
 	Get(ctx context.Context, key string) (Entry, error)
@@ -126,11 +131,13 @@ type Store interface {
 	// oldest first.
 	List(ctx context.Context, states ...State) ([]Entry, error)
 	// Cursor and SetCursor keep small named positions (e.g. the last trade id applied per
-	// symbol), so reconciliation knows what happened while the process was down.
+	// symbol), so reconciliation knows what happened while the process was down. An unset
+	// cursor reads as "" (no error); SetCursor needs a non-empty name.
 	Cursor(ctx context.Context, name string) (string, error)
 	SetCursor(ctx context.Context, name, value string) error
 	// Compact deletes resolved entries last updated before cutoff and returns how many.
 	Compact(ctx context.Context, cutoff time.Time) (int, error)
-	// Close flushes and releases the store.
+	// Close flushes and releases the store. Later calls return ErrClosed; a second Close is a
+	// no-op.
 	Close() error
 }
