@@ -1,0 +1,20 @@
+package killswitch
+
+import "context"
+
+// Backend is where the switch's state lives. The file backend (FileBackend) is the default;
+// a shared backend for a fleet (Redis) implements the same three methods. Every method must be
+// safe for concurrent use, and the state must outlive the process: a restart reads it back.
+type Backend interface {
+	// Load reads the state. A halt whose reason cannot be read is still a halt: Load reports
+	// it halted with a reason saying so. An error means the state could not be read at all;
+	// the switch then treats trading as halted.
+	Load(ctx context.Context) (Status, error)
+	// Trip records a halt with r, unless a halt is already recorded, whose reason it keeps.
+	// It returns the reason in force.
+	Trip(ctx context.Context, r Reason) (Reason, error)
+	// Resume removes the halt. Resuming a running switch is not an error.
+	Resume(ctx context.Context) error
+	// String names the backend in events, logs and errors ("file ./KILLSWITCH").
+	String() string
+}
