@@ -1,0 +1,125 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Signed-endpoint security, as rest-api.md "Request Security" describes it:
+//
+//   - the API key travels in the X-MBX-APIKEY header (missing or malformed: 401 -2014; unknown,
+//     revoked or disabled: 401 -2015);
+//   - signature is computed over the query string concatenated without separator with the
+//     body, percent-encoded; HMAC-SHA256 as hex (case-insensitive) or Ed25519 as base64
+//     (case-sensitive); a wrong one is 400 -1022;
+//   - timestamp is in milliseconds or microseconds; recvWindow defaults to 5000 ms, may carry
+//     up to three decimals (microseconds) and cannot exceed 60000; the request is processed when
+//     timestamp < serverTime + 1 second and serverTime - timestamp <= recvWindow, else 400 -1021.
+//
+// Bad signatures and timestamps of a known key count towards disabling it (Abuse.AuthFailures).
+
+const (
+	defaultRecvWindow = 5000 * time.Millisecond
+	maxRecvWindow     = 60000 * time.Millisecond
+	// Timestamps at or above this are microseconds (ms timestamps stay below it until 5138).
+	microThreshold = 100_000_000_000_000
+)
+
+// authenticate checks key, signature and timing of a signed request.
+// requires that s.mu is held.
+func (s *Server) authenticate(q *request, now time.Time) (*account, *apiError) {
+	key := q.headerKey
+	if !validKeyFormat(key) {
+		return nil, errBadKeyFormat()
+	}
+	a, ok := s.accounts[key]
+	if !ok || a.revoked || a.key.disabled {
+		return nil, errRejectedKey()
+	}
+	sig, aerr := q.mandatory("signature")
+	if aerr != nil {
+		return nil, aerr
+	}
+	tsRaw, aerr := q.mandatory("timestamp")
+	if aerr != nil {
+		return nil, aerr
+	}
+	if !reLong.MatchString(tsRaw) || strings.HasPrefix(tsRaw, "-") {
+		return nil, errIllegalChars("timestamp", legalLong)
+	}
+	ts, aerr2 := parseTimestamp(tsRaw)
+	if aerr2 != nil {
+		return nil, aerr2
+	}
+	recv := defaultRecvWindow
+	if d, ok, aerr := q.decimalParam("recvWindow", 3); aerr != nil {
+		return nil, aerr
+	} else if ok {
+		if d.GreaterThan(decimal.NewFromInt(60000)) || !d.IsPositive() {
+			return nil, errInvalidParam("recvWindow")
+		}
+		recv = time.Duration(d.Mul(decimal.NewFromInt(int64(time.Millisecond))).IntPart())
+	}
+	if !verify(a.cfg, q.payload(), sig) {
+		s.authFailed(a, now)
+		return nil, errBadSignature()
+	}
+	if !ts.Before(now.Add(time.Second)) {
+		s.authFailed(a, now)
+		return nil, errAheadOfServer()
+	}
+	if now.Sub(ts) > recv {
+		s.authFailed(a, now)
+		return nil, errOutsideRecvWindow()
+	}
+	return a, nil
+}
+
+// parseTimestamp reads a millisecond or microsecond timestamp.
+func parseTimestamp(raw string) (time.Time, *apiError) {
+	n, _, err := (&request{values: map[string]string{"timestamp": raw}, read: map[string]bool{}}).longParam("timestamp")
+	if err != nil {
+		return time.Time{}, err
+	}
+	if n >= microThreshold {
+		return time.UnixMicro(n), nil
+	}
+	return time.UnixMilli(n), nil
+}
+
+// verify checks sig over payload with the account's HMAC secret or Ed25519 key.
+func verify(a Account, payload, sig string) bool {
+	if a.HMACSecret != "" && len(sig) == hex.EncodedLen(sha256.Size) {
+		want := SignHMAC(a.HMACSecret, payload)
+		if hmac.Equal([]byte(want), []byte(strings.ToLower(sig))) { // case-insensitive, constant time
+			return true
+		}
+	}
+	if a.Ed25519PublicKey != nil {
+		raw, err := base64.StdEncoding.DecodeString(sig)
+		if err == nil && len(raw) == ed25519.SignatureSize && ed25519.Verify(a.Ed25519PublicKey, []byte(payload), raw) {
+			return true
+		}
+	}
+	return false
+}
+
+// SignHMAC is Binance's HMAC-SHA256 signature of payload: lower-case hex.
+func SignHMAC(secret, payload string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(payload))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// SignEd25519 is Binance's Ed25519 signature of payload: standard base64 (percent-encode it
+// before putting it in a query string or body).
+func SignEd25519(key ed25519.PrivateKey, payload string) string {
+	return base64.StdEncoding.EncodeToString(ed25519.Sign(key, []byte(payload)))
+}

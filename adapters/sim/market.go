@@ -1,0 +1,126 @@
+package sim
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// market is one symbol: its filters, and a price that takes one step of a seeded random walk
+// every (scaled) WalkInterval. Prices are kept as a whole number of ticks so the walk never
+// leaves the tick grid and never touches a float. Not safe for concurrent use; the server's
+// mutex guards it.
+type market struct {
+	sym                      Symbol
+	tick, step               decimal.Decimal
+	minPrice, maxPrice       decimal.Decimal
+	minQty, maxQty           decimal.Decimal
+	minNotional, maxNotional decimal.Decimal
+	priceScale, qtyScale     int32
+	ticks                    int64 // current price in ticks
+	floorTicks               int64 // the walk never goes below this
+	rng                      *rand.Rand
+	lastStep                 time.Time // start of the walk step the price belongs to
+	updateID                 int64
+	open                     []*order // resting orders, oldest first
+}
+
+func newMarket(sym Symbol, seed int64, index int, now time.Time) *market {
+	dec := func(s string) decimal.Decimal {
+		if s == "" {
+			return decimal.Zero
+		}
+		return decimal.RequireFromString(s)
+	}
+	m := &market{
+		sym: sym, tick: dec(sym.TickSize), step: dec(sym.StepSize),
+		minPrice: dec(sym.MinPrice), maxPrice: dec(sym.MaxPrice),
+		minQty: dec(sym.MinQty), maxQty: dec(sym.MaxQty),
+		minNotional: dec(sym.MinNotional), maxNotional: dec(sym.MaxNotional),
+		rng:      rand.New(rand.NewPCG(uint64(seed), uint64(index)+1)),
+		lastStep: now,
+		updateID: 1000,
+	}
+	m.priceScale = -m.tick.Exponent()
+	if m.priceScale < 0 {
+		m.priceScale = 0
+	}
+	m.qtyScale = -m.step.Exponent()
+	if m.qtyScale < 0 {
+		m.qtyScale = 0
+	}
+	m.ticks = dec(sym.Price).Div(m.tick).IntPart()
+	m.floorTicks = m.ticks / 100
+	if m.floorTicks < 1 {
+		m.floorTicks = 1
+	}
+	return m
+}
+
+// price is the last traded price.
+func (m *market) price() decimal.Decimal { return m.tick.Mul(decimal.NewFromInt(m.ticks)) }
+
+// walk advances the price to now, one step per interval; it returns each intermediate price
+// through visit so resting orders can fill at the price that crossed them. A server idle for
+// long catches up at most maxSteps steps.
+func (m *market) walk(now time.Time, interval time.Duration, visit func()) {
+	const maxSteps = 10000
+	n := int64(now.Sub(m.lastStep) / interval)
+	if n <= 0 {
+		return
+	}
+	m.lastStep = m.lastStep.Add(time.Duration(n) * interval)
+	if n > maxSteps {
+		n = maxSteps
+	}
+	for i := int64(0); i < n; i++ {
+		// One step moves up to 0.05% of the price (at least one tick) either way.
+		k := m.ticks / 2000
+		if k < 1 {
+			k = 1
+		}
+		m.ticks += m.rng.Int64N(2*k+1) - k
+		if m.ticks < m.floorTicks {
+			m.ticks = m.floorTicks
+		}
+		m.updateID++
+		visit()
+	}
+}
+
+// setPrice moves the price (admin API), rounded down to the tick grid.
+func (m *market) setPrice(p decimal.Decimal) {
+	t := p.Div(m.tick).IntPart()
+	if t < 1 {
+		t = 1
+	}
+	m.ticks = t
+	m.updateID++
+}
+
+// bookLevel is one price level: [price, qty] as strings.
+type bookLevel [2]string
+
+// book is a synthetic order book around the last price: bids one tick and more below, asks one
+// tick and more above, with quantities that grow with distance. It is deterministic in the
+// price, so depth and bookTicker agree.
+func (m *market) book(levels int) (bids, asks []bookLevel) {
+	base := m.minQty
+	if base.IsZero() {
+		base = m.step
+	}
+	for i := 1; i <= levels; i++ {
+		qty := base.Mul(decimal.NewFromInt(int64(10 * i)))
+		if bt := m.ticks - int64(i); bt > 0 {
+			bids = append(bids, bookLevel{m.fmtPrice(m.tick.Mul(decimal.NewFromInt(bt))), m.fmtQty(qty)})
+		}
+		asks = append(asks, bookLevel{m.fmtPrice(m.tick.Mul(decimal.NewFromInt(m.ticks + int64(i)))), m.fmtQty(qty)})
+	}
+	return bids, asks
+}
+
+// Binance prints amounts with eight decimals ("4.00000200").
+func (m *market) fmtPrice(d decimal.Decimal) string { return d.StringFixed(8) }
+func (m *market) fmtQty(d decimal.Decimal) string   { return d.StringFixed(8) }
+func fmt8(d decimal.Decimal) string                 { return d.StringFixed(8) }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rs/zerolog"
+
+	"github.com/keelbot/keel/adapters/sim"
+)
+
+// runSim is `keel sim`: it serves the simulator until SIGINT or SIGTERM.
+func runSim(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return simMain(ctx, args, os.Stderr, nil)
+}
+
+// simMain parses flags, starts the simulator and blocks until ctx is done. When ready is not
+// nil it receives the base URL once the server listens (for tests).
+func simMain(ctx context.Context, args []string, stderr *os.File, ready chan<- string) error {
+	fs := flag.NewFlagSet("keel sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8600", "address to listen on (keep it on loopback: the /sim/ admin API answers loopback clients only)")
+	seed := fs.Int64("seed", 1, "seed of the price walks, generated ids and fault draws")
+	scale := fs.Float64("time-scale", 1, "run limit windows, Retry-After, bans and prices this many times faster (60: a minute lasts a second)")
+	apiKey := fs.String("api-key", sim.DefaultAPIKey, "API key of the simulated account (X-MBX-APIKEY)")
+	apiSecret := fs.String("api-secret", sim.DefaultAPISecret, "HMAC-SHA256 secret of the account; empty with --ed25519-public-key-file for an Ed25519-only account")
+	edFile := fs.String("ed25519-public-key-file", "", "PEM file (PUBLIC KEY, PKIX) with the account's Ed25519 public key; signatures by either key are accepted")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: keel sim [flags]")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "Serves Binance Spot's REST API (/api/v3/...) for one funded account, with the")
+		fmt.Fprintln(stderr, "admin API under /sim/ (stats, orders, faults, keys, bans, clock, prices).")
+		fmt.Fprintln(stderr)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if *scale <= 0 {
+		return usageError{errors.New("--time-scale: want a positive number")}
+	}
+	log := zerolog.New(stderr).With().Timestamp().Str("component", "sim").Logger()
+	cfg := sim.Config{Seed: *seed, TimeScale: *scale, APIKey: *apiKey, APISecret: *apiSecret, Logger: &log}
+	if *edFile != "" {
+		pub, err := readEd25519PublicKey(*edFile)
+		if err != nil {
+			return usageError{fmt.Errorf("--ed25519-public-key-file: %w", err)}
+		}
+		cfg.Ed25519PublicKey = pub
+	}
+	s, err := sim.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := s.Listen(*listen); err != nil {
+		return err
+	}
+	log.Info().Str("addr", s.Addr().String()).Str("url", s.URL()).Int64("seed", *seed).
+		Float64("time_scale", *scale).Msg("keel sim ready")
+	if ready != nil {
+		ready <- s.URL()
+	}
+	<-ctx.Done()
+	err = s.Close()
+	log.Info().Msg("keel sim stopped")
+	return err
+}
+
+// readEd25519PublicKey reads a PEM "PUBLIC KEY" (PKIX) Ed25519 key, as Binance asks users to
+// upload it.
+func readEd25519PublicKey(path string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("no PEM block")
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	pub, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("not an Ed25519 key (%T)", k)
+	}
+	return pub, nil
+}
