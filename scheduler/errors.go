@@ -20,6 +20,9 @@ var (
 	ErrUnknownOutcome = errors.New("scheduler: unknown outcome")
 	// ErrClosed is returned by Do after Close.
 	ErrClosed = errors.New("scheduler: closed")
+	// ErrInvalidRequest wraps what is wrong with a request (an unknown bucket or window, a
+	// missing Attempt, a cost no window could ever grant); the message names the field.
+	ErrInvalidRequest = errors.New("scheduler: invalid request")
 )
 
 // Error is a request's final failure: the class of its last attempt, the attempt's outcome
@@ -103,8 +106,8 @@ func (e *GateClosedError) Error() string { return "scheduler: gate closed: " + e
 func (e *GateClosedError) Unwrap() error { return e.Err }
 
 // ClassOf returns the failure class of an error returned by Do: the class of an *Error, the
-// class of an open breaker, ClassValidation for a closed gate (stop, do not retry), and
-// ClassTransient for anything else.
+// class of an open breaker, ClassValidation for a closed gate or an invalid request (stop, do
+// not retry), and ClassTransient for anything else.
 func ClassOf(err error) Class {
 	var e *Error
 	var b *BreakerOpenError
@@ -116,7 +119,7 @@ func ClassOf(err error) Class {
 		return e.Class
 	case errors.As(err, &b):
 		return b.Class
-	case errors.As(err, &g):
+	case errors.As(err, &g), errors.Is(err, ErrInvalidRequest):
 		return ClassValidation
 	}
 	return ClassTransient

@@ -31,6 +31,7 @@ type Fake struct {
 	now     time.Time
 	timers  []*fakeTimer
 	changed chan struct{} // closed and replaced whenever the set of timers changes
+	seq     uint64        // orders timers with the same deadline by creation
 }
 
 type fakeTimer struct {
@@ -38,8 +39,6 @@ type fakeTimer struct {
 	c   chan time.Time
 	seq uint64
 }
-
-var fakeSeq uint64
 
 // NewFake returns a fake clock set to start.
 func NewFake(start time.Time) *Fake {
@@ -63,8 +62,8 @@ func (f *Fake) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
 		c <- f.now
 		return c, func() bool { return false }
 	}
-	fakeSeq++
-	t := &fakeTimer{at: f.now.Add(d), c: c, seq: fakeSeq}
+	f.seq++
+	t := &fakeTimer{at: f.now.Add(d), c: c, seq: f.seq}
 	f.timers = append(f.timers, t)
 	f.notifyLocked()
 	stop := func() bool {

@@ -1,0 +1,205 @@
+package scheduler
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// breaker is the circuit breaker of one failure class, built on gobreaker's two-step breaker.
+//
+// gobreaker decides when to trip (consecutive failures through its Counts; the failure ratio
+// through ReadyToTrip), runs the half-open state (one probe) and ignores results from before
+// a transition (its generation). Its clock is the wall clock and its open timeout is fixed,
+// so how long the breaker stays open is not gobreaker's: openUntil, on the scheduler's clock,
+// is a gate in front of it. gobreaker's own timeout is 1ns, so that once openUntil has passed
+// the next Allow finds it half-open. That is also what lets a 418 hold the rate_limit breaker
+// for its whole Retry-After, and tests drive every transition with a fake clock.
+//
+// All fields are guarded by Scheduler.mu. Every call into cb is made with mu held, so the
+// callbacks gobreaker makes (ReadyToTrip, OnStateChange) run with it held too.
+type breaker struct {
+	class   Class
+	cfg     BreakerConfig
+	private bool // holds only private buckets (auth: public endpoints are not signed)
+	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
+
+	openUntil time.Time
+	reason    string
+	probing   bool     // a half-open probe is in flight
+	ratio     *rolling // a: calls, b: failures, over cfg.Window
+
+	// Set before each report, read by the callbacks.
+	now        time.Time
+	lastReason string
+	forceUntil time.Time // trip now and stay open until then (a 418 ban)
+}
+
+var (
+	errFailure  = errors.New("scheduler: breaker failure")
+	errExcluded = errors.New("scheduler: breaker exclusion")
+)
+
+func newBreaker(class Class, cfg BreakerConfig, private bool) *breaker {
+	b := &breaker{class: class, cfg: cfg, private: private, ratio: newRolling(cfg.Window)}
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        class.String(),
+		MaxRequests: 1,
+		Timeout:     time.Nanosecond,
+		ReadyToTrip: b.readyToTrip,
+		OnStateChange: func(_ string, _, to gobreaker.State) {
+			b.onStateChange(to)
+		},
+		IsExcluded: func(err error) bool { return err == errExcluded },
+	})
+	return b
+}
+
+// requires that Scheduler.mu is held.
+func (b *breaker) readyToTrip(c gobreaker.Counts) bool {
+	if !b.forceUntil.IsZero() || c.ConsecutiveFailures >= b.cfg.ConsecutiveFailures {
+		return true
+	}
+	if b.cfg.FailureRatio < 0 {
+		return false
+	}
+	calls, fails := b.ratio.sums(b.now)
+	return calls >= int64(b.cfg.MinCalls) && float64(fails) >= b.cfg.FailureRatio*float64(calls)
+}
+
+// requires that Scheduler.mu is held.
+func (b *breaker) onStateChange(to gobreaker.State) {
+	switch to {
+	case gobreaker.StateOpen:
+		b.openUntil = b.now.Add(b.cfg.OpenFor)
+		if b.forceUntil.After(b.openUntil) {
+			b.openUntil = b.forceUntil
+		}
+		b.reason = b.lastReason
+	case gobreaker.StateClosed:
+		b.ratio.reset()
+		b.reason = ""
+	}
+}
+
+// applies reports whether the breaker holds requests of bucket bk.
+func (b *breaker) applies(bk *bucket) bool { return !b.private || !bk.cfg.Public }
+
+// openError returns the fail-fast error while the breaker is open at now, else nil.
+// requires that Scheduler.mu is held.
+func (b *breaker) openError(now time.Time) *BreakerOpenError {
+	if now.Before(b.openUntil) {
+		return &BreakerOpenError{Class: b.class, Until: b.openUntil, Reason: b.reason}
+	}
+	return nil
+}
+
+// allow asks gobreaker to let a request through at now. It returns the function that reports
+// the request's result, or wait=true when the request must wait (a half-open probe is in
+// flight). The caller has checked openError.
+// requires that Scheduler.mu is held.
+func (b *breaker) allow(now time.Time) (done func(error), wait bool) {
+	if b.probing {
+		return nil, true
+	}
+	b.now = now
+	probe := b.cb.State() == gobreaker.StateHalfOpen
+	var err error
+	// gobreaker's 1ns timeout runs on the wall clock; if it has not yet elapsed since the trip,
+	// let the wall clock move on.
+	for i := 0; i < 1000; i++ {
+		if done, err = b.cb.Allow(); !errors.Is(err, gobreaker.ErrOpenState) {
+			break
+		}
+		runtime.Gosched()
+		probe = true
+	}
+	if err != nil {
+		return nil, true
+	}
+	if probe {
+		b.probing = true
+		inner := done
+		done = func(err error) {
+			b.probing = false
+			inner(err)
+		}
+	}
+	return done, false
+}
+
+// report feeds the result of an allowed request of class c (outcome o) at now.
+// requires that Scheduler.mu is held.
+func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome) {
+	b.now = now
+	var err error
+	switch b.verdict(c) {
+	case verdictFailure:
+		err = errFailure
+		b.ratio.add(now, 1, 1)
+		b.lastReason = describe(c, o)
+		if b.class == ClassRateLimit && o.Ban && o.RetryAfter > 0 {
+			b.forceUntil = now.Add(o.RetryAfter)
+			if b.forceUntil.After(b.openUntil) && now.Before(b.openUntil) {
+				b.openUntil = b.forceUntil // already open: a ban extends it
+			}
+		}
+	case verdictSuccess:
+		b.ratio.add(now, 1, 0)
+	default:
+		err = errExcluded
+	}
+	done(err)
+	b.forceUntil = time.Time{}
+}
+
+type verdict int
+
+const (
+	verdictExcluded verdict = iota
+	verdictSuccess
+	verdictFailure
+)
+
+// verdict tells what an attempt of class c means to this breaker.
+func (b *breaker) verdict(c Class) verdict {
+	switch {
+	case c == b.class, b.class == ClassTransient && c == ClassUnknown:
+		return verdictFailure
+	case c == ClassNone, c == ClassValidation:
+		return verdictSuccess
+	case b.class == ClassTransient:
+		return verdictSuccess // the exchange answered (auth, 429): the platform is up
+	default:
+		// A transient failure says nothing about auth or rate limits; an auth failure nothing
+		// about rate limits, and the reverse.
+		return verdictExcluded
+	}
+}
+
+// state returns "closed", "open" or "half-open" at now, and until when it is open.
+// requires that Scheduler.mu is held.
+func (b *breaker) state(now time.Time) (string, time.Time) {
+	if now.Before(b.openUntil) {
+		return "open", b.openUntil
+	}
+	return b.cb.State().String(), time.Time{}
+}
+
+// describe summarizes a failed attempt for a breaker's reason, redacted.
+func describe(c Class, o Outcome) string {
+	s := c.String()
+	if o.Status != 0 {
+		s += fmt.Sprintf(" http %d", o.Status)
+	}
+	if o.Code != 0 {
+		s += fmt.Sprintf(" code %d", o.Code)
+	}
+	if msg := message(o); msg != "" {
+		s += ": " + msg
+	}
+	return s
+}

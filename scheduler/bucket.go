@@ -1,0 +1,98 @@
+package scheduler
+
+import "time"
+
+// Semaphore caps how many requests of one bucket are in flight and adapts the cap with AIMD.
+// It is the seam for fleet mode, where a shared store holds the slots so that several
+// instances stay at the total of one. The scheduler calls it with its own lock held, one call
+// at a time.
+type Semaphore interface {
+	// TryAcquire takes a slot if fewer requests than the current limit are in flight, and
+	// returns how many are in flight including this one.
+	TryAcquire() (inflight int, ok bool)
+	// Release returns a slot after an attempt and feeds its class back: ClassRateLimit halves
+	// the limit (never below 1); a run of successes raises it by one (never above the cap).
+	Release(c Class)
+	// Abort returns a slot whose request was never sent, without feedback.
+	Abort()
+	// State reports the slots in flight, the current limit and the cap.
+	State() SemaphoreState
+}
+
+// SemaphoreState is a Semaphore's state, for Snapshot.
+type SemaphoreState struct {
+	InFlight int `json:"inflight"`
+	Limit    int `json:"limit"`
+	Cap      int `json:"cap"`
+}
+
+// NewSemaphoreFunc builds the Semaphore of a bucket; successRun is AIMDConfig.SuccessRun.
+type NewSemaphoreFunc func(b BucketConfig, successRun int) Semaphore
+
+// NewLocalSemaphore returns the in-process Semaphore: AIMD between 1 and b.MaxConcurrency,
+// starting at half the cap (rounded up) so that concurrency ramps up after start.
+func NewLocalSemaphore(b BucketConfig, successRun int) Semaphore {
+	return &localSemaphore{cap: b.MaxConcurrency, limit: (b.MaxConcurrency + 1) / 2, run: successRun}
+}
+
+// localSemaphore is not safe for concurrent use; the scheduler serializes calls.
+type localSemaphore struct {
+	cap, limit, inflight int
+	run, successes       int
+}
+
+func (s *localSemaphore) TryAcquire() (int, bool) {
+	if s.inflight >= s.limit {
+		return s.inflight, false
+	}
+	s.inflight++
+	return s.inflight, true
+}
+
+func (s *localSemaphore) Release(c Class) {
+	s.inflight--
+	switch c {
+	case ClassNone:
+		s.successes++
+		if s.successes >= s.run {
+			s.successes = 0
+			s.limit = min(s.cap, s.limit+1)
+		}
+	case ClassRateLimit:
+		s.successes = 0
+		s.limit = max(1, s.limit/2)
+	case ClassValidation:
+		// The exchange answered and refused the request: says nothing about load.
+	default:
+		s.successes = 0
+	}
+}
+
+func (s *localSemaphore) Abort() { s.inflight-- }
+
+func (s *localSemaphore) State() SemaphoreState {
+	return SemaphoreState{InFlight: s.inflight, Limit: s.limit, Cap: s.cap}
+}
+
+// bucket is a configured concurrency bucket. Its fields are guarded by Scheduler.mu.
+type bucket struct {
+	cfg BucketConfig
+	sem Semaphore
+	// heldUntil pauses the bucket after a 429 (its Retry-After, or the configured pause) or a
+	// 418 ban (its whole Retry-After). Requests waiting on the pause resume spread over
+	// rand(0, spread) after it; holdGen tells a waiter whether it has drawn its spread for
+	// the current pause.
+	heldUntil  time.Time
+	holdSpread time.Duration
+	holdGen    uint64
+	holdReason string
+}
+
+// hold pauses the bucket until until, unless it is already held longer.
+func (b *bucket) hold(until time.Time, spread time.Duration, reason string) {
+	if !until.After(b.heldUntil) {
+		return
+	}
+	b.heldUntil, b.holdSpread, b.holdReason = until, spread, reason
+	b.holdGen++
+}

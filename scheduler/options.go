@@ -1,0 +1,57 @@
+package scheduler
+
+import (
+	"math/rand/v2"
+
+	"github.com/rs/zerolog"
+)
+
+// Option configures a Scheduler beyond its Config: the things that are code, not settings.
+type Option func(*options)
+
+type options struct {
+	clock     Clock
+	rand      *rand.Rand
+	log       zerolog.Logger
+	gate      Gate
+	observers []func(AttemptEvent)
+	authHook  func(Outcome)
+	kinds     map[string]NewCounterFunc
+	newSem    NewSemaphoreFunc
+}
+
+// WithClock sets the scheduler's clock (default: the wall clock). Tests pass a fake.
+func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithRand sets the source of jitter (default: randomly seeded). Tests pass a seeded one.
+// The scheduler guards it with its own mutex; do not use r elsewhere.
+func WithRand(r *rand.Rand) Option { return func(o *options) { o.rand = r } }
+
+// WithLogger sets where the per-attempt events go (default: nowhere).
+func WithLogger(l zerolog.Logger) Option {
+	return func(o *options) { o.log = l }
+}
+
+// WithGate sets the gate asked before each attempt at orders priority and each write below
+// critical priority (the kill switch). Default: always open.
+func WithGate(g Gate) Option { return func(o *options) { o.gate = g } }
+
+// WithObserver adds a function that receives each attempt's event after it is logged (the
+// runtime feeds metrics from it). It runs on the request's goroutine and must not block.
+func WithObserver(f func(AttemptEvent)) Option {
+	return func(o *options) { o.observers = append(o.observers, f) }
+}
+
+// WithAuthFailureHook sets a function called with the outcome of every auth failure: the
+// kill switch trips on it. It runs on the request's goroutine and must not block.
+func WithAuthFailureHook(f func(Outcome)) Option { return func(o *options) { o.authHook = f } }
+
+// WithWindowKind registers a window kind: WindowConfig.Kind names it, f builds its Counter
+// (a decaying counter, or a fleet-shared one).
+func WithWindowKind(kind string, f NewCounterFunc) Option {
+	return func(o *options) { o.kinds[kind] = f }
+}
+
+// WithSemaphores sets how each bucket's Semaphore is built (default NewLocalSemaphore; a
+// fleet-shared one in fleet mode).
+func WithSemaphores(f NewSemaphoreFunc) Option { return func(o *options) { o.newSem = f } }

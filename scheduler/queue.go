@@ -1,0 +1,412 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+)
+
+// waiter is one request's place in the queue, reused for each of its attempts.
+// Fields below the links are guarded by Scheduler.mu.
+type waiter struct {
+	req      *Request
+	prio     Priority
+	bucket   *bucket
+	wins     []*window // wins[i] is the window of req.Costs[i]
+	gated    bool
+	deadline time.Time // end of the request's time budget
+	maxWait  time.Duration
+
+	prev, next *waiter
+	queued     bool
+
+	attempt   int
+	enqueued  time.Time // when this attempt became due (entered the queue, or its retry time)
+	notBefore time.Time // retry time, and the spread drawn after a pause
+	shedAt    time.Time // zero: never shed
+	holdGen   uint64    // the bucket pause whose spread notBefore includes
+
+	done    bool          // the wait ended: granted (err nil) or failed
+	err     error         // why the wait failed
+	waiting bool          // a goroutine waits on ready
+	ready   chan struct{} // signalled once when done, if waiting
+
+	// The grant.
+	grantedAt  time.Time // scheduler clock
+	sentServer time.Time // exchange clock, for counters
+	inflight   int
+	dones      []breakerDone
+}
+
+type breakerDone struct {
+	b    *breaker
+	done func(error)
+}
+
+// fifo is one priority level of the queue: an intrusive doubly linked list, oldest first.
+type fifo struct {
+	head, tail *waiter
+	n          int
+}
+
+func (q *fifo) push(w *waiter) {
+	w.prev, w.next, w.queued = q.tail, nil, true
+	if q.tail != nil {
+		q.tail.next = w
+	} else {
+		q.head = w
+	}
+	q.tail = w
+	q.n++
+}
+
+func (q *fifo) remove(w *waiter) {
+	if !w.queued {
+		return
+	}
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		q.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		q.tail = w.prev
+	}
+	w.prev, w.next, w.queued = nil, nil, false
+	q.n--
+}
+
+// acquire queues w for its next attempt and waits until it is granted (its costs taken from
+// its windows, a slot taken in its bucket, its breakers passed) or fails (shed, budget, open
+// breaker, ctx, Close). A request whose ctx ends while queued leaves without consuming budget.
+func (s *Scheduler) acquire(ctx context.Context, w *waiter) error {
+	s.mu.Lock()
+	now := s.clock.Now()
+	if err := s.admitLocked(w, now); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	w.done, w.err, w.waiting = false, nil, false
+	w.enqueued = now
+	if w.notBefore.After(now) {
+		w.enqueued = w.notBefore
+	}
+	w.shedAt = time.Time{}
+	if w.prio < PriorityOrders {
+		w.shedAt = w.enqueued.Add(w.maxWait)
+	}
+	s.queue[w.prio].push(w)
+	s.pumpLocked(now)
+	if w.done {
+		err := w.err
+		s.mu.Unlock()
+		return err
+	}
+	if w.ready == nil {
+		w.ready = make(chan struct{}, 1)
+	}
+	w.waiting = true
+	s.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		return w.err
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now = s.clock.Now()
+	if w.done {
+		<-w.ready
+		if w.err != nil {
+			return w.err
+		}
+		s.abortLocked(w, now) // granted as ctx ended: give it all back
+	} else {
+		s.queue[w.prio].remove(w)
+		w.done = true
+	}
+	s.pumpLocked(now) // it may have been holding back lower priorities
+	return context.Cause(ctx)
+}
+
+// admitLocked fails a request fast when it cannot be served: the scheduler is closed, a
+// breaker that holds it is open, or its bucket is paused past its budget or max wait.
+// requires that s.mu is held.
+func (s *Scheduler) admitLocked(w *waiter, now time.Time) error {
+	if s.closed {
+		return ErrClosed
+	}
+	if !now.Before(w.deadline) {
+		return ErrBudgetExhausted
+	}
+	for _, br := range s.breakers {
+		if br.applies(w.bucket) {
+			if err := br.openError(now); err != nil {
+				return err
+			}
+		}
+	}
+	b := w.bucket
+	limit := w.deadline
+	if w.prio < PriorityOrders {
+		limit = minTime(limit, maxTime(now, w.notBefore).Add(w.maxWait))
+	}
+	if b.heldUntil.After(limit) {
+		return &BreakerOpenError{Class: ClassRateLimit, Bucket: b.cfg.Name, Until: b.heldUntil, Reason: b.holdReason}
+	}
+	return nil
+}
+
+// pumpLocked grants every waiter that can go at now, highest priority first and FIFO within
+// a level, fails those whose budget or max wait ended, and sets when it must run again.
+//
+// Strict priority: a waiter that is eligible but finds too little budget in a window marks
+// the window reserved for the rest of the scan, so no lower (or later) waiter takes from it.
+// A waiter that cannot go for reasons of its own (its bucket is full or paused, its retry
+// time has not come) holds nobody back.
+// requires that s.mu is held.
+func (s *Scheduler) pumpLocked(now time.Time) {
+	s.scan++
+	server := now.Add(s.offset)
+	var next time.Time
+	wake := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for p := NumPriorities - 1; p >= 0; p-- {
+		for w := s.queue[p].head; w != nil; {
+			nx := w.next
+			switch {
+			case !now.Before(w.deadline):
+				s.completeLocked(w, ErrBudgetExhausted)
+			case !w.shedAt.IsZero() && !now.Before(w.shedAt):
+				s.completeLocked(w, ErrShed)
+			default:
+				wake(w.deadline)
+				wake(w.shedAt)
+				s.tryGrantLocked(w, now, server, wake)
+			}
+			w = nx
+		}
+	}
+	s.setWakeLocked(next)
+}
+
+// tryGrantLocked grants w if it can go at now; otherwise it tells wake when to look again
+// (or relies on a release to pump again).
+// requires that s.mu is held.
+func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(time.Time)) {
+	b := w.bucket
+	if now.Before(b.heldUntil) && w.holdGen != b.holdGen {
+		w.holdGen = b.holdGen
+		w.notBefore = maxTime(w.notBefore, b.heldUntil.Add(s.rand.duration(b.holdSpread)))
+	}
+	if now.Before(w.notBefore) {
+		wake(w.notBefore)
+		return
+	}
+	for _, br := range s.breakers {
+		if !br.applies(b) {
+			continue
+		}
+		if err := br.openError(now); err != nil {
+			s.completeLocked(w, err)
+			return
+		}
+		if br.probing {
+			return // the probe's end pumps again
+		}
+	}
+	if st := b.sem.State(); st.InFlight >= st.Limit {
+		return // a release pumps again
+	}
+	blocked := false
+	for i, c := range w.req.Costs {
+		win := w.wins[i]
+		if win.reserved == s.scan {
+			blocked = true
+			continue
+		}
+		if c.Amount <= 0 {
+			continue
+		}
+		head := s.cfg.Headroom.of(w.prio)
+		if win.counter.Used(server)+c.Amount > win.capFor(s.cfg.SafetyFraction, head) {
+			blocked = true
+			if t := win.counter.Next(server); !t.IsZero() {
+				wake(t.Add(-s.offset))
+			}
+			continue
+		}
+		if ok, at := win.pace.check(now, c.Amount, (1-head)*win.pace.burst); !ok {
+			blocked = true
+			wake(at)
+		}
+	}
+	if blocked {
+		for _, win := range w.wins {
+			win.reserved = s.scan
+		}
+		return
+	}
+	inflight, ok := b.sem.TryAcquire()
+	if !ok {
+		return
+	}
+	w.dones = w.dones[:0]
+	for _, br := range s.breakers {
+		if !br.applies(b) {
+			continue
+		}
+		done, wait := br.allow(now)
+		if wait {
+			for _, d := range w.dones {
+				d.done(errExcluded)
+			}
+			w.dones = w.dones[:0]
+			b.sem.Abort()
+			wake(now.Add(time.Millisecond))
+			return
+		}
+		w.dones = append(w.dones, breakerDone{br, done})
+	}
+	for i, c := range w.req.Costs {
+		if c.Amount > 0 {
+			w.wins[i].counter.Add(server, c.Amount)
+			w.wins[i].pace.take(now, c.Amount)
+		}
+	}
+	if w.attempt == 1 {
+		s.retries.first(now)
+	}
+	w.grantedAt, w.sentServer, w.inflight = now, server, inflight
+	s.completeLocked(w, nil)
+}
+
+// completeLocked ends w's wait: granted when err is nil.
+// requires that s.mu is held.
+func (s *Scheduler) completeLocked(w *waiter, err error) {
+	s.queue[w.prio].remove(w)
+	w.done, w.err = true, err
+	if w.waiting {
+		w.ready <- struct{}{}
+	}
+}
+
+// abortLocked gives back a grant whose request was never sent.
+// requires that s.mu is held.
+func (s *Scheduler) abortLocked(w *waiter, now time.Time) {
+	server := now.Add(s.offset)
+	for i, c := range w.req.Costs {
+		if c.Amount > 0 {
+			w.wins[i].counter.Remove(w.sentServer, server, c.Amount)
+			w.wins[i].pace.give(c.Amount)
+		}
+	}
+	w.bucket.sem.Abort()
+	for _, d := range w.dones {
+		d.b.now = now
+		d.done(errExcluded)
+	}
+	w.dones = w.dones[:0]
+}
+
+// finishLocked takes an attempt's outcome back: the bucket's slot and AIMD, the exchange's
+// usage counts, the bucket's pause on a 429, the breakers; then pumps.
+// requires that s.mu is held.
+func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Time) {
+	server := now.Add(s.offset)
+	b := w.bucket
+	b.sem.Release(class)
+	for _, u := range o.Usage {
+		if win := s.windows[u.Window]; win != nil {
+			win.counter.Adopt(w.sentServer, server, u.Used)
+		}
+	}
+	if class == ClassRateLimit {
+		pause := o.RetryAfter
+		if pause <= 0 {
+			pause = s.cfg.Backoff.RateLimitPause
+		}
+		b.hold(now.Add(pause), resumeSpread(pause, s.cfg.Backoff.ResumeSpread, s.cfg.Backoff.ResumeSpreadRatio), describe(class, o))
+		if o.RetryAfter > 0 {
+			w.holdGen = b.holdGen // its retry delay already includes the spread
+		}
+	}
+	for _, d := range w.dones {
+		d.b.report(d.done, now, class, o)
+	}
+	w.dones = w.dones[:0]
+	s.pumpLocked(now)
+}
+
+// setWakeLocked records when the dispatcher must next pump and wakes it if that changed.
+// requires that s.mu is held.
+func (s *Scheduler) setWakeLocked(t time.Time) {
+	s.wakeAt = t
+	if !t.Equal(s.armed) {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// loop is the dispatcher: it pumps the queue when the earliest time something may change
+// (a retry time, budget refilling, a window rolling over, a pause ending, a deadline)
+// arrives. Everything else pumps where it happens (a request arriving, an attempt ending).
+func (s *Scheduler) loop() {
+	defer close(s.loopDone)
+	var (
+		fire <-chan time.Time
+		stop func() bool
+	)
+	for {
+		select {
+		case <-s.done:
+			if stop != nil {
+				stop()
+			}
+			return
+		case <-s.kick:
+		case <-fire:
+			fire, stop = nil, nil
+			s.mu.Lock()
+			s.armed = time.Time{}
+			s.pumpLocked(s.clock.Now())
+			s.mu.Unlock()
+		}
+		s.mu.Lock()
+		want, now := s.wakeAt, s.clock.Now()
+		if want.Equal(s.armed) && (fire != nil || want.IsZero()) {
+			s.mu.Unlock()
+			continue
+		}
+		s.armed = want
+		s.mu.Unlock()
+		if stop != nil {
+			stop()
+			fire, stop = nil, nil
+		}
+		if !want.IsZero() {
+			fire, stop = s.clock.NewTimer(want.Sub(now))
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

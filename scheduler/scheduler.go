@@ -1,0 +1,374 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/keelbot/keel/internal/clock"
+)
+
+// Scheduler sends requests to one exchange account in priority order, within the account's
+// limit windows and bucket concurrency caps, and retries them by the policy table. Build it
+// with New; the zero value is not usable. It is safe for concurrent use: Do is called from
+// many goroutines at once. Close it when done.
+type Scheduler struct {
+	cfg       Config
+	clock     Clock
+	rand      *lockedRand
+	log       zerolog.Logger
+	gate      Gate
+	observers []func(AttemptEvent)
+	authHook  func(Outcome)
+	kinds     map[string]NewCounterFunc
+
+	mu       sync.Mutex
+	closed   bool
+	offset   time.Duration // exchange clock minus ours
+	windows  map[string]*window
+	buckets  map[string]*bucket
+	breakers []*breaker // auth, rate_limit, transient
+	queue    [NumPriorities]fifo
+	scan     uint64
+	retries  retryBudget
+	wakeAt   time.Time // when the dispatcher must next pump
+	armed    time.Time // what the dispatcher's timer is set for
+
+	kick     chan struct{}
+	done     chan struct{}
+	loopDone chan struct{}
+}
+
+type openGate struct{}
+
+func (openGate) Allow(context.Context, Priority) error { return nil }
+
+// New returns a Scheduler for cfg, or an error naming the first invalid field. It starts one
+// dispatcher goroutine, which Close stops.
+func New(cfg Config, opts ...Option) (*Scheduler, error) {
+	o := options{
+		clock:  clock.Real{},
+		log:    zerolog.Nop(),
+		gate:   openGate{},
+		newSem: NewLocalSemaphore,
+		kinds:  map[string]NewCounterFunc{KindFixed: newFixedCounter, KindSliding: newSlidingCounter},
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if o.rand == nil {
+		o.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	s := &Scheduler{
+		cfg:       cfg,
+		clock:     o.clock,
+		rand:      &lockedRand{r: o.rand},
+		log:       o.log,
+		gate:      o.gate,
+		observers: o.observers,
+		authHook:  o.authHook,
+		kinds:     o.kinds,
+		windows:   map[string]*window{},
+		buckets:   map[string]*bucket{},
+		retries: retryBudget{
+			ratio: cfg.RetryBudget.Ratio,
+			floor: int64(cfg.RetryBudget.Floor),
+			count: newRolling(cfg.RetryBudget.Window),
+		},
+		breakers: []*breaker{
+			newBreaker(ClassAuth, cfg.Breakers.Auth, true),
+			newBreaker(ClassRateLimit, cfg.Breakers.RateLimit, false),
+			newBreaker(ClassTransient, cfg.Breakers.Transient, false),
+		},
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	now := s.clock.Now()
+	for _, wc := range cfg.Windows {
+		if err := s.addWindowLocked(wc, now); err != nil {
+			return nil, err
+		}
+	}
+	for _, bc := range cfg.Buckets {
+		s.buckets[bc.Name] = &bucket{cfg: bc, sem: o.newSem(bc, cfg.AIMD.SuccessRun)}
+	}
+	go s.loop()
+	return s, nil
+}
+
+// addWindowLocked adds a validated-with-defaults window.
+// requires that s.mu is held (or s is not shared yet).
+func (s *Scheduler) addWindowLocked(wc WindowConfig, now time.Time) error {
+	newCounter, ok := s.kinds[wc.Kind]
+	if !ok {
+		return fieldErr(fmt.Sprintf("windows[%s].kind", wc.Name), "unknown kind %q (want %q, %q or one registered with WithWindowKind)", wc.Kind, KindFixed, KindSliding)
+	}
+	w := &window{cfg: wc, counter: newCounter(wc)}
+	w.pace.configure(w.safe(s.cfg.SafetyFraction), wc.Interval, wc.Burst, now)
+	s.windows[wc.Name] = w
+	return nil
+}
+
+// SetWindowLimit sets the limit and interval of the window name, or adds a fixed window of
+// that name: adapters call it with the limits they learn from the exchange (exchangeInfo).
+// The window's count so far is kept.
+func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	w, ok := s.windows[name]
+	if !ok {
+		wc := WindowConfig{Name: name, Limit: limit, Interval: interval}.withDefaults()
+		if err := wc.validate("windows[" + name + "]"); err != nil {
+			return err
+		}
+		if err := s.addWindowLocked(wc, now); err != nil {
+			return err
+		}
+		s.pumpLocked(now)
+		return nil
+	}
+	wc := w.cfg
+	wc.Limit, wc.Interval = limit, interval
+	if err := wc.validate("windows[" + name + "]"); err != nil {
+		return err
+	}
+	if interval != w.cfg.Interval {
+		server := now.Add(s.offset)
+		used := w.counter.Used(server)
+		w.counter = s.kinds[wc.Kind](wc)
+		w.counter.Add(server, used)
+	}
+	w.cfg = wc
+	w.pace.configure(w.safe(s.cfg.SafetyFraction), wc.Interval, wc.Burst, now)
+	s.pumpLocked(now)
+	return nil
+}
+
+// SetClockOffset sets the exchange's clock minus ours (server time - local time), so that
+// fixed windows are aligned to the exchange's clock.
+func (s *Scheduler) SetClockOffset(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset = d
+	s.pumpLocked(s.clock.Now())
+}
+
+// Close stops the scheduler: queued requests and later calls to Do fail with ErrClosed.
+// Attempts already in flight finish; their requests are not retried. Close returns when the
+// dispatcher goroutine has exited. It is safe to call more than once.
+func (s *Scheduler) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for p := range s.queue {
+		for w := s.queue[p].head; w != nil; {
+			nx := w.next
+			s.completeLocked(w, ErrClosed)
+			w = nx
+		}
+	}
+	s.mu.Unlock()
+	close(s.done)
+	<-s.loopDone
+	return nil
+}
+
+// newWaiter validates r and resolves its bucket and windows.
+func (s *Scheduler) newWaiter(r *Request, now time.Time) (*waiter, error) {
+	if r == nil {
+		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
+	}
+	if r.Attempt == nil {
+		return nil, fmt.Errorf("%w: attempt: must be set", ErrInvalidRequest)
+	}
+	if r.Priority < 0 || int(r.Priority) >= NumPriorities {
+		return nil, fmt.Errorf("%w: priority: unknown %s", ErrInvalidRequest, r.Priority)
+	}
+	if r.Budget < 0 || r.MaxWait < 0 {
+		return nil, fmt.Errorf("%w: budget and max_wait: must be >= 0, got %v and %v", ErrInvalidRequest, r.Budget, r.MaxWait)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.buckets[r.Bucket]
+	if !ok {
+		return nil, fmt.Errorf("%w: bucket: %q is not configured", ErrInvalidRequest, r.Bucket)
+	}
+	w := &waiter{req: r, prio: r.Priority, bucket: b, wins: make([]*window, len(r.Costs))}
+	for i, c := range r.Costs {
+		win, ok := s.windows[c.Window]
+		if !ok {
+			return nil, fmt.Errorf("%w: costs[%d].window: %q is not configured", ErrInvalidRequest, i, c.Window)
+		}
+		if c.Amount < 0 {
+			return nil, fmt.Errorf("%w: costs[%d].amount: must be >= 0, got %d", ErrInvalidRequest, i, c.Amount)
+		}
+		if lim := win.capFor(s.cfg.SafetyFraction, s.cfg.Headroom.of(r.Priority)); c.Amount > lim {
+			return nil, fmt.Errorf("%w: costs[%d].amount: %d exceeds window %q's usable %d at %s priority", ErrInvalidRequest, i, c.Amount, c.Window, lim, r.Priority)
+		}
+		w.wins[i] = win
+	}
+	budget := r.Budget
+	if budget == 0 {
+		budget = s.cfg.DefaultBudget
+	}
+	w.deadline = now.Add(budget)
+	w.maxWait = r.MaxWait
+	if w.maxWait == 0 {
+		w.maxWait = s.cfg.DefaultMaxWait
+	}
+	w.gated = r.Priority != PriorityCritical && (r.Priority == PriorityOrders || r.Write)
+	return w, nil
+}
+
+// Do sends r and returns when it has succeeded or failed for good, with the outcome of its
+// last attempt. It is the method most callers want.
+//
+// Do waits in the queue for budget instead of sending into a 429, retries by the policy
+// table within r's time budget and the global retry budget, and writes one log event per
+// attempt (so a caller need not log the error again). Its error is, by what happened:
+// *Error (the request failed; errors.Is(err, ErrUnknownOutcome) for a write that may have
+// landed), *BreakerOpenError (failed fast), *GateClosedError (the kill switch), ErrShed,
+// ErrBudgetExhausted, ErrClosed, ErrInvalidRequest, or ctx's error. ClassOf sorts them.
+func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
+	if err := ctx.Err(); err != nil {
+		return Outcome{}, err
+	}
+	start := s.clock.Now()
+	w, err := s.newWaiter(r, start)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if w.gated {
+		if err := s.gate.Allow(ctx, r.Priority); err != nil {
+			return Outcome{}, &GateClosedError{Err: err}
+		}
+	}
+	var (
+		last      Outcome
+		lastClass Class
+		retries   [ClassUnknown + 1]int
+	)
+	for attempt := 1; ; attempt++ {
+		w.attempt = attempt
+		if err := s.acquire(ctx, w); err != nil {
+			if attempt == 1 {
+				return Outcome{}, err
+			}
+			return last, &Error{Class: lastClass, Outcome: last, Attempts: attempt - 1, Cause: err}
+		}
+		if w.gated {
+			if err := s.gate.Allow(ctx, r.Priority); err != nil {
+				s.mu.Lock()
+				s.abortLocked(w, s.clock.Now())
+				s.pumpLocked(s.clock.Now())
+				s.mu.Unlock()
+				return last, &GateClosedError{Err: err}
+			}
+		}
+		o, end := s.attempt(ctx, w)
+		class := Classify(o, r.Write)
+		s.mu.Lock()
+		s.finishLocked(w, o, class, end)
+		s.mu.Unlock()
+
+		ev := AttemptEvent{
+			Time: end, Endpoint: r.Endpoint, Method: r.Method, Bucket: r.Bucket, Priority: r.Priority,
+			IdempotencyKey: r.IdempotencyKey, Attempt: attempt, Status: o.Status, Code: o.Code,
+			Message: message(o), RequestID: o.RequestID, Class: class, Latency: end.Sub(w.grantedAt),
+			QueueWait: w.grantedAt.Sub(w.enqueued), InFlight: w.inflight,
+		}
+		var final error
+		if class != ClassNone {
+			var delay time.Duration
+			delay, final = s.retryDecision(ctx, w, o, class, &retries, end)
+			if final == nil {
+				ev.RetryReason, ev.Delay = class.String(), delay
+				w.notBefore = end.Add(delay)
+			} else {
+				final = &Error{Class: class, Outcome: o, Attempts: attempt, Cause: causeOf(final)}
+			}
+		}
+		s.logAttempt(&ev)
+		for _, f := range s.observers {
+			f(ev)
+		}
+		if class == ClassAuth && s.authHook != nil {
+			s.authHook(o)
+		}
+		if class == ClassNone {
+			return o, nil
+		}
+		if final != nil {
+			return o, final
+		}
+		last, lastClass = o, class
+	}
+}
+
+// errFinal marks a failure that is final without a scheduler-side cause.
+var errFinal = fmt.Errorf("final")
+
+func causeOf(err error) error {
+	if err == errFinal {
+		return nil
+	}
+	return err
+}
+
+// attempt runs one try of w's request with a context that ends at the request's budget, and
+// returns its outcome and when it ended.
+func (s *Scheduler) attempt(ctx context.Context, w *waiter) (Outcome, time.Time) {
+	// The budget runs on the scheduler's clock; the context's deadline is on the wall clock.
+	remaining := w.deadline.Sub(s.clock.Now())
+	actx, cancel := context.WithDeadline(ctx, time.Now().Add(remaining))
+	o := w.req.Attempt(actx, w.attempt)
+	cancel()
+	return o, s.clock.Now()
+}
+
+// retryDecision decides whether a failed attempt of class is retried: it returns the delay
+// before the retry, or the error that makes the failure final (errFinal when the policy
+// table says so, ErrBudgetExhausted, ErrRetryBudget, or RetrySafe's error).
+func (s *Scheduler) retryDecision(ctx context.Context, w *waiter, o Outcome, class Class, retries *[ClassUnknown + 1]int, now time.Time) (time.Duration, error) {
+	rc := retryClass(class)
+	if retries[rc] >= s.cfg.retryLimit(class) {
+		return 0, errFinal
+	}
+	if class == ClassUnknown {
+		if w.req.RetrySafe == nil {
+			return 0, errFinal
+		}
+		ok, err := w.req.RetrySafe(ctx, o)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, errFinal
+		}
+	}
+	delay := retryDelay(s.rand, s.cfg.Backoff, retries[rc]+1, o.RetryAfter)
+	if now.Add(delay).After(w.deadline) {
+		return 0, ErrBudgetExhausted
+	}
+	s.mu.Lock()
+	ok := s.retries.tryRetry(now)
+	s.mu.Unlock()
+	if !ok {
+		return 0, ErrRetryBudget
+	}
+	retries[rc]++
+	return delay, nil
+}

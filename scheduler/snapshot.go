@@ -1,0 +1,72 @@
+package scheduler
+
+import (
+	"sort"
+	"time"
+)
+
+// Snapshot is the scheduler's state at one instant, for /status and tests. It is a plain
+// value: it shares nothing with the scheduler.
+type Snapshot struct {
+	Time     time.Time      `json:"time"`
+	Windows  []WindowState  `json:"windows"`
+	Buckets  []BucketState  `json:"buckets"`
+	Breakers []BreakerState `json:"breakers"`
+	Queued   map[string]int `json:"queued"` // requests waiting, by priority name
+}
+
+// WindowState is one limit window in a Snapshot.
+type WindowState struct {
+	Name      string        `json:"name"`
+	Kind      string        `json:"kind"`
+	Used      int64         `json:"used"`
+	Limit     int64         `json:"limit"`
+	SafeLimit int64         `json:"safe_limit"`
+	Interval  time.Duration `json:"interval"`
+}
+
+// BucketState is one concurrency bucket in a Snapshot.
+type BucketState struct {
+	Name string `json:"name"`
+	SemaphoreState
+	HeldUntil time.Time `json:"held_until,omitzero"`
+}
+
+// BreakerState is one failure class's breaker in a Snapshot.
+type BreakerState struct {
+	Class string    `json:"class"`
+	State string    `json:"state"` // closed, open, half-open
+	Until time.Time `json:"until,omitzero"`
+}
+
+// Snapshot returns the scheduler's state now.
+func (s *Scheduler) Snapshot() Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	server := now.Add(s.offset)
+	snap := Snapshot{Time: now, Queued: make(map[string]int, NumPriorities)}
+	for _, w := range s.windows {
+		snap.Windows = append(snap.Windows, WindowState{
+			Name: w.cfg.Name, Kind: w.cfg.Kind, Used: w.counter.Used(server), Limit: w.cfg.Limit,
+			SafeLimit: w.safe(s.cfg.SafetyFraction), Interval: w.cfg.Interval,
+		})
+	}
+	sort.Slice(snap.Windows, func(i, j int) bool { return snap.Windows[i].Name < snap.Windows[j].Name })
+	for _, b := range s.buckets {
+		st := BucketState{Name: b.cfg.Name, SemaphoreState: b.sem.State()}
+		if b.heldUntil.After(now) {
+			st.HeldUntil = b.heldUntil
+		}
+		snap.Buckets = append(snap.Buckets, st)
+	}
+	sort.Slice(snap.Buckets, func(i, j int) bool { return snap.Buckets[i].Name < snap.Buckets[j].Name })
+	for _, br := range s.breakers {
+		state, until := br.state(now)
+		snap.Breakers = append(snap.Breakers, BreakerState{Class: br.class.String(), State: state, Until: until})
+	}
+	for p := range s.queue {
+		snap.Queued[Priority(p).String()] = s.queue[p].n
+	}
+	return snap
+}
