@@ -169,11 +169,12 @@ type pacer struct {
 }
 
 func (p *pacer) configure(safe int64, interval time.Duration, burst float64, now time.Time) {
+	fresh := p.last.IsZero()
 	p.advance(now)
 	p.rate = float64(safe) / float64(interval)
 	p.burst = math.Max(1, burst*float64(safe))
-	if p.last.IsZero() || p.tokens > p.burst {
-		p.tokens = p.burst
+	if fresh || p.tokens > p.burst {
+		p.tokens = p.burst // start full: the first requests need not wait
 	}
 	p.last = now
 }
