@@ -1,0 +1,68 @@
+// Package strategy is where your code plugs into Keel. You write a Strategy — one method,
+// OnEvent — and a constructor; strategy.Module turns the constructor into an fx module; the
+// runtime owns the main loop, the scheduler, the journal and the kill switch, and calls you.
+//
+// A complete strategy, buying a little whenever the spread is tight:
+//
+//	package tight
+//
+//	import (
+//		"context"
+//
+//		"github.com/shopspring/decimal"
+//
+//		"github.com/keelbot/keel/adapters"
+//		"github.com/keelbot/keel/runtime"
+//		"github.com/keelbot/keel/strategy"
+//	)
+//
+//	type Config struct {
+//		Symbol   string          `koanf:"symbol"`
+//		Quantity decimal.Decimal `koanf:"quantity"`
+//		MaxBps   int64           `koanf:"max_bps"`
+//	}
+//
+//	type Tight struct {
+//		env strategy.Env
+//		cfg Config
+//	}
+//
+//	func New(env strategy.Env, cfg Config) (strategy.Strategy, error) {
+//		env.Market.Subscribe(cfg.Symbol)
+//		return &Tight{env: env, cfg: cfg}, nil
+//	}
+//
+//	func (t *Tight) OnEvent(ctx context.Context, ev strategy.Event) error {
+//		q, ok := ev.(strategy.Quote)
+//		if !ok || len(t.env.Orders.Open()) > 0 {
+//			return nil
+//		}
+//		spreadBps := q.AskPrice.Sub(q.BidPrice).Div(q.Mid()).Mul(decimal.NewFromInt(10000))
+//		if spreadBps.GreaterThan(decimal.NewFromInt(t.cfg.MaxBps)) {
+//			return nil
+//		}
+//		_, err := t.env.Orders.Place(ctx, strategy.Intent{Symbol: t.cfg.Symbol, Side: adapters.Buy,
+//			Type: adapters.Limit, Quantity: t.cfg.Quantity, Price: q.BidPrice})
+//		return err
+//	}
+//
+//	func main() { runtime.Main(strategy.Module("tight", New)) }
+//
+// Its settings live under strategies.tight in the YAML config (or KEEL_STRATEGIES_TIGHT_SYMBOL
+// and friends in the environment); an unknown key or a wrong type stops start-up naming the key.
+//
+// What the runtime promises a strategy:
+//   - OnEvent is called from one goroutine per strategy, one event at a time: no locks needed.
+//     A slow strategy delays only itself; quotes and ticks it could not take are coalesced to
+//     the latest, order updates are never dropped.
+//   - Strategies start only after reconciliation: open orders and balances are true at Start.
+//   - A panic stops only the strategy that panicked (logged with its stack).
+//   - Place never sends an order twice: each intent carries an idempotency key journalled
+//     before it is sent. An unknown outcome is resolved by the runtime and reported as an
+//     OrderUpdate; never place it again yourself.
+//   - While the kill switch is tripped Place fails without sending; Cancel still works.
+//   - DataStatus{Stale: true} means quotes may be old: stop quoting until it clears.
+//
+// Optional interfaces: Starter (Start, once before the first event) and Stopper (Stop, on
+// shutdown).
+package strategy
