@@ -39,15 +39,25 @@ func DefaultRateLimits() []adapters.RateLimit {
 	}
 }
 
-// Buckets lists the scheduler buckets the adapter uses and whether each is public.
-func Buckets() []struct {
-	Name   string
-	Public bool
-} {
-	return []struct {
-		Name   string
-		Public bool
-	}{{BucketOrders, false}, {BucketAccount, false}, {BucketMarket, true}}
+// SchedulerWindows are the scheduler windows the adapter's requests consume, at Binance's
+// documented limits: fixed windows aligned to the exchange's clock, as Binance counts.
+// ExchangeInfo later sets each to the account's announced limit and interval.
+func SchedulerWindows() []scheduler.WindowConfig {
+	var out []scheduler.WindowConfig
+	for _, l := range DefaultRateLimits() {
+		out = append(out, scheduler.WindowConfig{Name: l.Window, Limit: l.Limit, Interval: l.Interval, Kind: scheduler.KindFixed})
+	}
+	return out
+}
+
+// SchedulerBuckets are the scheduler buckets the adapter's requests name; zero
+// MaxConcurrency takes the scheduler's default (private 2, public 4).
+func SchedulerBuckets() []scheduler.BucketConfig {
+	return []scheduler.BucketConfig{
+		{Name: BucketOrders},
+		{Name: BucketAccount},
+		{Name: BucketMarket, Public: true},
+	}
 }
 
 // endpoint describes one REST call to the scheduler. Weights are from Binance's rest-api.md

@@ -1,0 +1,57 @@
+package binance_test
+
+import (
+	"testing"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/adaptertest"
+	"github.com/keelbot/keel/adapters/binance"
+	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/scheduler"
+)
+
+func harness(ed bool) adaptertest.Harness {
+	return adaptertest.Harness{New: func(t *testing.T) *adaptertest.Env {
+		f := newFixture(t, sim.Config{}, fixtureOpts{ed25519: ed})
+		key := hmacKey
+		if ed {
+			key = edKey
+		}
+		return &adaptertest.Env{
+			Exchange: f.client,
+			Symbol:   "BTCUSDT",
+			BadKey: func(t *testing.T) adapters.Exchange {
+				return newClientOn(t, f.sim, fixtureOpts{cfg: func(c *binance.Config) {
+					c.APIKey = "keel-no-such-key"
+				}}).client
+			},
+			RevokeKey: func(t *testing.T) func() {
+				if err := f.sim.RevokeKey(key); err != nil {
+					t.Fatal(err)
+				}
+				return func() {
+					if err := f.sim.RestoreKey(key); err != nil {
+						t.Error(err)
+					}
+				}
+			},
+			SetPrice: func(t *testing.T, symbol string, price decimal.Decimal) {
+				if err := f.sim.SetPrice(symbol, price.String()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			Usage: f.sched.Usage,
+		}
+	}}
+}
+
+// TestConformance runs the adapter conformance suite against the simulator over real HTTP,
+// once with an HMAC key and once with an Ed25519 key.
+func TestConformance(t *testing.T) {
+	t.Run("HMAC", func(t *testing.T) { adaptertest.Run(t, harness(false)) })
+	t.Run("Ed25519", func(t *testing.T) { adaptertest.Run(t, harness(true)) })
+}
+
+var _ = scheduler.ClassOf
