@@ -49,7 +49,7 @@ type LoadOptions struct {
 // variable is resolved against the keys already known, so underscores inside key names work
 // (KEEL_EXCHANGE_API_SECRET → exchange.api_secret, not exchange.api.secret); a KEEL_ variable
 // that matches no key is an error rather than a silently ignored typo.
-func loadKoanf(o LoadOptions) (*koanf.Koanf, error) {
+func loadKoanf(o LoadOptions, structKeys []string) (*koanf.Koanf, error) {
 	k := koanf.New(".")
 	if len(o.Defaults) > 0 {
 		if err := k.Load(rawbytes.Provider(o.Defaults), yaml.Parser()); err != nil {
@@ -69,7 +69,7 @@ func loadKoanf(o LoadOptions) (*koanf.Koanf, error) {
 		environ = os.Environ()
 	}
 	known := map[string]string{}
-	for _, key := range k.Keys() {
+	for _, key := range append(structKeys, k.Keys()...) {
 		known[envName(key)] = key
 	}
 	var unknown []string
@@ -145,21 +145,24 @@ func namedDecodeError(path string, err error) error {
 	}
 	var de *mapstructure.DecodeError
 	for _, e := range errs {
-		if errors.As(e, &de) {
-			return &ConfigError{Key: full(de.Name()), Reason: cleanReason(de.Unwrap().Error())}
+		if !errors.As(e, &de) {
+			continue
 		}
-	}
-	msg := errs[0].Error()
-	if i := strings.Index(msg, "has invalid keys: "); i >= 0 {
-		keys := strings.Split(msg[i+len("has invalid keys: "):], ", ")
-		prefix := strings.Trim(strings.TrimSpace(msg[:i]), "'\"")
-		name := keys[0]
-		if prefix != "" {
-			name = prefix + "." + name
+		reason := cleanReason(de.Unwrap().Error())
+		if keys, ok := strings.CutPrefix(reason, "has invalid keys: "); ok {
+			first, _, _ := strings.Cut(keys, ", ")
+			return &ConfigError{Key: full(joinKey(de.Name(), first)), Reason: "unknown key (check its spelling and section)"}
 		}
-		return &ConfigError{Key: full(name), Reason: "unknown key (check its spelling and section)"}
+		return &ConfigError{Key: full(de.Name()), Reason: reason}
 	}
-	return &ConfigError{Key: path, Reason: msg}
+	return &ConfigError{Key: path, Reason: errs[0].Error()}
+}
+
+func joinKey(parent, child string) string {
+	if parent == "" {
+		return child
+	}
+	return parent + "." + child
 }
 
 func cleanReason(s string) string {

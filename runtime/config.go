@@ -1,0 +1,308 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/v2"
+
+	"github.com/keelbot/keel/adapters/binance"
+	"github.com/keelbot/keel/configs"
+	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/scheduler"
+)
+
+// Config is the whole configuration: configs/sim.yaml shows every key with its default.
+// Each section belongs to the package that uses it; the runtime only composes them.
+type Config struct {
+	Bot        BotConfig         `koanf:"bot"`
+	Exchange   ExchangeConfig    `koanf:"exchange"`
+	Sim        SimConfig         `koanf:"sim"`
+	Scheduler  scheduler.Config  `koanf:"scheduler"`
+	Journal    JournalConfig     `koanf:"journal"`
+	KillSwitch killswitch.Config `koanf:"killswitch"`
+	Admin      AdminConfig       `koanf:"admin"`
+	Shutdown   ShutdownConfig    `koanf:"shutdown"`
+	Log        LogConfig         `koanf:"log"`
+	Market     MarketConfig      `koanf:"market"`
+	Portfolio  PortfolioConfig   `koanf:"portfolio"`
+	// Strategies holds one section per strategy, decoded by the strategy's own Config type.
+	Strategies map[string]any `koanf:"strategies"`
+}
+
+// BotConfig identifies this bot.
+type BotConfig struct {
+	// InstanceID names this process in every log event and in its order keys; 1-6 letters or
+	// digits. Default: derived from the host name.
+	InstanceID string `koanf:"instance_id"`
+	// KeyPrefix starts every client order id this bot creates, so reconciliation can tell its
+	// orders from others on the same account. 1-6 letters or digits. Default "kl".
+	KeyPrefix string `koanf:"key_prefix"`
+}
+
+// ExchangeConfig selects and configures the exchange adapter.
+type ExchangeConfig struct {
+	// Name is "sim" (the simulated exchange) or "binance".
+	Name string `koanf:"name"`
+	// The Binance adapter's settings (base_url, api_key, api_secret, ...). With name "sim"
+	// and no base_url, the runtime starts the simulator in-process and points these at it.
+	binance.Config `koanf:",squash"`
+}
+
+// SimConfig configures the embedded simulator (exchange.name "sim" with no base_url).
+type SimConfig struct {
+	Seed      int64   `koanf:"seed"`
+	TimeScale float64 `koanf:"time_scale"`
+}
+
+// JournalConfig configures the idempotency journal.
+type JournalConfig struct {
+	// Path of the embedded journal file. Default ./keel-journal.db.
+	Path string `koanf:"path"`
+	// Retention: resolved entries older than this are compacted away. Default 168h.
+	Retention time.Duration `koanf:"retention"`
+}
+
+// ShutdownConfig says what happens on SIGINT/SIGTERM.
+type ShutdownConfig struct {
+	// CancelOpenOrders cancels every open order of this bot before exiting.
+	CancelOpenOrders bool `koanf:"cancel_open_orders"`
+	// Timeout bounds the whole shutdown. Default 5s.
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// MarketConfig configures market data.
+type MarketConfig struct {
+	// PollInterval between best bid/ask polls of each subscribed symbol. Default 1s.
+	PollInterval time.Duration `koanf:"poll_interval"`
+	// Tick is the interval of strategies' Tick events. Default 1s.
+	Tick time.Duration `koanf:"tick"`
+	// InfoTTL is how long exchange info (symbols, filters) is cached. Default 10m.
+	InfoTTL time.Duration `koanf:"info_ttl"`
+}
+
+// PortfolioConfig configures the background balance refresh.
+type PortfolioConfig struct {
+	// RefreshInterval between balance refreshes (jittered ±20%). Default 10s.
+	RefreshInterval time.Duration `koanf:"refresh_interval"`
+}
+
+// LoadConfig reads the configuration (defaults, then the file, then KEEL_* environment) and
+// validates it. Every error names the offending key.
+func LoadConfig(o LoadOptions) (*Config, *koanf.Koanf, error) {
+	if o.Defaults == nil {
+		o.Defaults = configs.Sim
+	}
+	k, err := loadKoanf(o, knownKeys(reflect.TypeFor[Config](), ""))
+	if err != nil {
+		return nil, nil, err
+	}
+	var c Config
+	if err := decodeStrict(k, "", &c); err != nil {
+		return nil, nil, err
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return &c, k, nil
+}
+
+// setDefaults fills what the YAML may leave out.
+func (c *Config) setDefaults() {
+	if c.Bot.InstanceID == "" {
+		c.Bot.InstanceID = defaultInstanceID()
+	}
+	if c.Bot.KeyPrefix == "" {
+		c.Bot.KeyPrefix = "kl"
+	}
+	if c.Sim.TimeScale == 0 {
+		c.Sim.TimeScale = 1
+	}
+	if c.Journal.Path == "" {
+		c.Journal.Path = "./keel-journal.db"
+	}
+	if c.Journal.Retention == 0 {
+		c.Journal.Retention = 7 * 24 * time.Hour
+	}
+	c.KillSwitch = c.KillSwitch.WithDefaults()
+	if c.Shutdown.Timeout == 0 {
+		c.Shutdown.Timeout = 5 * time.Second
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "auto"
+	}
+	if c.Market.PollInterval == 0 {
+		c.Market.PollInterval = time.Second
+	}
+	if c.Market.Tick == 0 {
+		c.Market.Tick = time.Second
+	}
+	if c.Market.InfoTTL == 0 {
+		c.Market.InfoTTL = 10 * time.Minute
+	}
+	if c.Portfolio.RefreshInterval == 0 {
+		c.Portfolio.RefreshInterval = 10 * time.Second
+	}
+	c.Scheduler.Exchange = c.Exchange.Name
+	c.Scheduler.InstanceID = c.Bot.InstanceID
+	if len(c.Scheduler.Windows) == 0 {
+		c.Scheduler.Windows = binance.SchedulerWindows()
+	}
+	if len(c.Scheduler.Buckets) == 0 {
+		c.Scheduler.Buckets = binance.SchedulerBuckets()
+	}
+}
+
+// Validate checks every section and names the bad key.
+func (c *Config) Validate() error {
+	switch c.Exchange.Name {
+	case "sim", "binance":
+	default:
+		return &ConfigError{Key: "exchange.name", Reason: fmt.Sprintf("want sim or binance, got %q", c.Exchange.Name)}
+	}
+	if c.Exchange.Name == "binance" {
+		if c.Exchange.BaseURL == "" {
+			return &ConfigError{Key: "exchange.base_url", Reason: "required for binance (https://api.binance.com)"}
+		}
+		if c.Exchange.APIKey == "" {
+			return &ConfigError{Key: "exchange.api_key", Reason: "required for binance; set KEEL_EXCHANGE_API_KEY"}
+		}
+		if c.Exchange.APISecret == "" && c.Exchange.Ed25519PrivateKey == "" && c.Exchange.Ed25519PrivateKeyFile == "" {
+			return &ConfigError{Key: "exchange.api_secret", Reason: "binance needs a signing key: set KEEL_EXCHANGE_API_SECRET, or exchange.ed25519_private_key_file"}
+		}
+	}
+	if c.Exchange.BaseURL != "" || c.Exchange.Name == "binance" {
+		if err := c.Exchange.Config.Validate(); err != nil {
+			return sectionError("exchange", err)
+		}
+	}
+	if !validKeyPart(c.Bot.InstanceID) {
+		return &ConfigError{Key: "bot.instance_id", Reason: fmt.Sprintf("want 1-6 letters or digits, got %q", c.Bot.InstanceID)}
+	}
+	if !validKeyPart(c.Bot.KeyPrefix) {
+		return &ConfigError{Key: "bot.key_prefix", Reason: fmt.Sprintf("want 1-6 letters or digits, got %q", c.Bot.KeyPrefix)}
+	}
+	if c.Sim.TimeScale < 0 {
+		return &ConfigError{Key: "sim.time_scale", Reason: fmt.Sprintf("must be > 0, got %v", c.Sim.TimeScale)}
+	}
+	if err := c.Scheduler.Validate(); err != nil {
+		return sectionError("scheduler", err)
+	}
+	if err := c.KillSwitch.Validate(); err != nil {
+		return sectionError("killswitch", err)
+	}
+	if err := c.Admin.Validate(); err != nil {
+		return err
+	}
+	if err := c.Log.Validate(); err != nil {
+		return err
+	}
+	for key, d := range map[string]time.Duration{
+		"journal.retention": c.Journal.Retention, "shutdown.timeout": c.Shutdown.Timeout,
+		"market.poll_interval": c.Market.PollInterval, "market.tick": c.Market.Tick,
+		"market.info_ttl": c.Market.InfoTTL, "portfolio.refresh_interval": c.Portfolio.RefreshInterval,
+	} {
+		if d < 0 {
+			return &ConfigError{Key: key, Reason: fmt.Sprintf("must be a positive duration, got %s", d)}
+		}
+	}
+	for name, section := range c.Strategies {
+		if _, ok := section.(map[string]any); !ok && section != nil {
+			return &ConfigError{Key: "strategies." + name, Reason: "want a section (a map of keys)"}
+		}
+	}
+	return nil
+}
+
+// sectionError turns a package's Validate error into a ConfigError with the full dotted key.
+// The packages name the key inside their section ("scheduler: buckets[orders].max_concurrency:
+// must be >= 1", "binance: invalid config: recv_window: ...").
+func sectionError(section string, err error) error {
+	rest := err.Error()
+	for _, p := range []string{"binance: invalid config: ", section + ": "} {
+		rest = strings.TrimPrefix(rest, p)
+		rest = strings.TrimPrefix(rest, p) // some packages repeat their prefix
+	}
+	key, reason, ok := strings.Cut(rest, ": ")
+	if sp := strings.IndexByte(key, ' '); sp >= 0 { // "killswitch.file \"x\": reason"
+		key, reason, ok = key[:sp], rest[sp+1:], true
+	}
+	if !ok || strings.ContainsAny(key, " \"'") {
+		return &ConfigError{Key: section, Reason: rest}
+	}
+	if !strings.HasPrefix(key, section+".") {
+		key = section + "." + key
+	}
+	return &ConfigError{Key: key, Reason: reason}
+}
+
+func validKeyPart(s string) bool {
+	if len(s) < 1 || len(s) > 6 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// defaultInstanceID derives a stable 6-character id from the host name, so order keys of two
+// hosts differ without configuration.
+func defaultInstanceID() string {
+	host, _ := os.Hostname()
+	var h uint32 = 2166136261
+	for i := 0; i < len(host); i++ {
+		h = (h ^ uint32(host[i])) * 16777619
+	}
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, 6)
+	for i := range b {
+		b[i] = digits[h%36]
+		h /= 36
+	}
+	return string(b)
+}
+
+// knownKeys lists the dotted keys of a config struct type from its koanf tags, so that an
+// environment variable can be resolved to a key the YAML did not mention.
+func knownKeys(t reflect.Type, prefix string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("koanf")
+		name, opts, _ := strings.Cut(tag, ",")
+		if opts == "squash" {
+			out = append(out, knownKeys(f.Type, prefix)...)
+			continue
+		}
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		key := prefix + name
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(textUnmarshaler) && ft != reflect.TypeFor[time.Time]() {
+			out = append(out, knownKeys(ft, key+".")...)
+			continue
+		}
+		out = append(out, key)
+	}
+	return out
+}

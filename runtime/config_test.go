@@ -1,0 +1,126 @@
+package runtime_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keelbot/keel/configs"
+	"github.com/keelbot/keel/runtime"
+)
+
+func writeYAML(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "keel.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsEqualConfigsSimYAML(t *testing.T) {
+	onDisk, err := os.ReadFile("../configs/sim.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(onDisk) != string(configs.Sim) {
+		t.Fatal("the embedded defaults differ from configs/sim.yaml")
+	}
+	c, _, err := runtime.LoadConfig(runtime.LoadOptions{Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Exchange.Name != "sim" || c.Admin.Listen != "127.0.0.1:9464" || c.KillSwitch.File != "./KILLSWITCH" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestEnvironmentOverridesResolveAgainstKnownKeys(t *testing.T) {
+	c, _, err := runtime.LoadConfig(runtime.LoadOptions{Environ: []string{
+		"KEEL_EXCHANGE_BASE_URL=http://127.0.0.1:8600",
+		"KEEL_EXCHANGE_API_KEY=K",
+		"KEEL_EXCHANGE_API_SECRET=S3CR3T",
+		"KEEL_ADMIN_LISTEN=127.0.0.1:9999",
+		"KEEL_KILLSWITCH_FILE=/tmp/halt",
+		"KEEL_JOURNAL_PATH=/tmp/j.db",
+		"KEEL_SCHEDULER_BACKOFF_BASE=300ms", // not in the YAML: known from the struct
+		"KEEL_STRATEGIES_MARKETMAKER_SPREAD_BPS=40",
+		"PATH=/usr/bin", // not ours: ignored
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case c.Exchange.BaseURL != "http://127.0.0.1:8600", string(c.Exchange.APISecret) != "S3CR3T",
+		c.Admin.Listen != "127.0.0.1:9999", c.KillSwitch.File != "/tmp/halt", c.Journal.Path != "/tmp/j.db",
+		c.Scheduler.Backoff.Base != 300*time.Millisecond:
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+	if got := c.Strategies["marketmaker"].(map[string]any)["spread_bps"]; got != "40" {
+		t.Fatalf("strategy key override = %v", got)
+	}
+}
+
+func TestBadConfigNamesTheKey(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		env     []string
+		wantKey string
+	}{
+		{name: "wrong type", yaml: "admin:\n  allow_remote: maybe\n", wantKey: "admin.allow_remote"},
+		{name: "wrong duration", yaml: "shutdown:\n  timeout: soon\n", wantKey: "shutdown.timeout"},
+		{name: "unknown exchange", yaml: "exchange:\n  name: ftx\n", wantKey: "exchange.name"},
+		{name: "negative cap", yaml: "scheduler:\n  buckets:\n    - name: orders\n      max_concurrency: -1\n", wantKey: "max_concurrency"},
+		{name: "binance without secret", yaml: "exchange:\n  name: binance\n  base_url: https://api.binance.com\n  api_key: K\n", wantKey: "exchange.api_secret"},
+		{name: "unknown key", yaml: "admin:\n  lisen: 127.0.0.1:1\n", wantKey: "admin.lisen"},
+		{name: "unknown section", yaml: "amdin:\n  listen: 127.0.0.1:1\n", wantKey: "amdin"},
+		{name: "remote admin", yaml: "admin:\n  listen: 0.0.0.0:9464\n", wantKey: "admin.listen"},
+		{name: "bad log level", yaml: "log:\n  level: loud\n", wantKey: "log.level"},
+		{name: "unknown env var", env: []string{"KEEL_ADMIN_LISTENN=x"}, wantKey: "KEEL_ADMIN_LISTENN"},
+		{name: "bad safety fraction", yaml: "scheduler:\n  safety_fraction: 1.5\n", wantKey: "safety_fraction"},
+		{name: "bad kill switch poll", yaml: "killswitch:\n  poll_interval: 10s\n", wantKey: "killswitch.poll_interval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := runtime.LoadOptions{Environ: tt.env}
+			if o.Environ == nil {
+				o.Environ = []string{}
+			}
+			if tt.yaml != "" {
+				o.Path = writeYAML(t, tt.yaml)
+			}
+			_, _, err := runtime.LoadConfig(o)
+			if err == nil {
+				t.Fatal("bad config accepted")
+			}
+			var ce *runtime.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T %v is not a *runtime.ConfigError", err, err)
+			}
+			t.Log(err)
+			if !strings.Contains(err.Error(), tt.wantKey) {
+				t.Fatalf("error %q does not name %s", err, tt.wantKey)
+			}
+		})
+	}
+}
+
+func TestConfigErrorsNeverCarryTheSecret(t *testing.T) {
+	_, _, err := runtime.LoadConfig(runtime.LoadOptions{Environ: []string{
+		"KEEL_EXCHANGE_NAME=binance",
+		"KEEL_EXCHANGE_BASE_URL=https://api.binance.com",
+		"KEEL_EXCHANGE_API_KEY=K",
+		"KEEL_EXCHANGE_API_SECRET=TOPSECRETVALUE",
+		"KEEL_EXCHANGE_ED25519_PRIVATE_KEY_FILE=/nonexistent",
+	}})
+	if err == nil {
+		t.Fatal("two signing keys accepted")
+	}
+	if strings.Contains(err.Error(), "TOPSECRETVALUE") {
+		t.Fatalf("secret leaked: %v", err)
+	}
+}
