@@ -22,6 +22,8 @@ type Faults struct {
 	// the client gives up ("hang").
 	TimeoutRate float64 `json:"timeout_rate"`
 	TimeoutMode string  `json:"timeout_mode"`
+	// HangMS bounds a "hang" on the server's clock; default 60000.
+	HangMS int `json:"hang_ms"`
 	// UnknownRate applies the request and answers 503 -1007 "Timeout waiting for response from
 	// backend server. Send status unknown; execution status unknown."
 	UnknownRate float64 `json:"unknown_rate"`

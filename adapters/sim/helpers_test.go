@@ -39,7 +39,13 @@ type harness struct {
 
 func newHarness(t *testing.T, mutate func(*sim.Config)) *harness {
 	t.Helper()
-	clk := clock.NewFake(start)
+	return newHarnessAt(t, start, mutate)
+}
+
+// newHarnessAt is newHarness with the fake clock starting at at.
+func newHarnessAt(t *testing.T, at time.Time, mutate func(*sim.Config)) *harness {
+	t.Helper()
+	clk := clock.NewFake(at)
 	cfg := sim.Config{Seed: 7, Clock: clk, APIKey: testKey, APISecret: testSecret}
 	if mutate != nil {
 		mutate(&cfg)

@@ -265,7 +265,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// connection without an answer.
 			panic(http.ErrAbortHandler)
 		case faultHang:
-			s.hang(r.Context())
+			hold := time.Duration(faults.HangMS) * time.Millisecond
+			if hold <= 0 {
+				hold = time.Minute
+			}
+			s.wait(r.Context(), hold)
 			panic(http.ErrAbortHandler)
 		}
 	}
@@ -369,13 +373,5 @@ func (s *Server) wait(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-s.closing:
 		return false
-	}
-}
-
-// hang holds a request until the client gives up or the server closes.
-func (s *Server) hang(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-s.closing:
 	}
 }
