@@ -2,9 +2,10 @@ package scheduler
 
 import "regexp"
 
-// secretPattern matches what looks like a key, signature or secret: query parameters and
-// headers that carry them, and long runs of hex/base64 characters.
-var secretPattern = regexp.MustCompile(`(?i)((signature|apikey|api_key|api-key|secret|x-mbx-apikey|token|listenkey)["']?\s*[=:]\s*["']?)[^&\s"',}]+|[A-Za-z0-9+/_\-]{32,}={0,2}`)
+// secretPattern matches what looks like a key, signature or secret: the values of query
+// parameters, JSON fields and headers that carry them (an Authorization header's scheme
+// included), and long runs of hex/base64 characters (bare keys and signatures).
+var secretPattern = regexp.MustCompile(`(?i)((?:signature|api[-_]?key|x-mbx-apikey|secret(?:[-_]?key)?|token|listen[-_]?key|password|passphrase|private[-_]?key|authorization)["']?\s*[=:]\s*["']?)(?:(?:bearer|basic)\s+)?[^&\s"',}]+|[A-Za-z0-9+/_\-]{32,}={0,2}`)
 
 // Redact removes anything that looks like a key, a signature or a secret from s, so that an
 // exchange's error message can be logged and returned safely.

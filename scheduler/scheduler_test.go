@@ -1,0 +1,321 @@
+package scheduler_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/keelbot/keel/scheduler"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*scheduler.Config)
+		want   string // "" for valid
+	}{
+		{"base", func(*scheduler.Config) {}, ""},
+		{"zero config", func(c *scheduler.Config) { *c = scheduler.Config{} }, ""},
+		{"bucket cap < 1", func(c *scheduler.Config) { c.Buckets[0].MaxConcurrency = -1 }, "scheduler: buckets[private].max_concurrency: must be >= 1, got -1"},
+		{"bucket without name", func(c *scheduler.Config) { c.Buckets[1].Name = "" }, "scheduler: buckets[1].name: must not be empty"},
+		{"duplicate bucket", func(c *scheduler.Config) { c.Buckets[1].Name = "private" }, "scheduler: buckets[private].name: duplicate bucket"},
+		{"empty window name", func(c *scheduler.Config) { c.Windows[0].Name = "" }, "scheduler: windows[0].name: must not be empty"},
+		{"zero window limit", func(c *scheduler.Config) { c.Windows[0].Limit = 0 }, "scheduler: windows[W].limit: must be >= 1, got 0"},
+		{"zero window interval", func(c *scheduler.Config) { c.Windows[0].Interval = 0 }, "scheduler: windows[W].interval: must be > 0, got 0s"},
+		{"burst > 1", func(c *scheduler.Config) { c.Windows[0].Burst = 1.5 }, "scheduler: windows[W].burst: must be in (0,1], got 1.5"},
+		{"safety fraction > 1", func(c *scheduler.Config) { c.SafetyFraction = 1.2 }, "scheduler: safety_fraction: must be in (0,1], got 1.2"},
+		{"safety fraction < 0", func(c *scheduler.Config) { c.SafetyFraction = -0.5 }, "scheduler: safety_fraction: must be in (0,1], got -0.5"},
+		{"safety fraction 1", func(c *scheduler.Config) { c.SafetyFraction = 1 }, ""},
+		{"headroom above a higher priority's", func(c *scheduler.Config) { c.Headroom.Market = 0.9 }, "scheduler: headroom.market: must not exceed headroom.account (0.85), got 0.9"},
+		{"headroom > 1", func(c *scheduler.Config) { c.Headroom.Critical = 2 }, "scheduler: headroom.critical: must be in (0,1], got 2"},
+		{"negative budget", func(c *scheduler.Config) { c.DefaultBudget = -time.Second }, "scheduler: default_budget: must be > 0, got -1s"},
+		{"backoff cap below base", func(c *scheduler.Config) { c.Backoff.Cap = 100 * time.Millisecond }, "scheduler: backoff.cap: must be >= backoff.base (200ms), got 100ms"},
+		{"failure ratio > 1", func(c *scheduler.Config) { c.Breakers.Transient.FailureRatio = 2 }, "scheduler: breakers.transient.failure_ratio: must be <= 1 (negative disables), got 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig()
+			tt.modify(&cfg)
+			err := cfg.Validate()
+			if got := errString(err); got != tt.want {
+				t.Fatalf("Validate() = %q, want %q", got, tt.want)
+			}
+			s, err := scheduler.New(cfg)
+			if got := errString(err); got != tt.want {
+				t.Fatalf("New() = %q, want %q", got, tt.want)
+			}
+			if s != nil {
+				s.Close()
+			}
+		})
+	}
+	t.Run("unknown window kind", func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.Windows[0].Kind = "decaying"
+		if _, err := scheduler.New(cfg); err == nil || !strings.HasPrefix(err.Error(), "scheduler: windows[W].kind: unknown kind") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestInvalidRequest(t *testing.T) {
+	ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
+	tests := []struct {
+		name string
+		r    *scheduler.Request
+		want string
+	}{
+		{"nil", nil, "nil request"},
+		{"no attempt", &scheduler.Request{Bucket: "private"}, "attempt: must be set"},
+		{"unknown bucket", &scheduler.Request{Bucket: "nope", Attempt: ok}, `bucket: "nope" is not configured`},
+		{"unknown window", &scheduler.Request{Bucket: "private", Attempt: ok, Costs: []scheduler.Cost{{Window: "X", Amount: 1}}}, `costs[0].window: "X" is not configured`},
+		{"negative cost", &scheduler.Request{Bucket: "private", Attempt: ok, Costs: []scheduler.Cost{{Window: "W", Amount: -1}}}, "costs[0].amount: must be >= 0, got -1"},
+		{"cost above the usable limit", &scheduler.Request{Bucket: "private", Priority: scheduler.PriorityMarket, Attempt: ok, Costs: []scheduler.Cost{{Window: "W", Amount: 700}}}, `costs[0].amount: 700 exceeds window "W"'s usable 630 at market priority`},
+		{"bad priority", &scheduler.Request{Bucket: "private", Priority: 9, Attempt: ok}, "priority: unknown priority(9)"},
+	}
+	s, _ := newScheduler(t, baseConfig())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Do(context.Background(), tt.r)
+			if !errors.Is(err, scheduler.ErrInvalidRequest) || !strings.HasSuffix(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrInvalidRequest ending %q", err, tt.want)
+			}
+			if scheduler.ClassOf(err) != scheduler.ClassValidation {
+				t.Fatalf("ClassOf = %v", scheduler.ClassOf(err))
+			}
+		})
+	}
+}
+
+type gateFunc func(context.Context, scheduler.Priority) error
+
+func (f gateFunc) Allow(ctx context.Context, p scheduler.Priority) error { return f(ctx, p) }
+
+var errHalted = errors.New("halted by operator")
+
+// TestGate: the gate is asked before orders-priority requests and writes below critical;
+// critical (cancels) passes a closed gate; reads below orders are not gated.
+func TestGate(t *testing.T) {
+	tests := []struct {
+		p     scheduler.Priority
+		write bool
+		gated bool
+	}{
+		{scheduler.PriorityCritical, true, false},
+		{scheduler.PriorityCritical, false, false},
+		{scheduler.PriorityOrders, true, true},
+		{scheduler.PriorityOrders, false, true},
+		{scheduler.PriorityAccount, true, true},
+		{scheduler.PriorityAccount, false, false},
+		{scheduler.PriorityMarket, false, false},
+		{scheduler.PriorityBackground, true, true},
+	}
+	for _, tt := range tests {
+		asked := 0
+		s, _ := newScheduler(t, baseConfig(), scheduler.WithGate(gateFunc(func(context.Context, scheduler.Priority) error {
+			asked++
+			return errHalted
+		})))
+		sent := false
+		r := req("x", "private", tt.p, 1, func(context.Context, int) scheduler.Outcome { sent = true; return scheduler.Outcome{Status: 200} })
+		r.Write = tt.write
+		_, err := s.Do(context.Background(), r)
+		var g *scheduler.GateClosedError
+		if tt.gated != errors.As(err, &g) || tt.gated == sent || (asked > 0) != tt.gated {
+			t.Errorf("%s write=%v: err %v, sent %v, asked %d; want gated=%v", tt.p, tt.write, err, sent, asked, tt.gated)
+		}
+		if tt.gated && !errors.Is(err, errHalted) {
+			t.Errorf("err %v does not wrap the gate's", err)
+		}
+		s.Close()
+	}
+}
+
+// TestGateClosesWhileQueued: a gate that closes while an order waits stops it before it is
+// sent, and gives its budget back.
+func TestGateClosesWhileQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 10, Interval: time.Minute, Burst: 1}}
+		cfg.DefaultBudget = 2 * time.Minute
+		halted := false
+		s, clk := newScheduler(t, cfg, scheduler.WithGate(gateFunc(func(context.Context, scheduler.Priority) error {
+			if halted {
+				return errHalted
+			}
+			return nil
+		})))
+		ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
+		s.Do(context.Background(), req("fill", "private", scheduler.PriorityCritical, 9, ok))
+		res := make(chan error, 1)
+		go func() { _, err := s.Do(context.Background(), req("order", "private", scheduler.PriorityOrders, 3, ok)); res <- err }()
+		synctest.Wait()
+		halted = true
+		done := make(chan struct{})
+		go func() { err := <-res; res <- err; close(done) }()
+		drive(t, clk, done)
+		if err := <-res; !errors.Is(err, errHalted) {
+			t.Fatalf("err = %v, want the gate's", err)
+		}
+		if used := windowUsed(s, "W"); used != 0 {
+			t.Fatalf("used = %d in the new window, want 0", used)
+		}
+		s.Close()
+	})
+}
+
+// TestClose: queued requests and later calls fail with ErrClosed.
+func TestClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 10, Interval: time.Minute, Burst: 1}}
+		s, _ := newScheduler(t, cfg)
+		ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
+		s.Do(context.Background(), req("fill", "private", scheduler.PriorityCritical, 9, ok))
+		res := make(chan error, 3)
+		for range 3 {
+			go func() { _, err := s.Do(context.Background(), req("q", "private", scheduler.PriorityOrders, 1, ok)); res <- err }()
+		}
+		synctest.Wait()
+		s.Close()
+		for range 3 {
+			if err := <-res; !errors.Is(err, scheduler.ErrClosed) {
+				t.Fatalf("queued: %v, want ErrClosed", err)
+			}
+		}
+		if _, err := s.Do(context.Background(), req("late", "private", scheduler.PriorityOrders, 1, ok)); !errors.Is(err, scheduler.ErrClosed) {
+			t.Fatalf("after Close: %v", err)
+		}
+		s.Close()
+	})
+}
+
+// designFields are DESIGN.md's "Stable surfaces" log fields, plus zerolog's level.
+var designFields = []string{"ts", "bot_instance_id", "exchange", "endpoint", "method", "status", "error_code",
+	"error_message", "request_id", "attempt", "latency_ms", "rate_limit_bucket", "concurrency_inflight",
+	"retry_reason", "delay_ms", "idempotency_key", "level"}
+
+// TestLogEvent: one event per attempt with exactly the stable fields, secrets redacted.
+func TestLogEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		var events []scheduler.AttemptEvent
+		s, clk := newScheduler(t, baseConfig(), scheduler.WithLogger(zerolog.New(&buf)),
+			scheduler.WithObserver(func(e scheduler.AttemptEvent) { events = append(events, e) }))
+		secret := "signature=0f3a9c5e7b1d2f4a6c8e0b2d4f6a8c0e1f3a5c7e9b1d3f5a"
+		r := req("order", "private", scheduler.PriorityOrders, 1, func(_ context.Context, attempt int) scheduler.Outcome {
+			clk.Advance(25 * time.Millisecond)
+			if attempt == 1 {
+				return scheduler.Outcome{Status: 503, Code: -1001, Message: "internal error; " + secret, RequestID: "req-1"}
+			}
+			return scheduler.Outcome{Status: 200, RequestID: "req-2"}
+		})
+		r.Method, r.IdempotencyKey = "POST", "keel-abc-1"
+		r.RetrySafe = func(context.Context, scheduler.Outcome) (bool, error) { return true, nil }
+		r.Write = true
+		doAll(t, s, clk, r)
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("%d log lines, want 2:\n%s", len(lines), buf.String())
+		}
+		if strings.Contains(buf.String(), "0f3a9c5e") {
+			t.Fatalf("secret in the log:\n%s", buf.String())
+		}
+		var first, second map[string]any
+		json.Unmarshal([]byte(lines[0]), &first)
+		json.Unmarshal([]byte(lines[1]), &second)
+		for _, ev := range []map[string]any{first, second} {
+			if got, want := slices.Sorted(maps.Keys(ev)), slices.Sorted(slices.Values(designFields)); !slices.Equal(got, want) {
+				t.Fatalf("fields %v, want %v", got, want)
+			}
+		}
+		want := map[string]any{
+			"ts": "2025-01-06T12:00:00.025Z", "bot_instance_id": "bot-1", "exchange": "testex", "endpoint": "/api/order",
+			"method": "POST", "status": 503.0, "error_code": -1001.0, "error_message": "internal error; signature=[REDACTED]",
+			"request_id": "req-1", "attempt": 1.0, "latency_ms": 25.0, "rate_limit_bucket": "private",
+			"concurrency_inflight": 1.0, "retry_reason": "unknown", "idempotency_key": "keel-abc-1", "level": "warn",
+		}
+		for k, v := range want {
+			if first[k] != v {
+				t.Errorf("first event %s = %v, want %v", k, first[k], v)
+			}
+		}
+		if d := first["delay_ms"].(float64); d < 0 || d > 200 {
+			t.Errorf("delay_ms = %v, want full jitter in [0, 200)", d)
+		}
+		if second["attempt"] != 2.0 || second["retry_reason"] != "" || second["delay_ms"] != 0.0 || second["level"] != "info" || second["request_id"] != "req-2" {
+			t.Errorf("second event = %v", second)
+		}
+		if len(events) != 2 || events[0].Class != scheduler.ClassUnknown || events[1].Class != scheduler.ClassNone || events[0].Latency != 25*time.Millisecond {
+			t.Errorf("observer got %+v", events)
+		}
+		s.Close()
+	})
+}
+
+// TestAIMD: a bucket's limit halves on a 429 (never below 1) and grows by one after a run
+// of successes (never above the cap), starting at half the cap.
+func TestAIMD(t *testing.T) {
+	sem := scheduler.NewLocalSemaphore(scheduler.BucketConfig{Name: "b", MaxConcurrency: 8}, 20)
+	limit := func() int { return sem.State().Limit }
+	if limit() != 4 {
+		t.Fatalf("start limit %d, want 4", limit())
+	}
+	release := func(c scheduler.Class, n int) {
+		for range n {
+			if _, ok := sem.TryAcquire(); !ok {
+				t.Fatal("acquire refused")
+			}
+			sem.Release(c)
+		}
+	}
+	steps := []struct {
+		class scheduler.Class
+		n     int
+		want  int
+	}{
+		{scheduler.ClassNone, 19, 4}, {scheduler.ClassNone, 1, 5}, {scheduler.ClassRateLimit, 1, 2},
+		{scheduler.ClassRateLimit, 1, 1}, {scheduler.ClassRateLimit, 1, 1}, {scheduler.ClassNone, 10, 1},
+		{scheduler.ClassTransient, 1, 1}, {scheduler.ClassNone, 19, 1}, {scheduler.ClassNone, 1, 2},
+		{scheduler.ClassNone, 200, 8},
+	}
+	for i, st := range steps {
+		release(st.class, st.n)
+		if limit() != st.want {
+			t.Fatalf("step %d (%d x %s): limit %d, want %d", i, st.n, st.class, limit(), st.want)
+		}
+	}
+	for range 8 {
+		sem.TryAcquire()
+	}
+	if n, ok := sem.TryAcquire(); ok || n != 8 {
+		t.Fatalf("acquired past the cap: %d", n)
+	}
+}
+
+// TestAIMDHalvesBucketOn429 checks the wiring: a 429 halves the bucket's live limit.
+func TestAIMDHalvesBucketOn429(t *testing.T) {
+	s, _ := newScheduler(t, breakerConfig())
+	do(s, "b0", scheduler.Outcome{Status: 429})
+	for _, b := range s.Snapshot().Buckets {
+		if b.Name == "b0" && (b.Limit != 1 || b.Cap != 4 || b.HeldUntil.IsZero()) {
+			t.Fatalf("bucket %+v, want limit 1 of 4, held", b)
+		}
+	}
+}
