@@ -53,16 +53,26 @@ type StatusFunc func(ctx context.Context) any
 
 // AdminServer serves /metrics, /healthz and /status.
 type AdminServer struct {
+	cfg     AdminConfig
+	handler http.Handler
+	log     zerolog.Logger
+
 	srv  *http.Server
 	ln   net.Listener
-	log  zerolog.Logger
 	done chan struct{}
 }
 
-// NewAdminHandler returns the admin routes. healthy reports nil while the bot is running.
-func NewAdminHandler(m *Metrics, status StatusFunc, healthy func() error) http.Handler {
+// NewAdminHandler returns the admin routes. beforeScrape refreshes gauges that mirror state;
+// healthy reports nil while the bot is running.
+func NewAdminHandler(m *Metrics, status StatusFunc, healthy func() error, beforeScrape func()) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if beforeScrape != nil {
+			beforeScrape()
+		}
+		metrics.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := healthy(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -79,34 +89,44 @@ func NewAdminHandler(m *Metrics, status StatusFunc, healthy func() error) http.H
 	return mux
 }
 
-// StartAdmin listens on c.Listen and serves h until Stop. It returns once the listener is
-// bound, so a port conflict fails start-up instead of being logged later.
-func StartAdmin(c AdminConfig, h http.Handler, log zerolog.Logger) (*AdminServer, error) {
-	ln, err := net.Listen("tcp", c.Listen)
+// NewAdminServer prepares a server for c.Listen; Start binds it.
+func NewAdminServer(c AdminConfig, h http.Handler, log zerolog.Logger) *AdminServer {
+	return &AdminServer{cfg: c, handler: h, log: log}
+}
+
+// Start binds the listener and serves in the background. It returns once bound, so a port
+// conflict fails start-up instead of being logged later.
+func (a *AdminServer) Start() error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("runtime: admin.listen %s: %w", c.Listen, err)
+		return fmt.Errorf("runtime: admin.listen %s: %w", a.cfg.Listen, err)
 	}
-	a := &AdminServer{
-		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
-		ln:   ln,
-		log:  log,
-		done: make(chan struct{}),
-	}
+	a.ln = ln
+	a.srv = &http.Server{Handler: a.handler, ReadHeaderTimeout: 5 * time.Second}
+	a.done = make(chan struct{})
 	go func() {
 		defer close(a.done)
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error().Err(err).Msg("admin server stopped")
 		}
 	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("admin server listening")
-	return a, nil
+	a.log.Info().Str("addr", ln.Addr().String()).Msg("admin server listening")
+	return nil
 }
 
-// Addr is the bound address (useful with port 0).
-func (a *AdminServer) Addr() string { return a.ln.Addr().String() }
+// Addr is the bound address once started (useful with port 0), else "".
+func (a *AdminServer) Addr() string {
+	if a == nil || a.ln == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
 
 // Stop shuts the server down and waits for it.
 func (a *AdminServer) Stop(ctx context.Context) error {
+	if a.srv == nil {
+		return nil
+	}
 	err := a.srv.Shutdown(ctx)
 	<-a.done
 	return err

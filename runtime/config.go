@@ -31,6 +31,8 @@ type Config struct {
 	Portfolio  PortfolioConfig   `koanf:"portfolio"`
 	// Strategies holds one section per strategy, decoded by the strategy's own Config type.
 	Strategies map[string]any `koanf:"strategies"`
+
+	raw *koanf.Koanf // for decoding strategy sections strictly
 }
 
 // BotConfig identifies this bot.

@@ -37,6 +37,12 @@ func (c LogConfig) Validate() error {
 // operators parse), or human-readable console output when w is a terminal and the format is
 // auto. The logger carries bot_instance_id so every event says which instance wrote it.
 func NewLogger(c LogConfig, w io.Writer, instanceID string) zerolog.Logger {
+	return newBareLogger(c, w).With().Timestamp().Str("bot_instance_id", instanceID).Logger()
+}
+
+// newBareLogger is NewLogger without context fields: the scheduler's per-attempt events
+// write ts and bot_instance_id themselves.
+func newBareLogger(c LogConfig, w io.Writer) zerolog.Logger {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil || c.Level == "" {
 		level = zerolog.InfoLevel
@@ -58,10 +64,7 @@ func NewLogger(c LogConfig, w io.Writer, instanceID string) zerolog.Logger {
 		zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 		zerolog.TimestampFunc = func() time.Time { return time.Now().UTC() }
 	})
-	return zerolog.New(out).Level(level).With().
-		Timestamp().
-		Str("bot_instance_id", instanceID).
-		Logger()
+	return zerolog.New(out).Level(level)
 }
 
 var setZerologGlobals sync.Once

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/keelbot/keel/scheduler"
 )
 
 // Metrics are the Prometheus series served on the admin /metrics endpoint, all prefixed
@@ -75,4 +77,26 @@ func statusLabel(status int) string {
 		return "none"
 	}
 	return strconv.Itoa(status)
+}
+
+// observeSnapshot sets the gauges that mirror the scheduler's state: in-flight per bucket,
+// queue depth per priority, breaker state per class. It runs on every scrape.
+func (m *Metrics) observeSnapshot(s scheduler.Snapshot) {
+	for _, b := range s.Buckets {
+		m.Inflight.WithLabelValues(b.Name).Set(float64(b.InFlight))
+	}
+	for p := range scheduler.NumPriorities {
+		name := scheduler.Priority(p).String()
+		m.QueueDepth.WithLabelValues(name).Set(float64(s.Queued[name]))
+	}
+	for _, b := range s.Breakers {
+		v := 0.0
+		switch b.State {
+		case "half-open":
+			v = 1
+		case "open":
+			v = 2
+		}
+		m.BreakerState.WithLabelValues(b.Class).Set(v)
+	}
 }

@@ -1,0 +1,291 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/binance"
+	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/idempotency"
+	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/scheduler"
+	"github.com/keelbot/keel/strategy"
+)
+
+// Module is Keel's runtime as one fx module: configuration, logging, metrics, the kill switch,
+// the scheduler, the exchange adapter (with the embedded simulator when configured), the
+// journal, the orders manager, the main loop and the admin server. New adds it for you.
+var Module = fx.Module("keel",
+	fx.Provide(
+		provideConfig,
+		provideLogging,
+		NewMetrics,
+		provideKillSwitch,
+		provideScheduler,
+		provideExchange,
+		provideJournal,
+		provideOrders,
+		provideLoop,
+		provideAdmin,
+	),
+)
+
+// Setting is an fx option of New that changes where the runtime reads from or writes to.
+// Tests use them; a normal bot needs none.
+
+// WithLoadOptions sets where configuration comes from (default: --config flag semantics with
+// the process environment).
+func WithLoadOptions(o LoadOptions) fx.Option { return fx.Supply(o) }
+
+// WithLogOutput sends logs to w instead of stdout.
+func WithLogOutput(w io.Writer) fx.Option { return fx.Supply(logOutput{w}) }
+
+type logOutput struct{ io.Writer }
+
+// New builds the fx app: Keel's runtime plus your modules (strategies, overrides). It does not
+// start it; most callers want Run or Main.
+func New(opts ...fx.Option) *fx.App {
+	all := []fx.Option{
+		Module,
+		fx.WithLogger(func(l Logging) fxevent.Logger { return NewFxLogger(l.Logger) }),
+		fx.Invoke(func(*Loop, *AdminServer) {}),
+		fx.StartTimeout(time.Minute),
+		fx.StopTimeout(time.Minute),
+	}
+	return fx.New(append(all, opts...)...)
+}
+
+// Main runs the bot until SIGINT or SIGTERM and exits the process: 0 after a clean shutdown,
+// 1 if start-up or shutdown failed. It reads --config from the command line.
+func Main(opts ...fx.Option) {
+	if err := Run(opts...); err != nil {
+		fmt.Fprintln(os.Stderr, "keel:", err)
+		os.Exit(1)
+	}
+}
+
+// Run is Main without the exit: it parses --config, builds the app, starts it, waits for
+// SIGINT/SIGTERM (or a fatal error inside), and stops it.
+func Run(opts ...fx.Option) error {
+	fs := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
+	path := fs.String("config", "", "YAML config file (default configs/sim.yaml if it exists, else the built-in copy of it)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	lo := LoadOptions{Path: *path}
+	if lo.Path == "" {
+		if _, err := os.Stat("configs/sim.yaml"); err == nil {
+			lo.Path = "configs/sim.yaml"
+		}
+	}
+	app := New(append([]fx.Option{WithLoadOptions(lo)}, opts...)...)
+	return runApp(app)
+}
+
+// runApp starts app, waits for a signal or a shutdown request, and stops it.
+func runApp(app *fx.App) error {
+	if err := app.Err(); err != nil {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return err
+	}
+	sig := <-app.Wait()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
+	defer cancelStop()
+	if err := app.Stop(stopCtx); err != nil {
+		return err
+	}
+	if sig.ExitCode != 0 {
+		return fmt.Errorf("runtime: stopped with exit code %d", sig.ExitCode)
+	}
+	return nil
+}
+
+type configParams struct {
+	fx.In
+	Load LoadOptions `optional:"true"`
+}
+
+func provideConfig(p configParams) (*Config, error) {
+	c, k, err := LoadConfig(p.Load)
+	if err != nil {
+		return nil, err
+	}
+	c.raw = k
+	return c, nil
+}
+
+// Logging is the process's loggers: Logger for everything, Attempts for the scheduler's
+// per-attempt events (which carry their own ts and bot_instance_id fields).
+type Logging struct {
+	Logger   zerolog.Logger
+	Attempts zerolog.Logger
+}
+
+type loggingParams struct {
+	fx.In
+	Config *Config
+	Output logOutput `optional:"true"`
+}
+
+func provideLogging(p loggingParams) Logging {
+	w := p.Output.Writer
+	if w == nil {
+		w = os.Stdout
+	}
+	return Logging{
+		Logger:   NewLogger(p.Config.Log, w, p.Config.Bot.InstanceID),
+		Attempts: newBareLogger(p.Config.Log, w),
+	}
+}
+
+func provideKillSwitch(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics) (*killswitch.Switch, error) {
+	log := lg.Logger.With().Str("component", "killswitch").Logger()
+	sw, err := killswitch.New(c.KillSwitch, killswitch.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("runtime: killswitch.file: %w", err)
+	}
+	setHalted := func(st killswitch.Status) {
+		if st.Halted {
+			m.Halted.Set(1)
+		} else {
+			m.Halted.Set(0)
+		}
+	}
+	setHalted(sw.State())
+	if halted, reason := sw.Halted(); halted {
+		log.Warn().Str("reason", reason.String()).Msg("starting halted: the kill switch file exists; no order will be sent until it is removed (keel resume)")
+	}
+	unsubscribe := sw.OnChange(func(ev killswitch.Event) {
+		setHalted(ev.Status)
+		if ev.Status.Halted {
+			log.Error().Str("reason", ev.Status.Reason.String()).Str("source", ev.Source).Msg("trading halted")
+		} else {
+			log.Warn().Str("source", ev.Source).Msg("trading resumed")
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var stopSignal func()
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			stopSignal = sw.TripOnSignal(ctx, syscall.SIGUSR1)
+			go func() {
+				defer close(done)
+				_ = sw.Run(ctx)
+			}()
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			cancel()
+			stopSignal()
+			<-done
+			unsubscribe()
+			return nil
+		},
+	})
+	return sw, nil
+}
+
+// killSwitchGate adapts the kill switch to the scheduler's Gate: the scheduler asks it before
+// every order; critical requests (cancels) never reach it.
+type killSwitchGate struct{ sw *killswitch.Switch }
+
+func (g killSwitchGate) Allow(context.Context, scheduler.Priority) error { return g.sw.Check() }
+
+func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *killswitch.Switch) (*scheduler.Scheduler, error) {
+	s, err := scheduler.New(c.Scheduler,
+		scheduler.WithLogger(lg.Attempts),
+		scheduler.WithGate(killSwitchGate{sw}),
+		scheduler.WithObserver(func(ev scheduler.AttemptEvent) { m.observeAttempt(c.Exchange.Name, ev) }),
+		scheduler.WithAuthFailureHook(func(o scheduler.Outcome) {
+			why := fmt.Sprintf("auth failure from the exchange: http %d code %d %s", o.Status, o.Code, scheduler.Redact(o.Message))
+			if err := sw.TripAuto(context.Background(), why); err != nil {
+				lg.Logger.Error().Err(err).Msg("could not write the kill switch file after an auth failure; this process is halted anyway")
+			}
+		}),
+	)
+	if err != nil {
+		return nil, sectionError("scheduler", err)
+	}
+	lc.Append(fx.StopHook(s.Close))
+	return s, nil
+}
+
+// observeAttempt feeds one attempt into the metrics.
+func (m *Metrics) observeAttempt(exchange string, ev scheduler.AttemptEvent) {
+	m.Attempts.WithLabelValues(exchange, ev.Endpoint, ev.Bucket, ev.Class.String(), statusLabel(ev.Status)).Inc()
+	if ev.Attempt > 1 {
+		m.Retries.WithLabelValues(ev.Bucket, "retry").Inc()
+	}
+	if ev.Status == 429 || ev.Status == 418 {
+		m.RateLimited.WithLabelValues(ev.Bucket, statusLabel(ev.Status)).Inc()
+	}
+}
+
+// exchangeResult is the adapter and, when the runtime embedded one, the simulator.
+type exchangeResult struct {
+	fx.Out
+	Exchange adapters.Exchange
+	Client   *binance.Client
+	Sim      *sim.Server `optional:"true"`
+}
+
+func provideExchange(lc fx.Lifecycle, c *Config, lg Logging, s *scheduler.Scheduler) (exchangeResult, error) {
+	bc := c.Exchange.Config
+	var srv *sim.Server
+	if c.Exchange.Name == "sim" && bc.BaseURL == "" {
+		var err error
+		simLog := lg.Logger.With().Str("component", "sim").Logger()
+		srv, err = sim.New(sim.Config{Seed: c.Sim.Seed, TimeScale: c.Sim.TimeScale,
+			APIKey: sim.DefaultAPIKey, APISecret: sim.DefaultAPISecret, Logger: &simLog})
+		if err != nil {
+			return exchangeResult{}, fmt.Errorf("runtime: embedded simulator: %w", err)
+		}
+		if err := srv.Listen("127.0.0.1:0"); err != nil {
+			return exchangeResult{}, fmt.Errorf("runtime: embedded simulator: %w", err)
+		}
+		lc.Append(fx.StopHook(srv.Close))
+		bc.BaseURL = srv.URL()
+		bc.APIKey, bc.APISecret = sim.DefaultAPIKey, sim.DefaultAPISecret
+		bc.Ed25519PrivateKey, bc.Ed25519PrivateKeyFile = "", ""
+		lg.Logger.Info().Str("url", srv.URL()).Msg("embedded simulated exchange started")
+	}
+	client, err := binance.New(bc, s)
+	if err != nil {
+		return exchangeResult{}, sectionError("exchange", err)
+	}
+	return exchangeResult{Exchange: client, Client: client, Sim: srv}, nil
+}
+
+func provideJournal(lc fx.Lifecycle, c *Config) (idempotency.Store, error) {
+	j, err := idempotency.OpenFile(c.Journal.Path)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: journal.path: %w", err)
+	}
+	lc.Append(fx.StopHook(j.Close))
+	return j, nil
+}
+
+var errNotReady = errors.New("runtime: not started")
+
+// ensure the strategy group type stays what strategy.Module provides.
+var _ = strategy.GroupTag
+
+// realClock is the runtime's default clock.
+var realClock Clock = clock.Real{}

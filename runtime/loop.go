@@ -1,0 +1,310 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/fx"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/strategy"
+)
+
+// OrderService is what the main loop needs from the orders manager. *orders.Manager, adapted
+// by the runtime, implements it; tests may substitute their own.
+type OrderService interface {
+	// Reconcile resolves the journal against the exchange; strategies start only after it.
+	Reconcile(ctx context.Context) error
+	// Place sends a strategy's intent.
+	Place(ctx context.Context, strategyName string, in strategy.Intent) (adapters.Order, error)
+	// Cancel cancels one order at critical priority.
+	Cancel(ctx context.Context, symbol, clientOrderID string) error
+	// CancelAll cancels every open order of this bot at critical priority.
+	CancelAll(ctx context.Context) error
+	// Open lists a strategy's live orders.
+	Open(strategyName string) []adapters.Order
+	// Subscribe delivers every order update with the name of the strategy that owns it.
+	Subscribe(func(strategyName string, u strategy.OrderUpdate)) (unsubscribe func())
+	// Refresh polls the exchange for changes of orders in flight (the fallback when no
+	// user-data stream runs).
+	Refresh(ctx context.Context) error
+	// Flush makes the journal durable; called last on shutdown.
+	Flush(ctx context.Context) error
+}
+
+// Loop is the framework's main loop: it reconciles, then runs every strategy on its own
+// goroutine and feeds them market data, order updates and timer ticks.
+type Loop struct {
+	cfg       *Config
+	log       zerolog.Logger
+	clk       Clock
+	rng       *lockedRand
+	metrics   *Metrics
+	ex        adapters.Exchange
+	orders    OrderService
+	sw        *killswitch.Switch
+	defs      []strategy.Definition
+	shutdown  fx.Shutdowner
+	feed      *marketFeed
+	info      *infoCache
+	portfolio *portfolio
+
+	mu       sync.Mutex
+	runners  map[string]*runner
+	ready    bool // reconciliation done, strategies started
+	startErr error
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
+}
+
+type loopParams struct {
+	fx.In
+	Lifecycle  fx.Lifecycle
+	Shutdowner fx.Shutdowner
+	Config     *Config
+	Logging    Logging
+	Metrics    *Metrics
+	Exchange   adapters.Exchange
+	Orders     OrderService
+	Switch     *killswitch.Switch
+	Strategies []strategy.Definition `group:"strategies"`
+	Clock      Clock                 `optional:"true"`
+}
+
+func provideLoop(p loopParams) (*Loop, error) {
+	clk := p.Clock
+	if clk == nil {
+		clk = realClock
+	}
+	seen := map[string]bool{}
+	for _, d := range p.Strategies {
+		if seen[d.Name] {
+			return nil, fmt.Errorf("runtime: two strategies named %q", d.Name)
+		}
+		seen[d.Name] = true
+	}
+	l := &Loop{
+		cfg: p.Config, log: p.Logging.Logger, clk: clk, metrics: p.Metrics, ex: p.Exchange,
+		orders: p.Orders, sw: p.Switch, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
+		rng:     newLockedRand(uint64(time.Now().UnixNano())),
+		runners: map[string]*runner{},
+	}
+	l.info = &infoCache{ex: p.Exchange, ttl: p.Config.Market.InfoTTL, clk: clk}
+	l.feed = newMarketFeed(p.Exchange, clk, l.rng, l.log, p.Config.Market.PollInterval, l.deliver)
+	l.portfolio = &portfolio{ex: p.Exchange, clk: clk, rng: l.rng, log: l.log, interval: p.Config.Portfolio.RefreshInterval}
+	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
+	return l, nil
+}
+
+// start launches the loop's goroutine and returns at once (fx hooks never block): the
+// goroutine reconciles, then starts the strategies. If reconciliation fails, the app shuts
+// down with exit code 1 instead of trading on a journal it could not resolve.
+func (l *Loop) start(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	l.done.Add(1)
+	go func() {
+		defer l.done.Done()
+		if err := l.boot(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.mu.Lock()
+			l.startErr = err
+			l.mu.Unlock()
+			l.log.Error().Err(err).Msg("start-up failed; shutting down")
+			_ = l.shutdown.Shutdown(fx.ExitCode(1))
+		}
+	}()
+	return nil
+}
+
+func (l *Loop) boot(ctx context.Context) error {
+	if _, err := l.info.Get(ctx); err != nil {
+		return fmt.Errorf("runtime: exchange info: %w", err)
+	}
+	if err := l.orders.Reconcile(ctx); err != nil {
+		return fmt.Errorf("runtime: reconciliation: %w", err)
+	}
+	if err := l.portfolio.refresh(ctx); err != nil {
+		return fmt.Errorf("runtime: first balance refresh: %w", err)
+	}
+	l.log.Info().Int("strategies", len(l.defs)).Msg("reconciled; starting strategies")
+
+	unsubscribe := l.orders.Subscribe(func(name string, u strategy.OrderUpdate) { l.deliver(name, u) })
+	l.mu.Lock()
+	for _, d := range l.defs {
+		env := l.envFor(d.Name)
+		s, err := d.New(env)
+		if err != nil {
+			l.mu.Unlock()
+			unsubscribe()
+			return fmt.Errorf("runtime: strategy %s: %w", d.Name, err)
+		}
+		r := &runner{name: d.Name, strat: s, box: newMailbox(), log: env.Log,
+			onPanic: func(n string) { l.metrics.StrategyPanics.WithLabelValues(n).Inc() }}
+		l.runners[d.Name] = r
+		r.start(ctx)
+	}
+	l.ready = true
+	l.mu.Unlock()
+
+	l.background(ctx, l.feed.run)
+	l.background(ctx, l.portfolio.run)
+	l.background(ctx, l.ticker)
+	l.background(ctx, l.refreshOrders)
+	<-ctx.Done()
+	unsubscribe()
+	return nil
+}
+
+func (l *Loop) background(ctx context.Context, f func(context.Context)) {
+	l.done.Add(1)
+	go func() {
+		defer l.done.Done()
+		f(ctx)
+	}()
+}
+
+// ticker sends every strategy a Tick each market.tick.
+func (l *Loop) ticker(ctx context.Context) {
+	for sleepCtx(ctx, l.clk, l.cfg.Market.Tick) {
+		now := l.clk.Now()
+		l.mu.Lock()
+		for _, r := range l.runners {
+			r.box.Put(strategy.Tick{Time: now})
+		}
+		l.mu.Unlock()
+	}
+}
+
+// refreshOrders polls orders in flight at account priority on a jittered interval.
+func (l *Loop) refreshOrders(ctx context.Context) {
+	interval := l.cfg.Portfolio.RefreshInterval / 2
+	if !sleepCtx(ctx, l.clk, time.Duration(l.rng.Float64()*float64(interval))) {
+		return
+	}
+	for {
+		if err := l.orders.Refresh(ctx); err != nil && ctx.Err() == nil {
+			l.log.Debug().Err(err).Msg("order refresh failed")
+		}
+		if !sleepCtx(ctx, l.clk, jitter(l.rng, interval, 0.2)) {
+			return
+		}
+	}
+}
+
+// deliver puts ev in a strategy's mailbox; it never blocks.
+func (l *Loop) deliver(name string, ev strategy.Event) {
+	l.mu.Lock()
+	r := l.runners[name]
+	l.mu.Unlock()
+	if r != nil {
+		r.box.Put(ev)
+	}
+}
+
+func (l *Loop) envFor(name string) strategy.Env {
+	return strategy.Env{
+		Name:      name,
+		Log:       l.log.With().Str("strategy", name).Logger(),
+		Config:    strategySection{cfg: l.cfg, name: name},
+		Orders:    strategyOrders{svc: l.orders, name: name},
+		Market:    marketView{name: name, feed: l.feed, info: l.info},
+		Portfolio: l.portfolio,
+	}
+}
+
+// stop ends strategies, then (if configured) cancels open orders, then flushes the journal.
+func (l *Loop) stop(ctx context.Context) error {
+	if l.cancel == nil {
+		return nil
+	}
+	l.mu.Lock()
+	runners := make([]*runner, 0, len(l.runners))
+	for _, d := range l.defs {
+		if r := l.runners[d.Name]; r != nil {
+			runners = append(runners, r)
+		}
+	}
+	ready := l.ready
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Shutdown.Timeout)
+	defer cancel()
+	for _, r := range runners {
+		r.stop(ctx)
+	}
+	l.cancel()
+	l.done.Wait()
+	var errs []error
+	if ready && l.cfg.Shutdown.CancelOpenOrders {
+		if err := l.orders.CancelAll(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("runtime: cancelling open orders on shutdown: %w", err))
+		} else {
+			l.log.Info().Msg("open orders cancelled on shutdown")
+		}
+	}
+	if err := l.orders.Flush(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Ready reports whether reconciliation is done and strategies run.
+func (l *Loop) Ready() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ready
+}
+
+// healthy is /healthz: ready and no strategy stopped by a panic.
+func (l *Loop) healthy() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.startErr != nil {
+		return l.startErr
+	}
+	if !l.ready {
+		return errNotReady
+	}
+	for name, r := range l.runners {
+		if !r.alive() {
+			return fmt.Errorf("strategy %s stopped after a panic", name)
+		}
+	}
+	return nil
+}
+
+// strategyOrders is one strategy's strategy.Orders.
+type strategyOrders struct {
+	svc  OrderService
+	name string
+}
+
+func (o strategyOrders) Place(ctx context.Context, in strategy.Intent) (adapters.Order, error) {
+	return o.svc.Place(ctx, o.name, in)
+}
+
+func (o strategyOrders) Cancel(ctx context.Context, symbol, clientOrderID string) error {
+	return o.svc.Cancel(ctx, symbol, clientOrderID)
+}
+
+func (o strategyOrders) Open() []adapters.Order { return o.svc.Open(o.name) }
+
+// strategySection decodes strategies.<name> strictly.
+type strategySection struct {
+	cfg  *Config
+	name string
+}
+
+func (s strategySection) Decode(into any) error {
+	if s.cfg.raw == nil {
+		return nil
+	}
+	return decodeStrict(s.cfg.raw, "strategies."+s.name, into)
+}

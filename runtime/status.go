@@ -1,0 +1,55 @@
+package runtime
+
+import (
+	"context"
+
+	"go.uber.org/fx"
+
+	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/scheduler"
+)
+
+// Status is the /status document.
+type Status struct {
+	InstanceID string             `json:"bot_instance_id"`
+	Exchange   string             `json:"exchange"`
+	Ready      bool               `json:"ready"`
+	KillSwitch killswitch.Status  `json:"kill_switch"`
+	Scheduler  scheduler.Snapshot `json:"scheduler"`
+}
+
+type adminParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    *Config
+	Logging   Logging
+	Metrics   *Metrics
+	Scheduler *scheduler.Scheduler
+	Switch    *killswitch.Switch
+	Loop      *Loop
+}
+
+// provideAdmin serves the admin endpoints from start to stop. An empty admin.listen disables
+// it (the server is never started).
+func provideAdmin(p adminParams) *AdminServer {
+	snapshot := func() scheduler.Snapshot {
+		snap := p.Scheduler.Snapshot()
+		p.Metrics.observeSnapshot(snap)
+		return snap
+	}
+	status := func(context.Context) any {
+		return Status{
+			InstanceID: p.Config.Bot.InstanceID, Exchange: p.Config.Exchange.Name, Ready: p.Loop.Ready(),
+			KillSwitch: p.Switch.State(), Scheduler: snapshot(),
+		}
+	}
+	h := NewAdminHandler(p.Metrics, status, p.Loop.healthy, func() { snapshot() })
+	srv := NewAdminServer(p.Config.Admin, h, p.Logging.Logger)
+	if p.Config.Admin.Listen != "" {
+		p.Lifecycle.Append(fx.Hook{
+			OnStart: func(context.Context) error { return srv.Start() },
+			OnStop:  srv.Stop,
+		})
+	}
+	return srv
+}
