@@ -48,8 +48,8 @@
 //
 //	func main() { runtime.Main(strategy.Module("tight", New)) }
 //
-// Its settings live under strategies.tight in the YAML config (or KEEL_STRATEGIES_TIGHT_SYMBOL
-// and friends in the environment); an unknown key or a wrong type stops start-up naming the key.
+// Its settings live under strategies.tight in the YAML config; an unknown key or a wrong type
+// stops start-up naming the key. examples/tight is this strategy, runnable.
 //
 // What the runtime promises a strategy:
 //   - OnEvent is called from one goroutine per strategy, one event at a time: no locks needed.
