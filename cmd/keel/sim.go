@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,7 +27,7 @@ func runSim(args []string) error {
 
 // simMain parses flags, starts the simulator and blocks until ctx is done. When ready is not
 // nil it receives the base URL once the server listens (for tests).
-func simMain(ctx context.Context, args []string, stderr *os.File, ready chan<- string) error {
+func simMain(ctx context.Context, args []string, stderr io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("keel sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8600", "address to listen on (keep it on loopback: the /sim/ admin API answers loopback clients only)")
@@ -44,7 +45,10 @@ func simMain(ctx context.Context, args []string, stderr *os.File, ready chan<- s
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestSimServesAndStops(t *testing.T) {
+	dir := t.TempDir()
+	pub, _, err := ed25519.GenerateKey(strings.NewReader(strings.Repeat("x", 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	keyFile := filepath.Join(dir, "ed.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- simMain(ctx, []string{"--listen", "127.0.0.1:0", "--seed", "3", "--time-scale", "60",
+			"--api-key", "K", "--api-secret", "S", "--ed25519-public-key-file", keyFile}, &out, ready)
+	}()
+	base := <-ready
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr}).Get(base + "/api/v3/exchangeInfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		RateLimits []struct {
+			RateLimitType, Interval string
+			IntervalNum             int
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if info.RateLimits[0].Interval != "SECOND" || info.RateLimits[0].IntervalNum != 1 {
+		t.Fatalf("--time-scale 60 not applied: %+v", info.RateLimits)
+	}
+	tr.CloseIdleConnections()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var first struct{ Message, Addr, URL string }
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Message != "keel sim ready" || first.URL != base ||
+		!strings.HasPrefix(first.Addr, "127.0.0.1:") {
+		t.Fatalf("ready line %q (%v)", lines[0], err)
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	var buf bytes.Buffer
+	if code := dispatch([]string{"nope"}, &buf); code != 2 || !strings.Contains(buf.String(), "unknown command") {
+		t.Fatalf("unknown: %d %q", code, buf.String())
+	}
+	buf.Reset()
+	if code := dispatch(nil, &buf); code != 2 || !strings.Contains(buf.String(), "sim") {
+		t.Fatalf("no args: %d %q", code, buf.String())
+	}
+	if code := dispatch([]string{"sim", "--time-scale", "0"}, io.Discard); code != 2 {
+		t.Fatalf("bad flag value: %d", code)
+	}
+	if code := dispatch([]string{"sim", "--no-such-flag"}, io.Discard); code != 2 {
+		t.Fatalf("bad flag: %d", code)
+	}
+}
