@@ -29,6 +29,7 @@ type breaker struct {
 
 	openUntil time.Time
 	reason    string
+	tripped   bool     // open or half-open: from the trip until a probe closes it
 	probing   bool     // a half-open probe is in flight
 	ratio     *rolling // a: calls, b: failures, over cfg.Window
 
@@ -74,12 +75,14 @@ func (b *breaker) readyToTrip(c gobreaker.Counts) bool {
 func (b *breaker) onStateChange(to gobreaker.State) {
 	switch to {
 	case gobreaker.StateOpen:
+		b.tripped = true
 		b.openUntil = b.now.Add(b.cfg.OpenFor)
 		if b.forceUntil.After(b.openUntil) {
 			b.openUntil = b.forceUntil
 		}
 		b.reason = b.lastReason
 	case gobreaker.StateClosed:
+		b.tripped = false
 		b.ratio.reset()
 		b.reason = ""
 	}
@@ -106,7 +109,7 @@ func (b *breaker) allow(now time.Time) (done func(error), wait bool) {
 		return nil, true
 	}
 	b.now = now
-	probe := b.cb.State() == gobreaker.StateHalfOpen
+	probe := b.tripped && b.cb.State() == gobreaker.StateHalfOpen
 	var err error
 	// gobreaker's 1ns timeout runs on the wall clock; if it has not yet elapsed since the trip,
 	// let the wall clock move on.
@@ -185,6 +188,9 @@ func (b *breaker) verdict(c Class) verdict {
 func (b *breaker) state(now time.Time) (string, time.Time) {
 	if now.Before(b.openUntil) {
 		return "open", b.openUntil
+	}
+	if !b.tripped {
+		return "closed", time.Time{}
 	}
 	return b.cb.State().String(), time.Time{}
 }

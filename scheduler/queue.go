@@ -35,6 +35,10 @@ type waiter struct {
 	sentServer time.Time // exchange clock, for counters
 	inflight   int
 	dones      []breakerDone
+
+	// Backing arrays for wins and dones, so that a common request allocates less.
+	winsBuf  [2]*window
+	donesBuf [3]breakerDone
 }
 
 type breakerDone struct {
@@ -185,9 +189,11 @@ func (s *Scheduler) pumpLocked(now time.Time) {
 			case !w.shedAt.IsZero() && !now.Before(w.shedAt):
 				s.completeLocked(w, ErrShed)
 			default:
-				wake(w.deadline)
-				wake(w.shedAt)
 				s.tryGrantLocked(w, now, server, wake)
+				if !w.done {
+					wake(w.deadline)
+					wake(w.shedAt)
+				}
 			}
 			w = nx
 		}

@@ -206,7 +206,13 @@ func (s *Scheduler) newWaiter(r *Request, now time.Time) (*waiter, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: bucket: %q is not configured", ErrInvalidRequest, r.Bucket)
 	}
-	w := &waiter{req: r, prio: r.Priority, bucket: b, wins: make([]*window, len(r.Costs))}
+	w := &waiter{req: r, prio: r.Priority, bucket: b}
+	w.dones = w.donesBuf[:0]
+	if len(r.Costs) <= len(w.winsBuf) {
+		w.wins = w.winsBuf[:len(r.Costs)]
+	} else {
+		w.wins = make([]*window, len(r.Costs))
+	}
 	for i, c := range r.Costs {
 		win, ok := s.windows[c.Window]
 		if !ok {
@@ -332,7 +338,7 @@ func causeOf(err error) error {
 // returns its outcome and when it ended.
 func (s *Scheduler) attempt(ctx context.Context, w *waiter) (Outcome, time.Time) {
 	// The budget runs on the scheduler's clock; the context's deadline is on the wall clock.
-	remaining := w.deadline.Sub(s.clock.Now())
+	remaining := w.deadline.Sub(w.grantedAt)
 	actx, cancel := context.WithDeadline(ctx, time.Now().Add(remaining))
 	o := w.req.Attempt(actx, w.attempt)
 	cancel()

@@ -164,7 +164,10 @@ func TestGateClosesWhileQueued(t *testing.T) {
 		ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
 		s.Do(context.Background(), req("fill", "private", scheduler.PriorityCritical, 9, ok))
 		res := make(chan error, 1)
-		go func() { _, err := s.Do(context.Background(), req("order", "private", scheduler.PriorityOrders, 3, ok)); res <- err }()
+		go func() {
+			_, err := s.Do(context.Background(), req("order", "private", scheduler.PriorityOrders, 3, ok))
+			res <- err
+		}()
 		synctest.Wait()
 		halted = true
 		done := make(chan struct{})
@@ -190,7 +193,10 @@ func TestClose(t *testing.T) {
 		s.Do(context.Background(), req("fill", "private", scheduler.PriorityCritical, 9, ok))
 		res := make(chan error, 3)
 		for range 3 {
-			go func() { _, err := s.Do(context.Background(), req("q", "private", scheduler.PriorityOrders, 1, ok)); res <- err }()
+			go func() {
+				_, err := s.Do(context.Background(), req("q", "private", scheduler.PriorityOrders, 1, ok))
+				res <- err
+			}()
 		}
 		synctest.Wait()
 		s.Close()

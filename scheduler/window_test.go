@@ -182,7 +182,10 @@ func TestCancelWhileQueued(t *testing.T) {
 		synctest.Wait()
 		// The waiting critical request reserves the window: a small orders request waits too.
 		small := make(chan error, 1)
-		go func() { _, err := s.Do(context.Background(), req("small", "private", scheduler.PriorityOrders, 2, ok)); small <- err }()
+		go func() {
+			_, err := s.Do(context.Background(), req("small", "private", scheduler.PriorityOrders, 2, ok))
+			small <- err
+		}()
 		synctest.Wait()
 		if q := s.Snapshot().Queued; q["critical"] != 1 || q["orders"] != 1 {
 			t.Fatalf("queued = %v", q)
