@@ -1,5 +1,67 @@
 // Package scheduler is Keel's priority request scheduler: every REST call of every adapter
-// goes through one Scheduler per exchange account. It knows no exchange; adapters describe each
-// call as a Request (bucket, priority, costs against limit windows, whether it writes, its
-// idempotency key, its time budget, and the function that performs one attempt).
+// goes through one Scheduler per exchange account. It knows no exchange; adapters describe
+// each call as a Request (bucket, priority, costs against limit windows, whether it writes, its
+// idempotency key, its time budget, and the function that performs one attempt) and report
+// each attempt's Outcome (HTTP status, exchange code and message, Retry-After, the exchange's
+// usage counters, request id).
+//
+// # Using it
+//
+// Build one Scheduler with New from a Config (loaded with koanf; zero fields mean the
+// defaults documented on them) and call Do, from as many goroutines as you like:
+//
+//	out, err := s.Do(ctx, &scheduler.Request{
+//		Endpoint: "/api/v3/order", Method: "POST",
+//		Bucket: "orders", Priority: scheduler.PriorityOrders,
+//		Costs:  []scheduler.Cost{{Window: "REQUEST_WEIGHT", Amount: 1}, {Window: "ORDERS", Amount: 1}},
+//		Write:  true, IdempotencyKey: clientOrderID,
+//		Attempt: func(ctx context.Context, attempt int) scheduler.Outcome { ... one HTTP call ... },
+//	})
+//
+// Do returns when the request has succeeded or failed for good. It never logs what it returns:
+// it writes one log event per attempt (the stable fields of DESIGN.md), and the caller decides
+// what the final error means. ClassOf sorts errors into failure classes; errors.Is(err,
+// ErrUnknownOutcome) marks a write that may have landed and must be reconciled by querying,
+// never by a blind resend.
+//
+// # What happens to a request
+//
+// The gate (the kill switch) is asked before any attempt at orders priority and any write below
+// critical; critical requests (cancels) pass a closed gate. The per-class breakers fail a
+// request fast with *BreakerOpenError while open. Otherwise the request joins the queue: strict
+// priority between levels, FIFO within a level. It leaves the queue when
+//
+//   - its bucket has a free slot (caps per bucket, adapted by AIMD: halved on a 429, one more
+//     after a run of successes) and is not paused by a Retry-After or a ban;
+//   - every window it costs has room for it within its priority's headroom (market and
+//     background may fill 70% of the safe limit, account 85%, orders and critical all of it;
+//     the safe limit is SafetyFraction of the announced one), and the window's pacing allows
+//     it (a burst, then an even release over the interval, so a window is never spent in its
+//     first second);
+//   - and no eligible request of higher priority waits on the same window.
+//
+// A request below orders priority that waits longer than its MaxWait is shed with ErrShed;
+// any request whose Budget ends fails with ErrBudgetExhausted; one whose ctx ends leaves the
+// queue without consuming budget. The scheduler adopts the exchange's own usage count from an
+// Outcome whenever it is higher than its own.
+//
+// A failed attempt is classified (Classify) and handled by the policy table (see policy.go):
+// auth and validation failures are final; rate_limit and transient ones are retried up to
+// their configured counts, never before the exchange's Retry-After, with full-jitter backoff
+// otherwise, always inside the request's budget and within the global retry budget (retries
+// at most 10% of first attempts over a sliding minute, plus a small floor). A transient
+// failure of a write is an unknown outcome, retried only when the request's RetrySafe proves
+// the first try did not land. When a bucket's pause ends, its waiting requests resume spread
+// over rand(0, min(1s, 0.1·pause)), not as a herd.
+//
+// # Time, randomness, fleets
+//
+// Time comes from a Clock (WithClock) and jitter from a seeded source (WithRand), so tests
+// walk a fake clock and never sleep. Fixed windows are aligned to the exchange's clock
+// (SetClockOffset). The breakers are gobreaker's; because gobreaker reads the wall clock, how
+// long a breaker stays open is kept on the scheduler's clock in front of it (breaker.go).
+//
+// Window counts (Counter, WithWindowKind) and bucket slots (Semaphore, WithSemaphores) sit
+// behind small interfaces with in-process implementations, so that a shared (Redis) store can
+// hold them when several instances must stay at the total of one.
 package scheduler
