@@ -11,7 +11,9 @@ type Semaphore interface {
 	// returns how many are in flight including this one.
 	TryAcquire() (inflight int, ok bool)
 	// Release returns a slot after an attempt and feeds its class back: ClassRateLimit halves
-	// the limit (never below 1); a run of successes raises it by one (never above the cap).
+	// the limit (never below 1) once per congestion event (the 429s of requests already in
+	// flight when it halved do not halve it again); a run of successes raises it by one (never
+	// above the cap).
 	Release(c Class)
 	// Abort returns a slot whose request was never sent, without feedback.
 	Abort()
@@ -39,6 +41,9 @@ func NewLocalSemaphore(b BucketConfig, successRun int) Semaphore {
 type localSemaphore struct {
 	cap, limit, inflight int
 	run, successes       int
+	// grace counts the requests that were in flight when the limit was last halved: their
+	// 429s belong to the same congestion event and do not halve it again.
+	grace int
 }
 
 func (s *localSemaphore) TryAcquire() (int, bool) {
@@ -51,6 +56,10 @@ func (s *localSemaphore) TryAcquire() (int, bool) {
 
 func (s *localSemaphore) Release(c Class) {
 	s.inflight--
+	inGrace := s.grace > 0
+	if inGrace {
+		s.grace--
+	}
 	switch c {
 	case ClassNone:
 		s.successes++
@@ -60,7 +69,10 @@ func (s *localSemaphore) Release(c Class) {
 		}
 	case ClassRateLimit:
 		s.successes = 0
-		s.limit = max(1, s.limit/2)
+		if !inGrace {
+			s.limit = max(1, s.limit/2)
+			s.grace = s.inflight
+		}
 	case ClassValidation:
 		// The exchange answered and refused the request: says nothing about load.
 	default:
@@ -68,7 +80,10 @@ func (s *localSemaphore) Release(c Class) {
 	}
 }
 
-func (s *localSemaphore) Abort() { s.inflight-- }
+func (s *localSemaphore) Abort() {
+	s.inflight--
+	s.grace = min(s.grace, s.inflight)
+}
 
 func (s *localSemaphore) State() SemaphoreState {
 	return SemaphoreState{InFlight: s.inflight, Limit: s.limit, Cap: s.cap}

@@ -325,3 +325,23 @@ func TestAIMDHalvesBucketOn429(t *testing.T) {
 		}
 	}
 }
+
+// TestAIMDOneHalvingPerEvent: the 429s of requests that were in flight together halve the
+// limit once, not once each.
+func TestAIMDOneHalvingPerEvent(t *testing.T) {
+	sem := scheduler.NewLocalSemaphore(scheduler.BucketConfig{Name: "b", MaxConcurrency: 16}, 20)
+	for range 8 {
+		sem.TryAcquire()
+	}
+	for range 8 {
+		sem.Release(scheduler.ClassRateLimit)
+	}
+	if got := sem.State().Limit; got != 4 {
+		t.Fatalf("limit = %d after one burst of 429s, want 4", got)
+	}
+	sem.TryAcquire()
+	sem.Release(scheduler.ClassRateLimit)
+	if got := sem.State().Limit; got != 2 {
+		t.Fatalf("limit = %d after a later 429, want 2", got)
+	}
+}
