@@ -124,3 +124,19 @@ func TestConfigErrorsNeverCarryTheSecret(t *testing.T) {
 		t.Fatalf("secret leaked: %v", err)
 	}
 }
+
+func TestBinanceTemplateNeedsSecretsFromTheEnvironment(t *testing.T) {
+	_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: "../configs/binance.yaml", Environ: []string{}})
+	if err == nil || !strings.Contains(err.Error(), "exchange.api_key") {
+		t.Fatalf("the template without environment must ask for the key: %v", err)
+	}
+	c, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: "../configs/binance.yaml", Environ: []string{
+		"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=s",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Exchange.Name != "binance" || c.Exchange.BaseURL != "https://api.binance.com" {
+		t.Fatalf("template: %+v", c.Exchange)
+	}
+}
