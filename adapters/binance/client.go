@@ -50,7 +50,8 @@ const maxBody = 32 << 20
 // Client is the Binance Spot adapter. It implements adapters.Exchange. Its zero value is not
 // usable; build one with New. A Client is safe for concurrent use.
 type Client struct {
-	cfg    Config
+	cfg    Config  // with its secrets removed: they live behind key and signer
+	key    *Secret // the API key; a pointer so that even %v of a Client value prints no key
 	base   *url.URL
 	sched  Scheduler
 	http   *http.Client
@@ -76,7 +77,9 @@ func New(cfg Config, sched Scheduler, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	base, _ := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
-	c := &Client{cfg: cfg, base: base, sched: sched, http: &http.Client{}, clock: wallClock{}, signer: s}
+	key := cfg.APIKey
+	cfg.APIKey, cfg.APISecret, cfg.Ed25519PrivateKey = "", "", ""
+	c := &Client{cfg: cfg, key: &key, base: base, sched: sched, http: &http.Client{}, clock: wallClock{}, signer: s}
 	for _, o := range opts {
 		o(c)
 	}
@@ -210,7 +213,7 @@ func (c *Client) attempt(ctx context.Context, cl call) scheduler.Outcome {
 		hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	if cl.ep.signed {
-		hreq.Header.Set("X-MBX-APIKEY", string(c.cfg.APIKey))
+		hreq.Header.Set("X-MBX-APIKEY", string(*c.key))
 	}
 	if cl.sending != nil {
 		cl.sending(c.clock.Now())
