@@ -1,0 +1,182 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/idempotency"
+)
+
+// Price rounding modes (Config.PriceRounding).
+const (
+	// RoundNearest moves a price to the nearest tick; a price exactly halfway goes to the
+	// passive side (a buy down, a sell up). A price moves by at most half a tick, and a price
+	// off the grid by rounding noise (1e-30) lands back on the tick it was meant to be.
+	RoundNearest = "nearest"
+	// RoundPassive moves a buy down and a sell up to the next tick: never a more aggressive
+	// price than the strategy asked for, at the cost of up to one whole tick (noise included).
+	RoundPassive = "passive"
+)
+
+// Defaults of Config, applied by setDefaults to zero fields.
+const (
+	DefaultPriceRounding  = RoundNearest
+	DefaultResolveQueries = 3
+	DefaultMaxResends     = 1
+	DefaultSettleTime     = 10 * time.Second
+	DefaultResolveTimeout = 30 * time.Second
+	DefaultInfoTTL        = 5 * time.Minute
+	DefaultRetention      = 7 * 24 * time.Hour
+)
+
+// Config is the orders section of Keel's configuration. Zero values mean the defaults above.
+type Config struct {
+	// PriceRounding is RoundNearest (default) or RoundPassive. Quantities always round down to
+	// the step: an order is never larger than asked.
+	PriceRounding string `koanf:"price_rounding"`
+	// ResolveQueries is how many times Place queries an order by its client id after an
+	// unknown outcome before it leaves the order unknown for Refresh and Reconcile. Default 3.
+	ResolveQueries int `koanf:"resolve_queries"`
+	// MaxResends is how many times Place resends an intent, with the same key, after the
+	// exchange proved the previous try absent. 0 means the default (1); -1 never resends.
+	MaxResends int `koanf:"max_resends"`
+	// SettleTime is how long after a request left an "absent" answer is taken as final by
+	// Refresh and Reconcile. It must exceed the adapter's recvWindow plus clock skew: a request
+	// older than that can no longer be accepted by the exchange, so it cannot land later.
+	// Default 10s (Binance's recvWindow is 5s).
+	SettleTime time.Duration `koanf:"settle_time"`
+	// ResolveTimeout bounds the journal writes and queries that follow a request that left,
+	// which run even when the caller's context has ended (their outcome must be recorded).
+	// Default 30s.
+	ResolveTimeout time.Duration `koanf:"resolve_timeout"`
+	// InfoTTL is how long the manager's own exchange-info cache is fresh (when Params.Info is
+	// nil). Default 5m.
+	InfoTTL time.Duration `koanf:"info_ttl"`
+	// Retention is how long resolved journal entries are kept before Reconcile compacts them.
+	// Default 168h.
+	Retention time.Duration `koanf:"retention"`
+}
+
+func (c *Config) setDefaults() {
+	if c.PriceRounding == "" {
+		c.PriceRounding = DefaultPriceRounding
+	}
+	if c.ResolveQueries == 0 {
+		c.ResolveQueries = DefaultResolveQueries
+	}
+	if c.MaxResends == 0 {
+		c.MaxResends = DefaultMaxResends
+	}
+	if c.SettleTime == 0 {
+		c.SettleTime = DefaultSettleTime
+	}
+	if c.ResolveTimeout == 0 {
+		c.ResolveTimeout = DefaultResolveTimeout
+	}
+	if c.InfoTTL == 0 {
+		c.InfoTTL = DefaultInfoTTL
+	}
+	if c.Retention == 0 {
+		c.Retention = DefaultRetention
+	}
+}
+
+// ErrConfig is wrapped by every Validate error.
+var ErrConfig = errors.New("orders: invalid config")
+
+func configErr(key, format string, args ...any) error {
+	return fmt.Errorf("%w: orders.%s: %s", ErrConfig, key, fmt.Sprintf(format, args...))
+}
+
+// Validate checks the config after defaults are applied; an error names the bad key.
+func (c Config) Validate() error {
+	c.setDefaults()
+	switch {
+	case c.PriceRounding != RoundNearest && c.PriceRounding != RoundPassive:
+		return configErr("price_rounding", "expected %q or %q, got %q", RoundNearest, RoundPassive, c.PriceRounding)
+	case c.ResolveQueries < 1:
+		return configErr("resolve_queries", "expected at least 1, got %d", c.ResolveQueries)
+	case c.MaxResends < -1:
+		return configErr("max_resends", "expected -1 (never), 0 (default) or a positive count, got %d", c.MaxResends)
+	case c.SettleTime < 0:
+		return configErr("settle_time", "expected a positive duration, got %s", c.SettleTime)
+	case c.ResolveTimeout < 0:
+		return configErr("resolve_timeout", "expected a positive duration, got %s", c.ResolveTimeout)
+	case c.InfoTTL < 0:
+		return configErr("info_ttl", "expected a positive duration, got %s", c.InfoTTL)
+	case c.Retention < 0:
+		return configErr("retention", "expected a positive duration, got %s", c.Retention)
+	}
+	return nil
+}
+
+// Keys makes and recognises idempotency keys; *idempotency.KeyGenerator implements it.
+type Keys interface {
+	// Next returns a fresh key, used as the exchange's client order id.
+	Next() string
+	// Owns reports whether a client order id carries this bot's prefix.
+	Owns(key string) bool
+}
+
+var _ Keys = (*idempotency.KeyGenerator)(nil)
+
+// Clock is the manager's source of time; internal/clock's Real and Fake satisfy it. NewTimer
+// returns a channel that receives once after d and a function that stops the timer.
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+func (wallClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+// Metrics are the manager's counters, fed to Prometheus by the runtime. Every field is
+// optional; a nil func is skipped. Each is called once per occurrence with the order's symbol
+// and must not block.
+type Metrics struct {
+	// Placed counts placements the exchange acknowledged (after any resolution).
+	Placed func(symbol string)
+	// Rejected counts placements the exchange refused, or that provably never arrived.
+	Rejected func(symbol string)
+	// UnknownOutcome counts placements left unknown for Refresh and Reconcile.
+	UnknownOutcome func(symbol string)
+	// Resent counts resends with the same key after the exchange proved a try absent.
+	Resent func(symbol string)
+	// Adopted counts orders found on the exchange at reconciliation and taken over.
+	Adopted func(symbol string)
+}
+
+func (m Metrics) inc(f func(string), symbol string) {
+	if f != nil {
+		f(symbol)
+	}
+}
+
+// InfoFunc returns the exchange's trading rules; the runtime passes its shared cache.
+type InfoFunc func(ctx context.Context) (adapters.ExchangeInfo, error)
+
+// Params are New's dependencies. Exchange, Store and Keys are required.
+type Params struct {
+	Exchange adapters.Exchange
+	Store    idempotency.Store
+	Keys     Keys
+	// Info supplies symbol rules; nil means the manager caches Exchange.ExchangeInfo itself
+	// for Config.InfoTTL.
+	Info InfoFunc
+	// Log receives the manager's events (unknown outcomes, adoptions); zero value: silent.
+	Log zerolog.Logger
+	// Clock defaults to the wall clock.
+	Clock   Clock
+	Metrics Metrics
+	Config  Config
+}

@@ -1,0 +1,196 @@
+package orders
+
+import (
+	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
+)
+
+// Intent is an order a strategy wants. Amounts are exact decimals; Place rounds them to the
+// symbol's grid (Prepare) before anything is journalled or sent.
+type Intent struct {
+	Symbol string
+	Side   adapters.Side
+	Type   adapters.OrderType
+	// TimeInForce applies to LIMIT orders only; empty means GTC.
+	TimeInForce adapters.TimeInForce
+	Quantity    decimal.Decimal
+	// Price is the limit price of LIMIT and LIMIT_MAKER orders and must be zero for MARKET.
+	Price decimal.Decimal
+	// Strategy names the strategy that owns the order, so events reach it.
+	Strategy string
+}
+
+// maxAmountLen bounds ParseAmount's input, and maxExp the decimal exponent of any amount: a
+// hostile "1e-1000000" must not turn rounding into a big-number computation.
+const (
+	maxAmountLen = 64
+	maxExp       = 64
+)
+
+// ParseAmount reads a quantity or price given as text (a config value, a JSON field) the only
+// way the order path accepts: plain decimal notation, digits with an optional fraction, at most
+// 64 characters. Signs, exponents, spaces, "NaN", "Inf", hex and digit separators are refused
+// with a *ValidationError, so no float-ish string ever becomes an amount.
+func ParseAmount(s string) (decimal.Decimal, error) {
+	if s == "" {
+		return decimal.Decimal{}, invalid("", "amount", "", "empty")
+	}
+	if len(s) > maxAmountLen {
+		return decimal.Decimal{}, invalid("", "amount", "", "longer than %d characters", maxAmountLen)
+	}
+	dot := -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case c == '.' && dot < 0 && i > 0 && i < len(s)-1:
+			dot = i
+		default:
+			return decimal.Decimal{}, invalid("", "amount", "", "%q is not a plain decimal number (character %q at %d)", s, c, i)
+		}
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return decimal.Decimal{}, invalid("", "amount", "", "%q: %v", s, err)
+	}
+	return d, nil
+}
+
+// RoundQuantity rounds q down to a multiple of step: an order is never larger than asked.
+// A zero step leaves q as it is. It requires q >= 0 and step >= 0.
+func RoundQuantity(q, step decimal.Decimal) decimal.Decimal {
+	if step.Sign() <= 0 {
+		return q
+	}
+	// Mod is exact (QuoRem at precision 0), unlike Div, whose precision is a package global.
+	return q.Sub(q.Mod(step))
+}
+
+// RoundPrice moves p onto the tick grid (multiples of tick) by mode, RoundNearest or
+// RoundPassive (see their docs); a zero tick leaves p as it is. It requires p >= 0 and
+// tick >= 0. Exact arithmetic: a price off the grid by 1e-30 is rounded, never sent as is.
+func RoundPrice(p, tick decimal.Decimal, side adapters.Side, mode string) decimal.Decimal {
+	if tick.Sign() <= 0 {
+		return p
+	}
+	rem := p.Mod(tick)
+	if rem.IsZero() {
+		return p
+	}
+	down := p.Sub(rem)
+	up := down.Add(tick)
+	if mode == RoundPassive {
+		if side == adapters.Sell {
+			return up
+		}
+		return down
+	}
+	switch rem.Add(rem).Cmp(tick) {
+	case -1:
+		return down
+	case 1:
+		return up
+	}
+	if side == adapters.Sell { // exactly halfway: the passive side
+		return up
+	}
+	return down
+}
+
+// Prepare validates an intent against the symbol's rules and returns the request to send,
+// with the price on the tick grid (by rounding mode, RoundNearest or RoundPassive; "" means
+// RoundNearest) and the quantity rounded down to the step. It refuses, with a
+// *ValidationError naming the field and the filter, anything the exchange would refuse:
+// a symbol that is not the intent's or not TRADING, an unknown side, type or time in force,
+// a quantity or price that is not positive, a MARKET order with a price, and rounded amounts
+// outside LOT_SIZE, PRICE_FILTER or NOTIONAL. ClientOrderID is left empty.
+//
+// The notional of a MARKET order depends on the price it fills at, which the manager does not
+// know; the exchange checks it.
+func Prepare(in Intent, sym adapters.SymbolInfo, mode string) (adapters.OrderRequest, error) {
+	s := in.Symbol
+	switch {
+	case s == "":
+		return adapters.OrderRequest{}, invalid(s, "symbol", "", "empty")
+	case sym.Symbol != s:
+		return adapters.OrderRequest{}, invalid(s, "symbol", "", "rules given are for %q", sym.Symbol)
+	case sym.Status != "TRADING":
+		return adapters.OrderRequest{}, invalid(s, "symbol", "", "not trading (status %q)", sym.Status)
+	}
+	if in.Side != adapters.Buy && in.Side != adapters.Sell {
+		return adapters.OrderRequest{}, invalid(s, "side", "", "expected BUY or SELL, got %q", in.Side)
+	}
+	req := adapters.OrderRequest{Symbol: s, Side: in.Side, Type: in.Type}
+	limit := false
+	switch in.Type {
+	case adapters.Limit:
+		limit = true
+		switch in.TimeInForce {
+		case "":
+			req.TimeInForce = adapters.GTC
+		case adapters.GTC, adapters.IOC, adapters.FOK:
+			req.TimeInForce = in.TimeInForce
+		default:
+			return adapters.OrderRequest{}, invalid(s, "time_in_force", "", "expected GTC, IOC or FOK, got %q", in.TimeInForce)
+		}
+	case adapters.LimitMaker, adapters.Market:
+		limit = in.Type == adapters.LimitMaker
+		if in.TimeInForce != "" {
+			return adapters.OrderRequest{}, invalid(s, "time_in_force", "", "not allowed for %s orders", in.Type)
+		}
+	default:
+		return adapters.OrderRequest{}, invalid(s, "type", "", "expected LIMIT, LIMIT_MAKER or MARKET, got %q", in.Type)
+	}
+
+	if err := checkAmount(s, "quantity", in.Quantity); err != nil {
+		return adapters.OrderRequest{}, err
+	}
+	req.Quantity = RoundQuantity(in.Quantity, sym.StepSize)
+	switch {
+	case req.Quantity.Sign() <= 0:
+		return adapters.OrderRequest{}, invalid(s, "quantity", "LOT_SIZE", "%s is less than one step (%s)", in.Quantity, sym.StepSize)
+	case sym.MinQty.Sign() > 0 && req.Quantity.Cmp(sym.MinQty) < 0:
+		return adapters.OrderRequest{}, invalid(s, "quantity", "LOT_SIZE", "%s (rounded from %s) is below the minimum %s", req.Quantity, in.Quantity, sym.MinQty)
+	case sym.MaxQty.Sign() > 0 && req.Quantity.Cmp(sym.MaxQty) > 0:
+		return adapters.OrderRequest{}, invalid(s, "quantity", "LOT_SIZE", "%s is above the maximum %s", req.Quantity, sym.MaxQty)
+	}
+
+	if !limit {
+		if !in.Price.IsZero() {
+			return adapters.OrderRequest{}, invalid(s, "price", "", "must be zero for a MARKET order, got %s", in.Price)
+		}
+		return req, nil
+	}
+	if err := checkAmount(s, "price", in.Price); err != nil {
+		return adapters.OrderRequest{}, err
+	}
+	req.Price = RoundPrice(in.Price, sym.TickSize, in.Side, mode)
+	switch {
+	case req.Price.Sign() <= 0:
+		return adapters.OrderRequest{}, invalid(s, "price", "PRICE_FILTER", "%s rounds to zero (tick %s)", in.Price, sym.TickSize)
+	case sym.MinPrice.Sign() > 0 && req.Price.Cmp(sym.MinPrice) < 0:
+		return adapters.OrderRequest{}, invalid(s, "price", "PRICE_FILTER", "%s (rounded from %s) is below the minimum %s", req.Price, in.Price, sym.MinPrice)
+	case sym.MaxPrice.Sign() > 0 && req.Price.Cmp(sym.MaxPrice) > 0:
+		return adapters.OrderRequest{}, invalid(s, "price", "PRICE_FILTER", "%s (rounded from %s) is above the maximum %s", req.Price, in.Price, sym.MaxPrice)
+	}
+	notional := req.Price.Mul(req.Quantity)
+	switch {
+	case sym.MinNotional.Sign() > 0 && notional.Cmp(sym.MinNotional) < 0:
+		return adapters.OrderRequest{}, invalid(s, "notional", "NOTIONAL", "%s × %s = %s is below the minimum %s", req.Price, req.Quantity, notional, sym.MinNotional)
+	case sym.MaxNotional.Sign() > 0 && notional.Cmp(sym.MaxNotional) > 0:
+		return adapters.OrderRequest{}, invalid(s, "notional", "NOTIONAL", "%s × %s = %s is above the maximum %s", req.Price, req.Quantity, notional, sym.MaxNotional)
+	}
+	return req, nil
+}
+
+// checkAmount refuses amounts that are not positive or whose exponent is absurd.
+func checkAmount(symbol, field string, d decimal.Decimal) error {
+	if d.Sign() <= 0 {
+		return invalid(symbol, field, "", "must be positive, got %s", d)
+	}
+	if e := d.Exponent(); e < -maxExp || e > maxExp {
+		return invalid(symbol, field, "", "exponent %d outside [-%d, %d]", e, maxExp, maxExp)
+	}
+	return nil
+}

@@ -1,0 +1,228 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/idempotency"
+)
+
+// Reconciliation summarises one Reconcile.
+type Reconciliation struct {
+	// Unresolved is how many journal entries were reserved, sent or unknown at start.
+	Unresolved int
+	// Found of them were held by the exchange (adopted: now acked, or resolved if final).
+	Found int
+	// NotPlaced of them were proven absent and resolved as never placed (not resent).
+	NotPlaced int
+	// Finished is how many acked entries had reached a final state while the bot was down.
+	Finished int
+	// Adopted is how many open orders of this bot had no journal entry.
+	Adopted int
+	// Fills is how many trades were attached to events.
+	Fills int
+	// Open is how many orders the manager tracks afterwards.
+	Open int
+	// Compacted is how many resolved entries past retention were deleted.
+	Compacted int
+}
+
+// Reconcile brings the manager and the journal in line with the exchange. Run it once at
+// start-up, before any strategy runs (it may run again later; it is idempotent):
+//
+//   - every unresolved journal entry (reserved, sent or unknown) is queried by its key, at
+//     critical priority: found means the order is adopted (its entry acked, or resolved if it
+//     is final); proven absent means it was never placed, and the entry is resolved so. A
+//     stale intent is never resent: the strategy that wanted it decides again. An entry sent
+//     less than Config.SettleTime ago is re-queried once that time has passed, because a
+//     request still on its way could land in between;
+//   - every acked entry is checked against the exchange's open orders, and those no longer
+//     open are queried: their fills and cancels while the bot was down are applied and the
+//     entry resolved;
+//   - every open order on the exchange whose client id carries this bot's prefix is adopted;
+//   - the trades since each symbol's journalled cursor are attached to the events of the
+//     orders they belong to, and the cursors move on;
+//   - rejected entries are resolved, and resolved entries past Config.Retention compacted.
+//
+// Events for all of it reach subscribers before Reconcile returns. A journal that cannot be
+// read fails Reconcile (start-up must stop); so does any entry whose outcome could not be
+// decided, after everything else was applied.
+func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
+	var sum Reconciliation
+	unresolved, err := m.store.List(ctx, idempotency.StateReserved, idempotency.StateSent, idempotency.StateUnknown)
+	if err != nil {
+		return sum, fmt.Errorf("orders: reconcile: %w", err)
+	}
+	acked, err := m.store.List(ctx, idempotency.StateAcked)
+	if err != nil {
+		return sum, fmt.Errorf("orders: reconcile: %w", err)
+	}
+	rejected, err := m.store.List(ctx, idempotency.StateRejected)
+	if err != nil {
+		return sum, fmt.Errorf("orders: reconcile: %w", err)
+	}
+	sum.Unresolved = len(unresolved)
+
+	var (
+		errs      []error
+		reports   = map[string][]adapters.Order{}
+		journaled = map[string]bool{}
+		absent    []idempotency.Entry
+		young     []idempotency.Entry
+	)
+	for _, e := range append(append([]idempotency.Entry(nil), unresolved...), acked...) {
+		journaled[e.Key] = true
+		status := adapters.OrderStatus("")
+		if e.State == idempotency.StateUnknown {
+			status = adapters.StatusUnknown
+		}
+		o, oerr := entryOrder(e, status)
+		if oerr != nil {
+			errs = append(errs, oerr)
+			continue
+		}
+		m.track(e.Key, o, e.Intent.Strategy, true, e.UpdatedAt)
+	}
+
+	for _, e := range unresolved {
+		o, err := m.ex.QueryOrder(ctx, e.Intent.Symbol, e.Key, adapters.WithPriority(settlePriority))
+		switch {
+		case err == nil:
+			sum.Found++
+			reports[o.Symbol] = append(reports[o.Symbol], o)
+		case !errors.Is(err, adapters.ErrOrderNotFound):
+			errs = append(errs, fmt.Errorf("orders: reconcile %s: query: %w", e.Key, err))
+		case e.State == idempotency.StateReserved || m.settled(e.UpdatedAt):
+			absent = append(absent, e)
+		default:
+			young = append(young, e)
+		}
+	}
+	if len(young) > 0 {
+		var until time.Time
+		for _, e := range young {
+			if t := e.UpdatedAt.Add(m.cfg.SettleTime); t.After(until) {
+				until = t
+			}
+		}
+		if err := m.wait(ctx, until.Sub(m.clock.Now())); err != nil {
+			return sum, fmt.Errorf("orders: reconcile: waiting for %d recent placements to settle: %w", len(young), err)
+		}
+		for _, e := range young {
+			o, err := m.ex.QueryOrder(ctx, e.Intent.Symbol, e.Key, adapters.WithPriority(settlePriority))
+			switch {
+			case err == nil:
+				sum.Found++
+				reports[o.Symbol] = append(reports[o.Symbol], o)
+			case errors.Is(err, adapters.ErrOrderNotFound):
+				absent = append(absent, e)
+			default:
+				errs = append(errs, fmt.Errorf("orders: reconcile %s: query: %w", e.Key, err))
+			}
+		}
+	}
+
+	open, err := m.ex.OpenOrders(ctx, "", adapters.WithPriority(pollPriority))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("orders: reconcile: open orders: %w", err))
+	}
+	isOpen := map[string]bool{}
+	for _, o := range open {
+		if !m.keys.Owns(o.ClientOrderID) {
+			continue
+		}
+		isOpen[o.ClientOrderID] = true
+		if !journaled[o.ClientOrderID] {
+			sum.Adopted++
+			m.metrics.inc(m.metrics.Adopted, o.Symbol)
+			m.log.Info().Str("client_order_id", o.ClientOrderID).Str("symbol", o.Symbol).
+				Msg("orders: adopting an open order of this bot without a journal entry")
+		}
+		reports[o.Symbol] = append(reports[o.Symbol], o)
+	}
+	if err == nil {
+		for _, e := range acked {
+			if isOpen[e.Key] {
+				continue
+			}
+			o, qerr := m.ex.QueryOrder(ctx, e.Intent.Symbol, e.Key, adapters.WithPriority(pollPriority))
+			switch {
+			case qerr == nil:
+				if o.Status.Final() {
+					sum.Finished++
+				}
+				reports[o.Symbol] = append(reports[o.Symbol], o)
+			case errors.Is(qerr, adapters.ErrOrderNotFound):
+				// Acknowledged once, unknown now (archived by the exchange): nothing is live.
+				m.log.Warn().Str("client_order_id", e.Key).Str("symbol", e.Intent.Symbol).
+					Msg("orders: the exchange no longer knows an acknowledged order; resolving its entry")
+				m.untrack(e.Key)
+				m.journalMove(ctx, e.Key, idempotency.StateResolved, adapters.Order{}, "resolved: not found at reconciliation")
+			default:
+				errs = append(errs, fmt.Errorf("orders: reconcile %s: query: %w", e.Key, qerr))
+			}
+		}
+	}
+
+	for _, symbol := range sortedKeys(reports) {
+		n, err := m.applyReports(ctx, SourceReconcile, symbol, reports[symbol])
+		sum.Fills += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, e := range absent {
+		sum.NotPlaced++
+		m.notPlaced(ctx, SourceReconcile, e.Key)
+	}
+	for _, e := range rejected {
+		m.journalMove(ctx, e.Key, idempotency.StateResolved, adapters.Order{}, "")
+	}
+	if n, err := m.store.Compact(ctx, m.clock.Now().Add(-m.cfg.Retention)); err != nil {
+		errs = append(errs, fmt.Errorf("orders: reconcile: compact: %w", err))
+	} else {
+		sum.Compacted = n
+	}
+	sum.Open = len(m.Open(""))
+	return sum, errors.Join(errs...)
+}
+
+// wait blocks for d on the manager's clock, or until ctx ends.
+func (m *Manager) wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	c, stop := m.clock.NewTimer(d)
+	defer stop()
+	select {
+	case <-c:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// entryOrder is the order a journal entry describes, in status.
+func entryOrder(e idempotency.Entry, status adapters.OrderStatus) (adapters.Order, error) {
+	q, err := decimal.NewFromString(e.Intent.Quantity)
+	if err != nil {
+		return adapters.Order{}, fmt.Errorf("orders: journal entry %s: quantity %q: %w", e.Key, e.Intent.Quantity, idempotency.ErrCorrupt)
+	}
+	var p decimal.Decimal
+	if e.Intent.Price != "" {
+		if p, err = decimal.NewFromString(e.Intent.Price); err != nil {
+			return adapters.Order{}, fmt.Errorf("orders: journal entry %s: price %q: %w", e.Key, e.Intent.Price, idempotency.ErrCorrupt)
+		}
+	}
+	return adapters.Order{
+		Symbol: e.Intent.Symbol, ClientOrderID: e.Key, ExchangeOrderID: e.ExchangeOrderID,
+		Side: adapters.Side(e.Intent.Side), Type: adapters.OrderType(e.Intent.Type),
+		TimeInForce: adapters.TimeInForce(e.Intent.TimeInForce), Price: p, Quantity: q,
+		Status: status, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+	}, nil
+}
