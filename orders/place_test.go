@@ -1,0 +1,311 @@
+package orders_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/idempotency"
+	"github.com/keelbot/keel/orders"
+	"github.com/keelbot/keel/scheduler"
+)
+
+func TestPlaceAcknowledged(t *testing.T) {
+	h := newHarness(t, orders.Config{})
+	o, err := h.m.Place(t.Context(), limitBuy("0.0012345", "65000.004"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != adapters.StatusNew || o.ExchangeOrderID == "" || o.Quantity.String() != "0.00123" || o.Price.String() != "65000" {
+		t.Fatalf("order %+v", o)
+	}
+	if !h.keys.Owns(o.ClientOrderID) {
+		t.Fatalf("client order id %q is not this bot's key", o.ClientOrderID)
+	}
+	e := h.entry(o.ClientOrderID)
+	if e.State != idempotency.StateAcked || e.ExchangeOrderID != o.ExchangeOrderID || e.Attempts != 1 ||
+		e.Intent.Quantity != "0.00123" || e.Intent.Price != "65000" || e.Intent.Strategy != "mm" || e.Intent.TimeInForce != "GTC" {
+		t.Fatalf("journal entry %+v", e)
+	}
+	evs := h.takeEvents()
+	if got := statuses(evs); len(got) != 1 || got[0] != ">NEW" || evs[0].Strategy != "mm" || evs[0].Source != orders.SourcePlace {
+		t.Fatalf("events %v", evs)
+	}
+	if p := h.ex.priorities["place"]; len(p) != 1 || p[0] != scheduler.PriorityOrders {
+		t.Fatalf("place priorities %v", p)
+	}
+	if got := h.m.Open("mm"); len(got) != 1 || len(h.m.Open("other")) != 0 {
+		t.Fatalf("open %v", got)
+	}
+	if h.metrics.get("placed") != 1 {
+		t.Fatal("placed metric not counted")
+	}
+}
+
+// TestPlaceSendsNothingInvalid: hostile intents are refused before a key is journalled or a
+// byte is sent.
+func TestPlaceSendsNothingInvalid(t *testing.T) {
+	h := newHarness(t, orders.Config{})
+	tests := map[string]orders.Intent{
+		"unknown symbol":      {Symbol: "NOPEUSDT", Side: adapters.Buy, Type: adapters.Limit, Quantity: dec("1"), Price: dec("1")},
+		"symbol not trading":  {Symbol: "HALTUSDT", Side: adapters.Buy, Type: adapters.Limit, Quantity: dec("1"), Price: dec("10")},
+		"negative quantity":   limitBuy("-0.001", "65000"),
+		"zero quantity":       limitBuy("0", "65000"),
+		"below min notional":  limitBuy("0.00001", "65000"),
+		"zero-valued decimal": {Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit},
+	}
+	for name, in := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := h.m.Place(t.Context(), in)
+			if !errors.Is(err, orders.ErrInvalidIntent) || scheduler.ClassOf(err) != scheduler.ClassValidation {
+				t.Fatalf("err %v (class %s), want a validation error", err, scheduler.ClassOf(err))
+			}
+		})
+	}
+	if n := h.ex.numAttempts(); n != 0 {
+		t.Fatalf("%d placements sent", n)
+	}
+	if all, _ := h.store.List(t.Context()); len(all) != 0 {
+		t.Fatalf("journal holds %d entries", len(all))
+	}
+	if evs := h.takeEvents(); len(evs) != 0 {
+		t.Fatalf("events %v", statuses(evs))
+	}
+}
+
+// TestPlaceUnknownOutcome walks every way an unknown outcome is settled.
+func TestPlaceUnknownOutcome(t *testing.T) {
+	tests := []struct {
+		name     string
+		faults   []fault
+		qerrs    []error // query failures before the fake answers truthfully
+		cfg      orders.Config
+		wantErr  bool // an *UnknownOutcomeError
+		status   adapters.OrderStatus
+		state    idempotency.State
+		attempts int // placement attempts that reached the exchange
+		orders   int // orders booked
+		resent   int
+		journal  int // Entry.Attempts
+	}{
+		{name: "found by the scheduler's retry probe",
+			faults: []fault{{land: true, err: errUnknown}},
+			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 1, orders: 1, journal: 1},
+		{name: "proven absent by the probe: resent with the same key",
+			faults: []fault{{land: false, err: errUnknown}},
+			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 2, orders: 1, resent: 1, journal: 1},
+		{name: "probe undecidable, then found by the manager's query",
+			faults: []fault{{land: true, err: errUnknown}}, qerrs: []error{errReadFail},
+			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 1, orders: 1, journal: 1},
+		{name: "probe undecidable, manager's query proves absent: resent by the manager",
+			faults: []fault{{land: false, err: errUnknown}}, qerrs: []error{errReadFail},
+			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 2, orders: 1, resent: 1, journal: 2},
+		{name: "undecidable: stays unknown and is reported",
+			faults: []fault{{land: true, err: errUnknown}}, qerrs: []error{errReadFail, errReadFail, errReadFail, errReadFail},
+			wantErr: true, status: adapters.StatusUnknown, state: idempotency.StateUnknown, attempts: 1, orders: 1, journal: 1},
+		{name: "absent after every resend: stays unknown, never placed twice",
+			faults: []fault{{err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}},
+			wantErr: true, status: adapters.StatusUnknown, state: idempotency.StateUnknown, attempts: 6, orders: 0, resent: 5, journal: 2},
+		{name: "no resend when disabled",
+			faults: []fault{{err: errUnknown}, {err: errUnknown}, {err: errUnknown}}, cfg: orders.Config{MaxResends: -1},
+			wantErr: true, status: adapters.StatusUnknown, state: idempotency.StateUnknown, attempts: 3, orders: 0, resent: 2, journal: 1},
+		{name: "resend rejected as a duplicate: the first try landed late, query finds it",
+			faults: []fault{{land: false, err: errUnknown}, {land: false, err: errUnknown}, {land: false, err: errUnknown}, {land: true, err: errRejected}},
+			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 4, orders: 1, resent: 3, journal: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.cfg)
+			h.ex.script(tt.faults...)
+			h.ex.failQueries(tt.qerrs...)
+			o, err := h.m.Place(t.Context(), limitBuy("0.001", "65000"))
+			var uerr *orders.UnknownOutcomeError
+			if tt.wantErr != errors.As(err, &uerr) {
+				t.Fatalf("err %v, want unknown outcome %v", err, tt.wantErr)
+			}
+			if !tt.wantErr && err != nil {
+				t.Fatalf("err %v", err)
+			}
+			if tt.wantErr && (!errors.Is(err, scheduler.ErrUnknownOutcome) || scheduler.ClassOf(err) != scheduler.ClassUnknown) {
+				t.Fatalf("err %v does not read as an unknown outcome", err)
+			}
+			if o.Status != tt.status || o.ClientOrderID == "" {
+				t.Fatalf("order %+v, want status %s", o, tt.status)
+			}
+			e := h.entry(o.ClientOrderID)
+			if e.State != tt.state || e.Attempts != tt.journal {
+				t.Fatalf("journal %s (attempts %d), want %s (%d)", e.State, e.Attempts, tt.state, tt.journal)
+			}
+			if n := h.ex.numAttempts(); n != tt.attempts {
+				t.Fatalf("%d attempts, want %d", n, tt.attempts)
+			}
+			for _, a := range h.ex.attempts {
+				if a.ClientOrderID != o.ClientOrderID {
+					t.Fatalf("a retry used key %s, not %s", a.ClientOrderID, o.ClientOrderID)
+				}
+			}
+			if n := h.ex.numOrders(); n != tt.orders {
+				t.Fatalf("%d orders booked, want %d", n, tt.orders)
+			}
+			if got := h.metrics.get("resent"); got != tt.resent {
+				t.Fatalf("resent %d, want %d", got, tt.resent)
+			}
+			for _, p := range h.ex.priorities["query"] {
+				if p != scheduler.PriorityCritical {
+					t.Fatalf("settling query at %s, want critical", p)
+				}
+			}
+			evs := h.takeEvents()
+			if len(evs) != 1 || evs[0].Order.Status != tt.status {
+				t.Fatalf("events %v", statuses(evs))
+			}
+			if tt.wantErr {
+				if h.metrics.get("unknown") != 1 || !errors.As(evs[0].Err, &uerr) ||
+					!strings.Contains(h.logText(), "outcome unknown") || !strings.Contains(h.logText(), o.ClientOrderID) {
+					t.Fatalf("unknown outcome not reported: metric %d, event err %v, log %s", h.metrics.get("unknown"), evs[0].Err, h.logText())
+				}
+				if open := h.m.Open("mm"); len(open) != 1 || open[0].Status != adapters.StatusUnknown {
+					t.Fatalf("open %+v, want the unknown order", open)
+				}
+			}
+		})
+	}
+}
+
+func TestPlaceRefused(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		sent int
+	}{
+		{"exchange rejects", errRejected, 1},
+		{"kill switch gate closed", errGate, 0},
+		{"breaker open", &scheduler.BreakerOpenError{Class: scheduler.ClassRateLimit}, 0},
+		{"shed", scheduler.ErrShed, 0},
+		{"adapter refuses before sending", &scheduler.Error{Class: scheduler.ClassAuth, Cause: errors.New("no key")}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, orders.Config{})
+			h.ex.script(fault{err: tt.err})
+			o, err := h.m.Place(t.Context(), limitBuy("0.001", "65000"))
+			if !errors.Is(err, tt.err) || errors.Is(err, scheduler.ErrUnknownOutcome) {
+				t.Fatalf("err %v, want %v", err, tt.err)
+			}
+			if o.Status != adapters.StatusRejected {
+				t.Fatalf("status %s", o.Status)
+			}
+			if h.ex.queries != 0 {
+				t.Fatalf("%d queries for a certain refusal", h.ex.queries)
+			}
+			e := h.entry(o.ClientOrderID)
+			if e.State != idempotency.StateResolved || e.OrderStatus != "REJECTED" || !strings.HasPrefix(e.Note, "REJECTED: ") {
+				t.Fatalf("journal %+v", e)
+			}
+			evs := h.takeEvents()
+			if len(evs) != 1 || evs[0].Order.Status != adapters.StatusRejected || !errors.Is(evs[0].Err, tt.err) {
+				t.Fatalf("events %+v", evs)
+			}
+			if len(h.m.Open("")) != 0 || h.metrics.get("rejected") != 1 {
+				t.Fatal("a rejected order is open or uncounted")
+			}
+		})
+	}
+}
+
+// failingStore fails the chosen journal calls.
+type failingStore struct {
+	idempotency.Store
+	reserve, update error
+}
+
+func (s *failingStore) Reserve(ctx context.Context, e idempotency.Entry) error {
+	if s.reserve != nil {
+		return s.reserve
+	}
+	return s.Store.Reserve(ctx, e)
+}
+
+func (s *failingStore) Update(ctx context.Context, key string, fn func(*idempotency.Entry) error) (idempotency.Entry, error) {
+	if s.update != nil {
+		return idempotency.Entry{}, s.update
+	}
+	return s.Store.Update(ctx, key, fn)
+}
+
+func TestPlaceJournalFailureSendsNothing(t *testing.T) {
+	disk := errors.New("disk full")
+	for _, fs := range []*failingStore{{reserve: disk}, {update: disk}} {
+		h := newHarness(t, orders.Config{})
+		fs.Store = h.store
+		m, err := orders.New(orders.Params{Exchange: h.ex, Store: fs, Keys: h.keys, Clock: h.clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Place(t.Context(), limitBuy("0.001", "65000")); !errors.Is(err, disk) {
+			t.Fatalf("err %v", err)
+		}
+		if h.ex.numAttempts() != 0 || len(m.Open("")) != 0 {
+			t.Fatal("sent without a journal entry")
+		}
+	}
+}
+
+// TestPlaceSettlesAfterCallerCancels: the caller's context ends while the request is on the
+// wire; the query and the journal writes that must follow still run.
+func TestPlaceSettlesAfterCallerCancels(t *testing.T) {
+	h := newHarness(t, orders.Config{})
+	ctx, cancel := context.WithCancel(t.Context())
+	h.ex.onPlace = cancel
+	h.ex.script(fault{land: true, err: errUnknown})
+	h.ex.failQueries(errReadFail) // the probe, still on the caller's context, learns nothing
+	o, err := h.m.Place(ctx, limitBuy("0.001", "65000"))
+	if err != nil || o.Status != adapters.StatusNew {
+		t.Fatalf("order %+v, err %v", o, err)
+	}
+	if e := h.entry(o.ClientOrderID); e.State != idempotency.StateAcked || e.ExchangeOrderID == "" {
+		t.Fatalf("journal %+v", e)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	h := newHarness(t, orders.Config{})
+	if _, err := orders.New(orders.Params{Store: h.store, Keys: h.keys}); err == nil {
+		t.Fatal("no exchange accepted")
+	}
+	if _, err := orders.New(orders.Params{Exchange: h.ex, Keys: h.keys}); err == nil {
+		t.Fatal("no store accepted")
+	}
+	if _, err := orders.New(orders.Params{Exchange: h.ex, Store: h.store}); err == nil {
+		t.Fatal("no keys accepted")
+	}
+	_, err := orders.New(orders.Params{Exchange: h.ex, Store: h.store, Keys: h.keys, Config: orders.Config{PriceRounding: "up"}})
+	if !errors.Is(err, orders.ErrConfig) || !strings.Contains(err.Error(), "orders.price_rounding") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		cfg orders.Config
+		key string
+	}{
+		{orders.Config{}, ""},
+		{orders.Config{PriceRounding: orders.RoundPassive, MaxResends: -1}, ""},
+		{orders.Config{PriceRounding: "floor"}, "price_rounding"},
+		{orders.Config{ResolveQueries: -1}, "resolve_queries"},
+		{orders.Config{MaxResends: -2}, "max_resends"},
+		{orders.Config{SettleTime: -1}, "settle_time"},
+		{orders.Config{ResolveTimeout: -1}, "resolve_timeout"},
+		{orders.Config{InfoTTL: -1}, "info_ttl"},
+		{orders.Config{Retention: -1}, "retention"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if (err == nil) != (tt.key == "") || err != nil && !strings.Contains(err.Error(), "orders."+tt.key+":") {
+			t.Errorf("%+v: err %v, want key %q", tt.cfg, err, tt.key)
+		}
+	}
+}
