@@ -286,3 +286,17 @@ func TestLimitsLearned(t *testing.T) {
 		t.Fatalf("ORDERS windows: %+v %+v", a, b)
 	}
 }
+
+// TestServerTimeOffsetUsedAndFedToScheduler: an exchange clock 3s ahead (inside recvWindow)
+// is compensated in timestamps and handed to the scheduler for its fixed windows.
+func TestServerTimeOffsetUsedAndFedToScheduler(t *testing.T) {
+	f := newFixture(t, sim.Config{}, fixtureOpts{})
+	f.sim.SetClockOffset(3 * time.Second)
+	if _, err := f.client.Balances(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	offs := f.sched.Offsets()
+	if len(offs) != 1 || offs[0] < 2800*time.Millisecond || offs[0] > 3200*time.Millisecond {
+		t.Fatalf("offsets fed to the scheduler: %v", offs)
+	}
+}

@@ -59,9 +59,25 @@ func startSim(t *testing.T, cfg sim.Config) *sim.Server {
 // recorder wraps a scheduler and records the usage every attempt reports to it.
 type recorder struct {
 	*scheduler.Scheduler
-	mu    sync.Mutex
-	usage []scheduler.Usage
-	outs  []scheduler.Outcome
+	mu      sync.Mutex
+	usage   []scheduler.Usage
+	outs    []scheduler.Outcome
+	offsets []time.Duration
+}
+
+func (r *recorder) SetClockOffset(d time.Duration) {
+	r.mu.Lock()
+	r.offsets = append(r.offsets, d)
+	r.mu.Unlock()
+	if r.Scheduler != nil {
+		r.Scheduler.SetClockOffset(d)
+	}
+}
+
+func (r *recorder) Offsets() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Duration(nil), r.offsets...)
 }
 
 func (r *recorder) Do(ctx context.Context, req *scheduler.Request) (scheduler.Outcome, error) {
