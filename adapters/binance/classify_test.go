@@ -43,7 +43,7 @@ func TestClassify(t *testing.T) {
 		{400, -2015, auth, auth, false},
 		{401, 0, auth, auth, false},
 		{400, -1002, auth, auth, false},
-		{403, 0, auth, auth, false},    // WAF
+		{403, 0, auth, auth, false},     // WAF
 		{403, -1013, auth, auth, false}, // the status wins: a WAF block is not a filter failure
 		// Execution status unknown.
 		{400, -1006, transient, unknown, false},

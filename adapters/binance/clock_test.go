@@ -67,7 +67,7 @@ func TestTimeKeeperWithoutStep(t *testing.T) {
 	k := &timeKeeper{recvWindow: 5 * time.Second}
 	sent := time.Now()
 	k.record(sent.Round(0), sent, sent) // server == local at the sync
-	later := sent.Add(time.Second)       // keeps the monotonic reading
+	later := sent.Add(time.Second)      // keeps the monotonic reading
 	if off := k.currentOffset(later); off.Abs() > time.Millisecond {
 		t.Fatalf("no step, offset %v", off)
 	}
