@@ -1,7 +1,6 @@
 package binance_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -119,5 +118,4 @@ func TestAbuseAdapterThroughSchedulerIsNotBanned(t *testing.T) {
 	if ok == 0 {
 		t.Fatal("no request succeeded")
 	}
-	_ = context.Background
 }

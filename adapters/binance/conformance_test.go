@@ -9,7 +9,6 @@ import (
 	"github.com/keelbot/keel/adapters/adaptertest"
 	"github.com/keelbot/keel/adapters/binance"
 	"github.com/keelbot/keel/adapters/sim"
-	"github.com/keelbot/keel/scheduler"
 )
 
 func harness(ed bool) adaptertest.Harness {
@@ -53,5 +52,3 @@ func TestConformance(t *testing.T) {
 	t.Run("HMAC", func(t *testing.T) { adaptertest.Run(t, harness(false)) })
 	t.Run("Ed25519", func(t *testing.T) { adaptertest.Run(t, harness(true)) })
 }
-
-var _ = scheduler.ClassOf
