@@ -12,6 +12,7 @@ import (
 	"github.com/keelbot/keel/adapters/binance"
 	"github.com/keelbot/keel/configs"
 	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/orders"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -23,6 +24,7 @@ type Config struct {
 	Sim        SimConfig         `koanf:"sim"`
 	Scheduler  scheduler.Config  `koanf:"scheduler"`
 	Journal    JournalConfig     `koanf:"journal"`
+	Orders     orders.Config     `koanf:"orders"`
 	KillSwitch killswitch.Config `koanf:"killswitch"`
 	Admin      AdminConfig       `koanf:"admin"`
 	Shutdown   ShutdownConfig    `koanf:"shutdown"`
@@ -197,6 +199,9 @@ func (c *Config) Validate() error {
 	if err := c.Scheduler.Validate(); err != nil {
 		return sectionError("scheduler", err)
 	}
+	if err := c.Orders.Validate(); err != nil {
+		return sectionError("orders", err)
+	}
 	if err := c.KillSwitch.Validate(); err != nil {
 		return sectionError("killswitch", err)
 	}
@@ -228,7 +233,7 @@ func (c *Config) Validate() error {
 // must be >= 1", "binance: invalid config: recv_window: ...").
 func sectionError(section string, err error) error {
 	rest := err.Error()
-	for _, p := range []string{"binance: invalid config: ", section + ": "} {
+	for _, p := range []string{"binance: invalid config: ", "orders: invalid config: ", section + ": "} {
 		rest = strings.TrimPrefix(rest, p)
 		rest = strings.TrimPrefix(rest, p) // some packages repeat their prefix
 	}

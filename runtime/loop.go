@@ -33,8 +33,6 @@ type OrderService interface {
 	// Refresh polls the exchange for changes of orders in flight (the fallback when no
 	// user-data stream runs).
 	Refresh(ctx context.Context) error
-	// Flush makes the journal durable; called last on shutdown.
-	Flush(ctx context.Context) error
 }
 
 // Loop is the framework's main loop: it reconciles, then runs every strategy on its own
@@ -72,6 +70,7 @@ type loopParams struct {
 	Exchange   adapters.Exchange
 	Orders     OrderService
 	Switch     *killswitch.Switch
+	Info       *infoCache
 	Strategies []strategy.Definition `group:"strategies"`
 	Clock      Clock                 `optional:"true"`
 }
@@ -94,7 +93,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 		rng:     newLockedRand(uint64(time.Now().UnixNano())),
 		runners: map[string]*runner{},
 	}
-	l.info = &infoCache{ex: p.Exchange, ttl: p.Config.Market.InfoTTL, clk: clk}
+	l.info = p.Info
 	l.feed = newMarketFeed(p.Exchange, clk, l.rng, l.log, p.Config.Market.PollInterval, l.deliver)
 	l.portfolio = &portfolio{ex: p.Exchange, clk: clk, rng: l.rng, log: l.log, interval: p.Config.Portfolio.RefreshInterval}
 	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
@@ -249,9 +248,8 @@ func (l *Loop) stop(ctx context.Context) error {
 			l.log.Info().Msg("open orders cancelled on shutdown")
 		}
 	}
-	if err := l.orders.Flush(ctx); err != nil {
-		errs = append(errs, err)
-	}
+	// The journal needs no flush here: every write was fsynced when it returned, and the
+	// journal's own stop hook (which runs after this one) closes the file.
 	return errors.Join(errs...)
 }
 

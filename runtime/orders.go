@@ -1,8 +1,107 @@
 package runtime
 
-import "errors"
+import (
+	"context"
+	"fmt"
 
-// provideOrders wires the orders manager into the main loop. (Being built: orders/.)
-func provideOrders() (OrderService, error) {
-	return nil, errors.New("runtime: orders manager not wired yet")
+	"go.uber.org/fx"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/idempotency"
+	"github.com/keelbot/keel/orders"
+	"github.com/keelbot/keel/strategy"
+)
+
+type ordersParams struct {
+	fx.In
+	Config   *Config
+	Logging  Logging
+	Metrics  *Metrics
+	Exchange adapters.Exchange
+	Journal  idempotency.Store
+	Info     *infoCache
+	Clock    Clock `optional:"true"`
+}
+
+// provideOrders builds the orders manager on the journal, with keys that carry the bot's
+// prefix and instance id, and adapts it to the main loop's OrderService.
+func provideOrders(p ordersParams) (*orders.Manager, OrderService, error) {
+	keys, err := idempotency.NewKeyGenerator(p.Config.Bot.KeyPrefix, p.Config.Bot.InstanceID)
+	if err != nil {
+		return nil, nil, &ConfigError{Key: "bot.key_prefix", Reason: err.Error()}
+	}
+	cfg := p.Config.Orders
+	if cfg.Retention == 0 {
+		cfg.Retention = p.Config.Journal.Retention
+	}
+	clk := p.Clock
+	if clk == nil {
+		clk = realClock
+	}
+	m, err := orders.New(orders.Params{
+		Exchange: p.Exchange,
+		Store:    p.Journal,
+		Keys:     keys,
+		Info:     p.Info.Get,
+		Log:      p.Logging.Logger.With().Str("component", "orders").Logger(),
+		Clock:    clk,
+		Metrics: orders.Metrics{
+			UnknownOutcome: func(string) { p.Metrics.UnknownOrders.Inc() },
+		},
+		Config: cfg,
+	})
+	if err != nil {
+		return nil, nil, sectionError("orders", err)
+	}
+	return m, orderService{m: m, log: p.Logging}, nil
+}
+
+// orderService adapts *orders.Manager to OrderService.
+type orderService struct {
+	m   *orders.Manager
+	log Logging
+}
+
+func (s orderService) Reconcile(ctx context.Context) error {
+	r, err := s.m.Reconcile(ctx)
+	if err != nil {
+		return err
+	}
+	s.log.Logger.Info().Str("summary", fmt.Sprintf("%+v", r)).Msg("journal reconciled with the exchange")
+	return nil
+}
+
+func (s orderService) Place(ctx context.Context, name string, in strategy.Intent) (adapters.Order, error) {
+	return s.m.Place(ctx, orders.Intent{
+		Symbol: in.Symbol, Side: in.Side, Type: in.Type, TimeInForce: in.TimeInForce,
+		Quantity: in.Quantity, Price: in.Price, Strategy: name,
+	})
+}
+
+func (s orderService) Cancel(ctx context.Context, symbol, clientOrderID string) error {
+	_, err := s.m.Cancel(ctx, symbol, clientOrderID)
+	return err
+}
+
+func (s orderService) CancelAll(ctx context.Context) error { return s.m.CancelAll(ctx) }
+
+func (s orderService) Open(name string) []adapters.Order { return s.m.Open(name) }
+
+func (s orderService) Refresh(ctx context.Context) error { return s.m.Refresh(ctx) }
+
+func (s orderService) Subscribe(fn func(string, strategy.OrderUpdate)) func() {
+	return s.m.Subscribe(func(ev orders.Event) {
+		fn(ev.Strategy, strategy.OrderUpdate{Order: ev.Order, Previous: ev.Previous, Filled: ev.Filled, Err: ev.Err})
+	})
+}
+
+func provideInfoCache(c *Config, ex adapters.Exchange, p struct {
+	fx.In
+	Clock Clock `optional:"true"`
+}) *infoCache {
+	clk := p.Clock
+	if clk == nil {
+		clk = realClock
+	}
+	return &infoCache{ex: ex, ttl: c.Market.InfoTTL, clk: clk}
 }
