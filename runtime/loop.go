@@ -153,6 +153,17 @@ func (l *Loop) boot(ctx context.Context) error {
 	l.ready = true
 	l.mu.Unlock()
 
+	if l.cfg.KillSwitch.CancelOnTrip {
+		unsubscribeTrip := l.sw.OnChange(func(ev killswitch.Event) {
+			if ev.Status.Halted {
+				l.background(ctx, l.cancelOnTrip)
+			}
+		})
+		defer unsubscribeTrip()
+		if halted, _ := l.sw.Halted(); halted {
+			l.background(ctx, l.cancelOnTrip)
+		}
+	}
 	l.background(ctx, l.feed.run)
 	l.background(ctx, l.portfolio.run)
 	l.background(ctx, l.ticker)
@@ -168,6 +179,16 @@ func (l *Loop) background(ctx context.Context, f func(context.Context)) {
 		defer l.done.Done()
 		f(ctx)
 	}()
+}
+
+// cancelOnTrip flattens: every open order of this bot is cancelled at critical priority,
+// which a tripped kill switch lets through.
+func (l *Loop) cancelOnTrip(ctx context.Context) {
+	if err := l.orders.CancelAll(ctx); err != nil {
+		l.log.Error().Err(err).Msg("kill switch tripped: cancelling open orders failed")
+		return
+	}
+	l.log.Warn().Msg("kill switch tripped: all open orders cancelled (killswitch.cancel_on_trip)")
 }
 
 // ticker sends every strategy a Tick each market.tick.

@@ -1,0 +1,368 @@
+package runtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/runtime"
+	"github.com/keelbot/keel/strategy"
+)
+
+// probe is a strategy the test drives: it hands its Env to the test and forwards its events.
+type probe struct {
+	env    strategy.Env
+	events chan strategy.Event
+	panics bool
+}
+
+func (p *probe) OnEvent(ctx context.Context, ev strategy.Event) error {
+	if p.panics {
+		if _, ok := ev.(strategy.Tick); ok {
+			panic("probe: deliberate panic")
+		}
+	}
+	select {
+	case p.events <- ev:
+	default: // the test reads what it needs; never block the runner
+	}
+	return nil
+}
+
+// bot is one in-process Keel with its embedded simulator.
+type bot struct {
+	app    *fxtest.App
+	sim    *sim.Server
+	sw     *killswitch.Switch
+	probes map[string]*probe
+	logs   *syncBuffer
+	dir    string
+}
+
+// botEnv is the environment of a test bot: files in dir, fast ticks, an ephemeral admin port.
+func botEnv(dir string, extra ...string) []string {
+	return append([]string{
+		"KEEL_JOURNAL_PATH=" + filepath.Join(dir, "journal.db"),
+		"KEEL_KILLSWITCH_FILE=" + filepath.Join(dir, "KILLSWITCH"),
+		"KEEL_ADMIN_LISTEN=127.0.0.1:0",
+		"KEEL_MARKET_TICK=20ms",
+		"KEEL_MARKET_POLL_INTERVAL=50ms",
+		"KEEL_LOG_FORMAT=json",
+		"KEEL_BOT_INSTANCE_ID=t1",
+		"KEEL_SHUTDOWN_CANCEL_OPEN_ORDERS=false",
+	}, extra...)
+}
+
+// startBot starts Keel with probe strategies named names (a name ending in "!" panics on its
+// first tick) and waits until every probe has its environment.
+func startBot(t *testing.T, dir string, env []string, names ...string) *bot {
+	t.Helper()
+	return startBotWith(t, dir, env, nil, names...)
+}
+
+func startBotWith(t *testing.T, dir string, env []string, extra []fx.Option, names ...string) *bot {
+	t.Helper()
+	b := &bot{probes: map[string]*probe{}, logs: &syncBuffer{}, dir: dir}
+	opts := extra
+	started := make(chan string, len(names))
+	for _, n := range names {
+		panics := n[len(n)-1] == '!'
+		if panics {
+			n = n[:len(n)-1]
+		}
+		p := &probe{events: make(chan strategy.Event, 1024), panics: panics}
+		b.probes[n] = p
+		opts = append(opts, strategy.Module(n, func(env strategy.Env, _ struct{}) (strategy.Strategy, error) {
+			p.env = env
+			env.Market.Subscribe("BTCUSDT")
+			started <- n
+			return p, nil
+		}))
+	}
+	opts = append(opts,
+		runtime.WithLoadOptions(runtime.LoadOptions{Environ: env}),
+		runtime.WithLogOutput(b.logs),
+		fx.Populate(&b.sim, &b.sw),
+	)
+	b.app = fxtest.New(t, append([]fx.Option{runtime.Module, fx.Invoke(func(*runtime.Loop, *runtime.AdminServer) {})}, opts...)...)
+	b.app.RequireStart()
+	for range names {
+		select {
+		case <-started:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("strategies did not start; logs:\n%s", b.logs.String())
+		}
+	}
+	return b
+}
+
+// waitFor reads a probe's events until match returns true.
+func (p *probe) waitFor(t *testing.T, what string, match func(strategy.Event) bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-p.events:
+			if match(ev) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func ticks(n int) func(strategy.Event) bool {
+	return func(ev strategy.Event) bool {
+		if _, ok := ev.(strategy.Tick); ok {
+			n--
+		}
+		return n <= 0
+	}
+}
+
+func buyIntent() strategy.Intent {
+	return strategy.Intent{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
+		Quantity: decimal.RequireFromString("0.001"), Price: decimal.RequireFromString("30000")}
+}
+
+func ordersAtSim(s *sim.Server) int { return len(s.Orders()) }
+
+// waitHalted blocks until the switch reports want, and returns how long that took.
+func waitHalted(t *testing.T, sw *killswitch.Switch, want bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	changed := make(chan struct{}, 1)
+	unsubscribe := sw.OnChange(func(killswitch.Event) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer unsubscribe()
+	for {
+		if halted, _ := sw.Halted(); halted == want {
+			return time.Since(start)
+		}
+		select {
+		case <-changed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("kill switch never became halted=%v", want)
+		}
+	}
+}
+
+func TestKillSwitchHaltsByFileAndSignalAndSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir), "probe")
+	p := b.probes["probe"]
+	ctx := context.Background()
+
+	resting, err := p.env.Orders.Place(ctx, buyIntent())
+	if err != nil {
+		t.Fatalf("place before halt: %v", err)
+	}
+
+	// Halt by file, as `keel halt` or an operator's touch would.
+	other, err := killswitch.File(filepath.Join(dir, "KILLSWITCH"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Trip(ctx, killswitch.Reason{Who: "test", Why: "file halt"}); err != nil {
+		t.Fatal(err)
+	}
+	if took := waitHalted(t, b.sw, true); took > time.Second {
+		t.Fatalf("halt by file took %v, want < 1s", took)
+	}
+	before := ordersAtSim(b.sim)
+	for i := range 5 {
+		_, err := p.env.Orders.Place(ctx, buyIntent())
+		if !errors.Is(err, killswitch.ErrHalted) {
+			t.Fatalf("place %d while halted: err = %v, want ErrHalted", i, err)
+		}
+	}
+	if got := ordersAtSim(b.sim); got != before {
+		t.Fatalf("%d orders reached the simulator while halted", got-before)
+	}
+	// Cancels still go out while halted.
+	if err := p.env.Orders.Cancel(ctx, "BTCUSDT", resting.ClientOrderID); err != nil {
+		t.Fatalf("cancel while halted: %v", err)
+	}
+	for _, o := range b.sim.Orders() {
+		if o.ClientOrderID == resting.ClientOrderID && o.Status != "CANCELED" {
+			t.Fatalf("order %s is %s at the simulator, want CANCELED", o.ClientOrderID, o.Status)
+		}
+	}
+
+	// Resume by deleting the file.
+	if err := os.Remove(filepath.Join(dir, "KILLSWITCH")); err != nil {
+		t.Fatal(err)
+	}
+	waitHalted(t, b.sw, false)
+	if _, err := p.env.Orders.Place(ctx, buyIntent()); err != nil {
+		t.Fatalf("place after resume: %v", err)
+	}
+
+	// SIGUSR1 trips it (the runtime registered the handler at start).
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	if took := waitHalted(t, b.sw, true); took > time.Second {
+		t.Fatalf("halt by signal took %v, want < 1s", took)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "KILLSWITCH")); err != nil {
+		t.Fatalf("SIGUSR1 must create the kill switch file: %v", err)
+	}
+	b.app.RequireStop()
+
+	// A process that starts while the file exists starts halted.
+	b2 := startBot(t, dir, botEnv(dir), "probe")
+	if halted, reason := b2.sw.Halted(); !halted || reason.Why == "" {
+		t.Fatalf("restart: halted=%v reason=%+v", halted, reason)
+	}
+	if _, err := b2.probes["probe"].env.Orders.Place(ctx, buyIntent()); !errors.Is(err, killswitch.ErrHalted) {
+		t.Fatalf("place after restart while halted: %v", err)
+	}
+	if n := ordersAtSim(b2.sim); n != 0 {
+		t.Fatalf("a restarted halted bot sent %d orders", n)
+	}
+	b2.app.RequireStop()
+}
+
+func TestPanickingStrategyDoesNotStopTheOthersEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir), "calm", "wild!")
+	// The calm strategy keeps getting ticks long after the wild one panicked on its first.
+	b.probes["calm"].waitFor(t, "20 ticks", ticks(20))
+	b.app.RequireStop()
+	if !containsAll(b.logs.String(), "deliberate panic", "strategy panicked") {
+		t.Fatalf("the panic was not logged:\n%s", b.logs.String())
+	}
+}
+
+// syncBuffer is a log sink safe for the bot's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = append(s.b, p...)
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.b)
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestCancelOnTripFlattensOpenOrders(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir, "KEEL_KILLSWITCH_CANCEL_ON_TRIP=true"), "probe")
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		o, err := b.probes["probe"].env.Orders.Place(ctx, buyIntent())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, o.ClientOrderID)
+	}
+	if err := b.sw.Trip(ctx, killswitch.Reason{Who: "test", Why: "flatten"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		live := 0
+		for _, o := range b.sim.Orders() {
+			if o.Status == "NEW" {
+				live++
+			}
+		}
+		if live == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d orders still live at the simulator after the trip", live)
+		}
+		b.probes["probe"].waitFor(t, "a tick", ticks(1)) // paces the check on the bot's own clock
+	}
+	b.app.RequireStop()
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	dir := t.TempDir()
+	var admin *runtime.AdminServer
+	b := startBotWith(t, dir, botEnv(dir), []fx.Option{fx.Populate(&admin)}, "probe")
+	if _, err := b.probes["probe"].env.Orders.Place(context.Background(), buyIntent()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sw.Trip(context.Background(), killswitch.Reason{Who: "ops", Why: "maintenance"}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + admin.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/healthz"); code != 200 {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	code, body := get("/metrics")
+	if code != 200 || !containsAll(body, "keel_request_attempts_total", `endpoint="/api/v3/order"`, "keel_killswitch_halted 1",
+		"keel_requests_inflight", "keel_queue_depth", "keel_breaker_state", "keel_orders_unknown_outcome_total") {
+		t.Fatalf("/metrics: %d\n%s", code, body)
+	}
+	code, body = get("/status")
+	var st struct {
+		KillSwitch struct {
+			Halted bool
+			Reason struct{ Who, Why string }
+		} `json:"kill_switch"`
+		Scheduler struct {
+			Windows  []map[string]any `json:"windows"`
+			Breakers []map[string]any `json:"breakers"`
+			Buckets  []map[string]any `json:"buckets"`
+		} `json:"scheduler"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
+		t.Fatalf("/status: %d %v\n%s", code, err, body)
+	}
+	if !st.KillSwitch.Halted || st.KillSwitch.Reason.Why != "maintenance" || len(st.Scheduler.Windows) == 0 ||
+		len(st.Scheduler.Breakers) == 0 || len(st.Scheduler.Buckets) == 0 {
+		t.Fatalf("/status lacks state: %s", body)
+	}
+	b.app.RequireStop()
+}
