@@ -91,7 +91,14 @@ func Run(opts ...fx.Option) error {
 			lo.Path = "configs/sim.yaml"
 		}
 	}
-	app := New(append([]fx.Option{WithLoadOptions(lo)}, opts...)...)
+	// Load the configuration before fx: a bad config is then one clear line naming the key,
+	// not a dependency-injection trace.
+	c, k, err := LoadConfig(lo)
+	if err != nil {
+		return err
+	}
+	c.raw = k
+	app := New(append([]fx.Option{fx.Supply(preloaded{c})}, opts...)...)
 	return runApp(app)
 }
 
@@ -119,10 +126,17 @@ func runApp(app *fx.App) error {
 
 type configParams struct {
 	fx.In
-	Load LoadOptions `optional:"true"`
+	Load      LoadOptions `optional:"true"`
+	Preloaded preloaded   `optional:"true"`
 }
 
+// preloaded is a configuration Run already loaded and validated.
+type preloaded struct{ c *Config }
+
 func provideConfig(p configParams) (*Config, error) {
+	if p.Preloaded.c != nil {
+		return p.Preloaded.c, nil
+	}
 	c, k, err := LoadConfig(p.Load)
 	if err != nil {
 		return nil, err
