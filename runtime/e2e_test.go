@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/keelbot/keel/internal/syncbuf"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +24,8 @@ import (
 	"github.com/keelbot/keel/runtime"
 	"github.com/keelbot/keel/strategy"
 )
+
+type syncBuffer = syncbuf.Buffer
 
 // probe is a strategy the test drives: it hands its Env to the test and forwards its events.
 type probe struct {
@@ -254,25 +256,6 @@ func TestPanickingStrategyDoesNotStopTheOthersEndToEnd(t *testing.T) {
 	if !containsAll(b.logs.String(), "deliberate panic", "strategy panicked") {
 		t.Fatalf("the panic was not logged:\n%s", b.logs.String())
 	}
-}
-
-// syncBuffer is a log sink safe for the bot's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b = append(s.b, p...)
-	return len(p), nil
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return string(s.b)
 }
 
 func containsAll(s string, subs ...string) bool {

@@ -1,11 +1,10 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/keelbot/keel/internal/syncbuf"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,27 +15,11 @@ import (
 	"github.com/keelbot/keel/strategy"
 )
 
+type syncBuffer = syncbuf.Buffer
+
 type funcStrategy func(ctx context.Context, ev strategy.Event) error
 
 func (f funcStrategy) OnEvent(ctx context.Context, ev strategy.Event) error { return f(ctx, ev) }
-
-// syncBuffer is a log sink safe for the runners' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestPanickingStrategyDoesNotStopOthers(t *testing.T) {
 	var logs syncBuffer

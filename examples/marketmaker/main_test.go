@@ -2,13 +2,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
+	"github.com/keelbot/keel/internal/syncbuf"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,8 @@ import (
 	"github.com/keelbot/keel/strategy"
 )
 
+type syncBuffer = syncbuf.Buffer
+
 // TestMain lets the test binary stand in for the example's own binary: with
 // MARKETMAKER_TEST_RUN_MAIN set, it runs main() (the README's command) instead of the tests.
 func TestMain(m *testing.M) {
@@ -30,23 +31,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // attemptFields are DESIGN.md's stable per-attempt log fields.
