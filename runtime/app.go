@@ -24,23 +24,43 @@ import (
 	"github.com/keelbot/keel/strategy"
 )
 
-// Module is Keel's runtime as one fx module: configuration, logging, metrics, the kill switch,
-// the scheduler, the exchange adapter (with the embedded simulator when configured), the
-// journal, the orders manager, the main loop and the admin server. New adds it for you.
+// Module is Keel's runtime: one fx module per part, so the wiring reads like DESIGN.md's
+// diagram and a test or an advanced user can see (fx.Private, fx.Decorate) where each piece
+// comes from. New adds it for you.
 var Module = fx.Module("keel",
-	fx.Provide(
-		provideConfig,
-		provideLogging,
-		NewMetrics,
-		provideKillSwitch,
-		provideScheduler,
-		provideExchange,
-		provideJournal,
-		provideInfoCache,
-		provideOrders,
-		provideLoop,
-		provideAdmin,
-	),
+	ConfigModule,
+	KillSwitchModule,
+	SchedulerModule,
+	ExchangeModule,
+	JournalModule,
+	OrdersModule,
+	LoopModule,
+	AdminModule,
+)
+
+var (
+	// ConfigModule provides *Config (koanf: defaults, --config file, KEEL_* environment),
+	// the loggers (zerolog) and the Prometheus metrics.
+	ConfigModule = fx.Module("config", fx.Provide(provideConfig, provideLogging, NewMetrics))
+	// KillSwitchModule provides the *killswitch.Switch: the file watcher, SIGUSR1, and the
+	// halt/resume log lines.
+	KillSwitchModule = fx.Module("killswitch", fx.Provide(provideKillSwitch))
+	// SchedulerModule provides the *scheduler.Scheduler, gated by the kill switch, which an
+	// auth failure trips.
+	SchedulerModule = fx.Module("scheduler", fx.Provide(provideScheduler))
+	// ExchangeModule provides the adapters.Exchange chosen by exchange.name, starting the
+	// embedded simulator when exchange.name is sim and no base_url is set, and the shared
+	// exchange-info cache.
+	ExchangeModule = fx.Module("exchange", fx.Provide(provideExchange, provideInfoCache))
+	// JournalModule provides the idempotency.Store (the bbolt file at journal.path).
+	JournalModule = fx.Module("journal", fx.Provide(provideJournal))
+	// OrdersModule provides the *orders.Manager and the OrderService the main loop uses.
+	OrdersModule = fx.Module("orders", fx.Provide(provideOrders))
+	// LoopModule provides the main *Loop: reconciliation, then strategies, market data,
+	// portfolio refresh, ticks.
+	LoopModule = fx.Module("loop", fx.Provide(provideLoop))
+	// AdminModule provides the *AdminServer: /metrics, /healthz, /status.
+	AdminModule = fx.Module("admin", fx.Provide(provideAdmin))
 )
 
 // Setting is an fx option of New that changes where the runtime reads from or writes to.

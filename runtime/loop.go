@@ -86,6 +86,11 @@ func provideLoop(p loopParams) (*Loop, error) {
 			return nil, fmt.Errorf("runtime: two strategies named %q", d.Name)
 		}
 		seen[d.Name] = true
+		if d.CheckConfig != nil {
+			if err := d.CheckConfig(strategySection{cfg: p.Config, name: d.Name}); err != nil {
+				return nil, err
+			}
+		}
 	}
 	l := &Loop{
 		cfg: p.Config, log: p.Logging.Logger, clk: clk, metrics: p.Metrics, ex: p.Exchange,

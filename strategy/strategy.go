@@ -72,6 +72,9 @@ func (DataStatus) isEvent()  {}
 type Definition struct {
 	Name string
 	New  func(env Env) (Strategy, error)
+	// CheckConfig decodes and validates the strategy's section without building it, so a bad
+	// section fails start-up before anything connects.
+	CheckConfig func(section ConfigSection) error
 }
 
 // GroupTag is the fx value group the runtime collects strategies from.
@@ -88,21 +91,32 @@ func Module[C any](name string, newStrategy func(env Env, cfg C) (Strategy, erro
 	if !namePattern.MatchString(name) {
 		return fx.Error(fmt.Errorf("strategy: name %q: want lower-case letters, digits, - or _, up to 32 characters", name))
 	}
+	decode := func(section ConfigSection) (C, error) {
+		var cfg C
+		if section != nil {
+			if err := section.Decode(&cfg); err != nil {
+				return cfg, err
+			}
+		}
+		if v, ok := any(&cfg).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return cfg, fmt.Errorf("strategy %s: config: strategies.%s.%w", name, name, err)
+			}
+		}
+		return cfg, nil
+	}
 	def := Definition{
 		Name: name,
 		New: func(env Env) (Strategy, error) {
-			var cfg C
-			if env.Config != nil {
-				if err := env.Config.Decode(&cfg); err != nil {
-					return nil, err
-				}
-			}
-			if v, ok := any(&cfg).(interface{ Validate() error }); ok {
-				if err := v.Validate(); err != nil {
-					return nil, fmt.Errorf("strategy %s: config: %w", name, err)
-				}
+			cfg, err := decode(env.Config)
+			if err != nil {
+				return nil, err
 			}
 			return newStrategy(env, cfg)
+		},
+		CheckConfig: func(section ConfigSection) error {
+			_, err := decode(section)
+			return err
 		},
 	}
 	return fx.Module("strategy."+name,
