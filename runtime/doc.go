@@ -20,7 +20,7 @@
 // and only then the strategies, each on its own goroutine. If reconciliation fails the process
 // exits 1 rather than trade on a journal it could not resolve.
 //
-// Shutdown, in order: strategies stop (Stop is called), open orders are cancelled at critical
-// priority when shutdown.cancel_open_orders is set, the admin server stops, the journal is
-// closed, the embedded simulator and the scheduler stop.
+// Shutdown, in order: the admin server stops, strategies stop (Stop is called), open orders
+// are cancelled at critical priority when shutdown.cancel_open_orders is set, the journal is
+// closed, then the embedded simulator, the scheduler and the kill switch's watcher stop.
 package runtime
