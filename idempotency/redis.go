@@ -44,8 +44,8 @@ func NewRedisStore(rdb redis.UniversalClient, prefix string, opts ...Option) *Re
 }
 
 func (s *RedisStore) entryKey(key string) string { return s.prefix + "j:e:" + key }
-func (s *RedisStore) keysKey() string             { return s.prefix + "j:keys" }
-func (s *RedisStore) cursorsKey() string          { return s.prefix + "j:cursors" }
+func (s *RedisStore) keysKey() string            { return s.prefix + "j:keys" }
+func (s *RedisStore) cursorsKey() string         { return s.prefix + "j:cursors" }
 
 // check returns the error every method starts with: ctx's, or ErrClosed.
 func (s *RedisStore) check(ctx context.Context) error {
