@@ -18,6 +18,7 @@ type options struct {
 	authHook  func(Outcome)
 	kinds     map[string]NewCounterFunc
 	newSem    NewSemaphoreFunc
+	shared    SharedHolds
 }
 
 // WithClock sets the scheduler's clock (default: the wall clock). Tests pass a fake.

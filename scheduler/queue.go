@@ -145,6 +145,7 @@ func (s *Scheduler) admitLocked(w *waiter, now time.Time) error {
 	if !now.Before(w.deadline) {
 		return ErrBudgetExhausted
 	}
+	s.adoptSharedLocked(now)
 	for _, br := range s.breakers {
 		if br.applies(w.bucket) {
 			if err := br.openError(now); err != nil {
@@ -173,6 +174,7 @@ func (s *Scheduler) admitLocked(w *waiter, now time.Time) error {
 // requires that s.mu is held.
 func (s *Scheduler) pumpLocked(now time.Time) {
 	s.scan++
+	s.adoptSharedLocked(now)
 	server := now.Add(s.offset)
 	var next time.Time
 	wake := func(t time.Time) {
@@ -258,8 +260,26 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		}
 		return
 	}
+	// Shared windows count the cost fleet-wide before anything else is taken.
+	for i, c := range w.req.Costs {
+		r, shared := w.wins[i].counter.(Reserver)
+		if !shared || c.Amount <= 0 {
+			continue
+		}
+		if ok, retry := r.Reserve(server, c.Amount, w.wins[i].capFor(s.cfg.SafetyFraction, s.cfg.Headroom.of(w.prio))); !ok {
+			s.unreserveLocked(w, i, server)
+			for _, win := range w.wins {
+				win.reserved = s.scan
+			}
+			if !retry.IsZero() {
+				wake(retry.Add(-s.offset))
+			}
+			return
+		}
+	}
 	inflight, ok := b.sem.TryAcquire()
 	if !ok {
+		s.unreserveLocked(w, len(w.wins), server)
 		return
 	}
 	w.dones = w.dones[:0]
@@ -274,6 +294,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 			}
 			w.dones = w.dones[:0]
 			b.sem.Abort()
+			s.unreserveLocked(w, len(w.wins), server)
 			wake(now.Add(time.Millisecond))
 			return
 		}
@@ -281,7 +302,9 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	for i, c := range w.req.Costs {
 		if c.Amount > 0 {
-			w.wins[i].counter.Add(server, c.Amount)
+			if _, shared := w.wins[i].counter.(Reserver); !shared {
+				w.wins[i].counter.Add(server, c.Amount)
+			}
 			w.wins[i].pace.take(now, c.Amount)
 		}
 	}
@@ -290,6 +313,17 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	w.grantedAt, w.sentServer, w.inflight = now, server, inflight
 	s.completeLocked(w, nil)
+}
+
+// unreserveLocked gives back what the shared windows before index upto reserved for w at
+// server, when the grant does not go ahead.
+// requires that s.mu is held.
+func (s *Scheduler) unreserveLocked(w *waiter, upto int, server time.Time) {
+	for i := range upto {
+		if _, shared := w.wins[i].counter.(Reserver); shared && w.req.Costs[i].Amount > 0 {
+			w.wins[i].counter.Remove(server, server, w.req.Costs[i].Amount)
+		}
+	}
 }
 
 // completeLocked ends w's wait: granted when err is nil.
@@ -326,6 +360,11 @@ func (s *Scheduler) abortLocked(w *waiter, now time.Time) {
 func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Time) {
 	server := now.Add(s.offset)
 	b := w.bucket
+	var before [3]time.Time
+	for i, br := range s.breakers {
+		before[i] = br.openUntil
+	}
+	beforeHold := b.heldUntil
 	b.sem.Release(class)
 	for _, u := range o.Usage {
 		if win := s.windows[u.Window]; win != nil {
@@ -346,6 +385,7 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 		d.b.report(d.done, now, class, o)
 	}
 	w.dones = w.dones[:0]
+	s.publishLocked(before, beforeHold, b, now)
 	s.pumpLocked(now)
 }
 
@@ -378,6 +418,10 @@ func (s *Scheduler) loop() {
 			}
 			return
 		case <-s.kick:
+		case <-s.poke:
+			s.mu.Lock()
+			s.pumpLocked(s.clock.Now())
+			s.mu.Unlock()
 		case <-fire:
 			fire, stop = nil, nil
 			s.mu.Lock()

@@ -25,6 +25,7 @@ type Scheduler struct {
 	observers []func(AttemptEvent)
 	authHook  func(Outcome)
 	kinds     map[string]NewCounterFunc
+	shared    SharedHolds
 
 	mu       sync.Mutex
 	closed   bool
@@ -39,6 +40,7 @@ type Scheduler struct {
 	armed    time.Time // what the dispatcher's timer is set for
 
 	kick     chan struct{}
+	poke     chan struct{} // Wake: pump now
 	done     chan struct{}
 	loopDone chan struct{}
 }
@@ -76,6 +78,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		observers: o.observers,
 		authHook:  o.authHook,
 		kinds:     o.kinds,
+		shared:    o.shared,
 		windows:   map[string]*window{},
 		buckets:   map[string]*bucket{},
 		retries: retryBudget{
@@ -89,6 +92,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 			newBreaker(ClassTransient, cfg.Breakers.Transient, false),
 		},
 		kick:     make(chan struct{}, 1),
+		poke:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 	}
@@ -100,6 +104,9 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 	}
 	for _, bc := range cfg.Buckets {
 		s.buckets[bc.Name] = &bucket{cfg: bc, sem: o.newSem(bc, cfg.AIMD.SuccessRun)}
+		if w, ok := s.buckets[bc.Name].sem.(Waker); ok {
+			w.SetWaker(s.Wake)
+		}
 	}
 	go s.loop()
 	return s, nil
@@ -113,6 +120,9 @@ func (s *Scheduler) addWindowLocked(wc WindowConfig, now time.Time) error {
 		return fieldErr(fmt.Sprintf("windows[%s].kind", wc.Name), "unknown kind %q (want %q, %q or one registered with WithWindowKind)", wc.Kind, KindFixed, KindSliding)
 	}
 	w := &window{cfg: wc, counter: newCounter(wc)}
+	if wk, ok := w.counter.(Waker); ok {
+		wk.SetWaker(s.Wake)
+	}
 	w.pace.configure(w.safe(s.cfg.SafetyFraction), wc.Interval, wc.Burst, now)
 	s.windows[wc.Name] = w
 	return nil
@@ -146,6 +156,9 @@ func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Durat
 		server := now.Add(s.offset)
 		used := w.counter.Used(server)
 		w.counter = s.kinds[wc.Kind](wc)
+		if wk, ok := w.counter.(Waker); ok {
+			wk.SetWaker(s.Wake)
+		}
 		w.counter.Add(server, used)
 	}
 	w.cfg = wc
