@@ -27,6 +27,10 @@ import (
 //	GET    /sim/clock                                    {"server_time_ms":…,"offset_ms":…}
 //	POST   /sim/clock    {"offset_ms":1500}              shift the server clock
 //	POST   /sim/price    {"symbol":"BTCUSDT","price":"64000.00"} move a price (fills cross)
+//	POST   /sim/streams/drop                             drop every WebSocket connection now
+//	GET    /sim/streams/faults                           the current StreamFaults
+//	PUT    /sim/streams/faults  StreamFaults             drop every N ms, delay or skip depth
+//	DELETE /sim/streams/faults                           clear the stream faults
 //
 // Errors answer {"error":"…"} with 400 (bad body), 404 (unknown path or key) or 403.
 
@@ -271,6 +275,25 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			adminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
+		adminJSON(w, http.StatusOK, okBody)
+	case "POST /sim/streams/drop":
+		s.DropStreams()
+		adminJSON(w, http.StatusOK, okBody)
+	case "GET /sim/streams/faults":
+		adminJSON(w, http.StatusOK, s.StreamFaults())
+	case "PUT /sim/streams/faults", "POST /sim/streams/faults":
+		var f StreamFaults
+		if !decode(&f) {
+			return
+		}
+		if f.DropEveryMS < 0 || f.DepthDelayMS < 0 || f.SkipDepth < 0 {
+			adminJSON(w, http.StatusBadRequest, map[string]string{"error": "stream faults: want values >= 0"})
+			return
+		}
+		s.SetStreamFaults(f)
+		adminJSON(w, http.StatusOK, f)
+	case "DELETE /sim/streams/faults":
+		s.SetStreamFaults(StreamFaults{})
 		adminJSON(w, http.StatusOK, okBody)
 	default:
 		adminJSON(w, http.StatusNotFound, map[string]string{"error": "unknown admin endpoint " + r.Method + " " + r.URL.Path})

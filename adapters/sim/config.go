@@ -71,6 +71,9 @@ type Config struct {
 	// WalkInterval is how often (before time scaling) each price takes one step of its seeded
 	// walk. Default 1s.
 	WalkInterval time.Duration
+
+	// Streams configures the WebSocket streams and the WebSocket API (ws_streams.go).
+	Streams StreamConfig
 }
 
 // Account is one exchange account. An account has an HMAC secret, an Ed25519 public key, or
@@ -211,6 +214,7 @@ func (c *Config) setDefaults() {
 	if c.WalkInterval == 0 {
 		c.WalkInterval = time.Second
 	}
+	c.Streams.setDefaults()
 }
 
 // Validate reports the first field that cannot work, by name.

@@ -139,6 +139,7 @@ func (s *Server) depth(c *call) reply {
 		return fail(aerr)
 	}
 	bids, asks := m.book(int(depthLimit(q)))
+	s.stats.depth[m.sym.Name]++
 	return ok(map[string]any{"lastUpdateId": m.updateID, "bids": bids, "asks": asks})
 }
 

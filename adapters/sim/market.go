@@ -23,7 +23,8 @@ type market struct {
 	rng                      *rand.Rand
 	lastStep                 time.Time // start of the walk step the price belongs to
 	updateID                 int64
-	open                     []*order // resting orders, oldest first
+	open                     []*order   // resting orders, oldest first
+	depth                    streamBook // levels, diff tracking and stream state (ws_book.go)
 }
 
 func newMarket(sym Symbol, seed int64, index int, now time.Time) *market {
@@ -85,6 +86,7 @@ func (m *market) walk(now time.Time, interval time.Duration, visit func()) {
 			m.ticks = m.floorTicks
 		}
 		m.updateID++
+		m.touch(true)
 		visit()
 	}
 }
@@ -97,25 +99,25 @@ func (m *market) setPrice(p decimal.Decimal) {
 	}
 	m.ticks = t
 	m.updateID++
+	m.touch(false)
 }
 
 // bookLevel is one price level: [price, qty] as strings.
 type bookLevel [2]string
 
 // book is a synthetic order book around the last price: bids one tick and more below, asks one
-// tick and more above, with quantities that grow with distance. It is deterministic in the
-// price, so depth and bookTicker agree.
+// tick and more above, at most depth.levels a side. A level's quantity depends on its price
+// only, so a price move changes only the levels that enter or leave the book (ws_book.go turns
+// those into diff updates). It is deterministic in the price, so depth, bookTicker and the
+// depth stream agree.
 func (m *market) book(levels int) (bids, asks []bookLevel) {
-	base := m.minQty
-	if base.IsZero() {
-		base = m.step
-	}
+	levels = min(levels, m.depth.levels)
 	for i := 1; i <= levels; i++ {
-		qty := base.Mul(decimal.NewFromInt(int64(10 * i)))
 		if bt := m.ticks - int64(i); bt > 0 {
-			bids = append(bids, bookLevel{m.fmtPrice(m.tick.Mul(decimal.NewFromInt(bt))), m.fmtQty(qty)})
+			bids = append(bids, bookLevel{m.fmtPrice(m.tickPrice(bt)), m.fmtQty(m.levelQty(bt))})
 		}
-		asks = append(asks, bookLevel{m.fmtPrice(m.tick.Mul(decimal.NewFromInt(m.ticks + int64(i)))), m.fmtQty(qty)})
+		at := m.ticks + int64(i)
+		asks = append(asks, bookLevel{m.fmtPrice(m.tickPrice(at)), m.fmtQty(m.levelQty(at))})
 	}
 	return bids, asks
 }

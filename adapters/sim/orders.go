@@ -183,6 +183,7 @@ func (s *Server) place(a *account, sp orderSpec, now time.Time) (*order, *apiErr
 	o.counted10s, o.countedDay = a.orders10s.start, a.ordersDay.start
 	a.orders = append(a.orders, o)
 	s.allOrders = append(s.allOrders, o)
+	s.orderEvent(o, "NEW", nil, now)
 	switch {
 	case taker:
 		px := sp.price
@@ -237,6 +238,7 @@ func (s *Server) fill(o *order, px decimal.Decimal, maker bool, now time.Time) {
 	o.fills = append(o.fills, t)
 	a.trades = append(a.trades, t)
 	o.status, o.updated = statusFilled, now
+	s.orderEvent(o, "TRADE", t, now)
 }
 
 // finish ends a live order without a trade (cancel or expiry) and releases its funds.
@@ -258,6 +260,7 @@ func (s *Server) finish(o *order, status string, now time.Time) {
 		}
 	}
 	m.open = kept
+	s.orderEvent(o, status, nil, now)
 }
 
 // find looks an order up as GET/DELETE /api/v3/order do: by orderId, then checking

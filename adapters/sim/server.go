@@ -36,6 +36,7 @@ type Server struct {
 	nextTradeID int64
 	faults      Faults
 	stats       stats
+	hub         *wsHub // WebSocket streams and API (ws_streams.go)
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -69,9 +70,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	now := s.now()
 	for i, sym := range cfg.Symbols {
-		s.markets[sym.Name] = newMarket(sym, cfg.Seed, i, now)
+		m := newMarket(sym, cfg.Seed, i, now)
+		m.initDepth(cfg.Streams.BookLevels)
+		s.markets[sym.Name] = m
 		s.marketOrder = append(s.marketOrder, sym.Name)
 	}
+	s.hub = newHub(s)
 	for _, ac := range cfg.Accounts {
 		a := &account{cfg: ac, balances: map[string]*balance{},
 			orders10s: newWindow(s.limits.orders10s), ordersDay: newWindow(s.limits.ordersDay)}
@@ -149,6 +153,7 @@ func (s *Server) Addr() net.Addr {
 // goroutine. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() { close(s.closing) })
+	s.hub.close()
 	s.mu.Lock()
 	srv, done := s.srv, s.serveDone
 	s.mu.Unlock()
@@ -179,6 +184,9 @@ func ok(body any) reply { return reply{status: http.StatusOK, body: body} }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(r.URL.Path) >= 5 && r.URL.Path[:5] == "/sim/" {
 		s.serveAdmin(w, r)
+		return
+	}
+	if s.serveWS(w, r) {
 		return
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -24,15 +24,23 @@ type Stats struct {
 	UsedWeightTotal int64 `json:"used_weight_total"`
 	// Banned lists the IPs banned now.
 	Banned []string `json:"banned"`
+	// DepthSnapshots counts GET /api/v3/depth answers per symbol (what a stream client's
+	// resyncs cost).
+	DepthSnapshots map[string]int64 `json:"depth_snapshots"`
+	// Streams counts WebSocket connections (ws_streams.go).
+	Streams StreamStats `json:"streams"`
 }
 
 type stats struct {
 	total     EndpointStats
 	endpoints map[string]*EndpointStats
 	bans      int64
+	depth     map[string]int64
 }
 
-func newStats() stats { return stats{endpoints: map[string]*EndpointStats{}} }
+func newStats() stats {
+	return stats{endpoints: map[string]*EndpointStats{}, depth: map[string]int64{}}
+}
 
 // requires that s.mu is held.
 func (st *stats) endpoint(key string) *EndpointStats {
@@ -63,5 +71,10 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	sort.Strings(out.Banned)
+	out.DepthSnapshots = map[string]int64{}
+	for k, v := range s.stats.depth {
+		out.DepthSnapshots[k] = v
+	}
+	out.Streams = s.hub.statsSnapshot()
 	return out
 }

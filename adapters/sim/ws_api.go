@@ -1,0 +1,293 @@
+package sim
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// The WebSocket API (/ws-api/v3, web-socket-api.md) as far as a bot needs it for the user data
+// stream since the listenKey endpoints were retired (CHANGELOG 2026-02-20):
+//
+//	ping, time
+//	session.logon                      Ed25519 keys only: apiKey, timestamp, signature
+//	session.status, session.logout
+//	userDataStream.subscribe           on a logged-on session; result {"subscriptionId":N}
+//	userDataStream.subscribe.signature any session: apiKey, timestamp, [recvWindow], signature
+//	userDataStream.unsubscribe         [subscriptionId]
+//
+// Requests are {"id","method","params"}; answers {"id","status","result"} or
+// {"id","status","error":{"code","msg"}}. A signature is computed over every param but
+// signature, sorted by name, as name=value joined by '&' (HMAC-SHA256 hex or Ed25519
+// base64). Events arrive as {"subscriptionId":N,"event":{...}}: executionReport for every
+// order change the matching engine makes and outboundAccountPosition for the balances it
+// moved (user-data-stream.md).
+
+type apiReq struct {
+	ID     json.RawMessage            `json:"id"`
+	Method string                     `json:"method"`
+	Params map[string]json.RawMessage `json:"params"`
+}
+
+func (s *Server) apiRequest(c *wsConn, msg []byte) {
+	var req apiReq
+	if err := json.Unmarshal(msg, &req); err != nil || req.Method == "" {
+		c.reply(map[string]any{"id": nil, "status": 400, "error": map[string]any{"code": -1102,
+			"msg": "Mandatory parameter 'method' was not sent, was empty/null, or malformed."}})
+		return
+	}
+	id := req.ID
+	if id == nil {
+		id = json.RawMessage("null")
+	}
+	answer := func(result any) { c.reply(map[string]any{"id": id, "status": 200, "result": result}) }
+	fail := func(e *apiError) {
+		c.reply(map[string]any{"id": id, "status": e.status, "error": map[string]any{"code": e.Code, "msg": e.Msg}})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	switch req.Method {
+	case "ping":
+		answer(map[string]any{})
+	case "time":
+		answer(map[string]any{"serverTime": now.UnixMilli()})
+	case "session.logon":
+		a, aerr := s.wsAuth(req.Params, now, true)
+		if aerr != nil {
+			fail(aerr)
+			return
+		}
+		c.mu.Lock()
+		c.session = a
+		c.mu.Unlock()
+		answer(map[string]any{"apiKey": a.cfg.APIKey, "authorizedSince": now.UnixMilli(),
+			"connectedSince": now.UnixMilli(), "returnRateLimits": false, "serverTime": now.UnixMilli(), "userDataStream": false})
+	case "session.status":
+		c.mu.Lock()
+		var key any
+		if c.session != nil {
+			key = c.session.cfg.APIKey
+		}
+		subs := len(c.subs) > 0
+		c.mu.Unlock()
+		answer(map[string]any{"apiKey": key, "serverTime": now.UnixMilli(), "userDataStream": subs})
+	case "session.logout":
+		c.mu.Lock()
+		c.session = nil
+		c.mu.Unlock()
+		answer(map[string]any{})
+	case "userDataStream.subscribe", "userDataStream.subscribe.signature":
+		var a *account
+		if req.Method == "userDataStream.subscribe" {
+			c.mu.Lock()
+			a = c.session
+			c.mu.Unlock()
+			if a == nil {
+				fail(errf(http.StatusUnauthorized, -1002, "You are not authorized to execute this request."))
+				return
+			}
+		} else {
+			var aerr *apiError
+			if a, aerr = s.wsAuth(req.Params, now, false); aerr != nil {
+				fail(aerr)
+				return
+			}
+		}
+		c.mu.Lock()
+		for _, acct := range c.subs {
+			if acct == a {
+				c.mu.Unlock()
+				fail(errf(http.StatusBadRequest, -2035, "User Data Stream subscription already active."))
+				return
+			}
+		}
+		sid := c.nextSub
+		c.nextSub++
+		c.subs[sid] = a
+		c.mu.Unlock()
+		s.hub.mu.Lock()
+		s.hub.userSubs[a] = append(s.hub.userSubs[a], userSub{c: c, id: sid})
+		s.hub.mu.Unlock()
+		answer(map[string]any{"subscriptionId": sid})
+	case "userDataStream.unsubscribe":
+		want := -1
+		if raw, ok := req.Params["subscriptionId"]; ok {
+			if err := json.Unmarshal(raw, &want); err != nil {
+				fail(errIllegalChars("subscriptionId", "^[0-9]{1,5}$"))
+				return
+			}
+		}
+		c.mu.Lock()
+		for sid := range c.subs {
+			if want < 0 || sid == want {
+				delete(c.subs, sid)
+			}
+		}
+		c.mu.Unlock()
+		s.hub.mu.Lock()
+		for a, subs := range s.hub.userSubs {
+			kept := subs[:0]
+			for _, us := range subs {
+				if us.c != c || (want >= 0 && us.id != want) {
+					kept = append(kept, us)
+				}
+			}
+			s.hub.userSubs[a] = kept
+		}
+		s.hub.mu.Unlock()
+		answer(map[string]any{})
+	default:
+		fail(errf(http.StatusBadRequest, -1020, msgUnsupportedOp))
+	}
+}
+
+// wsAuth checks a signed WebSocket API request: apiKey, timestamp, recvWindow, signature.
+// ed25519Only is session.logon's rule.
+// requires that s.mu is held.
+func (s *Server) wsAuth(params map[string]json.RawMessage, now time.Time, ed25519Only bool) (*account, *apiError) {
+	vals := map[string]string{}
+	for k, raw := range params {
+		var str string
+		if err := json.Unmarshal(raw, &str); err == nil {
+			vals[k] = str
+			continue
+		}
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err == nil {
+			vals[k] = n.String()
+			continue
+		}
+		return nil, errIllegalChars(k, "a string or a number")
+	}
+	key := vals["apiKey"]
+	if !validKeyFormat(key) {
+		return nil, errBadKeyFormat()
+	}
+	a, ok := s.accounts[key]
+	if !ok || a.revoked || a.key.disabled {
+		return nil, errRejectedKey()
+	}
+	if ed25519Only && a.cfg.Ed25519PublicKey == nil {
+		return nil, errf(http.StatusBadRequest, -4056, "HMAC_SHA256 API key is not supported.")
+	}
+	sig, ok := vals["signature"]
+	if !ok || sig == "" {
+		return nil, errMandatory("signature")
+	}
+	tsRaw, ok := vals["timestamp"]
+	if !ok {
+		return nil, errMandatory("timestamp")
+	}
+	ts, aerr := parseTimestamp(tsRaw)
+	if aerr != nil {
+		return nil, aerr
+	}
+	recv := defaultRecvWindow
+	if v, ok := vals["recvWindow"]; ok {
+		d, err := decimal.NewFromString(v)
+		if err != nil || !d.IsPositive() || d.GreaterThan(decimal.NewFromInt(60000)) {
+			return nil, errInvalidParam("recvWindow")
+		}
+		recv = time.Duration(d.Mul(decimal.NewFromInt(int64(time.Millisecond))).IntPart())
+	}
+	names := make([]string, 0, len(vals))
+	for k := range vals {
+		if k != "signature" {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	payload := ""
+	for i, k := range names {
+		if i > 0 {
+			payload += "&"
+		}
+		payload += k + "=" + vals[k]
+	}
+	cfg := a.cfg
+	if ed25519Only {
+		cfg.HMACSecret = ""
+	}
+	if !verify(cfg, payload, sig) {
+		s.authFailed(a, now)
+		return nil, errBadSignature()
+	}
+	if !ts.Before(now.Add(time.Second)) {
+		s.authFailed(a, now)
+		return nil, errAheadOfServer()
+	}
+	if now.Sub(ts) > recv {
+		s.authFailed(a, now)
+		return nil, errOutsideRecvWindow()
+	}
+	return a, nil
+}
+
+// orderEvent sends an executionReport for o, then an outboundAccountPosition with the
+// balances of o's symbol, to every user data subscription of o's account. execType is NEW,
+// TRADE, CANCELED or EXPIRED; t is the trade of a TRADE.
+// requires that s.mu is held.
+func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) {
+	h := s.hub
+	h.mu.Lock()
+	subs := append([]userSub(nil), h.userSubs[o.acct]...)
+	h.mu.Unlock()
+	if len(subs) == 0 {
+		return
+	}
+	ms := now.UnixMilli()
+	last, lastPx, comm := "0.00000000", "0.00000000", "0"
+	var commAsset any
+	tradeID := int64(-1)
+	maker := false
+	if t != nil {
+		last, lastPx, comm, commAsset, tradeID, maker = fmt8(t.qty), fmt8(t.price), fmt8(t.commission), t.commissionAsset, t.id, t.isMaker
+	}
+	quote := "0.00000000"
+	if !o.origQuoteQty.IsZero() {
+		quote = fmt8(o.origQuoteQty)
+	}
+	orig := ""
+	if execType == "CANCELED" {
+		orig = o.clientID
+	}
+	er := map[string]any{
+		"e": "executionReport", "E": ms, "s": o.m.sym.Name, "c": o.clientID, "S": o.side, "o": o.typ,
+		"f": o.tif, "q": fmt8(o.origQty), "p": fmt8(o.price), "P": "0.00000000", "F": "0.00000000",
+		"g": -1, "C": orig, "x": execType, "X": o.status, "r": "NONE", "i": o.id, "l": last,
+		"z": fmt8(o.executed), "L": lastPx, "n": comm, "N": commAsset, "T": ms, "t": tradeID, "I": o.id,
+		"w": o.status == statusNew, "m": maker, "M": false, "O": o.created.UnixMilli(),
+		"Z": fmt8(o.cumQuote), "Y": fmt8(decimal.Zero), "Q": quote, "W": o.created.UnixMilli(),
+		"V": "NONE",
+	}
+	if t != nil {
+		er["Y"] = fmt8(t.quoteQty)
+	}
+	var bals []map[string]string
+	for _, asset := range []string{o.m.sym.Base, o.m.sym.Quote} {
+		b := o.acct.bal(asset)
+		bals = append(bals, map[string]string{"a": asset, "f": fmt8(b.free), "l": fmt8(b.locked)})
+	}
+	pos := map[string]any{"e": "outboundAccountPosition", "E": ms, "u": ms, "B": bals}
+	for _, us := range subs {
+		for _, ev := range []any{er, pos} {
+			b, _ := json.Marshal(map[string]any{"subscriptionId": us.id, "event": ev})
+			us.c.push(b)
+		}
+	}
+}
+
+// userStreamCount is how many user data subscriptions are active (for tests).
+func (s *Server) userStreamCount() int {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	n := 0
+	for _, subs := range s.hub.userSubs {
+		n += len(subs)
+	}
+	return n
+}

@@ -1,0 +1,268 @@
+package sim_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/internal/clock"
+)
+
+// wsSim is a simulator on the wall clock whose price only moves through SetPrice, so every
+// update id is the test's doing.
+func wsSim(t *testing.T, mutate func(*sim.Config)) *sim.Server {
+	t.Helper()
+	cfg := sim.Config{Seed: 3, WalkInterval: 1000 * time.Hour, APIKey: testKey, APISecret: testSecret}
+	cfg.Streams.Interval = 5 * time.Millisecond
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func wsURL(s *sim.Server, path string) string { return "ws://" + s.Addr().String() + path }
+
+type depthEvent struct {
+	E    string      `json:"e"`
+	T    int64       `json:"E"` // encoding/json matches names case-insensitively: declare both
+	U    int64       `json:"U"`
+	LU   int64       `json:"u"`
+	Bids [][2]string `json:"b"`
+	Asks [][2]string `json:"a"`
+}
+
+func readDepth(t *testing.T, ctx context.Context, c *websocket.Conn) depthEvent {
+	t.Helper()
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		var env struct {
+			Stream string     `json:"stream"`
+			Data   depthEvent `json:"data"`
+		}
+		if err := json.Unmarshal(b, &env); err != nil {
+			t.Fatal(err)
+		}
+		if env.Data.E == "depthUpdate" {
+			return env.Data
+		}
+	}
+}
+
+type snapshot struct {
+	LastUpdateID int64       `json:"lastUpdateId"`
+	Bids         [][2]string `json:"bids"`
+	Asks         [][2]string `json:"asks"`
+}
+
+func getDepth(t *testing.T, s *sim.Server, symbol string) snapshot {
+	t.Helper()
+	resp, err := http.Get(s.URL() + "/api/v3/depth?symbol=" + symbol + "&limit=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d snapshot
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+type localBook struct{ bids, asks map[string]string }
+
+func (b *localBook) apply(side map[string]string, levels [][2]string) {
+	for _, l := range levels {
+		if q, _ := strconv.ParseFloat(l[1], 64); q == 0 {
+			delete(side, l[0])
+		} else {
+			side[l[0]] = l[1]
+		}
+	}
+}
+
+func (b *localBook) equal(d snapshot) bool {
+	flat := func(m map[string]string) string {
+		var ks []string
+		for k, v := range m {
+			ks = append(ks, k+"="+v)
+		}
+		sort.Strings(ks)
+		return strings.Join(ks, ",")
+	}
+	want := localBook{bids: map[string]string{}, asks: map[string]string{}}
+	want.apply(want.bids, d.Bids)
+	want.apply(want.asks, d.Asks)
+	return flat(b.bids) == flat(want.bids) && flat(b.asks) == flat(want.asks)
+}
+
+// TestDepthStreamAgreesWithSnapshot follows "How to manage a local order book correctly":
+// a snapshot plus the diffs after it equals a later snapshot, and a skipped update shows as a
+// gap in update ids.
+func TestDepthStreamAgreesWithSnapshot(t *testing.T) {
+	s := wsSim(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, wsURL(s, "/stream?streams=btcusdt@depth@100ms/btcusdt@trade"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := s.SetPrice("BTCUSDT", "65000.05"); err != nil {
+		t.Fatal(err)
+	}
+	first := readDepth(t, ctx, c)
+	snap := getDepth(t, s, "BTCUSDT")
+	if first.LU > snap.LastUpdateID {
+		t.Fatalf("event u %d after snapshot %d", first.LU, snap.LastUpdateID)
+	}
+	book := localBook{bids: map[string]string{}, asks: map[string]string{}}
+	book.apply(book.bids, snap.Bids)
+	book.apply(book.asks, snap.Asks)
+	for _, p := range []string{"65000.09", "64999.50", "65000.00"} {
+		if err := s.SetPrice("BTCUSDT", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := snap.LastUpdateID
+	for last < snap.LastUpdateID+3 {
+		ev := readDepth(t, ctx, c)
+		if ev.LU <= last {
+			continue
+		}
+		if ev.U > last+1 {
+			t.Fatalf("gap: U %d after %d", ev.U, last)
+		}
+		book.apply(book.bids, ev.Bids)
+		book.apply(book.asks, ev.Asks)
+		last = ev.LU
+	}
+	if !book.equal(getDepth(t, s, "BTCUSDT")) {
+		t.Fatal("local book differs from the simulator's snapshot")
+	}
+
+	s.SetStreamFaults(sim.StreamFaults{SkipDepth: 1, Symbol: "BTCUSDT"})
+	gap := false
+	for i := 0; i < 50 && !gap; i++ {
+		_ = s.SetPrice("BTCUSDT", strconv.Itoa(65001+i))
+		rctx, rcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, b, err := c.Read(rctx)
+		rcancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				t.Fatal(err)
+			}
+			c, _, err = websocket.Dial(ctx, wsURL(s, "/stream?streams=btcusdt@depth@100ms"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			continue
+		}
+		var env struct{ Data depthEvent }
+		_ = json.Unmarshal(b, &env)
+		if env.Data.E != "depthUpdate" {
+			continue
+		}
+		gap = env.Data.U > last+1
+		last = env.Data.LU
+	}
+	if !gap || s.Stats().Streams.DepthSkipped != 1 {
+		t.Fatalf("no gap after a skipped update (skipped %d)", s.Stats().Streams.DepthSkipped)
+	}
+	if got := s.Stats().DepthSnapshots["BTCUSDT"]; got != 2 {
+		t.Fatalf("depth snapshots %d, want 2", got)
+	}
+}
+
+func TestStreamConnectionLimit(t *testing.T) {
+	s := wsSim(t, func(c *sim.Config) { c.Streams.ConnectionsPerWindow = 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 2; i++ {
+		c, _, err := websocket.Dial(ctx, wsURL(s, "/ws/ethusdt@trade"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+	}
+	_, resp, err := websocket.Dial(ctx, wsURL(s, "/ws/ethusdt@trade"), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third connection: err %v resp %v, want 429", err, resp)
+	}
+	st := s.Stats().Streams
+	if st.Opened != 2 || st.Refused != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestUserDataStreamSignature(t *testing.T) {
+	s := wsSim(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, wsURL(s, "/ws-api/v3"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	sig := sim.SignHMAC(testSecret, "apiKey="+testKey+"&timestamp="+ts)
+	req := `{"id":"s1","method":"userDataStream.subscribe.signature","params":{"apiKey":"` + testKey +
+		`","timestamp":` + ts + `,"signature":"` + sig + `"}}`
+	if err := c.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := c.Read(ctx)
+	if err != nil || !strings.Contains(string(b), `"status":200`) || !strings.Contains(string(b), `"subscriptionId":0`) {
+		t.Fatalf("subscribe answer %s %v", b, err)
+	}
+	h := &harness{t: t, s: s, base: s.URL(), client: &http.Client{}, key: testKey, secret: testSecret, clk: clock.NewFake(time.Now())}
+	r := h.signed(http.MethodPost, "/api/v3/order", vals("symbol", "BTCUSDT", "side", "BUY", "type", "LIMIT",
+		"timeInForce", "GTC", "quantity", "0.001", "price", "60000", "newClientOrderId", "ws-1"))
+	if r.status != 200 {
+		t.Fatalf("order: %d %s", r.status, r.body)
+	}
+	var got []string
+	for len(got) < 2 {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev struct {
+			SubscriptionID int `json:"subscriptionId"`
+			Event          struct {
+				E  string `json:"e"`
+				T  int64  `json:"E"`
+				C  string `json:"c"`
+				OC string `json:"C"`
+				X  string `json:"X"`
+				XT string `json:"x"`
+			} `json:"event"`
+		}
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ev.Event.E+":"+ev.Event.C+ev.Event.X)
+	}
+	if got[0] != "executionReport:ws-1NEW" || got[1] != "outboundAccountPosition:" {
+		t.Fatalf("events %v", got)
+	}
+}
