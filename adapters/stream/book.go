@@ -1,0 +1,215 @@
+package stream
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
+)
+
+// Book is a local order book kept from diff updates, the way web-socket-streams.md "How to
+// manage a local order book correctly" describes: updates are buffered until a snapshot
+// arrives; updates with FinalID <= the snapshot's LastUpdateID are dropped; the first applied
+// update must cover LastUpdateID+1; then each update's FirstID must be the previous FinalID+1,
+// else the book has a gap and must resync. A Book never fetches anything itself: Update and
+// Reset say when a snapshot is needed, and at most one is asked for until Snapshot is called
+// (bounded resync: a gap triggers one snapshot, not one per update). Safe for concurrent use.
+type Book struct {
+	symbol string
+
+	mu        sync.Mutex
+	bids      map[string]adapters.Level
+	asks      map[string]adapters.Level
+	last      int64
+	synced    bool
+	wanting   bool // a snapshot was asked for and has not arrived
+	bridging  bool // synced from a snapshot, no update applied since: the next may straddle it
+	buf       []adapters.DepthUpdate
+	maxBuffer int
+}
+
+// NewBook builds an empty, unsynced book.
+func NewBook(symbol string) *Book {
+	return &Book{symbol: symbol, bids: map[string]adapters.Level{}, asks: map[string]adapters.Level{}, maxBuffer: 1000}
+}
+
+// Synced reports whether the book follows the stream (a snapshot applied, no gap since).
+func (b *Book) Synced() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.synced
+}
+
+// LastUpdateID is the id the book is at.
+func (b *Book) LastUpdateID() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.last
+}
+
+// Reset forgets the book (after a reconnect: updates may have been missed) and buffers
+// from now on. The caller must fetch a snapshot when Update next returns true.
+func (b *Book) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.resetLocked()
+	b.wanting = false
+}
+
+// requires that b.mu is held.
+func (b *Book) resetLocked() {
+	b.synced = false
+	b.buf = b.buf[:0]
+	clear(b.bids)
+	clear(b.asks)
+}
+
+// Update takes one diff update. It returns applied when the book moved, and needSnapshot
+// when the caller should fetch a snapshot now: the first update after a Reset, or a gap. It
+// returns needSnapshot once until Snapshot is called.
+func (b *Book) Update(u adapters.DepthUpdate) (applied, needSnapshot bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.synced {
+		switch {
+		case u.FinalID <= b.last:
+			return false, false // old news
+		case b.bridging && u.FirstID <= b.last+1:
+			b.applyLocked(u)
+			return true, false
+		case u.FirstID != b.last+1:
+			b.resetLocked() // a gap: resync from a new snapshot
+		default:
+			b.applyLocked(u)
+			return true, false
+		}
+	}
+	if len(b.buf) >= b.maxBuffer {
+		b.buf = b.buf[1:] // the snapshot is late; it will be found stale if this mattered
+	}
+	b.buf = append(b.buf, u)
+	if b.wanting {
+		return false, false
+	}
+	b.wanting = true
+	return false, true
+}
+
+// Snapshot applies a depth snapshot and the buffered updates after it. It returns false
+// when the snapshot is older than every buffered update (they start after LastUpdateID+1):
+// the caller should fetch another. Either way the next needSnapshot comes from Update.
+func (b *Book) Snapshot(s adapters.Book) (ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.wanting = false
+	b.resetLocked()
+	for _, l := range s.Bids {
+		b.bids[key(l.Price)] = l
+	}
+	for _, l := range s.Asks {
+		b.asks[key(l.Price)] = l
+	}
+	b.last = s.LastUpdateID
+	buf := b.buf
+	b.buf = nil
+	first := true
+	for _, u := range buf {
+		if u.FinalID <= b.last {
+			continue
+		}
+		if first && u.FirstID > b.last+1 {
+			// Missed updates between the snapshot and the buffer: this snapshot is stale.
+			b.resetLocked()
+			b.buf = append(b.buf[:0], buf...)
+			b.wanting = true
+			return false
+		}
+		if !first && u.FirstID != b.last+1 {
+			b.resetLocked()
+			b.buf = append(b.buf[:0], u)
+			b.wanting = true
+			return false
+		}
+		first = false
+		b.applyLocked(u)
+	}
+	b.synced = true
+	b.bridging = first
+	return true
+}
+
+// requires that b.mu is held.
+func (b *Book) applyLocked(u adapters.DepthUpdate) {
+	for _, l := range u.Bids {
+		set(b.bids, l)
+	}
+	for _, l := range u.Asks {
+		set(b.asks, l)
+	}
+	b.last = u.FinalID
+	b.bridging = false
+}
+
+func set(side map[string]adapters.Level, l adapters.Level) {
+	if l.Quantity.IsZero() {
+		delete(side, key(l.Price))
+		return
+	}
+	side[key(l.Price)] = l
+}
+
+func key(p decimal.Decimal) string { return p.String() }
+
+// Top returns the best bid and ask; false while unsynced or when a side is empty.
+func (b *Book) Top() (bid, ask adapters.Level, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.synced {
+		return bid, ask, false
+	}
+	first := true
+	for _, l := range b.bids {
+		if first || l.Price.GreaterThan(bid.Price) {
+			bid, first = l, false
+		}
+	}
+	if first {
+		return bid, ask, false
+	}
+	first = true
+	for _, l := range b.asks {
+		if first || l.Price.LessThan(ask.Price) {
+			ask, first = l, false
+		}
+	}
+	return bid, ask, !first
+}
+
+// Snapshot of the local book: up to depth levels a side, best first (depth <= 0: all).
+func (b *Book) Levels(depth int) adapters.Book {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := adapters.Book{Symbol: b.symbol, LastUpdateID: b.last}
+	out.Bids = sorted(b.bids, true, depth)
+	out.Asks = sorted(b.asks, false, depth)
+	return out
+}
+
+func sorted(side map[string]adapters.Level, desc bool, depth int) []adapters.Level {
+	out := make([]adapters.Level, 0, len(side))
+	for _, l := range side {
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if desc {
+			return out[i].Price.GreaterThan(out[j].Price)
+		}
+		return out[i].Price.LessThan(out[j].Price)
+	})
+	if depth > 0 && len(out) > depth {
+		out = out[:depth]
+	}
+	return out
+}

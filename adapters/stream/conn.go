@@ -1,0 +1,341 @@
+// Package stream is Keel's exchange-neutral WebSocket client: a supervised connection that
+// reconnects one attempt at a time with full-jitter backoff under a shared cap on connection
+// attempts, detects dead connections with pings and a read deadline, and a local order book
+// that follows diff updates by update id and asks for one snapshot when it must resync.
+//
+// Exchanges ban for reconnect storms: every stream reconnecting at once, each followed by a
+// full REST resync. A Conn never dials twice at once, waits a random part of its backoff
+// before every attempt (so streams dropped together come back spread out), and takes an
+// attempt from a Limiter shared by every stream of the account, sized under the exchange's
+// limit (Binance: 300 connection attempts per 5 minutes per IP).
+//
+// Most callers want:
+//
+//	lim := stream.NewLimiter(stream.LimiterConfig{}, nil)  // 240 attempts per 5 minutes
+//	c := stream.New(stream.Config{URL: u, Limiter: lim, Seed: 1}, stream.Handler{
+//		OnConnect: subscribe, OnMessage: handle, OnState: report})
+//	go c.Run(ctx)
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Clock is the time source; internal/clock's Real and Fake satisfy it.
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+func (wallClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+// Config configures a Conn. Zero fields take the defaults noted, applied in setDefaults.
+type Config struct {
+	// URL is the WebSocket URL (ws:// or wss://). Required.
+	URL string
+	// Name labels the stream in states and errors (default the URL).
+	Name string
+	// ReadTimeout: a connection that delivers nothing (no message, no pong) this long is
+	// dropped and redialled. Default 60s (Binance pings every 20s).
+	ReadTimeout time.Duration
+	// PingInterval between the client's own pings, which find half-open connections on quiet
+	// streams. Default 30s; negative disables.
+	PingInterval time.Duration
+	// BackoffBase and BackoffCap: before attempt n (0 after a healthy connection) the Conn
+	// waits rand(0, min(cap, base·2^n)). Defaults 200ms and 10s.
+	BackoffBase, BackoffCap time.Duration
+	// StableAfter: a connection that lived this long resets the backoff. Default 5s.
+	StableAfter time.Duration
+	// DialTimeout bounds one handshake (and OnConnect). Default 10s.
+	DialTimeout time.Duration
+	// Limiter caps connection attempts; share one among every stream of an account. Default:
+	// a Limiter of its own with LimiterConfig's defaults.
+	Limiter *Limiter
+	// Clock defaults to the wall clock; Seed seeds the backoff's jitter.
+	Clock Clock
+	Seed  uint64
+	// HTTPClient for the handshake (default http.DefaultClient).
+	HTTPClient *http.Client
+	// ReadLimit is the largest message accepted. Default 4 MiB.
+	ReadLimit int64
+}
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = c.URL
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = time.Minute
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = 200 * time.Millisecond
+	}
+	if c.BackoffCap <= 0 {
+		c.BackoffCap = 10 * time.Second
+	}
+	if c.StableAfter <= 0 {
+		c.StableAfter = 5 * time.Second
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = wallClock{}
+	}
+	if c.Limiter == nil {
+		c.Limiter = NewLimiter(LimiterConfig{}, c.Clock)
+	}
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = 4 << 20
+	}
+}
+
+// Session is the connection OnConnect gets: it may write requests and read their answers
+// before the Conn starts reading messages for OnMessage.
+type Session struct{ c *websocket.Conn }
+
+// Write sends one text message.
+func (s *Session) Write(ctx context.Context, msg []byte) error {
+	return s.c.Write(ctx, websocket.MessageText, msg)
+}
+
+// Read reads one message.
+func (s *Session) Read(ctx context.Context) ([]byte, error) {
+	_, b, err := s.c.Read(ctx)
+	return b, err
+}
+
+// State is a Conn's condition, reported through Handler.OnState.
+type State struct {
+	Up bool
+	// Connects counts successful connections so far, this one included; Connects > 1 on an
+	// Up state means a reconnect (data may have been missed while down).
+	Connects int64
+	Err      error // why the connection went down
+}
+
+// Handler is what a Conn calls. Every callback runs on the Conn's goroutine, one at a time.
+type Handler struct {
+	// OnConnect runs after each handshake, before reading (subscribe, log on). An error
+	// drops the connection and counts as a failed attempt.
+	OnConnect func(ctx context.Context, s *Session) error
+	// OnMessage gets every message. An error drops the connection.
+	OnMessage func(msg []byte) error
+	// OnState is told when the connection goes up or down.
+	OnState func(State)
+}
+
+// Stats counts a Conn's work.
+type Stats struct {
+	Attempts   int64 // dials started
+	Connects   int64 // connections established (OnConnect passed)
+	Reconnects int64 // Reconnect calls that caused a reconnect
+}
+
+// ErrReconnect is the cause of a connection dropped by Reconnect.
+var ErrReconnect = errors.New("stream: reconnect requested")
+
+// Conn is one supervised stream connection. Only Run dials, so there is never more than one
+// connection attempt at a time per Conn. A Conn is safe for concurrent use.
+type Conn struct {
+	cfg Config
+	h   Handler
+	rng *rand.Rand // used by Run's goroutine only
+
+	attempts, connects, reconnects atomic.Int64
+	lastRead                       atomic.Int64 // unix nanos of the last message or pong
+
+	mu      sync.Mutex
+	drop    context.CancelCauseFunc // drops the current connection; nil while down
+	pending bool                    // a Reconnect is already under way
+}
+
+// New builds a Conn; Run starts it.
+func New(cfg Config, h Handler) *Conn {
+	cfg.setDefaults()
+	return &Conn{cfg: cfg, h: h, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eedc0ffee))}
+}
+
+// Stats returns the counters.
+func (c *Conn) Stats() Stats {
+	return Stats{Attempts: c.attempts.Load(), Connects: c.connects.Load(), Reconnects: c.reconnects.Load()}
+}
+
+// Reconnect drops the current connection so Run dials again. Calls while a reconnect is
+// already under way (or while down) do nothing: many triggers, one reconnect.
+func (c *Conn) Reconnect() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drop == nil || c.pending {
+		return
+	}
+	c.pending = true
+	c.reconnects.Add(1)
+	c.drop(ErrReconnect)
+}
+
+// Run connects and reads until ctx ends, reconnecting after every failure. It returns
+// ctx's error.
+func (c *Conn) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		// Full jitter before every attempt, the first after a drop included: streams dropped
+		// together come back spread over the window instead of in one burst.
+		d := c.backoff(failures)
+		if !c.sleep(ctx, d) {
+			return ctx.Err()
+		}
+		if err := c.cfg.Limiter.Wait(ctx); err != nil {
+			return ctx.Err()
+		}
+		c.attempts.Add(1)
+		began := c.cfg.Clock.Now()
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if c.cfg.Clock.Now().Sub(began) >= c.cfg.StableAfter || errors.Is(err, ErrReconnect) {
+			failures = 0
+		} else {
+			failures++
+		}
+	}
+}
+
+// backoff is rand(0, min(cap, base·2^n)).
+func (c *Conn) backoff(n int) time.Duration {
+	ceil := c.cfg.BackoffBase << min(n, 30)
+	if ceil > c.cfg.BackoffCap || ceil <= 0 {
+		ceil = c.cfg.BackoffCap
+	}
+	return time.Duration(c.rng.Int64N(int64(ceil) + 1))
+}
+
+func (c *Conn) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t, stop := c.cfg.Clock.NewTimer(d)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t:
+		return true
+	}
+}
+
+// session runs one connection to its end and returns why it ended.
+func (c *Conn) session(ctx context.Context) (err error) {
+	cctx, drop := context.WithCancelCause(ctx)
+	defer drop(nil)
+	dctx, cancel := context.WithTimeout(cctx, c.cfg.DialTimeout)
+	ws, _, err := websocket.Dial(dctx, c.cfg.URL, &websocket.DialOptions{
+		HTTPClient:     c.cfg.HTTPClient,
+		OnPongReceived: func(context.Context, []byte) { c.touch() },
+		OnPingReceived: func(context.Context, []byte) bool { c.touch(); return true },
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("stream %s: dial: %w", c.cfg.Name, err)
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(c.cfg.ReadLimit)
+	if c.h.OnConnect != nil {
+		if err := c.h.OnConnect(dctx, &Session{c: ws}); err != nil {
+			cancel()
+			return fmt.Errorf("stream %s: on connect: %w", c.cfg.Name, err)
+		}
+	}
+	cancel()
+	n := c.connects.Add(1)
+	c.touch()
+	c.mu.Lock()
+	c.drop, c.pending = drop, false
+	c.mu.Unlock()
+	if c.h.OnState != nil {
+		c.h.OnState(State{Up: true, Connects: n})
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); c.watch(cctx, ws, drop) }()
+	defer func() {
+		c.mu.Lock()
+		c.drop = nil
+		c.mu.Unlock()
+		drop(err)
+		_ = ws.CloseNow()
+		wg.Wait()
+		if c.h.OnState != nil {
+			c.h.OnState(State{Up: false, Connects: n, Err: err})
+		}
+	}()
+	for {
+		_, msg, rerr := ws.Read(cctx)
+		if rerr != nil {
+			if cause := context.Cause(cctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return cause
+			}
+			return fmt.Errorf("stream %s: read: %w", c.cfg.Name, rerr)
+		}
+		c.touch()
+		if c.h.OnMessage != nil {
+			if herr := c.h.OnMessage(msg); herr != nil {
+				return fmt.Errorf("stream %s: %w", c.cfg.Name, herr)
+			}
+		}
+	}
+}
+
+func (c *Conn) touch() { c.lastRead.Store(c.cfg.Clock.Now().UnixNano()) }
+
+// ErrReadTimeout is the cause of a connection dropped for silence.
+var ErrReadTimeout = errors.New("stream: read deadline passed")
+
+// watch pings and enforces the read deadline on the Conn's clock until ctx ends.
+func (c *Conn) watch(ctx context.Context, ws *websocket.Conn, drop context.CancelCauseFunc) {
+	check := c.cfg.ReadTimeout / 4
+	nextPing := c.cfg.Clock.Now().Add(c.cfg.PingInterval)
+	for {
+		wait := check
+		if c.cfg.PingInterval > 0 {
+			wait = min(wait, nextPing.Sub(c.cfg.Clock.Now()))
+		}
+		if !c.sleep(ctx, max(wait, time.Millisecond)) {
+			return
+		}
+		now := c.cfg.Clock.Now()
+		if now.Sub(time.Unix(0, c.lastRead.Load())) > c.cfg.ReadTimeout {
+			drop(ErrReadTimeout)
+			return
+		}
+		if c.cfg.PingInterval > 0 && !now.Before(nextPing) {
+			nextPing = now.Add(c.cfg.PingInterval)
+			pctx, cancel := context.WithTimeout(ctx, c.cfg.ReadTimeout)
+			err := ws.Ping(pctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				drop(fmt.Errorf("stream %s: ping: %w", c.cfg.Name, err))
+				return
+			}
+		}
+	}
+}
