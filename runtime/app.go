@@ -19,6 +19,7 @@ import (
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
@@ -29,6 +30,7 @@ import (
 // comes from. New adds it for you.
 var Module = fx.Module("keel",
 	ConfigModule,
+	FleetModule,
 	KillSwitchModule,
 	SchedulerModule,
 	ExchangeModule,
@@ -189,9 +191,9 @@ func provideLogging(p loggingParams) Logging {
 	}
 }
 
-func provideKillSwitch(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics) (*killswitch.Switch, error) {
+func provideKillSwitch(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, fl *fleet.Fleet) (*killswitch.Switch, error) {
 	log := lg.Logger.With().Str("component", "killswitch").Logger()
-	sw, err := killswitch.New(c.KillSwitch, killswitch.WithLogger(log))
+	sw, err := newKillSwitch(c, fl, killswitch.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("runtime: killswitch.file: %w", err)
 	}
@@ -243,10 +245,9 @@ type killSwitchGate struct{ sw *killswitch.Switch }
 
 func (g killSwitchGate) Allow(context.Context, scheduler.Priority) error { return g.sw.Check() }
 
-func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *killswitch.Switch) (*scheduler.Scheduler, error) {
-	s, err := scheduler.New(c.Scheduler,
+func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *killswitch.Switch, fl *fleet.Fleet) (*scheduler.Scheduler, error) {
+	opts := append(fleetSchedulerOptions(fl, killSwitchGate{sw}),
 		scheduler.WithLogger(lg.Attempts),
-		scheduler.WithGate(killSwitchGate{sw}),
 		scheduler.WithObserver(func(ev scheduler.AttemptEvent) { m.observeAttempt(c.Exchange.Name, ev) }),
 		scheduler.WithAuthFailureHook(func(o scheduler.Outcome) {
 			why := fmt.Sprintf("auth failure from the exchange: http %d code %d %s", o.Status, o.Code, scheduler.Redact(o.Message))
@@ -255,6 +256,7 @@ func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *ki
 			}
 		}),
 	)
+	s, err := scheduler.New(c.Scheduler, opts...)
 	if err != nil {
 		return nil, sectionError("scheduler", err)
 	}
@@ -308,8 +310,8 @@ func provideExchange(lc fx.Lifecycle, c *Config, lg Logging, s *scheduler.Schedu
 	return exchangeResult{Exchange: client, Client: client, Sim: srv}, nil
 }
 
-func provideJournal(lc fx.Lifecycle, c *Config) (idempotency.Store, error) {
-	j, err := idempotency.OpenFile(c.Journal.Path)
+func provideJournal(lc fx.Lifecycle, c *Config, fl *fleet.Fleet) (idempotency.Store, error) {
+	j, err := openJournal(c, fl)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: journal.path: %w", err)
 	}

@@ -24,6 +24,8 @@ type Config struct {
 	Sim        SimConfig         `koanf:"sim"`
 	Scheduler  scheduler.Config  `koanf:"scheduler"`
 	Journal    JournalConfig     `koanf:"journal"`
+	Store      StoreConfig       `koanf:"store"`
+	Fleet      FleetConfig       `koanf:"fleet"`
 	Orders     orders.Config     `koanf:"orders"`
 	KillSwitch killswitch.Config `koanf:"killswitch"`
 	Admin      AdminConfig       `koanf:"admin"`
@@ -133,6 +135,7 @@ func (c *Config) setDefaults() {
 		c.Journal.Retention = 7 * 24 * time.Hour
 	}
 	c.KillSwitch = c.KillSwitch.WithDefaults()
+	c.setFleetDefaults()
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = 5 * time.Second
 	}
@@ -204,6 +207,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.KillSwitch.Validate(); err != nil {
 		return sectionError("killswitch", err)
+	}
+	if err := c.validateFleet(); err != nil {
+		return err
 	}
 	if err := c.Admin.Validate(); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
 )
@@ -16,6 +17,8 @@ type Status struct {
 	Ready      bool               `json:"ready"`
 	KillSwitch killswitch.Status  `json:"kill_switch"`
 	Scheduler  scheduler.Snapshot `json:"scheduler"`
+	// Fleet is set in fleet mode: whether Redis answers, and why not.
+	Fleet *fleet.Status `json:"fleet,omitempty"`
 }
 
 type adminParams struct {
@@ -27,6 +30,7 @@ type adminParams struct {
 	Scheduler *scheduler.Scheduler
 	Switch    *killswitch.Switch
 	Loop      *Loop
+	Fleet     *fleet.Fleet `optional:"true"`
 }
 
 // provideAdmin serves the admin endpoints from start to stop. An empty admin.listen disables
@@ -40,7 +44,7 @@ func provideAdmin(p adminParams) *AdminServer {
 	status := func(context.Context) any {
 		return Status{
 			InstanceID: p.Config.Bot.InstanceID, Exchange: p.Config.Exchange.Name, Ready: p.Loop.Ready(),
-			KillSwitch: p.Switch.State(), Scheduler: snapshot(),
+			KillSwitch: p.Switch.State(), Scheduler: snapshot(), Fleet: fleetStatus(p.Fleet),
 		}
 	}
 	h := NewAdminHandler(p.Metrics, status, p.Loop.healthy, func() { snapshot() })

@@ -40,6 +40,10 @@ var rules = map[string]rule{
 	"cmd":      {keel: []string{""}},
 	// internal packages serve everyone, so they may import no public keel package.
 	"internal": {keel: []string{"internal"}},
+	// internal/fleet implements the seams of scheduler, killswitch and idempotency on Redis.
+	"internal/fleet": {keel: []string{"scheduler", "killswitch", "idempotency", "internal"}, thirdParty: []string{
+		"github.com/redis/go-redis/v9", "github.com/rs/zerolog",
+	}},
 	// configs embeds YAML; it imports nothing.
 	"configs": {keel: []string{}, thirdParty: []string{}},
 }
