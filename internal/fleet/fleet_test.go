@@ -1,0 +1,80 @@
+package fleet_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keelbot/keel/internal/fleet/fleettest"
+	"github.com/keelbot/keel/scheduler"
+)
+
+// TestFleetGoodputNoRateLimits: five instances sharing one Redis, each offering the whole
+// budget on its own (5× together), get zero 429s from one simulator, never have more requests
+// in flight per bucket than its cap, and still use most of the budget.
+func TestFleetGoodputNoRateLimits(t *testing.T) {
+	rdb, prefix := fleettest.Require(t)
+	x := newExchange(t, 60) // REQUEST_WEIGHT 6000 per second
+	const n = 5
+	var insts []*instance
+	for i := range n {
+		insts = append(insts, newInstance(t, rdb, prefix, fmt.Sprint("i", i), n, x, instanceOpts{}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var ok, shed, other atomic.Int64
+	var wg sync.WaitGroup
+	for _, in := range insts {
+		for range 6 {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					_, err := in.c.Depth(ctx, "BTCUSDT", 5000) // weight 250, market bucket
+					countResult(err, &ok, &shed, &other)
+				}
+			})
+		}
+		for range 3 {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					_, err := in.c.Balances(ctx) // weight 20, account bucket
+					countResult(err, &ok, &shed, &other)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	st := x.sim.Stats()
+	t.Logf("ok %d, shed %d, other %d; sim: requests %d, 429 %d, 418 %d; max in flight %v",
+		ok.Load(), shed.Load(), other.Load(), st.Total.Requests, st.Total.Status429, st.Total.Status418, x.maxIn)
+	if st.Total.Status429 != 0 || st.Total.Status418 != 0 {
+		t.Errorf("simulator answered %d 429s and %d 418s, want none", st.Total.Status429, st.Total.Status418)
+	}
+	if other.Load() != 0 {
+		t.Errorf("%d requests failed other than by shedding", other.Load())
+	}
+	for key, limit := range map[string]int{"GET /api/v3/depth": 4, "GET /api/v3/account": 2} {
+		if got := x.maxInflight(key); got > limit || got == 0 {
+			t.Errorf("%s: at most %d in flight at the simulator, want 1..%d", key, got, limit)
+		}
+	}
+	// Depth alone may use 70% of 90% of 6000 per second: ~15 calls a second fleet-wide.
+	if ok.Load() < 20 {
+		t.Errorf("only %d requests succeeded in 3s: the fleet starves", ok.Load())
+	}
+}
+
+func countResult(err error, ok, shed, other *atomic.Int64) {
+	switch {
+	case err == nil:
+		ok.Add(1)
+	case errors.Is(err, scheduler.ErrShed), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.Is(err, scheduler.ErrBudgetExhausted):
+		shed.Add(1)
+	default:
+		other.Add(1)
+	}
+}

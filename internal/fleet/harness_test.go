@@ -1,0 +1,166 @@
+package fleet_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/keelbot/keel/adapters/binance"
+	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/scheduler"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// exchange is one simulator behind a proxy that measures what arrives at it: the most
+// requests in flight at once per "METHOD path", and when each order arrived.
+type exchange struct {
+	sim *sim.Server
+	url string
+
+	mu       sync.Mutex
+	inflight map[string]int
+	maxIn    map[string]int
+	orders   []orderSeen
+}
+
+type orderSeen struct {
+	at  time.Time
+	key string
+}
+
+func newExchange(t testing.TB, scale float64) *exchange {
+	t.Helper()
+	s, err := sim.New(sim.Config{Seed: 1, TimeScale: scale})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	target, _ := url.Parse(s.URL())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	proxy.Transport = tr
+	x := &exchange{sim: s, inflight: map[string]int{}, maxIn: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k := r.Method + " " + r.URL.Path
+		x.mu.Lock()
+		x.inflight[k]++
+		x.maxIn[k] = max(x.maxIn[k], x.inflight[k])
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v3/order" {
+			_ = r.ParseForm()
+			x.orders = append(x.orders, orderSeen{time.Now(), r.Form.Get("newClientOrderId")})
+		}
+		x.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+		x.mu.Lock()
+		x.inflight[k]--
+		x.mu.Unlock()
+	}))
+	t.Cleanup(func() { srv.Close(); tr.CloseIdleConnections() })
+	x.url = srv.URL
+	return x
+}
+
+func (x *exchange) maxInflight(key string) int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.maxIn[key]
+}
+
+func (x *exchange) ordersSeen() []orderSeen {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return append([]orderSeen(nil), x.orders...)
+}
+
+// instance is one bot of the fleet: its fleet membership, scheduler and adapter.
+type instance struct {
+	f *fleet.Fleet
+	s *scheduler.Scheduler
+	c *binance.Client
+}
+
+type instanceOpts struct {
+	fleet   func(*fleet.Options)
+	sched   func(*scheduler.Config)
+	schOpts []scheduler.Option
+}
+
+func newInstance(t testing.TB, rdb redis.UniversalClient, prefix, id string, size int, x *exchange, o instanceOpts) *instance {
+	t.Helper()
+	fo := fleet.Options{Prefix: prefix, InstanceID: id, Size: size, SlotLease: 2 * time.Second, OpTimeout: 200 * time.Millisecond}
+	if o.fleet != nil {
+		o.fleet(&fo)
+	}
+	f, err := fleet.New(rdb, fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Start()
+	t.Cleanup(func() { f.Close() })
+	cfg := scheduler.Config{Exchange: "binance", InstanceID: id, Windows: binance.SchedulerWindows(), Buckets: binance.SchedulerBuckets(),
+		DefaultMaxWait: 300 * time.Millisecond, AIMD: scheduler.AIMDConfig{SuccessRun: 5}}
+	if o.sched != nil {
+		o.sched(&cfg)
+	}
+	s, err := scheduler.New(cfg, append(f.SchedulerOptions(), o.schOpts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err := binance.New(binance.Config{BaseURL: x.url, APIKey: sim.DefaultAPIKey, APISecret: sim.DefaultAPISecret, Timeout: 5 * time.Second},
+		s, binance.WithHTTPClient(&http.Client{Transport: tr}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.ExchangeInfo(ctx); err != nil { // learns the simulator's scaled windows
+		t.Fatal(err)
+	}
+	return &instance{f: f, s: s, c: c}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", within, what)
+		}
+		<-tick.C
+	}
+}
+
+func sortedKeys(m map[string]int) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
