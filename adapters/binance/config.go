@@ -20,6 +20,9 @@ const (
 	// DefaultTimeout bounds one HTTP attempt. Binance's API gives up on the matching engine
 	// after 10 s (-1007), so an attempt gets a little more than that.
 	DefaultTimeout = 15 * time.Second
+	// DefaultStreamURL and DefaultWSAPIURL are Binance Spot's WebSocket endpoints.
+	DefaultStreamURL = "wss://stream.binance.com:9443"
+	DefaultWSAPIURL  = "wss://ws-api.binance.com:443/ws-api/v3"
 )
 
 // Secret is a credential read from configuration. It prints, formats and marshals as
@@ -65,6 +68,11 @@ type Config struct {
 	RecvWindow int `koanf:"recv_window"`
 	// Timeout bounds one HTTP attempt (default 15s).
 	Timeout time.Duration `koanf:"timeout"`
+	// StreamURL is the market data streams root (default wss://stream.binance.com:9443).
+	StreamURL string `koanf:"stream_url"`
+	// WSAPIURL is the WebSocket API endpoint that serves the user data stream (default
+	// wss://ws-api.binance.com:443/ws-api/v3).
+	WSAPIURL string `koanf:"ws_api_url"`
 }
 
 // String prints the config with its secrets redacted.
@@ -86,6 +94,12 @@ func (c *Config) setDefaults() {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.StreamURL == "" {
+		c.StreamURL = DefaultStreamURL
+	}
+	if c.WSAPIURL == "" {
+		c.WSAPIURL = DefaultWSAPIURL
+	}
 }
 
 // ErrConfig is wrapped by every Validate error.
@@ -102,6 +116,11 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return configErr("base_url", "expected an http(s) URL without query, got %q", c.BaseURL)
+	}
+	for key, v := range map[string]string{"stream_url": c.StreamURL, "ws_api_url": c.WSAPIURL} {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return configErr(key, "expected a ws(s) URL, got %q", v)
+		}
 	}
 	if c.RecvWindow < 1 || c.RecvWindow > MaxRecvWindow {
 		return configErr("recv_window", "expected milliseconds in [1, %d], got %d", MaxRecvWindow, c.RecvWindow)

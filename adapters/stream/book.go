@@ -66,6 +66,16 @@ func (b *Book) resetLocked() {
 	clear(b.asks)
 }
 
+// Resync is Reset for a caller that fetches a snapshot right away (after a reconnect, so a
+// quiet book syncs without waiting for an update): Update will not ask for another until
+// Snapshot is called.
+func (b *Book) Resync() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.resetLocked()
+	b.wanting = true
+}
+
 // Update takes one diff update. It returns applied when the book moved, and needSnapshot
 // when the caller should fetch a snapshot now: the first update after a Reset, or a gap. It
 // returns needSnapshot once until Snapshot is called.

@@ -59,7 +59,8 @@ type Config struct {
 	// BackoffBase and BackoffCap: before attempt n (0 after a healthy connection) the Conn
 	// waits rand(0, min(cap, base·2^n)). Defaults 200ms and 10s.
 	BackoffBase, BackoffCap time.Duration
-	// StableAfter: a connection that lived this long resets the backoff. Default 5s.
+	// StableAfter: a connection that lived this long, or delivered a message, resets the
+	// backoff. Default 5s.
 	StableAfter time.Duration
 	// DialTimeout bounds one handshake (and OnConnect). Default 10s.
 	DialTimeout time.Duration
@@ -150,6 +151,10 @@ type Stats struct {
 	Reconnects int64 // Reconnect calls that caused a reconnect
 }
 
+// ErrStop, wrapped by an error from OnConnect or OnMessage, ends Run with that error instead of
+// reconnecting: an answer that retrying cannot change (a rejected API key).
+var ErrStop = errors.New("stream: stopped")
+
 // ErrReconnect is the cause of a connection dropped by Reconnect.
 var ErrReconnect = errors.New("stream: reconnect requested")
 
@@ -162,6 +167,7 @@ type Conn struct {
 
 	attempts, connects, reconnects atomic.Int64
 	lastRead                       atomic.Int64 // unix nanos of the last message or pong
+	delivered                      atomic.Bool  // the current connection delivered a message
 
 	mu      sync.Mutex
 	drop    context.CancelCauseFunc // drops the current connection; nil while down
@@ -193,7 +199,7 @@ func (c *Conn) Reconnect() {
 }
 
 // Run connects and reads until ctx ends, reconnecting after every failure. It returns
-// ctx's error.
+// ctx's error, or an error wrapping ErrStop from a handler.
 func (c *Conn) Run(ctx context.Context) error {
 	failures := 0
 	for {
@@ -212,7 +218,13 @@ func (c *Conn) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if c.cfg.Clock.Now().Sub(began) >= c.cfg.StableAfter || errors.Is(err, ErrReconnect) {
+		if errors.Is(err, ErrStop) {
+			return err
+		}
+		// A connection that came up and delivered data resets the backoff: the next attempt
+		// waits rand(0, base). Failed dials, and connections dropped before any data, back
+		// off exponentially.
+		if c.cfg.Clock.Now().Sub(began) >= c.cfg.StableAfter || errors.Is(err, ErrReconnect) || c.delivered.Swap(false) {
 			failures = 0
 		} else {
 			failures++
@@ -297,6 +309,7 @@ func (c *Conn) session(ctx context.Context) (err error) {
 			return fmt.Errorf("stream %s: read: %w", c.cfg.Name, rerr)
 		}
 		c.touch()
+		c.delivered.Store(true)
 		if c.h.OnMessage != nil {
 			if herr := c.h.OnMessage(msg); herr != nil {
 				return fmt.Errorf("stream %s: %w", c.cfg.Name, herr)

@@ -1,0 +1,525 @@
+package binance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/stream"
+	"github.com/keelbot/keel/scheduler"
+)
+
+// StreamOptions configure a MarketStream or UserStream. Zero fields take defaults.
+type StreamOptions struct {
+	// Conn tunes the connection (timeouts, backoff); URL, Name, Limiter, Clock and Seed
+	// are set from the fields below.
+	Conn stream.Config
+	// Limiter caps connection attempts; share one among every stream of the account.
+	Limiter *stream.Limiter
+	Clock   stream.Clock
+	Seed    uint64
+	// DepthLimit is the snapshot size for resyncs (GET /api/v3/depth limit). Default 100
+	// (weight 5).
+	DepthLimit int
+}
+
+func (o StreamOptions) conn(u, name string) stream.Config {
+	c := o.Conn
+	c.URL, c.Name, c.Limiter, c.Clock, c.Seed = u, name, o.Limiter, o.Clock, o.Seed
+	return c
+}
+
+// MarketHandler receives a MarketStream's events, on the stream's goroutine (OnStatus also
+// from resync workers). Nil fields are skipped.
+type MarketHandler struct {
+	// OnBook is called after an update moved a symbol's synced local book.
+	OnBook func(symbol string, book *stream.Book, u adapters.DepthUpdate)
+	// OnTrade gets every public trade.
+	OnTrade func(adapters.Trade)
+	// OnStatus reports a symbol's data going stale (stream down, resyncing) or fresh again.
+	OnStatus func(symbol string, fresh bool, reason string)
+}
+
+// MarketStream follows trades and the order book of some symbols over one combined stream
+// (<symbol>@depth@100ms and <symbol>@trade). After every (re)connect and every gap in update
+// ids a symbol resyncs with one depth snapshot through the scheduler at market priority;
+// diffs are buffered until it arrives. Build with Client.MarketStream; Run it.
+type MarketStream struct {
+	c       *Client
+	h       MarketHandler
+	opts    StreamOptions
+	conn    *stream.Conn
+	symbols []string
+	books   map[string]*stream.Book
+	need    map[string]chan struct{} // one pending resync per symbol
+
+	snapshots sync.Map // symbol → *atomic.Int64
+
+	mu    sync.Mutex
+	fresh map[string]bool
+}
+
+// MarketStream builds a stream for symbols (upper case, as the REST API names them).
+func (c *Client) MarketStream(symbols []string, h MarketHandler, opts StreamOptions) (*MarketStream, error) {
+	if len(symbols) == 0 {
+		return nil, errors.New("binance: MarketStream: no symbols")
+	}
+	if opts.DepthLimit <= 0 {
+		opts.DepthLimit = 100
+	}
+	m := &MarketStream{c: c, h: h, opts: opts, books: map[string]*stream.Book{}, need: map[string]chan struct{}{},
+		fresh: map[string]bool{}}
+	var names []string
+	for _, s := range symbols {
+		if err := checkSymbol(s); err != nil {
+			return nil, err
+		}
+		lower := strings.ToLower(s)
+		names = append(names, lower+"@depth@100ms", lower+"@trade")
+		m.symbols = append(m.symbols, s)
+		m.books[s] = stream.NewBook(s)
+		m.need[s] = make(chan struct{}, 1)
+		m.snapshots.Store(s, new(atomic.Int64))
+	}
+	u := strings.TrimRight(c.cfg.StreamURL, "/") + "/stream?streams=" + strings.Join(names, "/") + "&timeUnit=MICROSECOND"
+	m.conn = stream.New(opts.conn(u, "market:"+strings.Join(symbols, ",")), stream.Handler{
+		OnMessage: m.onMessage,
+		OnState:   m.onState,
+	})
+	return m, nil
+}
+
+// Conn is the underlying connection (stats, Reconnect).
+func (m *MarketStream) Conn() *stream.Conn { return m.conn }
+
+// Book is a symbol's local book; nil for a symbol the stream does not follow.
+func (m *MarketStream) Book(symbol string) *stream.Book { return m.books[symbol] }
+
+// Snapshots is how many depth snapshots symbol's resyncs fetched.
+func (m *MarketStream) Snapshots(symbol string) int64 {
+	v, ok := m.snapshots.Load(symbol)
+	if !ok {
+		return 0
+	}
+	return v.(*atomic.Int64).Load()
+}
+
+// Run follows the stream until ctx ends.
+func (m *MarketStream) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, s := range m.symbols {
+		wg.Add(1)
+		go func() { defer wg.Done(); m.resyncWorker(ctx, s) }()
+	}
+	err := m.conn.Run(ctx)
+	wg.Wait()
+	return err
+}
+
+func (m *MarketStream) setFresh(symbol string, fresh bool, reason string) {
+	m.mu.Lock()
+	was, known := m.fresh[symbol]
+	m.fresh[symbol] = fresh
+	m.mu.Unlock()
+	if (known && was == fresh) || (!known && !fresh && reason == "") || m.h.OnStatus == nil {
+		return
+	}
+	m.h.OnStatus(symbol, fresh, reason)
+}
+
+func (m *MarketStream) onState(st stream.State) {
+	for _, s := range m.symbols {
+		if st.Up {
+			// One snapshot per symbol per connection, fetched now: the subscription is live,
+			// so updates from here on are buffered until it arrives.
+			m.books[s].Resync()
+			m.setFresh(s, false, "stream connected: resyncing order book")
+			m.ask(s)
+		} else {
+			m.books[s].Reset()
+			reason := "stream down"
+			if st.Err != nil {
+				reason = "stream down: " + st.Err.Error()
+			}
+			m.setFresh(s, false, reason)
+		}
+	}
+}
+
+// resyncWorker fetches one snapshot each time the symbol's book asks for one.
+func (m *MarketStream) resyncWorker(ctx context.Context, symbol string) {
+	book := m.books[symbol]
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.need[symbol]:
+		}
+		if book.Synced() {
+			continue // an ask from before a snapshot that already landed
+		}
+		cnt, _ := m.snapshots.Load(symbol)
+		cnt.(*atomic.Int64).Add(1)
+		snap, err := m.c.Depth(ctx, symbol, m.opts.DepthLimit, adapters.WithPriority(scheduler.PriorityMarket))
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failures++
+			m.setFresh(symbol, false, "order book snapshot failed: "+err.Error())
+			// Back off before asking again; the book asks again with the next update.
+			d := time.Duration(min(failures, 6)) * time.Second
+			t, stop := m.clock().NewTimer(d)
+			select {
+			case <-ctx.Done():
+				stop()
+				return
+			case <-t:
+			}
+			book.Reset()
+			continue
+		}
+		failures = 0
+		if book.Snapshot(snap) {
+			m.setFresh(symbol, true, "")
+		} else {
+			m.ask(symbol) // the snapshot was older than the buffered updates
+		}
+	}
+}
+
+func (m *MarketStream) clock() stream.Clock {
+	if m.opts.Clock != nil {
+		return m.opts.Clock
+	}
+	return wallStreamClock{}
+}
+
+type wallStreamClock struct{}
+
+func (wallStreamClock) Now() time.Time { return time.Now() }
+func (wallStreamClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+func (m *MarketStream) ask(symbol string) {
+	select {
+	case m.need[symbol] <- struct{}{}:
+	default:
+	}
+}
+
+// wsDepth and wsTrade are the stream payloads (web-socket-streams.md). encoding/json matches
+// field names case-insensitively, so every upper/lower pair Binance uses is declared.
+type wsDepth struct {
+	Event  string      `json:"e"`
+	Time   int64       `json:"E"`
+	Symbol string      `json:"s"`
+	First  int64       `json:"U"`
+	Final  int64       `json:"u"`
+	Bids   [][2]string `json:"b"`
+	Asks   [][2]string `json:"a"`
+}
+
+type wsTrade struct {
+	Event      string `json:"e"`
+	Time       int64  `json:"E"`
+	Symbol     string `json:"s"`
+	ID         int64  `json:"t"`
+	TradeTime  int64  `json:"T"`
+	Price      string `json:"p"`
+	Qty        string `json:"q"`
+	BuyerMaker bool   `json:"m"`
+	Ignore     bool   `json:"M"`
+}
+
+func micros(us int64) time.Time { return time.UnixMicro(us) }
+
+func (m *MarketStream) onMessage(msg []byte) error {
+	var env struct {
+		Stream string          `json:"stream"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(msg, &env); err != nil {
+		return malformed("stream message", err)
+	}
+	switch {
+	case strings.HasSuffix(env.Stream, "@depth@100ms"):
+		var d wsDepth
+		if err := json.Unmarshal(env.Data, &d); err != nil {
+			return malformed("depthUpdate", err)
+		}
+		u, err := d.update()
+		if err != nil {
+			return err
+		}
+		book := m.books[u.Symbol]
+		if book == nil {
+			return nil
+		}
+		wasSynced := book.Synced()
+		applied, need := book.Update(u)
+		if need {
+			if wasSynced {
+				m.setFresh(u.Symbol, false, fmt.Sprintf("gap in update ids at %d: resyncing order book", u.FirstID))
+			}
+			m.ask(u.Symbol)
+		}
+		if applied && m.h.OnBook != nil {
+			m.h.OnBook(u.Symbol, book, u)
+		}
+	case strings.HasSuffix(env.Stream, "@trade"):
+		if m.h.OnTrade == nil {
+			return nil
+		}
+		var t wsTrade
+		if err := json.Unmarshal(env.Data, &t); err != nil {
+			return malformed("trade", err)
+		}
+		var p decimals
+		tr := adapters.Trade{Symbol: t.Symbol, ID: t.ID, Price: p.get("p", t.Price), Quantity: p.get("q", t.Qty),
+			BuyerMaker: t.BuyerMaker, Time: micros(t.TradeTime)}
+		if p.err != nil {
+			return p.err
+		}
+		m.h.OnTrade(tr)
+	}
+	return nil
+}
+
+func (d wsDepth) update() (adapters.DepthUpdate, error) {
+	u := adapters.DepthUpdate{Symbol: d.Symbol, FirstID: d.First, FinalID: d.Final, Time: micros(d.Time)}
+	if d.Final < d.First || d.Symbol == "" {
+		return u, malformed("depthUpdate", errors.New("bad update ids or symbol"))
+	}
+	var p decimals
+	for _, l := range d.Bids {
+		u.Bids = append(u.Bids, adapters.Level{Price: p.get("b price", l[0]), Quantity: p.get("b qty", l[1])})
+	}
+	for _, l := range d.Asks {
+		u.Asks = append(u.Asks, adapters.Level{Price: p.get("a price", l[0]), Quantity: p.get("a qty", l[1])})
+	}
+	return u, p.err
+}
+
+// UserHandler receives a UserStream's events on the stream's goroutine. Nil fields are
+// skipped.
+type UserHandler struct {
+	// OnOrder gets every order change (executionReport).
+	OnOrder func(adapters.Order)
+	// OnBalances gets the balances an event moved (outboundAccountPosition).
+	OnBalances func([]adapters.Balance)
+	// OnStatus reports the stream going up or down.
+	OnStatus func(up bool, err error)
+	// OnResync is called after every reconnect once the subscription is active again:
+	// events may have been missed while down, so orders in flight should be queried.
+	OnResync func()
+}
+
+// UserStream is the account's user data stream through the WebSocket API
+// (userDataStream.subscribe.signature; the listenKey endpoints were retired on 2026-02-20).
+// Build with Client.UserStream; Run it.
+type UserStream struct {
+	c    *Client
+	h    UserHandler
+	conn *stream.Conn
+	id   atomic.Int64
+}
+
+// ErrStreamAuth matches (errors.Is) a subscription the exchange refused for the key or the
+// signature; the stream stops instead of retrying an auth failure.
+var ErrStreamAuth = errors.New("binance: user data stream: authentication refused")
+
+// UserStream builds the account's user data stream; it needs an API key and a signing key.
+func (c *Client) UserStream(h UserHandler, opts StreamOptions) (*UserStream, error) {
+	if c.signer == nil || *c.key == "" {
+		return nil, localError(scheduler.ClassAuth, ErrNoCredentials)
+	}
+	if _, err := url.Parse(c.cfg.WSAPIURL); err != nil {
+		return nil, err
+	}
+	u := &UserStream{c: c, h: h}
+	u.conn = stream.New(opts.conn(c.cfg.WSAPIURL, "user"), stream.Handler{
+		OnConnect: u.subscribe,
+		OnMessage: u.onMessage,
+		OnState: func(st stream.State) {
+			if h.OnStatus != nil {
+				h.OnStatus(st.Up, st.Err)
+			}
+			if st.Up && st.Connects > 1 && h.OnResync != nil {
+				h.OnResync()
+			}
+		},
+	})
+	return u, nil
+}
+
+// Conn is the underlying connection.
+func (u *UserStream) Conn() *stream.Conn { return u.conn }
+
+// Run follows the stream until ctx ends, or until the exchange refuses the key.
+func (u *UserStream) Run(ctx context.Context) error { return u.conn.Run(ctx) }
+
+// subscribe sends userDataStream.subscribe.signature and waits for its answer. The signature
+// covers every param but signature, sorted by name (web-socket-api.md "SIGNED request
+// example"): apiKey, recvWindow, timestamp.
+func (u *UserStream) subscribe(ctx context.Context, s *stream.Session) error {
+	c := u.c
+	ts, err := c.time.timestamp(c.clock.Now())
+	if err != nil {
+		return err
+	}
+	rw := fmt.Sprint(c.cfg.RecvWindow)
+	payload := "apiKey=" + string(*c.key) + "&recvWindow=" + rw + "&timestamp=" + fmt.Sprint(ts)
+	id := fmt.Sprintf("keel-uds-%d", u.id.Add(1))
+	req, _ := json.Marshal(map[string]any{"id": id, "method": "userDataStream.subscribe.signature",
+		"params": map[string]any{"apiKey": string(*c.key), "recvWindow": c.cfg.RecvWindow, "timestamp": ts,
+			"signature": c.signer.sign([]byte(payload))}})
+	if err := s.Write(ctx, req); err != nil {
+		return err
+	}
+	for {
+		b, err := s.Read(ctx)
+		if err != nil {
+			return err
+		}
+		var ans struct {
+			ID     string `json:"id"`
+			Status int    `json:"status"`
+			Error  *struct {
+				Code int    `json:"code"`
+				Msg  string `json:"msg"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(b, &ans) != nil || ans.ID != id {
+			continue
+		}
+		if ans.Status == 200 {
+			return nil
+		}
+		code, msg := 0, ""
+		if ans.Error != nil {
+			code, msg = ans.Error.Code, cleanMessage(ans.Error.Msg)
+		}
+		err = fmt.Errorf("binance: userDataStream.subscribe.signature: status %d code %d %s", ans.Status, code, msg)
+		if ans.Status == 401 || ans.Status == 403 || code == -1022 || code == -2014 || code == -2015 {
+			return fmt.Errorf("%w: %w: %w", stream.ErrStop, ErrStreamAuth, err)
+		}
+		return err
+	}
+}
+
+// wsExecutionReport is user-data-stream.md's executionReport, every case pair declared.
+type wsExecutionReport struct {
+	Event       string `json:"e"`
+	Time        int64  `json:"E"`
+	Symbol      string `json:"s"`
+	ClientID    string `json:"c"`
+	OrigClient  string `json:"C"`
+	Side        string `json:"S"`
+	Type        string `json:"o"`
+	OrderCreate int64  `json:"O"`
+	TIF         string `json:"f"`
+	Iceberg     string `json:"F"`
+	Qty         string `json:"q"`
+	QuoteQty    string `json:"Q"`
+	Price       string `json:"p"`
+	StopPrice   string `json:"P"`
+	ExecType    string `json:"x"`
+	Status      string `json:"X"`
+	OrderID     int64  `json:"i"`
+	Ignore      int64  `json:"I"`
+	LastQty     string `json:"l"`
+	Executed    string `json:"z"`
+	CumQuote    string `json:"Z"`
+	LastPrice   string `json:"L"`
+	Commission  string `json:"n"`
+	TxTime      int64  `json:"T"`
+	TradeID     int64  `json:"t"`
+	Working     bool   `json:"w"`
+	WorkingTime int64  `json:"W"`
+	Maker       bool   `json:"m"`
+	IgnoreM     bool   `json:"M"`
+	LastQuote   string `json:"Y"`
+}
+
+type wsPosition struct {
+	Event    string `json:"e"`
+	Time     int64  `json:"E"`
+	Update   int64  `json:"u"`
+	Balances []struct {
+		Asset  string `json:"a"`
+		Free   string `json:"f"`
+		Locked string `json:"l"`
+	} `json:"B"`
+}
+
+func (u *UserStream) onMessage(msg []byte) error {
+	var env struct {
+		Event json.RawMessage `json:"event"`
+	}
+	if err := json.Unmarshal(msg, &env); err != nil {
+		return malformed("user data message", err)
+	}
+	if env.Event == nil {
+		return nil // an answer to a request
+	}
+	var head struct {
+		E string `json:"e"`
+		T int64  `json:"E"`
+	}
+	if err := json.Unmarshal(env.Event, &head); err != nil {
+		return malformed("user data event", err)
+	}
+	switch head.E {
+	case "executionReport":
+		if u.h.OnOrder == nil {
+			return nil
+		}
+		var r wsExecutionReport
+		if err := json.Unmarshal(env.Event, &r); err != nil {
+			return malformed("executionReport", err)
+		}
+		id := r.ClientID
+		if r.ExecType == "CANCELED" && r.OrigClient != "" {
+			id = r.OrigClient
+		}
+		var p decimals
+		o := adapters.Order{Symbol: r.Symbol, ClientOrderID: id, ExchangeOrderID: fmt.Sprint(r.OrderID),
+			Side: adapters.Side(r.Side), Type: adapters.OrderType(r.Type), TimeInForce: adapters.TimeInForce(r.TIF),
+			Price: p.get("p", r.Price), Quantity: p.get("q", r.Qty), ExecutedQty: p.get("z", r.Executed),
+			CumulativeQuote: p.get("Z", r.CumQuote), Status: adapters.OrderStatus(r.Status),
+			CreatedAt: millis(r.OrderCreate), UpdatedAt: millis(r.Time)}
+		if p.err != nil {
+			return p.err
+		}
+		u.h.OnOrder(o)
+	case "outboundAccountPosition":
+		if u.h.OnBalances == nil {
+			return nil
+		}
+		var pos wsPosition
+		if err := json.Unmarshal(env.Event, &pos); err != nil {
+			return malformed("outboundAccountPosition", err)
+		}
+		var p decimals
+		var out []adapters.Balance
+		for _, b := range pos.Balances {
+			out = append(out, adapters.Balance{Asset: b.Asset, Free: p.get("f", b.Free), Locked: p.get("l", b.Locked)})
+		}
+		if p.err != nil {
+			return p.err
+		}
+		u.h.OnBalances(out)
+	}
+	return nil
+}

@@ -1,0 +1,356 @@
+package binance_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/binance"
+	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/adapters/stream"
+)
+
+// fiveSymbols are the default three and two more, so five streams run at once.
+func fiveSymbols() []sim.Symbol {
+	syms := sim.DefaultSymbols()
+	extra := syms[1]
+	extra.Name, extra.Base, extra.Price = "BNBUSDT", "BNB", "600.00"
+	syms = append(syms, extra)
+	extra.Name, extra.Base, extra.Price = "SOLUSDT", "SOL", "150.00"
+	return append(syms, extra)
+}
+
+// streamSim is a simulator whose prices move only when the test moves them.
+func streamSim(t *testing.T) *sim.Server {
+	return startSim(t, sim.Config{Symbols: fiveSymbols(), WalkInterval: 1000 * time.Hour,
+		Streams: sim.StreamConfig{Interval: 20 * time.Millisecond}})
+}
+
+func withStreams(s *sim.Server) func(*binance.Config) {
+	return func(c *binance.Config) {
+		c.StreamURL = "ws://" + s.Addr().String()
+		c.WSAPIURL = "ws://" + s.Addr().String() + "/ws-api/v3"
+	}
+}
+
+// mover moves every price one tick up or down every few milliseconds until stop is closed.
+func mover(s *sim.Server, symbols []string, stop <-chan struct{}, done *sync.WaitGroup) {
+	done.Add(1)
+	go func() {
+		defer done.Done()
+		tk := time.NewTicker(5 * time.Millisecond)
+		defer tk.Stop()
+		base := map[string]float64{"BTCUSDT": 65000, "ETHUSDT": 3200, "DOGEUSDT": 0.15, "BNBUSDT": 600, "SOLUSDT": 150}
+		step := map[string]float64{"DOGEUSDT": 0.00001}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+			for _, sym := range symbols {
+				d := step[sym]
+				if d == 0 {
+					d = 0.01
+				}
+				p := base[sym] + float64(i%7)*d
+				_ = s.SetPrice(sym, json.Number(formatFloat(p)).String())
+			}
+		}
+	}()
+}
+
+func formatFloat(f float64) string {
+	b, _ := json.Marshal(f)
+	return string(b)
+}
+
+type status struct {
+	symbol string
+	fresh  bool
+}
+
+// TestStreamsSurviveDropStorm: five streams, every connection dropped ten times within five
+// seconds. Every stream comes back; resync costs at most one depth snapshot per symbol per
+// connection; the simulator's connection limit is never hit; no 429; and the books end equal
+// to the simulator's.
+func TestStreamsSurviveDropStorm(t *testing.T) {
+	s := streamSim(t)
+	f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s)})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	symbols := []string{"BTCUSDT", "ETHUSDT", "DOGEUSDT", "BNBUSDT", "SOLUSDT"}
+	var wg sync.WaitGroup
+	stopMover := make(chan struct{})
+	mover(s, symbols, stopMover, &wg)
+
+	lim := stream.NewLimiter(stream.LimiterConfig{}, nil)
+	statuses := make(chan status, 10000)
+	books := make(chan adapters.DepthUpdate, 100000)
+	runCtx, stopStreams := context.WithCancel(ctx)
+	streams := map[string]*binance.MarketStream{}
+	for i, sym := range symbols {
+		ms, err := f.client.MarketStream([]string{sym}, binance.MarketHandler{
+			OnStatus: func(symbol string, fresh bool, _ string) { statuses <- status{symbol, fresh} },
+			OnBook: func(_ string, _ *stream.Book, u adapters.DepthUpdate) {
+				select {
+				case books <- u:
+				default:
+				}
+			},
+		}, binance.StreamOptions{Limiter: lim, Seed: uint64(i + 1), Conn: stream.Config{BackoffBase: 50 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams[sym] = ms
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = ms.Run(runCtx) }()
+	}
+	defer func() { stopStreams(); close(stopMover); wg.Wait() }()
+
+	waitFresh := func(what string) {
+		t.Helper()
+		fresh := map[string]bool{}
+		for _, sym := range symbols {
+			fresh[sym] = streams[sym].Book(sym).Synced()
+		}
+		for {
+			all := true
+			for _, v := range fresh {
+				all = all && v
+			}
+			if all {
+				return
+			}
+			select {
+			case st := <-statuses:
+				fresh[st.symbol] = st.fresh
+			case <-ctx.Done():
+				t.Fatalf("%s: not every stream fresh: %v", what, fresh)
+			}
+		}
+	}
+	waitFresh("start")
+
+	began := time.Now()
+	s.SetStreamFaults(sim.StreamFaults{DropEveryMS: 500})
+	for done := false; !done; {
+		done = true
+		for _, sym := range symbols {
+			done = done && streams[sym].Conn().Stats().Connects >= 11
+		}
+		if done {
+			break
+		}
+		select {
+		case <-statuses:
+		case <-ctx.Done():
+			t.Fatal("streams did not see ten drops")
+		}
+	}
+	s.SetStreamFaults(sim.StreamFaults{})
+	if d := time.Since(began); d > 7*time.Second {
+		t.Errorf("ten drops took %s", d)
+	}
+	waitFresh("after the storm")
+
+	st := s.Stats()
+	for _, sym := range symbols {
+		c := streams[sym].Conn().Stats()
+		snaps := st.DepthSnapshots[sym]
+		if snaps > c.Connects || snaps != streams[sym].Snapshots(sym) {
+			t.Errorf("%s: %d depth snapshots (%d by the stream) for %d connections", sym, snaps, streams[sym].Snapshots(sym), c.Connects)
+		}
+		t.Logf("%s: connects %d attempts %d snapshots %d", sym, c.Connects, c.Attempts, snaps)
+	}
+	if st.Streams.Refused != 0 || st.Total.Status429 != 0 || st.Total.Status418 != 0 {
+		t.Errorf("refused %d, 429s %d, 418s %d", st.Streams.Refused, st.Total.Status429, st.Total.Status418)
+	}
+	if n := lim.InWindow(); n > 240 {
+		t.Errorf("%d attempts in the window", n)
+	}
+
+	// The books end equal to the simulator's.
+	close(stopMover)
+	stopMover = make(chan struct{})
+	for _, sym := range symbols {
+		_ = s.SetPrice(sym, map[string]string{"BTCUSDT": "65010.00", "ETHUSDT": "3210.00", "DOGEUSDT": "0.15010",
+			"BNBUSDT": "610.00", "SOLUSDT": "160.00"}[sym])
+	}
+	for _, sym := range symbols {
+		want := restDepth(t, s, sym)
+		for streams[sym].Book(sym).LastUpdateID() < want.LastUpdateID {
+			select {
+			case <-books:
+			case <-ctx.Done():
+				t.Fatalf("%s: book stuck at %d, want %d", sym, streams[sym].Book(sym).LastUpdateID(), want.LastUpdateID)
+			}
+		}
+		got := streams[sym].Book(sym).Levels(0)
+		if !sameLevels(got.Bids, want.Bids) || !sameLevels(got.Asks, want.Asks) {
+			t.Errorf("%s: local book differs from the simulator's (%d/%d levels vs %d/%d)", sym,
+				len(got.Bids), len(got.Asks), len(want.Bids), len(want.Asks))
+		}
+	}
+}
+
+// TestGapResyncsOnce: one skipped diff update costs exactly one snapshot and no reconnect.
+func TestGapResyncsOnce(t *testing.T) {
+	s := streamSim(t)
+	f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	statuses := make(chan status, 1000)
+	ms, err := f.client.MarketStream([]string{"ETHUSDT"}, binance.MarketHandler{
+		OnStatus: func(symbol string, fresh bool, _ string) { statuses <- status{symbol, fresh} },
+	}, binance.StreamOptions{Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	runCtx, stop := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = ms.Run(runCtx) }()
+	defer func() { stop(); wg.Wait() }()
+	next := func(want bool) {
+		t.Helper()
+		for {
+			select {
+			case st := <-statuses:
+				if st.fresh == want {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no status fresh=%v", want)
+			}
+		}
+	}
+	next(true)
+	before := s.Stats().DepthSnapshots["ETHUSDT"]
+	s.SetStreamFaults(sim.StreamFaults{SkipDepth: 1, Symbol: "ETHUSDT"})
+	_ = s.SetPrice("ETHUSDT", "3201.00")
+	// Move until the stream sees the gap (the first update is skipped, the next shows it).
+	stopMove := make(chan struct{})
+	var mw sync.WaitGroup
+	mover(s, []string{"ETHUSDT"}, stopMove, &mw)
+	next(false)
+	next(true)
+	close(stopMove)
+	mw.Wait()
+	after := s.Stats().DepthSnapshots["ETHUSDT"]
+	if after-before != 1 || ms.Conn().Stats().Connects != 1 {
+		t.Fatalf("gap cost %d snapshots and %d connections, want 1 and 1", after-before, ms.Conn().Stats().Connects)
+	}
+}
+
+// TestUserStreamOrders: executionReport events reach OnOrder; a reconnect calls OnResync.
+func TestUserStreamOrders(t *testing.T) {
+	for _, ed := range []bool{false, true} {
+		s := streamSim(t)
+		f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s), ed25519: ed})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		orders := make(chan adapters.Order, 100)
+		ups := make(chan bool, 100)
+		resyncs := make(chan struct{}, 10)
+		us, err := f.client.UserStream(binance.UserHandler{
+			OnOrder:  func(o adapters.Order) { orders <- o },
+			OnStatus: func(up bool, _ error) { ups <- up },
+			OnResync: func() { resyncs <- struct{}{} },
+		}, binance.StreamOptions{Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = us.Run(ctx) }()
+		waitUp := func() {
+			for {
+				select {
+				case up := <-ups:
+					if up {
+						return
+					}
+				case <-ctx.Done():
+					t.Fatal("user stream never up")
+				}
+			}
+		}
+		waitUp()
+		req := adapters.OrderRequest{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit, TimeInForce: adapters.GTC,
+			Quantity: dec("0.001"), Price: dec("60000"), ClientOrderID: "uds-1"}
+		if _, err := f.client.PlaceOrder(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.client.CancelOrder(ctx, "BTCUSDT", "uds-1"); err != nil {
+			t.Fatal(err)
+		}
+		var got []adapters.OrderStatus
+		for len(got) < 2 {
+			select {
+			case o := <-orders:
+				if o.ClientOrderID != "uds-1" {
+					t.Fatalf("order %+v", o)
+				}
+				got = append(got, o.Status)
+			case <-ctx.Done():
+				t.Fatalf("events %v", got)
+			}
+		}
+		if got[0] != adapters.StatusNew || got[1] != adapters.StatusCanceled {
+			t.Fatalf("statuses %v", got)
+		}
+		s.DropStreams()
+		select {
+		case <-resyncs:
+		case <-ctx.Done():
+			t.Fatal("no resync after a reconnect")
+		}
+		cancel()
+		wg.Wait()
+	}
+}
+
+func restDepth(t *testing.T, s *sim.Server, symbol string) adapters.Book {
+	t.Helper()
+	resp, err := http.Get(s.URL() + "/api/v3/depth?symbol=" + symbol + "&limit=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw struct {
+		LastUpdateID int64       `json:"lastUpdateId"`
+		Bids         [][2]string `json:"bids"`
+		Asks         [][2]string `json:"asks"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	b := adapters.Book{Symbol: symbol, LastUpdateID: raw.LastUpdateID}
+	for _, l := range raw.Bids {
+		b.Bids = append(b.Bids, adapters.Level{Price: dec(l[0]), Quantity: dec(l[1])})
+	}
+	for _, l := range raw.Asks {
+		b.Asks = append(b.Asks, adapters.Level{Price: dec(l[0]), Quantity: dec(l[1])})
+	}
+	return b
+}
+
+func sameLevels(a, b []adapters.Level) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Price.Equal(b[i].Price) || !a[i].Quantity.Equal(b[i].Quantity) {
+			return false
+		}
+	}
+	return true
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
