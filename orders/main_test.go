@@ -3,6 +3,7 @@ package orders_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(crashEnv) != "" {
+		os.Exit(runCrashHelper())
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -1,0 +1,488 @@
+package orders_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/binance"
+	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/idempotency"
+	"github.com/keelbot/keel/orders"
+	"github.com/keelbot/keel/scheduler"
+)
+
+// The crash test. A helper process (this test binary, re-executed with crashEnv set; see
+// TestMain) runs a bot that places a deterministic sequence of intents through the real
+// stack: orders.Manager → adapters/binance → scheduler → the simulator, with the bbolt journal.
+// The parent kills it with SIGKILL at seeded random instants and restarts it on the same
+// journal, at least 30 times, while the simulator injects faults on /api/v3/order: 5xx before
+// the order is applied, timeouts that apply it and drop the connection, and 503 -1007 that
+// applies it.
+//
+// What "intent" means across restarts: intent i is "BUY q(i) BTCUSDT at price p(i)", where
+// p is one-to-one (70000.00 + i·0.01 for orders that fill at once, 1000.00 + i·0.01 for every
+// fourth, which rests; quantities 0.0001 and 0.01). The bot's only memory is the journal: after reconciling, it resumes at
+// the lowest i whose journal entries show no order placed, and it places i again (under a new
+// key) only when reconciliation or Refresh proved every earlier key of i absent. So the check is
+// meaningful on the exchange's side alone: every price (intent) in /sim/orders appears at most
+// once, every intent below the highest placed one exactly once, and every clientOrderId at
+// most once.
+const (
+	crashEnv       = "KEEL_ORDERS_CRASH_HELPER"
+	crashURLEnv    = "KEEL_ORDERS_CRASH_URL"
+	crashPathEnv   = "KEEL_ORDERS_CRASH_JOURNAL"
+	crashKey       = "keel-crash-key"
+	crashSecret    = "keel-crash-secret"
+	crashSettle    = 400 * time.Millisecond
+	crashRecvMs    = 250
+	crashKills     = 40
+	crashHelperMax = 30 * time.Second
+)
+
+// crashLimits are raised above Binance's: 33 restarts a minute each reconcile with
+// GET /api/v3/openOrders without a symbol (weight 80), and resting orders add up.
+var crashLimits = sim.Limits{RequestWeight: 60000, Orders10s: 1000000, OrdersDay: 10000000}
+
+var (
+	crashTick     = decimal.RequireFromString("0.01")
+	crashFillBase = decimal.RequireFromString("70000")
+	crashRestBase = decimal.RequireFromString("1000")
+	crashQty      = decimal.RequireFromString("0.0001") // ≈ 6.5 USDT at the market
+	crashRestQty  = decimal.RequireFromString("0.01")   // 10+ USDT at 1000
+)
+
+func crashQuantity(i int) decimal.Decimal {
+	if i%4 == 3 {
+		return crashRestQty
+	}
+	return crashQty
+}
+
+func crashPrice(i int) decimal.Decimal {
+	base := crashFillBase
+	if i%4 == 3 {
+		base = crashRestBase
+	}
+	return base.Add(crashTick.Mul(decimal.NewFromInt(int64(i))))
+}
+
+// crashIntent decodes an intent's index from its price, or -1.
+func crashIntent(price string) int {
+	p, err := decimal.NewFromString(price)
+	if err != nil {
+		return -1
+	}
+	base := crashFillBase
+	if p.Cmp(decimal.RequireFromString("50000")) < 0 {
+		base = crashRestBase
+	}
+	n := p.Sub(base).Div(crashTick)
+	if !n.IsInteger() || n.Sign() < 0 {
+		return -1
+	}
+	i := int(n.IntPart())
+	if !crashPrice(i).Equal(p) {
+		return -1
+	}
+	return i
+}
+
+// crashStack is the bot's stack on the simulator at url with the journal at path.
+type crashStack struct {
+	store  *idempotency.FileStore
+	sched  *scheduler.Scheduler
+	client *binance.Client
+	m      *orders.Manager
+	tr     *http.Transport
+}
+
+func openCrashStack(ctx context.Context, url, path, instance string) (*crashStack, error) {
+	store, err := idempotency.OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	st := &crashStack{store: store, tr: &http.Transport{}}
+	// The scheduler starts with the simulator's limits, as a bot configured for its account
+	// would (exchangeInfo then confirms them).
+	windows := binance.SchedulerWindows()
+	for i := range windows {
+		switch windows[i].Name {
+		case binance.WindowRequestWeight:
+			windows[i].Limit = crashLimits.RequestWeight
+		case binance.WindowOrders10s:
+			windows[i].Limit = crashLimits.Orders10s
+		case binance.WindowOrders1d:
+			windows[i].Limit = crashLimits.OrdersDay
+		}
+	}
+	st.sched, err = scheduler.New(scheduler.Config{Exchange: "binance", InstanceID: instance,
+		Windows: windows, Buckets: binance.SchedulerBuckets()},
+		scheduler.WithLogger(zerolog.Nop()))
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	st.client, err = binance.New(binance.Config{BaseURL: url, APIKey: crashKey, APISecret: crashSecret,
+		RecvWindow: crashRecvMs, Timeout: 2 * time.Second}, st.sched, binance.WithHTTPClient(&http.Client{Transport: st.tr}))
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	keys, err := idempotency.NewKeyGenerator("kc", instance)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	st.m, err = orders.New(orders.Params{Exchange: st.client, Store: store, Keys: keys,
+		Config: orders.Config{SettleTime: crashSettle}})
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	// Learn the simulator's limits before anything else.
+	for try := 0; ; try++ {
+		if _, err = st.client.ExchangeInfo(ctx); err == nil || try == 20 {
+			break
+		}
+		pause(ctx, 50*time.Millisecond)
+	}
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (st *crashStack) close() {
+	if st.sched != nil {
+		st.sched.Close()
+	}
+	st.tr.CloseIdleConnections()
+	st.store.Close()
+}
+
+// pause paces the helper's loop (it is the bot's own backoff, not a test waiting for
+// something).
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// reconcileUntilDone retries Reconcile (it is idempotent) until every entry is settled.
+func (st *crashStack) reconcileUntilDone(ctx context.Context) (orders.Reconciliation, error) {
+	var err error
+	for try := 0; try < 100; try++ {
+		var sum orders.Reconciliation
+		if sum, err = st.m.Reconcile(ctx); err == nil {
+			return sum, nil
+		}
+		pause(ctx, 50*time.Millisecond)
+	}
+	return orders.Reconciliation{}, err
+}
+
+// placedIntents reads the journal: which intents have an order at the exchange.
+func placedIntents(ctx context.Context, store idempotency.Store) (map[int]bool, error) {
+	all, err := store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	placed := map[int]bool{}
+	for _, e := range all {
+		if entryPlaced(e) {
+			placed[crashIntent(e.Intent.Price)] = true
+		}
+	}
+	return placed, nil
+}
+
+// entryPlaced reports whether a settled entry says the exchange holds (or held) its order.
+func entryPlaced(e idempotency.Entry) bool {
+	return e.State == idempotency.StateAcked ||
+		e.State == idempotency.StateResolved && e.OrderStatus != "" && e.OrderStatus != string(adapters.StatusRejected)
+}
+
+// runCrashHelper is the helper process's main: reconcile, then place intents until killed.
+func runCrashHelper() int {
+	ctx, cancel := context.WithTimeout(context.Background(), crashHelperMax)
+	defer cancel()
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, "crash helper: "+format+"\n", args...)
+		return 2
+	}
+	st, err := openCrashStack(ctx, os.Getenv(crashURLEnv), os.Getenv(crashPathEnv), "h1")
+	if err != nil {
+		return fail("start: %v", err)
+	}
+	defer st.close()
+	sum, err := st.reconcileUntilDone(ctx)
+	if err != nil {
+		return fail("reconcile: %v", err)
+	}
+	placed, err := placedIntents(ctx, st.store)
+	if err != nil {
+		return fail("journal: %v", err)
+	}
+	i := 0
+	for placed[i] {
+		i++
+	}
+	fmt.Printf("ready %d %d %d\n", i, sum.Found, sum.NotPlaced)
+	for ctx.Err() == nil {
+		o, err := st.m.Place(ctx, orders.Intent{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
+			Quantity: crashQuantity(i), Price: crashPrice(i), Strategy: "crash"})
+		switch {
+		case err == nil:
+			fmt.Printf("placed %d %s\n", i, o.ClientOrderID)
+			i++
+		case errors.Is(err, scheduler.ErrUnknownOutcome):
+			// Never place it again blindly: poll until the manager settles it.
+			for ctx.Err() == nil {
+				pause(ctx, crashSettle/4)
+				_ = st.m.Refresh(ctx)
+				e, gerr := st.store.Get(ctx, o.ClientOrderID)
+				if gerr != nil || e.State.Unresolved() {
+					continue
+				}
+				if entryPlaced(e) {
+					fmt.Printf("placed %d %s\n", i, o.ClientOrderID)
+					i++
+				}
+				break
+			}
+		case errors.Is(err, orders.ErrInvalidIntent):
+			return fail("intent %d: %v", i, err)
+		default:
+			// Refused before it could land (breaker, rate limit, rejection): same intent again.
+			fmt.Fprintf(os.Stderr, "intent %d refused: %v\n", i, err)
+			pause(ctx, 20*time.Millisecond)
+		}
+	}
+	return 0
+}
+
+// helperRun is one life of the helper process.
+type helperRun struct {
+	cmd    *exec.Cmd
+	ready  chan struct{}
+	exited chan struct{}
+	mu     sync.Mutex
+	placed int
+	stderr strings.Builder
+}
+
+func startHelper(t *testing.T, url, path string) *helperRun {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashEnv+"=1", crashURLEnv+"="+url, crashPathEnv+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &helperRun{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{mu: &r.mu, w: &r.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(r.exited)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			switch {
+			case strings.HasPrefix(sc.Text(), "ready"):
+				close(r.ready)
+			case strings.HasPrefix(sc.Text(), "placed"):
+				r.mu.Lock()
+				r.placed++
+				r.mu.Unlock()
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+		_ = cmd.Wait()
+	}()
+	return r
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w.Len() > 1<<16 {
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
+
+func TestPlaceSurvivesCrashes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns 30+ processes")
+	}
+	start := time.Now()
+	s, err := sim.New(sim.Config{Seed: 7,
+		Accounts: []sim.Account{{APIKey: crashKey, HMACSecret: crashSecret,
+			Balances: map[string]string{"USDT": "100000000", "BTC": "10"}}},
+		Limits: crashLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	faults := sim.Faults{ErrorRate: 0.05, TimeoutRate: 0.08, UnknownRate: 0.08, Paths: []string{"/api/v3/order"}}
+	s.SetFaults(faults)
+	path := filepath.Join(t.TempDir(), "journal.db")
+
+	rng := rand.New(rand.NewPCG(20260301, 4))
+	kills, reported := 0, 0
+	var readyIn time.Duration
+	for run := 0; kills < crashKills; run++ {
+		if run > 3*crashKills {
+			t.Fatalf("only %d kills in %d runs", kills, run)
+		}
+		h := startHelper(t, s.URL(), path)
+		// Most kills land while the bot places orders; every fifth lands anywhere, start-up
+		// and reconciliation included.
+		spawned := time.Now()
+		if run%5 != 4 {
+			select {
+			case <-h.ready:
+			case <-h.exited:
+			}
+		}
+		readyIn += time.Since(spawned)
+		delay := time.Duration(rng.Int64N(int64(400 * time.Millisecond)))
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+			_ = h.cmd.Process.Signal(syscall.SIGKILL)
+			<-h.exited
+			kills++
+		case <-h.exited:
+			timer.Stop()
+			h.mu.Lock()
+			msg := h.stderr.String()
+			h.mu.Unlock()
+			t.Fatalf("helper exited by itself: %v\n%s", h.cmd.ProcessState, msg)
+		}
+		h.mu.Lock()
+		reported += h.placed
+		h.mu.Unlock()
+	}
+
+	// The final restart: no faults, reconcile, and compare with the exchange.
+	s.SetFaults(sim.Faults{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := openCrashStack(ctx, s.URL(), path, "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if _, err := st.reconcileUntilDone(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := http.Get(s.URL() + "/sim/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var simOrders []sim.OrderRecord
+	err = json.NewDecoder(res.Body).Decode(&simOrders)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]sim.OrderRecord{}
+	byIntent := map[int][]string{}
+	maxIntent := -1
+	duplicates := 0
+	for _, o := range simOrders {
+		if _, dup := byKey[o.ClientOrderID]; dup {
+			duplicates++
+			t.Errorf("client order id %s placed twice", o.ClientOrderID)
+		}
+		byKey[o.ClientOrderID] = o
+		i := crashIntent(o.Price)
+		if i < 0 {
+			t.Fatalf("an order no intent asked for: %+v", o)
+		}
+		byIntent[i] = append(byIntent[i], o.ClientOrderID)
+		maxIntent = max(maxIntent, i)
+	}
+	for i := 0; i <= maxIntent; i++ {
+		switch n := len(byIntent[i]); {
+		case n > 1:
+			duplicates++
+			t.Errorf("intent %d has %d orders: %v", i, n, byIntent[i])
+		case n == 0:
+			t.Errorf("intent %d was skipped", i)
+		}
+	}
+
+	entries, err := st.store.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	journaled := map[string]bool{}
+	notPlaced := 0
+	for _, e := range entries {
+		journaled[e.Key] = true
+		o, onExchange := byKey[e.Key]
+		switch {
+		case e.State.Unresolved() || e.State == idempotency.StateRejected:
+			t.Errorf("entry %s still %s after reconciliation", e.Key, e.State)
+		case entryPlaced(e):
+			if !onExchange || o.Status != e.OrderStatus || fmt.Sprint(o.OrderID) != e.ExchangeOrderID {
+				t.Errorf("journal %s (%s %s, order %s) disagrees with the exchange: %+v (there %v)",
+					e.Key, e.State, e.OrderStatus, e.ExchangeOrderID, o, onExchange)
+			}
+		default:
+			notPlaced++
+			if onExchange {
+				t.Errorf("journal says %s was never placed, the exchange holds %+v", e.Key, o)
+			}
+		}
+	}
+	for key := range byKey {
+		if !journaled[key] {
+			t.Errorf("order %s at the exchange has no journal entry", key)
+		}
+	}
+	stats := fmt.Sprintf("kills %d, intents %d, orders at the exchange %d, journal entries %d (%d resolved as never placed), placements reported before kills %d, duplicates %d, %s",
+		kills, maxIntent+1, len(simOrders), len(entries), notPlaced, reported, duplicates, time.Since(start).Round(time.Millisecond))
+	t.Log(stats)
+	t.Logf("mean time from spawn to ready (or to the kill's start): %s", readyIn/time.Duration(kills))
+	ss := s.Stats()
+	t.Logf("simulator: %d requests, %d answered 429, %d 418, %d orders created",
+		ss.Total.Requests, ss.Total.Status429, ss.Total.Status418, ss.Total.OrdersCreated)
+	if len(simOrders) < 2*crashKills {
+		t.Errorf("too few orders for a meaningful test: %s", stats)
+	}
+}
