@@ -1,2 +1,47 @@
-// Package orders is under construction; see DESIGN.md.
+// Package orders places and cancels orders so that none is ever placed twice, follows their
+// state, and settles what the exchange left unknown.
+//
+// Most callers want New, then Reconcile once before any strategy runs, then Place and Cancel:
+//
+//	m, err := orders.New(orders.Params{Exchange: ex, Store: journal, Keys: keys, Log: log})
+//	unsubscribe := m.Subscribe(func(e orders.Event) { mailbox.Put(e) }) // before Reconcile
+//	sum, err := m.Reconcile(ctx)                                         // before strategies
+//	o, err := m.Place(ctx, orders.Intent{Symbol: "BTCUSDT", Side: adapters.Buy,
+//		Type: adapters.Limit, Quantity: qty, Price: px, Strategy: "mm"})
+//
+// # The order path
+//
+// Place validates and rounds the intent against the symbol's filters (Prepare: price to the
+// tick, quantity down to the step, LOT_SIZE, PRICE_FILTER and NOTIONAL), so nothing invalid is
+// ever sent. It takes a fresh idempotency key, which is also the exchange's client order id,
+// reserves it in the journal, marks the entry sent (both durable) and only then submits the
+// request, at orders priority. Every retry of the intent reuses the key.
+//
+// An answer that leaves the outcome unknown (a timeout, a 5xx, -1007, a connection reset after
+// the request was written) is never retried blind. The scheduler asks the manager before any
+// retry, and the manager queries the order by its key: found is the acknowledgement; proven
+// absent allows a resend with the same key; undecidable leaves the order UNKNOWN. An UNKNOWN
+// order is reported (a warning in the log, Metrics.UnknownOutcome and an Event), and Place
+// returns an *UnknownOutcomeError. From then on only Refresh and Reconcile touch it: they
+// query it again, adopt it when found, and resolve it as never placed (REJECTED with
+// ErrNotPlaced) once the exchange still does not know it after Config.SettleTime, when a
+// request still on its way can no longer be accepted. They never resend it.
+//
+// # State and events
+//
+// Each order moves through NEW, PARTIALLY_FILLED and a final status (FILLED, CANCELED,
+// EXPIRED, REJECTED), or UNKNOWN first; CanTransition is the table. Reports come from Place,
+// Cancel, Refresh's polling and Apply (the user-data stream), in any order: a report that would
+// move an order backwards is stale and dropped. Each accepted move is an Event carrying the
+// order, the previous status, the quantity it filled and the owning strategy's name.
+//
+// # Reconciliation
+//
+// Reconcile, at start-up, settles every journal entry left reserved, sent or unknown by a
+// crash: found on the exchange means adopted, absent means resolved as never placed (the
+// strategy decides again; a stale intent is never resent). It adopts open orders whose client
+// id carries this bot's prefix, applies fills and cancels that happened while the bot was
+// down (with the trades since each symbol's journalled trade cursor), and compacts old entries.
+// A process killed at any instant and restarted therefore never leaves two orders for one
+// intent; TestPlaceSurvivesCrashes checks exactly that against the simulator.
 package orders

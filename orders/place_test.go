@@ -106,7 +106,7 @@ func TestPlaceUnknownOutcome(t *testing.T) {
 			faults: []fault{{land: true, err: errUnknown}}, qerrs: []error{errReadFail, errReadFail, errReadFail, errReadFail},
 			wantErr: true, status: adapters.StatusUnknown, state: idempotency.StateUnknown, attempts: 1, orders: 1, journal: 1},
 		{name: "absent after every resend: stays unknown, never placed twice",
-			faults: []fault{{err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}},
+			faults:  []fault{{err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}},
 			wantErr: true, status: adapters.StatusUnknown, state: idempotency.StateUnknown, attempts: 6, orders: 0, resent: 5, journal: 2},
 		{name: "no resend when disabled",
 			faults: []fault{{err: errUnknown}, {err: errUnknown}, {err: errUnknown}}, cfg: orders.Config{MaxResends: -1},

@@ -173,7 +173,7 @@ func TestReconcileFailsOnUndecidable(t *testing.T) {
 	if e := h.entry(key); e.State != idempotency.StateSent {
 		t.Fatalf("an undecided entry moved to %s", e.State)
 	}
-	h.clock.Advance(orders.DefaultSettleTime) // absent, and too old to land any more
+	h.clock.Advance(orders.DefaultSettleTime)             // absent, and too old to land any more
 	if _, err := h.m.Reconcile(t.Context()); err != nil { // the exchange answers again
 		t.Fatal(err)
 	}

@@ -63,15 +63,15 @@ func TestStateMachineThroughFeed(t *testing.T) {
 		moved  bool
 		filled string
 	}{
-		{at(adapters.StatusNew, "0"), false, ""},                      // nothing new
-		{at(adapters.StatusPartiallyFilled, "0.001"), true, "0.001"},  // first fill
-		{at(adapters.StatusNew, "0"), false, ""},                      // stale: backwards
-		{at(adapters.StatusPartiallyFilled, "0.001"), false, ""},      // duplicate
+		{at(adapters.StatusNew, "0"), false, ""},                       // nothing new
+		{at(adapters.StatusPartiallyFilled, "0.001"), true, "0.001"},   // first fill
+		{at(adapters.StatusNew, "0"), false, ""},                       // stale: backwards
+		{at(adapters.StatusPartiallyFilled, "0.001"), false, ""},       // duplicate
 		{at(adapters.StatusPartiallyFilled, "0.0025"), true, "0.0015"}, // more
-		{at(adapters.StatusPartiallyFilled, "0.002"), false, ""},      // stale: fewer fills
-		{at(adapters.StatusRejected, "0.0025"), false, ""},            // illegal after resting
-		{at(adapters.StatusFilled, "0.003"), true, "0.0005"},          // done
-		{at(adapters.StatusCanceled, "0.003"), false, ""},             // final stays final
+		{at(adapters.StatusPartiallyFilled, "0.002"), false, ""},       // stale: fewer fills
+		{at(adapters.StatusRejected, "0.0025"), false, ""},             // illegal after resting
+		{at(adapters.StatusFilled, "0.003"), true, "0.0005"},           // done
+		{at(adapters.StatusCanceled, "0.003"), false, ""},              // final stays final
 	}
 	for i, s := range steps {
 		if moved := h.m.Apply(ctx, s.report); moved != s.moved {
