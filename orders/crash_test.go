@@ -290,6 +290,8 @@ type helperRun struct {
 	exited chan struct{}
 	mu     sync.Mutex
 	placed int
+	found  int // unresolved entries the restart's reconciliation found on the exchange
+	absent int // and those it resolved as never placed
 	stderr strings.Builder
 }
 
@@ -312,6 +314,10 @@ func startHelper(t *testing.T, url, path string) *helperRun {
 		for sc.Scan() {
 			switch {
 			case strings.HasPrefix(sc.Text(), "ready"):
+				var next int
+				r.mu.Lock()
+				_, _ = fmt.Sscanf(sc.Text(), "ready %d %d %d", &next, &r.found, &r.absent)
+				r.mu.Unlock()
 				close(r.ready)
 			case strings.HasPrefix(sc.Text(), "placed"):
 				r.mu.Lock()
@@ -362,6 +368,7 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(20260301, 4))
 	kills, reported := 0, 0
 	var readyIn time.Duration
+	foundAtRestart, absentAtRestart := 0, 0
 	for run := 0; kills < crashKills; run++ {
 		if run > 3*crashKills {
 			t.Fatalf("only %d kills in %d runs", kills, run)
@@ -393,6 +400,8 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 		}
 		h.mu.Lock()
 		reported += h.placed
+		foundAtRestart += h.found
+		absentAtRestart += h.absent
 		h.mu.Unlock()
 	}
 
@@ -478,7 +487,8 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 	stats := fmt.Sprintf("kills %d, intents %d, orders at the exchange %d, journal entries %d (%d resolved as never placed), placements reported before kills %d, duplicates %d, %s",
 		kills, maxIntent+1, len(simOrders), len(entries), notPlaced, reported, duplicates, time.Since(start).Round(time.Millisecond))
 	t.Log(stats)
-	t.Logf("mean time from spawn to ready (or to the kill's start): %s", readyIn/time.Duration(kills))
+	t.Logf("restarts' reconciliations: %d in-flight entries found placed, %d proven absent; mean time from spawn to ready %s",
+		foundAtRestart, absentAtRestart, readyIn/time.Duration(kills))
 	ss := s.Stats()
 	t.Logf("simulator: %d requests, %d answered 429, %d 418, %d orders created",
 		ss.Total.Requests, ss.Total.Status429, ss.Total.Status418, ss.Total.OrdersCreated)
