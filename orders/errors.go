@@ -14,8 +14,6 @@ var (
 	// ErrNotPlaced is carried by the event of an order that provably never reached the
 	// exchange (reconciliation found its key absent): nothing is live for that intent.
 	ErrNotPlaced = errors.New("orders: order was never placed")
-	// ErrUnknownOrder is returned for a client order id the manager does not track.
-	ErrUnknownOrder = errors.New("orders: unknown order")
 	// ErrNotOpen is returned by Cancel for an order that had already filled.
 	ErrNotOpen = errors.New("orders: order is not open")
 )
