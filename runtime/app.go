@@ -299,6 +299,8 @@ func provideExchange(lc fx.Lifecycle, c *Config, lg Logging, s *scheduler.Schedu
 		}
 		lc.Append(fx.StopHook(srv.Close))
 		bc.BaseURL = srv.URL()
+		bc.StreamURL = "ws://" + srv.Addr().String()
+		bc.WSAPIURL = "ws://" + srv.Addr().String() + "/ws-api/v3"
 		bc.APIKey, bc.APISecret = sim.DefaultAPIKey, sim.DefaultAPISecret
 		bc.Ed25519PrivateKey, bc.Ed25519PrivateKeyFile = "", ""
 		lg.Logger.Info().Str("url", srv.URL()).Msg("embedded simulated exchange started")

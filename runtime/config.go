@@ -88,6 +88,10 @@ type MarketConfig struct {
 	Tick time.Duration `koanf:"tick"`
 	// InfoTTL is how long exchange info (symbols, filters) is cached. Default 10m.
 	InfoTTL time.Duration `koanf:"info_ttl"`
+	// Streams follows market data and the user data stream over WebSockets (runtime/streams.go);
+	// REST polling then runs only for symbols whose stream is down or resyncing, and the order
+	// refresh only while the user data stream is down. true in the built-in defaults.
+	Streams bool `koanf:"streams"`
 }
 
 // PortfolioConfig configures the background balance refresh.

@@ -51,6 +51,7 @@ type Loop struct {
 	feed      *marketFeed
 	info      *infoCache
 	portfolio *portfolio
+	streams   *streamState // streams.go
 
 	mu       sync.Mutex
 	runners  map[string]*runner
@@ -100,6 +101,8 @@ func provideLoop(p loopParams) (*Loop, error) {
 	}
 	l.info = p.Info
 	l.feed = newMarketFeed(p.Exchange, clk, l.rng, l.log, p.Config.Market.PollInterval, l.deliver)
+	l.streams = newStreamState()
+	l.feed.streamed = l.streams.marketHealthy
 	l.portfolio = &portfolio{ex: p.Exchange, clk: clk, rng: l.rng, log: l.log, interval: p.Config.Portfolio.RefreshInterval}
 	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
 	return l, nil
@@ -169,6 +172,7 @@ func (l *Loop) boot(ctx context.Context) error {
 			l.background(ctx, l.cancelOnTrip)
 		}
 	}
+	l.background(ctx, l.runStreams)
 	l.background(ctx, l.feed.run)
 	l.background(ctx, l.portfolio.run)
 	l.background(ctx, l.ticker)
@@ -214,8 +218,11 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 	if !sleepCtx(ctx, l.clk, time.Duration(l.rng.Float64()*float64(interval))) {
 		return
 	}
-	for {
-		if err := l.orders.Refresh(ctx); err != nil && ctx.Err() == nil {
+	for n := 0; ; n++ {
+		if l.streams.userStreamUp() && n%10 != 0 {
+			// The user data stream reports order changes; polling is its fallback (a slow
+			// sweep still resolves what no event will: orders whose placement never landed).
+		} else if err := l.orders.Refresh(ctx); err != nil && ctx.Err() == nil {
 			l.log.Debug().Err(err).Msg("order refresh failed")
 		}
 		if !sleepCtx(ctx, l.clk, jitter(l.rng, interval, 0.2)) {

@@ -126,6 +126,8 @@ type marketFeed struct {
 	log      zerolog.Logger
 	interval time.Duration
 	deliver  func(strategyName string, ev strategy.Event)
+	// streamed, when set, reports symbols a healthy stream serves: the poller skips them.
+	streamed func(symbol string) bool
 
 	mu     sync.Mutex
 	subs   map[string]map[string]bool // symbol → strategy names
@@ -176,6 +178,9 @@ func (f *marketFeed) run(ctx context.Context) {
 	}
 	for {
 		for _, sym := range f.symbols() {
+			if f.streamed != nil && f.streamed(sym) {
+				continue
+			}
 			f.poll(ctx, sym)
 		}
 		if !sleepCtx(ctx, f.clk, jitter(f.rng, f.interval, 0.1)) {

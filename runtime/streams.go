@@ -1,0 +1,147 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/binance"
+	"github.com/keelbot/keel/adapters/stream"
+	"github.com/keelbot/keel/strategy"
+)
+
+// streamState is what the main loop knows of its streams: which symbols' market streams are
+// healthy (their books synced) and whether the user data stream is up. While a symbol's
+// stream is healthy the REST poller skips it; while the user data stream is up the order
+// refresh poll pauses. REST polling is the fallback, not the default.
+type streamState struct {
+	mu      sync.Mutex
+	healthy map[string]bool
+	userUp  bool
+}
+
+func newStreamState() *streamState { return &streamState{healthy: map[string]bool{}} }
+
+// marketHealthy reports whether symbol's market stream is up and its book synced.
+func (s *streamState) marketHealthy(symbol string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.healthy[symbol]
+}
+
+func (s *streamState) userStreamUp() bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.userUp
+}
+
+// runStreams runs the market stream of every subscribed symbol and the user data stream, when
+// market.streams is on and the exchange is Binance's dialect (the simulator included). Stream
+// events reach strategies through the main loop's mailboxes: quotes from the local book's
+// top, DataStatus{Stale: true} while a stream is down or its book resyncs.
+func (l *Loop) runStreams(ctx context.Context) {
+	client, ok := l.ex.(*binance.Client)
+	if !ok || !l.cfg.Market.Streams || l.streams == nil {
+		return
+	}
+	lim := stream.NewLimiter(stream.LimiterConfig{}, l.clk)
+	seed := uint64(l.rng.Float64() * (1 << 53))
+	opts := binance.StreamOptions{Limiter: lim, Clock: l.clk, Seed: seed}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	if symbols := l.feed.symbols(); len(symbols) > 0 {
+		ms, err := client.MarketStream(symbols, binance.MarketHandler{
+			OnBook:   l.streamQuote,
+			OnStatus: l.streamStatus,
+		}, opts)
+		if err != nil {
+			l.log.Error().Err(err).Msg("market stream not started; polling REST")
+		} else {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = ms.Run(ctx) }()
+		}
+	}
+
+	svc, ok := l.orders.(orderService)
+	if !ok {
+		return
+	}
+	opts.Seed++
+	var resyncs sync.WaitGroup
+	defer resyncs.Wait()
+	resync := make(chan struct{}, 1)
+	us, err := client.UserStream(binance.UserHandler{
+		OnOrder: func(o adapters.Order) { svc.m.Apply(ctx, o) },
+		OnStatus: func(up bool, err error) {
+			l.streams.mu.Lock()
+			l.streams.userUp = up
+			l.streams.mu.Unlock()
+			if !up && err != nil && ctx.Err() == nil {
+				l.log.Warn().Err(err).Msg("user data stream down; polling orders until it is back")
+			}
+		},
+		// A reconnect may have missed events: query the orders in flight once, off the
+		// stream's goroutine; resyncs asked for while one runs collapse into it.
+		OnResync: func() {
+			select {
+			case resync <- struct{}{}:
+			default:
+			}
+		},
+	}, opts)
+	if err != nil {
+		l.log.Info().Err(err).Msg("user data stream not started; polling orders")
+		return
+	}
+	resyncs.Add(1)
+	go func() {
+		defer resyncs.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-resync:
+				if err := svc.m.ResyncInFlight(ctx); err != nil && ctx.Err() == nil {
+					l.log.Warn().Err(err).Msg("resync of orders in flight after a user data gap failed")
+				}
+			}
+		}
+	}()
+	if err := us.Run(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		l.log.Error().Err(err).Msg("user data stream stopped; polling orders")
+		l.streams.mu.Lock()
+		l.streams.userUp = false
+		l.streams.mu.Unlock()
+	}
+}
+
+// streamQuote publishes a symbol's book top as a Quote, stamped with the exchange's event time.
+func (l *Loop) streamQuote(symbol string, book *stream.Book, u adapters.DepthUpdate) {
+	bid, ask, ok := book.Top()
+	if !ok {
+		return
+	}
+	q := strategy.Quote{Symbol: symbol, BidPrice: bid.Price, BidQty: bid.Quantity,
+		AskPrice: ask.Price, AskQty: ask.Quantity, Time: u.Time}
+	l.feed.mu.Lock()
+	l.feed.quotes[symbol] = q
+	l.feed.mu.Unlock()
+	l.feed.fanOut(symbol, q)
+}
+
+// streamStatus marks a symbol stale while its stream is down or resyncing (the poller takes
+// over), and fresh once its book is synced (the poller stops).
+func (l *Loop) streamStatus(symbol string, fresh bool, reason string) {
+	l.streams.mu.Lock()
+	l.streams.healthy[symbol] = fresh
+	l.streams.mu.Unlock()
+	l.feed.setStale(symbol, !fresh, reason)
+}
