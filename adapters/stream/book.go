@@ -114,6 +114,8 @@ func (b *Book) Snapshot(s adapters.Book) (ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.wanting = false
+	buf := b.buf
+	b.buf = nil
 	b.resetLocked()
 	for _, l := range s.Bids {
 		b.bids[key(l.Price)] = l
@@ -122,8 +124,6 @@ func (b *Book) Snapshot(s adapters.Book) (ok bool) {
 		b.asks[key(l.Price)] = l
 	}
 	b.last = s.LastUpdateID
-	buf := b.buf
-	b.buf = nil
 	first := true
 	for _, u := range buf {
 		if u.FinalID <= b.last {

@@ -1,0 +1,194 @@
+package stream_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/shopspring/decimal"
+	"go.uber.org/goleak"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/stream"
+	"github.com/keelbot/keel/internal/clock"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+
+// TestLimiterSlidingWindow walks a fake clock: the third attempt in a window of two waits
+// exactly until the first leaves the window.
+func TestLimiterSlidingWindow(t *testing.T) {
+	clk := clock.NewFake(t0)
+	l := stream.NewLimiter(stream.LimiterConfig{Max: 2, Window: time.Minute}, clk)
+	ctx := t.Context()
+	for i := 0; i < 2; i++ {
+		if err := l.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(10 * time.Second)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Wait(ctx) }()
+	clk.BlockUntil(1)
+	if next, _ := clk.NextDeadline(); !next.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("third attempt waits until %v, want %v", next, t0.Add(time.Minute))
+	}
+	clk.Set(t0.Add(time.Minute))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l.InWindow() != 2 || l.Total() != 3 {
+		t.Fatalf("in window %d, total %d", l.InWindow(), l.Total())
+	}
+}
+
+// echoServer accepts WebSocket connections, counts them, and keeps each open until the client
+// or the test closes it.
+type echoServer struct {
+	srv     *httptest.Server
+	accepts atomic.Int64
+	mu      sync.Mutex
+	conns   []*websocket.Conn
+}
+
+func newEchoServer(t *testing.T) *echoServer {
+	e := &echoServer{}
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		e.accepts.Add(1)
+		e.mu.Lock()
+		e.conns = append(e.conns, c)
+		e.mu.Unlock()
+		_ = c.Write(r.Context(), websocket.MessageText, []byte(`{"hello":1}`))
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() {
+		e.mu.Lock()
+		for _, c := range e.conns {
+			c.CloseNow()
+		}
+		e.mu.Unlock()
+		e.srv.Close()
+	})
+	return e
+}
+
+// TestReconnectIsSingleflight: many concurrent Reconnect calls cause one reconnect.
+func TestReconnectIsSingleflight(t *testing.T) {
+	e := newEchoServer(t)
+	states := make(chan stream.State, 100)
+	c := stream.New(stream.Config{URL: "ws" + e.srv.URL[4:], Seed: 1, BackoffBase: time.Millisecond},
+		stream.Handler{OnState: func(s stream.State) { states <- s }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitUp := func(n int64) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case s := <-states:
+				if s.Up && s.Connects == n {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("connection %d never came up", n)
+			}
+		}
+	}
+	waitUp(1)
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Reconnect() }()
+	}
+	wg.Wait()
+	waitUp(2)
+	if st := c.Stats(); st.Reconnects != 1 || st.Attempts != 2 || e.accepts.Load() != 2 {
+		t.Fatalf("stats %+v, accepts %d", st, e.accepts.Load())
+	}
+}
+
+// TestReadDeadlineDropsSilentConnection: a connection that delivers nothing past ReadTimeout
+// (on the fake clock) is dropped and redialled.
+func TestReadDeadlineDropsSilentConnection(t *testing.T) {
+	e := newEchoServer(t)
+	clk := clock.NewFake(t0)
+	states := make(chan stream.State, 100)
+	c := stream.New(stream.Config{URL: "ws" + e.srv.URL[4:], Seed: 2, Clock: clk, ReadTimeout: 40 * time.Second,
+		PingInterval: -1, BackoffBase: time.Nanosecond}, stream.Handler{OnState: func(s stream.State) { states <- s }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var s stream.State
+	for !s.Up {
+		s = <-states
+	}
+	for s.Up {
+		clk.Advance(10 * time.Second)
+		select {
+		case s = <-states:
+		case <-time.After(50 * time.Millisecond): // give the watchdog its turn; the clock is fake
+		}
+	}
+	if s.Err == nil || s.Err.Error() != stream.ErrReadTimeout.Error() {
+		t.Fatalf("dropped with %v, want the read deadline", s.Err)
+	}
+}
+
+func lvl(p, q string) adapters.Level {
+	return adapters.Level{Price: decimal.RequireFromString(p), Quantity: decimal.RequireFromString(q)}
+}
+
+// TestBookSync walks the documented procedure: buffer, snapshot, drop old updates, bridge,
+// then a gap asks for exactly one snapshot however many updates follow it.
+func TestBookSync(t *testing.T) {
+	b := stream.NewBook("X")
+	if _, need := b.Update(adapters.DepthUpdate{FirstID: 95, FinalID: 99, Bids: []adapters.Level{lvl("1", "1")}}); !need {
+		t.Fatal("first update did not ask for a snapshot")
+	}
+	if _, need := b.Update(adapters.DepthUpdate{FirstID: 100, FinalID: 103, Bids: []adapters.Level{lvl("2", "5")}}); need {
+		t.Fatal("asked twice")
+	}
+	if !b.Snapshot(adapters.Book{LastUpdateID: 101, Bids: []adapters.Level{lvl("1", "3")}, Asks: []adapters.Level{lvl("3", "1")}}) {
+		t.Fatal("snapshot refused")
+	}
+	bid, ask, ok := b.Top()
+	if !ok || bid.Price.String() != "2" || ask.Price.String() != "3" || b.LastUpdateID() != 103 {
+		t.Fatalf("top %v %v %v at %d", bid, ask, ok, b.LastUpdateID())
+	}
+	if applied, _ := b.Update(adapters.DepthUpdate{FirstID: 104, FinalID: 104, Bids: []adapters.Level{lvl("2", "0")}}); !applied {
+		t.Fatal("next update not applied")
+	}
+	asks := 0
+	for i := int64(0); i < 20; i++ {
+		if _, need := b.Update(adapters.DepthUpdate{FirstID: 110 + i, FinalID: 110 + i}); need {
+			asks++
+		}
+	}
+	if asks != 1 || b.Synced() {
+		t.Fatalf("a gap asked for %d snapshots (synced %v), want 1", asks, b.Synced())
+	}
+	if b.Snapshot(adapters.Book{LastUpdateID: 105}) {
+		t.Fatal("a snapshot older than the buffer was accepted")
+	}
+	if !b.Snapshot(adapters.Book{LastUpdateID: 120}) || !b.Synced() || b.LastUpdateID() != 129 {
+		t.Fatalf("resync: synced %v at %d", b.Synced(), b.LastUpdateID())
+	}
+}
