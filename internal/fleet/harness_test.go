@@ -1,7 +1,9 @@
 package fleet_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -66,8 +68,14 @@ func newExchange(t testing.TB, scale float64) *exchange {
 		x.inflight[k]++
 		x.maxIn[k] = max(x.maxIn[k], x.inflight[k])
 		if r.Method == http.MethodPost && r.URL.Path == "/api/v3/order" {
-			_ = r.ParseForm()
-			x.orders = append(x.orders, orderSeen{time.Now(), r.Form.Get("newClientOrderId")})
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			q, _ := url.ParseQuery(string(body))
+			key := q.Get("newClientOrderId")
+			if key == "" {
+				key = r.URL.Query().Get("newClientOrderId")
+			}
+			x.orders = append(x.orders, orderSeen{time.Now(), key})
 		}
 		x.mu.Unlock()
 		proxy.ServeHTTP(w, r)
@@ -97,12 +105,15 @@ type instance struct {
 	f *fleet.Fleet
 	s *scheduler.Scheduler
 	c *binance.Client
+
+	rdb redis.UniversalClient
 }
 
 type instanceOpts struct {
 	fleet   func(*fleet.Options)
 	sched   func(*scheduler.Config)
 	schOpts []scheduler.Option
+	gate    scheduler.Gate // wrapped by the fleet's gate
 }
 
 func newInstance(t testing.TB, rdb redis.UniversalClient, prefix, id string, size int, x *exchange, o instanceOpts) *instance {
@@ -122,7 +133,11 @@ func newInstance(t testing.TB, rdb redis.UniversalClient, prefix, id string, siz
 	if o.sched != nil {
 		o.sched(&cfg)
 	}
-	s, err := scheduler.New(cfg, append(f.SchedulerOptions(), o.schOpts...)...)
+	opts := append(f.SchedulerOptions(), o.schOpts...)
+	if o.gate != nil {
+		opts = append(opts, scheduler.WithGate(f.Gate(o.gate)))
+	}
+	s, err := scheduler.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +154,7 @@ func newInstance(t testing.TB, rdb redis.UniversalClient, prefix, id string, siz
 	if _, err := c.ExchangeInfo(ctx); err != nil { // learns the simulator's scaled windows
 		t.Fatal(err)
 	}
-	return &instance{f: f, s: s, c: c}
+	return &instance{f: f, s: s, c: c, rdb: rdb}
 }
 
 // eventually polls cond until it holds or the deadline passes.

@@ -200,3 +200,11 @@ func (g fleetGate) Allow(ctx context.Context, p scheduler.Priority) error {
 	}
 	return g.inner.Allow(ctx, p)
 }
+
+// FilePath returns the path of the file half when it is a killswitch.FileBackend, else "".
+func (b *SyncedBackend) FilePath() string {
+	if fb, ok := b.file.(*killswitch.FileBackend); ok {
+		return fb.Path()
+	}
+	return ""
+}
