@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -26,9 +27,12 @@ func (g switchGate) Allow(context.Context, scheduler.Priority) error { return g.
 func placeLoop(ctx context.Context, in *instance, id string, n *atomic.Int64) {
 	for i := 0; ctx.Err() == nil; i++ {
 		_, err := in.c.PlaceOrder(ctx, adapters.OrderRequest{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
-			TimeInForce: adapters.GTC, Quantity: decimal.RequireFromString("0.001"), Price: decimal.RequireFromString("1000"),
+			TimeInForce: adapters.GTC, Quantity: decimal.RequireFromString("0.02"), Price: decimal.RequireFromString("1000"),
 			ClientOrderID: fmt.Sprintf("%s-%d-%d", id, n.Add(1), i)})
 		if err != nil {
+			if os.Getenv("KEEL_DEBUG") != "" {
+				fmt.Println(err)
+			}
 			select { // a refused order (halted) is retried on the next tick, not in a spin
 			case <-ctx.Done():
 			case <-time.After(5 * time.Millisecond):

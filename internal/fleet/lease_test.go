@@ -102,7 +102,11 @@ func holdSlotsForever() {
 		Attempt: func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }})
 	for range 2 {
 		go s.Do(context.Background(), &scheduler.Request{Bucket: "orders", Priority: scheduler.PriorityOrders, Budget: time.Hour,
-			Attempt: func(context.Context, int) scheduler.Outcome { held <- struct{}{}; <-block; return scheduler.Outcome{Status: 200} }})
+			Attempt: func(context.Context, int) scheduler.Outcome {
+				held <- struct{}{}
+				<-block
+				return scheduler.Outcome{Status: 200}
+			}})
 	}
 	<-held
 	<-held
