@@ -1,0 +1,129 @@
+package fleet_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/internal/fleet/fleettest"
+	"github.com/keelbot/keel/scheduler"
+)
+
+// rttHook counts the round trips a client makes (a pipeline is one).
+type rttHook struct{ n atomic.Int64 }
+
+func (h *rttHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *rttHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *rttHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+// BenchmarkFleetAcquireRelease is the cost of one request through the scheduler (grant,
+// attempt that does nothing, release): local (the baseline) beside fleet mode on Redis, which
+// adds a slot round trip on the request path and a background return.
+func BenchmarkFleetAcquireRelease(b *testing.B) {
+	cfg := scheduler.Config{Windows: []scheduler.WindowConfig{{Name: "W", Limit: 1 << 40, Interval: time.Minute, Burst: 1}},
+		Buckets: []scheduler.BucketConfig{{Name: "q", MaxConcurrency: 64}}}
+	req := &scheduler.Request{Bucket: "q", Priority: scheduler.PriorityAccount, Costs: []scheduler.Cost{{Window: "W", Amount: 1}},
+		Attempt: func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }}
+	run := func(b *testing.B, s *scheduler.Scheduler, rtt *rttHook) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		var before int64
+		if rtt != nil {
+			before = rtt.n.Load()
+		}
+		b.ResetTimer()
+		for b.Loop() {
+			if _, err := s.Do(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if rtt != nil {
+			b.ReportMetric(float64(rtt.n.Load()-before)/float64(b.N), "redis-rtt/req")
+		}
+	}
+	b.Run("local", func(b *testing.B) {
+		s, err := scheduler.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		run(b, s, nil)
+	})
+	b.Run("redis", func(b *testing.B) {
+		rdb, prefix := fleettest.Require(b)
+		hook := &rttHook{}
+		rdb.AddHook(hook)
+		f, err := fleet.New(rdb, fleet.Options{Prefix: prefix, InstanceID: "bench", Size: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Start()
+		defer f.Close()
+		s, err := scheduler.New(cfg, f.SchedulerOptions()...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		run(b, s, hook)
+	})
+}
+
+// BenchmarkFleetGoodput runs five instances against one simulator (time scale 60: a 1 s
+// weight window of 6000) for one second per iteration, each offering far more than the whole
+// budget of depth reads (weight 250), and reports how much of the limit the fleet used, the
+// 429s it got, the most depth requests in flight at the simulator, and Redis round trips per
+// request sent.
+func BenchmarkFleetGoodput(b *testing.B) {
+	rdb, prefix := fleettest.Require(b)
+	hook := &rttHook{}
+	rdb.AddHook(hook)
+	x := newExchange(b, 60)
+	const n = 5
+	var insts []*instance
+	for i := range n {
+		insts = append(insts, newInstance(b, rdb, prefix, fmt.Sprint("g", i), n, x, instanceOpts{}))
+	}
+	var okWeight, sent atomic.Int64
+	rtt0 := hook.n.Load()
+	start := time.Now()
+	b.ResetTimer()
+	for range b.N {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var wg sync.WaitGroup
+		for _, in := range insts {
+			for range 6 {
+				wg.Go(func() {
+					for ctx.Err() == nil {
+						if _, err := in.c.Depth(ctx, "BTCUSDT", 5000); err == nil {
+							okWeight.Add(250)
+							sent.Add(1)
+						}
+					}
+				})
+			}
+		}
+		wg.Wait()
+		cancel()
+	}
+	b.StopTimer()
+	// The limit is per 1 s window aligned to the clock: count the windows the run touched.
+	windows := time.Now().Truncate(time.Second).Sub(start.Truncate(time.Second)).Seconds() + 1
+	st := x.sim.Stats()
+	// Market reads may use 70% (headroom) of 90% (safety) of the limit: 0.63 at most.
+	b.ReportMetric(float64(okWeight.Load())/(6000*windows), "used/limit")
+	b.ReportMetric(float64(st.Total.Status429+st.Total.Status418), "429s")
+	b.ReportMetric(float64(x.maxInflight("GET /api/v3/depth")), "max-inflight")
+	if s := sent.Load(); s > 0 {
+		b.ReportMetric(float64(hook.n.Load()-rtt0)/float64(s), "redis-rtt/req")
+	}
+}
