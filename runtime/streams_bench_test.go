@@ -1,0 +1,160 @@
+package runtime
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/binance"
+	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/scheduler"
+	"github.com/keelbot/keel/strategy"
+)
+
+// collector is a strategy that measures how old each quote is when it reaches OnEvent.
+type collector struct {
+	mu     sync.Mutex
+	lat    []time.Duration
+	want   int
+	done   chan struct{}
+	closed bool
+	since  func(q strategy.Quote) time.Duration
+}
+
+func (c *collector) OnEvent(_ context.Context, ev strategy.Event) error {
+	q, ok := ev.(strategy.Quote)
+	if !ok {
+		return nil
+	}
+	d := c.since(q)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lat = append(c.lat, d)
+	if len(c.lat) >= c.want && !c.closed {
+		c.closed = true
+		close(c.done)
+	}
+	return nil
+}
+
+func (c *collector) report(b *testing.B, elapsed time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lat := append([]time.Duration(nil), c.lat...)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50_µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99_µs")
+}
+
+// benchBot is the pieces of a Loop the quote path uses, on a simulator (20 levels a side) that walks every
+// millisecond and pushes stream updates every millisecond.
+func benchBot(b *testing.B, c *collector, pollInterval time.Duration, wrap func(adapters.Exchange) adapters.Exchange) (*Loop, *binance.Client, func()) {
+	b.Helper()
+	srv, err := sim.New(sim.Config{Seed: 1, WalkInterval: time.Millisecond,
+		Streams: sim.StreamConfig{Interval: time.Millisecond, BookLevels: 20}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		b.Fatal(err)
+	}
+	sch, err := scheduler.New(scheduler.Config{Exchange: "binance", InstanceID: "bench",
+		Windows: binance.SchedulerWindows(), Buckets: binance.SchedulerBuckets()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, err := binance.New(binance.Config{BaseURL: srv.URL(), StreamURL: "ws://" + srv.Addr().String(),
+		APIKey: sim.DefaultAPIKey, APISecret: sim.DefaultAPISecret}, sch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ex adapters.Exchange = client
+	if wrap != nil {
+		ex = wrap(client)
+	}
+	log := zerolog.Nop()
+	l := &Loop{cfg: &Config{Market: MarketConfig{Streams: true}}, log: log, clk: realClock, rng: newLockedRand(1),
+		ex: ex, streams: newStreamState(), runners: map[string]*runner{}}
+	l.feed = newMarketFeed(ex, realClock, l.rng, log, pollInterval, l.deliver)
+	l.feed.streamed = l.streams.marketHealthy
+	l.feed.subscribe("bench", "BTCUSDT", "ETHUSDT", "DOGEUSDT")
+	r := &runner{name: "bench", strat: c, box: newMailbox(), log: log}
+	l.runners["bench"] = r
+	return l, client, func() {
+		sch.Close()
+		srv.Close()
+	}
+}
+
+// BenchmarkQuotesStream: book updates of three symbols through the market stream, the main
+// loop's mailbox and a strategy; latency from the simulator's event time to OnEvent.
+func BenchmarkQuotesStream(b *testing.B) {
+	c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration { return time.Since(q.Time) }}
+	l, _, stop := benchBot(b, c, time.Hour, nil)
+	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	l.runners["bench"].start(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); l.runStreams(ctx) }()
+	b.ReportAllocs()
+	b.ResetTimer()
+	began := time.Now()
+	<-c.done
+	elapsed := time.Since(began)
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+	<-l.runners["bench"].done
+	c.report(b, elapsed)
+}
+
+// pollTimer stamps when each symbol's bookTicker poll was sent, so the REST path's latency
+// runs from the request to OnEvent.
+type pollTimer struct {
+	adapters.Exchange
+	mu   sync.Mutex
+	sent map[string]time.Time
+}
+
+func (p *pollTimer) BookTicker(ctx context.Context, symbol string, opts ...adapters.CallOption) (adapters.BookTicker, error) {
+	p.mu.Lock()
+	p.sent[symbol] = time.Now()
+	p.mu.Unlock()
+	return p.Exchange.BookTicker(ctx, symbol, opts...)
+}
+
+// BenchmarkQuotesRESTPolling: the same quotes by polling bookTicker every millisecond through
+// the scheduler (which holds the poller to the REQUEST_WEIGHT budget); latency from the
+// poll's send to OnEvent.
+func BenchmarkQuotesRESTPolling(b *testing.B) {
+	pt := &pollTimer{sent: map[string]time.Time{}}
+	c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration {
+		pt.mu.Lock()
+		defer pt.mu.Unlock()
+		return time.Since(pt.sent[q.Symbol])
+	}}
+	l, _, stop := benchBot(b, c, time.Millisecond, func(ex adapters.Exchange) adapters.Exchange { pt.Exchange = ex; return pt })
+	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	l.runners["bench"].start(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); l.feed.run(ctx) }()
+	b.ReportAllocs()
+	b.ResetTimer()
+	began := time.Now()
+	<-c.done
+	elapsed := time.Since(began)
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+	<-l.runners["bench"].done
+	c.report(b, elapsed)
+}
