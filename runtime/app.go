@@ -105,6 +105,9 @@ func Run(opts ...fx.Option) error {
 	fs := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
 	path := fs.String("config", "", "YAML config file (default configs/sim.yaml if it exists, else the built-in copy of it)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // usage was printed; asking for help is not a failure
+		}
 		return err
 	}
 	lo := LoadOptions{Path: *path}
@@ -267,8 +270,8 @@ func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *ki
 // observeAttempt feeds one attempt into the metrics.
 func (m *Metrics) observeAttempt(exchange string, ev scheduler.AttemptEvent) {
 	m.Attempts.WithLabelValues(exchange, ev.Endpoint, ev.Bucket, ev.Class.String(), statusLabel(ev.Status)).Inc()
-	if ev.Attempt > 1 {
-		m.Retries.WithLabelValues(ev.Bucket, "retry").Inc()
+	if ev.RetryReason != "" { // this attempt failed and a retry follows
+		m.Retries.WithLabelValues(ev.Bucket, ev.RetryReason).Inc()
 	}
 	if ev.Status == 429 || ev.Status == 418 {
 		m.RateLimited.WithLabelValues(ev.Bucket, statusLabel(ev.Status)).Inc()

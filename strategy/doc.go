@@ -4,7 +4,7 @@
 //
 // A complete strategy, buying a little whenever the spread is tight:
 //
-//	package tight
+//	package main
 //
 //	import (
 //		"context"

@@ -34,7 +34,7 @@ type Stopper interface {
 // Event is one of Tick, Quote, OrderUpdate or DataStatus.
 type Event interface{ isEvent() }
 
-// Tick is the strategy's timer, every strategies.<name>.tick (default 1s).
+// Tick is the strategy's timer, every market.tick (default 1s).
 type Tick struct {
 	Time time.Time
 }
