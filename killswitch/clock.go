@@ -9,12 +9,3 @@ type Clock interface {
 	Now() time.Time
 	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
-	return t.C, t.Stop
-}

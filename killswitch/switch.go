@@ -1,6 +1,8 @@
 package killswitch
 
 import (
+	"github.com/keelbot/keel/internal/clock"
+
 	"context"
 	"errors"
 	"fmt"
@@ -85,7 +87,7 @@ func File(path string, opts ...Option) (*Switch, error) {
 func NewWithBackend(b Backend, opts ...Option) *Switch {
 	s := &Switch{
 		backend: b,
-		clock:   realClock{},
+		clock:   clock.Real{},
 		poll:    DefaultPollInterval,
 		log:     zerolog.Nop(),
 		pid:     os.Getpid(),

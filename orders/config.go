@@ -132,14 +132,6 @@ type Clock interface {
 	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
 }
 
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-func (wallClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
-	return t.C, t.Stop
-}
-
 // Metrics are the manager's counters, fed to Prometheus by the runtime. Every field is
 // optional; a nil func is skipped. Each is called once per occurrence with the order's symbol
 // and must not block.

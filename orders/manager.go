@@ -1,6 +1,8 @@
 package orders
 
 import (
+	"github.com/keelbot/keel/internal/clock"
+
 	"context"
 	"errors"
 	"fmt"
@@ -70,7 +72,7 @@ func New(p Params) (*Manager, error) {
 	}
 	p.Config.setDefaults()
 	if p.Clock == nil {
-		p.Clock = wallClock{}
+		p.Clock = clock.Real{}
 	}
 	m := &Manager{
 		ex: p.Exchange, store: p.Store, keys: p.Keys, log: p.Log, clock: p.Clock,

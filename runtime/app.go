@@ -22,7 +22,6 @@ import (
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
-	"github.com/keelbot/keel/strategy"
 )
 
 // Module is Keel's runtime: one fx module per part, so the wiring reads like DESIGN.md's
@@ -325,9 +324,6 @@ func provideJournal(lc fx.Lifecycle, c *Config, fl *fleet.Fleet) (idempotency.St
 }
 
 var errNotReady = errors.New("runtime: not started")
-
-// ensure the strategy group type stays what strategy.Module provides.
-var _ = strategy.GroupTag
 
 // realClock is the runtime's default clock.
 var realClock Clock = clock.Real{}

@@ -1,6 +1,8 @@
 package binance
 
 import (
+	"github.com/keelbot/keel/internal/clock"
+
 	"context"
 	"errors"
 	"fmt"
@@ -79,7 +81,7 @@ func New(cfg Config, sched Scheduler, opts ...Option) (*Client, error) {
 	base, _ := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	key := cfg.APIKey
 	cfg.APIKey, cfg.APISecret, cfg.Ed25519PrivateKey = "", "", ""
-	c := &Client{cfg: cfg, key: &key, base: base, sched: sched, http: &http.Client{}, clock: wallClock{}, signer: s}
+	c := &Client{cfg: cfg, key: &key, base: base, sched: sched, http: &http.Client{}, clock: clock.Real{}, signer: s}
 	for _, o := range opts {
 		o(c)
 	}

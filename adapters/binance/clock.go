@@ -14,10 +14,6 @@ type Clock interface {
 	Now() time.Time
 }
 
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
 // ErrClockDrift matches (errors.Is) a refusal to sign because the local clock is further
 // from the exchange's than recvWindow allows. The request was not sent.
 var ErrClockDrift = errors.New("binance: local clock drift beyond recvWindow")

@@ -1,6 +1,8 @@
 package binance
 
 import (
+	"github.com/keelbot/keel/internal/clock"
+
 	"context"
 	"errors"
 	"io"
@@ -228,7 +230,7 @@ func FuzzAnswer(f *testing.F) {
 			cfg:    Config{BaseURL: "http://exchange.invalid", RecvWindow: 5000, Timeout: time.Second},
 			key:    new(Secret),
 			signer: newHMACSigner("s"),
-			clock:  wallClock{},
+			clock:  clock.Real{},
 			http: &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
 				return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(string(body))), Request: r}, nil
 			})},

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/keelbot/keel/internal/clock"
+
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -16,14 +18,6 @@ import (
 type Clock interface {
 	Now() time.Time
 	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
-	return t.C, t.Stop
 }
 
 // Defaults applied by New to zero fields of Config.
@@ -149,7 +143,7 @@ func (c *Config) setDefaults() {
 		c.TimeScale = 1
 	}
 	if c.Clock == nil {
-		c.Clock = realClock{}
+		c.Clock = clock.Real{}
 	}
 	if c.Logger == nil {
 		l := zerolog.Nop()

@@ -18,6 +18,8 @@
 package stream
 
 import (
+	"github.com/keelbot/keel/internal/clock"
+
 	"context"
 	"errors"
 	"fmt"
@@ -34,14 +36,6 @@ import (
 type Clock interface {
 	Now() time.Time
 	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-func (wallClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
-	return t.C, t.Stop
 }
 
 // Config configures a Conn. Zero fields take the defaults noted, applied in setDefaults.
@@ -99,7 +93,7 @@ func (c *Config) setDefaults() {
 		c.DialTimeout = 10 * time.Second
 	}
 	if c.Clock == nil {
-		c.Clock = wallClock{}
+		c.Clock = clock.Real{}
 	}
 	if c.Limiter == nil {
 		c.Limiter = NewLimiter(LimiterConfig{}, c.Clock)

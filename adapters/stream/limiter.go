@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"github.com/keelbot/keel/internal/clock"
+
 	"context"
 	"sync"
 	"time"
@@ -36,7 +38,7 @@ func NewLimiter(cfg LimiterConfig, clk Clock) *Limiter {
 		cfg.Window = 5 * time.Minute
 	}
 	if clk == nil {
-		clk = wallClock{}
+		clk = clock.Real{}
 	}
 	return &Limiter{cfg: cfg, clk: clk}
 }
