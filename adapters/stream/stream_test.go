@@ -87,38 +87,44 @@ func newEchoServer(t *testing.T) *echoServer {
 	return e
 }
 
-// TestReconnectIsSingleflight: many concurrent Reconnect calls cause one reconnect.
+// TestReconnectIsSingleflight: many concurrent Reconnect calls cause one reconnect. The backoff
+// runs on a fake clock, so the new connection cannot come up (and accept a second Reconnect)
+// until every call has been made.
 func TestReconnectIsSingleflight(t *testing.T) {
 	e := newEchoServer(t)
+	clk := clock.NewFake(t0)
 	states := make(chan stream.State, 100)
-	c := stream.New(stream.Config{URL: "ws" + e.srv.URL[4:], Seed: 1, BackoffBase: time.Millisecond},
+	c := stream.New(stream.Config{URL: "ws" + e.srv.URL[4:], Seed: 1, Clock: clk, PingInterval: -1,
+		ReadTimeout: 1000 * time.Hour, BackoffBase: time.Hour, BackoffCap: time.Hour},
 		stream.Handler{OnState: func(s stream.State) { states <- s }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitUp := func(n int64) {
+	next := func(want stream.State) {
 		t.Helper()
-		deadline := time.After(10 * time.Second)
-		for {
-			select {
-			case s := <-states:
-				if s.Up && s.Connects == n {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("connection %d never came up", n)
+		select {
+		case s := <-states:
+			if s.Up != want.Up || s.Connects != want.Connects {
+				t.Fatalf("state %+v, want up=%v connects=%d", s, want.Up, want.Connects)
 			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no state change to up=%v connects=%d", want.Up, want.Connects)
 		}
 	}
-	waitUp(1)
+	clk.BlockUntil(1) // the first attempt's jitter
+	clk.Advance(time.Hour)
+	next(stream.State{Up: true, Connects: 1})
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.Reconnect() }()
 	}
 	wg.Wait()
-	waitUp(2)
+	next(stream.State{Up: false, Connects: 1})
+	clk.BlockUntil(1) // Run waits out its jitter on the fake clock
+	clk.Advance(time.Hour)
+	next(stream.State{Up: true, Connects: 2})
 	if st := c.Stats(); st.Reconnects != 1 || st.Attempts != 2 || e.accepts.Load() != 2 {
 		t.Fatalf("stats %+v, accepts %d", st, e.accepts.Load())
 	}
