@@ -109,12 +109,7 @@ func Run(opts ...fx.Option) error {
 		}
 		return err
 	}
-	lo := LoadOptions{Path: *path}
-	if lo.Path == "" {
-		if _, err := os.Stat("configs/sim.yaml"); err == nil {
-			lo.Path = "configs/sim.yaml"
-		}
-	}
+	lo := LoadOptions{Path: ConfigPath(*path)}
 	// Load the configuration before fx: a bad config is then one clear line naming the key,
 	// not a dependency-injection trace.
 	c, k, err := LoadConfig(lo)
@@ -124,6 +119,18 @@ func Run(opts ...fx.Option) error {
 	c.raw = k
 	app := New(append([]fx.Option{fx.Supply(preloaded{c})}, opts...)...)
 	return runApp(app)
+}
+
+// ConfigPath is the config file a bot reads given its --config flag: the flag, else
+// configs/sim.yaml when it exists, else "" (the built-in copy of it).
+func ConfigPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if _, err := os.Stat("configs/sim.yaml"); err == nil {
+		return "configs/sim.yaml"
+	}
+	return ""
 }
 
 // runApp starts app, waits for a signal or a shutdown request, and stops it.

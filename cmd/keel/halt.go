@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/runtime"
 )
 
 // halt, resume and status act on the kill-switch file a running bot watches: it halts within
@@ -25,42 +27,53 @@ func init() {
 	}}
 }
 
-// switchFlags declares --file, defaulting like the runtime: KEEL_KILLSWITCH_FILE, else
-// ./KILLSWITCH.
-func switchFlags(name, usage string, stderr io.Writer) (*flag.FlagSet, *string) {
+// switchFlags declares --config and --file. Without --file the switch is the one the bot's
+// configuration names: killswitch.file from --config (default configs/sim.yaml when it exists,
+// else the built-in defaults) and the KEEL_* environment, shared through Redis when store.url
+// is set; --file names a kill-switch file directly.
+func switchFlags(name, usage string, stderr io.Writer) (*flag.FlagSet, *switchOpts) {
 	fs := flag.NewFlagSet("keel "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := os.Getenv("KEEL_KILLSWITCH_FILE")
-	if def == "" {
-		def = killswitch.DefaultFile
-	}
-	file := fs.String("file", def, "the kill-switch file (the bot's killswitch.file; env KEEL_KILLSWITCH_FILE)")
+	o := &switchOpts{}
+	fs.StringVar(&o.config, "config", "", "the bot's YAML config: its killswitch.file, and its store.url in fleet mode (default configs/sim.yaml if it exists)")
+	fs.StringVar(&o.file, "file", "", "a kill-switch file to use instead of the config's killswitch.file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: keel "+name+" "+usage)
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
-	return fs, file
+	return fs, o
 }
 
-func openSwitch(fs *flag.FlagSet, file string, args []string) (*killswitch.Switch, error) {
+type switchOpts struct{ config, file string }
+
+// openSwitch parses args and opens the switch; close releases it.
+func openSwitch(fs *flag.FlagSet, o *switchOpts, args []string) (sw *killswitch.Switch, close func() error, err error) {
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return nil, nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
-	return killswitch.File(file)
+	if o.file != "" {
+		if o.config != "" {
+			return nil, nil, usageError{errors.New("--file and --config name two switches; give one")}
+		}
+		sw, err := killswitch.File(o.file)
+		return sw, func() error { return nil }, err
+	}
+	return runtime.OpenKillSwitch(runtime.LoadOptions{Path: runtime.ConfigPath(o.config)})
 }
 
 func haltMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, file := switchFlags("halt", `--reason "why" [flags]`, stderr)
+	fs, o := switchFlags("halt", `--reason "why" [flags]`, stderr)
 	reason := fs.String("reason", "", "why trading is halted (required; shown in the bot's log and status)")
 	who := fs.String("who", "", "who halts (default: your user name)")
-	sw, err := openSwitch(fs, *file, args)
+	sw, closeSwitch, err := openSwitch(fs, o, args)
 	if err != nil {
 		return err
 	}
+	defer closeSwitch()
 	if *reason == "" {
 		return usageError{fmt.Errorf("--reason is required")}
 	}
@@ -76,11 +89,12 @@ func haltMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func resumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, file := switchFlags("resume", "[flags]", stderr)
-	sw, err := openSwitch(fs, *file, args)
+	fs, o := switchFlags("resume", "[flags]", stderr)
+	sw, closeSwitch, err := openSwitch(fs, o, args)
 	if err != nil {
 		return err
 	}
+	defer closeSwitch()
 	if err := sw.Resume(ctx); err != nil {
 		return err
 	}
@@ -89,12 +103,13 @@ func resumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func statusMain(args []string, stdout, stderr io.Writer) error {
-	fs, file := switchFlags("status", "[flags]", stderr)
+	fs, o := switchFlags("status", "[flags]", stderr)
 	asJSON := fs.Bool("json", false, `print {"halted": ..., "reason": {...}}`)
-	sw, err := openSwitch(fs, *file, args)
+	sw, closeSwitch, err := openSwitch(fs, o, args)
 	if err != nil {
 		return err
 	}
+	defer closeSwitch()
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

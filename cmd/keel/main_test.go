@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"github.com/keelbot/keel/internal/syncbuf"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/keelbot/keel/internal/syncbuf"
 )
 
 type syncBuffer = syncbuf.Buffer
