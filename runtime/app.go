@@ -259,7 +259,7 @@ func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *ki
 		scheduler.WithLogger(lg.Attempts),
 		scheduler.WithObserver(func(ev scheduler.AttemptEvent) { m.observeAttempt(c.Exchange.Name, ev) }),
 		scheduler.WithAuthFailureHook(func(o scheduler.Outcome) {
-			why := fmt.Sprintf("auth failure from the exchange: http %d code %d %s", o.Status, o.Code, scheduler.Redact(o.Message))
+			why := authTripReason(o)
 			if err := sw.TripAuto(context.Background(), why); err != nil {
 				lg.Logger.Error().Err(err).Msg("could not write the kill switch file after an auth failure; this process is halted anyway")
 			}
@@ -271,6 +271,19 @@ func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *ki
 	}
 	lc.Append(fx.StopHook(s.Close))
 	return s, nil
+}
+
+// authTripReason is the kill-switch reason for an auth failure: the exchange's answer, or the
+// local refusal (a clock drifted past recvWindow fails before anything is sent), redacted.
+func authTripReason(o scheduler.Outcome) string {
+	if o.Status == 0 && o.Err != nil {
+		return "auth failure before sending: " + scheduler.Redact(o.Err.Error())
+	}
+	why := fmt.Sprintf("auth failure from the exchange: http %d code %d %s", o.Status, o.Code, scheduler.Redact(o.Message))
+	if o.Err != nil && o.Message == "" {
+		why += ": " + scheduler.Redact(o.Err.Error())
+	}
+	return why
 }
 
 // observeAttempt feeds one attempt into the metrics.

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -200,7 +201,7 @@ func (c *Config) Validate() error {
 	if !validKeyPart(c.Bot.KeyPrefix) {
 		return &ConfigError{Key: "bot.key_prefix", Reason: fmt.Sprintf("want 1-6 letters or digits, got %q", c.Bot.KeyPrefix)}
 	}
-	if c.Sim.TimeScale < 0 {
+	if !(c.Sim.TimeScale > 0) || math.IsInf(c.Sim.TimeScale, 0) { // NaN compares false
 		return &ConfigError{Key: "sim.time_scale", Reason: fmt.Sprintf("must be > 0, got %v", c.Sim.TimeScale)}
 	}
 	if err := c.Scheduler.Validate(); err != nil {

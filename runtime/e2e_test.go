@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/keelbot/keel/internal/syncbuf"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/internal/syncbuf"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/runtime"
 	"github.com/keelbot/keel/strategy"
@@ -216,7 +217,10 @@ func TestKillSwitchHaltsByFileAndSignalAndSurvivesRestart(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "KILLSWITCH")); err != nil {
 		t.Fatal(err)
 	}
-	waitHalted(t, b.sw, false)
+	// The switch polls its file every 250 ms; the slack covers a loaded CI machine under -race.
+	if took := waitHalted(t, b.sw, false); took > 750*time.Millisecond {
+		t.Fatalf("resume by deleting the file took %v, want about the 250 ms poll interval", took)
+	}
 	if _, err := p.env.Orders.Place(ctx, buyIntent()); err != nil {
 		t.Fatalf("place after resume: %v", err)
 	}
@@ -230,6 +234,13 @@ func TestKillSwitchHaltsByFileAndSignalAndSurvivesRestart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "KILLSWITCH")); err != nil {
 		t.Fatalf("SIGUSR1 must create the kill switch file: %v", err)
+	}
+	before = ordersAtSim(b.sim)
+	if _, err := p.env.Orders.Place(ctx, buyIntent()); !errors.Is(err, killswitch.ErrHalted) {
+		t.Fatalf("place after SIGUSR1: err = %v, want ErrHalted", err)
+	}
+	if got := ordersAtSim(b.sim); got != before {
+		t.Fatalf("an order reached the simulator after SIGUSR1")
 	}
 	b.app.RequireStop()
 
@@ -348,4 +359,82 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Fatalf("/status lacks state: %s", body)
 	}
 	b.app.RequireStop()
+}
+
+// TestShutdownCancelsOpenOrdersWhenConfigured: with shutdown.cancel_open_orders the bot's
+// resting orders are cancelled at the exchange before it exits; without it they stay.
+func TestShutdownCancelsOpenOrdersWhenConfigured(t *testing.T) {
+	for _, cancelOnExit := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cancel_open_orders=%v", cancelOnExit), func(t *testing.T) {
+			dir := t.TempDir()
+			b := startBot(t, dir, botEnv(dir, fmt.Sprintf("KEEL_SHUTDOWN_CANCEL_OPEN_ORDERS=%v", cancelOnExit)), "probe")
+			for range 3 {
+				if _, err := b.probes["probe"].env.Orders.Place(context.Background(), buyIntent()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.app.RequireStop()
+			live := 0
+			for _, o := range b.sim.Orders() {
+				if o.Status == "NEW" {
+					live++
+				}
+			}
+			if want := map[bool]int{true: 0, false: 3}[cancelOnExit]; live != want {
+				t.Fatalf("%d orders live at the simulator after shutdown, want %d", live, want)
+			}
+		})
+	}
+}
+
+// TestSecretsNeverReachTheLog runs a bot with distinctive credentials against a simulator on
+// loopback, through orders, cancels, 5xx faults, the WebSocket API and an auth failure, and
+// looks for the secret, the key and any request signature in everything it logged.
+func TestSecretsNeverReachTheLog(t *testing.T) {
+	const key, secret = "KeelTestApiKeyQ7mZ2xV9wL4", "KeelTestSecretP3nR8tY6uK1hJ5"
+	srv, err := sim.New(sim.Config{Seed: 7, APIKey: key, APISecret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	ws := "ws://" + srv.Addr().String()
+	b := startBot(t, dir, botEnv(dir,
+		"KEEL_EXCHANGE_BASE_URL="+srv.URL(), "KEEL_EXCHANGE_STREAM_URL="+ws, "KEEL_EXCHANGE_WS_API_URL="+ws+"/ws-api/v3",
+		"KEEL_EXCHANGE_API_KEY="+key, "KEEL_EXCHANGE_API_SECRET="+secret), "probe")
+	p := b.probes["probe"]
+	ctx := context.Background()
+	o, err := p.env.Orders.Place(ctx, buyIntent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.env.Orders.Cancel(ctx, "BTCUSDT", o.ClientOrderID); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetFaults(sim.Faults{ErrorRate: 1, Paths: []string{"/api/v3/account"}})
+	p.waitFor(t, "ticks under faults", ticks(10))
+	srv.SetFaults(sim.Faults{})
+	if err := srv.RevokeKey(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.env.Orders.Place(ctx, buyIntent()); err == nil {
+		t.Fatal("an order with a revoked key succeeded")
+	}
+	waitHalted(t, b.sw, true)
+	if _, r := b.sw.Halted(); r.Who != "auto" || !strings.Contains(r.Why, "-2015") {
+		t.Fatalf("kill-switch reason %+v does not name the auth failure", r)
+	}
+	b.app.RequireStop()
+	out := b.logs.String()
+	if !strings.Contains(out, "-2015") {
+		t.Fatalf("the auth failure was not logged:\n%s", out)
+	}
+	for _, leak := range []string{secret, key, "signature="} {
+		if strings.Contains(out, leak) {
+			t.Fatalf("the log carries %q", leak)
+		}
+	}
 }
