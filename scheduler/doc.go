@@ -14,7 +14,7 @@
 //		Endpoint: "/api/v3/order", Method: "POST",
 //		Bucket: "orders", Priority: scheduler.PriorityOrders,
 //		Costs:  []scheduler.Cost{{Window: "REQUEST_WEIGHT", Amount: 1}, {Window: "ORDERS", Amount: 1}},
-//		Write:  true, IdempotencyKey: clientOrderID,
+//		Write:  true, IdempotencyKey: clientOrderID, // a cancel also sets Cancel: true
 //		Attempt: func(ctx context.Context, attempt int) scheduler.Outcome { ... one HTTP call ... },
 //	})
 //
@@ -26,10 +26,12 @@
 //
 // # What happens to a request
 //
-// The gate (the kill switch) is asked before any attempt at orders priority and any write below
-// critical; critical requests (cancels) pass a closed gate. The per-class breakers fail a
-// request fast with *BreakerOpenError while open. Otherwise the request joins the queue: strict
-// priority between levels, FIFO within a level. It leaves the queue when
+// The gate (the kill switch) is asked before every attempt of every write that is not a
+// Cancel, whatever its priority: what a request does decides, not how urgent it claims to be,
+// so a new order raised to critical priority still stops at a halt. Cancels pass a closed
+// gate; reads are never gated (a halted bot still queries its orders). The per-class breakers
+// fail a request fast with *BreakerOpenError while open. Otherwise the request joins the
+// queue: strict priority between levels, FIFO within a level. It leaves the queue when
 //
 //   - its bucket has a free slot (caps per bucket, adapted by AIMD: halved on a 429, one more
 //     after a run of successes) and is not paused by a Retry-After or a ban;

@@ -21,7 +21,8 @@ var (
 	// ErrClosed is returned by Do after Close.
 	ErrClosed = errors.New("scheduler: closed")
 	// ErrInvalidRequest wraps what is wrong with a request (an unknown bucket or window, a
-	// missing Attempt, a cost no window could ever grant); the message names the field.
+	// missing Attempt, a cost no window could ever grant, a Cancel that is not a Write); the
+	// message names the field.
 	ErrInvalidRequest = errors.New("scheduler: invalid request")
 )
 
@@ -96,7 +97,8 @@ func (e *BreakerOpenError) Error() string {
 	return msg
 }
 
-// GateClosedError is returned when the gate refused a request (the kill switch is tripped).
+// GateClosedError is returned when the gate refused a write that is not a cancel (the kill
+// switch is tripped). Nothing was sent by the attempt it refused.
 type GateClosedError struct {
 	Err error
 }

@@ -33,8 +33,9 @@ func WithLogger(l zerolog.Logger) Option {
 	return func(o *options) { o.log = l }
 }
 
-// WithGate sets the gate asked before each attempt at orders priority and each write below
-// critical priority (the kill switch). Default: always open.
+// WithGate sets the gate asked before each attempt of each write that is not a cancel,
+// whatever its priority (the kill switch). Reads and cancels are never gated. Default:
+// always open.
 func WithGate(g Gate) Option { return func(o *options) { o.gate = g } }
 
 // WithObserver adds a function that receives each attempt's event after it is logged (the

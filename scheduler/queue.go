@@ -12,7 +12,9 @@ type waiter struct {
 	prio     Priority
 	bucket   *bucket
 	wins     []*window // wins[i] is the window of req.Costs[i]
-	gated    bool
+	// places is a write that is not a cancel: it may add exposure (new orders, amendments).
+	// The gate is asked before each of its attempts, and order-count holds stop it.
+	places   bool
 	deadline time.Time // end of the request's time budget
 	maxWait  time.Duration
 

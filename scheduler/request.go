@@ -17,9 +17,11 @@ const (
 	PriorityMarket
 	// PriorityAccount is for balances, positions and open-order reads.
 	PriorityAccount
-	// PriorityOrders is for new orders and amendments. The gate is asked before each one.
+	// PriorityOrders is for new orders and amendments.
 	PriorityOrders
-	// PriorityCritical is for cancels and kill-switch flattening. It passes a closed gate.
+	// PriorityCritical is for cancels and kill-switch flattening: first in the queue. It opens
+	// no gate and no hold: what a request does decides those (Request.Write, Request.Cancel),
+	// so a new order raised to critical is still refused by a closed gate.
 	PriorityCritical
 )
 
@@ -95,8 +97,17 @@ type Outcome struct {
 	Message string
 	// RetryAfter is the exchange's Retry-After (0 if none). A retry is never sent earlier.
 	RetryAfter time.Duration
-	// Ban marks an IP ban (Binance 418): the bucket is held for the whole RetryAfter.
+	// Ban marks an IP ban (Binance 418; a 418 status counts as one): the bucket and the
+	// rate_limit breaker are held for the whole RetryAfter, or, without one, for
+	// BackoffConfig.BanPause, doubled on each repeated ban up to BanPauseCap.
 	Ban bool
+	// OrderLimit marks a rate-limit refusal by the exchange's order-count limit (Binance 429
+	// -1015 "too many new orders", its ORDERS windows), as opposed to the IP-wide request
+	// rate (429 -1003 on request weight) or a ban. The hold it starts stops only requests
+	// that place orders (writes that are not Cancel): cancels and reads do not count against
+	// an order-count limit, so they pass it. Without it a refusal holds everything of its
+	// bucket, cancels included.
+	OrderLimit bool
 	// Usage carries the exchange's usage counters.
 	Usage []Usage
 	// RequestID is the exchange's or the transport's request id, for the log event.
@@ -128,8 +139,16 @@ type Request struct {
 	Priority Priority
 	// Costs are consumed from the named windows by every attempt; each window must be configured.
 	Costs []Cost
-	// Write marks a call that changes state at the exchange (orders, cancels).
+	// Write marks a call that changes state at the exchange (orders, cancels). The gate is
+	// asked before every attempt of a write that is not a Cancel, whatever its priority.
 	Write bool
+	// Cancel marks a call that reduces exposure: an order cancel, cancel-all. It must be a
+	// Write. It passes a closed gate (a halted bot still cancels), the auth breaker while it
+	// is open (one cancel in flight per bucket at a time, each failure still counted and
+	// logged, so a revoked key is not hammered) and the holds of order-count limits
+	// (Outcome.OrderLimit), which cancels do not count against. IP-wide holds (a 429 on
+	// request weight, a 418 ban) still hold it, and it still pays its Costs.
+	Cancel bool
 	// IdempotencyKey is the client order id, logged with every attempt.
 	IdempotencyKey string
 	// Budget bounds the whole request, queueing and retries included. 0 means the configured default.
@@ -143,9 +162,10 @@ type Request struct {
 	Attempt AttemptFunc
 }
 
-// Gate is asked before any request at orders priority (and any write below critical) is sent.
-// The kill switch implements it. A non-nil error stops the request; critical requests (cancels)
-// are never gated.
+// Gate is asked before every attempt of every write that is not a cancel (Request.Write set,
+// Request.Cancel not), whatever its priority; p is the request's priority, for the gate's
+// information. The kill switch implements it. A non-nil error stops the request. Cancels and
+// reads are never gated: a halted bot still cancels and still queries its orders.
 type Gate interface {
 	Allow(ctx context.Context, p Priority) error
 }

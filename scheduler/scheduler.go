@@ -210,6 +210,9 @@ func (s *Scheduler) newWaiter(r *Request, now time.Time) (*waiter, error) {
 	if r.Priority < 0 || int(r.Priority) >= NumPriorities {
 		return nil, fmt.Errorf("%w: priority: unknown %s", ErrInvalidRequest, r.Priority)
 	}
+	if r.Cancel && !r.Write {
+		return nil, fmt.Errorf("%w: cancel: a cancel must also be a write (set Write)", ErrInvalidRequest)
+	}
 	if r.Budget < 0 || r.MaxWait < 0 {
 		return nil, fmt.Errorf("%w: budget and max_wait: must be >= 0, got %v and %v", ErrInvalidRequest, r.Budget, r.MaxWait)
 	}
@@ -248,7 +251,7 @@ func (s *Scheduler) newWaiter(r *Request, now time.Time) (*waiter, error) {
 	if w.maxWait == 0 {
 		w.maxWait = s.cfg.DefaultMaxWait
 	}
-	w.gated = r.Priority != PriorityCritical && (r.Priority == PriorityOrders || r.Write)
+	w.places = r.Write && !r.Cancel
 	return w, nil
 }
 
@@ -270,7 +273,7 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	if w.gated {
+	if w.places {
 		if err := s.gate.Allow(ctx, r.Priority); err != nil {
 			return Outcome{}, &GateClosedError{Err: err}
 		}
@@ -288,7 +291,7 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 			}
 			return last, &Error{Class: lastClass, Outcome: last, Attempts: attempt - 1, Cause: err}
 		}
-		if w.gated {
+		if w.places {
 			if err := s.gate.Allow(ctx, r.Priority); err != nil {
 				s.mu.Lock()
 				s.abortLocked(w, s.clock.Now())

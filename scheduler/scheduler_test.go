@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -88,6 +89,7 @@ func TestInvalidRequest(t *testing.T) {
 		{"negative cost", &scheduler.Request{Bucket: "private", Attempt: ok, Costs: []scheduler.Cost{{Window: "W", Amount: -1}}}, "costs[0].amount: must be >= 0, got -1"},
 		{"cost above the usable limit", &scheduler.Request{Bucket: "private", Priority: scheduler.PriorityMarket, Attempt: ok, Costs: []scheduler.Cost{{Window: "W", Amount: 700}}}, `costs[0].amount: 700 exceeds window "W"'s usable 630 at market priority`},
 		{"bad priority", &scheduler.Request{Bucket: "private", Priority: 9, Attempt: ok}, "priority: unknown priority(9)"},
+		{"cancel that is not a write", &scheduler.Request{Bucket: "private", Cancel: true, Attempt: ok}, "cancel: a cancel must also be a write (set Write)"},
 	}
 	s, _ := newScheduler(t, baseConfig())
 	for _, tt := range tests {
@@ -109,42 +111,86 @@ func (f gateFunc) Allow(ctx context.Context, p scheduler.Priority) error { retur
 
 var errHalted = errors.New("halted by operator")
 
-// TestGate: the gate is asked before orders-priority requests and writes below critical;
-// critical (cancels) passes a closed gate; reads below orders are not gated.
+// TestGate: the gate is asked by what a request does, not by its priority: every write that
+// is not a cancel is gated, whatever its priority (a new order raised to critical does not
+// bypass a halt); cancels pass a closed gate; reads are never gated (an orders manager still
+// queries its orders while halted).
 func TestGate(t *testing.T) {
 	tests := []struct {
-		p     scheduler.Priority
-		write bool
-		gated bool
+		name          string
+		p             scheduler.Priority
+		write, cancel bool
+		gated         bool
 	}{
-		{scheduler.PriorityCritical, true, false},
-		{scheduler.PriorityCritical, false, false},
-		{scheduler.PriorityOrders, true, true},
-		{scheduler.PriorityOrders, false, true},
-		{scheduler.PriorityAccount, true, true},
-		{scheduler.PriorityAccount, false, false},
-		{scheduler.PriorityMarket, false, false},
-		{scheduler.PriorityBackground, true, true},
+		{"new order at critical", scheduler.PriorityCritical, true, false, true},
+		{"new order at orders", scheduler.PriorityOrders, true, false, true},
+		{"write at account", scheduler.PriorityAccount, true, false, true},
+		{"write at background", scheduler.PriorityBackground, true, false, true},
+		{"cancel at critical", scheduler.PriorityCritical, true, true, false},
+		{"cancel at orders", scheduler.PriorityOrders, true, true, false},
+		{"read at critical", scheduler.PriorityCritical, false, false, false},
+		{"read at orders", scheduler.PriorityOrders, false, false, false},
+		{"read at account", scheduler.PriorityAccount, false, false, false},
+		{"read at market", scheduler.PriorityMarket, false, false, false},
 	}
 	for _, tt := range tests {
-		asked := 0
-		s, _ := newScheduler(t, baseConfig(), scheduler.WithGate(gateFunc(func(context.Context, scheduler.Priority) error {
-			asked++
-			return errHalted
+		t.Run(tt.name, func(t *testing.T) {
+			var asked []scheduler.Priority
+			s, _ := newScheduler(t, baseConfig(), scheduler.WithGate(gateFunc(func(_ context.Context, p scheduler.Priority) error {
+				asked = append(asked, p)
+				return errHalted
+			})))
+			sent := false
+			r := req("x", "private", tt.p, 1, func(context.Context, int) scheduler.Outcome { sent = true; return scheduler.Outcome{Status: 200} })
+			r.Write, r.Cancel = tt.write, tt.cancel
+			_, err := s.Do(context.Background(), r)
+			var g *scheduler.GateClosedError
+			if tt.gated {
+				if !errors.As(err, &g) || !errors.Is(err, errHalted) || scheduler.ClassOf(err) != scheduler.ClassValidation {
+					t.Fatalf("err = %v, want a GateClosedError wrapping the gate's", err)
+				}
+				if sent {
+					t.Fatal("sent through a closed gate")
+				}
+				if len(asked) != 1 || asked[0] != tt.p {
+					t.Fatalf("gate asked %v, want once with %s", asked, tt.p)
+				}
+				return
+			}
+			if err != nil || !sent {
+				t.Fatalf("err = %v, sent %v; want sent through the closed gate", err, sent)
+			}
+			if len(asked) != 0 {
+				t.Fatalf("gate asked %v for a request that must not be gated", asked)
+			}
+		})
+	}
+}
+
+// TestGateAskedEveryAttempt: the gate is asked again before a retry, so a halt that comes
+// while a new order waits out a 429 stops the retry.
+func TestGateAskedEveryAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var halted atomic.Bool
+		s, clk := newScheduler(t, baseConfig(), scheduler.WithGate(gateFunc(func(context.Context, scheduler.Priority) error {
+			if halted.Load() {
+				return errHalted
+			}
+			return nil
 		})))
-		sent := false
-		r := req("x", "private", tt.p, 1, func(context.Context, int) scheduler.Outcome { sent = true; return scheduler.Outcome{Status: 200} })
-		r.Write = tt.write
-		_, err := s.Do(context.Background(), r)
-		var g *scheduler.GateClosedError
-		if tt.gated != errors.As(err, &g) || tt.gated == sent || (asked > 0) != tt.gated {
-			t.Errorf("%s write=%v: err %v, sent %v, asked %d; want gated=%v", tt.p, tt.write, err, sent, asked, tt.gated)
-		}
-		if tt.gated && !errors.Is(err, errHalted) {
-			t.Errorf("err %v does not wrap the gate's", err)
+		attempts := 0
+		r := req("order", "private", scheduler.PriorityCritical, 1, func(context.Context, int) scheduler.Outcome {
+			attempts++
+			halted.Store(true)
+			return scheduler.Outcome{Status: 429, RetryAfter: time.Second}
+		})
+		r.Write = true
+		res := doAll(t, s, clk, r)[0]
+		if !errors.Is(res.err, errHalted) || attempts != 1 {
+			t.Fatalf("err = %v after %d attempts; want the halt before the retry", res.err, attempts)
 		}
 		s.Close()
-	}
+	})
 }
 
 // TestGateClosesWhileQueued: a gate that closes while an order waits stops it before it is
@@ -164,8 +210,10 @@ func TestGateClosesWhileQueued(t *testing.T) {
 		ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
 		s.Do(context.Background(), req("fill", "private", scheduler.PriorityCritical, 9, ok))
 		res := make(chan error, 1)
+		order := req("order", "private", scheduler.PriorityOrders, 3, ok)
+		order.Write = true
 		go func() {
-			_, err := s.Do(context.Background(), req("order", "private", scheduler.PriorityOrders, 3, ok))
+			_, err := s.Do(context.Background(), order)
 			res <- err
 		}()
 		synctest.Wait()
