@@ -21,8 +21,9 @@ type StreamOptions struct {
 	// Conn tunes the connection (timeouts, backoff); URL, Name, Limiter, Clock and Seed
 	// are set from the fields below.
 	Conn stream.Config
-	// Limiter caps connection attempts; share one among every stream of the account.
-	Limiter *stream.Limiter
+	// Limiter caps connection attempts; share one among every stream of the account (a
+	// *stream.Limiter, or a fleet-shared stream.AttemptLimiter). Nil: each stream's own.
+	Limiter stream.AttemptLimiter
 	Clock   stream.Clock
 	Seed    uint64
 	// DepthLimit is the snapshot size for resyncs (GET /api/v3/depth limit). Default 100

@@ -6,8 +6,9 @@
 // Exchanges ban for reconnect storms: every stream reconnecting at once, each followed by a
 // full REST resync. A Conn never dials twice at once, waits a random part of its backoff
 // before every attempt (so streams dropped together come back spread out), and takes an
-// attempt from a Limiter shared by every stream of the account, sized under the exchange's
-// limit (Binance: 300 connection attempts per 5 minutes per IP).
+// attempt from an AttemptLimiter shared by every stream of the account, sized under the
+// exchange's limit (Binance: 300 connection attempts per 5 minutes per IP). The Limiter here
+// counts in one process; several processes behind one IP plug in a limiter they share.
 //
 // Most callers want:
 //
@@ -58,9 +59,10 @@ type Config struct {
 	StableAfter time.Duration
 	// DialTimeout bounds one handshake (and OnConnect). Default 10s.
 	DialTimeout time.Duration
-	// Limiter caps connection attempts; share one among every stream of an account. Default:
-	// a Limiter of its own with LimiterConfig's defaults.
-	Limiter *Limiter
+	// Limiter caps connection attempts; share one among every stream of an account (and, with
+	// a fleet-shared implementation, among every process behind the same IP). Default: a
+	// Limiter of its own with LimiterConfig's defaults.
+	Limiter AttemptLimiter
 	// Clock defaults to the wall clock; Seed seeds the backoff's jitter.
 	Clock Clock
 	Seed  uint64
@@ -95,7 +97,7 @@ func (c *Config) setDefaults() {
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
-	if c.Limiter == nil {
+	if isNil(c.Limiter) {
 		c.Limiter = NewLimiter(LimiterConfig{}, c.Clock)
 	}
 	if c.ReadLimit <= 0 {
@@ -143,6 +145,9 @@ type Stats struct {
 	Attempts   int64 // dials started
 	Connects   int64 // connections established (OnConnect passed)
 	Reconnects int64 // Reconnect calls that caused a reconnect
+	// LimiterErrors counts attempts the AttemptLimiter refused with an error of its own;
+	// none of them dialled.
+	LimiterErrors int64
 }
 
 // ErrStop, wrapped by an error from OnConnect or OnMessage, ends Run with that error instead of
@@ -160,6 +165,7 @@ type Conn struct {
 	rng *rand.Rand // used by Run's goroutine only
 
 	attempts, connects, reconnects atomic.Int64
+	limiterErrors                  atomic.Int64
 	lastRead                       atomic.Int64 // unix nanos of the last message or pong
 	delivered                      atomic.Bool  // the current connection delivered a message
 
@@ -176,7 +182,8 @@ func New(cfg Config, h Handler) *Conn {
 
 // Stats returns the counters.
 func (c *Conn) Stats() Stats {
-	return Stats{Attempts: c.attempts.Load(), Connects: c.connects.Load(), Reconnects: c.reconnects.Load()}
+	return Stats{Attempts: c.attempts.Load(), Connects: c.connects.Load(), Reconnects: c.reconnects.Load(),
+		LimiterErrors: c.limiterErrors.Load()}
 }
 
 // Reconnect drops the current connection so Run dials again. Calls while a reconnect is
@@ -204,7 +211,14 @@ func (c *Conn) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if err := c.cfg.Limiter.Wait(ctx); err != nil {
-			return ctx.Err()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// The limiter could not say (a shared store down): no dial without its word; back
+			// off and ask again.
+			c.limiterErrors.Add(1)
+			failures++
+			continue
 		}
 		c.attempts.Add(1)
 		began := c.cfg.Clock.Now()

@@ -8,6 +8,28 @@ import (
 	"time"
 )
 
+// AttemptLimiter is what a Conn asks before each dial. Wait blocks until one connection
+// attempt may be made, takes it, and returns nil; or returns an error, and the Conn does not
+// dial: ctx's error ends Run, any other (a shared store out of reach) counts as a failed
+// attempt, so the Conn backs off and asks again. Implementations are safe for concurrent use. Limiter is the local one; a fleet of
+// processes behind one IP, which share the exchange's per-IP connection limit, plugs in one
+// that counts for all of them.
+type AttemptLimiter interface {
+	Wait(ctx context.Context) error
+}
+
+var _ AttemptLimiter = (*Limiter)(nil)
+
+// isNil reports whether l is nil or a typed nil pointer, so a nil *Limiter passed through an
+// AttemptLimiter field still takes the default.
+func isNil(l AttemptLimiter) bool {
+	if l == nil {
+		return true
+	}
+	lim, ok := l.(*Limiter)
+	return ok && lim == nil
+}
+
 // LimiterConfig sizes a Limiter. Zero fields take the defaults noted.
 type LimiterConfig struct {
 	// Max connection attempts per Window. Default 240: 80% of Binance's 300 per 5 minutes

@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -196,5 +197,106 @@ func TestBookSync(t *testing.T) {
 	}
 	if !b.Snapshot(adapters.Book{LastUpdateID: 120}) || !b.Synced() || b.LastUpdateID() != 129 {
 		t.Fatalf("resync: synced %v at %d", b.Synced(), b.LastUpdateID())
+	}
+}
+
+// countingLimiter is a hand-written AttemptLimiter that records how many connections the
+// server had accepted each time it was asked, and refuses the first fail calls with an error
+// of its own (a fleet store out of reach).
+type countingLimiter struct {
+	e    *echoServer
+	fail int
+
+	mu      sync.Mutex
+	asked   []int64 // the server's accepts at each Wait
+	granted int
+}
+
+func (l *countingLimiter) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked = append(l.asked, l.e.accepts.Load())
+	if len(l.asked) <= l.fail {
+		return errors.New("fleet limiter: store unreachable")
+	}
+	l.granted++
+	return ctx.Err()
+}
+
+func (l *countingLimiter) snapshot() ([]int64, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]int64(nil), l.asked...), l.granted
+}
+
+// TestCustomLimiterConsultedBeforeEachDial: a plugged-in AttemptLimiter is asked before every
+// dial, the first and every redial; while it answers with an error nothing is dialled.
+func TestCustomLimiterConsultedBeforeEachDial(t *testing.T) {
+	e := newEchoServer(t)
+	lim := &countingLimiter{e: e, fail: 2}
+	states := make(chan stream.State, 100)
+	c := stream.New(stream.Config{URL: "ws" + e.srv.URL[4:], Seed: 4, Limiter: lim, PingInterval: -1,
+		BackoffBase: time.Nanosecond, BackoffCap: time.Nanosecond},
+		stream.Handler{OnState: func(s stream.State) { states <- s }})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitState := func(up bool, connects int64) {
+		t.Helper()
+		for {
+			select {
+			case s := <-states:
+				if s.Up == up && s.Connects == connects {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no state up=%v connects=%d", up, connects)
+			}
+		}
+	}
+	waitState(true, 1)
+	e.mu.Lock()
+	for _, ws := range e.conns {
+		ws.CloseNow() // the exchange drops the connection: the Conn redials
+	}
+	e.mu.Unlock()
+	waitState(false, 1)
+	waitState(true, 2)
+
+	asked, granted := lim.snapshot()
+	want := []int64{0, 0, 0, 1} // two refusals, then one grant before each of the two dials
+	if len(asked) != len(want) || granted != 2 {
+		t.Fatalf("limiter asked with accepts %v (granted %d), want %v", asked, granted, want)
+	}
+	for i := range want {
+		if asked[i] != want[i] {
+			t.Fatalf("limiter asked with accepts %v, want %v: a dial happened without asking", asked, want)
+		}
+	}
+	if st := c.Stats(); st.Attempts != 2 || st.LimiterErrors != 2 || e.accepts.Load() != 2 {
+		t.Fatalf("stats %+v, accepts %d", st, e.accepts.Load())
+	}
+}
+
+// TestNilLimiterTakesDefault: a nil *Limiter in the interface field is no limiter at all, so
+// the Conn builds its own instead of calling a nil pointer.
+func TestNilLimiterTakesDefault(t *testing.T) {
+	e := newEchoServer(t)
+	var none *stream.Limiter
+	states := make(chan stream.State, 10)
+	c := stream.New(stream.Config{URL: "ws" + e.srv.URL[4:], Seed: 5, Limiter: none, PingInterval: -1,
+		BackoffBase: time.Nanosecond}, stream.Handler{OnState: func(s stream.State) { states <- s }})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case s := <-states:
+		if !s.Up {
+			t.Fatalf("state %+v", s)
+		}
+	case <-ctx.Done():
+		t.Fatal("never connected")
 	}
 }
