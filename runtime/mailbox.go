@@ -6,14 +6,20 @@ import (
 	"github.com/keelbot/keel/strategy"
 )
 
+// maxPendingTrades bounds the trades waiting for one strategy: a busy symbol prints hundreds
+// a second, and a stalled strategy must not turn that into unbounded memory.
+const maxPendingTrades = 4096
+
 // mailbox is one strategy's inbox. Put never blocks, so a slow strategy can never hold up
 // the main loop, another strategy or the scheduler. What a slow strategy misses is coalesced,
 // not queued without bound: only the latest quote per symbol, the latest data status per
-// symbol and one pending tick are kept. Order updates are never dropped: each is a fact the
-// strategy must see, in order.
+// symbol, one pending tick and the newest maxPendingTrades trades are kept. Order updates are
+// never dropped: each is a fact the strategy must see, in order.
 type mailbox struct {
-	mu     sync.Mutex
-	orders []strategy.OrderUpdate
+	mu      sync.Mutex
+	orders  []strategy.OrderUpdate
+	trades  []strategy.Trade
+	dropped int // trades dropped since the last TakeDropped
 	quotes map[string]strategy.Quote
 	status map[string]strategy.DataStatus
 	qorder []string // symbols in arrival order of their pending quote or status
@@ -40,6 +46,13 @@ func (m *mailbox) Put(ev strategy.Event) {
 	switch e := ev.(type) {
 	case strategy.OrderUpdate:
 		m.orders = append(m.orders, e)
+	case strategy.Trade:
+		if len(m.trades) == maxPendingTrades { // drop the oldest quarter: amortized O(1)
+			n := maxPendingTrades / 4
+			m.trades = append(m.trades[:0], m.trades[n:]...)
+			m.dropped += n
+		}
+		m.trades = append(m.trades, e)
 	case strategy.Quote:
 		m.markSymbolLocked(e.Symbol)
 		m.quotes[e.Symbol] = e
@@ -66,7 +79,8 @@ func (m *mailbox) markSymbolLocked(symbol string) {
 }
 
 // Take returns everything pending in delivery order: order updates first (they change what
-// the strategy owns), then per symbol its data status and latest quote, then the tick.
+// the strategy owns), then trades as they printed, then per symbol its data status and latest
+// quote, then the tick.
 func (m *mailbox) Take() []strategy.Event {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -75,6 +89,10 @@ func (m *mailbox) Take() []strategy.Event {
 		out = append(out, o)
 	}
 	m.orders = m.orders[:0]
+	for _, t := range m.trades {
+		out = append(out, t)
+	}
+	m.trades = m.trades[:0]
 	for _, sym := range m.qorder {
 		if s, ok := m.status[sym]; ok {
 			out = append(out, s)
@@ -91,6 +109,15 @@ func (m *mailbox) Take() []strategy.Event {
 		m.tick = nil
 	}
 	return out
+}
+
+// TakeDropped returns how many trades were dropped for want of room since the last call.
+func (m *mailbox) TakeDropped() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.dropped
+	m.dropped = 0
+	return n
 }
 
 // Ready has a value whenever Take would return something.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/stream"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
@@ -133,12 +134,14 @@ type marketFeed struct {
 	subs   map[string]map[string]bool // symbol → strategy names
 	quotes map[string]strategy.Quote
 	stale  map[string]bool
+	books  map[string]*stream.Book // kept by the market stream, when it runs
 }
 
 func newMarketFeed(ex adapters.Exchange, clk Clock, rng *lockedRand, log zerolog.Logger, interval time.Duration,
 	deliver func(string, strategy.Event)) *marketFeed {
 	return &marketFeed{ex: ex, clk: clk, rng: rng, log: log, interval: interval, deliver: deliver,
-		subs: map[string]map[string]bool{}, quotes: map[string]strategy.Quote{}, stale: map[string]bool{}}
+		subs: map[string]map[string]bool{}, quotes: map[string]strategy.Quote{}, stale: map[string]bool{},
+		books: map[string]*stream.Book{}}
 }
 
 func (f *marketFeed) subscribe(strategyName string, symbols ...string) {
@@ -157,6 +160,17 @@ func (f *marketFeed) quote(symbol string) (strategy.Quote, bool) {
 	defer f.mu.Unlock()
 	q, ok := f.quotes[symbol]
 	return q, ok && !f.stale[symbol]
+}
+
+// book returns up to depth levels a side of symbol's streamed book while it is in sync.
+func (f *marketFeed) book(symbol string, depth int) (adapters.Book, bool) {
+	f.mu.Lock()
+	b, stale := f.books[symbol], f.stale[symbol]
+	f.mu.Unlock()
+	if b == nil || stale || !b.Synced() {
+		return adapters.Book{}, false
+	}
+	return b.Levels(depth), true
 }
 
 func (f *marketFeed) symbols() []string {
@@ -246,6 +260,9 @@ type marketView struct {
 
 func (m marketView) Subscribe(symbols ...string)                { m.feed.subscribe(m.name, symbols...) }
 func (m marketView) Quote(symbol string) (strategy.Quote, bool) { return m.feed.quote(symbol) }
+func (m marketView) Book(symbol string, depth int) (adapters.Book, bool) {
+	return m.feed.book(symbol, depth)
+}
 func (m marketView) Symbol(ctx context.Context, symbol string) (adapters.SymbolInfo, error) {
 	return m.info.Symbol(ctx, symbol)
 }

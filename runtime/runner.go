@@ -48,6 +48,9 @@ func (r *runner) start(ctx context.Context) {
 				return
 			case <-r.box.Ready():
 			}
+			if n := r.box.TakeDropped(); n > 0 {
+				r.log.Warn().Int("dropped_trades", n).Msg("strategy is behind the trade stream; the oldest pending trades were dropped")
+			}
 			for _, ev := range r.box.Take() {
 				if ctx.Err() != nil {
 					return
@@ -119,6 +122,8 @@ func eventName(ev strategy.Event) string {
 		return "tick"
 	case strategy.Quote:
 		return "quote"
+	case strategy.Trade:
+		return "trade"
 	case strategy.OrderUpdate:
 		return "order_update"
 	case strategy.DataStatus:

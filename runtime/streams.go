@@ -60,6 +60,7 @@ func (l *Loop) runStreams(ctx context.Context) {
 	if symbols := l.feed.symbols(); len(symbols) > 0 {
 		ms, err := client.MarketStream(symbols, binance.MarketHandler{
 			OnBook:   l.streamQuote,
+			OnTrade:  func(t adapters.Trade) { l.feed.fanOut(t.Symbol, strategy.Trade(t)) },
 			OnStatus: l.streamStatus,
 		}, opts)
 		if err != nil {
@@ -133,6 +134,7 @@ func (l *Loop) streamQuote(symbol string, book *stream.Book, u adapters.DepthUpd
 		AskPrice: ask.Price, AskQty: ask.Quantity, Time: u.Time}
 	l.feed.mu.Lock()
 	l.feed.quotes[symbol] = q
+	l.feed.books[symbol] = book
 	l.feed.mu.Unlock()
 	l.feed.fanOut(symbol, q)
 }

@@ -43,3 +43,40 @@ func TestStreamsReplacePollingAndSignalStaleness(t *testing.T) {
 		return ok && ds.Symbol == "BTCUSDT" && !ds.Stale
 	})
 }
+
+// TestStrategiesGetTradesAndTheStreamedBook: a subscribed strategy receives the symbol's
+// public trades as events and can read the depth stream's local book, best first.
+func TestStrategiesGetTradesAndTheStreamedBook(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir), "probe")
+	defer b.app.RequireStop()
+	p := b.probes["probe"]
+	p.waitFor(t, "a BTCUSDT trade", func(ev strategy.Event) bool {
+		tr, ok := ev.(strategy.Trade)
+		return ok && tr.Symbol == "BTCUSDT" && tr.Price.IsPositive() && tr.Quantity.IsPositive() && tr.ID > 0
+	})
+	p.waitFor(t, "a streamed quote", func(ev strategy.Event) bool { _, ok := ev.(strategy.Quote); return ok })
+	book, ok := p.env.Market.Book("BTCUSDT", 5)
+	if !ok {
+		t.Fatal("no book while the stream is healthy")
+	}
+	if len(book.Bids) == 0 || len(book.Bids) > 5 || len(book.Asks) == 0 || len(book.Asks) > 5 {
+		t.Fatalf("book depth: %d bids, %d asks, want 1..5 each", len(book.Bids), len(book.Asks))
+	}
+	for i := 1; i < len(book.Bids); i++ {
+		if !book.Bids[i].Price.LessThan(book.Bids[i-1].Price) {
+			t.Fatalf("bids not best first: %v", book.Bids)
+		}
+	}
+	for i := 1; i < len(book.Asks); i++ {
+		if !book.Asks[i].Price.GreaterThan(book.Asks[i-1].Price) {
+			t.Fatalf("asks not best first: %v", book.Asks)
+		}
+	}
+	if !book.Bids[0].Price.LessThan(book.Asks[0].Price) {
+		t.Fatalf("crossed book: bid %s ask %s", book.Bids[0].Price, book.Asks[0].Price)
+	}
+	if _, ok := p.env.Market.Book("ETHUSDT", 5); ok {
+		t.Fatal("a book for a symbol nobody subscribed to")
+	}
+}

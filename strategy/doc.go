@@ -54,7 +54,10 @@
 // What the runtime promises a strategy:
 //   - OnEvent is called from one goroutine per strategy, one event at a time: no locks needed.
 //     A slow strategy delays only itself; quotes and ticks it could not take are coalesced to
-//     the latest, order updates are never dropped.
+//     the latest, the oldest of too many pending trades are dropped, order updates are never
+//     dropped.
+//   - Market.Subscribe brings Quote events (best bid/ask) and, with market.streams on, Trade
+//     events; Market.Book reads the depth stream's local book without a REST call.
 //   - Strategies start only after reconciliation: open orders and balances are true at Start.
 //   - A panic stops only the strategy that panicked (logged with its stack).
 //   - Place never sends an order twice: each intent carries an idempotency key journalled

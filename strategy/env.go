@@ -60,11 +60,15 @@ type Orders interface {
 
 // Market gives market data and symbol rules.
 type Market interface {
-	// Subscribe asks for Quote events of these symbols.
+	// Subscribe asks for Quote and Trade events of these symbols.
 	Subscribe(symbols ...string)
 	// Quote returns the latest quote of a subscribed symbol, and false if none arrived yet or
 	// the data is stale.
 	Quote(symbol string) (Quote, bool)
+	// Book returns the best depth levels per side of a subscribed symbol's order book, kept
+	// locally from the depth stream (no REST call), and false while that book is not in sync
+	// (stream down, resyncing) or market.streams is off.
+	Book(symbol string, depth int) (adapters.Book, bool)
 	// Symbol returns a symbol's trading rules (tick, step, min notional), cached.
 	Symbol(ctx context.Context, symbol string) (adapters.SymbolInfo, error)
 }

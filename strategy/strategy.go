@@ -31,7 +31,7 @@ type Stopper interface {
 	Stop(ctx context.Context) error
 }
 
-// Event is one of Tick, Quote, OrderUpdate or DataStatus.
+// Event is one of Tick, Quote, Trade, OrderUpdate or DataStatus.
 type Event interface{ isEvent() }
 
 // Tick is the strategy's timer, every market.tick (default 1s).
@@ -54,6 +54,12 @@ func (q Quote) Mid() decimal.Decimal {
 	return q.BidPrice.Add(q.AskPrice).Div(decimal.NewFromInt(2))
 }
 
+// Trade is one public trade of a symbol the strategy watches (market.streams on: trades come
+// from the exchange's trade stream; REST polling has none). A strategy that falls far behind
+// loses the oldest pending trades, never order updates: trades are a sample of the market,
+// order updates are facts about what the strategy owns.
+type Trade adapters.Trade
+
 // DataStatus says whether a symbol's market data is fresh. While Stale is true, quotes may be
 // old: a strategy that quotes prices should stop until data is fresh again.
 type DataStatus struct {
@@ -64,6 +70,7 @@ type DataStatus struct {
 
 func (Tick) isEvent()        {}
 func (Quote) isEvent()       {}
+func (Trade) isEvent()       {}
 func (OrderUpdate) isEvent() {}
 func (DataStatus) isEvent()  {}
 
