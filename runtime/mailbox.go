@@ -20,12 +20,12 @@ type mailbox struct {
 	orders  []strategy.OrderUpdate
 	trades  []strategy.Trade
 	dropped int // trades dropped since the last TakeDropped
-	quotes map[string]strategy.Quote
-	status map[string]strategy.DataStatus
-	qorder []string // symbols in arrival order of their pending quote or status
-	tick   *strategy.Tick
-	closed bool
-	ready  chan struct{} // has a value while anything is pending
+	quotes  map[string]strategy.Quote
+	status  map[string]strategy.DataStatus
+	qorder  []string // symbols in arrival order of their pending quote or status
+	tick    *strategy.Tick
+	closed  bool
+	ready   chan struct{} // has a value while anything is pending
 }
 
 func newMailbox() *mailbox {

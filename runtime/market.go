@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/stream"
@@ -61,48 +60,19 @@ func sleepCtx(ctx context.Context, clk Clock, d time.Duration) bool {
 	}
 }
 
-// infoCache keeps exchange info for a TTL; concurrent callers share one in-flight call, so a
-// burst of strategies asking for symbol rules costs one request, not one each.
+// infoCache keeps exchange info for market.info_ttl (see ttlCache).
 type infoCache struct {
-	ex  adapters.Exchange
-	ttl time.Duration
-	clk Clock
-
-	group singleflight.Group
-	mu    sync.Mutex
-	info  adapters.ExchangeInfo
-	at    time.Time
-	valid bool
+	c *ttlCache[adapters.ExchangeInfo]
 }
 
-func (c *infoCache) Get(ctx context.Context) (adapters.ExchangeInfo, error) {
-	c.mu.Lock()
-	if c.valid && c.clk.Now().Sub(c.at) < c.ttl {
-		info := c.info
-		c.mu.Unlock()
-		return info, nil
-	}
-	c.mu.Unlock()
-	v, err, _ := c.group.Do("info", func() (any, error) {
-		info, err := c.ex.ExchangeInfo(context.WithoutCancel(ctx))
-		if err != nil {
-			return nil, err
-		}
-		c.mu.Lock()
-		c.info, c.at, c.valid = info, c.clk.Now(), true
-		c.mu.Unlock()
-		return info, nil
-	})
-	if err != nil {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.valid { // a stale answer beats none for slow-moving rules
-			return c.info, nil
-		}
-		return adapters.ExchangeInfo{}, err
-	}
-	return v.(adapters.ExchangeInfo), nil
+func newInfoCache(ex adapters.Exchange, ttl time.Duration, clk Clock) *infoCache {
+	return &infoCache{c: newTTLCache(ttl, clk, func(ctx context.Context, _ string) (adapters.ExchangeInfo, error) {
+		return ex.ExchangeInfo(ctx)
+	})}
 }
+
+// Get returns the exchange info.
+func (c *infoCache) Get(ctx context.Context) (adapters.ExchangeInfo, error) { return c.c.Get(ctx, "") }
 
 // Symbol returns one symbol's rules.
 func (c *infoCache) Symbol(ctx context.Context, symbol string) (adapters.SymbolInfo, error) {

@@ -18,7 +18,7 @@ func TestInfoCacheSharesOneInFlightCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ex := &fakeExchange{infoGate: make(chan struct{})}
 		clk := clock.NewFake(time.Unix(1000, 0))
-		c := &infoCache{ex: ex, ttl: time.Minute, clk: clk}
+		c := newInfoCache(ex, time.Minute, clk)
 		var wg sync.WaitGroup
 		for range 20 {
 			wg.Go(func() {

@@ -103,5 +103,5 @@ func provideInfoCache(c *Config, ex adapters.Exchange, p struct {
 	if clk == nil {
 		clk = realClock
 	}
-	return &infoCache{ex: ex, ttl: c.Market.InfoTTL, clk: clk}
+	return newInfoCache(ex, c.Market.InfoTTL, clk)
 }

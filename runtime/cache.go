@@ -1,0 +1,60 @@
+package runtime
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// ttlCache keeps slow-moving answers (exchange info, fees, permissions) for a TTL. Concurrent
+// callers of one key share one in-flight call, so a burst of strategies asking costs one
+// request, not one each; when a refresh fails, a stale answer is served rather than none.
+type ttlCache[V any] struct {
+	ttl   time.Duration
+	clk   Clock
+	fetch func(ctx context.Context, key string) (V, error)
+
+	group singleflight.Group
+	mu    sync.Mutex
+	items map[string]cacheItem[V]
+}
+
+type cacheItem[V any] struct {
+	val V
+	at  time.Time
+}
+
+func newTTLCache[V any](ttl time.Duration, clk Clock, fetch func(ctx context.Context, key string) (V, error)) *ttlCache[V] {
+	return &ttlCache[V]{ttl: ttl, clk: clk, fetch: fetch, items: map[string]cacheItem[V]{}}
+}
+
+// Get returns key's value, fetching it when absent or older than the TTL.
+func (c *ttlCache[V]) Get(ctx context.Context, key string) (V, error) {
+	c.mu.Lock()
+	it, ok := c.items[key]
+	c.mu.Unlock()
+	if ok && c.clk.Now().Sub(it.at) < c.ttl {
+		return it.val, nil
+	}
+	v, err, _ := c.group.Do(key, func() (any, error) {
+		// The shared call must not die with the first caller's context.
+		v, err := c.fetch(context.WithoutCancel(ctx), key)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.items[key] = cacheItem[V]{val: v, at: c.clk.Now()}
+		c.mu.Unlock()
+		return v, nil
+	})
+	if err != nil {
+		if ok {
+			return it.val, nil
+		}
+		var zero V
+		return zero, err
+	}
+	return v.(V), nil
+}
