@@ -151,6 +151,7 @@ func (c *Client) do(ctx context.Context, cl call) (scheduler.Outcome, error) {
 		Priority:       cl.priority,
 		Costs:          cl.ep.costs(cl.weight),
 		Write:          cl.ep.write,
+		Cancel:         cl.ep.cancels(),
 		IdempotencyKey: cl.key,
 		RetrySafe:      cl.retry,
 		Attempt: func(ctx context.Context, attempt int) scheduler.Outcome {
@@ -159,6 +160,11 @@ func (c *Client) do(ctx context.Context, cl call) (scheduler.Outcome, error) {
 	}
 	return c.sched.Do(ctx, req)
 }
+
+// cancels reports whether the endpoint only takes exposure away: Binance Spot's writes by
+// DELETE are its cancels (an order, all open orders of a symbol, an order list). The
+// scheduler lets them through a halt; everything else that writes is gated.
+func (e endpoint) cancels() bool { return e.write && e.method == http.MethodDelete }
 
 // attempt performs one HTTP try and describes its outcome to the scheduler.
 func (c *Client) attempt(ctx context.Context, cl call) scheduler.Outcome {
