@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/knadh/koanf/v2"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -22,6 +23,7 @@ import (
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
+	"github.com/keelbot/keel/strategy"
 )
 
 // Module is Keel's runtime: one fx module per part, so the wiring reads like DESIGN.md's
@@ -157,22 +159,38 @@ func runApp(app *fx.App) error {
 
 type configParams struct {
 	fx.In
-	Load      LoadOptions `optional:"true"`
-	Preloaded preloaded   `optional:"true"`
+	Load       LoadOptions           `optional:"true"`
+	Preloaded  preloaded             `optional:"true"`
+	Strategies []strategy.Definition `group:"strategies"`
 }
 
 // preloaded is a configuration Run already loaded and validated.
 type preloaded struct{ c *Config }
 
+// provideConfig loads the configuration and checks every strategy's section against it, so a
+// bad section fails start-up before anything is built, connected or started.
 func provideConfig(p configParams) (*Config, error) {
-	if p.Preloaded.c != nil {
-		return p.Preloaded.c, nil
+	c := p.Preloaded.c
+	if c == nil {
+		var k *koanf.Koanf
+		var err error
+		if c, k, err = LoadConfig(p.Load); err != nil {
+			return nil, err
+		}
+		c.raw = k
 	}
-	c, k, err := LoadConfig(p.Load)
-	if err != nil {
-		return nil, err
+	seen := map[string]bool{}
+	for _, d := range p.Strategies {
+		if seen[d.Name] {
+			return nil, fmt.Errorf("runtime: two strategies named %q", d.Name)
+		}
+		seen[d.Name] = true
+		if d.CheckConfig != nil {
+			if err := d.CheckConfig(strategySection{cfg: c, name: d.Name}); err != nil {
+				return nil, err
+			}
+		}
 	}
-	c.raw = k
 	return c, nil
 }
 

@@ -81,18 +81,6 @@ func provideLoop(p loopParams) (*Loop, error) {
 	if clk == nil {
 		clk = realClock
 	}
-	seen := map[string]bool{}
-	for _, d := range p.Strategies {
-		if seen[d.Name] {
-			return nil, fmt.Errorf("runtime: two strategies named %q", d.Name)
-		}
-		seen[d.Name] = true
-		if d.CheckConfig != nil {
-			if err := d.CheckConfig(strategySection{cfg: p.Config, name: d.Name}); err != nil {
-				return nil, err
-			}
-		}
-	}
 	l := &Loop{
 		cfg: p.Config, log: p.Logging.Logger, clk: clk, metrics: p.Metrics, ex: p.Exchange,
 		orders: p.Orders, sw: p.Switch, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
