@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"github.com/keelbot/keel/internal/syncbuf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +13,10 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
+	"go.uber.org/goleak"
 
 	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/internal/syncbuf"
 	"github.com/keelbot/keel/runtime"
 	"github.com/keelbot/keel/strategy"
 )
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // attemptFields are DESIGN.md's stable per-attempt log fields.
