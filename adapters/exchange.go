@@ -41,6 +41,25 @@ type Exchange interface {
 	Trades(ctx context.Context, symbol string, fromID int64, opts ...CallOption) ([]Fill, error)
 }
 
+// AccountReader is the part of the contract that reads what a runtime caches beside
+// ExchangeInfo, with a time to live: the account's trading fees per symbol and its standing
+// (may it trade, withdraw, deposit; its permissions). Each call costs exchange weight, so read
+// them on a timer, not per order. It is an interface of its own so that exchanges (and fakes)
+// that cannot answer still satisfy Exchange; callers type-assert:
+//
+//	if ar, ok := ex.(adapters.AccountReader); ok {
+//		fees, err := ar.TradingFees(ctx, "BTCUSDT")
+//	}
+//
+// Both calls run at background priority unless WithPriority says otherwise. Implementations
+// are safe for concurrent use; adapters/binance.Client implements it.
+type AccountReader interface {
+	// TradingFees returns the account's commission rates on symbol.
+	TradingFees(ctx context.Context, symbol string, opts ...CallOption) (TradingFees, error)
+	// Account returns the account's standing and balances.
+	Account(ctx context.Context, opts ...CallOption) (Account, error)
+}
+
 // CallOptions are per-call settings an adapter passes on to the scheduler.
 type CallOptions struct {
 	// Priority overrides the call's default priority when HasPriority is set.

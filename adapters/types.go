@@ -178,3 +178,81 @@ func (e ExchangeInfo) Symbol(name string) (SymbolInfo, bool) {
 	}
 	return SymbolInfo{}, false
 }
+
+// CommissionRates are fractions of a trade's amount (0.001 is 0.1%). A fill pays Maker or
+// Taker by its role plus Buyer or Seller by its side, on the amount it receives (Binance's
+// commission FAQ: "the received amount is multiplied with the sum of the rates").
+type CommissionRates struct {
+	Maker, Taker, Buyer, Seller decimal.Decimal
+}
+
+// Rate is the rate a fill of that role and side pays: (Maker or Taker) + (Buyer or Seller).
+func (r CommissionRates) Rate(maker bool, side Side) decimal.Decimal {
+	role := r.Taker
+	if maker {
+		role = r.Maker
+	}
+	if side == Sell {
+		return role.Add(r.Seller)
+	}
+	return role.Add(r.Buyer)
+}
+
+// FeeDiscount is the reduction of the standard commission when it is paid in another asset
+// (Binance: BNB). It applies only when both EnabledForAccount and EnabledForSymbol are set.
+type FeeDiscount struct {
+	EnabledForAccount bool
+	EnabledForSymbol  bool
+	Asset             string
+	// Rate is the discount rate as the exchange reports it. Binance's commission FAQ
+	// computes the discounted standard commission as standard commission × Rate; tax and
+	// special commissions are never discounted.
+	Rate decimal.Decimal
+}
+
+// Applies reports whether the discount is in force for the symbol.
+func (d FeeDiscount) Applies() bool { return d.EnabledForAccount && d.EnabledForSymbol }
+
+// TradingFees are the account's commission rates on one symbol (Binance
+// GET /api/v3/account/commission). The three kinds add up; only Standard is discounted.
+type TradingFees struct {
+	Symbol   string
+	Standard CommissionRates // on every trade
+	Tax      CommissionRates // on top, where a tax applies
+	Special  CommissionRates // on top, in specific circumstances
+	Discount FeeDiscount
+}
+
+// Rate is the full rate a fill of that role and side pays when no discount applies:
+// Standard + Tax + Special.
+func (f TradingFees) Rate(maker bool, side Side) decimal.Decimal {
+	return f.Standard.Rate(maker, side).Add(f.Tax.Rate(maker, side)).Add(f.Special.Rate(maker, side))
+}
+
+// Account is the account's standing (Binance GET /api/v3/account).
+type Account struct {
+	// CanTrade is false when the exchange refuses every order and cancel of the account.
+	CanTrade    bool
+	CanWithdraw bool
+	CanDeposit  bool
+	// Type is the account type ("SPOT").
+	Type string
+	// Permissions are what the account may trade ("SPOT", ...); a symbol whose permission
+	// is missing here refuses the account's orders.
+	Permissions []string
+	// Commission is the account-wide default; TradingFees has the per-symbol rates.
+	Commission CommissionRates
+	Balances   []Balance
+	// UpdatedAt is when the exchange last changed the account (zero if it does not say).
+	UpdatedAt time.Time
+}
+
+// Permitted reports whether permission p (e.g. "SPOT") is among Permissions.
+func (a Account) Permitted(p string) bool {
+	for _, x := range a.Permissions {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}

@@ -12,6 +12,8 @@
 //
 // The suite only uses the adapters.Exchange contract and the hooks in Env, so it runs against
 // any exchange; hooks an exchange cannot offer are left nil and their subtests are skipped.
+// Adapters that also implement adapters.AccountReader (fees and account standing) are held
+// to it too; for others those subtests are skipped.
 package adaptertest
 
 import (
@@ -59,6 +61,12 @@ type Env struct {
 	// Usage, if set, returns the usage counts the adapter has fed its scheduler (the
 	// exchange's own counts, reported with answers).
 	Usage func() []scheduler.Usage
+	// DisableTrading, if set, makes the exchange refuse the account's orders and cancels
+	// (an account that "may not place or cancel orders") until restore is called.
+	DisableTrading func(t *testing.T) (restore func())
+	// WantFees, if set, are the fees the exchange charges on Symbol; TradingFees must
+	// report them.
+	WantFees *adapters.TradingFees
 }
 
 // Run runs the conformance suite as subtests of t.
@@ -112,6 +120,10 @@ var cases = []testCase{
 	{"BadKey", testBadKey},
 	{"RevokedKey", testRevokedKey},
 	{"UsageFeedback", testUsage},
+	{"TradingFees", testTradingFees},
+	{"TradingFeesUnknownSymbol", testTradingFeesUnknownSymbol},
+	{"AccountStanding", testAccountStanding},
+	{"TradingDisabled", testTradingDisabled},
 }
 
 // NewClientOrderID returns a fresh id matching Binance's ^[a-zA-Z0-9-_]{1,36}$, which every
@@ -489,4 +501,126 @@ func testUsage(ctx context.Context, t *testing.T, env *Env) {
 		}
 	}
 	t.Fatalf("no usage reached the scheduler: %+v", env.Usage())
+}
+
+// accountReader returns env's exchange as an AccountReader, or skips the subtest.
+func accountReader(t *testing.T, env *Env) adapters.AccountReader {
+	t.Helper()
+	ar, ok := env.Exchange.(adapters.AccountReader)
+	if !ok {
+		t.Skip("the adapter does not implement adapters.AccountReader")
+	}
+	return ar
+}
+
+func checkRates(t *testing.T, what string, r adapters.CommissionRates) {
+	t.Helper()
+	for name, d := range map[string]decimal.Decimal{"maker": r.Maker, "taker": r.Taker, "buyer": r.Buyer, "seller": r.Seller} {
+		if d.IsNegative() || d.GreaterThan(decimal.NewFromInt(1)) {
+			t.Fatalf("%s.%s = %s, want a rate in [0, 1]", what, name, d)
+		}
+	}
+}
+
+func sameRates(a, b adapters.CommissionRates) bool {
+	return a.Maker.Equal(b.Maker) && a.Taker.Equal(b.Taker) && a.Buyer.Equal(b.Buyer) && a.Seller.Equal(b.Seller)
+}
+
+// testTradingFees: the rates are sane, are the ones the harness says the exchange charges,
+// and are the ones a taker buy is actually charged (when the commission is paid in the base
+// asset received, without a discount).
+func testTradingFees(ctx context.Context, t *testing.T, env *Env) {
+	ar := accountReader(t, env)
+	fees := must(ar.TradingFees(ctx, env.Symbol))
+	if fees.Symbol != env.Symbol {
+		t.Fatalf("fees for %q, asked for %s", fees.Symbol, env.Symbol)
+	}
+	checkRates(t, "standard", fees.Standard)
+	checkRates(t, "tax", fees.Tax)
+	checkRates(t, "special", fees.Special)
+	if fees.Discount.Rate.IsNegative() || fees.Discount.Rate.GreaterThan(decimal.NewFromInt(1)) {
+		t.Fatalf("discount rate %s", fees.Discount.Rate)
+	}
+	if w := env.WantFees; w != nil {
+		if !sameRates(fees.Standard, w.Standard) || !sameRates(fees.Tax, w.Tax) || !sameRates(fees.Special, w.Special) ||
+			fees.Discount.Applies() != w.Discount.Applies() || fees.Discount.Asset != w.Discount.Asset || !fees.Discount.Rate.Equal(w.Discount.Rate) {
+			t.Fatalf("fees %+v, want %+v", fees, *w)
+		}
+	}
+
+	m := loadMarket(ctx, t, env)
+	req := adapters.OrderRequest{Symbol: env.Symbol, Side: adapters.Buy, Type: adapters.Market,
+		Quantity: m.quantityFor(m.price), ClientOrderID: NewClientOrderID()}
+	o := must(env.Exchange.PlaceOrder(ctx, req))
+	rate := fees.Rate(false, adapters.Buy)
+	checked := 0
+	for _, f := range must(env.Exchange.Trades(ctx, env.Symbol, 0)) {
+		if f.ExchangeOrderID != o.ExchangeOrderID || f.CommissionAsset != m.info.BaseAsset || fees.Discount.Applies() {
+			continue
+		}
+		if f.IsMaker {
+			t.Fatalf("a market order's fill is a maker: %+v", f)
+		}
+		// Exchanges round the commission to their precision (Binance: 8 decimals).
+		want := f.Quantity.Mul(rate)
+		if d := want.Sub(f.Commission).Abs(); d.GreaterThan(decimal.New(1, -8)) {
+			t.Fatalf("fill of %s charged %s %s, the reported taker rate %s says %s", f.Quantity, f.Commission, f.CommissionAsset, rate, want)
+		}
+		checked++
+	}
+	t.Logf("%d fills charged the reported rate %s", checked, rate)
+}
+
+func testTradingFeesUnknownSymbol(ctx context.Context, t *testing.T, env *Env) {
+	ar := accountReader(t, env)
+	_, err := ar.TradingFees(ctx, "KEELNOSUCHSYM")
+	wantClass(t, err, scheduler.ClassValidation)
+}
+
+// testAccountStanding: a fresh, funded account may trade, names its permissions, and its
+// balances agree with Balances.
+func testAccountStanding(ctx context.Context, t *testing.T, env *Env) {
+	ar := accountReader(t, env)
+	m := loadMarket(ctx, t, env)
+	a := must(ar.Account(ctx))
+	if !a.CanTrade {
+		t.Fatalf("a fresh account cannot trade: %+v", a)
+	}
+	if len(a.Permissions) == 0 {
+		t.Fatal("no permissions reported")
+	}
+	checkRates(t, "account commission", a.Commission)
+	quote := balanceOf(a.Balances, m.info.QuoteAsset)
+	if !quote.IsPositive() {
+		t.Fatalf("no %s in the account's balances", m.info.QuoteAsset)
+	}
+	if b := balanceOf(must(env.Exchange.Balances(ctx)), m.info.QuoteAsset); !b.Equal(quote) {
+		t.Fatalf("Account says %s %s, Balances says %s", quote, m.info.QuoteAsset, b)
+	}
+}
+
+// testTradingDisabled: an account the exchange stops from trading says so in Account, and its
+// orders are refused as validation failures (never retried, never unknown).
+func testTradingDisabled(ctx context.Context, t *testing.T, env *Env) {
+	if env.DisableTrading == nil {
+		t.Skip("the harness cannot disable trading")
+	}
+	ar := accountReader(t, env)
+	m := loadMarket(ctx, t, env)
+	resting := m.restingBuy(env.Symbol)
+	must(env.Exchange.PlaceOrder(ctx, resting))
+	restore := env.DisableTrading(t)
+	if a := must(ar.Account(ctx)); a.CanTrade {
+		t.Fatal("Account says the account can trade after trading was disabled")
+	}
+	req := m.restingBuy(env.Symbol)
+	_, err := env.Exchange.PlaceOrder(ctx, req)
+	wantClass(t, err, scheduler.ClassValidation)
+	_, err = env.Exchange.CancelOrder(ctx, env.Symbol, resting.ClientOrderID)
+	wantClass(t, err, scheduler.ClassValidation)
+	restore()
+	if a := must(ar.Account(ctx)); !a.CanTrade {
+		t.Fatal("Account says the account cannot trade after trading was restored")
+	}
+	must(env.Exchange.CancelOrder(ctx, env.Symbol, resting.ClientOrderID))
 }

@@ -42,6 +42,20 @@ func harness(ed bool) adaptertest.Harness {
 				}
 			},
 			Usage: f.sched.Usage,
+			DisableTrading: func(t *testing.T) func() {
+				if err := f.sim.SetTradingDisabled(key, true); err != nil {
+					t.Fatal(err)
+				}
+				return func() {
+					if err := f.sim.SetTradingDisabled(key, false); err != nil {
+						t.Error(err)
+					}
+				}
+			},
+			// The simulator's default: CommissionRate 0.001 as maker and taker, nothing else.
+			WantFees: &adapters.TradingFees{Symbol: "BTCUSDT",
+				Standard: adapters.CommissionRates{Maker: decimal.RequireFromString("0.001"), Taker: decimal.RequireFromString("0.001")},
+				Discount: adapters.FeeDiscount{Asset: "BNB", Rate: decimal.RequireFromString("0.75")}},
 		}
 	}}
 }

@@ -91,6 +91,10 @@ type endpoint struct {
 //	GET    /api/v3/openOrders           6 with symbol, 80 without
 //	DELETE /api/v3/openOrders           1
 //	GET    /api/v3/myTrades             20 (5 with orderId, which the adapter does not send)
+//	GET    /api/v3/account/commission   20
+//
+// GET /api/v3/account serves two calls: balances at account priority, and the account's
+// standing (permissions, fees) at background priority for the runtime's cache.
 //
 // Every request also counts 1 against RAW_REQUESTS.
 var (
@@ -107,7 +111,12 @@ var (
 	epOpenOrders   = endpoint{path: "/api/v3/openOrders", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 6}
 	epCancelAll    = endpoint{path: "/api/v3/openOrders", method: http.MethodDelete, signed: true, write: true, bucket: BucketOrders, priority: scheduler.PriorityCritical, weight: 1}
 	epMyTrades     = endpoint{path: "/api/v3/myTrades", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 20}
+	epAccountInfo  = endpoint{path: "/api/v3/account", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 20}
+	epCommission   = endpoint{path: "/api/v3/account/commission", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 20}
 )
+
+// openOrdersAllWeight is GET /api/v3/openOrders' weight without symbol (6 with one).
+const openOrdersAllWeight = 80
 
 // depthWeight is GET /api/v3/depth's weight for a limit (rest-api.md "Order book").
 func depthWeight(limit int) int64 {

@@ -11,7 +11,10 @@ import (
 	"github.com/keelbot/keel/scheduler"
 )
 
-var _ adapters.Exchange = (*Client)(nil)
+var (
+	_ adapters.Exchange      = (*Client)(nil)
+	_ adapters.AccountReader = (*Client)(nil)
+)
 
 // ErrInvalidRequest is wrapped, classified validation, when a call is refused before sending.
 var ErrInvalidRequest = errors.New("binance: invalid request")
@@ -40,10 +43,7 @@ func checkClientOrderID(id string) error {
 // ExchangeInfo fetches trading rules and rate limits (background priority) and teaches the
 // scheduler the announced limits of the windows the adapter uses.
 func (c *Client) ExchangeInfo(ctx context.Context, opts ...adapters.CallOption) (adapters.ExchangeInfo, error) {
-	o := adapters.ApplyCallOptions(opts)
-	var info adapters.ExchangeInfo
-	_, err := c.do(ctx, call{ep: epExchangeInfo, weight: epExchangeInfo.weight, priority: o.PriorityOr(epExchangeInfo.priority),
-		parse: func(b []byte) (err error) { info, err = parseExchangeInfo(b); return err }})
+	info, err := fetch(ctx, c, epExchangeInfo, nil, 0, opts, parseExchangeInfo)
 	if err != nil {
 		return adapters.ExchangeInfo{}, err
 	}
@@ -51,6 +51,21 @@ func (c *Client) ExchangeInfo(ctx context.Context, opts ...adapters.CallOption) 
 		return info, err
 	}
 	return info, nil
+}
+
+// fetch runs one read of ep with params p and parses its answer into a T: what every read
+// method shares. weight 0 is the endpoint's own; the priority is the endpoint's unless opts
+// override it.
+func fetch[T any](ctx context.Context, c *Client, ep endpoint, p params, weight int64, opts []adapters.CallOption,
+	parse func([]byte) (T, error)) (T, error) {
+	if weight == 0 {
+		weight = ep.weight
+	}
+	o := adapters.ApplyCallOptions(opts)
+	var out T
+	_, err := c.do(ctx, call{ep: ep, params: p, weight: weight, priority: o.PriorityOr(ep.priority),
+		parse: func(b []byte) (err error) { out, err = parse(b); return err }})
+	return out, err
 }
 
 // learnLimits pushes announced limits to the scheduler and remembers each window's interval
@@ -80,9 +95,7 @@ func (c *Client) learnLimits(limits []adapters.RateLimit) error {
 
 // Ping calls GET /api/v3/ping (background priority).
 func (c *Client) Ping(ctx context.Context, opts ...adapters.CallOption) error {
-	o := adapters.ApplyCallOptions(opts)
-	_, err := c.do(ctx, call{ep: epPing, weight: epPing.weight, priority: o.PriorityOr(epPing.priority),
-		parse: func([]byte) error { return nil }})
+	_, err := fetch(ctx, c, epPing, nil, 0, opts, func([]byte) (struct{}, error) { return struct{}{}, nil })
 	return err
 }
 
@@ -91,12 +104,7 @@ func (c *Client) Ticker(ctx context.Context, symbol string, opts ...adapters.Cal
 	if err := checkSymbol(symbol); err != nil {
 		return adapters.Ticker{}, err
 	}
-	o := adapters.ApplyCallOptions(opts)
-	var t adapters.Ticker
-	_, err := c.do(ctx, call{ep: epTicker, params: params{{"symbol", symbol}}, weight: epTicker.weight,
-		priority: o.PriorityOr(epTicker.priority),
-		parse:    func(b []byte) (err error) { t, err = parseTicker(b); return err }})
-	return t, err
+	return fetch(ctx, c, epTicker, params{{"symbol", symbol}}, 0, opts, parseTicker)
 }
 
 // BookTicker returns a symbol's best bid and ask (market priority).
@@ -104,12 +112,7 @@ func (c *Client) BookTicker(ctx context.Context, symbol string, opts ...adapters
 	if err := checkSymbol(symbol); err != nil {
 		return adapters.BookTicker{}, err
 	}
-	o := adapters.ApplyCallOptions(opts)
-	var t adapters.BookTicker
-	_, err := c.do(ctx, call{ep: epBookTicker, params: params{{"symbol", symbol}}, weight: epBookTicker.weight,
-		priority: o.PriorityOr(epBookTicker.priority),
-		parse:    func(b []byte) (err error) { t, err = parseBookTicker(b); return err }})
-	return t, err
+	return fetch(ctx, c, epBookTicker, params{{"symbol", symbol}}, 0, opts, parseBookTicker)
 }
 
 // Depth returns an order book snapshot of limit levels per side (default 100, at most 5000;
@@ -122,21 +125,31 @@ func (c *Client) Depth(ctx context.Context, symbol string, limit int, opts ...ad
 		limit = 100
 	}
 	limit = min(limit, maxBookLevels)
-	o := adapters.ApplyCallOptions(opts)
-	var book adapters.Book
-	_, err := c.do(ctx, call{ep: epDepth, params: params{{"symbol", symbol}, {"limit", strconv.Itoa(limit)}},
-		weight: depthWeight(limit), priority: o.PriorityOr(epDepth.priority),
-		parse: func(b []byte) (err error) { book, err = parseDepth(b, symbol); return err }})
-	return book, err
+	return fetch(ctx, c, epDepth, params{{"symbol", symbol}, {"limit", strconv.Itoa(limit)}}, depthWeight(limit), opts,
+		func(b []byte) (adapters.Book, error) { return parseDepth(b, symbol) })
 }
 
 // Balances returns the account's balances (account priority).
 func (c *Client) Balances(ctx context.Context, opts ...adapters.CallOption) ([]adapters.Balance, error) {
-	o := adapters.ApplyCallOptions(opts)
-	var bs []adapters.Balance
-	_, err := c.do(ctx, call{ep: epAccount, weight: epAccount.weight, priority: o.PriorityOr(epAccount.priority),
-		parse: func(b []byte) (err error) { bs, err = parseAccount(b); return err }})
-	return bs, err
+	return fetch(ctx, c, epAccount, nil, 0, opts, parseAccount)
+}
+
+// Account returns the account's standing — canTrade, canWithdraw, canDeposit, permissions,
+// account type, account-wide commission — and its balances, from GET /api/v3/account at
+// background priority (weight 20): the runtime caches it with a TTL.
+func (c *Client) Account(ctx context.Context, opts ...adapters.CallOption) (adapters.Account, error) {
+	return fetch(ctx, c, epAccountInfo, nil, 0, opts, parseAccountInfo)
+}
+
+// TradingFees returns the account's commission rates on symbol from
+// GET /api/v3/account/commission at background priority (weight 20): the runtime caches
+// them with a TTL (rates change with the account's tier, not per order).
+func (c *Client) TradingFees(ctx context.Context, symbol string, opts ...adapters.CallOption) (adapters.TradingFees, error) {
+	if err := checkSymbol(symbol); err != nil {
+		return adapters.TradingFees{}, err
+	}
+	return fetch(ctx, c, epCommission, params{{"symbol", symbol}}, 0, opts,
+		func(b []byte) (adapters.TradingFees, error) { return parseCommission(b, symbol) })
 }
 
 // PlaceOrder places req with req.ClientOrderID as newClientOrderId (orders priority). An
@@ -278,13 +291,9 @@ func (c *Client) OpenOrders(ctx context.Context, symbol string, opts ...adapters
 		}
 		p = params{{"symbol", symbol}}
 	} else {
-		weight = 80
+		weight = openOrdersAllWeight
 	}
-	o := adapters.ApplyCallOptions(opts)
-	var ords []adapters.Order
-	_, err := c.do(ctx, call{ep: epOpenOrders, params: p, weight: weight, priority: o.PriorityOr(epOpenOrders.priority),
-		parse: func(b []byte) (err error) { ords, err = parseOrders(b); return err }})
-	return ords, err
+	return fetch(ctx, c, epOpenOrders, p, weight, opts, parseOrders)
 }
 
 // Trades lists the account's fills of symbol with trade id >= fromID (0: the most recent),
@@ -301,11 +310,7 @@ func (c *Client) Trades(ctx context.Context, symbol string, fromID int64, opts .
 		p = p.add("fromId", strconv.FormatInt(fromID, 10))
 	}
 	p = p.add("limit", "1000")
-	o := adapters.ApplyCallOptions(opts)
-	var fills []adapters.Fill
-	_, err := c.do(ctx, call{ep: epMyTrades, params: p, weight: epMyTrades.weight, priority: o.PriorityOr(epMyTrades.priority),
-		parse: func(b []byte) (err error) { fills, err = parseTrades(b); return err }})
-	return fills, err
+	return fetch(ctx, c, epMyTrades, p, 0, opts, parseTrades)
 }
 
 // exchangeCode returns the Binance error code of a scheduler failure, 0 if none.

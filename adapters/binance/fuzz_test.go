@@ -191,12 +191,59 @@ func FuzzParseAccount(f *testing.F) {
 				t.Fatalf("bad balance accepted: %+v", b)
 			}
 		}
+		a, err := parseAccountInfo(body)
+		checkMalformed(t, err)
+		if err == nil {
+			checkRates(t, "account", a.Commission)
+			if len(a.Permissions) > maxPermissions {
+				t.Fatalf("%d permissions accepted", len(a.Permissions))
+			}
+			for _, p := range a.Permissions {
+				if !isIdent(p, 64) {
+					t.Fatalf("permission %q accepted", p)
+				}
+			}
+		}
 		fs, err := parseTrades(body)
 		checkMalformed(t, err)
 		for _, x := range fs {
 			if x.Symbol == "" || x.ExchangeOrderID == "" || x.Price.IsNegative() || x.Quantity.IsNegative() {
 				t.Fatalf("bad fill accepted: %+v", x)
 			}
+		}
+	})
+}
+
+func checkRates(t *testing.T, what string, r adapters.CommissionRates) {
+	t.Helper()
+	for _, d := range []decimal.Decimal{r.Maker, r.Taker, r.Buyer, r.Seller} {
+		checkDecimal(t, what, d)
+		if d.IsNegative() || d.GreaterThan(one) {
+			t.Fatalf("%s: rate %s accepted", what, d)
+		}
+	}
+}
+
+// FuzzParseCommission: GET /api/v3/account/commission. What is accepted is for the symbol
+// asked for, with every rate and the discount in [0, 1].
+func FuzzParseCommission(f *testing.F) {
+	f.Add([]byte(`{"symbol":"BTCUSDT","standardCommission":{"maker":"0.00000010","taker":"0.00000020","buyer":"0.00000030","seller":"0.00000040"},"specialCommission":{"maker":"0.01000000","taker":"0.02000000","buyer":"0.03000000","seller":"0.04000000"},"taxCommission":{"maker":"0.00000112","taker":"0.00000114","buyer":"0.00000118","seller":"0.00000116"},"discount":{"enabledForAccount":true,"enabledForSymbol":true,"discountAsset":"BNB","discount":"0.75000000"}}`))
+	f.Add([]byte(`{"symbol":"BTCUSDT","standardCommission":{"maker":"NaN","taker":"Infinity","buyer":"1e400","seller":"-0"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fees, err := parseCommission(body, "BTCUSDT")
+		checkMalformed(t, err)
+		if err != nil {
+			return
+		}
+		if fees.Symbol != "BTCUSDT" {
+			t.Fatalf("fees for %q accepted", fees.Symbol)
+		}
+		checkRates(t, "standard", fees.Standard)
+		checkRates(t, "tax", fees.Tax)
+		checkRates(t, "special", fees.Special)
+		checkDecimal(t, "discount", fees.Discount.Rate)
+		if fees.Discount.Rate.IsNegative() || fees.Discount.Rate.GreaterThan(one) {
+			t.Fatalf("discount %s accepted", fees.Discount.Rate)
 		}
 	})
 }

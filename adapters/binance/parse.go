@@ -270,30 +270,173 @@ func parseDepth(body []byte, symbol string) (adapters.Book, error) {
 	return adapters.Book{Symbol: symbol, LastUpdateID: *v.LastUpdateID, Bids: bids, Asks: asks}, nil
 }
 
-// parseAccount reads the balances of GET /api/v3/account.
-func parseAccount(body []byte) ([]adapters.Balance, error) {
-	var v struct {
-		Balances *[]struct {
-			Asset  string `json:"asset"`
-			Free   string `json:"free"`
-			Locked string `json:"locked"`
-		} `json:"balances"`
-	}
+// accountJSON is GET /api/v3/account (rest-api.md "Account information").
+type accountJSON struct {
+	CanTrade        *bool      `json:"canTrade"`
+	CanWithdraw     *bool      `json:"canWithdraw"`
+	CanDeposit      *bool      `json:"canDeposit"`
+	AccountType     string     `json:"accountType"`
+	Permissions     []string   `json:"permissions"`
+	CommissionRates *ratesJSON `json:"commissionRates"`
+	UpdateTime      int64      `json:"updateTime"`
+	Balances        *[]struct {
+		Asset  string `json:"asset"`
+		Free   string `json:"free"`
+		Locked string `json:"locked"`
+	} `json:"balances"`
+}
+
+// decodeAccount reads GET /api/v3/account and its balances, which every reading needs.
+func decodeAccount(body []byte) (accountJSON, []adapters.Balance, error) {
+	var v accountJSON
 	if err := json.Unmarshal(body, &v); err != nil {
-		return nil, malformed("account", err)
+		return v, nil, malformed("account", err)
 	}
 	if v.Balances == nil {
-		return nil, malformed("account: balances missing", nil)
+		return v, nil, malformed("account: balances missing", nil)
 	}
 	out := make([]adapters.Balance, 0, len(*v.Balances))
 	var d decimals
 	for _, b := range *v.Balances {
 		if !isName(b.Asset, 32) {
-			return nil, malformed("account: balance without asset", nil)
+			return v, nil, malformed("account: balance without asset", nil)
 		}
 		out = append(out, adapters.Balance{Asset: b.Asset, Free: d.get("free", b.Free), Locked: d.get("locked", b.Locked)})
 	}
-	return out, d.err
+	return v, out, d.err
+}
+
+// parseAccount reads the balances of GET /api/v3/account.
+func parseAccount(body []byte) ([]adapters.Balance, error) {
+	_, bs, err := decodeAccount(body)
+	if err != nil {
+		return nil, err
+	}
+	return bs, nil
+}
+
+// maxPermissions bounds the permissions list read back (Binance has a handful).
+const maxPermissions = 64
+
+// parseAccountInfo reads the account's standing from GET /api/v3/account: the canTrade,
+// canWithdraw and canDeposit switches must be there (an answer without them says nothing
+// about whether the account may trade), permissions, accountType and the account-wide
+// commission rates are read when present.
+func parseAccountInfo(body []byte) (adapters.Account, error) {
+	v, bs, err := decodeAccount(body)
+	if err != nil {
+		return adapters.Account{}, err
+	}
+	if v.CanTrade == nil || v.CanWithdraw == nil || v.CanDeposit == nil {
+		return adapters.Account{}, malformed("account: canTrade, canWithdraw or canDeposit missing", nil)
+	}
+	if v.AccountType != "" && !isIdent(v.AccountType, 32) {
+		return adapters.Account{}, malformed("account: bad accountType", nil)
+	}
+	if len(v.Permissions) > maxPermissions {
+		return adapters.Account{}, malformed("account: too many permissions", nil)
+	}
+	for _, p := range v.Permissions {
+		if !isIdent(p, 64) {
+			return adapters.Account{}, malformed("account: bad permission", nil)
+		}
+	}
+	a := adapters.Account{CanTrade: *v.CanTrade, CanWithdraw: *v.CanWithdraw, CanDeposit: *v.CanDeposit,
+		Type: v.AccountType, Permissions: append([]string(nil), v.Permissions...), Balances: bs, UpdatedAt: millis(v.UpdateTime)}
+	if v.CommissionRates != nil {
+		if a.Commission, err = v.CommissionRates.rates("commissionRates"); err != nil {
+			return adapters.Account{}, err
+		}
+	}
+	return a, nil
+}
+
+// ratesJSON is one set of commission rates: {"maker","taker","buyer","seller"}.
+type ratesJSON struct {
+	Maker  string `json:"maker"`
+	Taker  string `json:"taker"`
+	Buyer  string `json:"buyer"`
+	Seller string `json:"seller"`
+}
+
+// rates parses the four rates. Each must be a plain decimal in [0, 1]: a commission of a
+// whole trade or more is not a number to trust.
+func (r ratesJSON) rates(what string) (adapters.CommissionRates, error) {
+	var d decimals
+	out := adapters.CommissionRates{
+		Maker:  d.get(what+".maker", r.Maker),
+		Taker:  d.get(what+".taker", r.Taker),
+		Buyer:  d.get(what+".buyer", r.Buyer),
+		Seller: d.get(what+".seller", r.Seller),
+	}
+	if d.err != nil {
+		return adapters.CommissionRates{}, d.err
+	}
+	for _, x := range []decimal.Decimal{out.Maker, out.Taker, out.Buyer, out.Seller} {
+		if x.GreaterThan(one) {
+			return adapters.CommissionRates{}, malformed(what+": rate above 1", nil)
+		}
+	}
+	return out, nil
+}
+
+var one = decimal.NewFromInt(1)
+
+// parseCommission reads GET /api/v3/account/commission for symbol (rest-api.md "Query
+// Commission Rates"): standardCommission is required; taxCommission, specialCommission
+// (added 2025) and discount are read when present. An answer for another symbol is malformed.
+func parseCommission(body []byte, symbol string) (adapters.TradingFees, error) {
+	var v struct {
+		Symbol   string     `json:"symbol"`
+		Standard *ratesJSON `json:"standardCommission"`
+		Special  *ratesJSON `json:"specialCommission"`
+		Tax      *ratesJSON `json:"taxCommission"`
+		Discount *struct {
+			EnabledForAccount bool   `json:"enabledForAccount"`
+			EnabledForSymbol  bool   `json:"enabledForSymbol"`
+			Asset             string `json:"discountAsset"`
+			Discount          string `json:"discount"`
+		} `json:"discount"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return adapters.TradingFees{}, malformed("commission", err)
+	}
+	if v.Symbol != symbol {
+		return adapters.TradingFees{}, malformed("commission: answer for another symbol", nil)
+	}
+	if v.Standard == nil {
+		return adapters.TradingFees{}, malformed("commission: standardCommission missing", nil)
+	}
+	f := adapters.TradingFees{Symbol: symbol}
+	var err error
+	if f.Standard, err = v.Standard.rates("standardCommission"); err != nil {
+		return adapters.TradingFees{}, err
+	}
+	if v.Tax != nil {
+		if f.Tax, err = v.Tax.rates("taxCommission"); err != nil {
+			return adapters.TradingFees{}, err
+		}
+	}
+	if v.Special != nil {
+		if f.Special, err = v.Special.rates("specialCommission"); err != nil {
+			return adapters.TradingFees{}, err
+		}
+	}
+	if dc := v.Discount; dc != nil {
+		if dc.Asset != "" && !isName(dc.Asset, 32) {
+			return adapters.TradingFees{}, malformed("commission: bad discountAsset", nil)
+		}
+		f.Discount = adapters.FeeDiscount{EnabledForAccount: dc.EnabledForAccount, EnabledForSymbol: dc.EnabledForSymbol, Asset: dc.Asset}
+		if dc.Discount != "" {
+			if f.Discount.Rate, err = parseDecimal("discount", dc.Discount, false); err != nil {
+				return adapters.TradingFees{}, err
+			}
+			if f.Discount.Rate.GreaterThan(one) {
+				return adapters.TradingFees{}, malformed("commission: discount above 1", nil)
+			}
+		}
+	}
+	return f, nil
 }
 
 // orderJSON is an order as POST/GET/DELETE /api/v3/order and GET /api/v3/openOrders report it.

@@ -3,8 +3,11 @@ package binance
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
 )
@@ -222,5 +225,96 @@ func TestIntervalSuffix(t *testing.T) {
 		if back, ok := parseIntervalSuffix(s); !ok || back != d {
 			t.Errorf("%s: %v", s, back)
 		}
+	}
+}
+
+// commissionDoc is rest-api.md's "Query Commission Rates" example.
+const commissionDoc = `{"symbol":"BTCUSDT",
+ "standardCommission":{"maker":"0.00000010","taker":"0.00000020","buyer":"0.00000030","seller":"0.00000040"},
+ "specialCommission":{"maker":"0.01000000","taker":"0.02000000","buyer":"0.03000000","seller":"0.04000000"},
+ "taxCommission":{"maker":"0.00000112","taker":"0.00000114","buyer":"0.00000118","seller":"0.00000116"},
+ "discount":{"enabledForAccount":true,"enabledForSymbol":true,"discountAsset":"BNB","discount":"0.75000000"}}`
+
+// accountDoc is rest-api.md's "Account information" example.
+const accountDoc = `{"makerCommission":15,"takerCommission":15,"buyerCommission":0,"sellerCommission":0,
+ "commissionRates":{"maker":"0.00150000","taker":"0.00150000","buyer":"0.00000000","seller":"0.00000000"},
+ "canTrade":true,"canWithdraw":true,"canDeposit":true,"brokered":false,"requireSelfTradePrevention":false,
+ "preventSor":false,"updateTime":123456789,"accountType":"SPOT",
+ "balances":[{"asset":"BTC","free":"4723846.89208129","locked":"0.00000000"},{"asset":"LTC","free":"4763368.68006011","locked":"0.00000000"}],
+ "permissions":["SPOT"],"uid":354937868}`
+
+func TestParseCommission(t *testing.T) {
+	f, err := parseCommission([]byte(commissionDoc), "BTCUSDT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decimal.RequireFromString
+	want := adapters.TradingFees{Symbol: "BTCUSDT",
+		Standard: adapters.CommissionRates{Maker: d("0.0000001"), Taker: d("0.0000002"), Buyer: d("0.0000003"), Seller: d("0.0000004")},
+		Special:  adapters.CommissionRates{Maker: d("0.01"), Taker: d("0.02"), Buyer: d("0.03"), Seller: d("0.04")},
+		Tax:      adapters.CommissionRates{Maker: d("0.00000112"), Taker: d("0.00000114"), Buyer: d("0.00000118"), Seller: d("0.00000116")},
+		Discount: adapters.FeeDiscount{EnabledForAccount: true, EnabledForSymbol: true, Asset: "BNB", Rate: d("0.75")}}
+	same := func(a, b adapters.CommissionRates) bool {
+		return a.Maker.Equal(b.Maker) && a.Taker.Equal(b.Taker) && a.Buyer.Equal(b.Buyer) && a.Seller.Equal(b.Seller)
+	}
+	if f.Symbol != want.Symbol || !same(f.Standard, want.Standard) || !same(f.Special, want.Special) || !same(f.Tax, want.Tax) ||
+		f.Discount.Asset != "BNB" || !f.Discount.Applies() || !f.Discount.Rate.Equal(want.Discount.Rate) {
+		t.Fatalf("got %+v", f)
+	}
+	// The commission FAQ's worked example: a taker SELL pays standard taker+seller, tax
+	// taker+seller and special taker+seller on the notional.
+	if got := f.Rate(false, adapters.Sell); !got.Equal(d("0.0000002").Add(d("0.0000004")).Add(d("0.0000023")).Add(d("0.06"))) {
+		t.Fatalf("taker sell rate %s", got)
+	}
+	if got := f.Standard.Rate(true, adapters.Buy); !got.Equal(d("0.0000004")) {
+		t.Fatalf("standard maker buy rate %s", got)
+	}
+
+	for name, body := range map[string]string{
+		"other symbol":      strings.Replace(commissionDoc, `"BTCUSDT"`, `"ETHUSDT"`, 1),
+		"no standard":       `{"symbol":"BTCUSDT","taxCommission":{"maker":"0","taker":"0","buyer":"0","seller":"0"}}`,
+		"negative":          strings.Replace(commissionDoc, `"maker":"0.00000010"`, `"maker":"-0.1"`, 1),
+		"above one":         strings.Replace(commissionDoc, `"taker":"0.02000000"`, `"taker":"1.5"`, 1),
+		"exponent":          strings.Replace(commissionDoc, `"seller":"0.00000040"`, `"seller":"1e-9"`, 1),
+		"number not string": strings.Replace(commissionDoc, `"maker":"0.00000010"`, `"maker":0.1`, 1),
+		"discount above 1":  strings.Replace(commissionDoc, `"discount":"0.75000000"`, `"discount":"7.5"`, 1),
+		"html":              `<html>502</html>`,
+	} {
+		if _, err := parseCommission([]byte(body), "BTCUSDT"); !errors.Is(err, ErrMalformedAnswer) {
+			t.Errorf("%s: err %v, want ErrMalformedAnswer", name, err)
+		}
+	}
+	// An answer from before specialCommission existed still reads.
+	old := `{"symbol":"BTCUSDT","standardCommission":{"maker":"0.001","taker":"0.001","buyer":"0","seller":"0"},"taxCommission":{"maker":"0","taker":"0","buyer":"0","seller":"0"}}`
+	if f, err := parseCommission([]byte(old), "BTCUSDT"); err != nil || !f.Special.Maker.IsZero() || f.Discount.Applies() {
+		t.Fatalf("older answer: %+v %v", f, err)
+	}
+}
+
+func TestParseAccountInfo(t *testing.T) {
+	a, err := parseAccountInfo([]byte(accountDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.CanTrade || !a.CanWithdraw || !a.CanDeposit || a.Type != "SPOT" || !a.Permitted("SPOT") || a.Permitted("MARGIN") ||
+		!a.Commission.Taker.Equal(decimal.RequireFromString("0.0015")) || len(a.Balances) != 2 ||
+		!a.UpdatedAt.Equal(time.UnixMilli(123456789)) {
+		t.Fatalf("got %+v", a)
+	}
+	for name, body := range map[string]string{
+		"no canTrade":     strings.Replace(accountDoc, `"canTrade":true,`, ``, 1),
+		"canTrade string": strings.Replace(accountDoc, `"canTrade":true`, `"canTrade":"true"`, 1),
+		"bad permission":  strings.Replace(accountDoc, `["SPOT"]`, `["SPOT\n"]`, 1),
+		"bad type":        strings.Replace(accountDoc, `"accountType":"SPOT"`, `"accountType":"spot; drop"`, 1),
+		"rate above one":  strings.Replace(accountDoc, `"maker":"0.00150000"`, `"maker":"15"`, 1),
+		"no balances":     `{"canTrade":true,"canWithdraw":true,"canDeposit":true}`,
+	} {
+		if _, err := parseAccountInfo([]byte(body)); !errors.Is(err, ErrMalformedAnswer) {
+			t.Errorf("%s: err %v, want ErrMalformedAnswer", name, err)
+		}
+	}
+	// Balances alone still read the older, shorter answers.
+	if bs, err := parseAccount([]byte(`{"balances":[{"asset":"BTC","free":"1","locked":"0"}]}`)); err != nil || len(bs) != 1 {
+		t.Fatalf("balances: %v %v", bs, err)
 	}
 }

@@ -3,6 +3,7 @@ package sim_test
 import (
 	"crypto/ed25519"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -58,5 +59,85 @@ func TestConfigValidation(t *testing.T) {
 				t.Fatalf("err %v, want mention of %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCommissionRates: GET /api/v3/account/commission answers rest-api.md's shape with the
+// rate every fill is charged, and is a signed USER_DATA endpoint.
+func TestCommissionRates(t *testing.T) {
+	h := newHarness(t, func(c *sim.Config) { c.CommissionRate = "0.00075" })
+	r := h.signed(http.MethodGet, "/api/v3/account/commission", vals("symbol", "ETHUSDT"))
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	var got map[string]any
+	r.json(t, &got)
+	rates := func(maker string) map[string]any {
+		return map[string]any{"maker": maker, "taker": maker, "buyer": "0.00000000", "seller": "0.00000000"}
+	}
+	want := map[string]any{
+		"symbol":             "ETHUSDT",
+		"standardCommission": rates("0.00075000"),
+		"specialCommission":  rates("0.00000000"),
+		"taxCommission":      rates("0.00000000"),
+		"discount":           map[string]any{"enabledForAccount": false, "enabledForSymbol": false, "discountAsset": "BNB", "discount": "0.75000000"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("answer %s,\nwant %v", r.body, want)
+	}
+	wantCode(t, h.signed(http.MethodGet, "/api/v3/account/commission", nil), 400, -1102,
+		"Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+	wantCode(t, h.signed(http.MethodGet, "/api/v3/account/commission", vals("symbol", "NOPE")), 400, -1121, "Invalid symbol.")
+	wantCode(t, h.get("/api/v3/account/commission", "symbol=ETHUSDT"), 401, -2014, "API-key format invalid.")
+
+	// The rate answered is the rate charged: a market buy pays it in the base asset.
+	r = h.signed(http.MethodPost, "/api/v3/order", vals("symbol", "ETHUSDT", "side", "BUY", "type", "MARKET", "quantity", "0.1"))
+	var placed struct {
+		Fills []struct{ Qty, Commission, CommissionAsset string }
+	}
+	r.json(t, &placed)
+	if len(placed.Fills) != 1 || placed.Fills[0].Commission != "0.00007500" || placed.Fills[0].CommissionAsset != "ETH" {
+		t.Fatalf("fills %+v", placed.Fills)
+	}
+}
+
+// TestTradingDisabled: an account that may not trade says canTrade false, and its orders and
+// cancels are refused with errors.md's message; switching it back restores both.
+func TestTradingDisabled(t *testing.T) {
+	h := newHarness(t, nil)
+	r := h.signed(http.MethodPost, "/api/v3/order", vals("symbol", "BTCUSDT", "side", "BUY", "type", "LIMIT",
+		"timeInForce", "GTC", "quantity", "0.001", "price", "50000", "newClientOrderId", "td-1"))
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	canTrade := func() bool {
+		var a struct {
+			CanTrade bool `json:"canTrade"`
+		}
+		h.signed(http.MethodGet, "/api/v3/account", nil).json(t, &a)
+		return a.CanTrade
+	}
+	if !canTrade() {
+		t.Fatal("canTrade false before disabling")
+	}
+	if err := h.s.SetTradingDisabled(testKey, true); err != nil {
+		t.Fatal(err)
+	}
+	if canTrade() {
+		t.Fatal("canTrade true after disabling")
+	}
+	const msg = "This account may not place or cancel orders."
+	wantCode(t, h.signed(http.MethodPost, "/api/v3/order", vals("symbol", "BTCUSDT", "side", "BUY", "type", "MARKET",
+		"quantity", "0.001")), 400, -2010, msg)
+	wantCode(t, h.signed(http.MethodDelete, "/api/v3/order", vals("symbol", "BTCUSDT", "origClientOrderId", "td-1")), 400, -2011, msg)
+	wantCode(t, h.signed(http.MethodDelete, "/api/v3/openOrders", vals("symbol", "BTCUSDT")), 400, -2011, msg)
+	if err := h.s.SetTradingDisabled(testKey, false); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.signed(http.MethodDelete, "/api/v3/order", vals("symbol", "BTCUSDT", "origClientOrderId", "td-1")); r.status != 200 || !canTrade() {
+		t.Fatalf("after restoring: %d %s", r.status, r.body)
+	}
+	if err := h.s.SetTradingDisabled("no-such-key", true); err != sim.ErrUnknownKey {
+		t.Fatalf("unknown key: %v", err)
 	}
 }

@@ -96,6 +96,19 @@ func (s *Server) RestoreKey(key string) error {
 	return nil
 }
 
+// SetTradingDisabled switches the account of key to one that may not place or cancel
+// orders (Account.TradingDisabled), or back.
+func (s *Server) SetTradingDisabled(key string, disabled bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[key]
+	if !ok {
+		return ErrUnknownKey
+	}
+	a.cfg.TradingDisabled = disabled
+	return nil
+}
+
 // KeyDisabled reports whether key is revoked or disabled.
 func (s *Server) KeyDisabled(key string) bool {
 	s.mu.Lock()

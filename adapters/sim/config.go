@@ -78,6 +78,10 @@ type Account struct {
 	Ed25519PublicKey ed25519.PublicKey
 	// Balances (asset → free amount); default as Config.Balances.
 	Balances map[string]string
+	// TradingDisabled makes the account one that "may not place or cancel orders": its
+	// /api/v3/account answers canTrade false and the engine refuses its orders (-2010) and
+	// cancels (-2011) with errors.md's message.
+	TradingDisabled bool
 }
 
 // Symbol is one trading pair and its filters (filters.md: PRICE_FILTER, LOT_SIZE, NOTIONAL).

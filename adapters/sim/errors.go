@@ -43,6 +43,7 @@ const (
 	msgWouldTake         = "Order would immediately match and take."
 	msgUnsupportedCombo  = "Unsupported order combination"
 	msgClientIDMismatch  = "Client order ID is not correct for this order ID."
+	msgTradingDisabled   = "This account may not place or cancel orders."
 )
 
 // Constructors for the errors the simulator answers. Each names its code as errors.md does.

@@ -191,6 +191,9 @@ func (s *Server) newOrder(c *call) reply {
 		sp.clientID = s.genClientID()
 	}
 	a := c.acct
+	if a.cfg.TradingDisabled {
+		return fail(errOrderRejected(msgTradingDisabled))
+	}
 	if a.orders10s.at(c.now) >= s.limits.orders10sLimit {
 		e := errTooManyOrders(s.limits.orders10sLimit, s.limits.orders10s.per())
 		c.setRetry(retryAfter(c.now, a.orders10s.end()))
@@ -264,6 +267,9 @@ func (s *Server) cancelOrder(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
+	if c.acct.cfg.TradingDisabled {
+		return fail(errCancelRejected(msgTradingDisabled))
+	}
 	cancelID, has := c.req.values["newClientOrderId"]
 	if has && !reClOrdID.MatchString(cancelID) {
 		return fail(errIllegalChars("newClientOrderId", legalClOrdID))
@@ -295,6 +301,9 @@ func (s *Server) cancelOpenOrders(c *call) reply {
 	q.accept("timestamp", "recvWindow", "signature")
 	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
+	}
+	if c.acct.cfg.TradingDisabled {
+		return fail(errCancelRejected(msgTradingDisabled))
 	}
 	open := c.acct.openOrders(m)
 	if len(open) == 0 {
@@ -483,10 +492,36 @@ func (s *Server) accountInfo(c *call) reply {
 		"makerCommission": bps, "takerCommission": bps, "buyerCommission": 0, "sellerCommission": 0,
 		"commissionRates": map[string]string{"maker": fmt8(s.commission), "taker": fmt8(s.commission),
 			"buyer": fmt8(zero), "seller": fmt8(zero)},
-		"canTrade": true, "canWithdraw": true, "canDeposit": true, "brokered": false,
+		"canTrade": !a.cfg.TradingDisabled, "canWithdraw": true, "canDeposit": true, "brokered": false,
 		"requireSelfTradePrevention": false, "preventSor": false,
 		"updateTime": c.now.UnixMilli(), "accountType": "SPOT",
 		"balances": bals, "permissions": []string{"SPOT"}, "uid": 354937868,
+	})
+}
+
+// commissionRates answers GET /api/v3/account/commission (rest-api.md "Query Commission Rates"):
+// the simulator charges CommissionRate as maker and taker on every fill, in the asset
+// received, with no tax, no special commission and no BNB discount.
+func (s *Server) commissionRates(c *call) reply {
+	q := c.req
+	m, aerr := s.symbolParam(q, "symbol", true)
+	if aerr != nil {
+		return fail(aerr)
+	}
+	q.accept("timestamp", "recvWindow", "signature")
+	if aerr := q.unread(); aerr != nil {
+		return fail(aerr)
+	}
+	rates := func(maker, taker decimal.Decimal) map[string]string {
+		return map[string]string{"maker": fmt8(maker), "taker": fmt8(taker), "buyer": fmt8(zero), "seller": fmt8(zero)}
+	}
+	return ok(map[string]any{
+		"symbol":             m.sym.Name,
+		"standardCommission": rates(s.commission, s.commission),
+		"specialCommission":  rates(zero, zero),
+		"taxCommission":      rates(zero, zero),
+		"discount": map[string]any{"enabledForAccount": false, "enabledForSymbol": false,
+			"discountAsset": "BNB", "discount": "0.75000000"},
 	})
 }
 

@@ -37,6 +37,9 @@ func TestEndpointWeights(t *testing.T) {
 		{"bookTicker symbol", func() resp { return h.get("/api/v3/ticker/bookTicker", "symbol=ETHUSDT") }, 2},
 		{"bookTicker all", func() resp { return h.get("/api/v3/ticker/bookTicker", "") }, 4},
 		{"account", func() resp { return h.signed(http.MethodGet, "/api/v3/account", nil) }, 20},
+		{"account/commission", func() resp {
+			return h.signed(http.MethodGet, "/api/v3/account/commission", vals("symbol", "BTCUSDT"))
+		}, 20},
 		{"GET order", func() resp {
 			return h.signed(http.MethodGet, "/api/v3/order", vals("symbol", "BTCUSDT", "origClientOrderId", "w1"))
 		}, 4},

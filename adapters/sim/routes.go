@@ -88,6 +88,7 @@ var routes = []route{
 	{method: http.MethodGet, path: "/api/v3/ticker/price", handler: (*Server).tickerPrice, weight: bySymbol},
 	{method: http.MethodGet, path: "/api/v3/ticker/bookTicker", handler: (*Server).bookTicker, weight: bySymbol},
 	{method: http.MethodGet, path: "/api/v3/account", handler: (*Server).accountInfo, weight: fixed(20), signed: true},
+	{method: http.MethodGet, path: "/api/v3/account/commission", handler: (*Server).commissionRates, weight: fixed(20), signed: true},
 	{method: http.MethodPost, path: "/api/v3/order", handler: (*Server).newOrder, weight: fixed(1), signed: true, freeOnSuccess: true},
 	{method: http.MethodPost, path: "/api/v3/order/test", handler: (*Server).testOrder, weight: fixed(1), signed: true},
 	{method: http.MethodGet, path: "/api/v3/order", handler: (*Server).queryOrder, weight: fixed(4), signed: true},
