@@ -104,6 +104,18 @@ type PortfolioConfig struct {
 // LoadConfig reads the configuration (defaults, then the file, then KEEL_* environment) and
 // validates it. Every error names the offending key.
 func LoadConfig(o LoadOptions) (*Config, *koanf.Koanf, error) {
+	c, k, err := loadUnvalidated(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return c, k, nil
+}
+
+// loadUnvalidated is LoadConfig without Validate: keys and types are checked, values not.
+func loadUnvalidated(o LoadOptions) (*Config, *koanf.Koanf, error) {
 	if o.Defaults == nil {
 		o.Defaults = configs.Sim
 	}
@@ -116,9 +128,6 @@ func LoadConfig(o LoadOptions) (*Config, *koanf.Koanf, error) {
 		return nil, nil, err
 	}
 	c.setDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, nil, err
-	}
 	return &c, k, nil
 }
 

@@ -2,13 +2,11 @@ package runtime
 
 import (
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
-	"github.com/keelbot/keel/configs"
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
 )
@@ -20,18 +18,10 @@ import (
 // Only the sections the switch needs must be valid: an operator halting a production bot need
 // not hold its API secret. close releases the Redis connection, if any.
 func OpenKillSwitch(o LoadOptions) (sw *killswitch.Switch, close func() error, err error) {
-	if o.Defaults == nil {
-		o.Defaults = configs.Sim
-	}
-	k, err := loadKoanf(o, knownKeys(reflect.TypeFor[Config](), ""))
+	c, _, err := loadUnvalidated(o)
 	if err != nil {
 		return nil, nil, err
 	}
-	var c Config
-	if err := decodeStrict(k, "", &c); err != nil {
-		return nil, nil, err
-	}
-	c.setDefaults()
 	if err := c.KillSwitch.Validate(); err != nil {
 		return nil, nil, sectionError("killswitch", err)
 	}
@@ -54,7 +44,7 @@ func OpenKillSwitch(o LoadOptions) (sw *killswitch.Switch, close func() error, e
 		_ = rdb.Close()
 		return nil, nil, fmt.Errorf("runtime: store.url: %w", err)
 	}
-	sw, err = newKillSwitch(&c, fl)
+	sw, err = newKillSwitch(c, fl)
 	if err != nil {
 		_ = rdb.Close()
 		return nil, nil, err
