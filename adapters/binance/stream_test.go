@@ -1,7 +1,10 @@
 package binance_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -249,70 +252,147 @@ func TestGapResyncsOnce(t *testing.T) {
 	}
 }
 
-// TestUserStreamOrders: executionReport events reach OnOrder; a reconnect calls OnResync.
+// TestUserStreamOrders: executionReport events reach OnOrder and a reconnect calls OnResync,
+// through both ways of subscribing: a signed subscription (HMAC, or Ed25519 on request) and
+// session.logon + userDataStream.subscribe (Ed25519, the default for it). Every connection
+// authenticates again the way it was asked to.
 func TestUserStreamOrders(t *testing.T) {
-	for _, ed := range []bool{false, true} {
-		s := streamSim(t)
-		f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s), ed25519: ed})
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		orders := make(chan adapters.Order, 100)
-		ups := make(chan bool, 100)
-		resyncs := make(chan struct{}, 10)
-		us, err := f.client.UserStream(binance.UserHandler{
-			OnOrder:  func(o adapters.Order) { orders <- o },
-			OnStatus: func(up bool, _ error) { ups <- up },
-			OnResync: func() { resyncs <- struct{}{} },
-		}, binance.StreamOptions{Seed: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = us.Run(ctx) }()
-		waitUp := func() {
-			for {
-				select {
-				case up := <-ups:
-					if up {
-						return
+	for _, tc := range []struct {
+		name string
+		ed   bool
+		auth binance.UserAuth
+		want binance.UserAuth
+	}{
+		{"HMAC signature", false, binance.UserAuthAuto, binance.UserAuthSignature},
+		{"Ed25519 session.logon", true, binance.UserAuthAuto, binance.UserAuthSessionLogon},
+		{"Ed25519 signature", true, binance.UserAuthSignature, binance.UserAuthSignature},
+		{"Ed25519 session.logon explicit", true, binance.UserAuthSessionLogon, binance.UserAuthSessionLogon},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := streamSim(t)
+			f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s), ed25519: tc.ed})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			orders := make(chan adapters.Order, 100)
+			ups := make(chan bool, 100)
+			resyncs := make(chan struct{}, 10)
+			us, err := f.client.UserStream(binance.UserHandler{
+				OnOrder:  func(o adapters.Order) { orders <- o },
+				OnStatus: func(up bool, _ error) { ups <- up },
+				OnResync: func() { resyncs <- struct{}{} },
+			}, binance.StreamOptions{Seed: 3, UserAuth: tc.auth})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if us.Auth() != tc.want {
+				t.Fatalf("auth %s, want %s", us.Auth(), tc.want)
+			}
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = us.Run(ctx) }()
+			defer func() { cancel(); wg.Wait() }()
+			waitUp := func() {
+				t.Helper()
+				for {
+					select {
+					case up := <-ups:
+						if up {
+							return
+						}
+					case <-ctx.Done():
+						t.Fatal("user stream never up")
 					}
+				}
+			}
+			waitUp()
+			req := adapters.OrderRequest{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit, TimeInForce: adapters.GTC,
+				Quantity: dec("0.001"), Price: dec("60000"), ClientOrderID: "uds-1"}
+			if _, err := f.client.PlaceOrder(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.client.CancelOrder(ctx, "BTCUSDT", "uds-1"); err != nil {
+				t.Fatal(err)
+			}
+			var got []adapters.OrderStatus
+			for len(got) < 2 {
+				select {
+				case o := <-orders:
+					if o.ClientOrderID != "uds-1" {
+						t.Fatalf("order %+v", o)
+					}
+					got = append(got, o.Status)
 				case <-ctx.Done():
-					t.Fatal("user stream never up")
+					t.Fatalf("events %v", got)
 				}
 			}
-		}
-		waitUp()
-		req := adapters.OrderRequest{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit, TimeInForce: adapters.GTC,
-			Quantity: dec("0.001"), Price: dec("60000"), ClientOrderID: "uds-1"}
-		if _, err := f.client.PlaceOrder(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.client.CancelOrder(ctx, "BTCUSDT", "uds-1"); err != nil {
-			t.Fatal(err)
-		}
-		var got []adapters.OrderStatus
-		for len(got) < 2 {
+			if got[0] != adapters.StatusNew || got[1] != adapters.StatusCanceled {
+				t.Fatalf("statuses %v", got)
+			}
+			s.DropStreams()
 			select {
-			case o := <-orders:
-				if o.ClientOrderID != "uds-1" {
-					t.Fatalf("order %+v", o)
-				}
-				got = append(got, o.Status)
+			case <-resyncs:
 			case <-ctx.Done():
-				t.Fatalf("events %v", got)
+				t.Fatal("no resync after a reconnect")
 			}
-		}
-		if got[0] != adapters.StatusNew || got[1] != adapters.StatusCanceled {
-			t.Fatalf("statuses %v", got)
-		}
-		s.DropStreams()
-		select {
-		case <-resyncs:
-		case <-ctx.Done():
-			t.Fatal("no resync after a reconnect")
-		}
-		cancel()
-		wg.Wait()
+			// The reconnected subscription carries events again.
+			req.ClientOrderID = "uds-2"
+			if _, err := f.client.PlaceOrder(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+			for seen := false; !seen; {
+				select {
+				case o := <-orders:
+					seen = o.ClientOrderID == "uds-2"
+				case <-ctx.Done():
+					t.Fatal("no event on the reconnected subscription")
+				}
+			}
+			st := s.Stats().Streams
+			connects := us.Conn().Stats().Connects
+			logons, signed := int64(0), connects
+			if tc.want == binance.UserAuthSessionLogon {
+				logons, signed = connects, 0
+			}
+			if connects != 2 || st.Logons != logons || st.UserSubscriptions != logons || st.UserSubscriptionsSignature != signed {
+				t.Fatalf("%d connects; sim: %d logons, %d session subscriptions, %d signed", connects, st.Logons,
+					st.UserSubscriptions, st.UserSubscriptionsSignature)
+			}
+		})
+	}
+}
+
+// TestUserStreamLogonRefusedForHMAC: Binance supports session.logon for Ed25519 keys only, so
+// asking for it with an HMAC key fails before anything is sent.
+func TestUserStreamLogonRefusedForHMAC(t *testing.T) {
+	s := streamSim(t)
+	f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s)})
+	_, err := f.client.UserStream(binance.UserHandler{}, binance.StreamOptions{UserAuth: binance.UserAuthSessionLogon})
+	if !errors.Is(err, binance.ErrLogonNeedsEd25519) {
+		t.Fatalf("err %v, want ErrLogonNeedsEd25519", err)
+	}
+	if st := s.Stats().Streams; st.APIOpened != 0 || st.Logons != 0 {
+		t.Fatalf("something was sent: %+v", st)
+	}
+}
+
+// TestUserStreamLogonRejectedStops: a logon the exchange refuses (here a key it pairs with
+// another Ed25519 public key: -1022) stops the stream instead of retrying an auth failure.
+func TestUserStreamLogonRejectedStops(t *testing.T) {
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+	s := startSim(t, sim.Config{Accounts: []sim.Account{{APIKey: edKey, Ed25519PublicKey: other}},
+		WalkInterval: 1000 * time.Hour})
+	f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s), ed25519: true})
+	us, err := f.client.UserStream(binance.UserHandler{}, binance.StreamOptions{Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	err = us.Run(ctx)
+	if !errors.Is(err, binance.ErrStreamAuth) || !errors.Is(err, stream.ErrStop) {
+		t.Fatalf("Run: %v, want a stop on ErrStreamAuth", err)
+	}
+	if st := us.Conn().Stats(); st.Attempts != 1 || st.Connects != 0 {
+		t.Fatalf("stats %+v: an auth failure was retried", st)
 	}
 }
 
@@ -354,3 +434,36 @@ func sameLevels(a, b []adapters.Level) bool {
 }
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// TestUserStreamSyncsClockBeforeSigning: a fresh client whose host clock is ahead of the
+// exchange's measures the offset (one GET /api/v3/time) before it signs the logon, so the
+// first connection is accepted instead of answering -1021 forever.
+func TestUserStreamSyncsClockBeforeSigning(t *testing.T) {
+	for _, auth := range []binance.UserAuth{binance.UserAuthSessionLogon, binance.UserAuthSignature} {
+		t.Run(auth.String(), func(t *testing.T) {
+			s := streamSim(t)
+			s.SetClockOffset(-3 * time.Second) // the exchange is 3 s behind this host
+			f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s), ed25519: true})
+			ups := make(chan bool, 10)
+			us, err := f.client.UserStream(binance.UserHandler{OnStatus: func(up bool, _ error) { ups <- up }},
+				binance.StreamOptions{Seed: 5, UserAuth: auth})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			done := make(chan error, 1)
+			go func() { done <- us.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			select {
+			case <-ups:
+			case <-ctx.Done():
+				t.Fatal("never up")
+			}
+			st := s.Stats()
+			if c := us.Conn().Stats(); c.Attempts != 1 || c.Connects != 1 || st.Total.AuthFailures != 0 ||
+				st.Endpoints["GET /api/v3/time"].Requests != 1 {
+				t.Fatalf("conn %+v, auth failures %d, time syncs %d", c, st.Total.AuthFailures, st.Endpoints["GET /api/v3/time"].Requests)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -13,8 +14,10 @@ import (
 // stream since the listenKey endpoints were retired (CHANGELOG 2026-02-20):
 //
 //	ping, time
-//	session.logon                      Ed25519 keys only: apiKey, timestamp, signature
-//	session.status, session.logout
+//	session.logon                      Ed25519 keys only: apiKey, timestamp, signature; an
+//	                                   HMAC key is refused with -4056
+//	session.status, session.logout     logout ends the subscriptions userDataStream.subscribe
+//	                                   started, not the signed ones
 //	userDataStream.subscribe           on a logged-on session; result {"subscriptionId":N}
 //	userDataStream.subscribe.signature any session: apiKey, timestamp, [recvWindow], signature
 //	userDataStream.unsubscribe         [subscriptionId]
@@ -64,6 +67,7 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 		c.mu.Lock()
 		c.session = a
 		c.mu.Unlock()
+		s.hub.count(func(st *StreamStats) { st.Logons++ })
 		answer(map[string]any{"apiKey": a.cfg.APIKey, "authorizedSince": now.UnixMilli(),
 			"connectedSince": now.UnixMilli(), "returnRateLimits": false, "serverTime": now.UnixMilli(), "userDataStream": false})
 	case "session.status":
@@ -78,7 +82,15 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 	case "session.logout":
 		c.mu.Lock()
 		c.session = nil
+		var ended []int
+		for sid, sub := range c.subs {
+			if sub.session {
+				ended = append(ended, sid)
+				delete(c.subs, sid)
+			}
+		}
 		c.mu.Unlock()
+		s.hub.dropUserSubs(c, ended)
 		answer(map[string]any{})
 	case "userDataStream.subscribe", "userDataStream.subscribe.signature":
 		var a *account
@@ -98,8 +110,8 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 			}
 		}
 		c.mu.Lock()
-		for _, acct := range c.subs {
-			if acct == a {
+		for _, sub := range c.subs {
+			if sub.acct == a {
 				c.mu.Unlock()
 				fail(errf(http.StatusBadRequest, -2035, "User Data Stream subscription already active."))
 				return
@@ -107,10 +119,16 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 		}
 		sid := c.nextSub
 		c.nextSub++
-		c.subs[sid] = a
+		onSession := req.Method == "userDataStream.subscribe"
+		c.subs[sid] = wsSub{acct: a, session: onSession}
 		c.mu.Unlock()
 		s.hub.mu.Lock()
 		s.hub.userSubs[a] = append(s.hub.userSubs[a], userSub{c: c, id: sid})
+		if onSession {
+			s.hub.stats.UserSubscriptions++
+		} else {
+			s.hub.stats.UserSubscriptionsSignature++
+		}
 		s.hub.mu.Unlock()
 		answer(map[string]any{"subscriptionId": sid})
 	case "userDataStream.unsubscribe":
@@ -122,23 +140,15 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 			}
 		}
 		c.mu.Lock()
+		var ended []int
 		for sid := range c.subs {
 			if want < 0 || sid == want {
+				ended = append(ended, sid)
 				delete(c.subs, sid)
 			}
 		}
 		c.mu.Unlock()
-		s.hub.mu.Lock()
-		for a, subs := range s.hub.userSubs {
-			kept := subs[:0]
-			for _, us := range subs {
-				if us.c != c || (want >= 0 && us.id != want) {
-					kept = append(kept, us)
-				}
-			}
-			s.hub.userSubs[a] = kept
-		}
-		s.hub.mu.Unlock()
+		s.hub.dropUserSubs(c, ended)
 		answer(map[string]any{})
 	default:
 		fail(errf(http.StatusBadRequest, -1020, msgUnsupportedOp))
@@ -225,6 +235,31 @@ func (s *Server) wsAuth(params map[string]json.RawMessage, now time.Time, ed2551
 		return nil, errOutsideRecvWindow()
 	}
 	return a, nil
+}
+
+// dropUserSubs ends the subscriptions ids of connection c.
+func (h *wsHub) dropUserSubs(c *wsConn, ids []int) {
+	if len(ids) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for a, subs := range h.userSubs {
+		kept := subs[:0]
+		for _, us := range subs {
+			if us.c != c || !slices.Contains(ids, us.id) {
+				kept = append(kept, us)
+			}
+		}
+		h.userSubs[a] = kept
+	}
+}
+
+// count updates the stream stats.
+func (h *wsHub) count(f func(*StreamStats)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f(&h.stats)
 }
 
 // orderEvent sends an executionReport for o, then an outboundAccountPosition with the

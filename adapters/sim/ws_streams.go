@@ -103,6 +103,12 @@ type StreamStats struct {
 	APIOpened    int64 `json:"api_opened"`    // WebSocket API connections accepted
 	APIRefused   int64 `json:"api_refused"`   // WebSocket API upgrades refused
 	DepthSkipped int64 `json:"depth_skipped"` // diff updates discarded by SkipDepth
+	Logons       int64 `json:"logons"`        // session.logon requests accepted
+	// UserSubscriptions counts user data stream subscriptions started, by
+	// userDataStream.subscribe (on a logged-on session) and by
+	// userDataStream.subscribe.signature.
+	UserSubscriptions          int64 `json:"user_subscriptions"`
+	UserSubscriptionsSignature int64 `json:"user_subscriptions_signature"`
 }
 
 // wsHub owns every WebSocket connection, the broadcaster and the stream faults.
@@ -454,7 +460,7 @@ type wsConn struct {
 	msgWin  time.Time
 	msgs    int
 	session *account // after session.logon
-	subs    map[int]*account
+	subs    map[int]wsSub
 	nextSub int
 }
 
@@ -506,6 +512,14 @@ func (c *wsConn) incoming() bool {
 		return false
 	}
 	return true
+}
+
+// wsSub is one user data subscription of a connection.
+type wsSub struct {
+	acct *account
+	// session: started by userDataStream.subscribe on the logged-on session, so
+	// session.logout ends it (a signed subscription outlives a logout).
+	session bool
 }
 
 // validStream reports whether name is a stream the simulator serves.
@@ -563,7 +577,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &wsConn{hub: h, ip: host, api: api, combined: combined, ctx: ctx, cancel: cancel,
-		send: make(chan []byte, s.cfg.Streams.SendBuffer), streams: map[string]bool{}, subs: map[int]*account{},
+		send: make(chan []byte, s.cfg.Streams.SendBuffer), streams: map[string]bool{}, subs: map[int]wsSub{},
 		micro: strings.EqualFold(r.URL.Query().Get("timeUnit"), "MICROSECOND")}
 	for _, n := range names {
 		c.streams[n] = true

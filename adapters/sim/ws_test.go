@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -264,5 +265,116 @@ func TestUserDataStreamSignature(t *testing.T) {
 	}
 	if got[0] != "executionReport:ws-1NEW" || got[1] != "outboundAccountPosition:" {
 		t.Fatalf("events %v", got)
+	}
+}
+
+// apiCall sends one WebSocket API request and returns its answer (events in between are
+// skipped).
+func apiCall(t *testing.T, ctx context.Context, c *websocket.Conn, id, method string, params map[string]any) map[string]any {
+	t.Helper()
+	msg := map[string]any{"id": id, "method": method}
+	if params != nil {
+		msg["params"] = params
+	}
+	b, _ := json.Marshal(msg)
+	if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		var ans map[string]any
+		if err := json.Unmarshal(b, &ans); err != nil {
+			t.Fatal(err)
+		}
+		if ans["id"] == id {
+			return ans
+		}
+	}
+}
+
+// signedParams are apiKey, timestamp and the signature over both, sorted by name.
+func signedParams(key string, sign func(payload string) string) map[string]any {
+	ts := time.Now().UnixMilli()
+	payload := "apiKey=" + key + "&timestamp=" + strconv.FormatInt(ts, 10)
+	return map[string]any{"apiKey": key, "timestamp": ts, "signature": sign(payload)}
+}
+
+func wantAPIError(t *testing.T, ans map[string]any, status, code int) {
+	t.Helper()
+	e, _ := ans["error"].(map[string]any)
+	if ans["status"] != float64(status) || e == nil || e["code"] != float64(code) {
+		t.Fatalf("answer %v, want status %d code %d", ans, status, code)
+	}
+}
+
+// TestUserDataStreamSessionLogon: session.logon is for Ed25519 keys (an HMAC key is refused
+// with -4056), userDataStream.subscribe needs a logged-on session, events reach the
+// subscription, and session.logout ends the session's subscription but not a signed one.
+func TestUserDataStreamSessionLogon(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(strings.NewReader(strings.Repeat("logon", 13)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := wsSim(t, func(c *sim.Config) {
+		c.Accounts = []sim.Account{{APIKey: testKey, HMACSecret: testSecret}, {APIKey: "ed-key", Ed25519PublicKey: pub}}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, wsURL(s, "/ws-api/v3"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	hmacSign := func(p string) string { return sim.SignHMAC(testSecret, p) }
+	edSign := func(p string) string { return sim.SignEd25519(priv, p) }
+
+	wantAPIError(t, apiCall(t, ctx, c, "l1", "session.logon", signedParams(testKey, hmacSign)), 400, -4056)
+	if msg := apiCall(t, ctx, c, "l1b", "session.logon", signedParams(testKey, hmacSign))["error"].(map[string]any)["msg"]; msg != "HMAC_SHA256 API key is not supported." {
+		t.Fatalf("message %q", msg)
+	}
+	wantAPIError(t, apiCall(t, ctx, c, "s0", "userDataStream.subscribe", nil), 401, -1002)
+	wantAPIError(t, apiCall(t, ctx, c, "l2", "session.logon", signedParams("ed-key", hmacSign)), 400, -1022)
+
+	ans := apiCall(t, ctx, c, "l3", "session.logon", signedParams("ed-key", edSign))
+	if ans["status"] != float64(200) || ans["result"].(map[string]any)["apiKey"] != "ed-key" {
+		t.Fatalf("logon: %v", ans)
+	}
+	ans = apiCall(t, ctx, c, "s1", "userDataStream.subscribe", nil)
+	if ans["status"] != float64(200) || ans["result"].(map[string]any)["subscriptionId"] != float64(0) {
+		t.Fatalf("subscribe: %v", ans)
+	}
+	// One subscription per account per connection, however it was started.
+	wantAPIError(t, apiCall(t, ctx, c, "s2", "userDataStream.subscribe.signature", signedParams("ed-key", edSign)), 400, -2035)
+
+	h := &harness{t: t, s: s, base: s.URL(), client: &http.Client{}, key: "ed-key", edKey: priv, clk: clock.NewFake(time.Now())}
+	if r := h.signed(http.MethodPost, "/api/v3/order", vals("symbol", "BTCUSDT", "side", "BUY", "type", "LIMIT",
+		"timeInForce", "GTC", "quantity", "0.001", "price", "60000", "newClientOrderId", "logon-1")); r.status != 200 {
+		t.Fatalf("order: %d %s", r.status, r.body)
+	}
+	_, b, err := c.Read(ctx)
+	if err != nil || !strings.Contains(string(b), `"subscriptionId":0`) || !strings.Contains(string(b), `"c":"logon-1"`) {
+		t.Fatalf("event %s %v", b, err)
+	}
+
+	// A signed subscription for the other account on the same session survives a logout;
+	// the session's own does not.
+	if ans := apiCall(t, ctx, c, "s3", "userDataStream.subscribe.signature", signedParams(testKey, hmacSign)); ans["status"] != float64(200) {
+		t.Fatalf("signed subscribe: %v", ans)
+	}
+	apiCall(t, ctx, c, "o1", "session.logout", nil)
+	st := apiCall(t, ctx, c, "st1", "session.status", nil)["result"].(map[string]any)
+	if st["apiKey"] != nil || st["userDataStream"] != true {
+		t.Fatalf("status after logout: %v", st)
+	}
+	apiCall(t, ctx, c, "u1", "userDataStream.unsubscribe", nil)
+	if st := apiCall(t, ctx, c, "st2", "session.status", nil)["result"].(map[string]any); st["userDataStream"] != false {
+		t.Fatalf("status after unsubscribe: %v", st)
+	}
+	ss := s.Stats().Streams
+	if ss.Logons != 1 || ss.UserSubscriptions != 1 || ss.UserSubscriptionsSignature != 1 {
+		t.Fatalf("stream stats %+v", ss)
 	}
 }
