@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -29,10 +30,12 @@ func fiveSymbols() []sim.Symbol {
 	return append(syms, extra)
 }
 
-// streamSim is a simulator whose prices move only when the test moves them.
+// streamSim is a simulator whose prices move only when the test moves them. Its books hold
+// 100 levels a side, so the streams' snapshots (DepthLimit 100) cover them whole and a local
+// book can equal the simulator's level for level (TestDeepBookStaysEqual covers 5000).
 func streamSim(t *testing.T) *sim.Server {
 	return startSim(t, sim.Config{Symbols: fiveSymbols(), WalkInterval: 1000 * time.Hour,
-		Streams: sim.StreamConfig{Interval: 20 * time.Millisecond}})
+		Streams: sim.StreamConfig{Interval: 20 * time.Millisecond, BookLevels: 100}})
 }
 
 func withStreams(s *sim.Server) func(*binance.Config) {
@@ -396,9 +399,87 @@ func TestUserStreamLogonRejectedStops(t *testing.T) {
 	}
 }
 
+// TestDeepBookStaysEqual: a stream that syncs from a 5000-level snapshot (weight 250) keeps
+// the whole book, deep grid levels included, equal to the simulator's through price jumps
+// of thousands of ticks: the diff updates carry every level that entered or left the book.
+func TestDeepBookStaysEqual(t *testing.T) {
+	s := startSim(t, sim.Config{WalkInterval: 1000 * time.Hour, Streams: sim.StreamConfig{Interval: 10 * time.Millisecond}})
+	f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	symbols := []string{"BTCUSDT", "DOGEUSDT"}
+	fresh := make(chan string, 100)
+	moved := make(chan struct{}, 1)
+	ms, err := f.client.MarketStream(symbols, binance.MarketHandler{
+		OnStatus: func(symbol string, ok bool, _ string) {
+			if ok {
+				fresh <- symbol
+			}
+		},
+		OnBook: func(string, *stream.Book, adapters.DepthUpdate) {
+			select {
+			case moved <- struct{}{}:
+			default:
+			}
+		},
+	}, binance.StreamOptions{Seed: 11, DepthLimit: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	runCtx, stop := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = ms.Run(runCtx) }()
+	defer func() { stop(); wg.Wait() }()
+	for n := 0; n < len(symbols); n++ {
+		select {
+		case <-fresh:
+		case <-ctx.Done():
+			t.Fatal("streams never fresh")
+		}
+	}
+	moves := map[string][]string{
+		"BTCUSDT":  {"66000.00", "63499.63", "63499.64", "65000.00"},
+		"DOGEUSDT": {"0.15500", "0.14000", "0.00900", "0.15000"},
+	}
+	for i := 0; i < 4; i++ {
+		for _, sym := range symbols {
+			if err := s.SetPrice(sym, moves[sym][i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, sym := range symbols {
+			want := restDepthLimit(t, s, sym, 5000)
+			book := ms.Book(sym)
+			for book.LastUpdateID() < want.LastUpdateID {
+				select {
+				case <-moved:
+				case <-ctx.Done():
+					t.Fatalf("%s: book stuck at %d, want %d", sym, book.LastUpdateID(), want.LastUpdateID)
+				}
+			}
+			got := book.Levels(0)
+			if book.LastUpdateID() != want.LastUpdateID || !sameLevels(got.Bids, want.Bids) || !sameLevels(got.Asks, want.Asks) {
+				t.Fatalf("%s after %s: local book (%d/%d levels at %d) differs from the simulator's (%d/%d at %d)", sym,
+					moves[sym][i], len(got.Bids), len(got.Asks), book.LastUpdateID(), len(want.Bids), len(want.Asks), want.LastUpdateID)
+			}
+		}
+	}
+	for _, sym := range symbols {
+		if n := ms.Snapshots(sym); n != 1 {
+			t.Errorf("%s: the stream fetched %d snapshots, want 1: the diffs alone kept the book", sym, n)
+		}
+	}
+}
+
 func restDepth(t *testing.T, s *sim.Server, symbol string) adapters.Book {
 	t.Helper()
-	resp, err := http.Get(s.URL() + "/api/v3/depth?symbol=" + symbol + "&limit=1000")
+	return restDepthLimit(t, s, symbol, 1000)
+}
+
+func restDepthLimit(t *testing.T, s *sim.Server, symbol string, limit int) adapters.Book {
+	t.Helper()
+	resp, err := http.Get(s.URL() + "/api/v3/depth?symbol=" + symbol + "&limit=" + strconv.Itoa(limit))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,8 @@ type market struct {
 	lastStep                 time.Time // start of the walk step the price belongs to
 	updateID                 int64
 	open                     []*order   // resting orders, oldest first
-	depth                    streamBook // levels, diff tracking and stream state (ws_book.go)
+	depth                    streamBook // shape, diff tracking and stream state (ws_book.go)
+	tickUnits, baseUnits     int64      // tick and base quantity in 1e-8 units, 0 if not whole (book.go)
 }
 
 func newMarket(sym Symbol, seed int64, index int, now time.Time) *market {
@@ -51,6 +52,7 @@ func newMarket(sym Symbol, seed int64, index int, now time.Time) *market {
 	if m.qtyScale < 0 {
 		m.qtyScale = 0
 	}
+	m.tickUnits, m.baseUnits = units8(m.tick), units8(m.baseQty())
 	m.ticks = dec(sym.Price).Div(m.tick).IntPart()
 	m.floorTicks = m.ticks / 100
 	if m.floorTicks < 1 {
@@ -102,27 +104,5 @@ func (m *market) setPrice(p decimal.Decimal) {
 	m.touch(false)
 }
 
-// bookLevel is one price level: [price, qty] as strings.
-type bookLevel [2]string
-
-// book is a synthetic order book around the last price: bids one tick and more below, asks one
-// tick and more above, at most depth.levels a side. A level's quantity depends on its price
-// only, so a price move changes only the levels that enter or leave the book (ws_book.go turns
-// those into diff updates). It is deterministic in the price, so depth, bookTicker and the
-// depth stream agree.
-func (m *market) book(levels int) (bids, asks []bookLevel) {
-	levels = min(levels, m.depth.levels)
-	for i := 1; i <= levels; i++ {
-		if bt := m.ticks - int64(i); bt > 0 {
-			bids = append(bids, bookLevel{m.fmtPrice(m.tickPrice(bt)), m.fmtQty(m.levelQty(bt))})
-		}
-		at := m.ticks + int64(i)
-		asks = append(asks, bookLevel{m.fmtPrice(m.tickPrice(at)), m.fmtQty(m.levelQty(at))})
-	}
-	return bids, asks
-}
-
-// Binance prints amounts with eight decimals ("4.00000200").
-func (m *market) fmtPrice(d decimal.Decimal) string { return d.StringFixed(8) }
-func (m *market) fmtQty(d decimal.Decimal) string   { return d.StringFixed(8) }
-func fmt8(d decimal.Decimal) string                 { return d.StringFixed(8) }
+// fmt8 prints an amount as Binance does, with eight decimals ("4.00000200").
+func fmt8(d decimal.Decimal) string { return d.StringFixed(8) }

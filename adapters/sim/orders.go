@@ -84,9 +84,13 @@ type orderSpec struct {
 // crosses. Every handler calls it first, so state is a pure function of the clock.
 // requires that s.mu is held.
 func (s *Server) sync(now time.Time) {
+	streaming := s.hub.streaming()
 	for _, name := range s.marketOrder {
 		m := s.markets[name]
 		m.walk(now, s.walkInterval, func() { s.matchResting(m, now) })
+		if !streaming {
+			m.discardDiff()
+		}
 	}
 }
 

@@ -7,18 +7,22 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// streamBook is what a market keeps for the depth stream: how deep its book is, which price
-// levels any book since the last diff update held (so the next update can zero the ones that
-// left), and the walk's trades not yet sent. Guarded by s.mu with the market.
+// streamBook is what a market keeps for its book (book.go) and the depth stream: the book's
+// shape, which price levels changed since the last diff update (so the next one can carry
+// them), and the walk's trades not yet sent. Guarded by s.mu with the market.
 //
 // Consistency with GET /api/v3/depth (web-socket-streams.md "How to manage a local order book
 // correctly"): the book at update id X is a function of the price at X. A diff update U..u
-// carries the absolute quantity at u of every level held by any book between U-1 and u (zero
-// when it left), so it turns the book at any id in [U-1, u] — in particular a snapshot's
-// lastUpdateId — into the book at u.
+// carries the absolute quantity at u (zero when absent) of every level that is in some but
+// not every book between U-1 and u — the levels whose membership changed along the way — so
+// it turns the book at any id in [U-1, u], in particular a snapshot's lastUpdateId, into the
+// book at u. A level held throughout has the same quantity throughout and needs no update.
 type streamBook struct {
-	levels             int
+	levels             int   // per side
+	dense              int   // levels one tick apart next to the price
+	grid               int64 // spacing of the deeper levels, in ticks
 	emittedID          int64 // u of the last diff update computed
+	prevTicks          int64 // the price the touched sets are up to date with
 	touchBid, touchAsk map[int64]struct{}
 	trades             []walkTrade
 	tradeID            int64
@@ -33,24 +37,26 @@ type walkTrade struct {
 	at    time.Time
 }
 
+// initDepth shapes the book: levels per side, denseLevels of them one tick apart, the rest
+// spaced so that one step of the walk (up to ticks/2000) crosses about eight grid levels.
 func (m *market) initDepth(levels int) {
-	m.depth = streamBook{levels: levels, emittedID: m.updateID,
+	m.depth = streamBook{levels: levels, dense: min(levels, denseLevels), grid: max(1, m.ticks/16000),
+		emittedID: m.updateID, prevTicks: m.ticks,
 		touchBid: map[int64]struct{}{}, touchAsk: map[int64]struct{}{}}
-	m.touch(false)
 }
 
-// touch records the current book's levels as held since the last diff update, and a trade at
+// touch records the levels the last price change moved in or out of the book, and a trade at
 // the new price when the walk moved it.
 // requires that s.mu is held.
 func (m *market) touch(trade bool) {
 	if m.depth.touchBid == nil {
 		return // a market built without initDepth (not through New)
 	}
-	for i := 1; i <= m.depth.levels; i++ {
-		if bt := m.ticks - int64(i); bt > 0 {
-			m.depth.touchBid[bt] = struct{}{}
-		}
-		m.depth.touchAsk[m.ticks+int64(i)] = struct{}{}
+	if p, q := m.depth.prevTicks, m.ticks; p != q {
+		g := m.depth.grid
+		changed(m.bidSpan(p), m.bidSpan(q), g, m.depth.touchBid)
+		changed(m.askSpan(p), m.askSpan(q), g, m.depth.touchAsk)
+		m.depth.prevTicks = q
 	}
 	if trade {
 		m.depth.tradeID++
@@ -66,29 +72,31 @@ func (m *market) touch(trade bool) {
 	}
 }
 
-func (m *market) baseQty() decimal.Decimal {
-	if !m.minQty.IsZero() {
-		return m.minQty
+// changed adds to into every tick in exactly one of a and b. A tick in one side but not the
+// other is in one's dense run but not the other's, or in one's grid run but not the other's,
+// so only those runs' differences are visited: about dense + |move|/g ticks, not the book.
+func changed(a, b sideSpan, g int64, into map[int64]struct{}) {
+	visit := func(t int64) {
+		if a.has(t, g) != b.has(t, g) {
+			into[t] = struct{}{}
+		}
 	}
-	return m.step
-}
-
-// levelQty is the quantity resting at a price level: a deterministic function of the level,
-// 10 to 59 times the minimum quantity.
-func (m *market) levelQty(t int64) decimal.Decimal {
-	h := uint64(t) * 0x9e3779b97f4a7c15
-	return m.baseQty().Mul(decimal.NewFromInt(int64(10 + (h>>33)%50)))
-}
-
-func (m *market) tickPrice(t int64) decimal.Decimal { return m.tick.Mul(decimal.NewFromInt(t)) }
-
-// inBook reports whether tick t is a bid (side 0) or ask (side 1) level of the current book.
-func (m *market) inBook(t int64, ask bool) bool {
-	l := int64(m.depth.levels)
-	if ask {
-		return t > m.ticks && t <= m.ticks+l
+	for _, sp := range []sideSpan{a, b} {
+		for t := sp.dLo; t <= sp.dHi; t++ {
+			visit(t)
+		}
 	}
-	return t < m.ticks && t >= m.ticks-l && t > 0
+	// Grid ticks of x outside y's grid run: below it and above it.
+	outside := func(x, y sideSpan) {
+		for t := x.gLo; t <= x.gHi && t < y.gLo; t += g {
+			visit(t)
+		}
+		for t := max(x.gLo, y.gHi+g); t <= x.gHi; t += g {
+			visit(t)
+		}
+	}
+	outside(a, b)
+	outside(b, a)
 }
 
 // depthDiff is one diff update: U..u and the levels, best first.
@@ -105,7 +113,8 @@ func (m *market) diff() (depthDiff, bool) {
 		return depthDiff{}, false
 	}
 	d := depthDiff{first: m.depth.emittedID + 1, final: m.updateID}
-	side := func(touched map[int64]struct{}, ask bool) []bookLevel {
+	g := m.depth.grid
+	side := func(touched map[int64]struct{}, now sideSpan, ask bool) []bookLevel {
 		ts := make([]int64, 0, len(touched))
 		for t := range touched {
 			ts = append(ts, t)
@@ -118,18 +127,26 @@ func (m *market) diff() (depthDiff, bool) {
 		})
 		out := make([]bookLevel, 0, len(ts))
 		for _, t := range ts {
-			q := "0.00000000"
-			if m.inBook(t, ask) {
-				q = m.fmtQty(m.levelQty(t))
+			if now.has(t, g) {
+				out = append(out, m.level(t))
+			} else {
+				out = append(out, bookLevel{m.fmtTick(t), "0.00000000"})
 			}
-			out = append(out, bookLevel{m.fmtPrice(m.tickPrice(t)), q})
 		}
 		return out
 	}
-	d.bids, d.asks = side(m.depth.touchBid, false), side(m.depth.touchAsk, true)
+	d.bids = side(m.depth.touchBid, m.bidSpan(m.ticks), false)
+	d.asks = side(m.depth.touchAsk, m.askSpan(m.ticks), true)
+	m.discardDiff()
+	return d, true
+}
+
+// discardDiff starts the next diff update from the current book without computing this
+// one: while no stream has ever connected nobody can miss it, and the touched sets stay
+// small.
+// requires that s.mu is held.
+func (m *market) discardDiff() {
 	m.depth.emittedID = m.updateID
 	clear(m.depth.touchBid)
 	clear(m.depth.touchAsk)
-	m.touch(false)
-	return d, true
 }

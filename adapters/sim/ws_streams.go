@@ -33,8 +33,10 @@ import (
 
 // StreamConfig configures the WebSocket side. Zero fields take the defaults noted.
 type StreamConfig struct {
-	// BookLevels is the depth of the simulated book per side (GET /api/v3/depth returns at
-	// most this many). Default 50.
+	// BookLevels is the depth of the simulated book per side: GET /api/v3/depth returns at
+	// most this many, as Binance returns at most the levels its book has. Default 5000, the
+	// largest limit Binance serves. The 50 levels next to the price are one tick apart, the
+	// deeper ones on a coarser grid (book.go).
 	BookLevels int
 	// Interval is the diff-depth cadence (@100ms) and how often trades and book tickers are
 	// pushed. It is not time-scaled. Default 100ms.
@@ -53,7 +55,7 @@ type StreamConfig struct {
 
 func (c *StreamConfig) setDefaults() {
 	if c.BookLevels <= 0 {
-		c.BookLevels = 50
+		c.BookLevels = 5000
 	}
 	if c.Interval <= 0 {
 		c.Interval = 100 * time.Millisecond
@@ -207,6 +209,14 @@ func (h *wsHub) admit(ip string, api bool, now time.Time) bool {
 	}
 	w.count++
 	return true
+}
+
+// streaming reports whether the broadcaster runs (a connection was ever made): until then
+// diff updates have no one to reach.
+func (h *wsHub) streaming() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.started
 }
 
 // add registers c and starts the broadcaster with the first connection; false once closed.

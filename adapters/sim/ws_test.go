@@ -76,7 +76,7 @@ type snapshot struct {
 
 func getDepth(t *testing.T, s *sim.Server, symbol string) snapshot {
 	t.Helper()
-	resp, err := http.Get(s.URL() + "/api/v3/depth?symbol=" + symbol + "&limit=1000")
+	resp, err := http.Get(s.URL() + "/api/v3/depth?symbol=" + symbol + "&limit=5000") // the whole book
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +127,7 @@ func TestDepthStreamAgreesWithSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
+	c.SetReadLimit(4 << 20) // a jump of thousands of ticks moves hundreds of levels
 	if err := s.SetPrice("BTCUSDT", "65000.05"); err != nil {
 		t.Fatal(err)
 	}
@@ -138,13 +139,14 @@ func TestDepthStreamAgreesWithSnapshot(t *testing.T) {
 	book := localBook{bids: map[string]string{}, asks: map[string]string{}}
 	book.apply(book.bids, snap.Bids)
 	book.apply(book.asks, snap.Asks)
-	for _, p := range []string{"65000.09", "64999.50", "65000.00"} {
+	// Small moves inside the dense levels, and jumps that move the deep grid levels too.
+	for _, p := range []string{"65000.09", "64999.50", "66000.00", "63000.01", "65000.00"} {
 		if err := s.SetPrice("BTCUSDT", p); err != nil {
 			t.Fatal(err)
 		}
 	}
 	last := snap.LastUpdateID
-	for last < snap.LastUpdateID+3 {
+	for last < snap.LastUpdateID+5 {
 		ev := readDepth(t, ctx, c)
 		if ev.LU <= last {
 			continue
