@@ -2,6 +2,9 @@ package sim_test
 
 import (
 	"crypto/ed25519"
+	"flag"
+	"io"
+	"math"
 	"net/http"
 	"reflect"
 	"strings"
@@ -47,7 +50,12 @@ func TestConfigValidation(t *testing.T) {
 		cfg  sim.Config
 		want string
 	}{
-		{"bad time scale", sim.Config{TimeScale: -1}, "TimeScale"},
+		{"negative time scale", sim.Config{TimeScale: -1}, "TimeScale: want a number > 0"},
+		{"NaN time scale", sim.Config{TimeScale: math.NaN()}, "TimeScale: want a finite number"},
+		{"infinite time scale", sim.Config{TimeScale: math.Inf(1)}, "TimeScale: want a finite number"},
+		{"minus infinite time scale", sim.Config{TimeScale: math.Inf(-1)}, "TimeScale: want a finite number"},
+		{"tiny time scale", sim.Config{TimeScale: 1e-9}, "TimeScale: want a number in"},
+		{"huge time scale", sim.Config{TimeScale: 1e12}, "TimeScale: want a number in"},
 		{"key with space", sim.Config{APIKey: "a b"}, "APIKey"},
 		{"bad balance", sim.Config{Balances: map[string]string{"USDT": "-1"}}, "Balances[USDT]"},
 		{"price off tick", sim.Config{Symbols: []sim.Symbol{{Name: "X", Base: "A", Quote: "B", Price: "1.005", TickSize: "0.01", StepSize: "1"}}}, "Price"},
@@ -139,5 +147,42 @@ func TestTradingDisabled(t *testing.T) {
 	}
 	if err := h.s.SetTradingDisabled("no-such-key", true); err != sim.ErrUnknownKey {
 		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+// TestTimeScaleFlag: a bad --time-scale is refused while flags are parsed, with an error that
+// names the flag and says what is wanted; good values pass through.
+func TestTimeScaleFlag(t *testing.T) {
+	parse := func(arg string) (float64, error) {
+		fs := flag.NewFlagSet("keel sim", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		scale := sim.TimeScaleFlag(1)
+		fs.Var(&scale, "time-scale", "time scale")
+		err := fs.Parse([]string{"--time-scale", arg})
+		return float64(scale), err
+	}
+	for _, bad := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "0", "-0", "-1", "1e-9", "1e300", "abc", ""} {
+		_, err := parse(bad)
+		if err == nil || !strings.Contains(err.Error(), "-time-scale") || !strings.Contains(err.Error(), "want a") {
+			t.Errorf("--time-scale %q: err %v, want a refusal naming the flag", bad, err)
+		}
+	}
+	for arg, want := range map[string]float64{"1": 1, "60": 60, "0.5": 0.5, " 120 ": 120} {
+		if got, err := parse(arg); err != nil || got != want {
+			t.Errorf("--time-scale %q: %v %v", arg, got, err)
+		}
+	}
+	if err := sim.ValidateTimeScale("--time-scale", 0); err == nil || !strings.HasPrefix(err.Error(), "--time-scale: want a number > 0") {
+		t.Errorf("ValidateTimeScale(0): %v", err)
+	}
+	if err := sim.ValidateTimeScale("sim.time_scale", math.NaN()); err == nil || !strings.HasPrefix(err.Error(), "sim.time_scale: ") {
+		t.Errorf("ValidateTimeScale(NaN): %v", err)
+	}
+	if err := sim.ValidateTimeScale("x", 60); err != nil {
+		t.Errorf("ValidateTimeScale(60): %v", err)
+	}
+	var zero sim.TimeScaleFlag
+	if zero.String() != "0" || (*sim.TimeScaleFlag)(nil).String() != "0" {
+		t.Error("String of the zero value")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -33,8 +35,9 @@ type Config struct {
 	// so two servers with the same seed and the same requests answer alike.
 	Seed int64
 	// TimeScale compresses time: every limit window, Retry-After, ban and the price walk run
-	// TimeScale times faster. Default 1. Windows are rounded to whole seconds (at least one) and
-	// exchangeInfo reports exactly the windows enforced.
+	// TimeScale times faster. Default 1 (zero takes it); otherwise a finite number in
+	// [MinTimeScale, MaxTimeScale] (ValidateTimeScale). Windows are rounded to whole seconds
+	// (at least one) and exchangeInfo reports exactly the windows enforced.
 	TimeScale float64
 	// Clock is the time source; default the wall clock. Tests inject internal/clock.Fake.
 	Clock Clock
@@ -215,10 +218,71 @@ func (c *Config) setDefaults() {
 	c.Streams.setDefaults()
 }
 
+// The time scales a simulator accepts. Below MinTimeScale the longest ban (72 h, scaled)
+// no longer fits in a time.Duration; above MaxTimeScale every window is already its
+// one-second minimum.
+const (
+	MinTimeScale = 0.001
+	MaxTimeScale = 1_000_000
+)
+
+// ValidateTimeScale reports why v cannot be a time scale — NaN, infinite, zero, negative, or
+// outside [MinTimeScale, MaxTimeScale] — naming name, the flag or key v came from
+// ("--time-scale", "sim.time_scale"); nil when v is one. Config.Validate applies it after
+// defaults, so there a zero TimeScale is the default 1; a flag or a config key that was set
+// to 0 should be checked with this before it reaches a Config.
+func ValidateTimeScale(name string, v float64) error {
+	if reason := timeScaleProblem(v); reason != "" {
+		return fmt.Errorf("%s: %s, got %v", name, reason, v)
+	}
+	return nil
+}
+
+func timeScaleProblem(v float64) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return "want a finite number"
+	case v <= 0:
+		return "want a number > 0 (1 is real time, 60 makes a minute last a second)"
+	case v < MinTimeScale || v > MaxTimeScale:
+		return fmt.Sprintf("want a number in [%v, %v]", MinTimeScale, float64(MaxTimeScale))
+	}
+	return ""
+}
+
+// TimeScaleFlag is a flag.Value for a time-scale flag that refuses, at parse time, what
+// ValidateTimeScale refuses, so the flag package's error names the flag:
+//
+//	scale := sim.TimeScaleFlag(1)
+//	fs.Var(&scale, "time-scale", "...")
+//	// keel sim --time-scale NaN → invalid value "NaN" for flag -time-scale: want a finite number
+type TimeScaleFlag float64
+
+// String prints the value.
+func (f *TimeScaleFlag) String() string {
+	if f == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(float64(*f), 'g', -1, 64)
+}
+
+// Set parses and checks s.
+func (f *TimeScaleFlag) Set(s string) error {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return errors.New("want a number")
+	}
+	if reason := timeScaleProblem(v); reason != "" {
+		return errors.New(reason)
+	}
+	*f = TimeScaleFlag(v)
+	return nil
+}
+
 // Validate reports the first field that cannot work, by name.
 func (c *Config) Validate() error {
-	if c.TimeScale < 0 || math.IsNaN(c.TimeScale) || math.IsInf(c.TimeScale, 0) {
-		return fmt.Errorf("sim: TimeScale: want a positive number, got %v", c.TimeScale)
+	if err := ValidateTimeScale("sim: TimeScale", c.TimeScale); err != nil {
+		return err
 	}
 	keys := map[string]bool{}
 	for i, a := range c.Accounts {

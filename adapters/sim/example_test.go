@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,4 +36,19 @@ func ExampleServer() {
 	res.Body.Close()
 	fmt.Println(res.StatusCode, string(body), res.Header.Get("X-MBX-USED-WEIGHT-1M"))
 	// Output: 200 {} 1
+}
+
+// A bad --time-scale fails while the flags are parsed, and the error names the flag.
+func ExampleTimeScaleFlag() {
+	fs := flag.NewFlagSet("keel sim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	scale := sim.TimeScaleFlag(1)
+	fs.Var(&scale, "time-scale", "run windows and bans this many times faster")
+	fmt.Println(fs.Parse([]string{"--time-scale", "NaN"}))
+	fmt.Println(fs.Parse([]string{"--time-scale", "0"}))
+	fmt.Println(fs.Parse([]string{"--time-scale", "60"}), scale.String())
+	// Output:
+	// invalid value "NaN" for flag -time-scale: want a finite number
+	// invalid value "0" for flag -time-scale: want a number > 0 (1 is real time, 60 makes a minute last a second)
+	// <nil> 60
 }
