@@ -115,6 +115,11 @@ var (
 	epCommission   = endpoint{path: "/api/v3/account/commission", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 20}
 )
 
+// allEndpoints lists every endpoint above, for the test that holds each declared weight to
+// what the exchange (the simulator) charges.
+var allEndpoints = []endpoint{epPing, epTime, epExchangeInfo, epTicker, epBookTicker, epDepth, epAccount, epNewOrder,
+	epQueryOrder, epCancelOrder, epOpenOrders, epCancelAll, epMyTrades, epAccountInfo, epCommission}
+
 // openOrdersAllWeight is GET /api/v3/openOrders' weight without symbol (6 with one).
 const openOrdersAllWeight = 80
 

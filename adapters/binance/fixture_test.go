@@ -56,13 +56,39 @@ func startSim(t *testing.T, cfg sim.Config) *sim.Server {
 	return s
 }
 
-// recorder wraps a scheduler and records the usage every attempt reports to it.
+// recorder wraps a scheduler and records the requests the adapter describes to it and the
+// usage every attempt reports back.
 type recorder struct {
 	*scheduler.Scheduler
 	mu      sync.Mutex
+	reqs    []declared
 	usage   []scheduler.Usage
 	outs    []scheduler.Outcome
 	offsets []time.Duration
+}
+
+// declared is one request as the adapter described it to the scheduler.
+type declared struct {
+	endpoint string // "METHOD /path"
+	costs    []scheduler.Cost
+}
+
+// cost is what the request reserves in window.
+func (d declared) cost(window string) int64 {
+	var n int64
+	for _, c := range d.costs {
+		if c.Window == window {
+			n += c.Amount
+		}
+	}
+	return n
+}
+
+// Requests returns the requests described so far.
+func (r *recorder) Requests() []declared {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]declared(nil), r.reqs...)
 }
 
 func (r *recorder) SetClockOffset(d time.Duration) {
@@ -81,6 +107,9 @@ func (r *recorder) Offsets() []time.Duration {
 }
 
 func (r *recorder) Do(ctx context.Context, req *scheduler.Request) (scheduler.Outcome, error) {
+	r.mu.Lock()
+	r.reqs = append(r.reqs, declared{endpoint: req.Method + " " + req.Endpoint, costs: append([]scheduler.Cost(nil), req.Costs...)})
+	r.mu.Unlock()
 	inner := req.Attempt
 	cp := *req
 	cp.Attempt = func(ctx context.Context, attempt int) scheduler.Outcome {
