@@ -29,6 +29,8 @@ const (
 	DefaultResolveQueries = 3
 	DefaultMaxResends     = 1
 	DefaultSettleTime     = 10 * time.Second
+	DefaultRecvWindow     = 5 * time.Second
+	DefaultClockSkew      = time.Second
 	DefaultResolveTimeout = 30 * time.Second
 	DefaultInfoTTL        = 5 * time.Minute
 	DefaultRetention      = 7 * 24 * time.Hour
@@ -48,8 +50,18 @@ type Config struct {
 	// SettleTime is how long after a request left an "absent" answer is taken as final by
 	// Refresh and Reconcile. It must exceed the adapter's recvWindow plus clock skew: a request
 	// older than that can no longer be accepted by the exchange, so it cannot land later.
-	// Default 10s (Binance's recvWindow is 5s).
+	// Default 10s (Binance's recvWindow is 5s). It may not be shorter than RecvWindow +
+	// ClockSkew.
 	SettleTime time.Duration `koanf:"settle_time"`
+	// RecvWindow is how long after its timestamp the exchange still accepts a signed request:
+	// the adapter's recvWindow (Binance: 5s unless configured). After an unknown outcome, Place
+	// takes "not found" as proof that the order is absent (and resends it with the same key)
+	// only once RecvWindow + ClockSkew have passed since the last try could have been signed;
+	// a query that comes earlier is repeated then. Default 5s.
+	RecvWindow time.Duration `koanf:"recv_window"`
+	// ClockSkew is how far this host's clock may be off the exchange's, on top of RecvWindow.
+	// Default 1s.
+	ClockSkew time.Duration `koanf:"clock_skew"`
 	// ResolveTimeout bounds the journal writes and queries that follow a request that left,
 	// which run even when the caller's context has ended (their outcome must be recorded).
 	// Default 30s.
@@ -75,6 +87,12 @@ func (c *Config) setDefaults() {
 	if c.SettleTime == 0 {
 		c.SettleTime = DefaultSettleTime
 	}
+	if c.RecvWindow == 0 {
+		c.RecvWindow = DefaultRecvWindow
+	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = DefaultClockSkew
+	}
 	if c.ResolveTimeout == 0 {
 		c.ResolveTimeout = DefaultResolveTimeout
 	}
@@ -85,6 +103,10 @@ func (c *Config) setDefaults() {
 		c.Retention = DefaultRetention
 	}
 }
+
+// acceptWindow is how long after a request was signed the exchange may still accept it, as
+// far as this host's clock can tell.
+func (c Config) acceptWindow() time.Duration { return c.RecvWindow + c.ClockSkew }
 
 // ErrConfig is wrapped by every Validate error.
 var ErrConfig = errors.New("orders: invalid config")
@@ -105,6 +127,12 @@ func (c Config) Validate() error {
 		return configErr("max_resends", "expected -1 (never), 0 (default) or a positive count, got %d", c.MaxResends)
 	case c.SettleTime < 0:
 		return configErr("settle_time", "expected a positive duration, got %s", c.SettleTime)
+	case c.RecvWindow < 0:
+		return configErr("recv_window", "expected a positive duration, got %s", c.RecvWindow)
+	case c.ClockSkew < 0:
+		return configErr("clock_skew", "expected a positive duration, got %s", c.ClockSkew)
+	case c.SettleTime < c.acceptWindow():
+		return configErr("settle_time", "expected at least recv_window + clock_skew (%s), got %s", c.acceptWindow(), c.SettleTime)
 	case c.ResolveTimeout < 0:
 		return configErr("resolve_timeout", "expected a positive duration, got %s", c.ResolveTimeout)
 	case c.InfoTTL < 0:

@@ -152,7 +152,7 @@ func openCrashStack(ctx context.Context, url, path, instance string) (*crashStac
 		return nil, err
 	}
 	st.m, err = orders.New(orders.Params{Exchange: st.client, Store: store, Keys: keys,
-		Config: orders.Config{SettleTime: crashSettle}})
+		Config: orders.Config{SettleTime: crashSettle, RecvWindow: crashRecvMs * time.Millisecond, ClockSkew: 100 * time.Millisecond}})
 	if err != nil {
 		st.close()
 		return nil, err

@@ -19,8 +19,11 @@
 //
 // An answer that leaves the outcome unknown (a timeout, a 5xx, -1007, a connection reset after
 // the request was written) is never retried blind. The scheduler asks the manager before any
-// retry, and the manager queries the order by its key: found is the acknowledgement; proven
-// absent allows a resend with the same key; undecidable leaves the order UNKNOWN. An UNKNOWN
+// retry, and the manager queries the order by its key: found is the acknowledgement; "not
+// found" proves absence only once the exchange can no longer accept the request (its
+// timestamp plus recvWindow, Config.RecvWindow + Config.ClockSkew after the last try left,
+// which the manager waits out on its clock before it asks again), and only then is the intent
+// resent with the same key; undecidable leaves the order UNKNOWN. An UNKNOWN
 // order is reported (a warning in the log, Metrics.UnknownOutcome and an Event), and Place
 // returns an *UnknownOutcomeError. From then on only Refresh and Reconcile touch it: they
 // query it again, adopt it when found, and resolve it as never placed (REJECTED with

@@ -137,6 +137,44 @@ func (h *harness) entry(key string) idempotency.Entry {
 	return e
 }
 
+// parked waits until the code under test parks on the fake clock (true) or done is closed
+// first (false), so a run that never parks fails instead of hanging. It waits on
+// notifications only.
+func (h *harness) parked(done <-chan struct{}) bool {
+	p := make(chan struct{})
+	go func() {
+		h.clock.BlockUntil(1)
+		close(p)
+	}()
+	select {
+	case <-p:
+		return true
+	case <-done:
+		_, stop := h.clock.NewTimer(time.Hour) // lets the BlockUntil above return
+		<-p
+		stop()
+		return false
+	}
+}
+
+// driveClock runs fn and, each time the code under test parks on the fake clock, moves the
+// clock to the earliest deadline. It returns how many times it did.
+func (h *harness) driveClock(fn func()) int {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	moves := 0
+	for h.parked(done) {
+		if at, ok := h.clock.NextDeadline(); ok {
+			h.clock.Set(at)
+			moves++
+		}
+	}
+	return moves
+}
+
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 func limitBuy(qty, price string) orders.Intent {

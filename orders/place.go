@@ -29,8 +29,10 @@ const (
 // record the entry.
 //
 // When the exchange's answer leaves the outcome unknown (a timeout, a 5xx, -1007), the order
-// is queried by its key: found means acknowledged; proven absent means it may be resent with
-// the same key (Config.MaxResends times); anything else leaves it UNKNOWN, reported by a log
+// is queried by its key: found means acknowledged; "not found" is proof of absence only once
+// the exchange can no longer accept the request (Config.RecvWindow + Config.ClockSkew after
+// the last try left; Place waits for that on its clock and asks again), and then the intent
+// is resent with the same key (Config.MaxResends times); anything else leaves it UNKNOWN, reported by a log
 // line, the UnknownOutcome metric and an Event, and Place returns an *UnknownOutcomeError
 // (errors.Is(err, scheduler.ErrUnknownOutcome)). Refresh and Reconcile settle it later; never
 // place the intent again yourself. A refused order returns the exchange's error and a
@@ -105,6 +107,9 @@ func (m *Manager) submit(ctx context.Context, req adapters.OrderRequest) (adapte
 		var probe probe
 		o, err := m.ex.PlaceOrder(ctx, req, adapters.WithPriority(placePriority),
 			adapters.WithRetrySafe(m.retrySafe(req.Symbol, key, &probe)))
+		// Every try of the placement was signed before PlaceOrder returned: the exchange may
+		// accept the last one until this instant plus its recvWindow (and our clock's error).
+		returned := m.clock.Now()
 		rctx, cancel := m.resolveCtx(ctx)
 		defer cancel()
 		if err == nil {
@@ -118,7 +123,19 @@ func (m *Manager) submit(ctx context.Context, req adapters.OrderRequest) (adapte
 		}
 
 		// The outcome is unknown: ask the exchange before anything else is sent.
+		m.markSent(key, returned) // Refresh's SettleTime counts from here
 		found, qerr := m.query(rctx, req.Symbol, key)
+		if errors.Is(qerr, adapters.ErrOrderNotFound) {
+			// "Not found" proves nothing while the request may still be on its way: the
+			// exchange accepts it until its timestamp plus recvWindow. Ask again once that has
+			// passed; only that answer lets the same key go out again.
+			if until := returned.Add(m.cfg.acceptWindow()); m.clock.Now().Before(until) {
+				if werr := m.wait(rctx, until.Sub(m.clock.Now())); werr != nil {
+					return m.unknown(rctx, req, err, fmt.Errorf("orders: waiting out the acceptance window of %s: %w", key, werr))
+				}
+				found, qerr = m.query(rctx, req.Symbol, key)
+			}
+		}
 		switch {
 		case qerr == nil:
 			return m.acked(rctx, found)
@@ -195,7 +212,10 @@ func (p *probe) asked() bool {
 
 // retrySafe is the scheduler's RetrySafe for a placement: before a try whose outcome was
 // unknown is retried, query the key. Found: not safe, and the found order is the answer.
-// Proven absent: safe to resend with the same key. Undecidable: not safe.
+// Not found: not safe either, since the scheduler asks right after the try, while the exchange
+// may still accept it (its timestamp plus recvWindow has not passed); the scheduler gives the
+// unknown outcome back and submit waits that window out before it believes "not found".
+// Undecidable: not safe.
 func (m *Manager) retrySafe(symbol, key string, p *probe) scheduler.RetrySafeFunc {
 	return func(ctx context.Context, _ scheduler.Outcome) (bool, error) {
 		o, err := m.ex.QueryOrder(ctx, symbol, key, adapters.WithPriority(settlePriority))
@@ -205,8 +225,7 @@ func (m *Manager) retrySafe(symbol, key string, p *probe) scheduler.RetrySafeFun
 			return false, nil
 		case errors.Is(err, adapters.ErrOrderNotFound):
 			p.record(adapters.Order{}, false)
-			m.metrics.inc(m.metrics.Resent, symbol)
-			return true, nil
+			return false, nil
 		}
 		p.record(adapters.Order{}, false)
 		return false, err

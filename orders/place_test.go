@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/idempotency"
@@ -89,38 +90,51 @@ func TestPlaceUnknownOutcome(t *testing.T) {
 		orders   int // orders booked
 		resent   int
 		journal  int // Entry.Attempts
+		waits    int // times Place waited out the acceptance window
 	}{
 		{name: "found by the scheduler's retry probe",
 			faults: []fault{{land: true, err: errUnknown}},
 			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 1, orders: 1, journal: 1},
-		{name: "proven absent by the probe: resent with the same key",
-			faults: []fault{{land: false, err: errUnknown}},
-			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 2, orders: 1, resent: 1, journal: 1},
+		{name: "not found by the probe nor the query at once: resent with the same key after the window",
+			faults: []fault{{land: false, err: errUnknown}}, waits: 1,
+			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 2, orders: 1, resent: 1, journal: 2},
 		{name: "probe undecidable, then found by the manager's query",
 			faults: []fault{{land: true, err: errUnknown}}, qerrs: []error{errReadFail},
 			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 1, orders: 1, journal: 1},
-		{name: "probe undecidable, manager's query proves absent: resent by the manager",
-			faults: []fault{{land: false, err: errUnknown}}, qerrs: []error{errReadFail},
+		{name: "probe undecidable, manager's query proves absent after the window: resent by the manager",
+			faults: []fault{{land: false, err: errUnknown}}, qerrs: []error{errReadFail}, waits: 1,
 			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 2, orders: 1, resent: 1, journal: 2},
 		{name: "undecidable: stays unknown and is reported",
 			faults: []fault{{land: true, err: errUnknown}}, qerrs: []error{errReadFail, errReadFail, errReadFail, errReadFail},
 			wantErr: true, status: adapters.StatusUnknown, state: idempotency.StateUnknown, attempts: 1, orders: 1, journal: 1},
 		{name: "absent after every resend: stays unknown, never placed twice",
 			faults:  []fault{{err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}, {err: errUnknown}},
-			wantErr: true, status: adapters.StatusUnknown, state: idempotency.StateUnknown, attempts: 6, orders: 0, resent: 5, journal: 2},
+			waits:   2,
+			wantErr: true, status: adapters.StatusUnknown, state: idempotency.StateUnknown, attempts: 2, orders: 0, resent: 1, journal: 2},
 		{name: "no resend when disabled",
-			faults: []fault{{err: errUnknown}, {err: errUnknown}, {err: errUnknown}}, cfg: orders.Config{MaxResends: -1},
-			wantErr: true, status: adapters.StatusUnknown, state: idempotency.StateUnknown, attempts: 3, orders: 0, resent: 2, journal: 1},
-		{name: "resend rejected as a duplicate: the first try landed late, query finds it",
-			faults: []fault{{land: false, err: errUnknown}, {land: false, err: errUnknown}, {land: false, err: errUnknown}, {land: true, err: errRejected}},
-			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 4, orders: 1, resent: 3, journal: 2},
+			faults: []fault{{err: errUnknown}, {err: errUnknown}, {err: errUnknown}}, cfg: orders.Config{MaxResends: -1}, waits: 1,
+			wantErr: true, status: adapters.StatusUnknown, state: idempotency.StateUnknown, attempts: 1, orders: 0, resent: 0, journal: 1},
+		{name: "resend answered with an error although it landed: the query finds it",
+			faults: []fault{{land: false, err: errUnknown}, {land: true, err: errRejected}}, waits: 1,
+			status: adapters.StatusNew, state: idempotency.StateAcked, attempts: 2, orders: 1, resent: 1, journal: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, tt.cfg)
 			h.ex.script(tt.faults...)
 			h.ex.failQueries(tt.qerrs...)
-			o, err := h.m.Place(t.Context(), limitBuy("0.001", "65000"))
+			var (
+				o   adapters.Order
+				err error
+			)
+			start := h.clock.Now()
+			waits := h.driveClock(func() { o, err = h.m.Place(t.Context(), limitBuy("0.001", "65000")) })
+			if waits != tt.waits {
+				t.Fatalf("Place waited %d times on its clock, want %d", waits, tt.waits)
+			}
+			if want := start.Add(time.Duration(tt.waits) * (orders.DefaultRecvWindow + orders.DefaultClockSkew)); !h.clock.Now().Equal(want) {
+				t.Fatalf("Place returned at %v, want %v", h.clock.Now().Sub(start), want.Sub(start))
+			}
 			var uerr *orders.UnknownOutcomeError
 			if tt.wantErr != errors.As(err, &uerr) {
 				t.Fatalf("err %v, want unknown outcome %v", err, tt.wantErr)
@@ -169,6 +183,75 @@ func TestPlaceUnknownOutcome(t *testing.T) {
 				if open := h.m.Open("mm"); len(open) != 1 || open[0].Status != adapters.StatusUnknown {
 					t.Fatalf("open %+v, want the unknown order", open)
 				}
+			}
+		})
+	}
+}
+
+// TestPlaceWaitsOutAcceptanceWindow: after an unknown outcome, "not found" is believed only
+// once the exchange can no longer accept the first try (RecvWindow + ClockSkew after it left,
+// on the manager's clock). Before that, nothing is sent again; a try that lands late is found
+// by the query after the window; one that never lands is resent with the same key. The
+// exchange never holds two orders for the intent.
+func TestPlaceWaitsOutAcceptanceWindow(t *testing.T) {
+	const recv, skew = 3 * time.Second, 500 * time.Millisecond
+	for _, lateLanding := range []bool{true, false} {
+		name := map[bool]string{true: "first try lands late: found, not resent", false: "first try never lands: resent with its key"}[lateLanding]
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, orders.Config{RecvWindow: recv, ClockSkew: skew})
+			h.ex.script(fault{land: false, err: errUnknown})
+			sent := h.clock.Now()
+			type result struct {
+				o   adapters.Order
+				err error
+			}
+			var r result
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				r.o, r.err = h.m.Place(t.Context(), limitBuy("0.001", "65000"))
+			}()
+
+			// Parked: both queries said "not found" too early to mean it.
+			if !h.parked(done) {
+				t.Fatalf("Place returned without waiting out the window (%d attempts): %+v, %v", h.ex.numAttempts(), r.o, r.err)
+			}
+			if at, _ := h.clock.NextDeadline(); !at.Equal(sent.Add(recv + skew)) {
+				t.Fatalf("waits until %v after the try, want %v", at.Sub(sent), recv+skew)
+			}
+			if n := h.ex.numAttempts(); n != 1 {
+				t.Fatalf("%d placement attempts before the window passed, want 1", n)
+			}
+			key := h.ex.attempts[0].ClientOrderID
+			h.clock.Advance(recv + skew - time.Millisecond)
+			if n := h.ex.numAttempts(); n != 1 || h.clock.Pending() != 1 {
+				t.Fatalf("resent %d times a millisecond before the window ends", n-1)
+			}
+			if lateLanding {
+				h.ex.book("BTCUSDT", key, "0.001", "65000") // the first try arrives within its window
+			}
+			h.clock.Advance(time.Millisecond)
+			<-done
+			if r.err != nil || r.o.Status != adapters.StatusNew || r.o.ClientOrderID != key {
+				t.Fatalf("order %+v, err %v", r.o, r.err)
+			}
+			wantAttempts, wantResent := 2, 1
+			if lateLanding {
+				wantAttempts, wantResent = 1, 0
+			}
+			if n := h.ex.numAttempts(); n != wantAttempts || h.metrics.get("resent") != wantResent {
+				t.Fatalf("%d attempts, %d resent; want %d, %d", n, h.metrics.get("resent"), wantAttempts, wantResent)
+			}
+			for _, a := range h.ex.attempts {
+				if a.ClientOrderID != key {
+					t.Fatalf("a resend used key %s, not %s", a.ClientOrderID, key)
+				}
+			}
+			if n := h.ex.numOrders(); n != 1 {
+				t.Fatalf("the exchange holds %d orders for one intent", n)
+			}
+			if e := h.entry(key); e.State != idempotency.StateAcked {
+				t.Fatalf("journal %+v", e)
 			}
 		})
 	}
@@ -298,6 +381,10 @@ func TestConfigValidate(t *testing.T) {
 		{orders.Config{ResolveQueries: -1}, "resolve_queries"},
 		{orders.Config{MaxResends: -2}, "max_resends"},
 		{orders.Config{SettleTime: -1}, "settle_time"},
+		{orders.Config{SettleTime: 5 * time.Second}, "settle_time"}, // below recv_window + clock_skew (6s)
+		{orders.Config{SettleTime: 2 * time.Second, RecvWindow: time.Second, ClockSkew: time.Second}, ""},
+		{orders.Config{RecvWindow: -1}, "recv_window"},
+		{orders.Config{ClockSkew: -1}, "clock_skew"},
 		{orders.Config{ResolveTimeout: -1}, "resolve_timeout"},
 		{orders.Config{InfoTTL: -1}, "info_ttl"},
 		{orders.Config{Retention: -1}, "retention"},
