@@ -23,17 +23,10 @@ func (l *lockedRand) duration(d time.Duration) time.Duration {
 	return time.Duration(l.r.Int64N(int64(d)))
 }
 
-// fullJitter returns the backoff before retry number retry (1 for the first retry):
-// rand(0, min(cap, base·2^(retry-1))), "full jitter", so that clients that failed together do
-// not retry together.
-func fullJitter(r *lockedRand, base, cap time.Duration, retry int) time.Duration {
-	ceiling := cap
-	if shift := retry - 1; shift < 32 {
-		if d := base << shift; d > 0 && d < cap {
-			ceiling = d
-		}
-	}
-	return r.duration(ceiling)
+// jitter draws the random part of every wait: a uniform duration in [0, d), 0 when d <= 0.
+// lockedRand is the scheduler's; tests inject fixed draws.
+type jitter interface {
+	duration(d time.Duration) time.Duration
 }
 
 // resumeSpread returns the window over which requests waiting on a pause resume when it
@@ -42,11 +35,28 @@ func resumeSpread(pause, limit time.Duration, ratio float64) time.Duration {
 	return min(limit, time.Duration(float64(pause)*ratio))
 }
 
-// retryDelay returns when to retry after a failed attempt: never earlier than the
-// exchange's Retry-After (then spread like the pause it starts), else full-jitter backoff.
-func retryDelay(r *lockedRand, b BackoffConfig, retry int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return retryAfter + r.duration(resumeSpread(retryAfter, b.ResumeSpread, b.ResumeSpreadRatio))
+// backoff returns the wait before retry number retry (1 for the first retry) of a request
+// that has remaining of its time budget left, and false when no retry fits in it.
+//
+// With a Retry-After (or a ban's pause) the wait is never shorter: retryAfter plus a spread
+// of rand(0, min(ResumeSpread, ResumeSpreadRatio·retryAfter)), like the pause it starts, so
+// that the requests it held do not come back together. Without one it is full jitter,
+// rand(0, min(Cap, Base·2^(retry-1))), so that clients that failed together do not retry
+// together. Either way the random part is cut to what the budget leaves, so that the retry
+// is sent before the budget ends; a Retry-After the budget cannot cover means no retry.
+func backoff(j jitter, b BackoffConfig, retry int, retryAfter, remaining time.Duration) (time.Duration, bool) {
+	if remaining <= 0 || retryAfter >= remaining {
+		return 0, false
 	}
-	return fullJitter(r, b.Base, b.Cap, retry)
+	if retryAfter > 0 {
+		spread := min(resumeSpread(retryAfter, b.ResumeSpread, b.ResumeSpreadRatio), remaining-retryAfter)
+		return retryAfter + j.duration(spread), true
+	}
+	ceiling := b.Cap
+	if shift := retry - 1; shift >= 0 && shift < 32 {
+		if d := b.Base << shift; d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	return j.duration(min(ceiling, remaining)), true
 }

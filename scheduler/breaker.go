@@ -19,6 +19,10 @@ import (
 // the next Allow finds it half-open. That is also what lets a 418 hold the rate_limit breaker
 // for its whole Retry-After, and tests drive every transition with a fake clock.
 //
+// While open, a breaker holds the requests breaker.holds names; the others pass it without
+// going through gobreaker (which would take them for the half-open probe), and their failures
+// are counted by reportPassed.
+//
 // All fields are guarded by Scheduler.mu. Every call into cb is made with mu held, so the
 // callbacks gobreaker makes (ReadyToTrip, OnStateChange) run with it held too.
 type breaker struct {
@@ -29,9 +33,14 @@ type breaker struct {
 
 	openUntil time.Time
 	reason    string
-	tripped   bool     // open or half-open: from the trip until a probe closes it
-	probing   bool     // a half-open probe is in flight
-	ratio     *rolling // a: calls, b: failures, over cfg.Window
+	// scope is what the opening holds. Only the rate_limit breaker narrows it: to
+	// scopeOrders when order-count refusals alone tripped it.
+	scope   holdScope
+	ipRun   bool      // an IP-wide failure since the last success
+	lastIP  time.Time // the last IP-wide failure
+	tripped bool      // open or half-open: from the trip until a probe closes it
+	probing bool      // a half-open probe is in flight
+	ratio   *rolling  // a: calls, b: failures, over cfg.Window
 
 	// Set before each report, read by the callbacks.
 	now        time.Time
@@ -81,6 +90,7 @@ func (b *breaker) onStateChange(to gobreaker.State) {
 			b.openUntil = b.forceUntil
 		}
 		b.reason = b.lastReason
+		b.scope = b.tripScope()
 	case gobreaker.StateClosed:
 		b.tripped = false
 		b.ratio.reset()
@@ -88,14 +98,44 @@ func (b *breaker) onStateChange(to gobreaker.State) {
 	}
 }
 
+// tripScope returns the scope of an opening now: scopeOrders only for the rate_limit breaker
+// when no IP-wide failure (nor a ban) is in the run that tripped it or in its window.
+// requires that Scheduler.mu is held.
+func (b *breaker) tripScope() holdScope {
+	if b.class != ClassRateLimit || b.ipRun || !b.forceUntil.IsZero() ||
+		(!b.lastIP.IsZero() && b.now.Sub(b.lastIP) < b.cfg.Window) {
+		return scopeAll
+	}
+	return scopeOrders
+}
+
 // applies reports whether the breaker holds requests of bucket bk.
 func (b *breaker) applies(bk *bucket) bool { return !b.private || !bk.cfg.Public }
+
+// holds reports whether the breaker, while open, holds w. The auth breaker holds all but
+// cancels: a bot whose key failed must still be able to cancel (the kill switch cancels right
+// after an auth trip), and a cancel cannot add exposure; the scheduler lets them through one
+// at a time per bucket. The rate_limit breaker holds what its scope stops. The transient
+// breaker holds everything: the platform is down for cancels too.
+func (b *breaker) holds(w *waiter) bool {
+	switch b.class {
+	case ClassAuth:
+		return !w.cancel
+	case ClassRateLimit:
+		return b.scope.stops(w)
+	}
+	return true
+}
+
+// open reports whether the breaker is open at now.
+// requires that Scheduler.mu is held.
+func (b *breaker) open(now time.Time) bool { return now.Before(b.openUntil) }
 
 // openError returns the fail-fast error while the breaker is open at now, else nil.
 // requires that Scheduler.mu is held.
 func (b *breaker) openError(now time.Time) *BreakerOpenError {
 	if now.Before(b.openUntil) {
-		return &BreakerOpenError{Class: b.class, Until: b.openUntil, Reason: b.reason}
+		return &BreakerOpenError{Class: b.class, Until: b.openUntil, Reason: b.reason, OrderLimit: b.scope == scopeOrders}
 	}
 	return nil
 }
@@ -134,9 +174,10 @@ func (b *breaker) allow(now time.Time) (done func(error), wait bool) {
 	return done, false
 }
 
-// report feeds the result of an allowed request of class c (outcome o) at now.
+// report feeds the result of an allowed request of class c (outcome o) at now; banUntil is
+// when the ban o announced ends (zero: no ban).
 // requires that Scheduler.mu is held.
-func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome) {
+func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome, banUntil time.Time) {
 	b.now = now
 	var err error
 	switch b.verdict(c) {
@@ -144,19 +185,58 @@ func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome) {
 		err = errFailure
 		b.ratio.add(now, 1, 1)
 		b.lastReason = describe(c, o)
-		if b.class == ClassRateLimit && o.Ban && o.RetryAfter > 0 {
-			b.forceUntil = now.Add(o.RetryAfter)
+		b.countScope(now, o)
+		if b.class == ClassRateLimit && !banUntil.IsZero() {
+			b.forceUntil = banUntil
 			if b.forceUntil.After(b.openUntil) && now.Before(b.openUntil) {
 				b.openUntil = b.forceUntil // already open: a ban extends it
 			}
 		}
 	case verdictSuccess:
 		b.ratio.add(now, 1, 0)
+		b.ipRun = false
 	default:
 		err = errExcluded
 	}
 	done(err)
 	b.forceUntil = time.Time{}
+}
+
+// reportPassed feeds the result of a request that passed the breaker while it was open (a
+// cancel through the auth breaker, a read through an order-count opening). gobreaker does not
+// see it. A failure of the breaker's class still counts: the breaker stays open for OpenFor
+// from now (a ban: until it ends), with the failure as its reason, and an IP-wide failure
+// widens its scope.
+// requires that Scheduler.mu is held.
+func (b *breaker) reportPassed(now time.Time, c Class, o Outcome, banUntil time.Time) {
+	switch b.verdict(c) {
+	case verdictFailure:
+	case verdictSuccess:
+		b.ratio.add(now, 1, 0)
+		return
+	default:
+		return
+	}
+	b.ratio.add(now, 1, 1)
+	b.countScope(now, o)
+	until := now.Add(b.cfg.OpenFor)
+	if b.class == ClassRateLimit && banUntil.After(until) {
+		until = banUntil
+	}
+	b.openUntil = maxTime(b.openUntil, until)
+	b.reason = describe(c, o)
+}
+
+// countScope records the scope of a failure o at now: an IP-wide one marks the run and, if
+// the breaker is open, widens its opening.
+// requires that Scheduler.mu is held.
+func (b *breaker) countScope(now time.Time, o Outcome) {
+	if scopeOf(o) == scopeAll {
+		b.ipRun, b.lastIP = true, now
+		if b.open(now) {
+			b.scope = scopeAll
+		}
+	}
 }
 
 type verdict int

@@ -1,7 +1,5 @@
 package scheduler
 
-import "time"
-
 // Semaphore caps how many requests of one bucket are in flight and adapts the cap with AIMD.
 // It is the seam for fleet mode, where a shared store holds the slots so that several
 // instances stay at the total of one. The scheduler calls it with its own lock held, one call
@@ -93,21 +91,12 @@ func (s *localSemaphore) State() SemaphoreState {
 type bucket struct {
 	cfg BucketConfig
 	sem Semaphore
-	// heldUntil pauses the bucket after a 429 (its Retry-After, or the configured pause) or a
-	// 418 ban (its whole Retry-After). Requests waiting on the pause resume spread over
-	// rand(0, spread) after it; holdGen tells a waiter whether it has drawn its spread for
-	// the current pause.
-	heldUntil  time.Time
-	holdSpread time.Duration
-	holdGen    uint64
-	holdReason string
-}
-
-// hold pauses the bucket until until, unless it is already held longer.
-func (b *bucket) hold(until time.Time, spread time.Duration, reason string) {
-	if !until.After(b.heldUntil) {
-		return
-	}
-	b.heldUntil, b.holdSpread, b.holdReason = until, spread, reason
-	b.holdGen++
+	// holds pause the bucket, one per scope: holds[scopeAll] after a 429 on an IP-wide limit
+	// (its Retry-After, or the configured pause) or a ban (its Retry-After or the ban pause),
+	// holds[scopeOrders] after an order-count refusal. Each stops only the requests its scope
+	// stops, so a cancel goes out during an order-count pause.
+	holds [numScopes]hold
+	// authCancel is set while a cancel that passed the open auth breaker is in flight: one
+	// at a time, so a revoked key is not hammered.
+	authCancel bool
 }

@@ -80,12 +80,19 @@ type HeadroomConfig struct {
 
 // BackoffConfig shapes the waits between attempts.
 type BackoffConfig struct {
-	// Base and Cap shape full-jitter backoff: rand(0, min(Cap, Base·2^retry)).
+	// Base and Cap shape full-jitter backoff: rand(0, min(Cap, Base·2^n)) before retry n+1.
 	// Defaults 200ms and 10s.
 	Base time.Duration `koanf:"base"`
 	Cap  time.Duration `koanf:"cap"`
 	// RateLimitPause holds a bucket after a 429 that came without Retry-After. Default 1s.
 	RateLimitPause time.Duration `koanf:"rate_limit_pause"`
+	// BanPause holds everything after an IP ban (418) that came without Retry-After, doubled
+	// for each ban that comes within BanPauseCap of the end of the previous one, up to
+	// BanPauseCap. Defaults 2m and 30m: Binance bans for 2 minutes to 3 days, longer for
+	// repeat offenders, and a request sent during a ban extends it, so coming back early
+	// costs more than waiting.
+	BanPause    time.Duration `koanf:"ban_pause"`
+	BanPauseCap time.Duration `koanf:"ban_pause_cap"`
 	// ResumeSpread and ResumeSpreadRatio spread the requests waiting on a pause when it ends:
 	// each resumes after rand(0, min(ResumeSpread, ResumeSpreadRatio·pause)).
 	// Defaults 1s and 0.1.
@@ -149,6 +156,8 @@ const (
 	defaultBackoffBase       = 200 * time.Millisecond
 	defaultBackoffCap        = 10 * time.Second
 	defaultRateLimitPause    = time.Second
+	defaultBanPause          = 2 * time.Minute
+	defaultBanPauseCap       = 30 * time.Minute
 	defaultResumeSpread      = time.Second
 	defaultResumeSpreadRatio = 0.1
 	defaultRetries           = 2
@@ -190,6 +199,8 @@ func (c Config) withDefaults() Config {
 	defDur(&c.Backoff.Base, defaultBackoffBase)
 	defDur(&c.Backoff.Cap, defaultBackoffCap)
 	defDur(&c.Backoff.RateLimitPause, defaultRateLimitPause)
+	defDur(&c.Backoff.BanPause, defaultBanPause)
+	defDur(&c.Backoff.BanPauseCap, defaultBanPauseCap)
 	defDur(&c.Backoff.ResumeSpread, defaultResumeSpread)
 	def(&c.Backoff.ResumeSpreadRatio, defaultResumeSpreadRatio)
 	if c.Retries.RateLimit == 0 {
@@ -327,6 +338,7 @@ func (c Config) validate() error {
 		{"default_budget", c.DefaultBudget}, {"default_max_wait", c.DefaultMaxWait},
 		{"backoff.base", c.Backoff.Base}, {"backoff.cap", c.Backoff.Cap},
 		{"backoff.rate_limit_pause", c.Backoff.RateLimitPause}, {"backoff.resume_spread", c.Backoff.ResumeSpread},
+		{"backoff.ban_pause", c.Backoff.BanPause}, {"backoff.ban_pause_cap", c.Backoff.BanPauseCap},
 		{"retry_budget.window", c.RetryBudget.Window},
 		{"breakers.auth.open_for", c.Breakers.Auth.OpenFor}, {"breakers.rate_limit.open_for", c.Breakers.RateLimit.OpenFor},
 		{"breakers.transient.open_for", c.Breakers.Transient.OpenFor},
@@ -340,6 +352,9 @@ func (c Config) validate() error {
 	}
 	if c.Backoff.Cap < c.Backoff.Base {
 		return fieldErr("backoff.cap", "must be >= backoff.base (%v), got %v", c.Backoff.Base, c.Backoff.Cap)
+	}
+	if c.Backoff.BanPauseCap < c.Backoff.BanPause {
+		return fieldErr("backoff.ban_pause_cap", "must be >= backoff.ban_pause (%v), got %v", c.Backoff.BanPause, c.Backoff.BanPauseCap)
 	}
 	if !(c.Backoff.ResumeSpreadRatio > 0 && c.Backoff.ResumeSpreadRatio <= 1) {
 		return fieldErr("backoff.resume_spread_ratio", "must be in (0,1], got %v", c.Backoff.ResumeSpreadRatio)

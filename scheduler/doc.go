@@ -30,11 +30,12 @@
 // Cancel, whatever its priority: what a request does decides, not how urgent it claims to be,
 // so a new order raised to critical priority still stops at a halt. Cancels pass a closed
 // gate; reads are never gated (a halted bot still queries its orders). The per-class breakers
-// fail a request fast with *BreakerOpenError while open. Otherwise the request joins the
-// queue: strict priority between levels, FIFO within a level. It leaves the queue when
+// fail a request fast with *BreakerOpenError while open, except for the requests they must
+// not block (below). Otherwise the request joins the queue: strict priority between levels,
+// FIFO within a level. It leaves the queue when
 //
 //   - its bucket has a free slot (caps per bucket, adapted by AIMD: halved on a 429, one more
-//     after a run of successes) and is not paused by a Retry-After or a ban;
+//     after a run of successes) and is not paused by a Retry-After or a ban that holds it;
 //   - every window it costs has room for it within its priority's headroom (market and
 //     background may fill 70% of the safe limit, account 85%, orders and critical all of it;
 //     the safe limit is SafetyFraction of the announced one), and the window's pacing allows
@@ -55,6 +56,21 @@
 // failure of a write is an unknown outcome, retried only when the request's RetrySafe proves
 // the first try did not land. When a bucket's pause ends, its waiting requests resume spread
 // over rand(0, min(1s, 0.1·pause)), not as a herd.
+//
+// # Holds, and the cancels they must not block
+//
+// Every hold records what it stops (hold.go). An IP-wide refusal (a 429 on request weight,
+// the default reading of a 429) pauses its bucket for everything, cancels included, and a
+// ban (418) opens the rate_limit breaker for everything until it ends: sending during a ban
+// extends it. A ban without Retry-After lasts BackoffConfig.BanPause (2 minutes, Binance's
+// shortest), doubled for each repeat up to BanPauseCap. An order-count refusal
+// (Outcome.OrderLimit: Binance -1015) pauses only requests that place orders; a Cancel, which
+// does not count against that limit, goes out at once, and so does a read. The rate_limit
+// breaker, when order-count refusals alone tripped it, holds only new orders too. The auth
+// breaker holds everything of private buckets but cancels: a bot whose key failed must still
+// be able to cancel (the kill switch cancels right after an auth trip), so cancels pass it one
+// at a time per bucket, and each of their failures is counted, logged and keeps it open, so
+// a revoked key is not hammered. Cancels pay their costs like any request.
 //
 // # Time, randomness, fleets
 //

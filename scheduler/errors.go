@@ -80,12 +80,18 @@ type BreakerOpenError struct {
 	Bucket string // set when the hold is a bucket's Retry-After or ban
 	Until  time.Time
 	Reason string
+	// OrderLimit is set when the hold comes from an order-count limit (Outcome.OrderLimit):
+	// it holds new orders only; cancels and reads pass it.
+	OrderLimit bool
 }
 
 func (e *BreakerOpenError) Error() string {
 	where := e.Class.String() + " breaker open"
 	if e.Bucket != "" {
 		where = "bucket " + e.Bucket + " held (" + e.Class.String() + ")"
+	}
+	if e.OrderLimit {
+		where += " for new orders (order-count limit)"
 	}
 	msg := "scheduler: " + where
 	if !e.Until.IsZero() {

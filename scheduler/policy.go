@@ -3,9 +3,13 @@ package scheduler
 // The policy table of DESIGN.md, in code:
 //
 //	class       retries                       breaker                      also
-//	auth        0                             opens on the first failure   auth-failure hook (kill switch)
+//	auth        0                             opens on the first failure   auth-failure hook (kill switch);
+//	                                          (cancels pass, one at a      failures of cancels still count
+//	                                          time per bucket)
 //	rate_limit  Retries.RateLimit (2)         3 consecutive; 418 for its   bucket paused until Retry-After
-//	                                          whole Retry-After            (or RateLimitPause); AIMD halves
+//	                                          whole Retry-After (without   (or RateLimitPause); AIMD halves;
+//	                                          one BanPause, doubling)      order-count refusals hold new
+//	                                                                       orders only, not cancels
 //	transient   Retries.Transient (2), reads; 5 consecutive or >= 50%      backoff with full jitter
 //	            writes only when RetrySafe    over >= 10 calls in 30s
 //	            proves the try did not land

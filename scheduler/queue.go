@@ -8,13 +8,14 @@ import (
 // waiter is one request's place in the queue, reused for each of its attempts.
 // Fields below the links are guarded by Scheduler.mu.
 type waiter struct {
-	req      *Request
-	prio     Priority
-	bucket   *bucket
-	wins     []*window // wins[i] is the window of req.Costs[i]
+	req    *Request
+	prio   Priority
+	bucket *bucket
+	wins   []*window // wins[i] is the window of req.Costs[i]
 	// places is a write that is not a cancel: it may add exposure (new orders, amendments).
 	// The gate is asked before each of its attempts, and order-count holds stop it.
 	places   bool
+	cancel   bool      // Request.Cancel
 	deadline time.Time // end of the request's time budget
 	maxWait  time.Duration
 
@@ -22,10 +23,10 @@ type waiter struct {
 	queued     bool
 
 	attempt   int
-	enqueued  time.Time // when this attempt became due (entered the queue, or its retry time)
-	notBefore time.Time // retry time, and the spread drawn after a pause
-	shedAt    time.Time // zero: never shed
-	holdGen   uint64    // the bucket pause whose spread notBefore includes
+	enqueued  time.Time         // when this attempt became due (entered the queue, or its retry time)
+	notBefore time.Time         // retry time, and the spread drawn after a pause
+	shedAt    time.Time         // zero: never shed
+	holdGen   [numScopes]uint64 // per scope, the bucket pause whose spread notBefore includes
 
 	done    bool          // the wait ended: granted (err nil) or failed
 	err     error         // why the wait failed
@@ -37,12 +38,15 @@ type waiter struct {
 	sentServer time.Time // exchange clock, for counters
 	inflight   int
 	dones      []breakerDone
+	authPass   bool // passed the open auth breaker: holds its bucket's authCancel
 
 	// Backing arrays for wins and dones, so that a common request allocates less.
 	winsBuf  [2]*window
 	donesBuf [3]breakerDone
 }
 
+// breakerDone is how a granted request reports to breaker b: through gobreaker's done, or,
+// when done is nil, with reportPassed (it passed b while b was open).
 type breakerDone struct {
 	b    *breaker
 	done func(error)
@@ -149,7 +153,7 @@ func (s *Scheduler) admitLocked(w *waiter, now time.Time) error {
 	}
 	s.adoptSharedLocked(now)
 	for _, br := range s.breakers {
-		if br.applies(w.bucket) {
+		if br.applies(w.bucket) && br.holds(w) {
 			if err := br.openError(now); err != nil {
 				return err
 			}
@@ -160,8 +164,10 @@ func (s *Scheduler) admitLocked(w *waiter, now time.Time) error {
 	if w.prio < PriorityOrders {
 		limit = minTime(limit, maxTime(now, w.notBefore).Add(w.maxWait))
 	}
-	if b.heldUntil.After(limit) {
-		return &BreakerOpenError{Class: ClassRateLimit, Bucket: b.cfg.Name, Until: b.heldUntil, Reason: b.holdReason}
+	for sc := range numScopes {
+		if h := &b.holds[sc]; sc.stops(w) && h.until.After(limit) {
+			return &BreakerOpenError{Class: ClassRateLimit, Bucket: b.cfg.Name, Until: h.until, Reason: h.reason, OrderLimit: sc == scopeOrders}
+		}
 	}
 	return nil
 }
@@ -210,9 +216,16 @@ func (s *Scheduler) pumpLocked(now time.Time) {
 // requires that s.mu is held.
 func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(time.Time)) {
 	b := w.bucket
-	if now.Before(b.heldUntil) && w.holdGen != b.holdGen {
-		w.holdGen = b.holdGen
-		w.notBefore = maxTime(w.notBefore, b.heldUntil.Add(s.rand.duration(b.holdSpread)))
+	for sc := range numScopes {
+		h := &b.holds[sc]
+		if !sc.stops(w) || !now.Before(h.until) {
+			continue
+		}
+		if w.holdGen[sc] != h.gen {
+			w.holdGen[sc] = h.gen
+			w.notBefore = maxTime(w.notBefore, h.until.Add(s.rand.duration(h.spread)))
+		}
+		w.notBefore = maxTime(w.notBefore, h.until)
 	}
 	if now.Before(w.notBefore) {
 		wake(w.notBefore)
@@ -222,9 +235,15 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		if !br.applies(b) {
 			continue
 		}
-		if err := br.openError(now); err != nil {
-			s.completeLocked(w, err)
-			return
+		if br.open(now) {
+			if br.holds(w) {
+				s.completeLocked(w, br.openError(now))
+				return
+			}
+			if br.class == ClassAuth && b.authCancel {
+				return // one cancel at a time through an open auth breaker; its end pumps again
+			}
+			continue // passes the open breaker
 		}
 		if br.probing {
 			return // the probe's end pumps again
@@ -285,14 +304,22 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		return
 	}
 	w.dones = w.dones[:0]
+	authPass := false
 	for _, br := range s.breakers {
 		if !br.applies(b) {
+			continue
+		}
+		if br.open(now) { // passes it (checked above): gobreaker must not see it
+			w.dones = append(w.dones, breakerDone{br, nil})
+			authPass = authPass || br.class == ClassAuth
 			continue
 		}
 		done, wait := br.allow(now)
 		if wait {
 			for _, d := range w.dones {
-				d.done(errExcluded)
+				if d.done != nil {
+					d.done(errExcluded)
+				}
 			}
 			w.dones = w.dones[:0]
 			b.sem.Abort()
@@ -314,6 +341,8 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		s.retries.first(now)
 	}
 	w.grantedAt, w.sentServer, w.inflight = now, server, inflight
+	w.authPass = authPass
+	b.authCancel = b.authCancel || authPass
 	s.completeLocked(w, nil)
 }
 
@@ -350,45 +379,73 @@ func (s *Scheduler) abortLocked(w *waiter, now time.Time) {
 	}
 	w.bucket.sem.Abort()
 	for _, d := range w.dones {
-		d.b.now = now
-		d.done(errExcluded)
+		if d.done != nil {
+			d.b.now = now
+			d.done(errExcluded)
+		}
 	}
 	w.dones = w.dones[:0]
+	s.releaseAuthPassLocked(w)
+}
+
+// releaseAuthPassLocked lets the next cancel of w's bucket through the open auth breaker.
+// requires that s.mu is held.
+func (s *Scheduler) releaseAuthPassLocked(w *waiter) {
+	if w.authPass {
+		w.authPass, w.bucket.authCancel = false, false
+	}
 }
 
 // finishLocked takes an attempt's outcome back: the bucket's slot and AIMD, the exchange's
-// usage counts, the bucket's pause on a 429, the breakers; then pumps.
+// usage counts, the bucket's pause on a 429 or a ban, the breakers; then pumps. It returns
+// the wait the exchange asked for: the Retry-After, or for a ban without one the ban pause.
 // requires that s.mu is held.
-func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Time) {
+func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Time) time.Duration {
 	server := now.Add(s.offset)
 	b := w.bucket
 	var before [3]time.Time
 	for i, br := range s.breakers {
 		before[i] = br.openUntil
 	}
-	beforeHold := b.heldUntil
+	var beforeHold [numScopes]time.Time
+	for sc := range numScopes {
+		beforeHold[sc] = b.holds[sc].until
+	}
 	b.sem.Release(class)
+	s.releaseAuthPassLocked(w)
 	for _, u := range o.Usage {
 		if win := s.windows[u.Window]; win != nil {
 			win.counter.Adopt(w.sentServer, server, u.Used)
 		}
 	}
+	retryAfter := o.RetryAfter
+	var banUntil time.Time
 	if class == ClassRateLimit {
 		pause := o.RetryAfter
-		if pause <= 0 {
+		if isBan(o) {
+			pause = s.banPauseLocked(w.grantedAt, now, o.RetryAfter)
+			retryAfter, banUntil = pause, now.Add(pause)
+		} else if pause <= 0 {
 			pause = s.cfg.Backoff.RateLimitPause
 		}
-		b.hold(now.Add(pause), resumeSpread(pause, s.cfg.Backoff.ResumeSpread, s.cfg.Backoff.ResumeSpreadRatio), describe(class, o))
-		if o.RetryAfter > 0 {
-			w.holdGen = b.holdGen // its retry delay already includes the spread
+		sc := scopeOf(o)
+		h := &b.holds[sc]
+		extended := h.extend(now.Add(pause), resumeSpread(pause, s.cfg.Backoff.ResumeSpread, s.cfg.Backoff.ResumeSpreadRatio), describe(class, o))
+		if extended && retryAfter > 0 {
+			w.holdGen[sc] = h.gen // its retry delay already includes the spread
 		}
 	}
 	for _, d := range w.dones {
-		d.b.report(d.done, now, class, o)
+		if d.done == nil {
+			d.b.reportPassed(now, class, o, banUntil)
+		} else {
+			d.b.report(d.done, now, class, o, banUntil)
+		}
 	}
 	w.dones = w.dones[:0]
 	s.publishLocked(before, beforeHold, b, now)
 	s.pumpLocked(now)
+	return retryAfter
 }
 
 // setWakeLocked records when the dispatcher must next pump and wakes it if that changed.

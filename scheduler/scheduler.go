@@ -36,6 +36,7 @@ type Scheduler struct {
 	queue    [NumPriorities]fifo
 	scan     uint64
 	retries  retryBudget
+	ban      banState
 	wakeAt   time.Time // when the dispatcher must next pump
 	armed    time.Time // what the dispatcher's timer is set for
 
@@ -251,7 +252,7 @@ func (s *Scheduler) newWaiter(r *Request, now time.Time) (*waiter, error) {
 	if w.maxWait == 0 {
 		w.maxWait = s.cfg.DefaultMaxWait
 	}
-	w.places = r.Write && !r.Cancel
+	w.places, w.cancel = r.Write && !r.Cancel, r.Cancel
 	return w, nil
 }
 
@@ -303,7 +304,7 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 		o, end := s.attempt(ctx, w)
 		class := Classify(o, r.Write)
 		s.mu.Lock()
-		s.finishLocked(w, o, class, end)
+		retryAfter := s.finishLocked(w, o, class, end)
 		s.mu.Unlock()
 
 		ev := AttemptEvent{
@@ -315,7 +316,7 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 		var final error
 		if class != ClassNone {
 			var delay time.Duration
-			delay, final = s.retryDecision(ctx, w, o, class, &retries, end)
+			delay, final = s.retryDecision(ctx, w, o, class, retryAfter, &retries, end)
 			if final == nil {
 				ev.RetryReason, ev.Delay = class.String(), delay
 				w.notBefore = end.Add(delay)
@@ -363,8 +364,9 @@ func (s *Scheduler) attempt(ctx context.Context, w *waiter) (Outcome, time.Time)
 
 // retryDecision decides whether a failed attempt of class is retried: it returns the delay
 // before the retry, or the error that makes the failure final (errFinal when the policy
-// table says so, ErrBudgetExhausted, ErrRetryBudget, or RetrySafe's error).
-func (s *Scheduler) retryDecision(ctx context.Context, w *waiter, o Outcome, class Class, retries *[ClassUnknown + 1]int, now time.Time) (time.Duration, error) {
+// table says so, ErrBudgetExhausted, ErrRetryBudget, or RetrySafe's error). retryAfter is
+// the wait the exchange asked for (finishLocked).
+func (s *Scheduler) retryDecision(ctx context.Context, w *waiter, o Outcome, class Class, retryAfter time.Duration, retries *[ClassUnknown + 1]int, now time.Time) (time.Duration, error) {
 	rc := retryClass(class)
 	if retries[rc] >= s.cfg.retryLimit(class) {
 		return 0, errFinal
@@ -381,12 +383,12 @@ func (s *Scheduler) retryDecision(ctx context.Context, w *waiter, o Outcome, cla
 			return 0, errFinal
 		}
 	}
-	delay := retryDelay(s.rand, s.cfg.Backoff, retries[rc]+1, o.RetryAfter)
-	if now.Add(delay).After(w.deadline) {
+	delay, ok := backoff(s.rand, s.cfg.Backoff, retries[rc]+1, retryAfter, w.deadline.Sub(now))
+	if !ok {
 		return 0, ErrBudgetExhausted
 	}
 	s.mu.Lock()
-	ok := s.retries.tryRetry(now)
+	ok = s.retries.tryRetry(now)
 	s.mu.Unlock()
 	if !ok {
 		return 0, ErrRetryBudget

@@ -40,6 +40,8 @@ func TestConfigValidate(t *testing.T) {
 		{"headroom > 1", func(c *scheduler.Config) { c.Headroom.Critical = 2 }, "scheduler: headroom.critical: must be in (0,1], got 2"},
 		{"negative budget", func(c *scheduler.Config) { c.DefaultBudget = -time.Second }, "scheduler: default_budget: must be > 0, got -1s"},
 		{"backoff cap below base", func(c *scheduler.Config) { c.Backoff.Cap = 100 * time.Millisecond }, "scheduler: backoff.cap: must be >= backoff.base (200ms), got 100ms"},
+		{"ban pause cap below the ban pause", func(c *scheduler.Config) { c.Backoff.BanPause = time.Hour }, "scheduler: backoff.ban_pause_cap: must be >= backoff.ban_pause (1h0m0s), got 30m0s"},
+		{"negative ban pause", func(c *scheduler.Config) { c.Backoff.BanPause = -time.Minute }, "scheduler: backoff.ban_pause: must be > 0, got -1m0s"},
 		{"failure ratio > 1", func(c *scheduler.Config) { c.Breakers.Transient.FailureRatio = 2 }, "scheduler: breakers.transient.failure_ratio: must be <= 1 (negative disables), got 2"},
 	}
 	for _, tt := range tests {

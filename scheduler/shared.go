@@ -36,6 +36,18 @@ type SharedHold struct {
 	Bucket string
 	Until  time.Time
 	Reason string
+	// OrderLimit marks the hold of an order-count limit (Outcome.OrderLimit): it stops new
+	// orders only; cancels and reads pass it. A store that drops it makes the hold IP-wide
+	// (everything waits), which is the safe reading.
+	OrderLimit bool
+}
+
+// scope returns what h stops.
+func (h SharedHold) scope() holdScope {
+	if h.OrderLimit && h.Class == ClassRateLimit {
+		return scopeOrders
+	}
+	return scopeAll
 }
 
 // SharedHolds shares breaker openings and bucket pauses between instances, so that one
@@ -76,34 +88,46 @@ func (s *Scheduler) adoptSharedLocked(now time.Time) {
 		if !now.Before(h.Until) {
 			continue
 		}
+		sc := h.scope()
 		if h.Bucket == "" {
 			for _, br := range s.breakers {
-				if br.class == h.Class && h.Until.After(br.openUntil) {
+				if br.class != h.Class {
+					continue
+				}
+				if sc == scopeAll && br.open(now) {
+					br.scope = scopeAll // an IP-wide hold widens an opening in force
+				}
+				if h.Until.After(br.openUntil) {
+					if !br.open(now) || br.scope == scopeOrders {
+						br.scope = sc
+					}
 					br.openUntil, br.reason = h.Until, h.Reason
 				}
 			}
 			continue
 		}
-		if b := s.buckets[h.Bucket]; b != nil && h.Until.After(b.heldUntil) {
+		if b := s.buckets[h.Bucket]; b != nil {
 			pause := h.Until.Sub(now)
-			b.hold(h.Until, resumeSpread(pause, s.cfg.Backoff.ResumeSpread, s.cfg.Backoff.ResumeSpreadRatio), h.Reason)
+			b.holds[sc].extend(h.Until, resumeSpread(pause, s.cfg.Backoff.ResumeSpread, s.cfg.Backoff.ResumeSpreadRatio), h.Reason)
 		}
 	}
 }
 
-// publishLocked announces the breaker openings and the bucket pause an attempt's outcome
-// caused: before holds what was in force before it was reported.
+// publishLocked announces the breaker openings and the bucket pauses an attempt's outcome
+// caused: before and beforeHold hold what was in force before it was reported.
 // requires that s.mu is held.
-func (s *Scheduler) publishLocked(before [3]time.Time, beforeHold time.Time, b *bucket, now time.Time) {
+func (s *Scheduler) publishLocked(before [3]time.Time, beforeHold [numScopes]time.Time, b *bucket, now time.Time) {
 	if s.shared == nil {
 		return
 	}
 	for i, br := range s.breakers {
 		if br.openUntil.After(before[i]) && br.openUntil.After(now) {
-			s.shared.Publish(SharedHold{Class: br.class, Until: br.openUntil, Reason: br.reason})
+			s.shared.Publish(SharedHold{Class: br.class, Until: br.openUntil, Reason: br.reason, OrderLimit: br.scope == scopeOrders})
 		}
 	}
-	if b.heldUntil.After(beforeHold) && b.heldUntil.After(now) {
-		s.shared.Publish(SharedHold{Class: ClassRateLimit, Bucket: b.cfg.Name, Until: b.heldUntil, Reason: b.holdReason})
+	for sc := range numScopes {
+		if h := &b.holds[sc]; h.until.After(beforeHold[sc]) && h.until.After(now) {
+			s.shared.Publish(SharedHold{Class: ClassRateLimit, Bucket: b.cfg.Name, Until: h.until, Reason: h.reason, OrderLimit: sc == scopeOrders})
+		}
 	}
 }

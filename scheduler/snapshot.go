@@ -29,7 +29,11 @@ type WindowState struct {
 type BucketState struct {
 	Name string `json:"name"`
 	SemaphoreState
-	HeldUntil time.Time `json:"held_until,omitzero"`
+	// HeldUntil is the end of the bucket's IP-wide pause (a 429 on request weight, a ban):
+	// everything waits. OrdersHeldUntil is the end of its order-count pause: new orders wait,
+	// cancels and reads go.
+	HeldUntil       time.Time `json:"held_until,omitzero"`
+	OrdersHeldUntil time.Time `json:"orders_held_until,omitzero"`
 }
 
 // BreakerState is one failure class's breaker in a Snapshot.
@@ -37,6 +41,8 @@ type BreakerState struct {
 	Class string    `json:"class"`
 	State string    `json:"state"` // closed, open, half-open
 	Until time.Time `json:"until,omitzero"`
+	// OrderLimit: the opening came from order-count refusals alone; it holds new orders only.
+	OrderLimit bool `json:"order_limit,omitempty"`
 }
 
 // Snapshot returns the scheduler's state now.
@@ -55,15 +61,19 @@ func (s *Scheduler) Snapshot() Snapshot {
 	sort.Slice(snap.Windows, func(i, j int) bool { return snap.Windows[i].Name < snap.Windows[j].Name })
 	for _, b := range s.buckets {
 		st := BucketState{Name: b.cfg.Name, SemaphoreState: b.sem.State()}
-		if b.heldUntil.After(now) {
-			st.HeldUntil = b.heldUntil
+		if h := b.holds[scopeAll].until; h.After(now) {
+			st.HeldUntil = h
+		}
+		if h := b.holds[scopeOrders].until; h.After(now) {
+			st.OrdersHeldUntil = h
 		}
 		snap.Buckets = append(snap.Buckets, st)
 	}
 	sort.Slice(snap.Buckets, func(i, j int) bool { return snap.Buckets[i].Name < snap.Buckets[j].Name })
 	for _, br := range s.breakers {
 		state, until := br.state(now)
-		snap.Breakers = append(snap.Breakers, BreakerState{Class: br.class.String(), State: state, Until: until})
+		snap.Breakers = append(snap.Breakers, BreakerState{Class: br.class.String(), State: state, Until: until,
+			OrderLimit: state == "open" && br.scope == scopeOrders})
 	}
 	for p := range s.queue {
 		snap.Queued[Priority(p).String()] = s.queue[p].n
