@@ -168,13 +168,26 @@ type pacer struct {
 	last   time.Time
 }
 
+// configure sets the pacer for a safe limit per interval at now. A new pacer starts full: the
+// first requests need not wait. A pacer that was running keeps what was spent, not what was
+// left: the tokens spent recently and not yet refilled (burst - tokens) are still owed under
+// the new limit. So a raised limit applies at once (a pacer emptied under a limit of 100 is
+// nearly full under one of 6000, instead of refilling for seconds at the new rate from
+// empty), and a lowered one too: the tokens never exceed the new burst, and the window's
+// count, which SetWindowLimit keeps, caps what the new limit admits in the window.
 func (p *pacer) configure(safe int64, interval time.Duration, burst float64, now time.Time) {
 	fresh := p.last.IsZero()
 	p.advance(now)
+	oldBurst := p.burst
 	p.rate = float64(safe) / float64(interval)
 	p.burst = math.Max(1, burst*float64(safe))
-	if fresh || p.tokens > p.burst {
-		p.tokens = p.burst // start full: the first requests need not wait
+	switch {
+	case fresh:
+		p.tokens = p.burst
+	case p.burst > oldBurst:
+		p.tokens += p.burst - oldBurst
+	default:
+		p.tokens = math.Min(p.tokens, p.burst)
 	}
 	p.last = now
 }

@@ -230,3 +230,80 @@ func TestSetWindowLimit(t *testing.T) {
 		t.Fatalf("windows = %+v", snap.Windows)
 	}
 }
+
+// TestRaisedLimitAppliesAtOnce: when SetWindowLimit raises a window's limit, the pacer paces
+// for the new limit at once: low-priority requests do not wait seconds for tokens computed
+// for the old one.
+func TestRaisedLimitAppliesAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 100, Interval: time.Minute}} // safe 90, burst 18
+		s, clk := newScheduler(t, cfg)
+		rec := &recorder{clk: clk}
+		// Spend the old burst.
+		if _, err := s.Do(context.Background(), req("drain", "private", scheduler.PriorityOrders, 18, rec.scripted("drain"))); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetWindowLimit("W", 6000, time.Minute); err != nil { // safe 5400, burst 1080
+			t.Fatal(err)
+		}
+		var reqs []*scheduler.Request
+		for range 100 {
+			reqs = append(reqs, req("market", "public", scheduler.PriorityMarket, 1, rec.scripted("market")))
+		}
+		doAll(t, s, clk, reqs...)
+		for _, c := range rec.snapshot() {
+			if c.at != t0 {
+				t.Fatalf("%s sent at +%v, want at once under the raised limit", c.name, c.at.Sub(t0))
+			}
+		}
+		s.Close()
+	})
+}
+
+// TestLoweredLimitAppliesAtOnce: when SetWindowLimit lowers a window's limit, the new limit
+// applies at once: no more than the new burst goes at once, no more than the new safe limit
+// in the window (what was sent before counts), and the rest is paced at the new rate.
+func TestLoweredLimitAppliesAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 6000, Interval: time.Minute}} // safe 5400, burst 1080
+		cfg.Buckets = []scheduler.BucketConfig{{Name: "private", MaxConcurrency: 1000}}
+		s, clk := newScheduler(t, cfg)
+		rec := &recorder{clk: clk}
+		if _, err := s.Do(context.Background(), req("before", "private", scheduler.PriorityOrders, 50, rec.scripted("before"))); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetWindowLimit("W", 100, time.Minute); err != nil { // safe 90, burst 18
+			t.Fatal(err)
+		}
+		var reqs []*scheduler.Request
+		for range 100 {
+			r := req("after", "private", scheduler.PriorityOrders, 1, rec.scripted("after"))
+			r.Budget = 3 * time.Minute
+			reqs = append(reqs, r)
+		}
+		doAll(t, s, clk, reqs...)
+		sent := func(from, to time.Duration) (n int) {
+			for _, c := range rec.snapshot() {
+				if d := c.at.Sub(t0); c.name == "after" && d >= from && d < to {
+					n++
+				}
+			}
+			return n
+		}
+		if got := sent(0, time.Nanosecond); got != 18 {
+			t.Errorf("sent at once after lowering: %d, want the new burst of 18", got)
+		}
+		if got := sent(0, time.Minute); got != 40 {
+			t.Errorf("sent in the first window: %d, want 40 (the new safe 90 less the 50 sent before)", got)
+		}
+		if got := sent(0, 10*time.Second); got > 18+15+1 {
+			t.Errorf("sent in the first 10s: %d, want at most the burst and 1.5/s", got)
+		}
+		if got := sent(time.Minute, 2*time.Minute); got > 90 {
+			t.Errorf("sent in the second window: %d, want at most 90", got)
+		}
+		s.Close()
+	})
+}
