@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -436,5 +437,72 @@ func TestSecretsNeverReachTheLog(t *testing.T) {
 		if strings.Contains(out, leak) {
 			t.Fatalf("the log carries %q", leak)
 		}
+	}
+}
+
+// TestFeesAndStandingAreCachedAndShared: strategies read the account's fees and standing
+// without costing a request each: ten concurrent Fees calls are one commission request, a
+// second round within the TTL none, and the standing comes with the balance refresh.
+func TestFeesAndStandingAreCachedAndShared(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir), "probe")
+	defer b.app.RequireStop()
+	p := b.probes["probe"]
+	commissions := func() int64 { return b.sim.Stats().Endpoints["GET /api/v3/account/commission"].Requests }
+	for round := range 2 {
+		var wg sync.WaitGroup
+		rates := make([]adapters.TradingFees, 10)
+		for i := range rates {
+			wg.Go(func() {
+				var err error
+				if rates[i], err = p.env.Market.Fees(context.Background(), "BTCUSDT"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := commissions(); n != 1 {
+			t.Fatalf("round %d: %d commission requests for 10 callers, want 1", round, n)
+		}
+		for _, r := range rates {
+			if r.Symbol != "BTCUSDT" || !r.Standard.Maker.IsPositive() || !r.Rate(false, adapters.Buy).Equal(rates[0].Rate(false, adapters.Buy)) {
+				t.Fatalf("fees %+v", r)
+			}
+		}
+	}
+	acct, ok := p.env.Portfolio.Account()
+	if !ok || !acct.CanTrade || !acct.Permitted("SPOT") || len(acct.Balances) == 0 {
+		t.Fatalf("standing %+v (known %v)", acct, ok)
+	}
+}
+
+// TestAccountThatCannotTradeIsReported: when the exchange says the account may not trade, the
+// operator reads it in one error line at start-up, and strategies see it in the standing.
+func TestAccountThatCannotTradeIsReported(t *testing.T) {
+	const key, secret = "frozenKey", "frozenSecret"
+	srv, err := sim.New(sim.Config{Seed: 3, Accounts: []sim.Account{{APIKey: key, HMACSecret: secret, TradingDisabled: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir, "KEEL_MARKET_STREAMS=false", "KEEL_EXCHANGE_BASE_URL="+srv.URL(),
+		"KEEL_EXCHANGE_API_KEY="+key, "KEEL_EXCHANGE_API_SECRET="+secret), "probe")
+	acct, ok := b.probes["probe"].env.Portfolio.Account()
+	b.app.RequireStop()
+	if !ok || acct.CanTrade {
+		t.Fatalf("standing %+v (known %v), want canTrade false", acct, ok)
+	}
+	var reported bool
+	for _, line := range strings.Split(b.logs.String(), "\n") {
+		if strings.Contains(line, `"level":"error"`) && strings.Contains(line, "cannot trade") {
+			reported = true
+		}
+	}
+	if !reported {
+		t.Fatalf("no error line says the account cannot trade:\n%s", b.logs.String())
 	}
 }

@@ -60,19 +60,38 @@ func sleepCtx(ctx context.Context, clk Clock, d time.Duration) bool {
 	}
 }
 
-// infoCache keeps exchange info for market.info_ttl (see ttlCache).
+// infoCache keeps the slow-moving reference data for market.info_ttl (see ttlCache): exchange
+// info (symbols, filters) and the account's fees per symbol.
 type infoCache struct {
-	c *ttlCache[adapters.ExchangeInfo]
+	c    *ttlCache[adapters.ExchangeInfo]
+	fees *ttlCache[adapters.TradingFees]
 }
 
+// errNoFees is returned by Fees for an exchange adapter that cannot read the account's fees.
+var errNoFees = errors.New("runtime: this exchange adapter cannot tell the account's fees")
+
 func newInfoCache(ex adapters.Exchange, ttl time.Duration, clk Clock) *infoCache {
-	return &infoCache{c: newTTLCache(ttl, clk, func(ctx context.Context, _ string) (adapters.ExchangeInfo, error) {
-		return ex.ExchangeInfo(ctx)
-	})}
+	return &infoCache{
+		c: newTTLCache(ttl, clk, func(ctx context.Context, _ string) (adapters.ExchangeInfo, error) {
+			return ex.ExchangeInfo(ctx)
+		}),
+		fees: newTTLCache(ttl, clk, func(ctx context.Context, symbol string) (adapters.TradingFees, error) {
+			ar, ok := ex.(adapters.AccountReader)
+			if !ok {
+				return adapters.TradingFees{}, errNoFees
+			}
+			return ar.TradingFees(ctx, symbol)
+		}),
+	}
 }
 
 // Get returns the exchange info.
 func (c *infoCache) Get(ctx context.Context) (adapters.ExchangeInfo, error) { return c.c.Get(ctx, "") }
+
+// Fees returns the account's fees on symbol.
+func (c *infoCache) Fees(ctx context.Context, symbol string) (adapters.TradingFees, error) {
+	return c.fees.Get(ctx, symbol)
+}
 
 // Symbol returns one symbol's rules.
 func (c *infoCache) Symbol(ctx context.Context, symbol string) (adapters.SymbolInfo, error) {
@@ -235,4 +254,7 @@ func (m marketView) Book(symbol string, depth int) (adapters.Book, bool) {
 }
 func (m marketView) Symbol(ctx context.Context, symbol string) (adapters.SymbolInfo, error) {
 	return m.info.Symbol(ctx, symbol)
+}
+func (m marketView) Fees(ctx context.Context, symbol string) (adapters.TradingFees, error) {
+	return m.info.Fees(ctx, symbol)
 }

@@ -25,23 +25,56 @@ type portfolio struct {
 
 	mu       sync.RWMutex
 	balances map[string]adapters.Balance
+	account  adapters.Account // the standing (can trade, permissions) with the balances
+	known    bool             // account holds an answer of the exchange
 	at       time.Time
 }
 
-// refresh fetches balances once.
+// refresh fetches the account once: its standing and balances in one call where the exchange
+// can tell both (adapters.AccountReader; on Binance the same GET /api/v3/account that
+// balances cost), balances alone otherwise.
 func (p *portfolio) refresh(ctx context.Context) error {
-	bs, err := p.ex.Balances(ctx)
-	if err != nil {
-		return err
+	var acct adapters.Account
+	ar, standing := p.ex.(adapters.AccountReader)
+	if standing {
+		var err error
+		if acct, err = ar.Account(ctx, adapters.WithPriority(scheduler.PriorityAccount)); err != nil {
+			return err
+		}
+	} else {
+		bs, err := p.ex.Balances(ctx)
+		if err != nil {
+			return err
+		}
+		acct.Balances = bs
 	}
-	m := make(map[string]adapters.Balance, len(bs))
-	for _, b := range bs {
+	m := make(map[string]adapters.Balance, len(acct.Balances))
+	for _, b := range acct.Balances {
 		m[b.Asset] = b
 	}
 	p.mu.Lock()
+	cannotTradeNews := standing && !acct.CanTrade && (!p.known || p.account.CanTrade)
 	p.balances, p.at = m, p.clk.Now()
+	if standing {
+		p.account, p.known = acct, true
+	}
 	p.mu.Unlock()
+	if cannotTradeNews {
+		p.log.Error().Strs("permissions", acct.Permissions).
+			Msg("the exchange says this account cannot trade: every order will be refused until its owner fixes the account")
+	}
 	return nil
+}
+
+// Account returns the account's standing and balances as last refreshed; false if the
+// exchange cannot tell its standing or has not answered yet.
+func (p *portfolio) Account() (adapters.Account, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	a := p.account
+	a.Permissions = append([]string(nil), a.Permissions...)
+	a.Balances = append([]adapters.Balance(nil), a.Balances...)
+	return a, p.known
 }
 
 // run refreshes until ctx ends, starting after a jittered delay.

@@ -71,6 +71,9 @@ type Market interface {
 	Book(symbol string, depth int) (adapters.Book, bool)
 	// Symbol returns a symbol's trading rules (tick, step, min notional), cached.
 	Symbol(ctx context.Context, symbol string) (adapters.SymbolInfo, error)
+	// Fees returns the account's commission rates on symbol, cached for market.info_ttl;
+	// strategies asking at once share one request.
+	Fees(ctx context.Context, symbol string) (adapters.TradingFees, error)
 }
 
 // Portfolio is the account as last refreshed.
@@ -79,4 +82,7 @@ type Portfolio interface {
 	Balance(asset string) adapters.Balance
 	// Balances returns every asset with a non-zero balance.
 	Balances() []adapters.Balance
+	// Account returns the account's standing — may it trade, its permissions — and balances,
+	// as last refreshed (portfolio.refresh_interval); false if the exchange cannot tell.
+	Account() (adapters.Account, bool)
 }
