@@ -216,24 +216,8 @@ func orderParams(req adapters.OrderRequest) (params, error) {
 // Binance's -2013 "Order does not exist." becomes an error matching adapters.ErrOrderNotFound,
 // which still carries the scheduler's validation class.
 func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string, opts ...adapters.CallOption) (adapters.Order, error) {
-	if err := checkSymbol(symbol); err != nil {
-		return adapters.Order{}, err
-	}
-	if err := checkClientOrderID(clientOrderID); err != nil {
-		return adapters.Order{}, err
-	}
-	o := adapters.ApplyCallOptions(opts)
-	var ord adapters.Order
-	_, err := c.do(ctx, call{ep: epQueryOrder, params: params{{"symbol", symbol}, {"origClientOrderId", clientOrderID}},
-		weight: epQueryOrder.weight, priority: o.PriorityOr(epQueryOrder.priority), key: clientOrderID,
-		parse: func(b []byte) (err error) { ord, err = parseOrder(b); return err }})
-	if err != nil {
-		if exchangeCode(err) == -2013 {
-			return adapters.Order{}, fmt.Errorf("binance: query %s: %w: %w", clientOrderID, adapters.ErrOrderNotFound, err)
-		}
-		return adapters.Order{}, fmt.Errorf("binance: query %s: %w", clientOrderID, err)
-	}
-	return ord, nil
+	return c.byClientID(ctx, "query", epQueryOrder, symbol, clientOrderID, opts, parseOrder,
+		func(code int, _ string) bool { return code == -2013 })
 }
 
 // unknownOrderMsg is the matching engine's message for an order it does not have
@@ -245,6 +229,15 @@ const unknownOrderMsg = "Unknown order sent."
 // filled, cancelled or expired: Binance answers -2011 "Unknown order sent." for both — the
 // error matches adapters.ErrOrderNotFound; query the order to learn which.
 func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string, opts ...adapters.CallOption) (adapters.Order, error) {
+	return c.byClientID(ctx, "cancel", epCancelOrder, symbol, clientOrderID, opts, parseCancel,
+		func(code int, msg string) bool { return code == -2013 || (code == -2011 && msg == unknownOrderMsg) })
+}
+
+// byClientID runs ep on one order named by symbol and origClientOrderId, the client order id
+// doubling as the idempotency key in the log (and a write passing on WithRetrySafe). An
+// exchange error for which notFound is true also matches adapters.ErrOrderNotFound.
+func (c *Client) byClientID(ctx context.Context, verb string, ep endpoint, symbol, clientOrderID string,
+	opts []adapters.CallOption, parse func([]byte) (adapters.Order, error), notFound func(code int, msg string) bool) (adapters.Order, error) {
 	if err := checkSymbol(symbol); err != nil {
 		return adapters.Order{}, err
 	}
@@ -252,16 +245,18 @@ func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string, 
 		return adapters.Order{}, err
 	}
 	o := adapters.ApplyCallOptions(opts)
+	cl := call{ep: ep, params: params{{"symbol", symbol}, {"origClientOrderId", clientOrderID}},
+		weight: ep.weight, priority: o.PriorityOr(ep.priority), key: clientOrderID}
+	if ep.write {
+		cl.retry = o.RetrySafe
+	}
 	var ord adapters.Order
-	_, err := c.do(ctx, call{ep: epCancelOrder, params: params{{"symbol", symbol}, {"origClientOrderId", clientOrderID}},
-		weight: epCancelOrder.weight, priority: o.PriorityOr(epCancelOrder.priority), key: clientOrderID, retry: o.RetrySafe,
-		parse: func(b []byte) (err error) { ord, err = parseCancel(b); return err }})
-	if err != nil {
-		code := exchangeCode(err)
-		if code == -2013 || (code == -2011 && exchangeMessage(err) == unknownOrderMsg) {
-			return adapters.Order{}, fmt.Errorf("binance: cancel %s: %w: %w", clientOrderID, adapters.ErrOrderNotFound, err)
+	cl.parse = func(b []byte) (err error) { ord, err = parse(b); return err }
+	if _, err := c.do(ctx, cl); err != nil {
+		if notFound(exchangeCode(err), exchangeMessage(err)) {
+			return adapters.Order{}, fmt.Errorf("binance: %s %s: %w: %w", verb, clientOrderID, adapters.ErrOrderNotFound, err)
 		}
-		return adapters.Order{}, fmt.Errorf("binance: cancel %s: %w", clientOrderID, err)
+		return adapters.Order{}, fmt.Errorf("binance: %s %s: %w", verb, clientOrderID, err)
 	}
 	return ord, nil
 }

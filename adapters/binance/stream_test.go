@@ -219,11 +219,7 @@ func TestGapResyncsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	runCtx, stop := context.WithCancel(ctx)
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = ms.Run(runCtx) }()
-	defer func() { stop(); wg.Wait() }()
+	defer runBackground(ctx, ms.Run)()
 	next := func(want bool) {
 		t.Helper()
 		for {
@@ -426,11 +422,7 @@ func TestDeepBookStaysEqual(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	runCtx, stop := context.WithCancel(ctx)
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = ms.Run(runCtx) }()
-	defer func() { stop(); wg.Wait() }()
+	defer runBackground(ctx, ms.Run)()
 	for n := 0; n < len(symbols); n++ {
 		select {
 		case <-fresh:
@@ -470,6 +462,14 @@ func TestDeepBookStaysEqual(t *testing.T) {
 			t.Errorf("%s: the stream fetched %d snapshots, want 1: the diffs alone kept the book", sym, n)
 		}
 	}
+}
+
+// runBackground runs run until the returned stop is called, which cancels it and waits.
+func runBackground(ctx context.Context, run func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = run(ctx) }()
+	return func() { cancel(); <-done }
 }
 
 func restDepth(t *testing.T, s *sim.Server, symbol string) adapters.Book {

@@ -62,24 +62,43 @@ func (s *Server) authenticate(q *request, now time.Time) (*account, *apiError) {
 	if d, ok, aerr := q.decimalParam("recvWindow", 3); aerr != nil {
 		return nil, aerr
 	} else if ok {
-		if d.GreaterThan(decimal.NewFromInt(60000)) || !d.IsPositive() {
-			return nil, errInvalidParam("recvWindow")
+		if recv, aerr = recvWindow(d); aerr != nil {
+			return nil, aerr
 		}
-		recv = time.Duration(d.Mul(decimal.NewFromInt(int64(time.Millisecond))).IntPart())
 	}
-	if !verify(a.cfg, q.payload(), sig) {
-		s.authFailed(a, now)
-		return nil, errBadSignature()
-	}
-	if !ts.Before(now.Add(time.Second)) {
-		s.authFailed(a, now)
-		return nil, errAheadOfServer()
-	}
-	if now.Sub(ts) > recv {
-		s.authFailed(a, now)
-		return nil, errOutsideRecvWindow()
+	if aerr := s.checkSigned(a, a.cfg, q.payload(), sig, ts, recv, now); aerr != nil {
+		return nil, aerr
 	}
 	return a, nil
+}
+
+// recvWindow reads a recvWindow in milliseconds (up to three decimals): positive, at most
+// 60000.
+func recvWindow(d decimal.Decimal) (time.Duration, *apiError) {
+	if d.GreaterThan(decimal.NewFromInt(60000)) || !d.IsPositive() {
+		return 0, errInvalidParam("recvWindow")
+	}
+	return time.Duration(d.Mul(decimal.NewFromInt(int64(time.Millisecond))).IntPart()), nil
+}
+
+// checkSigned applies the signature and timing rules to a request of account a, signed
+// over payload with one of keys (REST and the WebSocket API alike). Every refusal counts
+// towards disabling the key.
+// requires that s.mu is held.
+func (s *Server) checkSigned(a *account, keys Account, payload, sig string, ts time.Time, recv time.Duration, now time.Time) *apiError {
+	var aerr *apiError
+	switch {
+	case !verify(keys, payload, sig):
+		aerr = errBadSignature()
+	case !ts.Before(now.Add(time.Second)):
+		aerr = errAheadOfServer()
+	case now.Sub(ts) > recv:
+		aerr = errOutsideRecvWindow()
+	default:
+		return nil
+	}
+	s.authFailed(a, now)
+	return aerr
 }
 
 // parseTimestamp reads a millisecond or microsecond timestamp.

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters/sim"
@@ -101,11 +100,7 @@ func TestDepthDiffsStaySmall(t *testing.T) {
 	s := wsSim(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, wsURL(s, "/stream?streams=btcusdt@depth@100ms"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := dialWS(t, ctx, s, "/stream?streams=btcusdt@depth@100ms")
 	if err := s.SetPrice("BTCUSDT", "65000.00"); err != nil {
 		t.Fatal(err)
 	}

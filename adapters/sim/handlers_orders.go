@@ -293,13 +293,8 @@ func (s *Server) cancelOrder(c *call) reply {
 }
 
 func (s *Server) cancelOpenOrders(c *call) reply {
-	q := c.req
-	m, aerr := s.symbolParam(q, "symbol", true)
+	m, aerr := s.symbolOnly(c.req)
 	if aerr != nil {
-		return fail(aerr)
-	}
-	q.accept("timestamp", "recvWindow", "signature")
-	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}
 	if c.acct.cfg.TradingDisabled {
@@ -323,8 +318,7 @@ func (s *Server) openOrders(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	q.accept("timestamp", "recvWindow", "signature")
-	if aerr := q.unread(); aerr != nil {
+	if aerr := q.signedDone(); aerr != nil {
 		return fail(aerr)
 	}
 	out := []map[string]any{}
@@ -334,119 +328,121 @@ func (s *Server) openOrders(c *call) reply {
 	return ok(out)
 }
 
-func (s *Server) allOrdersHandler(c *call) reply {
-	q := c.req
-	m, aerr := s.symbolParam(q, "symbol", true)
-	if aerr != nil {
-		return fail(aerr)
+// listQuery is what the account's list endpoints (allOrders, myTrades) take: symbol, the
+// id to read from, startTime, endTime and limit (default 500, at most 1000; rest-api.md).
+type listQuery struct {
+	m                 *market
+	from, start, end  int64
+	hasFrom, hasStart bool
+	hasEnd            bool
+	orderID           int64 // myTrades' orderId
+	hasOrder          bool
+	limit             int
+}
+
+// readList reads a listQuery; fromParam names the id to read from ("orderId" for
+// allOrders, "fromId" for myTrades), withOrder also reads myTrades' orderId filter. The
+// signed request's own parameters are accepted and any other is -1104.
+func (s *Server) readList(q *request, fromParam string, withOrder bool) (listQuery, *apiError) {
+	var l listQuery
+	var aerr *apiError
+	if l.m, aerr = s.symbolParam(q, "symbol", true); aerr != nil {
+		return l, aerr
 	}
-	fromID, hasFrom, aerr := q.longParam("orderId")
-	if aerr != nil {
-		return fail(aerr)
+	if withOrder {
+		if l.orderID, l.hasOrder, aerr = q.longParam("orderId"); aerr != nil {
+			return l, aerr
+		}
 	}
-	start, hasStart, aerr := q.longParam("startTime")
-	if aerr != nil {
-		return fail(aerr)
+	type long struct {
+		name string
+		v    *int64
+		has  *bool
 	}
-	end, hasEnd, aerr := q.longParam("endTime")
-	if aerr != nil {
-		return fail(aerr)
+	// Read in the order the endpoint lists its parameters, so the first bad one is reported.
+	longs := []long{{"startTime", &l.start, &l.hasStart}, {"endTime", &l.end, &l.hasEnd}}
+	if withOrder {
+		longs = append(longs, long{fromParam, &l.from, &l.hasFrom})
+	} else {
+		longs = append([]long{{fromParam, &l.from, &l.hasFrom}}, longs...)
+	}
+	for _, p := range longs {
+		if *p.v, *p.has, aerr = q.longParam(p.name); aerr != nil {
+			return l, aerr
+		}
 	}
 	limit, hasLimit, aerr := q.intParam("limit", 1, 1000)
 	if aerr != nil {
-		return fail(aerr)
+		return l, aerr
 	}
-	if !hasLimit {
-		limit = 500
+	l.limit = 500
+	if hasLimit {
+		l.limit = int(limit)
 	}
-	q.accept("timestamp", "recvWindow", "signature")
-	if aerr := q.unread(); aerr != nil {
+	if aerr := q.signedDone(); aerr != nil {
+		return l, aerr
+	}
+	// "The time between startTime and endTime can't be longer than 24 hours."
+	if l.hasStart && l.hasEnd && l.end-l.start > 24*60*60*1000 {
+		return l, errf(http.StatusBadRequest, -1127, "More than 24 hours between startTime and endTime.")
+	}
+	return l, nil
+}
+
+// keeps reports whether an item of the query's symbol with id and time ms passes its filters.
+func (l listQuery) keeps(id, ms int64) bool {
+	return !(l.hasFrom && id < l.from) && !(l.hasStart && ms < l.start) && !(l.hasEnd && ms > l.end)
+}
+
+func (s *Server) allOrdersHandler(c *call) reply {
+	l, aerr := s.readList(c.req, "orderId", false)
+	if aerr != nil {
 		return fail(aerr)
 	}
 	var sel []*order
 	for _, o := range c.acct.orders {
-		ms := o.created.UnixMilli()
-		if o.m != m || (hasFrom && o.id < fromID) || (hasStart && ms < start) || (hasEnd && ms > end) {
-			continue
+		if o.m == l.m && l.keeps(o.id, o.created.UnixMilli()) {
+			sel = append(sel, o)
 		}
-		sel = append(sel, o)
 	}
-	sel = window0(sel, int(limit), hasFrom || hasStart)
 	out := []map[string]any{}
-	for _, o := range sel {
+	for _, o := range pageOf(l, sel) {
 		out = append(out, o.queried())
 	}
 	return ok(out)
 }
 
-// window0 keeps limit items: the oldest when reading forward from a start, else the newest.
-func window0[T any](xs []T, limit int, fromStart bool) []T {
-	if len(xs) <= limit {
+// pageOf keeps the query's limit of xs: the oldest when reading forward from an id or a
+// start time, else the newest.
+func pageOf[T any](l listQuery, xs []T) []T {
+	if len(xs) <= l.limit {
 		return xs
 	}
-	if fromStart {
-		return xs[:limit]
+	if l.hasFrom || l.hasStart {
+		return xs[:l.limit]
 	}
-	return xs[len(xs)-limit:]
+	return xs[len(xs)-l.limit:]
 }
 
 func (s *Server) myTrades(c *call) reply {
-	q := c.req
-	m, aerr := s.symbolParam(q, "symbol", true)
+	l, aerr := s.readList(c.req, "fromId", true)
 	if aerr != nil {
-		return fail(aerr)
-	}
-	orderID, hasOrder, aerr := q.longParam("orderId")
-	if aerr != nil {
-		return fail(aerr)
-	}
-	start, hasStart, aerr := q.longParam("startTime")
-	if aerr != nil {
-		return fail(aerr)
-	}
-	end, hasEnd, aerr := q.longParam("endTime")
-	if aerr != nil {
-		return fail(aerr)
-	}
-	fromID, hasFrom, aerr := q.longParam("fromId")
-	if aerr != nil {
-		return fail(aerr)
-	}
-	limit, hasLimit, aerr := q.intParam("limit", 1, 1000)
-	if aerr != nil {
-		return fail(aerr)
-	}
-	if !hasLimit {
-		limit = 500
-	}
-	q.accept("timestamp", "recvWindow", "signature")
-	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}
 	// Supported combinations (rest-api.md "Account trade list"): symbol; +orderId; +startTime;
 	// +endTime; +fromId; +startTime+endTime; +orderId+fromId. Anything else is -1128.
-	switch {
-	case hasOrder && (hasStart || hasEnd):
+	if (l.hasOrder || l.hasFrom) && (l.hasStart || l.hasEnd) {
 		return fail(errBadCombo())
-	case hasFrom && (hasStart || hasEnd):
-		return fail(errBadCombo())
-	}
-	if hasStart && hasEnd && end-start > 24*60*60*1000 {
-		return fail(errf(http.StatusBadRequest, -1127, "More than 24 hours between startTime and endTime."))
 	}
 	var sel []*trade
 	for _, t := range c.acct.trades {
-		ms := t.time.UnixMilli()
-		if t.symbol != m.sym.Name || (hasOrder && t.orderID != orderID) || (hasFrom && t.id < fromID) ||
-			(hasStart && ms < start) || (hasEnd && ms > end) {
-			continue
+		if t.symbol == l.m.sym.Name && !(l.hasOrder && t.orderID != l.orderID) && l.keeps(t.id, t.time.UnixMilli()) {
+			sel = append(sel, t)
 		}
-		sel = append(sel, t)
 	}
 	sort.SliceStable(sel, func(i, j int) bool { return sel[i].id < sel[j].id })
-	sel = window0(sel, int(limit), hasFrom || hasStart)
 	out := []map[string]any{}
-	for _, t := range sel {
+	for _, t := range pageOf(l, sel) {
 		out = append(out, map[string]any{
 			"symbol": t.symbol, "id": t.id, "orderId": t.orderID, "orderListId": -1,
 			"price": fmt8(t.price), "qty": fmt8(t.qty), "quoteQty": fmt8(t.quoteQty),
@@ -469,8 +465,7 @@ func (s *Server) accountInfo(c *call) reply {
 			return fail(errInvalidParam("omitZeroBalances"))
 		}
 	}
-	q.accept("timestamp", "recvWindow", "signature")
-	if aerr := q.unread(); aerr != nil {
+	if aerr := q.signedDone(); aerr != nil {
 		return fail(aerr)
 	}
 	a := c.acct
@@ -503,13 +498,8 @@ func (s *Server) accountInfo(c *call) reply {
 // the simulator charges CommissionRate as maker and taker on every fill, in the asset
 // received, with no tax, no special commission and no BNB discount.
 func (s *Server) commissionRates(c *call) reply {
-	q := c.req
-	m, aerr := s.symbolParam(q, "symbol", true)
+	m, aerr := s.symbolOnly(c.req)
 	if aerr != nil {
-		return fail(aerr)
-	}
-	q.accept("timestamp", "recvWindow", "signature")
-	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}
 	rates := func(maker, taker decimal.Decimal) map[string]string {
@@ -527,8 +517,7 @@ func (s *Server) commissionRates(c *call) reply {
 
 func (s *Server) rateLimitOrder(c *call) reply {
 	q := c.req
-	q.accept("timestamp", "recvWindow", "signature")
-	if aerr := q.unread(); aerr != nil {
+	if aerr := q.signedDone(); aerr != nil {
 		return fail(aerr)
 	}
 	a := c.acct

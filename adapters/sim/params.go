@@ -231,6 +231,23 @@ func (q *request) unread() *apiError {
 	return nil
 }
 
+// symbolOnly reads the one parameter of a signed endpoint that takes a mandatory symbol and
+// nothing else.
+func (s *Server) symbolOnly(q *request) (*market, *apiError) {
+	m, aerr := s.symbolParam(q, "symbol", true)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return m, q.signedDone()
+}
+
+// signedDone accepts a signed request's own parameters (timestamp, recvWindow, signature,
+// which authentication already checked) and answers -1104 if any other was not read.
+func (q *request) signedDone() *apiError {
+	q.accept("timestamp", "recvWindow", "signature")
+	return q.unread()
+}
+
 // accept marks parameters as read that the endpoint takes but the simulator ignores.
 func (q *request) accept(names ...string) {
 	for _, n := range names {

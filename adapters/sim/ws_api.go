@@ -199,10 +199,12 @@ func (s *Server) wsAuth(params map[string]json.RawMessage, now time.Time, ed2551
 	recv := defaultRecvWindow
 	if v, ok := vals["recvWindow"]; ok {
 		d, err := decimal.NewFromString(v)
-		if err != nil || !d.IsPositive() || d.GreaterThan(decimal.NewFromInt(60000)) {
+		if err != nil {
 			return nil, errInvalidParam("recvWindow")
 		}
-		recv = time.Duration(d.Mul(decimal.NewFromInt(int64(time.Millisecond))).IntPart())
+		if recv, aerr = recvWindow(d); aerr != nil {
+			return nil, aerr
+		}
 	}
 	names := make([]string, 0, len(vals))
 	for k := range vals {
@@ -222,17 +224,8 @@ func (s *Server) wsAuth(params map[string]json.RawMessage, now time.Time, ed2551
 	if ed25519Only {
 		cfg.HMACSecret = ""
 	}
-	if !verify(cfg, payload, sig) {
-		s.authFailed(a, now)
-		return nil, errBadSignature()
-	}
-	if !ts.Before(now.Add(time.Second)) {
-		s.authFailed(a, now)
-		return nil, errAheadOfServer()
-	}
-	if now.Sub(ts) > recv {
-		s.authFailed(a, now)
-		return nil, errOutsideRecvWindow()
+	if aerr := s.checkSigned(a, cfg, payload, sig, ts, recv, now); aerr != nil {
+		return nil, aerr
 	}
 	return a, nil
 }

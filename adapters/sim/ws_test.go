@@ -39,6 +39,19 @@ func wsSim(t *testing.T, mutate func(*sim.Config)) *sim.Server {
 
 func wsURL(s *sim.Server, path string) string { return "ws://" + s.Addr().String() + path }
 
+// dialWS connects to path and closes the connection when the test ends. The read limit fits
+// a diff update of a price jump of thousands of ticks.
+func dialWS(t *testing.T, ctx context.Context, s *sim.Server, path string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, wsURL(s, path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	c.SetReadLimit(4 << 20)
+	return c
+}
+
 type depthEvent struct {
 	E    string      `json:"e"`
 	T    int64       `json:"E"` // encoding/json matches names case-insensitively: declare both
@@ -122,12 +135,7 @@ func TestDepthStreamAgreesWithSnapshot(t *testing.T) {
 	s := wsSim(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, wsURL(s, "/stream?streams=btcusdt@depth@100ms/btcusdt@trade"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	c.SetReadLimit(4 << 20) // a jump of thousands of ticks moves hundreds of levels
+	c := dialWS(t, ctx, s, "/stream?streams=btcusdt@depth@100ms/btcusdt@trade")
 	if err := s.SetPrice("BTCUSDT", "65000.05"); err != nil {
 		t.Fatal(err)
 	}
@@ -173,11 +181,7 @@ func TestDepthStreamAgreesWithSnapshot(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatal(err)
 			}
-			c, _, err = websocket.Dial(ctx, wsURL(s, "/stream?streams=btcusdt@depth@100ms"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.CloseNow()
+			c = dialWS(t, ctx, s, "/stream?streams=btcusdt@depth@100ms")
 			continue
 		}
 		var env struct{ Data depthEvent }
@@ -221,11 +225,7 @@ func TestUserDataStreamSignature(t *testing.T) {
 	s := wsSim(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, wsURL(s, "/ws-api/v3"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := dialWS(t, ctx, s, "/ws-api/v3")
 	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	sig := sim.SignHMAC(testSecret, "apiKey="+testKey+"&timestamp="+ts)
 	req := `{"id":"s1","method":"userDataStream.subscribe.signature","params":{"apiKey":"` + testKey +
@@ -325,11 +325,7 @@ func TestUserDataStreamSessionLogon(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, wsURL(s, "/ws-api/v3"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := dialWS(t, ctx, s, "/ws-api/v3")
 	hmacSign := func(p string) string { return sim.SignHMAC(testSecret, p) }
 	edSign := func(p string) string { return sim.SignEd25519(priv, p) }
 
