@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/keelbot/keel/adapters/binance"
+	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/configs"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/orders"
@@ -210,8 +210,8 @@ func (c *Config) Validate() error {
 	if !validKeyPart(c.Bot.KeyPrefix) {
 		return &ConfigError{Key: "bot.key_prefix", Reason: fmt.Sprintf("want 1-6 letters or digits, got %q", c.Bot.KeyPrefix)}
 	}
-	if !(c.Sim.TimeScale > 0) || math.IsInf(c.Sim.TimeScale, 0) { // NaN compares false
-		return &ConfigError{Key: "sim.time_scale", Reason: fmt.Sprintf("must be > 0, got %v", c.Sim.TimeScale)}
+	if err := sim.ValidateTimeScale("sim.time_scale", c.Sim.TimeScale); err != nil {
+		return &ConfigError{Key: "sim.time_scale", Reason: strings.TrimPrefix(err.Error(), "sim.time_scale: ")}
 	}
 	if err := c.Scheduler.Validate(); err != nil {
 		return sectionError("scheduler", err)
