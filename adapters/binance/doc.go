@@ -14,6 +14,12 @@
 // an application/x-www-form-urlencoded body; the signature covers the query string
 // concatenated with the body (Binance's totalParams), non-ASCII characters percent-encoded.
 //
+// Beside adapters.Exchange, a Client is an adapters.AccountReader: TradingFees
+// (GET /api/v3/account/commission) and Account (GET /api/v3/account: canTrade, permissions,
+// ...), both at background priority for a runtime's TTL cache. Streams: MarketStream
+// (combined depth and trade streams, bounded resync) and UserStream (the user data stream on
+// the WebSocket API, by session.logon with an Ed25519 key or a signed subscription).
+//
 // Secrets never leave the package: Config, Secret and Client print as redacted, transport
 // errors are stripped of the signed URL, and exchange messages are redacted by the scheduler.
 //

@@ -18,13 +18,14 @@
 //
 // Public: GET /api/v3/ping, /api/v3/time, /api/v3/exchangeInfo, /api/v3/depth,
 // /api/v3/ticker/price, /api/v3/ticker/bookTicker. Signed: GET /api/v3/account,
-// POST/GET/DELETE /api/v3/order, POST /api/v3/order/test, GET/DELETE /api/v3/openOrders,
+// GET /api/v3/account/commission, POST/GET/DELETE /api/v3/order, POST /api/v3/order/test, GET/DELETE /api/v3/openOrders,
 // GET /api/v3/allOrders, GET /api/v3/myTrades, GET /api/v3/rateLimit/order. The listenKey
 // endpoints (/api/v3/userDataStream) are absent: Binance retired them on 2026-02-20.
 //
 // Weights (rest-api.md, per endpoint): ping 1, time 1, exchangeInfo 20, depth by limit
 // (1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250), ticker/price and ticker/bookTicker 2
-// for one symbol and 4 without symbol or with symbols, account 20, POST order 1, order/test 1,
+// for one symbol and 4 without symbol or with symbols, account 20, account/commission 20,
+// POST order 1, order/test 1,
 // GET order 4, DELETE order 1, GET openOrders 6 (80 without symbol), DELETE openOrders 1,
 // allOrders 20, myTrades 20 (5 with orderId), rateLimit/order 40. A successful POST or DELETE
 // /api/v3/order weighs 0 and a failed one is charged (the rule since 2026-04-02, as the Keel
@@ -43,6 +44,15 @@
 // signatures or timestamps within a minute disable the key: every signed call answers
 // 401 -2015 until the admin API restores it.
 //
+// # Order book
+//
+// Each symbol's book holds StreamConfig.BookLevels levels a side (default 5000, the largest
+// depth limit): the 50 next to the price one tick apart, the deeper ones on a grid anchored
+// to the tick, each level's quantity a function of its price. /api/v3/depth answers the
+// limit asked (over 5000 reads as 5000) or as many levels as the book has; the depth stream's
+// diff updates carry only the levels that entered or left the book, consistent with any
+// snapshot's lastUpdateId (ws_book.go).
+//
 // # Time scale
 //
 // Config.TimeScale runs windows, Retry-After, bans and the price walk that many times faster.
@@ -50,7 +60,8 @@
 // the windows actually enforced (e.g. at 60: REQUEST_WEIGHT "1 SECOND", ORDERS "1 SECOND" and
 // "24 MINUTE", RAW_REQUESTS "5 SECOND"), so a client that reads rateLimits adapts. Header
 // names follow the enforced windows; under a time scale the nominal names (-1M, -10S, -1D)
-// are sent too.
+// are sent too. A scale that is NaN, infinite, zero, negative or outside [MinTimeScale,
+// MaxTimeScale] is refused (ValidateTimeScale; TimeScaleFlag for a command-line flag).
 //
 // # Engine
 //
@@ -58,7 +69,9 @@
 // the last price trades at once at the last price; otherwise it rests and fills whole at its
 // limit price when the walk (or POST /sim/price) crosses it. MARKET orders fill at once.
 // LIMIT IOC/FOK that do not cross expire; LIMIT_MAKER that would cross is rejected. Balances
-// are held while orders rest and move on fills, less CommissionRate in the asset received.
+// are held while orders rest and move on fills, less CommissionRate in the asset received
+// (the rate /api/v3/account/commission reports). An Account with TradingDisabled may not
+// place or cancel orders (-2010/-2011) and reports canTrade false.
 //
 // # Sources
 //
