@@ -216,3 +216,29 @@ func TestBackoffWithinBudget(t *testing.T) {
 		s.Close()
 	})
 }
+
+// TestJitterWithinBudget: full-jitter waits are cut to what the request's budget leaves, so
+// every retry goes out before the budget ends instead of being given up for a wait that
+// would overrun it.
+func TestJitterWithinBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.Retries.Transient = 5
+		cfg.Breakers.Transient = scheduler.BreakerConfig{ConsecutiveFailures: 100, FailureRatio: -1}
+		s, clk := newScheduler(t, cfg)
+		rec := &recorder{clk: clk}
+		r := req("x", "private", scheduler.PriorityAccount, 1, rec.scripted("x", scheduler.Outcome{Status: 503}))
+		r.Budget = 700 * time.Millisecond
+		res := doAll(t, s, clk, r)[0]
+		calls := rec.snapshot()
+		if len(calls) != 6 || scheduler.ClassOf(res.err) != scheduler.ClassTransient || errors.Is(res.err, scheduler.ErrBudgetExhausted) {
+			t.Fatalf("%d attempts, err %v; want all 6 within the budget, failing transient", len(calls), res.err)
+		}
+		for _, c := range calls {
+			if c.at.Sub(t0) >= r.Budget {
+				t.Fatalf("attempt %d at +%v, after the budget of %v", c.attempt, c.at.Sub(t0), r.Budget)
+			}
+		}
+		s.Close()
+	})
+}
