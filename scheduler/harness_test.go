@@ -148,3 +148,64 @@ func TestSmoke(t *testing.T) {
 		s.Close()
 	})
 }
+
+// succeed is an attempt that succeeds at once.
+func succeed(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
+
+// tightConfig is baseConfig with one window W of limit per minute released at once (burst 1,
+// no pacing), so that a test can spend it in one request and make the rest wait for the next
+// minute.
+func tightConfig(limit int64) scheduler.Config {
+	cfg := baseConfig()
+	cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: limit, Interval: time.Minute, Burst: 1}}
+	return cfg
+}
+
+// fill spends n of window W at priority p with a request that succeeds, failing the test if it
+// does not.
+func fill(t *testing.T, s *scheduler.Scheduler, p scheduler.Priority, n int64, attempt scheduler.AttemptFunc) {
+	t.Helper()
+	if _, err := s.Do(context.Background(), req("fill", "private", p, n, attempt)); err != nil {
+		t.Fatalf("fill: %v", err)
+	}
+}
+
+// pending is a Do running on its own goroutine.
+type pending struct {
+	done chan struct{}
+	res  result
+}
+
+// goDo starts s.Do(ctx, r) on its own goroutine.
+func goDo(ctx context.Context, s *scheduler.Scheduler, r *scheduler.Request) *pending {
+	p := &pending{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.res.out, p.res.err = s.Do(ctx, r)
+	}()
+	return p
+}
+
+// returned reports whether Do has returned, without waiting.
+func (p *pending) returned() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait returns what Do returned, once it has, without driving the clock.
+func (p *pending) wait() result {
+	<-p.done
+	return p.res
+}
+
+// drive advances the fake clock (see drive) until Do returns, and returns what it returned.
+// Call it inside a synctest bubble.
+func (p *pending) drive(t *testing.T, clk *clock.Fake) result {
+	t.Helper()
+	drive(t, clk, p.done)
+	return p.res
+}

@@ -127,8 +127,7 @@ func TestReservedHeadroom(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.p.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfg := baseConfig()
-				cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 100, Interval: time.Minute, Burst: 1}}
+				cfg := tightConfig(100)
 				cfg.Buckets = []scheduler.BucketConfig{{Name: "private", MaxConcurrency: 1000}}
 				s, clk := newScheduler(t, cfg)
 				rec := &recorder{clk: clk}
@@ -160,42 +159,34 @@ func TestReservedHeadroom(t *testing.T) {
 // with ErrShed; orders priority waits on.
 func TestShedding(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := baseConfig()
-		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 10, Interval: time.Minute, Burst: 1}}
-		s, clk := newScheduler(t, cfg)
+		s, clk := newScheduler(t, tightConfig(10))
 		rec := &recorder{clk: clk}
-		// Fill the window for everybody.
-		if _, err := s.Do(context.Background(), req("fill", "private", scheduler.PriorityCritical, 9, rec.scripted("fill"))); err != nil {
-			t.Fatal(err)
-		}
+		fill(t, s, scheduler.PriorityCritical, 9, rec.scripted("fill")) // for everybody
 		market := req("market", "public", scheduler.PriorityMarket, 1, rec.scripted("market"))
 		market.MaxWait = 2 * time.Second
 		orders := req("orders", "private", scheduler.PriorityOrders, 1, rec.scripted("orders"))
 		orders.MaxWait = 2 * time.Second // ignored at orders priority
 		orders.Budget = 2 * time.Minute
-		res := make(chan result, 2)
-		go func() { o, err := s.Do(context.Background(), market); res <- result{o, err} }()
-		go func() { o, err := s.Do(context.Background(), orders); res <- result{o, err} }()
+		pm := goDo(context.Background(), s, market)
+		po := goDo(context.Background(), s, orders)
 		synctest.Wait()
 		start := clk.Now()
 		clk.Advance(2*time.Second - time.Millisecond)
 		synctest.Wait()
-		if len(res) != 0 {
-			t.Fatalf("something returned before the max wait: %+v", <-res)
+		for name, p := range map[string]*pending{"market": pm, "orders": po} {
+			if p.returned() {
+				t.Fatalf("%s returned before the max wait: %+v", name, p.res)
+			}
 		}
 		clk.Advance(time.Millisecond)
 		synctest.Wait()
-		r := <-res
-		if !errors.Is(r.err, scheduler.ErrShed) {
-			t.Fatalf("market: err = %v after %v, want ErrShed", r.err, clk.Now().Sub(start))
+		if !pm.returned() || !errors.Is(pm.res.err, scheduler.ErrShed) {
+			t.Fatalf("market: err = %v after %v, want ErrShed", pm.res.err, clk.Now().Sub(start))
 		}
-		if len(res) != 0 {
+		if po.returned() {
 			t.Fatal("orders returned too")
 		}
-		done := make(chan struct{})
-		go func() { r := <-res; res <- r; close(done) }()
-		drive(t, clk, done)
-		if r := <-res; r.err != nil {
+		if r := po.drive(t, clk); r.err != nil {
 			t.Fatalf("orders: %v", r.err)
 		}
 		if got := rec.snapshot()[1]; got.name != "orders" || got.at.Sub(t0) != time.Minute {

@@ -23,17 +23,14 @@ func TestRetryAfterHonouredExactly(t *testing.T) {
 				rec := &recorder{clk: clk}
 				r := req("x", "private", scheduler.PriorityOrders, 1, rec.scripted("x",
 					scheduler.Outcome{Status: 429, RetryAfter: ra}, scheduler.Outcome{Status: 200}))
-				done := make(chan result, 1)
-				go func() { o, err := s.Do(context.Background(), r); done <- result{o, err} }()
+				p := goDo(context.Background(), s, r)
 				synctest.Wait()
 				clk.Advance(ra - time.Millisecond)
 				synctest.Wait()
 				if n := len(rec.snapshot()); n != 1 {
 					t.Fatalf("%d attempts %v before Retry-After ended, want 1", n, ra-time.Millisecond)
 				}
-				finished := make(chan struct{})
-				go func() { <-done; close(finished) }()
-				drive(t, clk, finished)
+				p.drive(t, clk)
 				calls := rec.snapshot()
 				if len(calls) != 2 {
 					t.Fatalf("attempts = %d, want 2", len(calls))

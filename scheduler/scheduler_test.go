@@ -78,7 +78,7 @@ func errString(err error) string {
 }
 
 func TestInvalidRequest(t *testing.T) {
-	ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
+	ok := succeed
 	tests := []struct {
 		name string
 		r    *scheduler.Request
@@ -199,8 +199,7 @@ func TestGateAskedEveryAttempt(t *testing.T) {
 // sent, and gives its budget back.
 func TestGateClosesWhileQueued(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := baseConfig()
-		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 10, Interval: time.Minute, Burst: 1}}
+		cfg := tightConfig(10)
 		cfg.DefaultBudget = 2 * time.Minute
 		halted := false
 		s, clk := newScheduler(t, cfg, scheduler.WithGate(gateFunc(func(context.Context, scheduler.Priority) error {
@@ -209,21 +208,13 @@ func TestGateClosesWhileQueued(t *testing.T) {
 			}
 			return nil
 		})))
-		ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
-		s.Do(context.Background(), req("fill", "private", scheduler.PriorityCritical, 9, ok))
-		res := make(chan error, 1)
-		order := req("order", "private", scheduler.PriorityOrders, 3, ok)
+		fill(t, s, scheduler.PriorityCritical, 9, succeed)
+		order := req("order", "private", scheduler.PriorityOrders, 3, succeed)
 		order.Write = true
-		go func() {
-			_, err := s.Do(context.Background(), order)
-			res <- err
-		}()
+		p := goDo(context.Background(), s, order)
 		synctest.Wait()
 		halted = true
-		done := make(chan struct{})
-		go func() { err := <-res; res <- err; close(done) }()
-		drive(t, clk, done)
-		if err := <-res; !errors.Is(err, errHalted) {
+		if err := p.drive(t, clk).err; !errors.Is(err, errHalted) {
 			t.Fatalf("err = %v, want the gate's", err)
 		}
 		if used := windowUsed(s, "W"); used != 0 {
@@ -236,26 +227,20 @@ func TestGateClosesWhileQueued(t *testing.T) {
 // TestClose: queued requests and later calls fail with ErrClosed.
 func TestClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := baseConfig()
-		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 10, Interval: time.Minute, Burst: 1}}
-		s, _ := newScheduler(t, cfg)
-		ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
-		s.Do(context.Background(), req("fill", "private", scheduler.PriorityCritical, 9, ok))
-		res := make(chan error, 3)
+		s, _ := newScheduler(t, tightConfig(10))
+		fill(t, s, scheduler.PriorityCritical, 9, succeed)
+		var queued []*pending
 		for range 3 {
-			go func() {
-				_, err := s.Do(context.Background(), req("q", "private", scheduler.PriorityOrders, 1, ok))
-				res <- err
-			}()
+			queued = append(queued, goDo(context.Background(), s, req("q", "private", scheduler.PriorityOrders, 1, succeed)))
 		}
 		synctest.Wait()
 		s.Close()
-		for range 3 {
-			if err := <-res; !errors.Is(err, scheduler.ErrClosed) {
+		for _, p := range queued {
+			if err := p.wait().err; !errors.Is(err, scheduler.ErrClosed) {
 				t.Fatalf("queued: %v, want ErrClosed", err)
 			}
 		}
-		if _, err := s.Do(context.Background(), req("late", "private", scheduler.PriorityOrders, 1, ok)); !errors.Is(err, scheduler.ErrClosed) {
+		if _, err := s.Do(context.Background(), req("late", "private", scheduler.PriorityOrders, 1, succeed)); !errors.Is(err, scheduler.ErrClosed) {
 			t.Fatalf("after Close: %v", err)
 		}
 		s.Close()

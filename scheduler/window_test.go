@@ -71,9 +71,7 @@ func TestPacing(t *testing.T) {
 // requests wait for budget instead of running into a 429; a lower count changes nothing.
 func TestExchangeUsageOverridesOurs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := baseConfig()
-		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 100, Interval: time.Minute, Burst: 1}}
-		s, clk := newScheduler(t, cfg)
+		s, clk := newScheduler(t, tightConfig(100))
 		answer := func(used int64) scheduler.AttemptFunc {
 			return func(context.Context, int) scheduler.Outcome {
 				return scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: used}, {Window: "OTHER", Used: 5}}}
@@ -146,11 +144,10 @@ func TestSlidingWindow(t *testing.T) {
 		cfg := baseConfig()
 		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 100, Interval: 10 * time.Second, Kind: scheduler.KindSliding, Burst: 1}}
 		s, clk := newScheduler(t, cfg)
-		ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
 		clk.Set(t0.Add(3 * time.Second))
-		s.Do(context.Background(), req("a", "private", scheduler.PriorityOrders, 5, ok))
+		s.Do(context.Background(), req("a", "private", scheduler.PriorityOrders, 5, succeed))
 		clk.Set(t0.Add(8 * time.Second))
-		s.Do(context.Background(), req("b", "private", scheduler.PriorityOrders, 2, ok))
+		s.Do(context.Background(), req("b", "private", scheduler.PriorityOrders, 2, succeed))
 		for _, tt := range []struct {
 			at   time.Duration
 			want int64
@@ -168,33 +165,22 @@ func TestSlidingWindow(t *testing.T) {
 // consuming budget, and stops holding back the requests behind it.
 func TestCancelWhileQueued(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := baseConfig()
-		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 10, Interval: time.Minute, Burst: 1}}
-		s, _ := newScheduler(t, cfg)
-		ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
-		s.Do(context.Background(), req("fill", "private", scheduler.PriorityOrders, 6, ok))
+		s, _ := newScheduler(t, tightConfig(10))
+		fill(t, s, scheduler.PriorityOrders, 6, succeed)
 		ctx, cancel := context.WithCancel(context.Background())
-		res := make(chan error, 1)
-		go func() {
-			_, err := s.Do(ctx, req("big", "private", scheduler.PriorityCritical, 5, ok))
-			res <- err
-		}()
+		big := goDo(ctx, s, req("big", "private", scheduler.PriorityCritical, 5, succeed))
 		synctest.Wait()
 		// The waiting critical request reserves the window: a small orders request waits too.
-		small := make(chan error, 1)
-		go func() {
-			_, err := s.Do(context.Background(), req("small", "private", scheduler.PriorityOrders, 2, ok))
-			small <- err
-		}()
+		small := goDo(context.Background(), s, req("small", "private", scheduler.PriorityOrders, 2, succeed))
 		synctest.Wait()
 		if q := s.Snapshot().Queued; q["critical"] != 1 || q["orders"] != 1 {
 			t.Fatalf("queued = %v", q)
 		}
 		cancel()
-		if err := <-res; !errors.Is(err, context.Canceled) {
+		if err := big.wait().err; !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
-		if err := <-small; err != nil {
+		if err := small.wait().err; err != nil {
 			t.Fatalf("small: %v", err)
 		}
 		if got := windowUsed(s, "W"); got != 8 {
@@ -208,8 +194,7 @@ func TestCancelWhileQueued(t *testing.T) {
 // configured is rejected until then.
 func TestSetWindowLimit(t *testing.T) {
 	s, _ := newScheduler(t, baseConfig())
-	ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
-	r := &scheduler.Request{Bucket: "private", Priority: scheduler.PriorityOrders, Costs: []scheduler.Cost{{Window: "ORDERS", Amount: 1}}, Attempt: ok}
+	r := &scheduler.Request{Bucket: "private", Priority: scheduler.PriorityOrders, Costs: []scheduler.Cost{{Window: "ORDERS", Amount: 1}}, Attempt: succeed}
 	if _, err := s.Do(context.Background(), r); !errors.Is(err, scheduler.ErrInvalidRequest) {
 		t.Fatalf("err = %v, want ErrInvalidRequest", err)
 	}
