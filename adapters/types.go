@@ -237,8 +237,7 @@ type Account struct {
 	CanDeposit  bool
 	// Type is the account type ("SPOT").
 	Type string
-	// Permissions are what the account may trade ("SPOT", ...); a symbol whose permission
-	// is missing here refuses the account's orders.
+	// Permissions are the account's permissions as the exchange lists them ("SPOT", ...).
 	Permissions []string
 	// Commission is the account-wide default; TradingFees has the per-symbol rates.
 	Commission CommissionRates
