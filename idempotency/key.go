@@ -160,6 +160,11 @@ func (g *KeyGenerator) OwnsInstance(key string) bool {
 	return g.Owns(key) && strings.HasPrefix(key, g.head)
 }
 
+// Instance returns the instance tag this generator puts in its keys.
+func (g *KeyGenerator) Instance() string {
+	return strings.TrimSuffix(strings.TrimPrefix(g.head, g.prefix), "-")
+}
+
 // Prefix returns the bot prefix keys start with, without the separator.
 func (g *KeyGenerator) Prefix() string { return strings.TrimSuffix(g.prefix, "-") }
 

@@ -223,8 +223,8 @@ func TestOwnsAndParseKey(t *testing.T) {
 	if !ok || p.Prefix != "kl" || p.Instance != "a1" || !p.Time.Equal(t0) {
 		t.Errorf("ParseKey(%q) = %+v, %v", mine, p, ok)
 	}
-	if g.Prefix() != "kl" {
-		t.Errorf("Prefix() = %q", g.Prefix())
+	if g.Prefix() != "kl" || g.Instance() != "a1" {
+		t.Errorf("Prefix(), Instance() = %q, %q", g.Prefix(), g.Instance())
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 // concurrent use, also across processes. Its zero value is not usable; call NewRedisStore.
 //
 // Layout under the prefix: "j:e:<key>" holds each entry as JSON, the set "j:keys" lists the
-// keys, the hash "j:cursors" holds the cursors. Reserve is one Lua script (exists-or-set);
+// keys, the hash "j:cursors" holds the cursors, and "j:alive:<instance>" exists while that
+// instance runs (MarkAlive; see Shared and Claim for how instances split the journal). Reserve is one Lua script (exists-or-set);
 // Update is optimistic (WATCH the entry, apply fn and the lifecycle rules in Go, MULTI/EXEC),
 // retried when another writer got there first, so CanMove holds across the fleet.
 //
@@ -46,6 +47,29 @@ func NewRedisStore(rdb redis.UniversalClient, prefix string, opts ...Option) *Re
 func (s *RedisStore) entryKey(key string) string { return s.prefix + "j:e:" + key }
 func (s *RedisStore) keysKey() string            { return s.prefix + "j:keys" }
 func (s *RedisStore) cursorsKey() string         { return s.prefix + "j:cursors" }
+func (s *RedisStore) aliveKey(instance string) string {
+	return s.prefix + "j:alive:" + instance
+}
+
+var _ Shared = (*RedisStore)(nil)
+
+// MarkAlive implements Shared: "j:alive:<instance>" lives for ttl. A fleet member calls it
+// while it runs (internal/fleet does, every third of its ttl).
+func (s *RedisStore) MarkAlive(ctx context.Context, instance string, ttl time.Duration) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	return wrapRedis(s.rdb.Set(ctx, s.aliveKey(instance), s.now().UTC().Format(time.RFC3339Nano), ttl).Err())
+}
+
+// Alive implements Shared.
+func (s *RedisStore) Alive(ctx context.Context, instance string) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	n, err := s.rdb.Exists(ctx, s.aliveKey(instance)).Result()
+	return n > 0, wrapRedis(err)
+}
 
 // check returns the error every method starts with: ctx's, or ErrClosed.
 func (s *RedisStore) check(ctx context.Context) error {

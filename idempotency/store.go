@@ -84,8 +84,11 @@ type Entry struct {
 	// OrderStatus is the last exchange order status seen ("NEW", "FILLED", ...).
 	OrderStatus string `json:"order_status,omitempty"`
 	// Note says why the entry is in its state ("rejected: -1013 Filter failure: LOT_SIZE").
-	Note      string    `json:"note,omitempty"`
-	Attempts  int       `json:"attempts,omitempty"`
+	Note     string `json:"note,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+	// Owner is the instance that settles the entry when it is not the one its key names: set
+	// by Claim when an instance takes over the entries of one that is gone. See OwnerInstance.
+	Owner     string    `json:"owner,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

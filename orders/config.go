@@ -34,6 +34,7 @@ const (
 	DefaultResolveTimeout = 30 * time.Second
 	DefaultInfoTTL        = 5 * time.Minute
 	DefaultRetention      = 7 * 24 * time.Hour
+	DefaultTakeoverAfter  = 5 * time.Minute
 )
 
 // Config is the orders section of Keel's configuration. Zero values mean the defaults above.
@@ -72,6 +73,10 @@ type Config struct {
 	// Retention is how long resolved journal entries are kept before Reconcile compacts them.
 	// Default 168h.
 	Retention time.Duration `koanf:"retention"`
+	// TakeoverAfter applies to a journal shared by a fleet (idempotency.Shared): Reconcile
+	// takes over another instance's unsettled entries only when that instance is not alive
+	// and none of them was touched for this long. Default 5m; at least SettleTime.
+	TakeoverAfter time.Duration `koanf:"takeover_after"`
 }
 
 func (c *Config) setDefaults() {
@@ -101,6 +106,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Retention == 0 {
 		c.Retention = DefaultRetention
+	}
+	if c.TakeoverAfter == 0 {
+		c.TakeoverAfter = DefaultTakeoverAfter
 	}
 }
 
@@ -139,6 +147,8 @@ func (c Config) Validate() error {
 		return configErr("info_ttl", "expected a positive duration, got %s", c.InfoTTL)
 	case c.Retention < 0:
 		return configErr("retention", "expected a positive duration, got %s", c.Retention)
+	case c.TakeoverAfter < c.SettleTime:
+		return configErr("takeover_after", "expected at least settle_time (%s), got %s", c.SettleTime, c.TakeoverAfter)
 	}
 	return nil
 }
@@ -149,6 +159,16 @@ type Keys interface {
 	Next() string
 	// Owns reports whether a client order id carries this bot's prefix.
 	Owns(key string) bool
+}
+
+// InstanceKeys is implemented by Keys that name the instance in every key
+// (*idempotency.KeyGenerator). With a journal shared by a fleet (idempotency.Shared), the
+// manager then settles and adopts only this instance's orders, and those of instances that
+// are gone.
+type InstanceKeys interface {
+	Keys
+	// Instance returns the instance tag of this instance's keys.
+	Instance() string
 }
 
 var _ Keys = (*idempotency.KeyGenerator)(nil)

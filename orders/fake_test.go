@@ -44,10 +44,11 @@ type fakeExchange struct {
 	onPlace func() // called during every placement attempt
 	now     func() time.Time
 
-	attempts   []adapters.OrderRequest // every PlaceOrder attempt
-	placeCalls int
-	queries    int
-	priorities map[string][]scheduler.Priority // method → priorities seen
+	attempts    []adapters.OrderRequest // every PlaceOrder attempt
+	placeCalls  int
+	queries     int
+	queriedKeys map[string]int                  // queries by client order id
+	priorities  map[string][]scheduler.Priority // method → priorities seen
 }
 
 func newFakeExchange() *fakeExchange {
@@ -171,6 +172,10 @@ func (f *fakeExchange) QueryOrder(ctx context.Context, symbol, id string, opts .
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries++
+	if f.queriedKeys == nil {
+		f.queriedKeys = map[string]int{}
+	}
+	f.queriedKeys[id]++
 	f.seen("query", scheduler.PriorityAccount, opts)
 	if len(f.qerrs) > 0 {
 		err := f.qerrs[0]
@@ -278,4 +283,10 @@ func (f *fakeExchange) numAttempts() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.attempts)
+}
+
+func (f *fakeExchange) queriesOf(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.queriedKeys[id]
 }

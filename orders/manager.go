@@ -34,9 +34,19 @@ type Manager struct {
 	cfg     Config
 	info    *infoCache
 
+	// shared is the journal when a fleet shares it, and instance this instance's key tag: then
+	// the manager settles and adopts only this instance's orders (see fleet.go). nil, "" for a
+	// journal of one's own.
+	shared   idempotency.Shared
+	instance string
+
 	mu     sync.Mutex
 	orders map[string]*tracked // guarded by mu: orders not final yet, by client order id
 	done   finished            // guarded by mu: recently finished client order ids
+	// takenOver lists instances whose entries this one took over (they are gone); foreign
+	// lists keys with this instance's tag that another instance took over. Both guarded by mu.
+	takenOver map[string]bool
+	foreign   map[string]bool
 	subs   map[int]func(Event) // guarded by mu
 	subSeq int                 // guarded by mu
 
@@ -78,6 +88,12 @@ func New(p Params) (*Manager, error) {
 		ex: p.Exchange, store: p.Store, keys: p.Keys, log: p.Log, clock: p.Clock,
 		metrics: p.Metrics, cfg: p.Config,
 		orders: map[string]*tracked{}, done: newFinished(finishedMemory), subs: map[int]func(Event){},
+		takenOver: map[string]bool{}, foreign: map[string]bool{},
+	}
+	if sh, ok := p.Store.(idempotency.Shared); ok {
+		if ik, ok := p.Keys.(InstanceKeys); ok && ik.Instance() != "" {
+			m.shared, m.instance = sh, ik.Instance()
+		}
 	}
 	m.info = &infoCache{fetch: p.Info, ex: p.Exchange, ttl: p.Config.InfoTTL, clock: p.Clock}
 	return m, nil
@@ -149,7 +165,7 @@ func (m *Manager) observe(ctx context.Context, src Source, o adapters.Order, fil
 	m.mu.Lock()
 	t := m.orders[key]
 	if t == nil {
-		if m.done.has(key) || !m.keys.Owns(key) {
+		if m.done.has(key) || !m.adoptableLocked(key) {
 			m.mu.Unlock()
 			return o, false
 		}

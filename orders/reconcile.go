@@ -30,6 +30,10 @@ type Reconciliation struct {
 	Open int
 	// Compacted is how many resolved entries past retention were deleted.
 	Compacted int
+	// TakenOver is how many entries (of those above) were taken over from instances of the
+	// fleet that are gone; LeftToOthers how many unsettled or acked entries belong to other
+	// instances and were left to them (a fleet's shared journal only).
+	TakenOver, LeftToOthers int
 }
 
 // Reconcile brings the manager and the journal in line with the exchange. Run it once at
@@ -49,6 +53,13 @@ type Reconciliation struct {
 //     orders they belong to, and the cursors move on;
 //   - rejected entries are resolved, and resolved entries past Config.Retention compacted.
 //
+// With a journal a fleet shares (idempotency.Shared) and keys that name the instance
+// (InstanceKeys), all of this concerns this instance's entries and orders only: each is
+// claimed first (idempotency.Claim), so two instances never settle one entry; another
+// instance's are left to it unless it is gone (not alive, and none of its entries touched for
+// Config.TakeoverAfter), in which case they are taken over. Open orders journalled by another
+// instance are never adopted.
+//
 // Events for all of it reach subscribers before Reconcile returns. A journal that cannot be
 // read fails Reconcile (start-up must stop); so does any entry whose outcome could not be
 // decided, after everything else was applied.
@@ -66,17 +77,34 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 	if err != nil {
 		return sum, fmt.Errorf("orders: reconcile: %w", err)
 	}
-	sum.Unresolved = len(unresolved)
 
 	var (
 		errs      []error
 		reports   = map[string][]adapters.Order{}
-		journaled = map[string]bool{}
+		journaled = map[string]bool{} // every live entry, whoever owns it: none is adopted as unjournaled
 		absent    []idempotency.Entry
 		young     []idempotency.Entry
 	)
-	for _, e := range append(append([]idempotency.Entry(nil), unresolved...), acked...) {
+	live := append(append([]idempotency.Entry(nil), unresolved...), acked...)
+	for _, e := range live {
 		journaled[e.Key] = true
+	}
+	// In a fleet, only this instance's entries (and those of instances that are gone).
+	sp, err := m.claimEntries(ctx, live)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	sum.TakenOver, sum.LeftToOthers = sp.takenOver, sp.others
+	unresolved, acked = nil, nil
+	for _, e := range sp.mine {
+		if e.State.Unresolved() {
+			unresolved = append(unresolved, e)
+		} else if e.State == idempotency.StateAcked {
+			acked = append(acked, e)
+		}
+	}
+	sum.Unresolved = len(unresolved)
+	for _, e := range append(append([]idempotency.Entry(nil), unresolved...), acked...) {
 		status := adapters.OrderStatus("")
 		if e.State == idempotency.StateUnknown {
 			status = adapters.StatusUnknown
@@ -133,7 +161,7 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 	}
 	isOpen := map[string]bool{}
 	for _, o := range open {
-		if !m.keys.Owns(o.ClientOrderID) {
+		if !m.adoptable(o.ClientOrderID) {
 			continue
 		}
 		isOpen[o.ClientOrderID] = true
@@ -181,7 +209,9 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 		m.notPlaced(ctx, SourceReconcile, e.Key)
 	}
 	for _, e := range rejected {
-		m.journalMove(ctx, e.Key, idempotency.StateResolved, adapters.Order{}, "")
+		if m.owns(e) {
+			m.journalMove(ctx, e.Key, idempotency.StateResolved, adapters.Order{}, "")
+		}
 	}
 	if n, err := m.store.Compact(ctx, m.clock.Now().Add(-m.cfg.Retention)); err != nil {
 		errs = append(errs, fmt.Errorf("orders: reconcile: compact: %w", err))

@@ -111,7 +111,7 @@ func (m *Manager) applyReports(ctx context.Context, src Source, symbol string, r
 		known := decimal.Zero
 		if t, ok := m.orders[o.ClientOrderID]; ok {
 			known = t.order.ExecutedQty
-		} else if m.done.has(o.ClientOrderID) || !m.keys.Owns(o.ClientOrderID) {
+		} else if m.done.has(o.ClientOrderID) || !m.adoptableLocked(o.ClientOrderID) {
 			continue
 		}
 		if o.ExecutedQty.Cmp(known) > 0 {

@@ -12,7 +12,9 @@ import (
 // tracks that is not final, and applies the answers (with the symbol's new trades when
 // something filled). It is what a user-data stream's gap costs: one query per order in flight,
 // nothing more: no open-orders listing, no adoption, no resolution of UNKNOWN orders (Refresh
-// and reconciliation own those). It returns the failures joined; what succeeded is applied.
+// and reconciliation own those). In a fleet the manager tracks only this instance's orders
+// (see Reconcile), so the other instances' orders the shared stream reported are not queried
+// here. It returns the failures joined; what succeeded is applied.
 func (m *Manager) ResyncInFlight(ctx context.Context) error {
 	type live struct{ symbol, key string }
 	var inFlight []live

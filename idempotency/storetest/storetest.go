@@ -50,6 +50,9 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Cursors", func(t *testing.T) { testCursors(t, open(t)) })
 	t.Run("Compact", func(t *testing.T) { testCompact(t, open(t)) })
 	t.Run("Context", func(t *testing.T) { testContext(t, open(t)) })
+	t.Run("Claim", func(t *testing.T) { testClaim(t, open(t)) })
+	t.Run("ConcurrentTakeover", func(t *testing.T) { testConcurrentTakeover(t, open(t)) })
+	t.Run("Shared", func(t *testing.T) { testShared(t, open(t)) })
 	t.Run("Closed", func(t *testing.T) { testClosed(t, newStore(t)) })
 }
 
@@ -658,4 +661,97 @@ func testDurableCompaction(t *testing.T, open Opener) {
 		t.Errorf("compacted entry back after reopen: %v", err)
 	}
 	get(t, s, "kept")
+}
+
+// testClaim walks Claim's rules: an owner claims its own entry; another instance takes it over
+// only from its current owner and only when it is stale; afterwards the old owner cannot
+// claim it back.
+func testClaim(t *testing.T, s idempotency.Store) {
+	const key = "kl-a-0000000000000000AB" // made by instance "a"
+	reserve(t, s, entry(key, 1))
+	if got := get(t, s, key).OwnerInstance(); got != "a" {
+		t.Fatalf("OwnerInstance = %q, want the key's instance a", got)
+	}
+	before, err := idempotency.Claim(ctx, s, key, "a", "a", base)
+	if err != nil || before.Key != key || before.Owner != "" {
+		t.Fatalf("own claim: %+v, %v", before, err)
+	}
+	touched := get(t, s, key).UpdatedAt
+	if _, err := idempotency.Claim(ctx, s, key, "b", "c", touched.Add(time.Hour)); !errors.Is(err, idempotency.ErrClaimed) {
+		t.Fatalf("claim from a non-owner: %v, want ErrClaimed", err)
+	}
+	if _, err := idempotency.Claim(ctx, s, key, "a", "b", touched); !errors.Is(err, idempotency.ErrClaimed) {
+		t.Fatalf("takeover of an entry touched at the stale bound: %v, want ErrClaimed", err)
+	}
+	if got := get(t, s, key); got.OwnerInstance() != "a" {
+		t.Fatalf("a refused claim changed the owner to %q", got.OwnerInstance())
+	}
+	if _, err := idempotency.Claim(ctx, s, key, "a", "b", touched.Add(time.Nanosecond)); err != nil {
+		t.Fatalf("takeover of a stale entry: %v", err)
+	}
+	if got := get(t, s, key); got.Owner != "b" || got.OwnerInstance() != "b" || got.State != idempotency.StateReserved {
+		t.Fatalf("after takeover: %+v", got)
+	}
+	if _, err := idempotency.Claim(ctx, s, key, "a", "a", base); !errors.Is(err, idempotency.ErrClaimed) {
+		t.Fatalf("the old owner claimed its entry back: %v", err)
+	}
+	if _, err := idempotency.Claim(ctx, s, "kl-a-nope", "a", "a", base); !errors.Is(err, idempotency.ErrNotFound) {
+		t.Fatalf("claim of a missing entry: %v, want ErrNotFound", err)
+	}
+}
+
+// testConcurrentTakeover races many instances to take over one stale entry: exactly one wins,
+// and the entry names it.
+func testConcurrentTakeover(t *testing.T, s idempotency.Store) {
+	const key, workers = "kl-a-0000000000000000CD", 16
+	reserve(t, s, entry(key, 1))
+	stale := time.Now().Add(time.Hour)
+	var wg sync.WaitGroup
+	won := make(chan string, workers)
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			me := fmt.Sprintf("w%d", i)
+			_, err := idempotency.Claim(ctx, s, key, "a", me, stale)
+			switch {
+			case err == nil:
+				won <- me
+			case !errors.Is(err, idempotency.ErrClaimed):
+				t.Errorf("%s: %v", me, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(won)
+	var winners []string
+	for w := range won {
+		winners = append(winners, w)
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d instances took the entry over: %v", len(winners), winners)
+	}
+	if got := get(t, s, key).Owner; got != winners[0] {
+		t.Fatalf("owner %q, winner %q", got, winners[0])
+	}
+}
+
+// testShared checks MarkAlive and Alive on a store shared by instances (skipped for others).
+func testShared(t *testing.T, s idempotency.Store) {
+	sh, ok := s.(idempotency.Shared)
+	if !ok {
+		t.Skip("not a shared store")
+	}
+	if alive, err := sh.Alive(ctx, "a"); err != nil || alive {
+		t.Fatalf("Alive before MarkAlive = %v, %v", alive, err)
+	}
+	if err := sh.MarkAlive(ctx, "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if alive, err := sh.Alive(ctx, "a"); err != nil || !alive {
+		t.Fatalf("Alive after MarkAlive = %v, %v", alive, err)
+	}
+	if alive, err := sh.Alive(ctx, "b"); err != nil || alive {
+		t.Fatalf("another instance is alive: %v, %v", alive, err)
+	}
 }
