@@ -47,8 +47,8 @@ type Manager struct {
 	// lists keys with this instance's tag that another instance took over. Both guarded by mu.
 	takenOver map[string]bool
 	foreign   map[string]bool
-	subs   map[int]func(Event) // guarded by mu
-	subSeq int                 // guarded by mu
+	subs      map[int]func(Event) // guarded by mu
+	subSeq    int                 // guarded by mu
 
 	// emitMu serialises event delivery. It is taken while mu is held and mu is released
 	// before subscribers run, so events reach subscribers in the order moves were accepted
