@@ -53,7 +53,9 @@ func TestLimiterSlidingWindow(t *testing.T) {
 // echoServer accepts WebSocket connections, counts them, and keeps each open until the client
 // or the test closes it.
 type echoServer struct {
-	srv     *httptest.Server
+	srv *httptest.Server
+	// accepts counts handshakes that reached the server. It is counted before the server
+	// answers the handshake, so a client that saw its connection come up is always counted.
 	accepts atomic.Int64
 	mu      sync.Mutex
 	conns   []*websocket.Conn
@@ -62,11 +64,11 @@ type echoServer struct {
 func newEchoServer(t *testing.T) *echoServer {
 	e := &echoServer{}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.accepts.Add(1)
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
 		}
-		e.accepts.Add(1)
 		e.mu.Lock()
 		e.conns = append(e.conns, c)
 		e.mu.Unlock()
@@ -256,11 +258,7 @@ func TestCustomLimiterConsultedBeforeEachDial(t *testing.T) {
 		}
 	}
 	waitState(true, 1)
-	e.mu.Lock()
-	for _, ws := range e.conns {
-		ws.CloseNow() // the exchange drops the connection: the Conn redials
-	}
-	e.mu.Unlock()
+	c.Reconnect() // the connection drops: the Conn redials
 	waitState(false, 1)
 	waitState(true, 2)
 
