@@ -262,6 +262,9 @@ func (c *Client) attempt(ctx context.Context, cl call) scheduler.Outcome {
 	out.Code, out.Message = code, msg
 	class, ban := classify(resp.StatusCode, code, write)
 	out.Class, out.Ban = class, ban
+	// -1015 is the ORDERS limit (the account's unfilled order count): it holds new orders
+	// only. Cancels lower that count, and Binance keeps answering them.
+	out.OrderLimit = code == -1015
 	if ban && out.RetryAfter == 0 {
 		out.RetryAfter = banUntil(msg, c.clock.Now().Add(c.time.currentOffset(c.clock.Now())))
 	}
