@@ -208,7 +208,20 @@ func (h *wsHub) admit(ip string, api bool, now time.Time) bool {
 		return false
 	}
 	w.count++
+	// Counted before the handshake is answered, so a client whose connection is up is
+	// always in the stats.
+	h.opened(api, 1)
 	return true
+}
+
+// opened adds n to the count of accepted connections of the kind.
+// requires that h.mu is held.
+func (h *wsHub) opened(api bool, n int64) {
+	if api {
+		h.stats.APIOpened += n
+	} else {
+		h.stats.Opened += n
+	}
 }
 
 // streaming reports whether the broadcaster runs (a connection was ever made): until then
@@ -227,11 +240,6 @@ func (h *wsHub) add(c *wsConn) bool {
 		return false
 	}
 	h.conns[c] = struct{}{}
-	if c.api {
-		h.stats.APIOpened++
-	} else {
-		h.stats.Opened++
-	}
 	h.wg.Add(1)
 	if !h.started {
 		h.started = true
@@ -598,6 +606,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	})
 	if err != nil {
 		cancel()
+		h.mu.Lock()
+		h.opened(api, -1) // the handshake failed: not a connection after all
+		h.mu.Unlock()
 		return true
 	}
 	c.c = ws
