@@ -127,6 +127,9 @@ func loadUnvalidated(o LoadOptions) (*Config, *koanf.Koanf, error) {
 	if err := decodeStrict(k, "", &c); err != nil {
 		return nil, nil, err
 	}
+	if !k.Exists("sim.time_scale") { // an explicit 0 is refused by Validate, not made 1
+		c.Sim.TimeScale = 1
+	}
 	c.setDefaults()
 	return &c, k, nil
 }
@@ -138,9 +141,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.Bot.KeyPrefix == "" {
 		c.Bot.KeyPrefix = "kl"
-	}
-	if c.Sim.TimeScale == 0 {
-		c.Sim.TimeScale = 1
 	}
 	if c.Journal.Path == "" {
 		c.Journal.Path = "./keel-journal.db"

@@ -91,3 +91,14 @@ func TestDispatch(t *testing.T) {
 		t.Fatalf("bad flag: %d", code)
 	}
 }
+
+// TestSimRefusesABadTimeScale: NaN, infinite, zero and negative scales are usage errors that
+// name the flag.
+func TestSimRefusesABadTimeScale(t *testing.T) {
+	for _, v := range []string{"NaN", "+Inf", "0", "-3", "fast"} {
+		var errw bytes.Buffer
+		if code := dispatch([]string{"sim", "--time-scale", v}, &errw); code != 2 || !strings.Contains(errw.String(), "time-scale") {
+			t.Errorf("--time-scale %s: exit %d, %q", v, code, errw.String())
+		}
+	}
+}

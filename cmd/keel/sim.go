@@ -32,7 +32,8 @@ func simMain(ctx context.Context, args []string, stderr io.Writer, ready chan<- 
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8600", "address to listen on (keep it on loopback: the /sim/ admin API answers loopback clients only)")
 	seed := fs.Int64("seed", 1, "seed of the price walks, generated ids and fault draws")
-	scale := fs.Float64("time-scale", 1, "run limit windows, Retry-After, bans and prices this many times faster (60: a minute lasts a second)")
+	scale := sim.TimeScaleFlag(1)
+	fs.Var(&scale, "time-scale", "run limit windows, Retry-After, bans and prices this many times faster (60: a minute lasts a second)")
 	apiKey := fs.String("api-key", sim.DefaultAPIKey, "API key of the simulated account (X-MBX-APIKEY)")
 	apiSecret := fs.String("api-secret", sim.DefaultAPISecret, "HMAC-SHA256 secret of the account; empty with --ed25519-public-key-file for an Ed25519-only account")
 	edFile := fs.String("ed25519-public-key-file", "", "PEM file (PUBLIC KEY, PKIX) with the account's Ed25519 public key; signatures by either key are accepted")
@@ -53,11 +54,8 @@ func simMain(ctx context.Context, args []string, stderr io.Writer, ready chan<- 
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	if *scale <= 0 {
-		return usageError{errors.New("--time-scale: want a positive number")}
-	}
 	log := zerolog.New(stderr).With().Timestamp().Str("component", "sim").Logger()
-	cfg := sim.Config{Seed: *seed, TimeScale: *scale, APIKey: *apiKey, APISecret: *apiSecret, Logger: &log}
+	cfg := sim.Config{Seed: *seed, TimeScale: float64(scale), APIKey: *apiKey, APISecret: *apiSecret, Logger: &log}
 	if *edFile != "" {
 		pub, err := readEd25519PublicKey(*edFile)
 		if err != nil {
@@ -73,7 +71,7 @@ func simMain(ctx context.Context, args []string, stderr io.Writer, ready chan<- 
 		return err
 	}
 	log.Info().Str("addr", s.Addr().String()).Str("url", s.URL()).Int64("seed", *seed).
-		Float64("time_scale", *scale).Msg("keel sim ready")
+		Float64("time_scale", float64(scale)).Msg("keel sim ready")
 	if ready != nil {
 		ready <- s.URL()
 	}
