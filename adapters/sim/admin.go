@@ -226,9 +226,8 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		if !decode(&f) {
 			return
 		}
-		if f.ErrorRate < 0 || f.TimeoutRate < 0 || f.UnknownRate < 0 || f.ErrorRate+f.TimeoutRate+f.UnknownRate > 1 ||
-			f.LatencyMS < 0 || f.JitterMS < 0 || f.HangMS < 0 || (f.TimeoutMode != "" && f.TimeoutMode != "drop" && f.TimeoutMode != "hang") {
-			adminJSON(w, http.StatusBadRequest, map[string]string{"error": "faults: rates must be >= 0 and sum to <= 1, latency >= 0, timeout_mode drop or hang"})
+		if err := f.Validate(); err != nil {
+			adminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 		s.SetFaults(f)

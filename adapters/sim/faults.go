@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,9 +30,39 @@ type Faults struct {
 	// UnknownRate applies the request and answers 503 -1007 "Timeout waiting for response from
 	// backend server. Send status unknown; execution status unknown."
 	UnknownRate float64 `json:"unknown_rate"`
+	// AuthErrorRate answers that fraction with 401 -2015 "Invalid API-key, IP, or permissions
+	// for action." before the request is applied: an exchange refusing the key for one action
+	// (a permission or IP rule changed, or a spurious refusal) while others still work. It
+	// does not count toward disabling the key.
+	AuthErrorRate float64 `json:"auth_error_rate"`
 	// Paths limits the faults to these paths (e.g. "/api/v3/order"); empty means every
 	// /api/ path.
 	Paths []string `json:"paths"`
+	// Methods limits the faults to these HTTP methods (e.g. "POST": placements but not
+	// cancels of /api/v3/order); empty means every method.
+	Methods []string `json:"methods"`
+}
+
+// Validate reports what is wrong with f, naming the field.
+func (f Faults) Validate() error {
+	rates := map[string]float64{"error_rate": f.ErrorRate, "timeout_rate": f.TimeoutRate,
+		"unknown_rate": f.UnknownRate, "auth_error_rate": f.AuthErrorRate}
+	sum := 0.0
+	for _, name := range []string{"error_rate", "timeout_rate", "unknown_rate", "auth_error_rate"} {
+		if r := rates[name]; !(r >= 0 && r <= 1) {
+			return fmt.Errorf("faults: %s: want a fraction in [0, 1], got %v", name, r)
+		}
+		sum += rates[name]
+	}
+	switch {
+	case sum > 1:
+		return fmt.Errorf("faults: the rates sum to %v, want <= 1", sum)
+	case f.LatencyMS < 0 || f.JitterMS < 0 || f.HangMS < 0:
+		return errors.New("faults: latency_ms, jitter_ms and hang_ms must be >= 0")
+	case f.TimeoutMode != "" && f.TimeoutMode != "drop" && f.TimeoutMode != "hang":
+		return fmt.Errorf("faults: timeout_mode: want drop or hang, got %q", f.TimeoutMode)
+	}
+	return nil
 }
 
 type faultKind int
@@ -40,18 +73,17 @@ const (
 	faultDrop
 	faultHang
 	faultUnknown
+	faultAuth
 )
 
-func (f Faults) applies(path string) bool {
+func (f Faults) applies(method, path string) bool {
+	if len(f.Methods) > 0 && !slices.Contains(f.Methods, method) {
+		return false
+	}
 	if len(f.Paths) == 0 {
 		return strings.HasPrefix(path, "/api/")
 	}
-	for _, p := range f.Paths {
-		if p == path {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(f.Paths, path)
 }
 
 // latency draws this request's delay.
@@ -64,19 +96,21 @@ func (f Faults) latency(rng *rand.Rand) time.Duration {
 }
 
 // draw picks the fault for a request from one uniform draw u in [0,1).
-func (f Faults) draw(path string, u float64) faultKind {
-	if !f.applies(path) {
+func (f Faults) draw(method, path string, u float64) faultKind {
+	if !f.applies(method, path) {
 		return faultNone
 	}
 	switch {
 	case u < f.ErrorRate:
 		return faultError
-	case u < f.ErrorRate+f.TimeoutRate:
+	case u < f.ErrorRate+f.AuthErrorRate:
+		return faultAuth
+	case u < f.ErrorRate+f.AuthErrorRate+f.TimeoutRate:
 		if f.TimeoutMode == "hang" {
 			return faultHang
 		}
 		return faultDrop
-	case u < f.ErrorRate+f.TimeoutRate+f.UnknownRate:
+	case u < f.ErrorRate+f.AuthErrorRate+f.TimeoutRate+f.UnknownRate:
 		return faultUnknown
 	}
 	return faultNone

@@ -223,3 +223,40 @@ func TestAdminIsLoopbackOnly(t *testing.T) {
 		t.Fatalf("got %d", rec.Code)
 	}
 }
+
+// TestFaultAuthOnOneMethod: an auth fault limited to POST refuses placements with the
+// documented -2015 answer, books nothing, and lets cancels of the same path through.
+func TestFaultAuthOnOneMethod(t *testing.T) {
+	h := newHarness(t, nil)
+	if r := h.order(map[string]string{"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+		"quantity": "0.001", "price": "30000", "newClientOrderId": "resting"}); r.status != 200 {
+		t.Fatalf("place before the fault: %d %s", r.status, r.body)
+	}
+	putFaults(t, h, `{"auth_error_rate":1,"paths":["/api/v3/order"],"methods":["POST"]}`)
+	wantCode(t, h.order(marketBuy("refused")), http.StatusUnauthorized, -2015, "Invalid API-key, IP, or permissions for action.")
+	if n := len(h.s.Orders()); n != 1 {
+		t.Fatalf("%d orders booked, want only the one before the fault", n)
+	}
+	if r := h.signed(http.MethodDelete, "/api/v3/order", vals("symbol", "BTCUSDT", "origClientOrderId", "resting")); r.status != 200 {
+		t.Fatalf("cancel under a POST-only auth fault: %d %s", r.status, r.body)
+	}
+	if h.s.KeyDisabled(testKey) {
+		t.Fatal("injected auth refusals disabled the key")
+	}
+}
+
+// TestFaultsRefusedNamingTheField: a bad fault set is a 400 that names what is wrong.
+func TestFaultsRefusedNamingTheField(t *testing.T) {
+	h := newHarness(t, nil)
+	for body, want := range map[string]string{
+		`{"auth_error_rate":1.5}`:                  "auth_error_rate",
+		`{"error_rate":-0.1}`:                      "error_rate",
+		`{"error_rate":0.6,"auth_error_rate":0.6}`: "sum",
+		`{"timeout_mode":"later"}`:                 "timeout_mode",
+	} {
+		r := h.do(http.MethodPut, "/sim/faults", "", body, nil)
+		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), want) {
+			t.Errorf("%s: %d %s, want 400 naming %s", body, r.status, r.body, want)
+		}
+	}
+}

@@ -212,14 +212,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
-	if proceed && latency > 0 && faults.applies(r.URL.Path) {
+	if proceed && latency > 0 && faults.applies(r.Method, r.URL.Path) {
 		if !s.wait(r.Context(), latency) {
 			panic(http.ErrAbortHandler)
 		}
 	}
 	var fault faultKind
 	if proceed {
-		fault = faults.draw(r.URL.Path, draw)
+		fault = faults.draw(r.Method, r.URL.Path, draw)
 	}
 	if proceed && fault == faultError {
 		status := faults.ErrorStatus
@@ -231,6 +231,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			code, msg = -1000, msgUnknown
 		}
 		rep, proceed = reply{status: status, body: &apiError{status: status, Code: code, Msg: msg}}, false
+	}
+	if proceed && fault == faultAuth {
+		rep, proceed = reply{status: errRejectedKey().status, body: errRejectedKey()}, false
 	}
 
 	s.mu.Lock()
