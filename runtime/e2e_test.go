@@ -506,3 +506,51 @@ func TestAccountThatCannotTradeIsReported(t *testing.T) {
 		t.Fatalf("no error line says the account cannot trade:\n%s", b.logs.String())
 	}
 }
+
+// TestAuthFailureHaltsAndFlattens: the exchange refuses the key for new orders (401 -2015)
+// while cancels still work. The first refusal trips the kill switch with the exchange's code
+// in the reason, cancel_on_trip flattens every resting order through the open auth breaker,
+// and nothing new reaches the exchange.
+func TestAuthFailureHaltsAndFlattens(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir, "KEEL_KILLSWITCH_CANCEL_ON_TRIP=true"), "probe")
+	defer b.app.RequireStop()
+	p := b.probes["probe"]
+	ctx := context.Background()
+	for range 3 {
+		if _, err := p.env.Orders.Place(ctx, buyIntent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.sim.SetFaults(sim.Faults{AuthErrorRate: 1, Paths: []string{"/api/v3/order"}, Methods: []string{http.MethodPost}})
+	if _, err := p.env.Orders.Place(ctx, buyIntent()); err == nil {
+		t.Fatal("a placement refused with -2015 succeeded")
+	}
+	waitHalted(t, b.sw, true)
+	if _, r := b.sw.Halted(); r.Who != "auto" || !strings.Contains(r.Why, "-2015") {
+		t.Fatalf("kill-switch reason %+v does not name the exchange's code", r)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		live := 0
+		for _, o := range b.sim.Orders() {
+			if o.Status == "NEW" {
+				live++
+			}
+		}
+		if live == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d orders still live after an auth trip with cancel_on_trip; logs:\n%s", live, b.logs.String())
+		}
+		p.waitFor(t, "a tick", ticks(1)) // paces the check on the bot's own clock
+	}
+	before := ordersAtSim(b.sim)
+	if _, err := p.env.Orders.Place(ctx, buyIntent()); !errors.Is(err, killswitch.ErrHalted) {
+		t.Fatalf("place after the auth trip: %v, want ErrHalted", err)
+	}
+	if ordersAtSim(b.sim) != before {
+		t.Fatal("an order reached the exchange after the auth trip")
+	}
+}
