@@ -148,6 +148,13 @@ func (c *Config) setDefaults() {
 	if c.Journal.Retention == 0 {
 		c.Journal.Retention = 7 * 24 * time.Hour
 	}
+	// The orders manager's acceptance window is the adapter's recvWindow: one fact, one key.
+	if c.Orders.RecvWindow == 0 && c.Exchange.RecvWindow > 0 {
+		c.Orders.RecvWindow = time.Duration(c.Exchange.RecvWindow) * time.Millisecond
+	}
+	if c.Orders.Retention == 0 {
+		c.Orders.Retention = c.Journal.Retention
+	}
 	c.KillSwitch = c.KillSwitch.WithDefaults()
 	c.setFleetDefaults()
 	if c.Shutdown.Timeout == 0 {

@@ -85,6 +85,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{name: "NaN time scale", yaml: "sim:\n  time_scale: .nan\n", wantKey: "sim.time_scale"},
 		{name: "infinite time scale", env: []string{"KEEL_SIM_TIME_SCALE=+Inf"}, wantKey: "sim.time_scale"},
 		{name: "zero time scale", yaml: "sim:\n  time_scale: 0\n", wantKey: "sim.time_scale"},
+		{name: "settle time inside a long recvWindow", env: []string{"KEEL_EXCHANGE_RECV_WINDOW=20000"}, wantKey: "orders.settle_time"},
 		{name: "negative time scale", yaml: "sim:\n  time_scale: -2\n", wantKey: "sim.time_scale"},
 		{name: "bad kill switch poll", yaml: "killswitch:\n  poll_interval: 10s\n", wantKey: "killswitch.poll_interval"},
 	}

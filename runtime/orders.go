@@ -31,9 +31,6 @@ func provideOrders(p ordersParams) (*orders.Manager, OrderService, error) {
 		return nil, nil, &ConfigError{Key: "bot.key_prefix", Reason: err.Error()}
 	}
 	cfg := p.Config.Orders
-	if cfg.Retention == 0 {
-		cfg.Retention = p.Config.Journal.Retention
-	}
 	clk := p.Clock
 	if clk == nil {
 		clk = realClock
