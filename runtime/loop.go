@@ -91,6 +91,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 	l.feed = newMarketFeed(p.Exchange, clk, l.rng, l.log, p.Config.Market.PollInterval, l.deliver)
 	l.streams = newStreamState()
 	l.feed.streamed = l.streams.marketHealthy
+	l.feed.streamOwned = l.streams.marketOwned
 	l.portfolio = &portfolio{ex: p.Exchange, clk: clk, rng: l.rng, log: l.log, interval: p.Config.Portfolio.RefreshInterval}
 	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
 	return l, nil

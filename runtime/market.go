@@ -118,6 +118,10 @@ type marketFeed struct {
 	deliver  func(strategyName string, ev strategy.Event)
 	// streamed, when set, reports symbols a healthy stream serves: the poller skips them.
 	streamed func(symbol string) bool
+	// streamOwned, when set, reports symbols whose freshness a market stream decides: a
+	// successful poll (the fallback while the stream is down or resyncing) refreshes their
+	// quote but does not declare the data fresh.
+	streamOwned func(symbol string) bool
 
 	mu     sync.Mutex
 	subs   map[string]map[string]bool // symbol → strategy names
@@ -209,7 +213,9 @@ func (f *marketFeed) poll(ctx context.Context, symbol string) {
 	f.mu.Lock()
 	f.quotes[symbol] = q
 	f.mu.Unlock()
-	f.setStale(symbol, false, "")
+	if f.streamOwned == nil || !f.streamOwned(symbol) {
+		f.setStale(symbol, false, "")
+	}
 	f.fanOut(symbol, q)
 }
 

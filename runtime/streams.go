@@ -17,11 +17,36 @@ import (
 // refresh poll pauses. REST polling is the fallback, not the default.
 type streamState struct {
 	mu      sync.Mutex
+	owned   map[string]bool // symbols a running market stream follows
 	healthy map[string]bool
 	userUp  bool
 }
 
-func newStreamState() *streamState { return &streamState{healthy: map[string]bool{}} }
+func newStreamState() *streamState {
+	return &streamState{owned: map[string]bool{}, healthy: map[string]bool{}}
+}
+
+// marketOwned reports whether a running market stream follows symbol: its freshness is then
+// the stream's (book synced or not), whatever the REST fallback answers meanwhile.
+func (s *streamState) marketOwned(symbol string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owned[symbol]
+}
+
+func (s *streamState) own(symbols []string, owned bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sym := range symbols {
+		s.owned[sym] = owned
+		if !owned {
+			delete(s.healthy, sym)
+		}
+	}
+}
 
 // marketHealthy reports whether symbol's market stream is up and its book synced.
 func (s *streamState) marketHealthy(symbol string) bool {
@@ -66,8 +91,18 @@ func (l *Loop) runStreams(ctx context.Context) {
 		if err != nil {
 			l.log.Error().Err(err).Msg("market stream not started; polling REST")
 		} else {
+			l.feed.mu.Lock()
+			for _, sym := range symbols {
+				l.feed.books[sym] = ms.Book(sym)
+			}
+			l.feed.mu.Unlock()
+			l.streams.own(symbols, true)
 			wg.Add(1)
-			go func() { defer wg.Done(); _ = ms.Run(ctx) }()
+			go func() {
+				defer wg.Done()
+				defer l.streams.own(symbols, false)
+				_ = ms.Run(ctx)
+			}()
 		}
 	}
 
@@ -134,7 +169,6 @@ func (l *Loop) streamQuote(symbol string, book *stream.Book, u adapters.DepthUpd
 		AskPrice: ask.Price, AskQty: ask.Quantity, Time: u.Time}
 	l.feed.mu.Lock()
 	l.feed.quotes[symbol] = q
-	l.feed.books[symbol] = book
 	l.feed.mu.Unlock()
 	l.feed.fanOut(symbol, q)
 }

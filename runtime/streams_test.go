@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -33,15 +34,35 @@ func TestStreamsReplacePollingAndSignalStaleness(t *testing.T) {
 		t.Fatalf("streams opened %d, api %d, depth snapshots %v", st.Streams.Opened, st.Streams.APIOpened, st.DepthSnapshots)
 	}
 
+	// Drop the streams while depth snapshots fail: the stream reconnects but its book cannot
+	// resync, so the data stays stale although the REST fallback keeps answering.
+	b.sim.SetFaults(sim.Faults{ErrorRate: 1, Paths: []string{"/api/v3/depth"}})
 	b.sim.DropStreams()
 	p.waitFor(t, "stale after a drop", func(ev strategy.Event) bool {
 		ds, ok := ev.(strategy.DataStatus)
 		return ok && ds.Symbol == "BTCUSDT" && ds.Stale
 	})
+	fallback := polls()
+	p.waitFor(t, "ticks while the book cannot resync", func(ev strategy.Event) bool {
+		if ds, ok := ev.(strategy.DataStatus); ok && !ds.Stale {
+			t.Fatal("data declared fresh while the book could not resync")
+		}
+		return polls() >= fallback+3 // the REST fallback answered meanwhile
+	})
+	if _, ok := p.env.Market.Quote("BTCUSDT"); ok {
+		t.Fatal("Quote reports fresh data while the stream's book is not in sync")
+	}
+	if _, ok := p.env.Market.Book("BTCUSDT", 5); ok {
+		t.Fatal("Book answered while not in sync")
+	}
+	b.sim.SetFaults(sim.Faults{})
 	p.waitFor(t, "fresh after the resync", func(ev strategy.Event) bool {
 		ds, ok := ev.(strategy.DataStatus)
 		return ok && ds.Symbol == "BTCUSDT" && !ds.Stale
 	})
+	if _, ok := p.env.Market.Book("BTCUSDT", 5); !ok {
+		t.Fatal("fresh, but the book is not in sync")
+	}
 }
 
 // TestStrategiesGetTradesAndTheStreamedBook: a subscribed strategy receives the symbol's
