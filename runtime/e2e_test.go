@@ -21,6 +21,7 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/syncbuf"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/runtime"
@@ -53,8 +54,9 @@ func (p *probe) OnEvent(ctx context.Context, ev strategy.Event) error {
 type bot struct {
 	app    *fxtest.App
 	sim    *sim.Server
-	sw     *killswitch.Switch
-	probes map[string]*probe
+	sw      *killswitch.Switch
+	journal idempotency.Store
+	probes  map[string]*probe
 	logs   *syncBuffer
 	dir    string
 }
@@ -102,7 +104,7 @@ func startBotWith(t *testing.T, dir string, env []string, extra []fx.Option, nam
 	opts = append(opts,
 		runtime.WithLoadOptions(runtime.LoadOptions{Environ: env}),
 		runtime.WithLogOutput(b.logs),
-		fx.Populate(&b.sim, &b.sw),
+		fx.Populate(&b.sim, &b.sw, &b.journal),
 	)
 	b.app = fxtest.New(t, append([]fx.Option{runtime.Module, fx.Invoke(func(*runtime.Loop, *runtime.AdminServer) {})}, opts...)...)
 	b.app.RequireStart()
@@ -195,6 +197,14 @@ func TestKillSwitchHaltsByFileAndSignalAndSurvivesRestart(t *testing.T) {
 		t.Fatalf("halt by file took %v, want < 1s", took)
 	}
 	before := ordersAtSim(b.sim)
+	journalled := func() int {
+		entries, err := b.journal.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	entriesBefore := journalled()
 	for i := range 5 {
 		_, err := p.env.Orders.Place(ctx, buyIntent())
 		if !errors.Is(err, killswitch.ErrHalted) {
@@ -203,6 +213,9 @@ func TestKillSwitchHaltsByFileAndSignalAndSurvivesRestart(t *testing.T) {
 	}
 	if got := ordersAtSim(b.sim); got != before {
 		t.Fatalf("%d orders reached the simulator while halted", got-before)
+	}
+	if n := journalled() - entriesBefore; n != 0 {
+		t.Fatalf("refused placements journalled %d intents while halted", n)
 	}
 	// Cancels still go out while halted.
 	if err := p.env.Orders.Cancel(ctx, "BTCUSDT", resting.ClientOrderID); err != nil {

@@ -235,7 +235,7 @@ func (l *Loop) envFor(name string) strategy.Env {
 		Name:      name,
 		Log:       l.log.With().Str("strategy", name).Logger(),
 		Config:    strategySection{cfg: l.cfg, name: name},
-		Orders:    strategyOrders{svc: l.orders, name: name},
+		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw},
 		Market:    marketView{name: name, feed: l.feed, info: l.info},
 		Portfolio: l.portfolio,
 	}
@@ -304,9 +304,18 @@ func (l *Loop) healthy() error {
 type strategyOrders struct {
 	svc  OrderService
 	name string
+	sw   *killswitch.Switch
 }
 
+// Place refuses at once while the kill switch is tripped: a halted bot whose strategy keeps
+// trying should not journal an intent per try. The scheduler's gate stays the guarantee; this
+// is the cheap early answer.
 func (o strategyOrders) Place(ctx context.Context, in strategy.Intent) (adapters.Order, error) {
+	if o.sw != nil {
+		if err := o.sw.Check(); err != nil {
+			return adapters.Order{}, err
+		}
+	}
 	return o.svc.Place(ctx, o.name, in)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/syncbuf"
 	"github.com/keelbot/keel/runtime"
 	"github.com/keelbot/keel/strategy"
@@ -67,8 +69,7 @@ func TestExampleBotTradesAgainstTheEmbeddedSimulator(t *testing.T) {
 	)
 	app.RequireStart()
 	time.Sleep(10 * time.Second) // the bot's run time under test, not a wait for a condition
-	app.RequireStop()
-
+	// Count before stopping: the requotes are the strategy's, the shutdown cancels are not.
 	var placed, cancelled int
 	for _, o := range srv.Orders() {
 		placed++
@@ -76,6 +77,8 @@ func TestExampleBotTradesAgainstTheEmbeddedSimulator(t *testing.T) {
 			cancelled++
 		}
 	}
+	app.RequireStop()
+
 	stats := srv.Stats()
 	t.Logf("orders placed %d, cancelled %d, requests %d, 429s %d", placed, cancelled, stats.Total.Requests, stats.Total.Status429)
 	if placed < 4 || cancelled < 2 {
@@ -110,8 +113,8 @@ func TestExampleBotTradesAgainstTheEmbeddedSimulator(t *testing.T) {
 	}
 }
 
-// SIGTERM stops the bot cleanly: strategies stop, open orders are cancelled, exit code 0,
-// within 5 s.
+// SIGTERM stops the bot cleanly while it has quotes resting: strategies stop, open orders are
+// cancelled, exit code 0, within 5 s, and the journal is closed with nothing left in flight.
 func TestSIGTERMExitsZeroWithinFiveSeconds(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -131,18 +134,27 @@ func TestSIGTERMExitsZeroWithinFiveSeconds(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the bot is trading (its strategies started) before stopping it.
+	// Wait until the bot has an order resting (an accepted POST /api/v3/order) before stopping.
 	sc := bufio.NewScanner(out)
 	var seen strings.Builder
 	for sc.Scan() {
 		seen.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "starting strategies") {
+		var ev struct {
+			Endpoint string `json:"endpoint"`
+			Method   string `json:"method"`
+			Status   int    `json:"status"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Endpoint == "/api/v3/order" && ev.Method == "POST" && ev.Status == 200 {
 			break
 		}
 	}
+	rest := make(chan string, 1)
 	go func() {
+		var b strings.Builder
 		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
 		}
+		rest <- b.String()
 	}()
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -155,5 +167,16 @@ func TestSIGTERMExitsZeroWithinFiveSeconds(t *testing.T) {
 	}
 	if took > 5*time.Second {
 		t.Fatalf("shutdown took %v, want < 5s", took)
+	}
+	if tail := <-rest; !strings.Contains(tail, "open orders cancelled on shutdown") {
+		t.Fatalf("no cancel on shutdown in the log:\n%s", tail)
+	}
+	j, err := idempotency.OpenFile(filepath.Join(dir, "journal.db"))
+	if err != nil {
+		t.Fatalf("the journal was not left closed and readable: %v", err)
+	}
+	defer j.Close()
+	if inFlight, err := j.List(context.Background(), idempotency.StateReserved, idempotency.StateSent, idempotency.StateUnknown); err != nil || len(inFlight) != 0 {
+		t.Fatalf("journal entries still in flight after shutdown: %v %v", inFlight, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -56,6 +57,7 @@ type MarketMaker struct {
 	cfg    Config
 	quotes map[adapters.Side]*quote
 	stale  bool
+	halted bool // the last placement met a tripped kill switch
 }
 
 // New is the constructor strategy.Module wires in.
@@ -119,9 +121,22 @@ func (m *MarketMaker) requote(ctx context.Context, q strategy.Quote) error {
 			Symbol: m.cfg.Symbol, Side: side, Type: adapters.Limit, TimeInForce: adapters.GTC,
 			Quantity: m.cfg.Quantity, Price: prices[side],
 		})
+		if errors.Is(err, killswitch.ErrHalted) {
+			// An operator or the runtime halted trading: not this strategy's error. Say so
+			// once, and keep trying on later quotes so quoting resumes with the switch.
+			if !m.halted {
+				m.env.Log.Warn().Err(err).Msg("kill switch tripped; not quoting until it is resumed")
+			}
+			m.halted = true
+			return errors.Join(errs...)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("place %s: %w", side, err))
 			continue
+		}
+		if m.halted {
+			m.env.Log.Info().Msg("trading resumed; quoting again")
+			m.halted = false
 		}
 		m.quotes[side] = &quote{clientID: o.ClientOrderID, mid: mid, placed: q.Time}
 	}
