@@ -8,6 +8,7 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/binance"
 	"github.com/keelbot/keel/adapters/stream"
+	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -156,6 +157,14 @@ func (l *Loop) runStreams(ctx context.Context) {
 		l.streams.mu.Lock()
 		l.streams.userUp = false
 		l.streams.mu.Unlock()
+		// The WebSocket API refusing the key is an auth failure like a REST 401: halt. A key
+		// type the logon does not support (-4056) is a configuration matter, not a bad key.
+		if errors.Is(err, binance.ErrStreamAuth) && !errors.Is(err, binance.ErrLogonNeedsEd25519) {
+			why := "auth failure on the user data stream: " + scheduler.Redact(err.Error())
+			if terr := l.sw.TripAuto(context.WithoutCancel(ctx), why); terr != nil {
+				l.log.Error().Err(terr).Msg("could not record the kill switch after a stream auth failure; this process is halted anyway")
+			}
+		}
 	}
 }
 

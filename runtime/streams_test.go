@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +100,29 @@ func TestStrategiesGetTradesAndTheStreamedBook(t *testing.T) {
 	}
 	if _, ok := p.env.Market.Book("ETHUSDT", 5); ok {
 		t.Fatal("a book for a symbol nobody subscribed to")
+	}
+}
+
+// TestUserStreamAuthFailureTripsTheKillSwitch: the WebSocket API refusing the key (the key
+// was revoked; the stream's resubscription after a drop is the first private call to notice)
+// halts trading like a REST auth failure, with the exchange's code in the reason.
+func TestUserStreamAuthFailureTripsTheKillSwitch(t *testing.T) {
+	dir := t.TempDir()
+	// No private REST polling during the test: the stream is the only one to notice.
+	b := startBot(t, dir, botEnv(dir, "KEEL_PORTFOLIO_REFRESH_INTERVAL=1h"), "probe")
+	defer b.app.RequireStop()
+	for deadline := time.Now().Add(10 * time.Second); b.sim.Stats().Streams.UserSubscriptionsSignature == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the user data stream never subscribed")
+		}
+		b.probes["probe"].waitFor(t, "a tick", ticks(1)) // paced by the bot's own ticks
+	}
+	if err := b.sim.RevokeKey(sim.DefaultAPIKey); err != nil {
+		t.Fatal(err)
+	}
+	b.sim.DropStreams()
+	waitHalted(t, b.sw, true)
+	if _, r := b.sw.Halted(); r.Who != "auto" || !strings.Contains(r.Why, "user data stream") || !strings.Contains(r.Why, "-2015") {
+		t.Fatalf("kill-switch reason %+v", r)
 	}
 }
