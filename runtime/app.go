@@ -287,6 +287,9 @@ func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *ki
 	if err != nil {
 		return nil, sectionError("scheduler", err)
 	}
+	for _, b := range c.Scheduler.Buckets {
+		m.initBucket(b.Name)
+	}
 	lc.Append(fx.StopHook(s.Close))
 	return s, nil
 }

@@ -350,7 +350,13 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	code, body := get("/metrics")
 	if code != 200 || !containsAll(body, "keel_request_attempts_total", `endpoint="/api/v3/order"`, "keel_killswitch_halted 1",
-		"keel_requests_inflight", "keel_queue_depth", "keel_breaker_state", "keel_orders_unknown_outcome_total") {
+		"keel_requests_inflight", "keel_queue_depth", "keel_breaker_state", "keel_orders_unknown_outcome_total",
+		// Series an alert is written against exist at zero before the first retry or 429.
+		`keel_request_retries_total{bucket="orders",reason="rate_limit"} 0`,
+		`keel_request_retries_total{bucket="account",reason="transient"} 0`,
+		`keel_rate_limited_total{bucket="orders",status="429"} 0`,
+		`keel_rate_limited_total{bucket="market",status="418"} 0`,
+		`keel_strategy_panics_total{strategy="probe"} 0`) {
 		t.Fatalf("/metrics: %d\n%s", code, body)
 	}
 	code, body = get("/status")

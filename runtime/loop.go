@@ -142,6 +142,7 @@ func (l *Loop) boot(ctx context.Context) error {
 			unsubscribe()
 			return fmt.Errorf("runtime: strategy %s: %w", d.Name, err)
 		}
+		l.metrics.StrategyPanics.WithLabelValues(d.Name) // the series exists at zero
 		r := &runner{name: d.Name, strat: s, box: newMailbox(), log: env.Log,
 			onPanic: func(n string) { l.metrics.StrategyPanics.WithLabelValues(n).Inc() }}
 		l.runners[d.Name] = r

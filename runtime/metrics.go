@@ -100,3 +100,14 @@ func (m *Metrics) observeSnapshot(s scheduler.Snapshot) {
 		m.BreakerState.WithLabelValues(b.Class).Set(v)
 	}
 }
+
+// initBucket creates a bucket's retry and rate-limit series at zero, so that an alert on
+// their rate has a series to read before the first retry or 429 ever happens.
+func (m *Metrics) initBucket(bucket string) {
+	for _, reason := range []string{scheduler.ClassRateLimit.String(), scheduler.ClassTransient.String()} {
+		m.Retries.WithLabelValues(bucket, reason)
+	}
+	for _, status := range []string{"429", "418"} {
+		m.RateLimited.WithLabelValues(bucket, status)
+	}
+}
