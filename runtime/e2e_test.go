@@ -53,13 +53,13 @@ func (p *probe) OnEvent(ctx context.Context, ev strategy.Event) error {
 
 // bot is one in-process Keel with its embedded simulator.
 type bot struct {
-	app    *fxtest.App
-	sim    *sim.Server
+	app     *fxtest.App
+	sim     *sim.Server
 	sw      *killswitch.Switch
 	journal idempotency.Store
 	probes  map[string]*probe
-	logs   *syncBuffer
-	dir    string
+	logs    *syncBuffer
+	dir     string
 }
 
 // botEnv is the environment of a test bot: files in dir, fast ticks, an ephemeral admin port.

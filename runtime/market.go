@@ -128,13 +128,14 @@ type marketFeed struct {
 	quotes map[string]strategy.Quote
 	stale  map[string]bool
 	books  map[string]*stream.Book // kept by the market stream, when it runs
+	added  chan struct{}           // has a value after a symbol was subscribed for the first time
 }
 
 func newMarketFeed(ex adapters.Exchange, clk Clock, rng *lockedRand, log zerolog.Logger, interval time.Duration,
 	deliver func(string, strategy.Event)) *marketFeed {
 	return &marketFeed{ex: ex, clk: clk, rng: rng, log: log, interval: interval, deliver: deliver,
 		subs: map[string]map[string]bool{}, quotes: map[string]strategy.Quote{}, stale: map[string]bool{},
-		books: map[string]*stream.Book{}}
+		books: map[string]*stream.Book{}, added: make(chan struct{}, 1)}
 }
 
 func (f *marketFeed) subscribe(strategyName string, symbols ...string) {
@@ -143,6 +144,10 @@ func (f *marketFeed) subscribe(strategyName string, symbols ...string) {
 	for _, s := range symbols {
 		if f.subs[s] == nil {
 			f.subs[s] = map[string]bool{}
+			select {
+			case f.added <- struct{}{}:
+			default:
+			}
 		}
 		f.subs[s][strategyName] = true
 	}

@@ -82,36 +82,14 @@ func (l *Loop) runStreams(ctx context.Context) {
 	opts := binance.StreamOptions{Limiter: lim, Clock: l.clk, Seed: seed}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-
-	if symbols := l.feed.symbols(); len(symbols) > 0 {
-		ms, err := client.MarketStream(symbols, binance.MarketHandler{
-			OnBook:   l.streamQuote,
-			OnTrade:  func(t adapters.Trade) { l.feed.fanOut(t.Symbol, strategy.Trade(t)) },
-			OnStatus: l.streamStatus,
-		}, opts)
-		if err != nil {
-			l.log.Error().Err(err).Msg("market stream not started; polling REST")
-		} else {
-			l.feed.mu.Lock()
-			for _, sym := range symbols {
-				l.feed.books[sym] = ms.Book(sym)
-			}
-			l.feed.mu.Unlock()
-			l.streams.own(symbols, true)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer l.streams.own(symbols, false)
-				_ = ms.Run(ctx)
-			}()
-		}
-	}
+	wg.Add(1)
+	go func(opts binance.StreamOptions) { defer wg.Done(); l.runMarketStream(ctx, client, opts) }(opts)
+	opts.Seed++ // the user stream's own jitter
 
 	svc, ok := l.orders.(orderService)
 	if !ok {
 		return
 	}
-	opts.Seed++
 	var resyncs sync.WaitGroup
 	defer resyncs.Wait()
 	resync := make(chan struct{}, 1)
@@ -164,6 +142,56 @@ func (l *Loop) runStreams(ctx context.Context) {
 			if terr := l.sw.TripAuto(context.WithoutCancel(ctx), why); terr != nil {
 				l.log.Error().Err(terr).Msg("could not record the kill switch after a stream auth failure; this process is halted anyway")
 			}
+		}
+	}
+}
+
+// runMarketStream follows every subscribed symbol over one combined market stream. A symbol
+// subscribed later restarts it with the new set: one reconnect and one snapshot per symbol,
+// rare (strategies subscribe when they start), and never a REST poll forever.
+func (l *Loop) runMarketStream(ctx context.Context, client *binance.Client, opts binance.StreamOptions) {
+	for {
+		select { // what was added so far is in the set read next
+		case <-l.feed.added:
+		default:
+		}
+		symbols := l.feed.symbols()
+		var stop context.CancelFunc = func() {}
+		done := make(chan struct{})
+		if len(symbols) == 0 {
+			close(done)
+		} else if ms, err := client.MarketStream(symbols, binance.MarketHandler{
+			OnBook:   l.streamQuote,
+			OnTrade:  func(t adapters.Trade) { l.feed.fanOut(t.Symbol, strategy.Trade(t)) },
+			OnStatus: l.streamStatus,
+		}, opts); err != nil {
+			l.log.Error().Err(err).Strs("symbols", symbols).Msg("market stream not started; polling REST")
+			close(done)
+		} else {
+			l.feed.mu.Lock()
+			for _, sym := range symbols {
+				l.feed.books[sym] = ms.Book(sym)
+			}
+			l.feed.mu.Unlock()
+			l.streams.own(symbols, true)
+			var mctx context.Context
+			mctx, stop = context.WithCancel(ctx)
+			go func() {
+				defer close(done)
+				defer l.streams.own(symbols, false)
+				_ = ms.Run(mctx)
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			<-done
+			return
+		case <-l.feed.added:
+			stop()
+			<-done
+			opts.Seed++
+			l.log.Info().Strs("symbols", l.feed.symbols()).Msg("new subscription: market stream restarts with the new symbols")
 		}
 	}
 }

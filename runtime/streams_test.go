@@ -126,3 +126,34 @@ func TestUserStreamAuthFailureTripsTheKillSwitch(t *testing.T) {
 		t.Fatalf("kill-switch reason %+v", r)
 	}
 }
+
+// TestLateSubscriptionJoinsTheStream: a symbol subscribed after start-up is followed by the
+// market stream too (one restart of the combined stream, one snapshot for the new symbol), not
+// polled over REST for good.
+func TestLateSubscriptionJoinsTheStream(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir), "probe")
+	defer b.app.RequireStop()
+	p := b.probes["probe"]
+	untilBook := func(symbol string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if _, ok := p.env.Market.Book(symbol, 1); ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no streamed book for %s", symbol)
+			}
+			p.waitFor(t, "a tick", ticks(1)) // paced by the bot's own ticks
+		}
+	}
+	untilBook("BTCUSDT")
+	opened := b.sim.Stats().Streams.Opened
+	p.env.Market.Subscribe("ETHUSDT")
+	untilBook("ETHUSDT")
+	st := b.sim.Stats()
+	if st.Streams.Opened != opened+1 || st.DepthSnapshots["ETHUSDT"] != 1 {
+		t.Fatalf("streams opened %d → %d, ETHUSDT snapshots %d; want one restart and one snapshot",
+			opened, st.Streams.Opened, st.DepthSnapshots["ETHUSDT"])
+	}
+}

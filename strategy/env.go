@@ -60,7 +60,8 @@ type Orders interface {
 
 // Market gives market data and symbol rules.
 type Market interface {
-	// Subscribe asks for Quote and Trade events of these symbols.
+	// Subscribe asks for Quote and Trade events of these symbols. Subscribe in the
+	// constructor when you can: a symbol added later restarts the market stream once.
 	Subscribe(symbols ...string)
 	// Quote returns the latest quote of a subscribed symbol, and false if none arrived yet or
 	// the data is stale.
