@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -156,4 +157,75 @@ func TestLateSubscriptionJoinsTheStream(t *testing.T) {
 		t.Fatalf("streams opened %d → %d, ETHUSDT snapshots %d; want one restart and one snapshot",
 			opened, st.Streams.Opened, st.DepthSnapshots["ETHUSDT"])
 	}
+}
+
+// TestBotRidesOutADropStorm: the simulator drops every connection (market and user streams)
+// every 500 ms until the market stream has been dropped ten times. The bot reconnects every stream, its
+// resync costs at most one depth snapshot per symbol per market-stream connection and one
+// order query per order in flight per user-stream reconnect, the connection limit is never
+// hit, there is no 429, and every book ends fresh.
+func TestBotRidesOutADropStorm(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir, "KEEL_PORTFOLIO_REFRESH_INTERVAL=1h"), "probe")
+	defer b.app.RequireStop()
+	p := b.probes["probe"]
+	symbols := []string{"BTCUSDT", "ETHUSDT", "DOGEUSDT"}
+	p.env.Market.Subscribe(symbols...)
+	allBooks := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			synced := 0
+			for _, s := range symbols {
+				if _, ok := p.env.Market.Book(s, 1); ok {
+					synced++
+				}
+			}
+			if synced == len(symbols) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d of %d books in sync", what, synced, len(symbols))
+			}
+			p.waitFor(t, "a tick", ticks(1))
+		}
+	}
+	allBooks("start")
+	inFlight := 2
+	for range inFlight {
+		if _, err := p.env.Orders.Place(context.Background(), buyIntent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := b.sim.Stats()
+	b.sim.SetStreamFaults(sim.StreamFaults{DropEveryMS: 500})
+	// Ten drops of the market stream (it reconnects after each); the user stream, silent
+	// between drops, backs off exponentially and reconnects less often, as it should.
+	for deadline := time.Now().Add(20 * time.Second); b.sim.Stats().Streams.Opened-before.Streams.Opened < 10; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d market-stream reconnects", b.sim.Stats().Streams.Opened-before.Streams.Opened)
+		}
+		p.waitFor(t, "a tick", ticks(1))
+	}
+	b.sim.SetStreamFaults(sim.StreamFaults{})
+	allBooks("after the storm")
+
+	after := b.sim.Stats()
+	marketConnects := after.Streams.Opened - before.Streams.Opened
+	userConnects := after.Streams.APIOpened - before.Streams.APIOpened
+	if marketConnects < 10 || userConnects < 2 {
+		t.Fatalf("reconnects: market %d, user %d", marketConnects, userConnects)
+	}
+	for _, s := range symbols {
+		if n := after.DepthSnapshots[s] - before.DepthSnapshots[s]; n > marketConnects {
+			t.Errorf("%s: %d depth snapshots for %d market-stream connections", s, n, marketConnects)
+		}
+	}
+	queries := after.Endpoints["GET /api/v3/order"].Requests - before.Endpoints["GET /api/v3/order"].Requests
+	if queries > int64(inFlight)*userConnects {
+		t.Errorf("%d order queries for %d orders in flight over %d user-stream reconnects", queries, inFlight, userConnects)
+	}
+	if after.Streams.Refused != 0 || after.Total.Status429 != 0 || after.Total.Status418 != 0 {
+		t.Errorf("refused %d, 429s %d, 418s %d", after.Streams.Refused, after.Total.Status429, after.Total.Status418)
+	}
+	t.Logf("market connects %d, user connects %d, order queries %d, snapshots %v", marketConnects, userConnects, queries, after.DepthSnapshots)
 }
