@@ -197,6 +197,9 @@ func TestKillSwitchHaltsByFileAndSignalAndSurvivesRestart(t *testing.T) {
 	if took := waitHalted(t, b.sw, true); took > time.Second {
 		t.Fatalf("halt by file took %v, want < 1s", took)
 	}
+	if !containsAll(b.logs.String(), `"level":"error"`, "trading halted", "file halt (by test") {
+		t.Fatalf("the halt and its reason were not logged:\n%s", b.logs.String())
+	}
 	before := ordersAtSim(b.sim)
 	journalled := func() int {
 		entries, err := b.journal.List(ctx)

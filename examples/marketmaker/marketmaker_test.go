@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +72,53 @@ func (nopMarket) Symbol(context.Context, string) (adapters.SymbolInfo, error) {
 }
 func (nopMarket) Fees(context.Context, string) (adapters.TradingFees, error) {
 	return adapters.TradingFees{}, nil
+}
+
+// recordingOrders places and cancels into lists.
+type recordingOrders struct {
+	placed    []strategy.Intent
+	cancelled []string
+}
+
+func (o *recordingOrders) Place(_ context.Context, in strategy.Intent) (adapters.Order, error) {
+	o.placed = append(o.placed, in)
+	return adapters.Order{ClientOrderID: fmt.Sprintf("q%d", len(o.placed))}, nil
+}
+func (o *recordingOrders) Cancel(_ context.Context, _, id string) error {
+	o.cancelled = append(o.cancelled, id)
+	return nil
+}
+func (o *recordingOrders) Open() []adapters.Order { return nil }
+
+// TestStaleDataPullsQuotes: a stale-data signal cancels both resting quotes and no quote is
+// placed on the (old) prices that keep coming until the data is fresh again.
+func TestStaleDataPullsQuotes(t *testing.T) {
+	orders := &recordingOrders{}
+	mm, err := New(strategy.Env{Name: "mm", Log: zerolog.Nop(), Orders: orders, Market: nopMarket{}},
+		Config{Symbol: "BTCUSDT", Quantity: decimal.RequireFromString("0.001"), SpreadBps: 10, RequoteBps: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	quote := strategy.Quote{Symbol: "BTCUSDT", BidPrice: decimal.NewFromInt(100), AskPrice: decimal.NewFromInt(101), Time: time.Unix(1, 0)}
+	if err := mm.OnEvent(ctx, quote); err != nil || len(orders.placed) != 2 {
+		t.Fatalf("first quote: err %v, placed %d", err, len(orders.placed))
+	}
+	if err := mm.OnEvent(ctx, strategy.DataStatus{Symbol: "BTCUSDT", Stale: true, Reason: "stream down"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(orders.cancelled) != 2 {
+		t.Fatalf("stale data cancelled %d quotes, want both", len(orders.cancelled))
+	}
+	moved := quote
+	moved.BidPrice, moved.AskPrice = decimal.NewFromInt(200), decimal.NewFromInt(201)
+	if err := mm.OnEvent(ctx, moved); err != nil || len(orders.placed) != 2 {
+		t.Fatalf("a quote while stale placed %d orders in all (err %v), want none new", len(orders.placed), err)
+	}
+	if err := mm.OnEvent(ctx, strategy.DataStatus{Symbol: "BTCUSDT"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := mm.OnEvent(ctx, moved); err != nil || len(orders.placed) != 4 {
+		t.Fatalf("fresh again: placed %d in all (err %v), want both sides again", len(orders.placed), err)
+	}
 }
