@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -374,5 +376,82 @@ func TestUserDataStreamSessionLogon(t *testing.T) {
 	ss := s.Stats().Streams
 	if ss.Logons != 1 || ss.UserSubscriptions != 1 || ss.UserSubscriptionsSignature != 1 {
 		t.Fatalf("stream stats %+v", ss)
+	}
+}
+
+// TestStreamMessageRateLimit: a client may send MessagesPerSecond messages a second on one
+// stream connection; the next one gets the connection closed, as Binance does.
+func TestStreamMessageRateLimit(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC))
+	s := wsSim(t, func(c *sim.Config) { c.Clock = clk; c.Streams.MessagesPerSecond = 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialWS(t, ctx, s, "/ws/btcusdt@trade")
+	send := func(id int) {
+		t.Helper()
+		if err := c.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf(`{"method":"LIST_SUBSCRIPTIONS","id":%d}`, id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := 1; id <= 3; id++ {
+		send(id)
+		if _, _, err := c.Read(ctx); err != nil {
+			t.Fatalf("message %d within the limit: %v", id, err)
+		}
+	}
+	clk.Advance(time.Second) // a new second: three more are fine
+	for id := 4; id <= 6; id++ {
+		send(id)
+		if _, _, err := c.Read(ctx); err != nil {
+			t.Fatalf("message %d in the next second: %v", id, err)
+		}
+	}
+	send(7)
+	if _, _, err := c.Read(ctx); err == nil {
+		t.Fatal("the fourth message in one second did not close the connection")
+	}
+	if st := s.Stats().Streams; st.ClosedRate != 1 {
+		t.Fatalf("closed for rate %d times, want 1", st.ClosedRate)
+	}
+}
+
+// TestStreamAdminEndpoints: the /sim/streams admin API sets, shows and clears stream faults,
+// and drops every connection on demand.
+func TestStreamAdminEndpoints(t *testing.T) {
+	s := wsSim(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialWS(t, ctx, s, "/ws/btcusdt@trade")
+	admin := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, "http://"+s.Addr().String()+path, strings.NewReader(body))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := admin(http.MethodPut, "/sim/streams/faults", `{"depth_delay_ms":50,"skip_depth":2,"symbol":"BTCUSDT"}`); code != 200 {
+		t.Fatalf("PUT faults: %d %s", code, body)
+	}
+	if f := s.StreamFaults(); f.DepthDelayMS != 50 || f.SkipDepth != 2 || f.Symbol != "BTCUSDT" {
+		t.Fatalf("faults now %+v", f)
+	}
+	if code, body := admin(http.MethodGet, "/sim/streams/faults", ""); code != 200 || !strings.Contains(body, `"skip_depth":2`) {
+		t.Fatalf("GET faults: %d %s", code, body)
+	}
+	if code, _ := admin(http.MethodDelete, "/sim/streams/faults", ""); code != 200 || s.StreamFaults() != (sim.StreamFaults{}) {
+		t.Fatalf("DELETE faults: %d, now %+v", code, s.StreamFaults())
+	}
+	if code, body := admin(http.MethodPost, "/sim/streams/drop", ""); code != 200 {
+		t.Fatalf("drop: %d %s", code, body)
+	}
+	if _, _, err := c.Read(ctx); err == nil {
+		t.Fatal("the connection survived a drop")
+	}
+	if st := s.Stats().Streams; st.Dropped != 1 {
+		t.Fatalf("dropped %d, want 1", st.Dropped)
 	}
 }
