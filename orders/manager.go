@@ -283,6 +283,17 @@ func (m *Manager) track(key string, o adapters.Order, strategy string, journal b
 	m.orders[key] = &tracked{order: o, strategy: strategy, journal: journal, sentAt: sentAt}
 }
 
+// current returns the order as the manager knows it now: tracked, or o (a report of an order
+// that is final by now).
+func (m *Manager) current(o adapters.Order) adapters.Order {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.orders[o.ClientOrderID]; ok {
+		return t.order
+	}
+	return o
+}
+
 // markSent records when a placement of key left.
 func (m *Manager) markSent(key string, at time.Time) {
 	m.mu.Lock()

@@ -84,6 +84,7 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 		journaled = map[string]bool{} // every live entry, whoever owns it: none is adopted as unjournaled
 		absent    []idempotency.Entry
 		young     []idempotency.Entry
+		found     []adapters.Order // unresolved entries the exchange holds
 	)
 	live := append(append([]idempotency.Entry(nil), unresolved...), acked...)
 	for _, e := range live {
@@ -123,6 +124,7 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 		case err == nil:
 			sum.Found++
 			reports[o.Symbol] = append(reports[o.Symbol], o)
+			found = append(found, o)
 		case !errors.Is(err, adapters.ErrOrderNotFound):
 			errs = append(errs, fmt.Errorf("orders: reconcile %s: query: %w", e.Key, err))
 		case e.State == idempotency.StateReserved || m.settled(e.UpdatedAt):
@@ -147,6 +149,7 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 			case err == nil:
 				sum.Found++
 				reports[o.Symbol] = append(reports[o.Symbol], o)
+				found = append(found, o)
 			case errors.Is(err, adapters.ErrOrderNotFound):
 				absent = append(absent, e)
 			default:
@@ -203,6 +206,12 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// An entry found at the exchange whose order this manager already knew in that state (its
+	// journal write failed after the answer came) did not move, so nothing wrote the journal:
+	// bring it in line now.
+	for _, o := range found {
+		m.journalStatus(ctx, o.ClientOrderID, m.current(o), nil)
 	}
 	for _, e := range absent {
 		sum.NotPlaced++

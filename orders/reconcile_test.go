@@ -1,7 +1,9 @@
 package orders_test
 
 import (
+	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,5 +268,49 @@ func TestRefresh(t *testing.T) {
 	}
 	if c, _ := h.store.Cursor(ctx, "trades/BTCUSDT"); c != "2" {
 		t.Fatalf("cursor %q", c)
+	}
+}
+
+// flakyStore fails the Updates whose turn is in fail (counting from 1).
+type flakyStore struct {
+	idempotency.Store
+	mu   sync.Mutex
+	n    int
+	fail map[int]bool
+}
+
+func (s *flakyStore) Update(ctx context.Context, key string, fn func(*idempotency.Entry) error) (idempotency.Entry, error) {
+	s.mu.Lock()
+	s.n++
+	fail := s.fail[s.n]
+	s.mu.Unlock()
+	if fail {
+		return idempotency.Entry{}, errors.New("journal away")
+	}
+	return s.Store.Update(ctx, key, fn)
+}
+
+// TestReconcileRepairsLaggingJournal: the journal could not record an acknowledgement (Redis
+// went away just then), so the manager knows the order as NEW while its entry says sent.
+// Reconcile, finding the order as the manager already knows it, brings the entry in line.
+func TestReconcileRepairsLaggingJournal(t *testing.T) {
+	h := newHarness(t, orders.Config{})
+	fs := &flakyStore{Store: h.store, fail: map[int]bool{2: true}} // 1: sent, 2: acked
+	m, err := orders.New(orders.Params{Exchange: h.ex, Store: fs, Keys: h.keys, Clock: h.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := m.Place(t.Context(), limitBuy("0.001", "65000"))
+	if err != nil || o.Status != adapters.StatusNew {
+		t.Fatalf("order %+v, err %v", o, err)
+	}
+	if e := h.entry(o.ClientOrderID); e.State != idempotency.StateSent {
+		t.Fatalf("journal %s, want the lagging sent", e.State)
+	}
+	if _, err := m.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if e := h.entry(o.ClientOrderID); e.State != idempotency.StateAcked || e.OrderStatus != "NEW" {
+		t.Fatalf("journal after reconcile %+v, want acked", e)
 	}
 }
