@@ -373,13 +373,18 @@ func TestAdminEndpoints(t *testing.T) {
 			Windows  []map[string]any `json:"windows"`
 			Breakers []map[string]any `json:"breakers"`
 			Buckets  []map[string]any `json:"buckets"`
+			Retry    struct {
+				FirstAttempts int64 `json:"first_attempts"`
+				Allowed       int64 `json:"allowed"`
+			} `json:"retry_budget"`
 		} `json:"scheduler"`
 	}
 	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
 		t.Fatalf("/status: %d %v\n%s", code, err, body)
 	}
 	if !st.KillSwitch.Halted || st.KillSwitch.Reason.Why != "maintenance" || len(st.Scheduler.Windows) == 0 ||
-		len(st.Scheduler.Breakers) == 0 || len(st.Scheduler.Buckets) == 0 {
+		len(st.Scheduler.Breakers) == 0 || len(st.Scheduler.Buckets) == 0 ||
+		st.Scheduler.Retry.FirstAttempts == 0 || st.Scheduler.Retry.Allowed == 0 {
 		t.Fatalf("/status lacks state: %s", body)
 	}
 	b.app.RequireStop()

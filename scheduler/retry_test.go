@@ -191,6 +191,9 @@ func TestRetryBudgetCapsOutage(t *testing.T) {
 			t.Error("no request failed with ErrRetryBudget")
 		}
 		t.Logf("%d first attempts, %d retries, %d refused by the retry budget", n, retries, budgetErrs)
+		if rb := s.Snapshot().RetryBudget; rb.FirstAttempts != n || rb.Retries != int64(retries) || rb.Allowed != 5+n/10 {
+			t.Errorf("snapshot retry budget %+v, want %d first attempts, %d retries, %d allowed", rb, n, retries, 5+n/10)
+		}
 		s.Close()
 	})
 }

@@ -13,6 +13,16 @@ type Snapshot struct {
 	Buckets  []BucketState  `json:"buckets"`
 	Breakers []BreakerState `json:"breakers"`
 	Queued   map[string]int `json:"queued"` // requests waiting, by priority name
+	// RetryBudget is the retry budget over its sliding window.
+	RetryBudget RetryBudgetState `json:"retry_budget"`
+}
+
+// RetryBudgetState is the retry budget in a Snapshot: retries may reach Allowed (a floor plus
+// the ratio of first attempts) over the window; past it, failures are not retried.
+type RetryBudgetState struct {
+	FirstAttempts int64 `json:"first_attempts"`
+	Retries       int64 `json:"retries"`
+	Allowed       int64 `json:"allowed"`
 }
 
 // WindowState is one limit window in a Snapshot.
@@ -78,5 +88,8 @@ func (s *Scheduler) Snapshot() Snapshot {
 	for p := range s.queue {
 		snap.Queued[Priority(p).String()] = s.queue[p].n
 	}
+	firsts, retries := s.retries.count.sums(now)
+	snap.RetryBudget = RetryBudgetState{FirstAttempts: firsts, Retries: retries,
+		Allowed: s.retries.floor + int64(s.retries.ratio*float64(firsts))}
 	return snap
 }
