@@ -11,6 +11,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/strategy"
 )
@@ -46,6 +47,7 @@ type Loop struct {
 	ex        adapters.Exchange
 	orders    OrderService
 	sw        *killswitch.Switch
+	fleet     *fleet.Fleet // nil outside fleet mode
 	defs      []strategy.Definition
 	shutdown  fx.Shutdowner
 	feed      *marketFeed
@@ -74,6 +76,7 @@ type loopParams struct {
 	Info       *infoCache
 	Strategies []strategy.Definition `group:"strategies"`
 	Clock      Clock                 `optional:"true"`
+	Fleet      *fleet.Fleet          `optional:"true"`
 }
 
 func provideLoop(p loopParams) (*Loop, error) {
@@ -83,7 +86,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 	}
 	l := &Loop{
 		cfg: p.Config, log: p.Logging.Logger, clk: clk, metrics: p.Metrics, ex: p.Exchange,
-		orders: p.Orders, sw: p.Switch, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
+		orders: p.Orders, sw: p.Switch, fleet: p.Fleet, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
 		rng:     newLockedRand(uint64(time.Now().UnixNano())),
 		runners: map[string]*runner{},
 	}

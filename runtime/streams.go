@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/binance"
 	"github.com/keelbot/keel/adapters/stream"
+	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
@@ -77,7 +79,7 @@ func (l *Loop) runStreams(ctx context.Context) {
 	if !ok || !l.cfg.Market.Streams || l.streams == nil {
 		return
 	}
-	lim := stream.NewLimiter(stream.LimiterConfig{}, l.clk)
+	lim := l.connectionLimiter()
 	seed := uint64(l.rng.Float64() * (1 << 53))
 	opts := binance.StreamOptions{Limiter: lim, Clock: l.clk, Seed: seed}
 	var wg sync.WaitGroup
@@ -142,6 +144,49 @@ func (l *Loop) runStreams(ctx context.Context) {
 			if terr := l.sw.TripAuto(context.WithoutCancel(ctx), why); terr != nil {
 				l.log.Error().Err(terr).Msg("could not record the kill switch after a stream auth failure; this process is halted anyway")
 			}
+		}
+	}
+}
+
+// connectionLimiter caps WebSocket connection attempts: the exchange counts them per IP, so
+// in fleet mode the cap is the fleet's (one window in Redis), with a local share of it
+// (cap ÷ fleet.size) while Redis does not answer.
+func (l *Loop) connectionLimiter() stream.AttemptLimiter {
+	if l.fleet == nil {
+		return stream.NewLimiter(stream.LimiterConfig{}, l.clk)
+	}
+	limit, window := stream.DefaultMaxAttempts, stream.DefaultAttemptWindow
+	share := max(1, limit/max(1, l.fleet.Options().Size))
+	return &fleetAttempts{fl: l.fleet, clk: l.clk, max: int64(limit), window: window,
+		local: stream.NewLimiter(stream.LimiterConfig{Max: share, Window: window}, l.clk)}
+}
+
+// fleetAttempts is a stream.AttemptLimiter shared by the fleet through Redis.
+type fleetAttempts struct {
+	fl     *fleet.Fleet
+	clk    Clock
+	max    int64
+	window time.Duration
+	local  *stream.Limiter
+}
+
+func (a *fleetAttempts) Wait(ctx context.Context) error {
+	for {
+		if down, _ := a.fl.Down(); down {
+			return a.local.Wait(ctx)
+		}
+		wait, err := a.fl.TakeAttempt(ctx, "ws_connections", a.max, a.window)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return a.local.Wait(ctx)
+		}
+		if wait == 0 {
+			return nil
+		}
+		if !sleepCtx(ctx, a.clk, wait) {
+			return ctx.Err()
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/internal/fleet/fleettest"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -228,4 +229,29 @@ func TestBotRidesOutADropStorm(t *testing.T) {
 		t.Errorf("refused %d, 429s %d, 418s %d", after.Streams.Refused, after.Total.Status429, after.Total.Status418)
 	}
 	t.Logf("market connects %d, user connects %d, order queries %d, snapshots %v", marketConnects, userConnects, queries, after.DepthSnapshots)
+}
+
+// TestFleetCountsStreamConnectionsTogether: in fleet mode the bot's WebSocket connection
+// attempts are taken from the fleet's window in Redis (the exchange counts them per IP), not
+// from a window of its own.
+func TestFleetCountsStreamConnectionsTogether(t *testing.T) {
+	rdb, prefix := fleettest.Require(t)
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir, "KEEL_STORE_URL=redis://"+fleettest.Addr+"/0", "KEEL_STORE_PREFIX="+prefix), "probe")
+	defer b.app.RequireStop()
+	key := prefix + "attempts:ws_connections"
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		n, err := rdb.ZCard(context.Background(), key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened := b.sim.Stats().Streams
+		if n >= 2 && n >= opened.Opened+opened.APIOpened {
+			break // the market stream and the user stream, each counted in the fleet's window
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d attempts in the fleet window for %d market and %d API connections", n, opened.Opened, opened.APIOpened)
+		}
+		b.probes["probe"].waitFor(t, "a tick", ticks(1))
+	}
 }

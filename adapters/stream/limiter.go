@@ -39,6 +39,13 @@ type LimiterConfig struct {
 	Window time.Duration
 }
 
+// The default cap on connection attempts: 80% of Binance's 300 per 5 minutes per IP, so a
+// process that also serves the WebSocket API stays clear of the limit.
+const (
+	DefaultMaxAttempts   = 240
+	DefaultAttemptWindow = 5 * time.Minute
+)
+
 // Limiter caps connection attempts over a sliding window. One Limiter is shared by every
 // stream of an account (the exchange counts per IP); it is safe for concurrent use. Wait is
 // what callers want.
@@ -54,10 +61,10 @@ type Limiter struct {
 // NewLimiter builds a Limiter on clk (nil: the wall clock).
 func NewLimiter(cfg LimiterConfig, clk Clock) *Limiter {
 	if cfg.Max <= 0 {
-		cfg.Max = 240
+		cfg.Max = DefaultMaxAttempts
 	}
 	if cfg.Window <= 0 {
-		cfg.Window = 5 * time.Minute
+		cfg.Window = DefaultAttemptWindow
 	}
 	if clk == nil {
 		clk = clock.Real{}
