@@ -2,35 +2,67 @@
 // Redis. It implements the seams the other packages define: the scheduler's shared window
 // Counter (Reserver), bucket Semaphore and SharedHolds; a killswitch.Backend; and the gate that
 // keeps orders in while Redis cannot be reached. The idempotency journal's Redis store lives
-// in idempotency (RedisStore); Fleet.Journal returns one under the fleet's prefix.
+// in idempotency (RedisStore); Fleet.Journal returns one under the fleet's prefix, and the
+// fleet marks its instance alive in it so that the others know when to take its entries over.
 //
 // # What is shared, and how
 //
 //   - Limit windows (fixed, aligned to the exchange's clock): each instance leases chunks of a
 //     window's budget with one Lua script (the fleet total of leases never exceeds the cap of
-//     the priority asking), and grants requests from its lease without a round trip. An
-//     unused lease is lost at the end of its window, so chunks are small (Options.LeaseShare).
+//     the priority asking), and grants requests from its lease without a round trip. A chunk
+//     grows with the instance's demand up to its fair share (cap ÷ Options.Size); every lease
+//     publishes the fleet's new total, so an instance knows a window is spent without asking.
+//     An unused lease is lost at the end of its window.
 //   - Bucket concurrency: each slot is a member of a Redis sorted set scored by its lease's
-//     expiry on Redis's clock (Lua, TIME). A slot is one round trip to take; it is returned in
-//     the background and renewed while its request runs, so a killed instance's slots free
-//     themselves when their lease ends (Options.SlotLease). The AIMD limit lives beside the
-//     set: one instance's 429 halves it for the fleet.
+//     expiry on Redis's clock. A slot an instance takes stays its own after its request ends
+//     and serves its next request without a round trip (while its lease has time left), until
+//     another instance waits for one: a refused instance queues in Redis and one holder is
+//     named to give a slot back; the return hands the slot to the head of the queue, which is
+//     told by pub/sub and needs no round trip of its own. Leases are renewed in the round trips
+//     an instance makes anyway, so a killed instance's slots free themselves when their lease
+//     ends (Options.SlotLease). The AIMD limit lives beside the set: one instance's 429 halves
+//     it for the fleet (successes are counted in batches).
 //   - Breaker openings and bucket pauses (SharedHolds): a key per hold with the hold's time to
-//     live; every instance reads them every 100 ms.
+//     live, announced by pub/sub to every instance when written; the whole set is read again
+//     whenever the subscription (re)starts and every 600 × Options.Poll (a minute), in case.
 //   - The kill switch: a key holding the halt's reason, kept in step with each instance's file.
+//
+// In a fleet whose instances contend for budget and slots, a request costs well under one
+// Redis round trip on average (BenchmarkFleetGoodput reports it as redis-rtt/req).
 //
 // # When Redis cannot be reached
 //
 // Every Redis call on the request path has a short timeout. The first failure marks the fleet
-// down: the gate (Gate) refuses orders with the reason, windows and buckets fall back to a
-// local share (limit ÷ Options.Size, at least 1), and a background ping brings everything back
-// when Redis answers again. Slots held when Redis went away expire by their lease.
+// down, as does the fleet's subscription breaking (or a ping on it going unanswered after
+// 2 × Options.Poll of silence), so an instance that makes no other call notices at once: the
+// gate (Gate) refuses orders with the reason, and a background ping brings everything back
+// when Redis answers again. Meanwhile each instance lives on a local share that keeps the
+// fleet within its totals, whatever the others do:
+//
+//   - a bucket gets cap ÷ Options.Size slots (rounded down), counting this instance's requests
+//     still in flight on Redis slots, and only once every lease Redis granted before it went
+//     away has run out (Options.SlotLease after the failure was noticed). A bucket whose cap is
+//     below the fleet's size gets no local share at all: its requests wait until Redis
+//     answers, and are shed when their time is up (Status.NoLocalShare lists such buckets,
+//     and the log line that reports Redis down names them);
+//   - a window gets limit ÷ Options.Size of each period (rounded down), from the period after
+//     the one Redis went away in: in that one the fleet may already have leased the whole cap,
+//     so an instance uses only what is left of its own lease. In the period Redis comes back in
+//     an instance stays on its local share (its use is pushed to Redis with its next lease),
+//     unless Redis was back within the period it went away in.
+//
+// Slots this instance holds on its local share when Redis answers again are registered in
+// Redis then, so that the others count them.
 package fleet
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"net"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,23 +78,31 @@ type Options struct {
 	// Prefix starts every key ("keel:<exchange>:<account>:"). Instances that share an API key
 	// must share it. Required.
 	Prefix string
-	// InstanceID names this instance in slot leases and holds. Required.
+	// InstanceID names this instance in slot leases, holds and the journal (the instance tag of
+	// its order keys). Required; no '|' or ':'.
 	InstanceID string
 	// Size is the number of instances: while Redis is down each one uses limit ÷ Size of every
-	// window and cap ÷ Size slots of every bucket (at least 1). Default 1.
+	// window and cap ÷ Size slots of every bucket, rounded down (see the package doc). It is
+	// also the number of fair shares a window's lease chunks are cut to. Default 1.
 	Size int
 	// SlotLease is how long a bucket slot stays taken without renewal: an instance that dies
-	// holding slots frees them after at most this long. Renewed every SlotLease/3. Default 10s.
+	// holding slots frees them after at most this long. Default 10s.
 	SlotLease time.Duration
-	// LeaseShare is the share of a window's limit one lease takes, at least 1. Default 0.01.
+	// LeaseShare is the smallest share of a window's limit one lease takes (a chunk grows with
+	// demand up to limit ÷ Size). Default 0.01.
 	LeaseShare float64
 	// OpTimeout bounds each Redis call on the request path. Default 250ms.
 	OpTimeout time.Duration
-	// Poll is how often holds are read, blocked buckets looked at again and, while Redis is
-	// down, Redis pinged. Default 100ms (the ≤ 100 ms of a shared breaker).
+	// Poll is how often slots are looked after (renewed, given back, waited for), and, while
+	// Redis is down, Redis is pinged. Default 100ms.
 	Poll time.Duration
+	// AliveTTL is how long the journal's "alive" mark of this instance lasts; it is renewed
+	// every third of it. Default 30s.
+	AliveTTL time.Duration
 	// Logger receives Redis going down and coming back (default: none).
 	Logger zerolog.Logger
+	// Now is the clock of the fallback's timing (default time.Now).
+	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -81,6 +121,12 @@ func (o *Options) setDefaults() {
 	if o.Poll <= 0 {
 		o.Poll = 100 * time.Millisecond
 	}
+	if o.AliveTTL <= 0 {
+		o.AliveTTL = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 }
 
 // ErrUnavailable is wrapped by the gate's error while Redis cannot be reached.
@@ -89,24 +135,28 @@ var ErrUnavailable = errors.New("fleet: shared store unreachable")
 // Fleet is one instance's membership of a fleet. Build it with New, Start it, and Close it
 // when done. It is safe for concurrent use.
 type Fleet struct {
-	rdb  redis.UniversalClient
-	opts Options
-	log  zerolog.Logger
+	rdb     redis.UniversalClient
+	opts    Options
+	log     zerolog.Logger
+	journal *idempotency.RedisStore
 
 	mu       sync.Mutex
 	down     bool      // guarded by mu
 	downErr  string    // guarded by mu
-	downAt   time.Time // guarded by mu
+	downAt   time.Time // guarded by mu: when the last outage was noticed (f.opts.Now)
+	upAt     time.Time // guarded by mu: when Redis last answered again after one
+	downGen  int       // guarded by mu: outages so far (each semaphore catches up with it)
 	sems     []*semaphore
 	counters []*counter
+	aliveAt  time.Time // guarded by mu: when this instance was last marked alive
 
 	holds *holds
 
-	releases chan release
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	started  bool
+	syncs   chan *semaphore // slots to give back, leases to renew: done by eventLoop
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
 }
 
 // New returns the fleet member that keeps its shared state in rdb. rdb is the caller's; Close
@@ -116,8 +166,12 @@ func New(rdb redis.UniversalClient, o Options) (*Fleet, error) {
 	if o.Prefix == "" || o.InstanceID == "" {
 		return nil, errors.New("fleet: prefix and instance id are required")
 	}
+	if strings.ContainsAny(o.InstanceID, "|:") {
+		return nil, fmt.Errorf("fleet: instance id %q: must not contain '|' or ':'", o.InstanceID)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &Fleet{rdb: rdb, opts: o, log: o.Logger, releases: make(chan release, 4096), ctx: ctx, cancel: cancel}
+	f := &Fleet{rdb: rdb, opts: o, log: o.Logger, syncs: make(chan *semaphore, 1024), ctx: ctx, cancel: cancel,
+		journal: idempotency.NewRedisStore(rdb, o.Prefix)}
 	f.holds = newHolds(f)
 	return f, nil
 }
@@ -128,8 +182,8 @@ func (f *Fleet) Options() Options { return f.opts }
 // Client returns the Redis client.
 func (f *Fleet) Client() redis.UniversalClient { return f.rdb }
 
-// Start starts the background work: returning slots, renewing leases, reading holds,
-// watching Redis's health. It does not block.
+// Start starts the background work: the fleet's notices (slots handed over, budgets spent,
+// holds), returning and renewing slots, watching Redis's health. It does not block.
 func (f *Fleet) Start() {
 	f.mu.Lock()
 	if f.started {
@@ -138,10 +192,9 @@ func (f *Fleet) Start() {
 	}
 	f.started = true
 	f.mu.Unlock()
-	f.wg.Add(3)
-	go f.releaseLoop()
+	f.wg.Add(2)
+	go f.eventLoop()
 	go f.pollLoop()
-	go f.renewLoop()
 }
 
 // Close stops the background work and returns the slots this instance still holds. It is
@@ -193,6 +246,9 @@ type Status struct {
 	Size    int       `json:"size"`
 	Prefix  string    `json:"prefix"`
 	Holding int       `json:"slots_held"`
+	// NoLocalShare lists the buckets whose cap is below the fleet's size: while Redis is down
+	// they get no slot at all, and their requests wait (or are shed).
+	NoLocalShare []string `json:"no_local_share,omitempty"`
 }
 
 // Status returns whether Redis answers and, if not, since when and why.
@@ -206,7 +262,20 @@ func (f *Fleet) Status() Status {
 	for _, s := range f.semaphores() {
 		st.Holding += s.heldCount()
 	}
+	st.NoLocalShare = f.noLocalShare()
 	return st
+}
+
+// noLocalShare lists the buckets with no slot while Redis is down.
+func (f *Fleet) noLocalShare() []string {
+	var out []string
+	for _, s := range f.semaphores() {
+		if s.localCap == 0 {
+			out = append(out, s.bucket)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Down reports whether Redis is unreachable, and why.
@@ -224,13 +293,26 @@ func (f *Fleet) fail(err error) {
 	f.mu.Lock()
 	was := f.down
 	if !was {
-		f.down, f.downErr, f.downAt = true, err.Error(), time.Now()
+		f.down, f.downErr, f.downAt = true, err.Error(), f.opts.Now()
+		f.downGen++
 	}
 	f.mu.Unlock()
-	if !was {
-		f.log.Error().Err(err).Str("prefix", f.opts.Prefix).
-			Msg("fleet: Redis unreachable: orders held, reads on a local share of each budget until it answers")
+	if was {
+		return
 	}
+	ev := f.log.Error().Err(err).Str("prefix", f.opts.Prefix).Dur("local_share_after", f.opts.SlotLease)
+	if none := f.noLocalShare(); len(none) > 0 {
+		ev = ev.Strs("no_local_share", none)
+	}
+	ev.Msg("fleet: Redis unreachable: orders held; reads on a local share of each budget (cap ÷ fleet.size, once the " +
+		"slot leases granted before have run out); buckets with no local share wait until Redis answers")
+}
+
+// downState reports whether the fleet runs on its local fallback, and how many outages began.
+func (f *Fleet) downState() (bool, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.down, f.downGen
 }
 
 // isDown reports whether the fleet runs on its local fallback.
@@ -240,17 +322,30 @@ func (f *Fleet) isDown() bool {
 	return f.down
 }
 
-// recover marks Redis reachable again and wakes every scheduler.
+// outage returns when the last outage was noticed and when it ended (zero while it lasts, or
+// if there was none).
+func (f *Fleet) outage() (downAt, upAt time.Time, down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.downAt, f.upAt, f.down
+}
+
+// recover marks Redis reachable again, registers the slots taken on the local share and wakes
+// every scheduler.
 func (f *Fleet) recover() {
 	f.mu.Lock()
 	was := f.down
-	f.down, f.downErr, f.downAt = false, "", time.Time{}
+	f.down, f.downErr = false, ""
+	if was {
+		f.upAt = f.opts.Now()
+	}
 	f.mu.Unlock()
 	if was {
 		f.log.Warn().Str("prefix", f.opts.Prefix).Msg("fleet: Redis answers again: shared budgets, slots and holds restored")
 		for _, s := range f.semaphores() {
-			s.unblock()
+			s.cameBack()
 		}
+		f.holds.requestRead()
 	}
 }
 
@@ -260,40 +355,221 @@ func (f *Fleet) semaphores() []*semaphore {
 	return append([]*semaphore(nil), f.sems...)
 }
 
+func (f *Fleet) counterList() []*counter {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*counter(nil), f.counters...)
+}
+
 // op returns a context for one Redis call on the request path.
 func (f *Fleet) op() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(f.ctx, f.opts.OpTimeout)
 }
 
-// pollLoop reads the shared holds, looks again at blocked buckets (a dead instance's slot
-// expires without a message) and, while Redis is down, pings it.
+// eventsChannel is the fleet's pub/sub channel: slots handed over ("g"), wanted ("w"), free
+// ("r"), AIMD limits changed ("l"), window totals ("f"), holds ("h").
+func (f *Fleet) eventsChannel() string { return f.opts.Prefix + "events" }
+
+// eventLoop applies the fleet's notices (receiveLoop reads them) and does the Redis work that
+// may wait a moment: slot returns and renewals, hold writes, reading every hold after
+// (re)subscribing.
+func (f *Fleet) eventLoop() {
+	defer f.wg.Done()
+	msgs := make(chan any, 256)
+	f.wg.Add(1)
+	go f.receiveLoop(msgs)
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case m := <-msgs:
+			switch m := m.(type) {
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					f.holds.requestRead()
+					for _, s := range f.semaphores() {
+						s.subscribed()
+					}
+				}
+			case *redis.Message:
+				f.notice(m.Payload)
+			}
+		case s := <-f.syncs:
+			s.sync()
+		case <-f.holds.readReq:
+			ctx, cancel := f.op()
+			if err := f.holds.read(ctx); err != nil {
+				f.fail(err)
+			}
+			cancel()
+		case h := <-f.holds.pending:
+			ctx, cancel := f.op()
+			if err := f.holds.write(ctx, h); err != nil {
+				f.fail(err)
+			}
+			cancel()
+		}
+	}
+}
+
+// receiveLoop reads the fleet's channel. It is also how an instance that has no other reason
+// to talk to Redis notices that Redis went away: the subscription's connection breaks (or a
+// ping on it, sent after 2 × Options.Poll of silence, goes unanswered), which marks the fleet
+// down at once. go-redis resubscribes when it reconnects; notices sent in between are lost,
+// which the (re)subscription's handling makes up for.
+func (f *Fleet) receiveLoop(out chan<- any) {
+	defer f.wg.Done()
+	ps := f.rdb.Subscribe(f.ctx, f.eventsChannel())
+	defer ps.Close()
+	quiet := 2 * f.opts.Poll
+	pinged := false
+	for f.ctx.Err() == nil {
+		m, err := ps.ReceiveTimeout(f.ctx, quiet)
+		var ne net.Error
+		switch {
+		case err == nil:
+			pinged = false
+			if _, pong := m.(*redis.Pong); pong {
+				continue
+			}
+			select {
+			case out <- m:
+			case <-f.ctx.Done():
+				return
+			}
+		case f.ctx.Err() != nil:
+			return
+		case errors.As(err, &ne) && ne.Timeout() && !pinged:
+			// Silence: ask; the answer comes in like a message.
+			pinged = true
+			ctx, cancel := f.op()
+			if err := ps.Ping(ctx); err != nil {
+				f.fail(err)
+			}
+			cancel()
+		default:
+			if errors.As(err, &ne) && ne.Timeout() {
+				err = fmt.Errorf("fleet: no answer to a ping within %s: %w", quiet, err)
+			}
+			pinged = false
+			f.fail(err)
+			t := time.NewTimer(f.opts.Poll) // go-redis reconnects on the next receive
+			select {
+			case <-t.C:
+			case <-f.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+	}
+}
+
+// notice applies one message of the fleet's channel.
+func (f *Fleet) notice(payload string) {
+	kind, rest, _ := strings.Cut(payload, "|")
+	now := f.opts.Now()
+	switch kind {
+	case "g", "w", "r", "l":
+		bucket, rest, _ := strings.Cut(rest, "|")
+		for _, s := range f.semaphores() {
+			if s.bucket == bucket {
+				s.notice(kind, rest, now)
+			}
+		}
+	case "f":
+		key, total, _ := strings.Cut(rest, "|")
+		for _, c := range f.counterList() {
+			c.notice(key, total)
+		}
+	case "h":
+		f.holds.notice(rest, time.Now())
+	}
+}
+
+// pollLoop looks after the slots (renewals, returns, refused instances' next try), reads the
+// holds again now and then, marks this instance alive in the journal and, while Redis is down,
+// pings it.
 func (f *Fleet) pollLoop() {
 	defer f.wg.Done()
 	t := time.NewTicker(f.opts.Poll)
 	defer t.Stop()
+	holdsEvery := 600 * f.opts.Poll
+	lastHolds := time.Now()
+	f.markAlive()
 	for {
 		select {
 		case <-f.ctx.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := f.op()
 		if f.isDown() {
+			ctx, cancel := f.op()
 			if err := f.rdb.Ping(ctx).Err(); err == nil {
 				f.recover()
 			}
 			cancel()
 			continue
 		}
-		if err := f.holds.refresh(ctx); err != nil {
-			f.fail(err)
-		}
-		cancel()
+		now := f.opts.Now()
 		for _, s := range f.semaphores() {
-			s.unblock()
+			s.tick(now)
+		}
+		if time.Since(lastHolds) >= holdsEvery {
+			lastHolds = time.Now()
+			f.holds.requestRead()
+		}
+		f.mu.Lock()
+		due := now.Sub(f.aliveAt) >= f.opts.AliveTTL/3
+		f.mu.Unlock()
+		if due {
+			f.markAlive()
 		}
 	}
 }
+
+// markAlive marks this instance alive in the journal for Options.AliveTTL.
+func (f *Fleet) markAlive() {
+	ctx, cancel := f.op()
+	defer cancel()
+	if err := f.journal.MarkAlive(ctx, f.opts.InstanceID, f.opts.AliveTTL); err != nil {
+		f.fail(err)
+		return
+	}
+	f.markedAlive()
+}
+
+// aliveDue reports whether a round trip should carry the journal's alive mark (a sixth of its
+// time to live has passed; pollLoop sends it on its own after a third).
+func (f *Fleet) aliveDue() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.opts.Now().Sub(f.aliveAt) >= f.opts.AliveTTL/6
+}
+
+func (f *Fleet) markedAlive() {
+	f.mu.Lock()
+	f.aliveAt = f.opts.Now()
+	f.mu.Unlock()
+}
+
+// spread returns this instance's own offset in [0, d): instances that would all do something
+// at one instant do it one after the other.
+func (f *Fleet) spread(d int64) int64 {
+	if d <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(f.opts.InstanceID))
+	return int64(h.Sum64() % uint64(d))
+}
+
+// renewBelow is when a slot's lease is renewed by a round trip made anyway (a lease, another
+// call for its bucket): when less than 9/10 of it is left. pollLoop renews on its own only
+// what has less than a third left.
+func (f *Fleet) renewBelow() time.Duration { return 9 * f.opts.SlotLease / 10 }
+
+// errBadReply is a script's answer of the wrong shape.
+var errBadReply = errors.New("fleet: unexpected reply from Redis")
 
 // MarkDown records that Redis could not be reached (the runtime's first ping at start-up):
 // orders stay held until a ping succeeds.

@@ -49,7 +49,7 @@ func TestFleetGoodputNoRateLimits(t *testing.T) {
 	wg.Wait()
 	st := x.sim.Stats()
 	t.Logf("ok %d, shed %d, other %d; sim: requests %d, 429 %d, 418 %d; max in flight %v",
-		ok.Load(), shed.Load(), other.Load(), st.Total.Requests, st.Total.Status429, st.Total.Status418, x.maxIn)
+		ok.Load(), shed.Load(), other.Load(), st.Total.Requests, st.Total.Status429, st.Total.Status418, x.maxInflights())
 	if st.Total.Status429 != 0 || st.Total.Status418 != 0 {
 		t.Errorf("simulator answered %d 429s and %d 418s, want none", st.Total.Status429, st.Total.Status418)
 	}
@@ -76,5 +76,60 @@ func countResult(err error, ok, shed, other *atomic.Int64) {
 		shed.Add(1)
 	default:
 		other.Add(1)
+	}
+}
+
+// TestFleetRoundTripsUnderContention: five instances each offering the whole budget of depth
+// reads (the BenchmarkFleetGoodput load) make at most one Redis round trip per request sent,
+// once past start-up (connections dialled, leases sized to demand, the AIMD limit ramped up:
+// one second), with zero 429s and never more than the cap in flight. A pipeline is one round
+// trip; the subscription's own traffic does not go through the client's hooks.
+func TestFleetRoundTripsUnderContention(t *testing.T) {
+	rdb, prefix := fleettest.Require(t)
+	hook := &rttHook{}
+	rdb.AddHook(hook)
+	x := newExchange(t, 60) // REQUEST_WEIGHT 6000 per second: 15 depth reads a second fleet-wide
+	const n = 5
+	var insts []*instance
+	for i := range n {
+		insts = append(insts, newInstance(t, rdb, prefix, fmt.Sprint("c", i), n, x, instanceOpts{}))
+	}
+	load := func(d time.Duration) int64 {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		var sent atomic.Int64
+		var wg sync.WaitGroup
+		for _, in := range insts {
+			for range 6 {
+				wg.Go(func() {
+					for ctx.Err() == nil {
+						if _, err := in.c.Depth(ctx, "BTCUSDT", 5000); err == nil {
+							sent.Add(1)
+						}
+					}
+				})
+			}
+		}
+		wg.Wait()
+		return sent.Load()
+	}
+	load(time.Second) // start-up
+	rtt0 := hook.n.Load()
+	sent := load(3 * time.Second)
+	rtts := hook.n.Load() - rtt0
+	st := x.sim.Stats()
+	t.Logf("%d requests, %d round trips: %.2f per request; sim: 429 %d, 418 %d; max in flight %d",
+		sent, rtts, float64(rtts)/float64(max(sent, 1)), st.Total.Status429, st.Total.Status418, x.maxInflight("GET /api/v3/depth"))
+	if sent < 20 {
+		t.Fatalf("only %d requests in 3s: the fleet starves", sent)
+	}
+	if float64(rtts) > float64(sent) {
+		t.Errorf("%d Redis round trips for %d requests: more than one per request", rtts, sent)
+	}
+	if st.Total.Status429 != 0 || st.Total.Status418 != 0 {
+		t.Errorf("simulator answered %d 429s and %d 418s, want none", st.Total.Status429, st.Total.Status418)
+	}
+	if got := x.maxInflight("GET /api/v3/depth"); got > 4 {
+		t.Errorf("%d depth requests in flight at the simulator, cap 4", got)
 	}
 }

@@ -94,6 +94,17 @@ func (x *exchange) maxInflight(key string) int {
 	return x.maxIn[key]
 }
 
+// maxInflights returns a copy of the most requests in flight per "METHOD path".
+func (x *exchange) maxInflights() map[string]int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make(map[string]int, len(x.maxIn))
+	for k, v := range x.maxIn {
+		out[k] = v
+	}
+	return out
+}
+
 func (x *exchange) ordersSeen() []orderSeen {
 	x.mu.Lock()
 	defer x.mu.Unlock()

@@ -3,19 +3,22 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/keelbot/keel/scheduler"
 )
 
-// holdScript sets KEYS[1] to ARGV[1] for ARGV[2] ms unless it already lives longer, and
-// lists it in the set KEYS[2].
+// holdScript sets KEYS[1] to ARGV[1] for ARGV[2] ms unless it already lives longer, lists it
+// in the set KEYS[2], and announces it on KEYS[3] ("h|<ttl ms>|<value>").
 var holdScript = newScript(`
 redis.call('SADD', KEYS[2], KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl >= tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', KEYS[3], 'h|' .. ARGV[2] .. '|' .. ARGV[1])
 return 1`)
 
 // readHoldsScript returns the value and the time to live (ms) of every hold listed in the set
@@ -34,11 +37,15 @@ end
 return out`)
 
 // holds is the fleet's scheduler.SharedHolds: one key per hold ("h:<class>:<bucket>") whose
-// time to live is the hold's, on Redis's clock; Publish writes in the background, Holds
-// answers from a cache that pollLoop refreshes every Options.Poll.
+// time to live is the hold's, on Redis's clock. Publish writes in the background, and the
+// write is announced to every instance, which adds it to the cache Holds answers from; the
+// whole set is read again when the subscription (re)starts (a broken one is noticed and
+// resubscribed: the notices sent meanwhile are lost), when Redis comes back, and every
+// 600 × Options.Poll in case.
 type holds struct {
 	f       *Fleet
 	pending chan scheduler.SharedHold
+	readReq chan struct{}
 
 	mu     sync.Mutex
 	cached []scheduler.SharedHold // replaced, never modified
@@ -51,7 +58,9 @@ type holdJSON struct {
 	Instance string `json:"instance"`
 }
 
-func newHolds(f *Fleet) *holds { return &holds{f: f, pending: make(chan scheduler.SharedHold, 256)} }
+func newHolds(f *Fleet) *holds {
+	return &holds{f: f, pending: make(chan scheduler.SharedHold, 256), readReq: make(chan struct{}, 1)}
+}
 
 // Publish implements scheduler.SharedHolds. It never blocks: a hold that finds the queue full
 // is dropped (this instance holds anyway).
@@ -60,10 +69,8 @@ func (h *holds) Publish(sh scheduler.SharedHold) {
 	case h.pending <- sh:
 	default:
 	}
-	// Writing happens on the next refresh; keep this instance's own view current at once.
-	h.mu.Lock()
-	h.cached = append(append([]scheduler.SharedHold(nil), h.cached...), sh)
-	h.mu.Unlock()
+	// Keep this instance's own view current at once.
+	h.add(sh)
 }
 
 // Holds implements scheduler.SharedHolds.
@@ -73,27 +80,68 @@ func (h *holds) Holds(time.Time) []scheduler.SharedHold {
 	return h.cached
 }
 
-// refresh writes the holds published since the last one and reads the fleet's.
-func (h *holds) refresh(ctx context.Context) error {
-	for {
-		var sh scheduler.SharedHold
-		select {
-		case sh = <-h.pending:
+// add puts sh in the cache in place of the same class and bucket's hold, unless that one
+// lasts longer, and drops holds that ended.
+func (h *holds) add(sh scheduler.SharedHold) {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]scheduler.SharedHold, 0, len(h.cached)+1)
+	for _, c := range h.cached {
+		switch {
+		case !c.Until.After(now):
+		case c.Class == sh.Class && c.Bucket == sh.Bucket:
+			if c.Until.After(sh.Until) {
+				sh = c
+			}
 		default:
-			return h.read(ctx)
+			out = append(out, c)
 		}
-		ms := time.Until(sh.Until).Milliseconds()
-		if ms <= 0 {
-			continue
-		}
-		v, _ := json.Marshal(holdJSON{Class: sh.Class.String(), Bucket: sh.Bucket, Reason: sh.Reason, Instance: h.f.opts.InstanceID})
-		key := h.f.opts.Prefix + "h:" + sh.Class.String() + ":" + sh.Bucket
-		if err := holdScript.run(ctx, h.f.rdb, []string{key, h.setKey()}, v, ms).Err(); err != nil {
-			return err
-		}
+	}
+	h.cached = append(out, sh)
+}
+
+// requestRead has eventLoop read every hold soon.
+func (h *holds) requestRead() {
+	select {
+	case h.readReq <- struct{}{}:
+	default:
 	}
 }
 
+// write stores one hold and announces it.
+func (h *holds) write(ctx context.Context, sh scheduler.SharedHold) error {
+	ms := time.Until(sh.Until).Milliseconds()
+	if ms <= 0 {
+		return nil
+	}
+	v, _ := json.Marshal(holdJSON{Class: sh.Class.String(), Bucket: sh.Bucket, Reason: sh.Reason, Instance: h.f.opts.InstanceID})
+	key := h.f.opts.Prefix + "h:" + sh.Class.String() + ":" + sh.Bucket
+	return holdScript.run(ctx, h.f.rdb, []string{key, h.setKey(), h.f.eventsChannel()}, v, ms).Err()
+}
+
+// notice takes in a hold another instance (or this one) wrote: "<ttl ms>|<value>".
+func (h *holds) notice(rest string, now time.Time) {
+	ttl, v, _ := strings.Cut(rest, "|")
+	ms, err := strconv.ParseInt(ttl, 10, 64)
+	if err != nil {
+		return
+	}
+	if sh, ok := decodeHold(v, now.Add(time.Duration(ms)*time.Millisecond)); ok {
+		h.add(sh)
+	}
+}
+
+func decodeHold(v string, until time.Time) (scheduler.SharedHold, bool) {
+	var hj holdJSON
+	if json.Unmarshal([]byte(v), &hj) != nil {
+		return scheduler.SharedHold{}, false
+	}
+	return scheduler.SharedHold{Class: classOf(hj.Class), Bucket: hj.Bucket, Until: until,
+		Reason: hj.Reason + " (instance " + hj.Instance + ")"}, true
+}
+
+// read replaces the cache with every hold in Redis.
 func (h *holds) read(ctx context.Context) error {
 	res, err := readHoldsScript.run(ctx, h.f.rdb, []string{h.setKey()}).Slice()
 	if err != nil {
@@ -104,12 +152,9 @@ func (h *holds) read(ctx context.Context) error {
 	for i := 0; i+1 < len(res); i += 2 {
 		s, _ := res[i].(string)
 		ttl, _ := res[i+1].(int64)
-		var hj holdJSON
-		if json.Unmarshal([]byte(s), &hj) != nil {
-			continue
+		if sh, ok := decodeHold(s, now.Add(time.Duration(ttl)*time.Millisecond)); ok {
+			out = append(out, sh)
 		}
-		out = append(out, scheduler.SharedHold{Class: classOf(hj.Class), Bucket: hj.Bucket,
-			Until: now.Add(time.Duration(ttl) * time.Millisecond), Reason: hj.Reason + " (instance " + hj.Instance + ")"})
 	}
 	h.mu.Lock()
 	h.cached = out

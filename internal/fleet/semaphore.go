@@ -7,121 +7,88 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/keelbot/keel/scheduler"
 )
 
-// script is a Lua script run by its SHA (loaded on first use).
-type script struct{ s *redis.Script }
-
-func newScript(src string) script { return script{redis.NewScript(src)} }
-
-func (s script) run(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd {
-	return s.s.Run(ctx, c, keys, args...)
-}
-
-// Redis's clock in milliseconds, inside a script.
-const redisNow = `local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-`
-
-// acquireScript takes a slot of KEYS[1] (a sorted set of members scored by lease expiry) if
-// fewer than the AIMD limit in KEYS[2] (default ARGV[2]) are held. ARGV: member, initial
-// limit, lease ms. Returns {ok, inflight, limit, now}.
-var acquireScript = newScript(redisNow + `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local limit = tonumber(redis.call('HGET', KEYS[2], 'limit') or ARGV[2])
-local n = redis.call('ZCARD', KEYS[1])
-if n >= limit then return {0, n, limit, now} end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 3)
-return {1, n + 1, limit, now}`)
-
-// releaseScript returns member ARGV[1] and feeds its class ARGV[2] to the fleet's AIMD limit
-// in KEYS[2]: ok counts toward a run of ARGV[5] successes that adds one (never above cap
-// ARGV[4]); rate_limit halves it (never below 1) unless the slot was taken (ARGV[3], Redis ms)
-// before the last halving, whose congestion event it belongs to. Publishes the bucket on
-// KEYS[3] so that waiting instances look again. Returns the limit.
-var releaseScript = newScript(redisNow + `
-redis.call('ZREM', KEYS[1], ARGV[1])
-local cap = tonumber(ARGV[4])
-local limit = tonumber(redis.call('HGET', KEYS[2], 'limit') or ARGV[6])
-local succ = tonumber(redis.call('HGET', KEYS[2], 'succ') or '0')
-local halved = tonumber(redis.call('HGET', KEYS[2], 'halved') or '0')
-local class = ARGV[2]
-if class == 'ok' then
-  succ = succ + 1
-  if succ >= tonumber(ARGV[5]) then succ = 0; limit = math.min(cap, limit + 1) end
-elseif class == 'rate_limit' then
-  succ = 0
-  if tonumber(ARGV[3]) >= halved then limit = math.max(1, math.floor(limit / 2)); halved = now end
-elseif class ~= 'validation' and class ~= 'abort' then
-  succ = 0
-end
-redis.call('HSET', KEYS[2], 'limit', limit, 'succ', succ, 'halved', halved)
-redis.call('PUBLISH', KEYS[3], ARGV[7])
-return limit`)
-
-// renewScript extends the leases of the members in ARGV[2..] that are still held, to now+ARGV[1].
-var renewScript = newScript(redisNow + `
-for i = 2, #ARGV do
-  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
-end
-return 1`)
-
-// slot is a held slot: its member and when Redis granted it.
+// slot is a slot this instance holds in Redis.
 type slot struct {
 	member string
-	at     int64 // Redis ms
+	at     int64     // Redis ms when it was last put to use, for AIMD's congestion events
+	exp    time.Time // before this (our clock) its lease surely holds; zero: lost
+	idle   time.Time // when its last request ended; zero while busy
+	busy   bool
 }
 
-// release is a slot to give back in the background.
-type release struct {
-	sem   *semaphore
-	slot  slot
-	class string
+// ret is a slot to give back, with the class of its last request ("spare": no feedback).
+type ret struct {
+	member, class string
+	at            int64
 }
 
 // semaphore is a bucket's concurrency cap shared by the fleet (scheduler.Semaphore and
 // scheduler.Waker). The scheduler calls it with its lock held, one call at a time; mu guards
-// it against the fleet's background goroutines.
+// it against the fleet's background goroutines. Lock order: a counter's mu, then a
+// semaphore's (a lease's round trip carries the semaphores' renewals); never the reverse.
 type semaphore struct {
-	f       *Fleet
-	bucket  string
-	cap     int
-	initial int
-	run     int
-	setKey  string
-	aimdKey string
-	local   scheduler.Semaphore // the fallback while Redis is down: cap ÷ Size
+	f        *Fleet
+	bucket   string
+	cap      int
+	initial  int
+	run      int
+	localCap int // slots while Redis is down: cap ÷ Size, rounded down
+	lb       scheduler.BucketConfig
+	keys     []string
 
 	seq atomic.Uint64
 
 	mu        sync.Mutex
-	held      []slot // oldest first
+	slots     []*slot // held in Redis: busy, or spare for the next request
+	returns   []ret   // to give back with the next round trip
+	force     []*slot // taken on the local share, to register in Redis
+	pendingOK int     // successes not told to Redis yet
+	owed      int     // slots to give back at their next release, for instances waiting
+	askedBy   string  // the waiting instance that named this one to give it a slot
+	askedAt   time.Time
+	waiting   map[string]time.Time // other instances queued (a "w" seen), until served ("g")
+	returning map[string]bool      // members given back in a round trip still on its way
+	downGen   int                  // the fleet's outages this bucket has caught up with
+	recheck   bool                 // notices may have been lost: look for a slot handed over
+	limit     int                  // the fleet's AIMD limit, as last heard
+	inflight  int                  // the fleet's slots in Redis, as last heard
+	blocked   bool                 // refused: no round trip until retryAt or a notice
+	retryAt   time.Time
+	offset    time.Duration // Redis's clock minus ours, as last measured
+	queued    bool          // waiting in f.syncs
+	local     scheduler.Semaphore
 	localHeld int
-	limit     int // the fleet's AIMD limit, as last seen
-	inflight  int // the fleet's slots in flight, as last seen
-	blocked   bool
 	wake      func()
 }
 
 func (f *Fleet) newSemaphore(b scheduler.BucketConfig, successRun int) scheduler.Semaphore {
 	lb := b
-	lb.MaxConcurrency = max(1, b.MaxConcurrency/f.opts.Size)
+	lb.MaxConcurrency = b.MaxConcurrency / f.opts.Size
 	s := &semaphore{
-		f: f, bucket: b.Name, cap: b.MaxConcurrency, initial: (b.MaxConcurrency + 1) / 2, run: successRun,
-		setKey: f.opts.Prefix + "s:" + b.Name, aimdKey: f.opts.Prefix + "a:" + b.Name,
+		f: f, bucket: b.Name, cap: b.MaxConcurrency, initial: (b.MaxConcurrency + 1) / 2, run: max(1, successRun),
+		localCap: lb.MaxConcurrency, lb: lb,
+		keys:  []string{f.opts.Prefix + "s:" + b.Name, f.opts.Prefix + "a:" + b.Name, f.opts.Prefix + "q:" + b.Name, f.eventsChannel()},
 		local: scheduler.NewLocalSemaphore(lb, successRun),
 	}
 	s.limit = s.initial
+	if s.localCap == 0 {
+		f.log.Warn().Str("bucket", b.Name).Int("cap", b.MaxConcurrency).Int("fleet_size", f.opts.Size).
+			Msg("fleet: bucket cap below fleet.size: while Redis is down this bucket gets no local share and its requests wait (or are shed)")
+	}
 	f.mu.Lock()
-	f.sems = append(f.sems, s)
+	kept := f.sems[:0]
+	for _, o := range f.sems {
+		if o.bucket != b.Name {
+			kept = append(kept, o)
+		}
+	}
+	f.sems = append(kept, s)
 	f.mu.Unlock()
 	return s
 }
-
-func (f *Fleet) releaseChannel() string { return f.opts.Prefix + "released" }
 
 func (s *semaphore) SetWaker(wake func()) {
 	s.mu.Lock()
@@ -129,63 +96,140 @@ func (s *semaphore) SetWaker(wake func()) {
 	s.wake = wake
 }
 
-// unblock lets the scheduler try again after a slot may have been freed elsewhere.
-func (s *semaphore) unblock() {
-	s.mu.Lock()
-	was, wake := s.blocked, s.wake
+// unblockLocked lets the scheduler try again. requires that s.mu is held.
+func (s *semaphore) unblockLocked() func() {
 	s.blocked = false
-	s.mu.Unlock()
-	if was && wake != nil {
-		wake()
+	return s.wake
+}
+
+// kickLocked has eventLoop make a round trip for this bucket soon. requires that s.mu is held.
+func (s *semaphore) kickLocked() {
+	if s.queued {
+		return
+	}
+	select {
+	case s.f.syncs <- s:
+		s.queued = true
+	default: // the loop is far behind: the next tick kicks again
 	}
 }
 
 func (s *semaphore) heldCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.held) + s.localHeld
+	return s.busyLocked() + s.localHeld
 }
 
-// TryAcquire takes a slot in Redis (one round trip), or from the local share while Redis is
-// down. After a refusal it answers no without a round trip until a slot may have been freed
-// (a release anywhere in the fleet, a lease's end, Redis coming back).
+// busyLocked counts the slots in use. requires that s.mu is held.
+func (s *semaphore) busyLocked() int {
+	n := 0
+	for _, sl := range s.slots {
+		if sl.busy {
+			n++
+		}
+	}
+	return n
+}
+
+// redisMs is Redis's clock at our now, as last measured. requires that s.mu is held.
+func (s *semaphore) redisMsLocked(now time.Time) int64 { return now.Add(s.offset).UnixMilli() }
+
+// TryAcquire takes a slot: a spare one of this instance's without a round trip, else one
+// from Redis (one round trip, which also carries this bucket's pending returns and renewals),
+// or from the local share while Redis is down. After a refusal it answers no without a round
+// trip until a slot is handed over, or the time Redis named (a lease's end, or the end of
+// this instance's place in the queue).
 func (s *semaphore) TryAcquire() (int, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f.isDown() {
-		return s.acquireLocal()
+	now := s.f.opts.Now()
+	if s.downLocked() {
+		return s.acquireLocal(now)
 	}
-	if s.blocked {
-		return len(s.held), false
+	if sl := s.spareLocked(now); sl != nil {
+		return s.busyLocked(), true
 	}
-	member := s.f.opts.InstanceID + ":" + strconv.FormatUint(s.seq.Add(1), 36)
+	if s.blocked && now.Before(s.retryAt) {
+		return s.busyLocked(), false
+	}
+	if len(s.slots) > 0 && s.inflight >= s.limit {
+		// The fleet was full at the last word (a round trip's or an "r" notice): this instance
+		// goes on with the slots it has, without asking; one that has none asks, and queues.
+		return s.busyLocked(), false
+	}
+	op := s.collectLocked(now, s.f.renewBelow())
+	op.acquire = s.f.opts.InstanceID + ":" + strconv.FormatUint(s.seq.Add(1), 36)
+	// An instance with slots of its own asks for one more only if one is free; one with none
+	// waits in the queue for the next slot given back (and names a holder to give one). One
+	// that may have missed a slot handed to it looks for it without queueing again.
+	recheck := s.recheck
+	s.recheck = false
+	op.queue = len(s.slots) == 0 && !recheck
 	ctx, cancel := s.f.op()
-	res, err := acquireScript.run(ctx, s.f.rdb, []string{s.setKey, s.aimdKey}, member, s.initial, s.f.opts.SlotLease.Milliseconds()).Int64Slice()
+	err := s.call(ctx, op)
 	cancel()
 	if err != nil {
+		s.doneLocked(op)
 		s.f.fail(err)
-		return s.acquireLocal()
+		return s.acquireLocal(now)
 	}
-	s.inflight, s.limit = int(res[1]), int(res[2])
-	if res[0] == 0 {
+	s.applyLocked(op)
+	if !op.got {
+		if sl := s.spareLocked(now); sl != nil { // renewed on the way: the fleet counts it already
+			return s.busyLocked(), true
+		}
+		if recheck {
+			s.blocked = true // still in the queue: the place's end, or a slot handed over
+			return s.busyLocked(), false
+		}
+		if !op.queue {
+			return s.busyLocked(), false // its next release lets it try again
+		}
 		s.blocked = true
-		return len(s.held), false
+		s.retryAt = op.sent.Add(time.Duration(op.retryMs-op.redisMs) * time.Millisecond)
+		return s.busyLocked(), false
 	}
-	s.held = append(s.held, slot{member: member, at: res[3]})
-	return int(res[1]), true
+	s.blocked = false
+	s.slots = append(s.slots, &slot{member: op.acquire, at: op.redisMs, exp: op.sent.Add(s.f.opts.SlotLease), busy: true})
+	return s.busyLocked(), true
 }
 
-// acquireLocal takes a slot of the fallback share. requires that s.mu is held.
-func (s *semaphore) acquireLocal() (int, bool) {
+// spareLocked puts a spare slot with a third of a lease left to use, if there is one and no other
+// instance waits for it. requires that s.mu is held.
+func (s *semaphore) spareLocked(now time.Time) *slot {
+	if s.owed > 0 {
+		return nil
+	}
+	for _, sl := range s.slots {
+		if !sl.busy && sl.exp.Sub(now) >= s.f.opts.SlotLease/3 {
+			sl.busy, sl.idle, sl.at = true, time.Time{}, s.redisMsLocked(now)
+			return sl
+		}
+	}
+	return nil
+}
+
+// acquireLocal takes a slot of the local share: cap ÷ Size counting the Redis slots still in
+// use, once every lease Redis granted before the outage has run out. requires that s.mu is
+// held.
+func (s *semaphore) acquireLocal(now time.Time) (int, bool) {
+	busy := s.busyLocked()
+	downAt, _, _ := s.f.outage()
+	if now.Before(downAt.Add(s.f.opts.SlotLease)) || busy+s.localHeld >= s.localCap {
+		return busy + s.localHeld, false
+	}
 	n, ok := s.local.TryAcquire()
 	if ok {
 		s.localHeld++
 	}
-	return n + len(s.held), ok
+	return n + busy, ok
 }
 
-// Release gives a slot back: a fallback slot first, else the oldest Redis slot, whose return
-// (and AIMD feedback) goes to Redis in the background.
+// Release gives a slot back after its request: a local-share slot first; else a Redis slot,
+// which stays this instance's for its next request unless it owes one to a waiting instance,
+// the fleet's limit dropped below what it holds, or the lease runs short. A success is counted
+// toward AIMD with the next round trip; any other class that says something about load goes
+// to Redis at once with the slot.
 func (s *semaphore) Release(c scheduler.Class) { s.give(c.String()) }
 
 // Abort gives a slot back without feedback.
@@ -203,15 +247,45 @@ func (s *semaphore) give(class string) {
 		}
 		return
 	}
-	if len(s.held) == 0 {
+	var sl *slot
+	for _, x := range s.slots {
+		if x.busy && (sl == nil || x.at < sl.at) {
+			sl = x
+		}
+	}
+	if sl == nil {
 		return
 	}
-	sl := s.held[0]
-	s.held = s.held[1:]
-	select {
-	case s.f.releases <- release{sem: s, slot: sl, class: class}:
+	now := s.f.opts.Now()
+	sl.busy, sl.idle = false, now
+	switch class {
+	case "ok":
+		s.pendingOK++
+	case "validation", "abort":
 	default:
-		// The queue is full (Redis very slow): the lease frees the slot.
+		s.dropLocked(sl, class)
+		return
+	}
+	switch {
+	case s.owed > 0:
+		s.owed--
+		s.dropLocked(sl, "spare")
+	case len(s.slots) > s.limit, sl.exp.Sub(now) < s.f.opts.SlotLease/3, s.downLocked():
+		s.dropLocked(sl, "spare")
+	}
+}
+
+// dropLocked gives slot sl back to Redis soon. requires that s.mu is held.
+func (s *semaphore) dropLocked(sl *slot, class string) {
+	for i, x := range s.slots {
+		if x == sl {
+			s.slots = append(s.slots[:i], s.slots[i+1:]...)
+			break
+		}
+	}
+	if !sl.exp.IsZero() {
+		s.returns = append(s.returns, ret{member: sl.member, class: class, at: sl.at})
+		s.kickLocked()
 	}
 }
 
@@ -227,94 +301,69 @@ func classOf(name string) scheduler.Class {
 func (s *semaphore) State() scheduler.SemaphoreState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f.isDown() {
+	if s.downLocked() {
 		st := s.local.State()
-		st.InFlight += len(s.held)
+		st.InFlight += s.busyLocked()
 		return st
 	}
-	return scheduler.SemaphoreState{InFlight: len(s.held), Limit: s.limit, Cap: s.cap}
+	return scheduler.SemaphoreState{InFlight: s.busyLocked(), Limit: s.limit, Cap: s.cap}
+}
+
+// downLocked reports whether Redis is away; the first time after an outage began, it forgets
+// the spare slots (they cannot be renewed; Redis frees them) and what was on its way.
+// requires that s.mu is held.
+func (s *semaphore) downLocked() bool {
+	down, gen := s.f.downState()
+	if gen == s.downGen {
+		return down
+	}
+	s.downGen = gen
+	for _, sl := range append([]*slot(nil), s.slots...) {
+		if !sl.busy {
+			s.dropLocked(sl, "")
+		}
+	}
+	s.returns, s.owed, s.blocked, s.askedBy, s.askedAt = nil, 0, false, "", time.Time{}
+	return down
+}
+
+// cameBack registers the slots taken on the local share in Redis (placeholders that the
+// requests' releases give back) and wakes the scheduler.
+func (s *semaphore) cameBack() {
+	s.mu.Lock()
+	s.downLocked() // catch up with the outage, if this bucket was not used during it
+	now := s.f.opts.Now()
+	for range s.localHeld {
+		sl := &slot{member: s.f.opts.InstanceID + ":" + strconv.FormatUint(s.seq.Add(1), 36), at: s.redisMsLocked(now),
+			exp: now.Add(s.f.opts.SlotLease), busy: true}
+		s.slots = append(s.slots, sl)
+		s.force = append(s.force, sl)
+	}
+	s.localHeld = 0
+	s.local = scheduler.NewLocalSemaphore(s.lb, s.run)
+	if len(s.force) > 0 {
+		s.kickLocked()
+	}
+	wake := s.unblockLocked()
+	s.mu.Unlock()
+	if wake != nil {
+		wake()
+	}
 }
 
 // dropAll returns every slot still held, in one go (Close).
 func (s *semaphore) dropAll(ctx context.Context) {
 	s.mu.Lock()
-	held := s.held
-	s.held = nil
+	members := make([]any, 0, len(s.slots)+len(s.returns))
+	for _, sl := range s.slots {
+		members = append(members, sl.member)
+	}
+	for _, r := range s.returns {
+		members = append(members, r.member)
+	}
+	s.slots, s.returns = nil, nil
 	s.mu.Unlock()
-	for _, sl := range held {
-		_ = s.f.rdb.ZRem(ctx, s.setKey, sl.member).Err()
-	}
-}
-
-// releaseLoop returns slots to Redis in the background and listens for slots freed by other
-// instances.
-func (f *Fleet) releaseLoop() {
-	defer f.wg.Done()
-	ps := f.rdb.Subscribe(f.ctx, f.releaseChannel())
-	defer ps.Close()
-	msgs := ps.Channel()
-	for {
-		select {
-		case <-f.ctx.Done():
-			return
-		case m, ok := <-msgs:
-			if !ok {
-				return
-			}
-			for _, s := range f.semaphores() {
-				if s.bucket == m.Payload {
-					s.unblock()
-				}
-			}
-		case r := <-f.releases:
-			s := r.sem
-			ctx, cancel := f.op()
-			limit, err := releaseScript.run(ctx, f.rdb, []string{s.setKey, s.aimdKey, f.releaseChannel()},
-				r.slot.member, r.class, r.slot.at, s.cap, s.run, s.initial, s.bucket).Int()
-			cancel()
-			if err != nil {
-				f.fail(err)
-			} else {
-				s.mu.Lock()
-				s.limit = limit
-				s.mu.Unlock()
-			}
-			s.unblock()
-		}
-	}
-}
-
-// renewLoop extends the leases of the slots this instance holds, every SlotLease/3, so a
-// request that runs long keeps its slot while a dead instance's slots expire.
-func (f *Fleet) renewLoop() {
-	defer f.wg.Done()
-	t := time.NewTicker(f.opts.SlotLease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-f.ctx.Done():
-			return
-		case <-t.C:
-		}
-		if f.isDown() {
-			continue
-		}
-		for _, s := range f.semaphores() {
-			s.mu.Lock()
-			args := []any{f.opts.SlotLease.Milliseconds()}
-			for _, sl := range s.held {
-				args = append(args, sl.member)
-			}
-			s.mu.Unlock()
-			if len(args) == 1 {
-				continue
-			}
-			ctx, cancel := f.op()
-			err := renewScript.run(ctx, f.rdb, []string{s.setKey}, args...).Err()
-			cancel()
-			if err != nil {
-				f.fail(err)
-			}
-		}
+	if len(members) > 0 {
+		_ = s.f.rdb.ZRem(ctx, s.keys[0], members...).Err()
 	}
 }

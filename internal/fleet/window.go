@@ -1,29 +1,35 @@
 package fleet
 
 import (
+	"context"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/keelbot/keel/scheduler"
 )
 
 // leaseScript leases up to ARGV[1] (at least ARGV[2]) of a window's period if the fleet's
 // total stays within ARGV[3], after raising the total to ARGV[5] (the exchange's own count,
-// adopted). It returns {granted, total}; granted is 0 when even ARGV[2] does not fit.
+// adopted) and adding ARGV[6] (what the asker took on its local share while Redis was away).
+// It publishes the new total on KEYS[2] ("f|<period key>|<total>"), so that every instance
+// knows how much is left without asking. It returns {granted, total}; granted is 0 when even
+// ARGV[2] does not fit.
 var leaseScript = newScript(`
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 local adopt = tonumber(ARGV[5])
-if adopt > used then
-  used = adopt
-  redis.call('SET', KEYS[1], used, 'PX', ARGV[4])
-end
+if adopt > used then used = adopt end
+used = used + tonumber(ARGV[6])
 local room = tonumber(ARGV[3]) - used
-if room < tonumber(ARGV[2]) then return {0, used} end
-local g = math.min(tonumber(ARGV[1]), room)
-used = redis.call('INCRBY', KEYS[1], g)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local g = 0
+if room >= tonumber(ARGV[2]) then g = math.min(tonumber(ARGV[1]), room) end
+used = used + g
+redis.call('SET', KEYS[1], used, 'PX', ARGV[4])
+redis.call('PUBLISH', KEYS[2], 'f|' .. KEYS[1] .. '|' .. used)
 return {g, used}`)
 
 // counter is a fixed window shared by the fleet (scheduler.Counter and scheduler.Reserver).
@@ -35,31 +41,41 @@ type counter struct {
 	f        *Fleet
 	name     string
 	interval int64 // ns
-	chunk    int64
+	base     int64 // the smallest chunk (Options.LeaseShare of the limit)
 	key      string
-	limit    int64 // announced, for the fallback share
 
-	mu      sync.Mutex
-	period  int64
-	leased  int64 // granted to this instance in period
-	used    int64 // of leased, taken by grants
-	seen    int64 // the fleet's total at the last lease (includes leased)
-	adopted int64 // the exchange's count, pushed to Redis with the next lease
-	local   int64 // taken from the fallback share while Redis was down
+	mu       sync.Mutex
+	period   int64
+	leased   int64 // granted to this instance in period
+	used     int64 // of leased, taken by grants
+	seen     int64 // the fleet's total as last heard (a lease's answer or another's notice)
+	adopted  int64 // the exchange's count, pushed to Redis with the next lease
+	local    int64 // taken from the local share in period (Redis away, or just back)
+	prevUsed int64 // what this instance took in the period before: the next chunk's size
+
+	lastN, lastLimit int64 // the last Reserve's cost and cap: what a prefetch asks for
 }
 
 func (f *Fleet) newCounter(w scheduler.WindowConfig) scheduler.Counter {
 	c := &counter{
-		f: f, name: w.Name, interval: int64(w.Interval), limit: w.Limit,
-		chunk: max(1, int64(math.Floor(float64(w.Limit)*f.opts.LeaseShare))),
-		key:   f.opts.Prefix + "w:" + w.Name + ":" + strconv.FormatInt(int64(w.Interval/time.Millisecond), 10) + ":",
+		f: f, name: w.Name, interval: int64(w.Interval),
+		base: max(1, int64(math.Floor(float64(w.Limit)*f.opts.LeaseShare))),
+		key:  f.opts.Prefix + "w:" + w.Name + ":" + strconv.FormatInt(int64(w.Interval/time.Millisecond), 10) + ":",
 	}
 	f.mu.Lock()
-	f.counters = append(f.counters, c)
+	kept := f.counters[:0]
+	for _, o := range f.counters {
+		if o.name != c.name { // a rebuilt window replaces the old one
+			kept = append(kept, o)
+		}
+	}
+	f.counters = append(kept, c)
 	f.mu.Unlock()
 	return c
 }
 
+// index is the period now falls in. The window starts are the scheduler's fixed windows'
+// (epoch-aligned on the exchange's clock).
 func (c *counter) index(t time.Time) int64 {
 	ns := t.UnixNano()
 	q := ns / c.interval
@@ -70,15 +86,23 @@ func (c *counter) index(t time.Time) int64 {
 }
 
 // roll starts a new period when now is past the current one. requires that c.mu is held.
-func (c *counter) roll(now time.Time) {
-	if p := c.index(now); p != c.period {
-		c.period, c.leased, c.used, c.seen, c.adopted, c.local = p, 0, 0, 0, 0, 0
+func (c *counter) roll(now time.Time) { c.rollTo(c.index(now)) }
+
+// rollTo starts period p if it is later than the current one. requires that c.mu is held.
+func (c *counter) rollTo(p int64) {
+	if p <= c.period {
+		return
 	}
+	c.prevUsed = 0
+	if p == c.period+1 {
+		c.prevUsed = c.used + c.local
+	}
+	c.period, c.leased, c.used, c.seen, c.adopted, c.local = p, 0, 0, 0, 0, 0
 }
 
-// estimate is the fleet's count as this instance knows it: the total at the last lease minus
-// what of its own lease is still unspent, or the exchange's count if higher.
-// requires that c.mu is held.
+// estimate is the fleet's count as this instance knows it: the total last heard minus what of
+// its own lease is still unspent, plus its local share's use, or the exchange's count if
+// higher. requires that c.mu is held.
 func (c *counter) estimate() int64 {
 	return max(c.seen-(c.leased-c.used)+c.local, c.adopted)
 }
@@ -125,19 +149,62 @@ func (c *counter) Next(now time.Time) time.Time {
 	return time.Unix(0, (c.index(now)+1)*c.interval)
 }
 
+// notice takes in another instance's lease: the fleet's total for a period.
+func (c *counter) notice(key, total string) {
+	rest, ok := strings.CutPrefix(key, c.key)
+	if !ok {
+		return
+	}
+	p, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		return
+	}
+	n, err := strconv.ParseInt(total, 10, 64)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rollTo(p) // another instance's clock may be a moment ahead
+	if p == c.period {
+		c.seen = max(c.seen, n)
+	}
+}
+
+// localShareLocked reports whether this instance runs on its local share in the period of now (on
+// the exchange's clock): while Redis is away, from the period after the one it went away in;
+// once back, for the rest of the period it came back in, unless that is the period it went
+// away in (then nobody used a local share in it). requires that c.mu is held.
+func (c *counter) localShareLocked(now time.Time) (local, allowed bool) {
+	downAt, upAt, down := c.f.outage()
+	if downAt.IsZero() {
+		return false, false
+	}
+	skew := now.Sub(c.f.opts.Now()) // the exchange's clock minus ours
+	d := c.index(downAt.Add(skew))
+	if down {
+		return true, c.period > d
+	}
+	if u := c.index(upAt.Add(skew)); u == c.period && u > d {
+		return true, true
+	}
+	return false, false
+}
+
 // Reserve implements scheduler.Reserver.
 func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.roll(now)
+	c.lastN, c.lastLimit = n, limit
 	next := c.Next(now)
-	if c.f.isDown() {
-		// Redis is away: what is left of this instance's lease, then its share of the window.
+	if local, allowed := c.localShareLocked(now); local {
+		// What is left of this instance's lease, then its share of the window.
 		if c.used+n <= c.leased {
 			c.used += n
 			return true, time.Time{}
 		}
-		if c.local+n > max(1, limit/int64(c.f.opts.Size)) {
+		if !allowed || c.local+n > limit/int64(c.f.opts.Size) {
 			return false, next
 		}
 		c.local += n
@@ -147,27 +214,110 @@ func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 		c.used += n
 		return true, time.Time{}
 	}
-	need := n - (c.leased - c.used)
-	want := max(need, c.chunk)
-	// What this instance sent on its fallback share while Redis was away is pushed as a floor
-	// of the fleet's total, with the exchange's own count.
-	adopt := max(c.adopted, c.seen+c.local)
-	ttl := 2*c.interval/int64(time.Millisecond) + 1000
+	if c.estimate()+n > limit {
+		return false, next // the fleet's total, as last heard, leaves no room
+	}
+	if later := c.laterLocked(n, limit); now.Before(later) {
+		return false, later
+	}
 	ctx, cancel := c.f.op()
-	res, err := leaseScript.run(ctx, c.f.rdb, []string{c.key + strconv.FormatInt(c.period, 10)}, want, need, limit, ttl, adopt).Int64Slice()
-	cancel()
+	defer cancel()
+	p := c.f.rdb.Pipeline()
+	apply := c.queueLeaseLocked(ctx, p, n-(c.leased-c.used), limit)
+	// The round trip also carries the other windows' leases that will be needed next, the
+	// slots' renewals and returns that are due, and the journal's mark that this instance is
+	// alive.
+	var after []func()
+	for _, o := range c.f.counterList() {
+		if o == c || !o.mu.TryLock() {
+			continue
+		}
+		if fn := o.prefetchLocked(ctx, p, now); fn != nil {
+			after = append(after, func() { fn(); o.mu.Unlock() })
+		} else {
+			o.mu.Unlock()
+		}
+	}
+	for _, s := range c.f.semaphores() {
+		if fn := s.piggyback(ctx, p, c.f.opts.Now()); fn != nil {
+			after = append(after, fn)
+		}
+	}
+	alive := c.f.aliveDue()
+	if alive {
+		c.f.journal.QueueMarkAlive(ctx, p, c.f.opts.InstanceID, c.f.opts.AliveTTL)
+	}
+	_, _ = p.Exec(ctx)
+	for _, fn := range after {
+		fn()
+	}
+	granted, err := apply()
 	if err != nil {
 		c.f.fail(err)
 		return c.reserveDown(now, n, limit)
 	}
-	c.leased, c.used, c.local = c.leased+c.local, c.used+c.local, 0
-	c.seen = res[1]
-	if res[0] == 0 {
+	if alive {
+		c.f.markedAlive()
+	}
+	if granted == 0 {
 		return false, next
 	}
-	c.leased += res[0]
 	c.used += n
 	return true, time.Time{}
+}
+
+// laterLocked returns when an instance that had its fair share of the period may ask for
+// more (zero if it may now): the others get the first half of the period to take theirs
+// (asking now would mostly be refused); then what is left is anyone's, the instances asking
+// one after the other (each one's notice tells the next one what is left) rather than all at
+// once. requires that c.mu is held.
+func (c *counter) laterLocked(n, limit int64) time.Time {
+	if c.leased+n <= limit/int64(c.f.opts.Size) || c.f.opts.Size == 1 {
+		return time.Time{}
+	}
+	return time.Unix(0, c.period*c.interval+c.interval/2+c.f.spread(c.interval/4))
+}
+
+// queueLeaseLocked queues a lease of at least need under limit in p, and returns what takes
+// its answer in: how much was granted. A chunk grows with demand (what this instance took the
+// period before, twice what it leased in this one or twice the need), up to its fair share of
+// the cap; what this instance took on its local share while Redis was away is pushed with
+// it. requires that c.mu is held (also when the answer is taken in).
+func (c *counter) queueLeaseLocked(ctx context.Context, p redis.Pipeliner, need, limit int64) func() (int64, error) {
+	want := max(need, min(limit/int64(c.f.opts.Size), max(c.base, c.prevUsed, 2*c.leased, 2*need)))
+	ttl := 2*c.interval/int64(time.Millisecond) + 1000
+	cmd := leaseScript.queue(ctx, p, []string{c.key + strconv.FormatInt(c.period, 10), c.f.eventsChannel()},
+		want, need, limit, ttl, c.adopted, c.local)
+	return func() (int64, error) {
+		res, err := cmd.Int64Slice()
+		if err == nil && len(res) != 2 {
+			err = errBadReply
+		}
+		if err != nil {
+			return 0, err
+		}
+		c.leased, c.used, c.local = c.leased+c.local, c.used+c.local, 0
+		c.seen = max(c.seen, res[1])
+		c.leased += res[0]
+		return res[0], nil
+	}
+}
+
+// prefetchLocked queues, in a round trip another window makes, the lease this one will need
+// for its next request (one like its last), if what is left of its lease will not cover it,
+// and returns what takes the answer in; nil if nothing is needed or it could not be granted.
+// requires that c.mu is held.
+func (c *counter) prefetchLocked(ctx context.Context, p redis.Pipeliner, now time.Time) func() {
+	c.roll(now)
+	n, limit := c.lastN, c.lastLimit
+	if n <= 0 || c.leased-c.used >= n || c.estimate()+n > limit || !c.laterLocked(n, limit).IsZero() {
+		return nil
+	}
+	if local, _ := c.localShareLocked(now); local {
+		return nil
+	}
+	apply := c.queueLeaseLocked(ctx, p, n-(c.leased-c.used), limit)
+	return func() { _, _ = apply() }
 }
 
 // reserveDown is Reserve's first call after Redis failed. requires that c.mu is held.
