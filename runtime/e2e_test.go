@@ -144,6 +144,37 @@ func ticks(n int) func(strategy.Event) bool {
 	}
 }
 
+// eventually checks cond on every tick of the bot (its own clock paces the checks) until it
+// holds, and fails with what and the bot's logs if it does not within timeout.
+func (b *bot) eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	p := b.anyProbe()
+	for deadline := time.Now().Add(timeout); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s; logs:\n%s", timeout, what, b.logs.String())
+		}
+		p.waitFor(t, "a tick", ticks(1))
+	}
+}
+
+func (b *bot) anyProbe() *probe {
+	for _, p := range b.probes {
+		return p
+	}
+	panic("bot without a probe")
+}
+
+// liveAtSim counts the orders resting at the simulator.
+func liveAtSim(s *sim.Server) int {
+	live := 0
+	for _, o := range s.Orders() {
+		if o.Status == "NEW" {
+			live++
+		}
+	}
+	return live
+}
+
 func buyIntent() strategy.Intent {
 	return strategy.Intent{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
 		Quantity: decimal.RequireFromString("0.001"), Price: decimal.RequireFromString("30000")}
@@ -311,22 +342,7 @@ func TestCancelOnTripFlattensOpenOrders(t *testing.T) {
 	if err := b.sw.Trip(ctx, killswitch.Reason{Who: "test", Why: "flatten"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		live := 0
-		for _, o := range b.sim.Orders() {
-			if o.Status == "NEW" {
-				live++
-			}
-		}
-		if live == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d orders still live at the simulator after the trip", live)
-		}
-		b.probes["probe"].waitFor(t, "a tick", ticks(1)) // paces the check on the bot's own clock
-	}
+	b.eventually(t, "no order live at the simulator after the trip", 5*time.Second, func() bool { return liveAtSim(b.sim) == 0 })
 	b.app.RequireStop()
 }
 
@@ -563,22 +579,7 @@ func TestAuthFailureHaltsAndFlattens(t *testing.T) {
 	if _, r := b.sw.Halted(); r.Who != "auto" || !strings.Contains(r.Why, "-2015") {
 		t.Fatalf("kill-switch reason %+v does not name the exchange's code", r)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		live := 0
-		for _, o := range b.sim.Orders() {
-			if o.Status == "NEW" {
-				live++
-			}
-		}
-		if live == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d orders still live after an auth trip with cancel_on_trip; logs:\n%s", live, b.logs.String())
-		}
-		p.waitFor(t, "a tick", ticks(1)) // paces the check on the bot's own clock
-	}
+	b.eventually(t, "no order live after an auth trip with cancel_on_trip", 10*time.Second, func() bool { return liveAtSim(b.sim) == 0 })
 	before := ordersAtSim(b.sim)
 	if _, err := p.env.Orders.Place(ctx, buyIntent()); !errors.Is(err, killswitch.ErrHalted) {
 		t.Fatalf("place after the auth trip: %v, want ErrHalted", err)

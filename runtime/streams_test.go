@@ -113,12 +113,9 @@ func TestUserStreamAuthFailureTripsTheKillSwitch(t *testing.T) {
 	// No private REST polling during the test: the stream is the only one to notice.
 	b := startBot(t, dir, botEnv(dir, "KEEL_PORTFOLIO_REFRESH_INTERVAL=1h"), "probe")
 	defer b.app.RequireStop()
-	for deadline := time.Now().Add(10 * time.Second); b.sim.Stats().Streams.UserSubscriptionsSignature == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the user data stream never subscribed")
-		}
-		b.probes["probe"].waitFor(t, "a tick", ticks(1)) // paced by the bot's own ticks
-	}
+	b.eventually(t, "the user data stream's subscription", 10*time.Second, func() bool {
+		return b.sim.Stats().Streams.UserSubscriptionsSignature > 0
+	})
 	if err := b.sim.RevokeKey(sim.DefaultAPIKey); err != nil {
 		t.Fatal(err)
 	}
@@ -139,15 +136,10 @@ func TestLateSubscriptionJoinsTheStream(t *testing.T) {
 	p := b.probes["probe"]
 	untilBook := func(symbol string) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			if _, ok := p.env.Market.Book(symbol, 1); ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no streamed book for %s", symbol)
-			}
-			p.waitFor(t, "a tick", ticks(1)) // paced by the bot's own ticks
-		}
+		b.eventually(t, "a streamed book for "+symbol, 10*time.Second, func() bool {
+			_, ok := p.env.Market.Book(symbol, 1)
+			return ok
+		})
 	}
 	untilBook("BTCUSDT")
 	opened := b.sim.Stats().Streams.Opened
@@ -174,21 +166,14 @@ func TestBotRidesOutADropStorm(t *testing.T) {
 	p.env.Market.Subscribe(symbols...)
 	allBooks := func(what string) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); ; {
-			synced := 0
+		b.eventually(t, what+": every book in sync", 20*time.Second, func() bool {
 			for _, s := range symbols {
-				if _, ok := p.env.Market.Book(s, 1); ok {
-					synced++
+				if _, ok := p.env.Market.Book(s, 1); !ok {
+					return false
 				}
 			}
-			if synced == len(symbols) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d of %d books in sync", what, synced, len(symbols))
-			}
-			p.waitFor(t, "a tick", ticks(1))
-		}
+			return true
+		})
 	}
 	allBooks("start")
 	inFlight := 2
@@ -201,12 +186,9 @@ func TestBotRidesOutADropStorm(t *testing.T) {
 	b.sim.SetStreamFaults(sim.StreamFaults{DropEveryMS: 500})
 	// Ten drops of the market stream (it reconnects after each); the user stream, silent
 	// between drops, backs off exponentially and reconnects less often, as it should.
-	for deadline := time.Now().Add(20 * time.Second); b.sim.Stats().Streams.Opened-before.Streams.Opened < 10; {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d market-stream reconnects", b.sim.Stats().Streams.Opened-before.Streams.Opened)
-		}
-		p.waitFor(t, "a tick", ticks(1))
-	}
+	b.eventually(t, "ten market-stream reconnects", 20*time.Second, func() bool {
+		return b.sim.Stats().Streams.Opened-before.Streams.Opened >= 10
+	})
 	b.sim.SetStreamFaults(sim.StreamFaults{})
 	allBooks("after the storm")
 
@@ -240,18 +222,10 @@ func TestFleetCountsStreamConnectionsTogether(t *testing.T) {
 	b := startBot(t, dir, botEnv(dir, "KEEL_STORE_URL=redis://"+fleettest.Addr+"/0", "KEEL_STORE_PREFIX="+prefix), "probe")
 	defer b.app.RequireStop()
 	key := prefix + "attempts:ws_connections"
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	// The market stream and the user stream, each counted in the fleet's window.
+	b.eventually(t, "every connection counted in the fleet's window", 10*time.Second, func() bool {
 		n, err := rdb.ZCard(context.Background(), key).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
 		opened := b.sim.Stats().Streams
-		if n >= 2 && n >= opened.Opened+opened.APIOpened {
-			break // the market stream and the user stream, each counted in the fleet's window
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d attempts in the fleet window for %d market and %d API connections", n, opened.Opened, opened.APIOpened)
-		}
-		b.probes["probe"].waitFor(t, "a tick", ticks(1))
-	}
+		return err == nil && n >= 2 && n >= opened.Opened+opened.APIOpened
+	})
 }
