@@ -36,7 +36,8 @@ for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out`)
 
-// holds is the fleet's scheduler.SharedHolds: one key per hold ("h:<class>:<bucket>") whose
+// holds is the fleet's scheduler.SharedHolds: one key per hold ("h:<class>:<bucket>", and
+// ":orders" after it for a hold of an order-count limit) whose
 // time to live is the hold's, on Redis's clock. Publish writes in the background, and the
 // write is announced to every instance, which adds it to the cache Holds answers from; the
 // whole set is read again when the subscription (re)starts (a broken one is noticed and
@@ -52,10 +53,11 @@ type holds struct {
 }
 
 type holdJSON struct {
-	Class    string `json:"class"`
-	Bucket   string `json:"bucket,omitempty"`
-	Reason   string `json:"reason"`
-	Instance string `json:"instance"`
+	Class      string `json:"class"`
+	Bucket     string `json:"bucket,omitempty"`
+	OrderLimit bool   `json:"order_limit,omitempty"`
+	Reason     string `json:"reason"`
+	Instance   string `json:"instance"`
 }
 
 func newHolds(f *Fleet) *holds {
@@ -80,8 +82,8 @@ func (h *holds) Holds(time.Time) []scheduler.SharedHold {
 	return h.cached
 }
 
-// add puts sh in the cache in place of the same class and bucket's hold, unless that one
-// lasts longer, and drops holds that ended.
+// add puts sh in the cache in place of the same class, bucket and scope's hold, unless that
+// one lasts longer, and drops holds that ended.
 func (h *holds) add(sh scheduler.SharedHold) {
 	now := time.Now()
 	h.mu.Lock()
@@ -90,7 +92,7 @@ func (h *holds) add(sh scheduler.SharedHold) {
 	for _, c := range h.cached {
 		switch {
 		case !c.Until.After(now):
-		case c.Class == sh.Class && c.Bucket == sh.Bucket:
+		case c.Class == sh.Class && c.Bucket == sh.Bucket && c.OrderLimit == sh.OrderLimit:
 			if c.Until.After(sh.Until) {
 				sh = c
 			}
@@ -115,8 +117,12 @@ func (h *holds) write(ctx context.Context, sh scheduler.SharedHold) error {
 	if ms <= 0 {
 		return nil
 	}
-	v, _ := json.Marshal(holdJSON{Class: sh.Class.String(), Bucket: sh.Bucket, Reason: sh.Reason, Instance: h.f.opts.InstanceID})
+	v, _ := json.Marshal(holdJSON{Class: sh.Class.String(), Bucket: sh.Bucket, OrderLimit: sh.OrderLimit,
+		Reason: sh.Reason, Instance: h.f.opts.InstanceID})
 	key := h.f.opts.Prefix + "h:" + sh.Class.String() + ":" + sh.Bucket
+	if sh.OrderLimit {
+		key += ":orders" // stops new orders only: kept apart from a hold that stops everything
+	}
 	return holdScript.run(ctx, h.f.rdb, []string{key, h.setKey(), h.f.eventsChannel()}, v, ms).Err()
 }
 
@@ -137,7 +143,7 @@ func decodeHold(v string, until time.Time) (scheduler.SharedHold, bool) {
 	if json.Unmarshal([]byte(v), &hj) != nil {
 		return scheduler.SharedHold{}, false
 	}
-	return scheduler.SharedHold{Class: classOf(hj.Class), Bucket: hj.Bucket, Until: until,
+	return scheduler.SharedHold{Class: classOf(hj.Class), Bucket: hj.Bucket, OrderLimit: hj.OrderLimit, Until: until,
 		Reason: hj.Reason + " (instance " + hj.Instance + ")"}, true
 }
 

@@ -65,4 +65,23 @@ func TestFleetHoldsReachEveryInstance(t *testing.T) {
 	if h, _ := find(c, time.Second); h.Until.Before(time.Now().Add(3 * time.Second)) {
 		t.Errorf("a later instance read the hold with %v left, want about 5s", time.Until(h.Until))
 	}
+
+	// A longer hold of an order-count limit does not replace the one that stops everything.
+	a.holds.Publish(scheduler.SharedHold{Class: scheduler.ClassRateLimit, Bucket: "orders", OrderLimit: true,
+		Until: time.Now().Add(20 * time.Second), Reason: "order count"})
+	deadline = time.Now().Add(time.Second)
+	for {
+		var all, orders bool
+		for _, h := range b.holds.Holds(time.Now()) {
+			all = all || h.Bucket == "orders" && !h.OrderLimit
+			orders = orders || h.Bucket == "orders" && h.OrderLimit && h.Until.After(time.Now().Add(10*time.Second))
+		}
+		if all && orders {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance b holds %+v, want both the IP-wide hold and the order-count one", b.holds.Holds(time.Now()))
+		}
+		<-tick.C
+	}
 }
