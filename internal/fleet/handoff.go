@@ -27,7 +27,7 @@ func (s *semaphore) tick(now time.Time) {
 		s.giveIdleLocked(now)
 	}
 	s.helpWaitingLocked(now)
-	due := len(s.returns) > 0 || len(s.force) > 0 || s.pendingOK >= s.run && s.limit < s.cap
+	due := len(s.returns) > 0 || len(s.force) > 0 || (s.pendingOK >= s.run || s.pendingReset) && s.limit < s.cap
 	for _, sl := range s.slots {
 		due = due || !sl.exp.IsZero() && sl.exp.Sub(now) < s.f.opts.SlotLease/3 || !sl.busy && now.Sub(sl.idle) >= s.f.opts.SlotLease
 	}

@@ -41,27 +41,28 @@ type semaphore struct {
 
 	seq atomic.Uint64
 
-	mu        sync.Mutex
-	slots     []*slot // held in Redis: busy, or spare for the next request
-	returns   []ret   // to give back with the next round trip
-	force     []*slot // taken on the local share, to register in Redis
-	pendingOK int     // successes not told to Redis yet
-	owed      int     // slots to give back at their next release, for instances waiting
-	askedBy   string  // the waiting instance that named this one to give it a slot
-	askedAt   time.Time
-	waiting   map[string]time.Time // other instances queued (a "w" seen), until served ("g")
-	returning map[string]bool      // members given back in a round trip still on its way
-	downGen   int                  // the fleet's outages this bucket has caught up with
-	recheck   bool                 // notices may have been lost: look for a slot handed over
-	limit     int                  // the fleet's AIMD limit, as last heard
-	inflight  int                  // the fleet's slots in Redis, as last heard
-	blocked   bool                 // refused: no round trip until retryAt or a notice
-	retryAt   time.Time
-	offset    time.Duration // Redis's clock minus ours, as last measured
-	queued    bool          // waiting in f.syncs
-	local     scheduler.Semaphore
-	localHeld int
-	wake      func()
+	mu           sync.Mutex
+	slots        []*slot // held in Redis: busy, or spare for the next request
+	returns      []ret   // to give back with the next round trip
+	force        []*slot // taken on the local share, to register in Redis
+	pendingOK    int     // successes not told to Redis yet (since the last failure)
+	pendingReset bool    // a failure broke the run of successes since the last word to Redis
+	owed         int     // slots to give back at their next release, for instances waiting
+	askedBy      string  // the waiting instance that named this one to give it a slot
+	askedAt      time.Time
+	waiting      map[string]time.Time // other instances queued (a "w" seen), until served ("g")
+	returning    map[string]bool      // members given back in a round trip still on its way
+	downGen      int                  // the fleet's outages this bucket has caught up with
+	recheck      bool                 // notices may have been lost: look for a slot handed over
+	limit        int                  // the fleet's AIMD limit, as last heard
+	inflight     int                  // the fleet's slots in Redis, as last heard
+	blocked      bool                 // refused: no round trip until retryAt or a notice
+	retryAt      time.Time
+	offset       time.Duration // Redis's clock minus ours, as last measured
+	queued       bool          // waiting in f.syncs
+	local        scheduler.Semaphore
+	localHeld    int
+	wake         func()
 }
 
 func (f *Fleet) newSemaphore(b scheduler.BucketConfig, successRun int) scheduler.Semaphore {
@@ -227,9 +228,9 @@ func (s *semaphore) acquireLocal(now time.Time) (int, bool) {
 
 // Release gives a slot back after its request: a local-share slot first; else a Redis slot,
 // which stays this instance's for its next request unless it owes one to a waiting instance,
-// the fleet's limit dropped below what it holds, or the lease runs short. A success is counted
-// toward AIMD with the next round trip; any other class that says something about load goes
-// to Redis at once with the slot.
+// the fleet's limit dropped below what it holds, or the lease runs short. A 429 goes to Redis
+// at once with the slot (it halves the fleet's limit); successes, and failures that break
+// their run, are told with the next round trip.
 func (s *semaphore) Release(c scheduler.Class) { s.give(c.String()) }
 
 // Abort gives a slot back without feedback.
@@ -262,9 +263,13 @@ func (s *semaphore) give(class string) {
 	case "ok":
 		s.pendingOK++
 	case "validation", "abort":
-	default:
-		s.dropLocked(sl, class)
+	case "rate_limit":
+		s.dropLocked(sl, class) // halves the fleet's limit now
 		return
+	default:
+		// A timeout, a 5xx, a request given up: it breaks the run of successes, told with
+		// the next round trip; the slot stays.
+		s.pendingOK, s.pendingReset = 0, true
 	}
 	switch {
 	case s.owed > 0:

@@ -12,7 +12,8 @@ import (
 // order:
 //
 //  1. it forgets expired slots and places in the queue;
-//  2. it feeds ARGV[7] batched successes to the AIMD limit;
+//  2. it feeds the AIMD limit the batched successes ARGV[7], after a failure that breaks
+//     their run if ARGV[8] is 1;
 //  3. it takes back the slots listed (member, class, Redis ms when put to use), feeding their
 //     classes to AIMD: rate_limit halves the limit once per congestion event (not for a slot
 //     put to use before the last halving); an instance that gives slots back without asking
@@ -21,7 +22,7 @@ import (
 //     share while Redis was down, counted even beyond the limit);
 //  5. it hands free slots to the queued instances, oldest first, each told on KEYS[4] ("g"),
 //     up to the caller's own place, which step 6 serves;
-//  6. if ARGV[8] names a member, it takes a slot for it or, when none is free and ARGV[9] (how
+//  6. if ARGV[9] names a member, it takes a slot for it or, when none is free and ARGV[10] (how
 //     long a place in the queue lasts) is not 0, queues ARGV[6] (once) and names the instance
 //     that holds the most slots as the one to give one back ("w").
 //
@@ -30,8 +31,8 @@ import (
 //
 // KEYS: slots (sorted set, member → lease expiry), AIMD hash, queue (sorted set, instance →
 // expiry of its place), channel. ARGV: lease ms, cap, success run, initial limit, bucket,
-// instance, successes, member to acquire or "", queue ms, n returns, n renewals, n
-// placeholders, then the returns as triples, the renewals, the placeholders.
+// instance, successes, run broken (1/0), member to acquire or "", queue ms, n returns, n
+// renewals, n placeholders, then the returns as triples, the renewals, the placeholders.
 //
 // It returns {acquired, slots held in all, limit, Redis ms, when to try again (Redis ms; 0 if
 // acquired), {renewed flags}, {this instance's slots: member, lease expiry (Redis ms)} (when
@@ -49,9 +50,10 @@ local function ok()
   succ = succ + 1
   if succ >= run then succ = 0; limit = math.min(cap, limit + 1) end
 end
+if ARGV[8] == '1' then succ = 0 end
 for _ = 1, tonumber(ARGV[7]) do ok() end
-local nret, nren, nforce = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
-local i = 13
+local nret, nren, nforce = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local i = 14
 for _ = 1, nret do
   local m, class, at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   i = i + 3
@@ -74,7 +76,7 @@ end
 for _ = 1, nforce do
   redis.call('ZADD', KEYS[1], now + lease, ARGV[i]); i = i + 1
 end
-local member = ARGV[8]
+local member = ARGV[9]
 if member == '' and nret > 0 then redis.call('ZREM', KEYS[3], me) end
 local held = redis.call('ZCARD', KEYS[1])
 while held < limit do
@@ -92,8 +94,8 @@ if member ~= '' then
     redis.call('ZREM', KEYS[3], me)
     held = held + 1
     out[1] = 1
-  elseif tonumber(ARGV[9]) > 0 then
-    local place = now + tonumber(ARGV[9])
+  elseif tonumber(ARGV[10]) > 0 then
+    local place = now + tonumber(ARGV[10])
     if redis.call('ZADD', KEYS[3], 'NX', place, me) == 1 then
       local count, victim, most = {}, '', 0
       for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
@@ -132,6 +134,7 @@ return out`)
 // bucketOp is one call of bucketScript: what it carries and what it got.
 type bucketOp struct {
 	ok      int
+	reset   int // 1: a failure broke the run of successes before them
 	returns []ret
 	renew   []*slot
 	force   []*slot
@@ -150,7 +153,7 @@ type bucketOp struct {
 }
 
 func (op *bucketOp) empty() bool {
-	return op.ok == 0 && len(op.returns) == 0 && len(op.renew) == 0 && len(op.force) == 0 && op.acquire == ""
+	return op.ok == 0 && op.reset == 0 && len(op.returns) == 0 && len(op.renew) == 0 && len(op.force) == 0 && op.acquire == ""
 }
 
 // collectLocked takes what this bucket has pending for Redis into one call: returns,
@@ -162,6 +165,9 @@ func (s *semaphore) collectLocked(now time.Time, renewBelow time.Duration) *buck
 	s.returns, s.force = nil, nil
 	if s.limit < s.cap || len(op.returns) > 0 {
 		op.ok, s.pendingOK = s.pendingOK, 0
+		if s.pendingReset {
+			op.reset, s.pendingReset = 1, false
+		}
 	}
 	for _, sl := range append([]*slot(nil), s.slots...) {
 		switch {
@@ -199,7 +205,7 @@ func (s *semaphore) args(op *bucketOp) []any {
 		queue = s.f.opts.SlotLease.Milliseconds()
 	}
 	a := []any{s.f.opts.SlotLease.Milliseconds(), s.cap, s.run, s.initial, s.bucket, s.f.opts.InstanceID,
-		op.ok, op.acquire, queue, len(op.returns), len(op.renew), len(op.force)}
+		op.ok, op.reset, op.acquire, queue, len(op.returns), len(op.renew), len(op.force)}
 	for _, r := range op.returns {
 		a = append(a, r.member, r.class, r.at)
 	}
@@ -350,7 +356,7 @@ func (s *semaphore) sync() {
 // lease), and returns what to do with the answer, or nil if nothing is due.
 func (s *semaphore) piggyback(ctx context.Context, p redis.Pipeliner, now time.Time) func() {
 	s.mu.Lock()
-	due := len(s.returns) > 0 || len(s.force) > 0 || s.pendingOK > 0 && s.limit < s.cap
+	due := len(s.returns) > 0 || len(s.force) > 0 || (s.pendingOK > 0 || s.pendingReset) && s.limit < s.cap
 	for _, sl := range s.slots {
 		due = due || sl.exp.Sub(now) < s.f.renewBelow()
 	}
@@ -377,6 +383,7 @@ func (s *semaphore) piggyback(ctx context.Context, p redis.Pipeliner, now time.T
 			s.returns = append(s.returns, op.returns...)
 			s.force = append(s.force, op.force...)
 			s.pendingOK += op.ok
+			s.pendingReset = s.pendingReset || op.reset == 1
 			s.kickLocked()
 			s.mu.Unlock()
 			return
