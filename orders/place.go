@@ -93,8 +93,13 @@ func (m *Manager) submit(ctx context.Context, req adapters.OrderRequest) (adapte
 		})
 		if err != nil {
 			if resends == 0 {
-				// Nothing left; the entry stays reserved and Reconcile resolves it as not placed.
+				// Nothing left: close the entry (the caller's context may have ended, or the
+				// journal hiccupped); if the journal refuses that too, it stays reserved and
+				// Reconcile resolves it as not placed.
 				m.untrack(key)
+				rctx, cancel := m.resolveCtx(ctx)
+				defer cancel()
+				m.journalMove(rctx, key, idempotency.StateResolved, adapters.Order{}, "not sent: "+err.Error())
 				return adapters.Order{}, fmt.Errorf("orders: journal %s: %w", key, err)
 			}
 			err = fmt.Errorf("orders: journal %s before a resend: %w", key, err)

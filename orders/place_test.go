@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,6 +334,42 @@ func TestPlaceJournalFailureSendsNothing(t *testing.T) {
 		if h.ex.numAttempts() != 0 || len(m.Open("")) != 0 {
 			t.Fatal("sent without a journal entry")
 		}
+	}
+}
+
+// cancelledStore answers the first Update as if the caller's context had just ended.
+type cancelledStore struct {
+	idempotency.Store
+	once sync.Once
+}
+
+func (s *cancelledStore) Update(ctx context.Context, key string, fn func(*idempotency.Entry) error) (idempotency.Entry, error) {
+	var err error
+	s.once.Do(func() { err = context.Canceled })
+	if err != nil {
+		return idempotency.Entry{}, err
+	}
+	return s.Store.Update(ctx, key, fn)
+}
+
+// TestPlaceClosesEntryNotSent: the caller's context ends between the key's reservation and
+// marking it sent (a shutdown): nothing is sent, and the entry is closed rather than left in
+// flight for the next start-up.
+func TestPlaceClosesEntryNotSent(t *testing.T) {
+	h := newHarness(t, orders.Config{})
+	m, err := orders.New(orders.Params{Exchange: h.ex, Store: &cancelledStore{Store: h.store}, Keys: h.keys, Clock: h.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Place(t.Context(), limitBuy("0.001", "65000")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v", err)
+	}
+	all, _ := h.store.List(t.Context())
+	if len(all) != 1 || all[0].State != idempotency.StateResolved || !strings.HasPrefix(all[0].Note, "not sent: ") {
+		t.Fatalf("journal %+v, want the entry resolved as not sent", all)
+	}
+	if h.ex.numAttempts() != 0 || len(m.Open("")) != 0 {
+		t.Fatal("sent, or tracked, without a sent entry")
 	}
 }
 
