@@ -57,6 +57,8 @@ package fleet
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -139,6 +141,10 @@ type Fleet struct {
 	opts    Options
 	log     zerolog.Logger
 	journal *idempotency.RedisStore
+	// holder names this process in slot members and the slot queues: the instance id and a
+	// nonce, so that two processes started with one id by mistake never take each other's
+	// slots for their own.
+	holder string
 
 	mu       sync.Mutex
 	down     bool      // guarded by mu
@@ -169,9 +175,11 @@ func New(rdb redis.UniversalClient, o Options) (*Fleet, error) {
 	if strings.ContainsAny(o.InstanceID, "|:") {
 		return nil, fmt.Errorf("fleet: instance id %q: must not contain '|' or ':'", o.InstanceID)
 	}
+	var nonce [4]byte
+	_, _ = crand.Read(nonce[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Fleet{rdb: rdb, opts: o, log: o.Logger, syncs: make(chan *semaphore, 1024), ctx: ctx, cancel: cancel,
-		journal: idempotency.NewRedisStore(rdb, o.Prefix)}
+		journal: idempotency.NewRedisStore(rdb, o.Prefix), holder: o.InstanceID + "." + hex.EncodeToString(nonce[:])}
 	f.holds = newHolds(f)
 	return f, nil
 }

@@ -92,7 +92,7 @@ func (s *semaphore) notice(kind, rest string, now time.Time) {
 		if len(parts) == 3 {
 			delete(s.waiting, parts[0])
 		}
-		if len(parts) != 3 || parts[0] != s.f.opts.InstanceID {
+		if len(parts) != 3 || parts[0] != s.f.holder {
 			break
 		}
 		if s.knownLocked(parts[1]) {
@@ -103,13 +103,13 @@ func (s *semaphore) notice(kind, rest string, now time.Time) {
 		s.slots = append(s.slots, &slot{member: parts[1], exp: now.Add(time.Duration(ms)*time.Millisecond - s.f.opts.OpTimeout), idle: now})
 		wake = s.unblockLocked()
 	case "w": // waiter|victim
-		if len(parts) == 2 && parts[0] != s.f.opts.InstanceID {
+		if len(parts) == 2 && parts[0] != s.f.holder {
 			if s.waiting == nil {
 				s.waiting = map[string]time.Time{}
 			}
 			s.waiting[parts[0]] = now
 		}
-		if len(parts) != 2 || parts[1] != s.f.opts.InstanceID || len(s.slots) == 0 {
+		if len(parts) != 2 || parts[1] != s.f.holder || len(s.slots) == 0 {
 			break
 		}
 		// Give a slot when one goes idle (tick), or at the next release if none does soon:

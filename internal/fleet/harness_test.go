@@ -78,14 +78,36 @@ func newExchange(t testing.TB, scale float64) *exchange {
 			x.orders = append(x.orders, orderSeen{time.Now(), key})
 		}
 		x.mu.Unlock()
-		proxy.ServeHTTP(w, r)
-		x.mu.Lock()
-		x.inflight[k]--
-		x.mu.Unlock()
+		// The request is done at the exchange when its answer starts back: counting it until
+		// the handler returns would overlap the client's next request, sent the moment it has
+		// the answer.
+		done := sync.OnceFunc(func() {
+			x.mu.Lock()
+			x.inflight[k]--
+			x.mu.Unlock()
+		})
+		proxy.ServeHTTP(&answered{ResponseWriter: w, done: done}, r)
+		done()
 	}))
 	t.Cleanup(func() { srv.Close(); tr.CloseIdleConnections() })
 	x.url = srv.URL
 	return x
+}
+
+// answered calls done when the answer's header is written.
+type answered struct {
+	http.ResponseWriter
+	done func()
+}
+
+func (a *answered) WriteHeader(code int) {
+	a.done()
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answered) Write(b []byte) (int, error) {
+	a.done()
+	return a.ResponseWriter.Write(b)
 }
 
 func (x *exchange) maxInflight(key string) int {

@@ -159,7 +159,7 @@ func (s *semaphore) TryAcquire() (int, bool) {
 		return s.busyLocked(), false
 	}
 	op := s.collectLocked(now, s.f.renewBelow())
-	op.acquire = s.f.opts.InstanceID + ":" + strconv.FormatUint(s.seq.Add(1), 36)
+	op.acquire = s.f.holder + ":" + strconv.FormatUint(s.seq.Add(1), 36)
 	// An instance with slots of its own asks for one more only if one is free; one with none
 	// waits in the queue for the next slot given back (and names a holder to give one). One
 	// that may have missed a slot handed to it looks for it without queueing again.
@@ -339,7 +339,7 @@ func (s *semaphore) cameBack() {
 	s.downLocked() // catch up with the outage, if this bucket was not used during it
 	now := s.f.opts.Now()
 	for range s.localHeld {
-		sl := &slot{member: s.f.opts.InstanceID + ":" + strconv.FormatUint(s.seq.Add(1), 36), at: s.redisMsLocked(now),
+		sl := &slot{member: s.f.holder + ":" + strconv.FormatUint(s.seq.Add(1), 36), at: s.redisMsLocked(now),
 			exp: now.Add(s.f.opts.SlotLease), busy: true}
 		s.slots = append(s.slots, sl)
 		s.force = append(s.force, sl)

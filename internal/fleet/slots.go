@@ -204,7 +204,7 @@ func (s *semaphore) args(op *bucketOp) []any {
 	if op.queue {
 		queue = s.f.opts.SlotLease.Milliseconds()
 	}
-	a := []any{s.f.opts.SlotLease.Milliseconds(), s.cap, s.run, s.initial, s.bucket, s.f.opts.InstanceID,
+	a := []any{s.f.opts.SlotLease.Milliseconds(), s.cap, s.run, s.initial, s.bucket, s.f.holder,
 		op.ok, op.reset, op.acquire, queue, len(op.returns), len(op.renew), len(op.force)}
 	for _, r := range op.returns {
 		a = append(a, r.member, r.class, r.at)
@@ -288,8 +288,8 @@ func (s *semaphore) applyLocked(op *bucketOp) {
 	for _, sl := range op.force {
 		sl.exp = lease
 	}
-	// A slot of this instance's that it does not know was handed over and its notice is late
-	// or lost (or it was left by an earlier run under the same id): take it as a spare.
+	// A slot of this process's that it does not know was handed over and its notice is late
+	// or lost: take it as a spare.
 	for m, ms := range op.mine {
 		if m != op.acquire && !s.knownLocked(m) {
 			s.slots = append(s.slots, &slot{member: m, idle: op.sent,
