@@ -156,9 +156,13 @@ func (l *Loop) connectionLimiter() stream.AttemptLimiter {
 		return stream.NewLimiter(stream.LimiterConfig{}, l.clk)
 	}
 	limit, window := stream.DefaultMaxAttempts, stream.DefaultAttemptWindow
-	share := max(1, limit/max(1, l.fleet.Options().Size))
-	return &fleetAttempts{fl: l.fleet, clk: l.clk, max: int64(limit), window: window,
-		local: stream.NewLimiter(stream.LimiterConfig{Max: share, Window: window}, l.clk)}
+	a := &fleetAttempts{fl: l.fleet, clk: l.clk, max: int64(limit), window: window}
+	// Rounded down, so the fleet's total stays within the limit; a fleet larger than the
+	// limit gets no local share and waits for Redis.
+	if share := limit / max(1, l.fleet.Options().Size); share > 0 {
+		a.local = stream.NewLimiter(stream.LimiterConfig{Max: share, Window: window}, l.clk)
+	}
+	return a
 }
 
 // fleetAttempts is a stream.AttemptLimiter shared by the fleet through Redis.
@@ -167,20 +171,25 @@ type fleetAttempts struct {
 	clk    Clock
 	max    int64
 	window time.Duration
-	local  *stream.Limiter
+	local  *stream.Limiter // this instance's share while Redis is down; nil: none
 }
 
 func (a *fleetAttempts) Wait(ctx context.Context) error {
 	for {
-		if down, _ := a.fl.Down(); down {
-			return a.local.Wait(ctx)
+		down, _ := a.fl.Down()
+		var wait time.Duration
+		var err error
+		if !down {
+			wait, err = a.fl.TakeAttempt(ctx, "ws_connections", a.max, a.window)
 		}
-		wait, err := a.fl.TakeAttempt(ctx, "ws_connections", a.max, a.window)
-		if err != nil {
+		if down || err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return a.local.Wait(ctx)
+			if a.local != nil {
+				return a.local.Wait(ctx)
+			}
+			wait = time.Second // no local share: ask Redis again
 		}
 		if wait == 0 {
 			return nil
