@@ -134,8 +134,10 @@ func (m *Manager) submit(ctx context.Context, req adapters.OrderRequest) (adapte
 			// "Not found" proves nothing while the request may still be on its way: the
 			// exchange accepts it until its timestamp plus recvWindow. Ask again once that has
 			// passed; only that answer lets the same key go out again.
+			// The wait is the caller's to cut short (a shutdown): the entry then stays unknown
+			// and reconciliation settles it, as for any undecided outcome.
 			if until := returned.Add(m.cfg.acceptWindow()); m.clock.Now().Before(until) {
-				if werr := m.wait(rctx, until.Sub(m.clock.Now())); werr != nil {
+				if werr := m.wait(ctx, until.Sub(m.clock.Now())); werr != nil {
 					return m.unknown(rctx, req, err, fmt.Errorf("orders: waiting out the acceptance window of %s: %w", key, werr))
 				}
 				found, qerr = m.query(rctx, req.Symbol, key)

@@ -258,6 +258,35 @@ func TestPlaceWaitsOutAcceptanceWindow(t *testing.T) {
 	}
 }
 
+// TestPlaceAcceptanceWaitEndsWithTheCaller: a caller that gives up (a shutdown) while Place
+// waits out the acceptance window gets the unknown outcome at once; nothing is resent, and
+// the entry stays unknown for reconciliation to settle.
+func TestPlaceAcceptanceWaitEndsWithTheCaller(t *testing.T) {
+	h := newHarness(t, orders.Config{RecvWindow: 3 * time.Second, ClockSkew: 500 * time.Millisecond})
+	h.ex.script(fault{land: false, err: errUnknown})
+	ctx, cancel := context.WithCancel(t.Context())
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err = h.m.Place(ctx, limitBuy("0.001", "65000"))
+	}()
+	if !h.parked(done) {
+		t.Fatalf("Place returned without waiting out the window: %v", err)
+	}
+	cancel()
+	<-done // on the fake clock nothing moved: only the caller's end released it
+	if !errors.Is(err, scheduler.ErrUnknownOutcome) {
+		t.Fatalf("err = %v, want the unknown outcome", err)
+	}
+	if n := h.ex.numAttempts(); n != 1 {
+		t.Fatalf("%d placement attempts, want 1", n)
+	}
+	if e := h.entry(h.ex.attempts[0].ClientOrderID); e.State != idempotency.StateUnknown {
+		t.Fatalf("journal %+v, want unknown", e)
+	}
+}
+
 func TestPlaceRefused(t *testing.T) {
 	tests := []struct {
 		name string
