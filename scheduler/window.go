@@ -44,10 +44,15 @@ type fixedCounter struct {
 	used     int64
 }
 
-func (c *fixedCounter) index(t time.Time) int64 {
-	ns := t.UnixNano()
-	q := ns / c.interval
-	if ns%c.interval < 0 {
+func (c *fixedCounter) index(t time.Time) int64 { return FixedWindowIndex(t, time.Duration(c.interval)) }
+
+// FixedWindowIndex numbers the fixed window of length interval that t falls in, counting from
+// the Unix epoch: windows aligned the way Binance aligns them ("a 1 MINUTE interval starts
+// every minute"). Window n spans [n·interval, (n+1)·interval). interval must be positive.
+func FixedWindowIndex(t time.Time, interval time.Duration) int64 {
+	ns, iv := t.UnixNano(), int64(interval)
+	q := ns / iv
+	if ns%iv < 0 { // floor, not truncation, before the epoch
 		q--
 	}
 	return q

@@ -77,12 +77,7 @@ func (f *Fleet) newCounter(w scheduler.WindowConfig) scheduler.Counter {
 // index is the period now falls in. The window starts are the scheduler's fixed windows'
 // (epoch-aligned on the exchange's clock).
 func (c *counter) index(t time.Time) int64 {
-	ns := t.UnixNano()
-	q := ns / c.interval
-	if ns%c.interval < 0 {
-		q--
-	}
-	return q
+	return scheduler.FixedWindowIndex(t, time.Duration(c.interval))
 }
 
 // roll starts a new period when now is past the current one. requires that c.mu is held.
