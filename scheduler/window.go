@@ -44,7 +44,9 @@ type fixedCounter struct {
 	used     int64
 }
 
-func (c *fixedCounter) index(t time.Time) int64 { return FixedWindowIndex(t, time.Duration(c.interval)) }
+func (c *fixedCounter) index(t time.Time) int64 {
+	return FixedWindowIndex(t, time.Duration(c.interval))
+}
 
 // FixedWindowIndex numbers the fixed window of length interval that t falls in, counting from
 // the Unix epoch: windows aligned the way Binance aligns them ("a 1 MINUTE interval starts
