@@ -79,6 +79,15 @@ type loopParams struct {
 	Fleet      *fleet.Fleet          `optional:"true"`
 }
 
+// wireMarket builds the market feed and the stream state that decides, per symbol, whether
+// the REST poller runs and whether its answers count as fresh.
+func (l *Loop) wireMarket(pollInterval time.Duration) {
+	l.feed = newMarketFeed(l.ex, l.clk, l.rng, l.log, pollInterval, l.deliver)
+	l.streams = newStreamState()
+	l.feed.streamed = l.streams.marketHealthy
+	l.feed.streamOwned = l.streams.marketOwned
+}
+
 func provideLoop(p loopParams) (*Loop, error) {
 	clk := p.Clock
 	if clk == nil {
@@ -91,10 +100,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 		runners: map[string]*runner{},
 	}
 	l.info = p.Info
-	l.feed = newMarketFeed(p.Exchange, clk, l.rng, l.log, p.Config.Market.PollInterval, l.deliver)
-	l.streams = newStreamState()
-	l.feed.streamed = l.streams.marketHealthy
-	l.feed.streamOwned = l.streams.marketOwned
+	l.wireMarket(p.Config.Market.PollInterval)
 	l.portfolio = &portfolio{ex: p.Exchange, clk: clk, rng: l.rng, log: l.log, interval: p.Config.Portfolio.RefreshInterval}
 	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
 	return l, nil

@@ -213,15 +213,29 @@ func (f *marketFeed) poll(ctx context.Context, symbol string) {
 		}
 		return
 	}
-	q := strategy.Quote{Symbol: symbol, BidPrice: bt.BidPrice, BidQty: bt.BidQty,
-		AskPrice: bt.AskPrice, AskQty: bt.AskQty, Time: f.clk.Now()}
+	// A symbol a market stream follows is fresh when its book is, not when a poll answers.
+	f.publish(strategy.Quote{Symbol: symbol, BidPrice: bt.BidPrice, BidQty: bt.BidQty,
+		AskPrice: bt.AskPrice, AskQty: bt.AskQty, Time: f.clk.Now()},
+		f.streamOwned == nil || !f.streamOwned(symbol))
+}
+
+// publish keeps q as its symbol's latest quote and sends it to the subscribers; fresh also
+// declares the symbol's data fresh (before the quote, so strategies see the status first).
+func (f *marketFeed) publish(q strategy.Quote, fresh bool) {
 	f.mu.Lock()
-	f.quotes[symbol] = q
+	f.quotes[q.Symbol] = q
 	f.mu.Unlock()
-	if f.streamOwned == nil || !f.streamOwned(symbol) {
-		f.setStale(symbol, false, "")
+	if fresh {
+		f.setStale(q.Symbol, false, "")
 	}
-	f.fanOut(symbol, q)
+	f.fanOut(q.Symbol, q)
+}
+
+// setBook registers the local book a market stream keeps for symbol.
+func (f *marketFeed) setBook(symbol string, b *stream.Book) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.books[symbol] = b
 }
 
 func (f *marketFeed) setStale(symbol string, stale bool, reason string) {

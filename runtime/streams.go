@@ -32,9 +32,6 @@ func newStreamState() *streamState {
 // marketOwned reports whether a running market stream follows symbol: its freshness is then
 // the stream's (book synced or not), whatever the REST fallback answers meanwhile.
 func (s *streamState) marketOwned(symbol string) bool {
-	if s == nil {
-		return false
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.owned[symbol]
@@ -53,21 +50,27 @@ func (s *streamState) own(symbols []string, owned bool) {
 
 // marketHealthy reports whether symbol's market stream is up and its book synced.
 func (s *streamState) marketHealthy(symbol string) bool {
-	if s == nil {
-		return false
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.healthy[symbol]
 }
 
 func (s *streamState) userStreamUp() bool {
-	if s == nil {
-		return false
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.userUp
+}
+
+func (s *streamState) setUserUp(up bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.userUp = up
+}
+
+func (s *streamState) setHealthy(symbol string, healthy bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.healthy[symbol] = healthy
 }
 
 // runStreams runs the market stream of every subscribed symbol and the user data stream, when
@@ -76,7 +79,7 @@ func (s *streamState) userStreamUp() bool {
 // top, DataStatus{Stale: true} while a stream is down or its book resyncs.
 func (l *Loop) runStreams(ctx context.Context) {
 	client, ok := l.ex.(*binance.Client)
-	if !ok || !l.cfg.Market.Streams || l.streams == nil {
+	if !ok || !l.cfg.Market.Streams {
 		return
 	}
 	lim := l.connectionLimiter()
@@ -98,9 +101,7 @@ func (l *Loop) runStreams(ctx context.Context) {
 	us, err := client.UserStream(binance.UserHandler{
 		OnOrder: func(o adapters.Order) { svc.m.Apply(ctx, o) },
 		OnStatus: func(up bool, err error) {
-			l.streams.mu.Lock()
-			l.streams.userUp = up
-			l.streams.mu.Unlock()
+			l.streams.setUserUp(up)
 			if !up && err != nil && ctx.Err() == nil {
 				l.log.Warn().Err(err).Msg("user data stream down; polling orders until it is back")
 			}
@@ -134,9 +135,7 @@ func (l *Loop) runStreams(ctx context.Context) {
 	}()
 	if err := us.Run(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		l.log.Error().Err(err).Msg("user data stream stopped; polling orders")
-		l.streams.mu.Lock()
-		l.streams.userUp = false
-		l.streams.mu.Unlock()
+		l.streams.setUserUp(false)
 		// The WebSocket API refusing the key is an auth failure like a REST 401: halt. A key
 		// type the logon does not support (-4056) is a configuration matter, not a bad key.
 		if errors.Is(err, binance.ErrStreamAuth) && !errors.Is(err, binance.ErrLogonNeedsEd25519) {
@@ -222,11 +221,9 @@ func (l *Loop) runMarketStream(ctx context.Context, client *binance.Client, opts
 			l.log.Error().Err(err).Strs("symbols", symbols).Msg("market stream not started; polling REST")
 			close(done)
 		} else {
-			l.feed.mu.Lock()
 			for _, sym := range symbols {
-				l.feed.books[sym] = ms.Book(sym)
+				l.feed.setBook(sym, ms.Book(sym))
 			}
-			l.feed.mu.Unlock()
 			l.streams.own(symbols, true)
 			var mctx context.Context
 			mctx, stop = context.WithCancel(ctx)
@@ -256,19 +253,13 @@ func (l *Loop) streamQuote(symbol string, book *stream.Book, u adapters.DepthUpd
 	if !ok {
 		return
 	}
-	q := strategy.Quote{Symbol: symbol, BidPrice: bid.Price, BidQty: bid.Quantity,
-		AskPrice: ask.Price, AskQty: ask.Quantity, Time: u.Time}
-	l.feed.mu.Lock()
-	l.feed.quotes[symbol] = q
-	l.feed.mu.Unlock()
-	l.feed.fanOut(symbol, q)
+	l.feed.publish(strategy.Quote{Symbol: symbol, BidPrice: bid.Price, BidQty: bid.Quantity,
+		AskPrice: ask.Price, AskQty: ask.Quantity, Time: u.Time}, false)
 }
 
 // streamStatus marks a symbol stale while its stream is down or resyncing (the poller takes
 // over), and fresh once its book is synced (the poller stops).
 func (l *Loop) streamStatus(symbol string, fresh bool, reason string) {
-	l.streams.mu.Lock()
-	l.streams.healthy[symbol] = fresh
-	l.streams.mu.Unlock()
+	l.streams.setHealthy(symbol, fresh)
 	l.feed.setStale(symbol, !fresh, reason)
 }

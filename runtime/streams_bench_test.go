@@ -80,9 +80,8 @@ func benchBot(b *testing.B, c *collector, pollInterval time.Duration, wrap func(
 	}
 	log := zerolog.Nop()
 	l := &Loop{cfg: &Config{Market: MarketConfig{Streams: true}}, log: log, clk: realClock, rng: newLockedRand(1),
-		ex: ex, streams: newStreamState(), runners: map[string]*runner{}}
-	l.feed = newMarketFeed(ex, realClock, l.rng, log, pollInterval, l.deliver)
-	l.feed.streamed = l.streams.marketHealthy
+		ex: ex, runners: map[string]*runner{}}
+	l.wireMarket(pollInterval)
 	l.feed.subscribe("bench", "BTCUSDT", "ETHUSDT", "DOGEUSDT")
 	r := &runner{name: "bench", strat: c, box: newMailbox(), log: log}
 	l.runners["bench"] = r
