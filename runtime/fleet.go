@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	"go.uber.org/fx"
 
 	"github.com/keelbot/keel/idempotency"
@@ -98,19 +99,8 @@ func provideFleet(lc fx.Lifecycle, c *Config, lg Logging) (*fleet.Fleet, error) 
 	if !c.fleetEnabled() {
 		return nil, nil
 	}
-	opt, err := redis.ParseURL(c.Store.URL)
+	f, rdb, err := connectFleet(c, lg.Logger.With().Str("component", "fleet").Logger())
 	if err != nil {
-		return nil, &ConfigError{Key: "store.url", Reason: "not a Redis URL"}
-	}
-	opt.DialTimeout = time.Second
-	opt.MaxRetries = 1
-	rdb := redis.NewClient(opt)
-	f, err := fleet.New(rdb, fleet.Options{
-		Prefix: c.Store.Prefix, InstanceID: c.Bot.InstanceID, Size: c.Fleet.Size, SlotLease: c.Store.SlotLease,
-		Logger: lg.Logger.With().Str("component", "fleet").Logger(),
-	})
-	if err != nil {
-		_ = rdb.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -128,6 +118,26 @@ func provideFleet(lc fx.Lifecycle, c *Config, lg Logging) (*fleet.Fleet, error) 
 	lg.Logger.Info().Str("store", redactURL(c.Store.URL)).Str("prefix", c.Store.Prefix).Int("fleet_size", c.Fleet.Size).
 		Msg("fleet mode: windows, slots, breakers, journal and kill switch shared through Redis")
 	return f, nil
+}
+
+// connectFleet builds the Redis client and the fleet member store.url and the fleet section
+// describe. It does not wait for Redis: the fleet notices an outage by itself.
+func connectFleet(c *Config, log zerolog.Logger) (*fleet.Fleet, *redis.Client, error) {
+	opt, err := redis.ParseURL(c.Store.URL)
+	if err != nil {
+		return nil, nil, &ConfigError{Key: "store.url", Reason: "not a Redis URL"}
+	}
+	opt.DialTimeout = time.Second
+	opt.MaxRetries = 1
+	rdb := redis.NewClient(opt)
+	f, err := fleet.New(rdb, fleet.Options{
+		Prefix: c.Store.Prefix, InstanceID: c.Bot.InstanceID, Size: c.Fleet.Size, SlotLease: c.Store.SlotLease, Logger: log,
+	})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, fmt.Errorf("runtime: store.url: %w", err)
+	}
+	return f, rdb, nil
 }
 
 // newKillSwitch returns the file switch, kept in step with the fleet's Redis key in fleet mode.

@@ -218,11 +218,12 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 		return
 	}
 	for n := 0; ; n++ {
-		if l.streams.userStreamUp() && n%10 != 0 {
-			// The user data stream reports order changes; polling is its fallback (a slow
-			// sweep still resolves what no event will: orders whose placement never landed).
-		} else if err := l.orders.Refresh(ctx); err != nil && ctx.Err() == nil {
-			l.log.Debug().Err(err).Msg("order refresh failed")
+		// The user data stream reports order changes; polling is its fallback, plus a slow
+		// sweep (every tenth round) for what no event will tell: placements that never landed.
+		if !l.streams.userStreamUp() || n%10 == 0 {
+			if err := l.orders.Refresh(ctx); err != nil && ctx.Err() == nil {
+				l.log.Debug().Err(err).Msg("order refresh failed")
+			}
 		}
 		if !sleepCtx(ctx, l.clk, jitter(l.rng, interval, 0.2)) {
 			return

@@ -1,13 +1,8 @@
 package runtime
 
 import (
-	"fmt"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
-	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
 )
 
@@ -32,17 +27,9 @@ func OpenKillSwitch(o LoadOptions) (sw *killswitch.Switch, close func() error, e
 		sw, err := killswitch.New(c.KillSwitch)
 		return sw, func() error { return nil }, err
 	}
-	opt, err := redis.ParseURL(c.Store.URL)
+	fl, rdb, err := connectFleet(c, zerolog.Nop())
 	if err != nil {
-		return nil, nil, &ConfigError{Key: "store.url", Reason: "not a Redis URL"}
-	}
-	opt.DialTimeout = time.Second
-	rdb := redis.NewClient(opt)
-	fl, err := fleet.New(rdb, fleet.Options{Prefix: c.Store.Prefix, InstanceID: c.Bot.InstanceID, Size: c.Fleet.Size,
-		SlotLease: c.Store.SlotLease, Logger: zerolog.Nop()})
-	if err != nil {
-		_ = rdb.Close()
-		return nil, nil, fmt.Errorf("runtime: store.url: %w", err)
+		return nil, nil, err
 	}
 	sw, err = newKillSwitch(c, fl)
 	if err != nil {
