@@ -97,21 +97,7 @@ func BenchmarkQuotesStream(b *testing.B) {
 	c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration { return time.Since(q.Time) }}
 	l, _, stop := benchBot(b, c, time.Hour, nil)
 	defer stop()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	l.runners["bench"].start(ctx)
-	wg.Add(1)
-	go func() { defer wg.Done(); l.runStreams(ctx) }()
-	b.ReportAllocs()
-	b.ResetTimer()
-	began := time.Now()
-	<-c.done
-	elapsed := time.Since(began)
-	b.StopTimer()
-	cancel()
-	wg.Wait()
-	<-l.runners["bench"].done
-	c.report(b, elapsed)
+	measure(b, l, c, l.runStreams)
 }
 
 // pollTimer stamps when each symbol's bookTicker poll was sent, so the REST path's latency
@@ -141,11 +127,17 @@ func BenchmarkQuotesRESTPolling(b *testing.B) {
 	}}
 	l, _, stop := benchBot(b, c, time.Millisecond, func(ex adapters.Exchange) adapters.Exchange { pt.Exchange = ex; return pt })
 	defer stop()
+	measure(b, l, c, l.feed.run)
+}
+
+// measure runs the bench strategy and source (the market stream or the REST poller) until the
+// collector has b.N quotes, and reports the rate and latencies.
+func measure(b *testing.B, l *Loop, c *collector, source func(context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	l.runners["bench"].start(ctx)
 	wg.Add(1)
-	go func() { defer wg.Done(); l.feed.run(ctx) }()
+	go func() { defer wg.Done(); source(ctx) }()
 	b.ReportAllocs()
 	b.ResetTimer()
 	began := time.Now()
