@@ -1,8 +1,6 @@
 package killswitch
 
 import (
-	"github.com/keelbot/keel/internal/clock"
-
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/keelbot/keel/internal/clock"
 )
 
 // Switch halts trading. While it is halted, Check returns a *HaltedError and the runtime's gate

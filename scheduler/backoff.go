@@ -52,11 +52,15 @@ func backoff(j jitter, b BackoffConfig, retry int, retryAfter, remaining time.Du
 		spread := min(resumeSpread(retryAfter, b.ResumeSpread, b.ResumeSpreadRatio), remaining-retryAfter)
 		return retryAfter + j.duration(spread), true
 	}
-	ceiling := b.Cap
-	if shift := retry - 1; shift >= 0 && shift < 32 {
-		if d := b.Base << shift; d > 0 && d < ceiling {
-			ceiling = d
+	return j.duration(min(doubled(b.Base, b.Cap, retry-1), remaining)), true
+}
+
+// doubled returns base·2^n, or limit when that is larger (or overflows, or n < 0).
+func doubled(base, limit time.Duration, n int) time.Duration {
+	if n >= 0 && n < 32 {
+		if d := base << n; d > 0 && d < limit {
+			return d
 		}
 	}
-	return j.duration(min(ceiling, remaining)), true
+	return limit
 }

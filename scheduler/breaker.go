@@ -134,7 +134,7 @@ func (b *breaker) open(now time.Time) bool { return now.Before(b.openUntil) }
 // openError returns the fail-fast error while the breaker is open at now, else nil.
 // requires that Scheduler.mu is held.
 func (b *breaker) openError(now time.Time) *BreakerOpenError {
-	if now.Before(b.openUntil) {
+	if b.open(now) {
 		return &BreakerOpenError{Class: b.class, Until: b.openUntil, Reason: b.reason, OrderLimit: b.scope == scopeOrders}
 	}
 	return nil
@@ -210,11 +210,10 @@ func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome, ba
 // requires that Scheduler.mu is held.
 func (b *breaker) reportPassed(now time.Time, c Class, o Outcome, banUntil time.Time) {
 	switch b.verdict(c) {
-	case verdictFailure:
 	case verdictSuccess:
 		b.ratio.add(now, 1, 0)
 		return
-	default:
+	case verdictExcluded:
 		return
 	}
 	b.ratio.add(now, 1, 1)

@@ -94,12 +94,7 @@ func (s *Scheduler) banPauseLocked(sent, now time.Time, retryAfter time.Duration
 	if bs.until.IsZero() || now.Sub(bs.until) >= s.cfg.Backoff.BanPauseCap {
 		bs.streak = 0
 	}
-	pause := s.cfg.Backoff.BanPauseCap
-	if bs.streak < 32 {
-		if d := s.cfg.Backoff.BanPause << bs.streak; d > 0 && d < pause {
-			pause = d
-		}
-	}
+	pause := doubled(s.cfg.Backoff.BanPause, s.cfg.Backoff.BanPauseCap, bs.streak)
 	bs.streak++
 	bs.from, bs.until = now, maxTime(bs.until, now.Add(pause))
 	return pause

@@ -236,11 +236,22 @@ func TestRaisedLimitAppliesAtOnce(t *testing.T) {
 		for range 100 {
 			reqs = append(reqs, req("market", "public", scheduler.PriorityMarket, 1, rec.scripted("market")))
 		}
-		doAll(t, s, clk, reqs...)
+		for i, r := range doAll(t, s, clk, reqs...) {
+			if r.err != nil {
+				t.Fatalf("market %d: %v, want sent under the raised limit", i, r.err)
+			}
+		}
+		market := 0
 		for _, c := range rec.snapshot() {
 			if c.at != t0 {
 				t.Fatalf("%s sent at +%v, want at once under the raised limit", c.name, c.at.Sub(t0))
 			}
+			if c.name == "market" {
+				market++
+			}
+		}
+		if market != len(reqs) {
+			t.Fatalf("market requests sent: %d, want %d", market, len(reqs))
 		}
 		s.Close()
 	})
