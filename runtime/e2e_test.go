@@ -164,6 +164,21 @@ func (b *bot) anyProbe() *probe {
 	panic("bot without a probe")
 }
 
+// externalSim is a simulator of the test's own on loopback (a bot reaches it through
+// exchange.base_url), closed when the test ends.
+func externalSim(t *testing.T, cfg sim.Config) *sim.Server {
+	t.Helper()
+	srv, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
 // liveAtSim counts the orders resting at the simulator.
 func liveAtSim(s *sim.Server) int {
 	live := 0
@@ -437,14 +452,7 @@ func TestShutdownCancelsOpenOrdersWhenConfigured(t *testing.T) {
 // looks for the secret, the key and any request signature in everything it logged.
 func TestSecretsNeverReachTheLog(t *testing.T) {
 	const key, secret = "KeelTestApiKeyQ7mZ2xV9wL4", "KeelTestSecretP3nR8tY6uK1hJ5"
-	srv, err := sim.New(sim.Config{Seed: 7, APIKey: key, APISecret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := externalSim(t, sim.Config{Seed: 7, APIKey: key, APISecret: secret})
 	dir := t.TempDir()
 	ws := "ws://" + srv.Addr().String()
 	b := startBot(t, dir, botEnv(dir,
@@ -529,14 +537,7 @@ func TestFeesAndStandingAreCachedAndShared(t *testing.T) {
 // operator reads it in one error line at start-up, and strategies see it in the standing.
 func TestAccountThatCannotTradeIsReported(t *testing.T) {
 	const key, secret = "frozenKey", "frozenSecret"
-	srv, err := sim.New(sim.Config{Seed: 3, Accounts: []sim.Account{{APIKey: key, HMACSecret: secret, TradingDisabled: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := externalSim(t, sim.Config{Seed: 3, Accounts: []sim.Account{{APIKey: key, HMACSecret: secret, TradingDisabled: true}}})
 	dir := t.TempDir()
 	b := startBot(t, dir, botEnv(dir, "KEEL_MARKET_STREAMS=false", "KEEL_EXCHANGE_BASE_URL="+srv.URL(),
 		"KEEL_EXCHANGE_API_KEY="+key, "KEEL_EXCHANGE_API_SECRET="+secret), "probe")
