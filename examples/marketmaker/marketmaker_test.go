@@ -16,27 +16,31 @@ import (
 	"github.com/keelbot/keel/strategy"
 )
 
-// haltableOrders is a strategy.Orders whose placements fail with the kill switch's error
-// while halted is set.
-type haltableOrders struct {
-	halted bool
-	placed []strategy.Intent
+// fakeOrders is a strategy.Orders that records placements and cancels, and refuses
+// placements with the kill switch's error while halted is set.
+type fakeOrders struct {
+	halted    bool
+	placed    []strategy.Intent
+	cancelled []string
 }
 
-func (o *haltableOrders) Place(_ context.Context, in strategy.Intent) (adapters.Order, error) {
+func (o *fakeOrders) Place(_ context.Context, in strategy.Intent) (adapters.Order, error) {
 	if o.halted {
 		return adapters.Order{}, &killswitch.HaltedError{Reason: killswitch.Reason{Why: "test"}}
 	}
 	o.placed = append(o.placed, in)
-	return adapters.Order{ClientOrderID: "id" + string(rune('a'+len(o.placed)))}, nil
+	return adapters.Order{ClientOrderID: fmt.Sprintf("q%d", len(o.placed))}, nil
 }
-func (o *haltableOrders) Cancel(context.Context, string, string) error { return nil }
-func (o *haltableOrders) Open() []adapters.Order                       { return nil }
+func (o *fakeOrders) Cancel(_ context.Context, _, id string) error {
+	o.cancelled = append(o.cancelled, id)
+	return nil
+}
+func (o *fakeOrders) Open() []adapters.Order { return nil }
 
 // TestHaltIsNotAStrategyError: while halted the market maker neither fails every quote nor
 // floods the log; it says so once and quotes again when trading resumes.
 func TestHaltIsNotAStrategyError(t *testing.T) {
-	orders := &haltableOrders{halted: true}
+	orders := &fakeOrders{halted: true}
 	var logs syncbuf.Buffer
 	mm, err := New(strategy.Env{Name: "mm", Log: zerolog.New(&logs), Orders: orders, Market: nopMarket{}},
 		Config{Symbol: "BTCUSDT", Quantity: decimal.RequireFromString("0.001"), SpreadBps: 10, RequoteBps: 5})
@@ -74,26 +78,10 @@ func (nopMarket) Fees(context.Context, string) (adapters.TradingFees, error) {
 	return adapters.TradingFees{}, nil
 }
 
-// recordingOrders places and cancels into lists.
-type recordingOrders struct {
-	placed    []strategy.Intent
-	cancelled []string
-}
-
-func (o *recordingOrders) Place(_ context.Context, in strategy.Intent) (adapters.Order, error) {
-	o.placed = append(o.placed, in)
-	return adapters.Order{ClientOrderID: fmt.Sprintf("q%d", len(o.placed))}, nil
-}
-func (o *recordingOrders) Cancel(_ context.Context, _, id string) error {
-	o.cancelled = append(o.cancelled, id)
-	return nil
-}
-func (o *recordingOrders) Open() []adapters.Order { return nil }
-
 // TestStaleDataPullsQuotes: a stale-data signal cancels both resting quotes and no quote is
 // placed on the (old) prices that keep coming until the data is fresh again.
 func TestStaleDataPullsQuotes(t *testing.T) {
-	orders := &recordingOrders{}
+	orders := &fakeOrders{}
 	mm, err := New(strategy.Env{Name: "mm", Log: zerolog.Nop(), Orders: orders, Market: nopMarket{}},
 		Config{Symbol: "BTCUSDT", Quantity: decimal.RequireFromString("0.001"), SpreadBps: 10, RequoteBps: 5})
 	if err != nil {
