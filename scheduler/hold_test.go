@@ -140,6 +140,9 @@ func TestAuthCancelsOneAtATime(t *testing.T) {
 	if _, err := s.Do(context.Background(), cancel("b0", func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} })); err != nil {
 		t.Fatalf("cancel in another bucket: %v", err)
 	}
+	if q := s.Snapshot().Queued["critical"]; q != 1 {
+		t.Fatalf("%d cancels queued after the other bucket's, want the second still waiting for the first", q)
+	}
 	close(release)
 	var errs []error
 	for range 2 {

@@ -70,3 +70,9 @@ func (r *retryBudget) tryRetry(now time.Time) bool {
 	r.count.add(now, 0, 1)
 	return true
 }
+
+// state returns the budget at now, for Snapshot.
+func (r *retryBudget) state(now time.Time) RetryBudgetState {
+	firsts, retries := r.count.sums(now)
+	return RetryBudgetState{FirstAttempts: firsts, Retries: retries, Allowed: r.floor + int64(r.ratio*float64(firsts))}
+}

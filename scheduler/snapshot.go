@@ -88,8 +88,6 @@ func (s *Scheduler) Snapshot() Snapshot {
 	for p := range s.queue {
 		snap.Queued[Priority(p).String()] = s.queue[p].n
 	}
-	firsts, retries := s.retries.count.sums(now)
-	snap.RetryBudget = RetryBudgetState{FirstAttempts: firsts, Retries: retries,
-		Allowed: s.retries.floor + int64(s.retries.ratio*float64(firsts))}
+	snap.RetryBudget = s.retries.state(now)
 	return snap
 }
