@@ -94,13 +94,11 @@ func (s *Scheduler) adoptSharedLocked(now time.Time) {
 				if br.class != h.Class {
 					continue
 				}
-				if sc == scopeAll && br.open(now) {
-					br.scope = scopeAll // an IP-wide hold widens an opening in force
+				// A new opening takes the hold's scope; an IP-wide hold widens one in force.
+				if !br.open(now) || sc == scopeAll {
+					br.scope = sc
 				}
 				if h.Until.After(br.openUntil) {
-					if !br.open(now) || br.scope == scopeOrders {
-						br.scope = sc
-					}
 					br.openUntil, br.reason = h.Until, h.Reason
 				}
 			}
