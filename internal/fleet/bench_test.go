@@ -3,7 +3,6 @@ package fleet_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,46 +96,26 @@ func BenchmarkFleetGoodput(b *testing.B) {
 	for i := range n {
 		insts = append(insts, newInstance(b, rdb, prefix, fmt.Sprint("g", i), n, x, instanceOpts{}))
 	}
-	var okWeight, sent atomic.Int64
-	run := func(d time.Duration) {
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		defer cancel()
-		var wg sync.WaitGroup
-		for _, in := range insts {
-			for range 6 {
-				wg.Go(func() {
-					for ctx.Err() == nil {
-						if _, err := in.c.Depth(ctx, "BTCUSDT", 5000); err == nil {
-							okWeight.Add(250)
-							sent.Add(1)
-						}
-					}
-				})
-			}
-		}
-		wg.Wait()
-	}
 	rtt0 := hook.n.Load()
 	// At least a second, up to the start of a window, so that each iteration has one window.
-	run(time.Until(time.Now().Add(2 * time.Second).Truncate(time.Second)))
-	coldRTT, coldSent := hook.n.Load()-rtt0, sent.Load()
-	okWeight.Store(0)
-	sent.Store(0)
+	coldSent := readDepth(insts, time.Until(time.Now().Add(2*time.Second).Truncate(time.Second)))
+	coldRTT := hook.n.Load() - rtt0
+	var sent int64
 	rtt0 = hook.n.Load()
 	b.ResetTimer()
 	for range b.N {
-		run(time.Until(time.Now().Add(time.Second / 2).Truncate(time.Second).Add(time.Second))) // to the window's end
+		sent += readDepth(insts, time.Until(time.Now().Add(time.Second/2).Truncate(time.Second).Add(time.Second))) // to the window's end
 	}
 	b.StopTimer()
 	// The limit is per 1 s window aligned to the clock: each iteration had one.
 	windows := float64(b.N)
 	st := x.sim.Stats()
 	// Market reads may use 70% (headroom) of 90% (safety) of the limit: 0.63 at most.
-	b.ReportMetric(float64(okWeight.Load())/(6000*windows), "used/limit")
+	b.ReportMetric(float64(250*sent)/(6000*windows), "used/limit")
 	b.ReportMetric(float64(st.Total.Status429+st.Total.Status418), "429s")
 	b.ReportMetric(float64(x.maxInflight("GET /api/v3/depth")), "max-inflight")
-	if s := sent.Load(); s > 0 {
-		b.ReportMetric(float64(hook.n.Load()-rtt0)/float64(s), "redis-rtt/req")
+	if sent > 0 {
+		b.ReportMetric(float64(hook.n.Load()-rtt0)/float64(sent), "redis-rtt/req")
 	}
 	if coldSent > 0 {
 		b.ReportMetric(float64(coldRTT)/float64(coldSent), "cold-rtt/req")

@@ -94,28 +94,9 @@ func TestFleetRoundTripsUnderContention(t *testing.T) {
 	for i := range n {
 		insts = append(insts, newInstance(t, rdb, prefix, fmt.Sprint("c", i), n, x, instanceOpts{}))
 	}
-	load := func(d time.Duration) int64 {
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		defer cancel()
-		var sent atomic.Int64
-		var wg sync.WaitGroup
-		for _, in := range insts {
-			for range 6 {
-				wg.Go(func() {
-					for ctx.Err() == nil {
-						if _, err := in.c.Depth(ctx, "BTCUSDT", 5000); err == nil {
-							sent.Add(1)
-						}
-					}
-				})
-			}
-		}
-		wg.Wait()
-		return sent.Load()
-	}
-	load(time.Second) // start-up
+	readDepth(insts, time.Second) // start-up
 	rtt0 := hook.n.Load()
-	sent := load(3 * time.Second)
+	sent := readDepth(insts, 3*time.Second)
 	rtts := hook.n.Load() - rtt0
 	st := x.sim.Stats()
 	t.Logf("%d requests, %d round trips: %.2f per request; sim: 429 %d, 418 %d; max in flight %d",

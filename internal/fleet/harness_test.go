@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,6 +189,28 @@ func newInstance(t testing.TB, rdb redis.UniversalClient, prefix, id string, siz
 		t.Fatal(err)
 	}
 	return &instance{f: f, s: s, c: c, rdb: rdb}
+}
+
+// readDepth has six goroutines per instance read BTCUSDT's depth (limit 5000, weight 250)
+// back to back for d, and returns how many reads succeeded.
+func readDepth(insts []*instance, d time.Duration) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for _, in := range insts {
+		for range 6 {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					if _, err := in.c.Depth(ctx, "BTCUSDT", 5000); err == nil {
+						sent.Add(1)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return sent.Load()
 }
 
 // eventually polls cond until it holds or the deadline passes.
