@@ -1,8 +1,6 @@
 package binance
 
 import (
-	"github.com/keelbot/keel/internal/clock"
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keelbot/keel/internal/clock"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -138,10 +137,8 @@ func (c *Client) do(ctx context.Context, cl call) (scheduler.Outcome, error) {
 		if c.signer == nil {
 			return scheduler.Outcome{}, localError(scheduler.ClassAuth, ErrNoCredentials)
 		}
-		if c.time.needsSync(c.clock.Now()) {
-			if err := c.syncTime(ctx, cl.priority); err != nil {
-				return scheduler.Outcome{}, err
-			}
+		if err := c.syncTimeIfNeeded(ctx, cl.priority); err != nil {
+			return scheduler.Outcome{}, err
 		}
 	}
 	req := &scheduler.Request{
@@ -159,6 +156,15 @@ func (c *Client) do(ctx context.Context, cl call) (scheduler.Outcome, error) {
 		},
 	}
 	return c.sched.Do(ctx, req)
+}
+
+// syncTimeIfNeeded measures the exchange's clock before a signed request when the offset is
+// missing, old, or was contradicted by a -1021 (GET /api/v3/time, weight 1, at priority p).
+func (c *Client) syncTimeIfNeeded(ctx context.Context, p scheduler.Priority) error {
+	if !c.time.needsSync(c.clock.Now()) {
+		return nil
+	}
+	return c.syncTime(ctx, p)
 }
 
 // cancels reports whether the endpoint only takes exposure away: Binance Spot's writes by

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/stream"
+	"github.com/keelbot/keel/internal/clock"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -63,8 +64,8 @@ type MarketStream struct {
 	books   map[string]*stream.Book
 	need    map[string]chan struct{} // one pending resync per symbol
 
-	snapshots sync.Map // symbol → *atomic.Int64
-	stale     sync.Map // symbol → *atomic.Int64: snapshots older than the buffered diffs
+	snapshots map[string]*atomic.Int64 // per symbol; the maps are fixed at construction
+	stale     map[string]*atomic.Int64 // snapshots older than the buffered diffs
 
 	mu    sync.Mutex
 	fresh map[string]bool
@@ -78,8 +79,11 @@ func (c *Client) MarketStream(symbols []string, h MarketHandler, opts StreamOpti
 	if opts.DepthLimit <= 0 {
 		opts.DepthLimit = 100
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
 	m := &MarketStream{c: c, h: h, opts: opts, books: map[string]*stream.Book{}, need: map[string]chan struct{}{},
-		fresh: map[string]bool{}}
+		snapshots: map[string]*atomic.Int64{}, stale: map[string]*atomic.Int64{}, fresh: map[string]bool{}}
 	var names []string
 	for _, s := range symbols {
 		if err := checkSymbol(s); err != nil {
@@ -90,8 +94,8 @@ func (c *Client) MarketStream(symbols []string, h MarketHandler, opts StreamOpti
 		m.symbols = append(m.symbols, s)
 		m.books[s] = stream.NewBook(s)
 		m.need[s] = make(chan struct{}, 1)
-		m.snapshots.Store(s, new(atomic.Int64))
-		m.stale.Store(s, new(atomic.Int64))
+		m.snapshots[s] = new(atomic.Int64)
+		m.stale[s] = new(atomic.Int64)
 	}
 	u := strings.TrimRight(c.cfg.StreamURL, "/") + "/stream?streams=" + strings.Join(names, "/") + "&timeUnit=MICROSECOND"
 	m.conn = stream.New(opts.conn(u, "market:"+strings.Join(symbols, ",")), stream.Handler{
@@ -111,20 +115,18 @@ func (m *MarketStream) Book(symbol string) *stream.Book { return m.books[symbol]
 // and so were asked for again, as Binance's procedure says ("if the snapshot's lastUpdateId is
 // strictly less than U, get a new snapshot").
 func (m *MarketStream) StaleSnapshots(symbol string) int64 {
-	v, ok := m.stale.Load(symbol)
-	if !ok {
-		return 0
+	if v := m.stale[symbol]; v != nil {
+		return v.Load()
 	}
-	return v.(*atomic.Int64).Load()
+	return 0
 }
 
 // Snapshots is how many depth snapshots symbol's resyncs fetched.
 func (m *MarketStream) Snapshots(symbol string) int64 {
-	v, ok := m.snapshots.Load(symbol)
-	if !ok {
-		return 0
+	if v := m.snapshots[symbol]; v != nil {
+		return v.Load()
 	}
-	return v.(*atomic.Int64).Load()
+	return 0
 }
 
 // Run follows the stream until ctx ends.
@@ -182,8 +184,7 @@ func (m *MarketStream) resyncWorker(ctx context.Context, symbol string) {
 		if book.Synced() {
 			continue // an ask from before a snapshot that already landed
 		}
-		cnt, _ := m.snapshots.Load(symbol)
-		cnt.(*atomic.Int64).Add(1)
+		m.snapshots[symbol].Add(1)
 		snap, err := m.c.Depth(ctx, symbol, m.opts.DepthLimit, adapters.WithPriority(scheduler.PriorityMarket))
 		if ctx.Err() != nil {
 			return
@@ -193,7 +194,7 @@ func (m *MarketStream) resyncWorker(ctx context.Context, symbol string) {
 			m.setFresh(symbol, false, "order book snapshot failed: "+err.Error())
 			// Back off before asking again; the book asks again with the next update.
 			d := time.Duration(min(failures, 6)) * time.Second
-			t, stop := m.clock().NewTimer(d)
+			t, stop := m.opts.Clock.NewTimer(d)
 			select {
 			case <-ctx.Done():
 				stop()
@@ -207,26 +208,10 @@ func (m *MarketStream) resyncWorker(ctx context.Context, symbol string) {
 		if book.Snapshot(snap) {
 			m.setFresh(symbol, true, "")
 		} else {
-			stale, _ := m.stale.Load(symbol)
-			stale.(*atomic.Int64).Add(1)
+			m.stale[symbol].Add(1)
 			m.ask(symbol) // the snapshot was older than the buffered updates
 		}
 	}
-}
-
-func (m *MarketStream) clock() stream.Clock {
-	if m.opts.Clock != nil {
-		return m.opts.Clock
-	}
-	return wallStreamClock{}
-}
-
-type wallStreamClock struct{}
-
-func (wallStreamClock) Now() time.Time { return time.Now() }
-func (wallStreamClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
-	return t.C, t.Stop
 }
 
 func (m *MarketStream) ask(symbol string) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"sync/atomic"
 
@@ -86,9 +85,6 @@ func (c *Client) UserStream(h UserHandler, opts StreamOptions) (*UserStream, err
 	if c.signer == nil || *c.key == "" {
 		return nil, localError(scheduler.ClassAuth, ErrNoCredentials)
 	}
-	if _, err := url.Parse(c.cfg.WSAPIURL); err != nil {
-		return nil, err
-	}
 	ed := c.signer.kind() == "ed25519"
 	u := &UserStream{c: c, h: h}
 	switch opts.UserAuth {
@@ -154,13 +150,9 @@ func (u *UserStream) request(ctx context.Context, s *stream.Session, method stri
 	c := u.c
 	msg := map[string]any{"id": fmt.Sprintf("keel-uds-%d", u.id.Add(1)), "method": method}
 	if signed {
-		// As for signed REST calls: measure the exchange's clock first when the offset is
-		// missing, old, or was contradicted by a -1021 (GET /api/v3/time, weight 1, through
-		// the scheduler).
-		if c.time.needsSync(c.clock.Now()) {
-			if err := c.syncTime(ctx, scheduler.PriorityAccount); err != nil {
-				return fmt.Errorf("binance: %s: syncing the clock: %w", method, err)
-			}
+		// As for signed REST calls, through the scheduler.
+		if err := c.syncTimeIfNeeded(ctx, scheduler.PriorityAccount); err != nil {
+			return fmt.Errorf("binance: %s: syncing the clock: %w", method, err)
 		}
 		ts, err := c.time.timestamp(c.clock.Now())
 		if err != nil {

@@ -485,9 +485,8 @@ func (s *Server) accountInfo(c *call) reply {
 	bps := s.commission.Mul(decimal.NewFromInt(10000)).IntPart()
 	return ok(map[string]any{
 		"makerCommission": bps, "takerCommission": bps, "buyerCommission": 0, "sellerCommission": 0,
-		"commissionRates": map[string]string{"maker": fmt8(s.commission), "taker": fmt8(s.commission),
-			"buyer": fmt8(zero), "seller": fmt8(zero)},
-		"canTrade": !a.cfg.TradingDisabled, "canWithdraw": true, "canDeposit": true, "brokered": false,
+		"commissionRates": commissionMap(s.commission, s.commission), "canTrade": !a.cfg.TradingDisabled,
+		"canWithdraw": true, "canDeposit": true, "brokered": false,
 		"requireSelfTradePrevention": false, "preventSor": false,
 		"updateTime": c.now.UnixMilli(), "accountType": "SPOT",
 		"balances": bals, "permissions": []string{"SPOT"}, "uid": 354937868,
@@ -502,17 +501,19 @@ func (s *Server) commissionRates(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	rates := func(maker, taker decimal.Decimal) map[string]string {
-		return map[string]string{"maker": fmt8(maker), "taker": fmt8(taker), "buyer": fmt8(zero), "seller": fmt8(zero)}
-	}
 	return ok(map[string]any{
 		"symbol":             m.sym.Name,
-		"standardCommission": rates(s.commission, s.commission),
-		"specialCommission":  rates(zero, zero),
-		"taxCommission":      rates(zero, zero),
+		"standardCommission": commissionMap(s.commission, s.commission),
+		"specialCommission":  commissionMap(zero, zero),
+		"taxCommission":      commissionMap(zero, zero),
 		"discount": map[string]any{"enabledForAccount": false, "enabledForSymbol": false,
 			"discountAsset": "BNB", "discount": "0.75000000"},
 	})
+}
+
+// commissionMap is a set of commission rates as Binance prints them; buyer and seller are zero.
+func commissionMap(maker, taker decimal.Decimal) map[string]string {
+	return map[string]string{"maker": fmt8(maker), "taker": fmt8(taker), "buyer": fmt8(zero), "seller": fmt8(zero)}
 }
 
 func (s *Server) rateLimitOrder(c *call) reply {

@@ -50,6 +50,16 @@ func newHarnessAt(t *testing.T, at time.Time, mutate func(*sim.Config)) *harness
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	s := listen(t, cfg)
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections) // runs before listen's Close
+	return &harness{t: t, s: s, clk: clk, base: s.URL(), client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		key: testKey, secret: testSecret}
+}
+
+// listen starts a simulator of cfg on a loopback port and closes it when the test ends.
+func listen(t *testing.T, cfg sim.Config) *sim.Server {
+	t.Helper()
 	s, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -57,16 +67,12 @@ func newHarnessAt(t *testing.T, at time.Time, mutate func(*sim.Config)) *harness
 	if err := s.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	tr := &http.Transport{}
-	h := &harness{t: t, s: s, clk: clk, base: s.URL(), client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
-		key: testKey, secret: testSecret}
 	t.Cleanup(func() {
-		tr.CloseIdleConnections()
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return h
+	return s
 }
 
 // resp is a decoded answer.

@@ -28,15 +28,7 @@ func wsSim(t *testing.T, mutate func(*sim.Config)) *sim.Server {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return listen(t, cfg)
 }
 
 func wsURL(s *sim.Server, path string) string { return "ws://" + s.Addr().String() + path }

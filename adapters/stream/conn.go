@@ -19,8 +19,6 @@
 package stream
 
 import (
-	"github.com/keelbot/keel/internal/clock"
-
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +29,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/keelbot/keel/internal/clock"
 )
 
 // Clock is the time source; internal/clock's Real and Fake satisfy it.
