@@ -1,8 +1,6 @@
 package orders
 
 import (
-	"github.com/keelbot/keel/internal/clock"
-
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/idempotency"
+	"github.com/keelbot/keel/internal/clock"
 )
 
 // Manager places and cancels orders, tracks their state and settles unknown outcomes. Every
