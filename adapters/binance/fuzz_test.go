@@ -1,8 +1,6 @@
 package binance
 
 import (
-	"github.com/keelbot/keel/internal/clock"
-
 	"context"
 	"errors"
 	"io"
@@ -15,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/internal/clock"
 	"github.com/keelbot/keel/scheduler"
 )
 

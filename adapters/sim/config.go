@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"github.com/keelbot/keel/internal/clock"
-
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -13,6 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/internal/clock"
 )
 
 // Clock is the time source. internal/clock's Real and Fake satisfy it. NewTimer returns a

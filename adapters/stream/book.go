@@ -197,7 +197,7 @@ func (b *Book) Top() (bid, ask adapters.Level, ok bool) {
 	return bid, ask, !first
 }
 
-// Snapshot of the local book: up to depth levels a side, best first (depth <= 0: all).
+// Levels is a copy of the local book: up to depth levels a side, best first (depth <= 0: all).
 func (b *Book) Levels(depth int) adapters.Book {
 	b.mu.Lock()
 	defer b.mu.Unlock()

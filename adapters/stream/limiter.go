@@ -1,11 +1,11 @@
 package stream
 
 import (
-	"github.com/keelbot/keel/internal/clock"
-
 	"context"
 	"sync"
 	"time"
+
+	"github.com/keelbot/keel/internal/clock"
 )
 
 // AttemptLimiter is what a Conn asks before each dial. Wait blocks until one connection
