@@ -45,14 +45,16 @@ type Faults struct {
 
 // Validate reports what is wrong with f, naming the field.
 func (f Faults) Validate() error {
-	rates := map[string]float64{"error_rate": f.ErrorRate, "timeout_rate": f.TimeoutRate,
-		"unknown_rate": f.UnknownRate, "auth_error_rate": f.AuthErrorRate}
 	sum := 0.0
-	for _, name := range []string{"error_rate", "timeout_rate", "unknown_rate", "auth_error_rate"} {
-		if r := rates[name]; !(r >= 0 && r <= 1) {
-			return fmt.Errorf("faults: %s: want a fraction in [0, 1], got %v", name, r)
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"error_rate", f.ErrorRate}, {"timeout_rate", f.TimeoutRate}, {"unknown_rate", f.UnknownRate},
+		{"auth_error_rate", f.AuthErrorRate}} {
+		if !(r.v >= 0 && r.v <= 1) {
+			return fmt.Errorf("faults: %s: want a fraction in [0, 1], got %v", r.name, r.v)
 		}
-		sum += rates[name]
+		sum += r.v
 	}
 	switch {
 	case sum > 1:
