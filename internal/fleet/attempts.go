@@ -14,10 +14,7 @@ import (
 // times (Redis's own clock, so instances with skewed clocks agree). It answers {1, 0} when
 // the attempt is admitted, or {0, ms} with the wait until the oldest admission leaves the
 // window.
-var takeAttempt = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[2])
+var takeAttempt = redis.NewScript(redisNow + `local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now, ARGV[3])

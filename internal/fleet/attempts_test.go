@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestFleetAttemptsAreCountedAcrossInstances(t *testing.T) {
 	if wait, err := a.TakeAttempt(ctx, "other", 3, time.Minute); err != nil || wait != 0 {
 		t.Fatalf("another window: wait %v, err %v", wait, err)
 	}
-	if _, err := a.TakeAttempt(ctx, "ws", 0, time.Minute); err == nil {
-		t.Fatal("max 0 accepted")
+	if _, err := a.TakeAttempt(ctx, "ws", 0, time.Minute); err == nil || !strings.Contains(err.Error(), "attempts ws:") {
+		t.Fatalf("max 0: err %v; want a refusal naming the window", err)
 	}
 }
