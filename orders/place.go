@@ -136,8 +136,8 @@ func (m *Manager) submit(ctx context.Context, req adapters.OrderRequest) (adapte
 			// passed; only that answer lets the same key go out again.
 			// The wait is the caller's to cut short (a shutdown): the entry then stays unknown
 			// and reconciliation settles it, as for any undecided outcome.
-			if until := returned.Add(m.cfg.acceptWindow()); m.clock.Now().Before(until) {
-				if werr := m.wait(ctx, until.Sub(m.clock.Now())); werr != nil {
+			if left := returned.Add(m.cfg.acceptWindow()).Sub(m.clock.Now()); left > 0 {
+				if werr := m.wait(ctx, left); werr != nil {
 					return m.unknown(rctx, req, err, fmt.Errorf("orders: waiting out the acceptance window of %s: %w", key, werr))
 				}
 				found, qerr = m.query(rctx, req.Symbol, key)
