@@ -1,6 +1,9 @@
 package scheduler
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // rolling counts two figures (a and b) over a sliding window made of slots, on the
 // scheduler's clock. The retry budget counts first attempts and retries with it; the
@@ -74,5 +77,7 @@ func (r *retryBudget) tryRetry(now time.Time) bool {
 // state returns the budget at now, for Snapshot.
 func (r *retryBudget) state(now time.Time) RetryBudgetState {
 	firsts, retries := r.count.sums(now)
-	return RetryBudgetState{FirstAttempts: firsts, Retries: retries, Allowed: r.floor + int64(r.ratio*float64(firsts))}
+	// tryRetry admits while retries < floor + ratio·firsts: that is the bound rounded up.
+	allowed := int64(math.Ceil(float64(r.floor) + r.ratio*float64(firsts)))
+	return RetryBudgetState{FirstAttempts: firsts, Retries: retries, Allowed: allowed}
 }
