@@ -65,17 +65,23 @@ type Reconciliation struct {
 // decided, after everything else was applied.
 func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 	var sum Reconciliation
-	unresolved, err := m.store.List(ctx, idempotency.StateReserved, idempotency.StateSent, idempotency.StateUnknown)
+	// One read of the journal (a full fetch when it lives in Redis), split by state; each
+	// part keeps the store's oldest-first order.
+	entries, err := m.store.List(ctx, idempotency.StateReserved, idempotency.StateSent, idempotency.StateUnknown,
+		idempotency.StateAcked, idempotency.StateRejected)
 	if err != nil {
 		return sum, fmt.Errorf("orders: reconcile: %w", err)
 	}
-	acked, err := m.store.List(ctx, idempotency.StateAcked)
-	if err != nil {
-		return sum, fmt.Errorf("orders: reconcile: %w", err)
-	}
-	rejected, err := m.store.List(ctx, idempotency.StateRejected)
-	if err != nil {
-		return sum, fmt.Errorf("orders: reconcile: %w", err)
+	var unresolved, acked, rejected []idempotency.Entry
+	for _, e := range entries {
+		switch {
+		case e.State.Unresolved():
+			unresolved = append(unresolved, e)
+		case e.State == idempotency.StateAcked:
+			acked = append(acked, e)
+		default:
+			rejected = append(rejected, e)
+		}
 	}
 
 	var (
