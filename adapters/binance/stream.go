@@ -65,7 +65,6 @@ type MarketStream struct {
 	need    map[string]chan struct{} // one pending resync per symbol
 
 	snapshots map[string]*atomic.Int64 // per symbol; the maps are fixed at construction
-	stale     map[string]*atomic.Int64 // snapshots older than the buffered diffs
 
 	mu    sync.Mutex
 	fresh map[string]bool
@@ -83,7 +82,7 @@ func (c *Client) MarketStream(symbols []string, h MarketHandler, opts StreamOpti
 		opts.Clock = clock.Real{}
 	}
 	m := &MarketStream{c: c, h: h, opts: opts, books: map[string]*stream.Book{}, need: map[string]chan struct{}{},
-		snapshots: map[string]*atomic.Int64{}, stale: map[string]*atomic.Int64{}, fresh: map[string]bool{}}
+		snapshots: map[string]*atomic.Int64{}, fresh: map[string]bool{}}
 	var names []string
 	for _, s := range symbols {
 		if err := checkSymbol(s); err != nil {
@@ -95,7 +94,6 @@ func (c *Client) MarketStream(symbols []string, h MarketHandler, opts StreamOpti
 		m.books[s] = stream.NewBook(s)
 		m.need[s] = make(chan struct{}, 1)
 		m.snapshots[s] = new(atomic.Int64)
-		m.stale[s] = new(atomic.Int64)
 	}
 	u := strings.TrimRight(c.cfg.StreamURL, "/") + "/stream?streams=" + strings.Join(names, "/") + "&timeUnit=MICROSECOND"
 	m.conn = stream.New(opts.conn(u, "market:"+strings.Join(symbols, ",")), stream.Handler{
@@ -111,12 +109,11 @@ func (m *MarketStream) Conn() *stream.Conn { return m.conn }
 // Book is a symbol's local book; nil for a symbol the stream does not follow.
 func (m *MarketStream) Book(symbol string) *stream.Book { return m.books[symbol] }
 
-// StaleSnapshots is how many of those snapshots were older than the diffs buffered meanwhile
-// and so were asked for again, as Binance's procedure says ("if the snapshot's lastUpdateId is
-// strictly less than U, get a new snapshot").
+// StaleSnapshots is how many of those snapshots were older than the stream's updates and so
+// were asked for again (stream.Book.StaleSnapshots).
 func (m *MarketStream) StaleSnapshots(symbol string) int64 {
-	if v := m.stale[symbol]; v != nil {
-		return v.Load()
+	if b := m.books[symbol]; b != nil {
+		return b.StaleSnapshots()
 	}
 	return 0
 }
@@ -208,7 +205,6 @@ func (m *MarketStream) resyncWorker(ctx context.Context, symbol string) {
 		if book.Snapshot(snap) {
 			m.setFresh(symbol, true, "")
 		} else {
-			m.stale[symbol].Add(1)
 			m.ask(symbol) // the snapshot was older than the buffered updates
 		}
 	}

@@ -26,6 +26,7 @@ type Book struct {
 	synced    bool
 	wanting   bool // a snapshot was asked for and has not arrived
 	bridging  bool // synced from a snapshot, no update applied since: the next may straddle it
+	stale     int64
 	buf       []adapters.DepthUpdate
 	maxBuffer int
 }
@@ -40,6 +41,16 @@ func (b *Book) Synced() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.synced
+}
+
+// StaleSnapshots is how many snapshots turned out older than the stream's updates, which
+// web-socket-streams.md answers with a new snapshot ("if the snapshot's lastUpdateId is
+// strictly less than U, get a new snapshot"). A snapshot still in flight across a reconnect
+// is the usual cause.
+func (b *Book) StaleSnapshots() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stale
 }
 
 // LastUpdateID is the id the book is at.
@@ -89,6 +100,11 @@ func (b *Book) Update(u adapters.DepthUpdate) (applied, needSnapshot bool) {
 		case b.bridging && u.FirstID <= b.last+1:
 			b.applyLocked(u)
 			return true, false
+		case b.bridging:
+			// The snapshot landed before any update was buffered (a reconnect while it was in
+			// flight) and the first update starts past it: the snapshot was stale, not the stream.
+			b.stale++
+			b.resetLocked()
 		case u.FirstID != b.last+1:
 			b.resetLocked() // a gap: resync from a new snapshot
 		default:
@@ -131,6 +147,7 @@ func (b *Book) Snapshot(s adapters.Book) (ok bool) {
 		}
 		if first && u.FirstID > b.last+1 {
 			// Missed updates between the snapshot and the buffer: this snapshot is stale.
+			b.stale++
 			b.resetLocked()
 			b.buf = append(b.buf[:0], buf...)
 			b.wanting = true
