@@ -82,14 +82,15 @@ type endpoint struct {
 //	GET    /api/v3/ticker/bookTicker    2 with symbol, 4 without
 //	GET    /api/v3/depth                5 (limit 1-100), 25 (101-500), 50 (501-1000), 250 (1001-5000)
 //	GET    /api/v3/account              20
-//	POST   /api/v3/order                1, unfilled order count 1. Since 2026-04-02 (CHANGELOG) a
-//	                                    successful placement weighs 0 and a failed one is charged;
-//	                                    the scheduler must reserve before it knows, so it reserves
-//	                                    the failure charge and the X-MBX-USED-WEIGHT header corrects it.
+//	POST   /api/v3/order                1, unfilled order count 1. Since 2026-04-02 (CHANGELOG
+//	                                    2026-03-27) a successful placement weighs 0 and a failed
+//	                                    one is charged; the scheduler must reserve before it knows,
+//	                                    so it reserves the failure charge and the X-MBX-USED-WEIGHT
+//	                                    header corrects it.
 //	GET    /api/v3/order                4
 //	DELETE /api/v3/order                1 (0 when successful since 2026-04-02, as above)
 //	GET    /api/v3/openOrders           6 with symbol, 80 without
-//	DELETE /api/v3/openOrders           1
+//	DELETE /api/v3/openOrders           1 (0 when successful since 2026-04-02, as above)
 //	GET    /api/v3/myTrades             20 (5 with orderId, which the adapter does not send)
 //	GET    /api/v3/account/commission   20
 //

@@ -124,9 +124,10 @@ type Limits struct {
 	RawRequestsWindow   time.Duration // default 5m
 	Orders10s           int64         // unfilled orders per account per 10s; default 50
 	OrdersDay           int64         // unfilled orders per account per day; default 160000
-	// ChargeAllOrders charges POST and DELETE /api/v3/order their documented weight (1) even
-	// when they succeed. By default (false) a successful placement or cancel weighs 0 and a
-	// failed one is charged, the rule Binance runs since 2026-04-02.
+	// ChargeAllOrders charges POST /api/v3/order, DELETE /api/v3/order and DELETE
+	// /api/v3/openOrders their documented weight (1) even when they succeed. By default
+	// (false) a successful call weighs 0 and a failed one is charged, the rule Binance runs
+	// since 2026-04-02 (CHANGELOG 2026-03-27).
 	ChargeAllOrders bool
 }
 

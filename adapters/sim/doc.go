@@ -27,9 +27,10 @@
 // for one symbol and 4 without symbol or with symbols, account 20, account/commission 20,
 // POST order 1, order/test 1,
 // GET order 4, DELETE order 1, GET openOrders 6 (80 without symbol), DELETE openOrders 1,
-// allOrders 20, myTrades 20 (5 with orderId), rateLimit/order 40. A successful POST or DELETE
-// /api/v3/order weighs 0 and a failed one is charged (the rule since 2026-04-02, as the Keel
-// issue states it; Limits.ChargeAllOrders restores the older rule).
+// allOrders 20, myTrades 20 (5 with orderId), rateLimit/order 40. A successful POST
+// /api/v3/order, DELETE /api/v3/order or DELETE /api/v3/openOrders weighs 0 and a failed one
+// is charged (the rule since 2026-04-02, CHANGELOG 2026-03-27; POST /api/v3/order/test is not
+// among the endpoints it lists). Limits.ChargeAllOrders restores the older rule.
 //
 // # Limits and abuse
 //
@@ -81,7 +82,7 @@
 // Weight/Parameters/Response), errors.md (10xx, 11xx, 20xx, "Messages for -1010, -2010,
 // -2011", "Filter failures"), filters.md (PRICE_FILTER, LOT_SIZE, NOTIONAL) and CHANGELOG.md
 // (2025-08-12/2025-09-18 microsecond recvWindow, 2025-12-17 percent-encoded signature payload,
-// 2026-01-21 listenKey retirement). The 2026-04-02 weight rule and RAW_REQUESTS 300000/5m are
-// taken from the Keel issue; the stored copies of the docs available when this was written end
-// before that date.
+// 2026-01-21 listenKey retirement, and 2026-03-27: from 2026-04-02 RAW_REQUESTS is 300,000
+// per 5 minutes and the listed order placement and cancel endpoints weigh 0 when successful,
+// failed requests still paying the documented weight).
 package sim

@@ -3,6 +3,7 @@ package sim_test
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,13 +62,33 @@ func TestEndpointWeights(t *testing.T) {
 		{"failed cancel is charged", func() resp {
 			return h.signed(http.MethodDelete, "/api/v3/order", vals("symbol", "BTCUSDT", "origClientOrderId", "w1"))
 		}, 1},
-		{"DELETE openOrders", func() resp { return h.signed(http.MethodDelete, "/api/v3/openOrders", vals("symbol", "BTCUSDT")) }, 1},
+		// CHANGELOG 2026-03-27 lists DELETE /api/v3/openOrders with the placement and the
+		// single cancel: 0 when it cancels something, its weight when it fails.
+		{"successful DELETE openOrders weighs 0", func() resp {
+			if r := h.signed(http.MethodPost, "/api/v3/order", vals("symbol", "BTCUSDT", "side", "BUY", "type", "LIMIT",
+				"timeInForce", "GTC", "quantity", "0.001", "price", "50000", "newClientOrderId", "w2")); r.status != 200 {
+				return r // the placement failed: the status check below reports it
+			}
+			return h.signed(http.MethodDelete, "/api/v3/openOrders", vals("symbol", "BTCUSDT"))
+		}, 0},
+		{"failed DELETE openOrders is charged", func() resp {
+			return h.signed(http.MethodDelete, "/api/v3/openOrders", vals("symbol", "BTCUSDT"))
+		}, 1},
+		{"order/test is charged (not on the 2026-03-27 list)", func() resp {
+			return h.signed(http.MethodPost, "/api/v3/order/test", vals("symbol", "BTCUSDT", "side", "BUY", "type", "LIMIT",
+				"timeInForce", "GTC", "quantity", "0.001", "price", "50000"))
+		}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := h.s.Stats().UsedWeightTotal
 			r := tc.send()
 			if got := r.weight() - int(before); got != tc.weight {
 				t.Fatalf("weight %d, want %d (%d %s)", got, tc.weight, r.status, r.body)
+			}
+			// Rows named "failed ..." fail on purpose; every other row must succeed, or its
+			// weight says nothing about the endpoint.
+			if failed := strings.HasPrefix(tc.name, "failed "); failed == (r.status == http.StatusOK) {
+				t.Fatalf("status %d %s", r.status, r.body)
 			}
 			for _, name := range []string{"X-MBX-USED-WEIGHT-1M", "X-MBX-ORDER-COUNT-10S", "X-MBX-ORDER-COUNT-1D"} {
 				if r.header.Get(name) == "" {

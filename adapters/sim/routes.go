@@ -12,8 +12,9 @@ type route struct {
 	handler      func(*Server, *call) reply
 	weight       func(*request) int64
 	signed       bool // TRADE or USER_DATA: API key, signature, timestamp
-	// freeOnSuccess: a successful call weighs 0, a failed one its weight (CHANGELOG 2026-04-02,
-	// for order placement and cancellation).
+	// freeOnSuccess: a successful call weighs 0, a failed one its weight. CHANGELOG 2026-03-27
+	// (effective 2026-04-02) lists, of the endpoints served here, POST /api/v3/order, DELETE
+	// /api/v3/order and DELETE /api/v3/openOrders; POST /api/v3/order/test is not listed.
 	freeOnSuccess bool
 }
 
@@ -94,7 +95,7 @@ var routes = []route{
 	{method: http.MethodGet, path: "/api/v3/order", handler: (*Server).queryOrder, weight: fixed(4), signed: true},
 	{method: http.MethodDelete, path: "/api/v3/order", handler: (*Server).cancelOrder, weight: fixed(1), signed: true, freeOnSuccess: true},
 	{method: http.MethodGet, path: "/api/v3/openOrders", handler: (*Server).openOrders, weight: openOrdersWeight, signed: true},
-	{method: http.MethodDelete, path: "/api/v3/openOrders", handler: (*Server).cancelOpenOrders, weight: fixed(1), signed: true},
+	{method: http.MethodDelete, path: "/api/v3/openOrders", handler: (*Server).cancelOpenOrders, weight: fixed(1), signed: true, freeOnSuccess: true},
 	{method: http.MethodGet, path: "/api/v3/allOrders", handler: (*Server).allOrdersHandler, weight: fixed(20), signed: true},
 	{method: http.MethodGet, path: "/api/v3/myTrades", handler: (*Server).myTrades, weight: myTradesWeight, signed: true},
 	{method: http.MethodGet, path: "/api/v3/rateLimit/order", handler: (*Server).rateLimitOrder, weight: fixed(40), signed: true},
