@@ -88,7 +88,16 @@ type Entry struct {
 	Attempts int    `json:"attempts,omitempty"`
 	// Owner is the instance that settles the entry when it is not the one its key names: set
 	// by Claim when an instance takes over the entries of one that is gone. See OwnerInstance.
-	Owner     string    `json:"owner,omitempty"`
+	Owner string `json:"owner,omitempty"`
+	// SendBy is, once the entry was sent, the latest instant at which a try of its request
+	// could still be signed: the placement's deadline, journalled with the move to sent (each
+	// resend journals its own). The exchange accepts a signed request until its timestamp
+	// plus its recvWindow, so "not found" proves the order absent only after SendBy plus
+	// recvWindow plus clock skew. UpdatedAt cannot serve: a request waits in the scheduler's
+	// queue (behind the order window, a 429 pause) for up to its budget after the entry is
+	// marked sent. Zero on entries never sent and on entries journalled before the field
+	// existed; a reader must then assume the longest budget a placement could have had.
+	SendBy    time.Time `json:"send_by,omitzero"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

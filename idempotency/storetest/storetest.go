@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, open(t)) })
 	t.Run("Transitions", func(t *testing.T) { testTransitions(t, open) })
 	t.Run("UpdateFields", func(t *testing.T) { testUpdateFields(t, open(t)) })
+	t.Run("SendBy", func(t *testing.T) { testSendBy(t, open(t)) })
 	t.Run("UpdateAborts", func(t *testing.T) { testUpdateAborts(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { testConcurrentUpdates(t, open(t)) })
 	t.Run("ConcurrentReserve", func(t *testing.T) { testConcurrentReserve(t, open(t)) })
@@ -119,10 +120,11 @@ func move(t *testing.T, s idempotency.Store, key string, to idempotency.State) i
 // location on the way through storage).
 func sameEntry(t *testing.T, what string, got, want idempotency.Entry) {
 	t.Helper()
-	if !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
-		t.Errorf("%s: times = %v/%v, want %v/%v", what, got.CreatedAt, got.UpdatedAt, want.CreatedAt, want.UpdatedAt)
+	if !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) || !got.SendBy.Equal(want.SendBy) {
+		t.Errorf("%s: times (created/updated/send by) = %v/%v/%v, want %v/%v/%v", what,
+			got.CreatedAt, got.UpdatedAt, got.SendBy, want.CreatedAt, want.UpdatedAt, want.SendBy)
 	}
-	got.CreatedAt, got.UpdatedAt = want.CreatedAt, want.UpdatedAt
+	got.CreatedAt, got.UpdatedAt, got.SendBy = want.CreatedAt, want.UpdatedAt, want.SendBy
 	if got != want {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
@@ -259,9 +261,11 @@ func testUpdateFields(t *testing.T, s idempotency.Store) {
 	e := entry("f", 1)
 	e.CreatedAt = base
 	reserve(t, s, e)
+	sendBy := base.Add(30 * time.Second)
 	got, err := s.Update(ctx, "f", func(e *idempotency.Entry) error {
 		e.State = idempotency.StateSent
 		e.Attempts++
+		e.SendBy = sendBy
 		return nil
 	})
 	if err != nil {
@@ -284,7 +288,7 @@ func testUpdateFields(t *testing.T, s idempotency.Store) {
 	}
 	want := idempotency.Entry{
 		Key: "f", Intent: intent(1), State: idempotency.StateAcked, ExchangeOrderID: "123456789",
-		OrderStatus: "NEW", Note: "acked by exchange", Attempts: 1, CreatedAt: base, UpdatedAt: stamp,
+		OrderStatus: "NEW", Note: "acked by exchange", Attempts: 1, SendBy: sendBy, CreatedAt: base, UpdatedAt: stamp,
 	}
 	sameEntry(t, "Update result", got, want)
 	sameEntry(t, "Get after Update", get(t, s, "f"), want)
@@ -319,6 +323,45 @@ func testUpdateAborts(t *testing.T, s idempotency.Store) {
 	}
 	if _, err := s.Get(ctx, "other"); !errors.Is(err, idempotency.ErrNotFound) {
 		t.Errorf("an aborted key change left an entry under the new key: %v", err)
+	}
+}
+
+// testSendBy: the deadline journalled with the move to sent is kept exactly (to the
+// nanosecond, whatever the location: reconciliation compares it with the clock), outlives
+// later moves that do not touch it, is replaced by a resend's, and is zero on an entry that
+// was never sent (which readers take as "no deadline known").
+func testSendBy(t *testing.T, s idempotency.Store) {
+	reserve(t, s, entry("s", 1))
+	if got := get(t, s, "s").SendBy; !got.IsZero() {
+		t.Fatalf("a reserved entry has SendBy %v, want zero", got)
+	}
+	first := base.Add(20*time.Second + 123456789*time.Nanosecond).In(time.FixedZone("UTC+3", 3*3600))
+	if _, err := s.Update(ctx, "s", func(e *idempotency.Entry) error {
+		e.State, e.SendBy = idempotency.StateSent, first
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, s, "s").SendBy; !got.Equal(first) {
+		t.Fatalf("SendBy = %v, want %v", got, first)
+	}
+	move(t, s, "s", idempotency.StateUnknown)
+	if got := get(t, s, "s").SendBy; !got.Equal(first) {
+		t.Fatalf("SendBy after a move that does not set it = %v, want %v", got, first)
+	}
+	resend := first.Add(time.Minute)
+	if _, err := s.Update(ctx, "s", func(e *idempotency.Entry) error {
+		e.State, e.SendBy = idempotency.StateSent, resend
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, s, "s").SendBy; !got.Equal(resend) {
+		t.Fatalf("SendBy after a resend = %v, want %v", got, resend)
+	}
+	all, err := s.List(ctx, idempotency.StateSent)
+	if err != nil || len(all) != 1 || !all[0].SendBy.Equal(resend) {
+		t.Fatalf("List(sent) = %+v, %v; want s with SendBy %v", all, err, resend)
 	}
 }
 
@@ -601,6 +644,14 @@ func testDurable(t *testing.T, open Opener) {
 		reserve(t, s, e)
 		for _, m := range pathTo[st] {
 			move(t, s, key, m)
+			if m == idempotency.StateSent {
+				if _, err := s.Update(ctx, key, func(e *idempotency.Entry) error {
+					e.SendBy = base.Add(time.Duration(i) * time.Second)
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		want[key] = get(t, s, key)
 	}
