@@ -74,15 +74,16 @@ func (e *JournalError) Unwrap() []error {
 // fails with ErrLocked). A FileStore is safe for concurrent use; writes are serialized, reads
 // run in parallel with them. Its zero value is not usable; call OpenFile.
 type FileStore struct {
-	path string
-	db   *bbolt.DB
-	now  func() time.Time
+	path    string
+	db      *bbolt.DB
+	now     func() time.Time
+	created bool
 }
 
 var _ Store = (*FileStore)(nil)
 
 // OpenFile opens the journal at path, creating it (and missing parent directories) when the
-// file does not exist. An existing file is checked before OpenFile returns: it must be a bbolt
+// file does not exist; Created then reports true. An existing file is checked before OpenFile returns: it must be a bbolt
 // file with Keel's format marker and version, pass bbolt's consistency check, and every entry
 // must decode to a known state. Anything else — an empty or truncated file, a foreign file, bad
 // JSON, an unknown state, a newer version, a permission error — fails with a *JournalError
@@ -95,10 +96,11 @@ func OpenFile(path string, opts ...Option) (*FileStore, error) {
 	if path == "" {
 		return nil, errors.New("idempotency: journal path is empty")
 	}
+	created := false
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := createJournal(path); err != nil {
+		if created, err = createJournal(path); err != nil {
 			return nil, err
 		}
 		if st, err = os.Stat(path); err != nil {
@@ -120,30 +122,38 @@ func OpenFile(path string, opts ...Option) (*FileStore, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &FileStore{path: path, db: db, now: o.now}, nil
+	return &FileStore{path: path, db: db, now: o.now, created: created}, nil
 }
 
 // Path returns the journal's file name.
 func (s *FileStore) Path() string { return s.path }
 
-// createJournal makes a new journal at path. It is built beside path and linked into place
-// complete, so path never names a half-initialized journal (which a later start would have to
-// tell from a truncated one). If another process creates path first, its journal is kept.
-func createJournal(path string) error {
+// Created reports whether OpenFile created this journal because no file existed at Path. That
+// is expected on a bot's first run, and a warning sign on any other: a journal that was
+// deleted, moved, or is looked for at a changed path forgets the orders it held (start-up
+// reconciliation then still adopts this bot's open orders, but not their strategies or the
+// unknown outcomes). The runtime logs a warning naming Path when it is true.
+func (s *FileStore) Created() bool { return s.created }
+
+// createJournal makes a new journal at path and reports whether it did. It is built beside
+// path and linked into place complete, so path never names a half-initialized journal (which a
+// later start would have to tell from a truncated one). If another process creates path
+// first, its journal is kept (and createJournal reports false).
+func createJournal(path string) (bool, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return &JournalError{Path: path, Problem: "cannot create its directory", Err: err}
+		return false, &JournalError{Path: path, Problem: "cannot create its directory", Err: err}
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*")
 	if err != nil {
-		return &JournalError{Path: path, Problem: "cannot create", Err: err}
+		return false, &JournalError{Path: path, Problem: "cannot create", Err: err}
 	}
 	name := tmp.Name()
 	_ = tmp.Close()
 	defer os.Remove(name)
 	db, err := bbolt.Open(name, 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
-		return &JournalError{Path: path, Problem: "cannot create", Err: err}
+		return false, &JournalError{Path: path, Problem: "cannot create", Err: err}
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		meta, err := tx.CreateBucket(bucketMeta)
@@ -166,16 +176,20 @@ func createJournal(path string) error {
 		err = cerr
 	}
 	if err != nil {
-		return &JournalError{Path: path, Problem: "cannot initialize", Err: err}
+		return false, &JournalError{Path: path, Problem: "cannot initialize", Err: err}
 	}
-	if err := os.Link(name, path); err != nil && !errors.Is(err, fs.ErrExist) {
+	created := true
+	switch err := os.Link(name, path); {
+	case errors.Is(err, fs.ErrExist):
+		created = false
+	case err != nil:
 		// No hard links on this file system: rename (which could replace a journal another
 		// process created in the same instant; OpenFile is not meant to race itself).
 		if err := os.Rename(name, path); err != nil {
-			return &JournalError{Path: path, Problem: "cannot create", Err: err}
+			return false, &JournalError{Path: path, Problem: "cannot create", Err: err}
 		}
 	}
-	return syncDir(dir)
+	return created, syncDir(dir)
 }
 
 // syncDir makes a new directory entry durable.

@@ -70,6 +70,9 @@ func TestOpenFileCreates(t *testing.T) {
 	if s.Path() != path {
 		t.Errorf("Path() = %q", s.Path())
 	}
+	if !s.Created() {
+		t.Error("Created() = false for a journal OpenFile had to create")
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +86,9 @@ func TestOpenFileCreates(t *testing.T) {
 	s, err = idempotency.OpenFile(path)
 	if err != nil {
 		t.Fatalf("reopen of a fresh journal: %v", err)
+	}
+	if s.Created() {
+		t.Error("Created() = true for a journal that existed")
 	}
 	_ = s.Close()
 }
@@ -178,6 +184,69 @@ func TestOpenFilePermissionDenied(t *testing.T) {
 	checkOpenError(t, err, path, fs.ErrPermission, "permission denied")
 	if errors.Is(err, idempotency.ErrCorrupt) {
 		t.Error("a permission error is not corruption")
+	}
+}
+
+// TestOpenFileUnreadable: a journal path that cannot be read stops start-up with an error
+// naming the file, and nothing is created in its place. These cases are unreadable for root
+// too (CI runs as root, where TestOpenFilePermissionDenied skips).
+func TestOpenFileUnreadable(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		path    func(t *testing.T, dir string) string
+		problem string
+	}{
+		{"parent is a regular file", func(t *testing.T, dir string) string {
+			parent := filepath.Join(dir, "state")
+			mustWrite(t, parent, []byte("not a directory"))
+			return filepath.Join(parent, "journal.db")
+		}, "not a directory"},
+		{"symlink loop", func(t *testing.T, dir string) string {
+			path := filepath.Join(dir, "journal.db")
+			if err := os.Symlink(path, path); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}, "too many levels of symbolic links"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := tc.path(t, dir)
+			s, err := idempotency.OpenFile(path)
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("OpenFile succeeded on an unreadable journal path")
+			}
+			checkOpenError(t, err, path, nil, tc.problem)
+			if errors.Is(err, idempotency.ErrCorrupt) {
+				t.Error("an unreadable path is not corruption")
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) != 0 {
+				t.Errorf("OpenFile left files beside the journal: %v", left)
+			}
+		})
+	}
+}
+
+// TestOpenFileReadsEntriesWithoutSendBy: entries journalled before Entry.SendBy existed open
+// and read with a zero SendBy, which the order path treats as "deadline unknown".
+func TestOpenFileReadsEntriesWithoutSendBy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	writeJournal(t, path, 1)
+	old := `{"key":"kl-a-0000","intent":{"symbol":"BTCUSDT","side":"BUY","type":"LIMIT","quantity":"1","price":"60000"},` +
+		`"state":"sent","attempts":1,"created_at":"2025-06-01T10:00:00Z","updated_at":"2025-06-01T10:00:01Z"}`
+	editBolt(t, path, putEntry("kl-a-0000", old))
+	s, err := idempotency.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, err := s.Get(ctx, "kl-a-0000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.State != idempotency.StateSent || !e.SendBy.IsZero() || e.UpdatedAt.IsZero() {
+		t.Fatalf("old entry read as %+v, want sent with a zero SendBy", e)
 	}
 }
 

@@ -20,13 +20,16 @@
 //	reserved → sent → acked | rejected | unknown → resolved
 //
 // and Update refuses any other move (CanMove) with a *TransitionError. The order path reserves
-// the key, marks the entry sent right before the request leaves, and records the outcome; on
+// the key, marks the entry sent right before the request is handed to the scheduler, with the
+// deadline by which its last try must be signed (Entry.SendBy), and records the outcome; on
 // start-up, every entry still reserved, sent or unknown is reconciled against the exchange
-// before any strategy runs. Compact drops resolved entries past their retention.
+// before any strategy runs, and SendBy tells it how long a request may still land. Compact
+// drops resolved entries past their retention.
 //
 // OpenFile opens the default store, a bbolt file (one process at a time). A journal that cannot
 // be read stops start-up with a *JournalError naming the file and the problem: an empty journal
-// would forget live orders, so the store never starts one in place of a damaged file.
+// would forget live orders, so the store never starts one in place of a damaged file. A missing
+// file is created (a first run), and FileStore.Created says so, for a warning in the log.
 // NewMemoryStore is the same contract in memory, for tests. Package storetest is the
 // conformance suite every Store passes.
 package idempotency
