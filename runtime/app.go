@@ -32,10 +32,10 @@ import (
 var Module = fx.Module("keel",
 	ConfigModule,
 	FleetModule,
+	JournalModule,
 	KillSwitchModule,
 	SchedulerModule,
 	ExchangeModule,
-	JournalModule,
 	OrdersModule,
 	LoopModule,
 	AdminModule,
@@ -55,8 +55,10 @@ var (
 	// embedded simulator when exchange.name is sim and no base_url is set, and the shared
 	// exchange-info cache.
 	ExchangeModule = fx.Module("exchange", fx.Provide(provideExchange, provideInfoCache))
-	// JournalModule provides the idempotency.Store (the bbolt file at journal.path).
-	JournalModule = fx.Module("journal", fx.Provide(provideJournal))
+	// JournalModule provides the idempotency.Store (the bbolt file at journal.path), opened
+	// before anything that starts goroutines or listens: a journal that cannot be read fails
+	// start-up while there is nothing to stop yet.
+	JournalModule = fx.Module("journal", fx.Provide(provideJournal), fx.Invoke(func(idempotency.Store) {}))
 	// OrdersModule provides the *orders.Manager and the OrderService the main loop uses.
 	OrdersModule = fx.Module("orders", fx.Provide(provideOrders))
 	// LoopModule provides the main *Loop: reconciliation, then strategies, market data,

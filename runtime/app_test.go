@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
 
@@ -93,5 +94,33 @@ func TestBadStrategyConfigFailsStartUp(t *testing.T) {
 				t.Fatalf("start-up error %v does not name %s", err, key)
 			}
 		})
+	}
+}
+
+// A journal that is not a journal stops start-up with an error naming the file, and the file
+// is left as it was (never replaced by an empty journal).
+func TestCorruptJournalFailsStartUp(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/journal.db"
+	garbage := []byte(strings.Repeat("not a bbolt file ", 512))
+	if err := os.WriteFile(path, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := fx.New(runtime.Module, fx.NopLogger,
+		fx.Invoke(func(*runtime.Loop, *runtime.AdminServer) {}),
+		runtime.WithLoadOptions(runtime.LoadOptions{Environ: []string{"KEEL_JOURNAL_PATH=" + path,
+			"KEEL_KILLSWITCH_FILE=" + dir + "/KILLSWITCH", "KEEL_ADMIN_LISTEN=127.0.0.1:0"}}))
+	err := app.Err()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = app.Start(ctx)
+		_ = app.Stop(ctx)
+	}
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("start-up error %v does not name the journal %s", err, path)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(garbage) {
+		t.Fatal("the corrupt journal was modified")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -127,11 +128,70 @@ func loadUnvalidated(o LoadOptions) (*Config, *koanf.Koanf, error) {
 	if err := decodeStrict(k, "", &c); err != nil {
 		return nil, nil, err
 	}
+	if err := refuseSchedulerZeros(k); err != nil {
+		return nil, nil, err
+	}
 	if !k.Exists("sim.time_scale") { // an explicit 0 is refused by Validate, not made 1
 		c.Sim.TimeScale = 1
 	}
 	c.setDefaults()
 	return &c, k, nil
+}
+
+// refuseSchedulerZeros refuses a 0 written in the scheduler section. In scheduler.Config a
+// zero field means "the default", so `max_concurrency: 0` would quietly become 2 and
+// `retries.rate_limit: 0` would become 2 retries: the opposite of what the user wrote.
+func refuseSchedulerZeros(k *koanf.Koanf) error {
+	zero := func(key string, v any) error {
+		if !isZero(v) {
+			return nil
+		}
+		hint := "leave the key out for the default"
+		if strings.Contains(key, "retries.") {
+			hint += ", or use -1 for no retries"
+		}
+		return &ConfigError{Key: key, Reason: "0 is not a value here (a zero means the default): " + hint}
+	}
+	for _, key := range k.Keys() {
+		if !strings.HasPrefix(key, "scheduler.") {
+			continue
+		}
+		if list, ok := k.Get(key).([]any); ok { // windows and buckets are lists of sections
+			for i, item := range list {
+				fields, _ := item.(map[string]any)
+				for name, v := range fields {
+					if err := zero(fmt.Sprintf("%s[%d].%s", key, i, name), v); err != nil {
+						return err
+					}
+				}
+			}
+			continue
+		}
+		if err := zero(key, k.Get(key)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isZero reports whether a raw config value (YAML number or string, or an environment
+// string) is a zero number or duration.
+func isZero(v any) bool {
+	switch v := v.(type) {
+	case int:
+		return v == 0
+	case int64:
+		return v == 0
+	case float64:
+		return v == 0
+	case string:
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			return f == 0
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		return err == nil && d == 0
+	}
+	return false
 }
 
 // setDefaults fills what the YAML may leave out.

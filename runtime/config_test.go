@@ -81,6 +81,12 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{name: "remote admin", yaml: "admin:\n  listen: 0.0.0.0:9464\n", wantKey: "admin.listen"},
 		{name: "bad log level", yaml: "log:\n  level: loud\n", wantKey: "log.level"},
 		{name: "unknown env var", env: []string{"KEEL_ADMIN_LISTENN=x"}, wantKey: "KEEL_ADMIN_LISTENN"},
+		// In the scheduler section a zero means "the default": written out, it is refused.
+		{name: "zero cap", yaml: "scheduler:\n  buckets:\n    - name: orders\n      max_concurrency: 0\n", wantKey: "scheduler.buckets[0].max_concurrency"},
+		{name: "zero safety fraction", yaml: "scheduler:\n  safety_fraction: 0\n", wantKey: "scheduler.safety_fraction"},
+		{name: "zero headroom", yaml: "scheduler:\n  headroom:\n    market: 0.0\n", wantKey: "scheduler.headroom.market"},
+		{name: "zero retries", env: []string{"KEEL_SCHEDULER_RETRIES_RATE_LIMIT=0"}, wantKey: "scheduler.retries.rate_limit: 0 is not a value here (a zero means the default): leave the key out for the default, or use -1"},
+		{name: "zero duration", yaml: "scheduler:\n  backoff:\n    base: 0s\n", wantKey: "scheduler.backoff.base"},
 		{name: "bad safety fraction", yaml: "scheduler:\n  safety_fraction: 1.5\n", wantKey: "safety_fraction"},
 		{name: "NaN time scale", yaml: "sim:\n  time_scale: .nan\n", wantKey: "sim.time_scale"},
 		{name: "infinite time scale", env: []string{"KEEL_SIM_TIME_SCALE=+Inf"}, wantKey: "sim.time_scale"},

@@ -391,7 +391,10 @@ func TestAdminEndpoints(t *testing.T) {
 		`keel_request_retries_total{bucket="account",reason="transient"} 0`,
 		`keel_rate_limited_total{bucket="orders",status="429"} 0`,
 		`keel_rate_limited_total{bucket="market",status="418"} 0`,
-		`keel_strategy_panics_total{strategy="probe"} 0`) {
+		`keel_strategy_panics_total{strategy="probe"} 0`,
+		// The placement above, and the other outcomes at zero.
+		`keel_orders_total{outcome="placed"} 1`, `keel_orders_total{outcome="unknown"} 0`,
+		`keel_orders_total{outcome="resent"} 0`, `keel_orders_total{outcome="adopted"} 0`) {
 		t.Fatalf("/metrics: %d\n%s", code, body)
 	}
 	code, body = get("/status")
@@ -587,5 +590,74 @@ func TestAuthFailureHaltsAndFlattens(t *testing.T) {
 	}
 	if ordersAtSim(b.sim) != before {
 		t.Fatal("an order reached the exchange after the auth trip")
+	}
+}
+
+// TestFillsWhileDownReachTheStrategy: an order that filled while the bot was down is applied
+// at start-up and its strategy hears of it as an order update, before anything live.
+func TestFillsWhileDownReachTheStrategy(t *testing.T) {
+	srv := externalSim(t, sim.Config{Seed: 3, APIKey: "k", APISecret: "s"})
+	dir := t.TempDir()
+	ws := "ws://" + srv.Addr().String()
+	env := botEnv(dir, "KEEL_EXCHANGE_BASE_URL="+srv.URL(), "KEEL_EXCHANGE_STREAM_URL="+ws,
+		"KEEL_EXCHANGE_WS_API_URL="+ws+"/ws-api/v3", "KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=s")
+	b := startBot(t, dir, env, "probe")
+	resting, err := b.probes["probe"].env.Orders.Place(context.Background(), buyIntent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.app.RequireStop()
+
+	if err := srv.SetPrice("BTCUSDT", "29000"); err != nil { // the resting buy at 30000 fills
+		t.Fatal(err)
+	}
+	filled := false
+	for _, o := range srv.Orders() {
+		filled = filled || (o.ClientOrderID == resting.ClientOrderID && o.Status == "FILLED")
+	}
+	if !filled {
+		t.Fatalf("the simulator did not fill %s: %+v", resting.ClientOrderID, srv.Orders())
+	}
+
+	b2 := startBot(t, dir, env, "probe")
+	defer b2.app.RequireStop()
+	b2.probes["probe"].waitFor(t, "the fill that happened while the bot was down", func(ev strategy.Event) bool {
+		u, ok := ev.(strategy.OrderUpdate)
+		return ok && u.Order.ClientOrderID == resting.ClientOrderID && u.Order.Status == adapters.StatusFilled &&
+			u.Filled.Equal(resting.Quantity)
+	})
+	if open := b2.probes["probe"].env.Orders.Open(); len(open) != 0 {
+		t.Fatalf("open after restart: %+v", open)
+	}
+}
+
+// TestJournalIsCompactedWhileRunning: resolved entries past orders.retention leave the
+// journal while the bot runs, not only at its next start.
+func TestJournalIsCompactedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir, "KEEL_ORDERS_RETENTION=300ms"), "probe")
+	defer b.app.RequireStop()
+	ctx := context.Background()
+	p := b.probes["probe"]
+	o, err := p.env.Orders.Place(ctx, buyIntent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := p.env.Orders.Place(ctx, buyIntent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.env.Orders.Cancel(ctx, "BTCUSDT", o.ClientOrderID); err != nil {
+		t.Fatal(err)
+	}
+	has := func(key string) bool {
+		_, err := b.journal.Get(ctx, key)
+		return err == nil
+	}
+	b.eventually(t, "the cancelled order's entry compacted away", 10*time.Second, func() bool {
+		return !has(o.ClientOrderID)
+	})
+	if !has(live.ClientOrderID) {
+		t.Fatal("compaction dropped the entry of an order still open")
 	}
 }

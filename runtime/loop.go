@@ -11,8 +11,10 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/orders"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -54,10 +56,14 @@ type Loop struct {
 	info      *infoCache
 	portfolio *portfolio
 	streams   *streamState // streams.go
+	journal   idempotency.Store
 
-	mu       sync.Mutex
-	runners  map[string]*runner
-	ready    bool // reconciliation done, strategies started
+	mu      sync.Mutex
+	runners map[string]*runner
+	ready   bool // reconciliation done, strategies started
+	// early holds order updates from reconciliation (fills and cancels while the bot was
+	// down, adopted orders) until each strategy's runner exists to take them.
+	early    map[string][]strategy.Event
 	startErr error
 	cancel   context.CancelFunc
 	done     sync.WaitGroup
@@ -74,6 +80,7 @@ type loopParams struct {
 	Orders     OrderService
 	Switch     *killswitch.Switch
 	Info       *infoCache
+	Journal    idempotency.Store
 	Strategies []strategy.Definition `group:"strategies"`
 	Clock      Clock                 `optional:"true"`
 	Fleet      *fleet.Fleet          `optional:"true"`
@@ -95,7 +102,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 	}
 	l := &Loop{
 		cfg: p.Config, log: p.Logging.Logger, clk: clk, metrics: p.Metrics, ex: p.Exchange,
-		orders: p.Orders, sw: p.Switch, fleet: p.Fleet, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
+		orders: p.Orders, journal: p.Journal, sw: p.Switch, fleet: p.Fleet, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
 		rng:     newLockedRand(uint64(time.Now().UnixNano())),
 		runners: map[string]*runner{},
 	}
@@ -133,6 +140,10 @@ func (l *Loop) boot(ctx context.Context) error {
 	if _, err := l.info.Get(ctx); err != nil {
 		return fmt.Errorf("runtime: exchange info: %w", err)
 	}
+	// Subscribed before reconciling, so what happened while the bot was down reaches the
+	// strategies as order updates, ahead of anything live.
+	unsubscribe := l.orders.Subscribe(func(name string, u strategy.OrderUpdate) { l.deliverOrder(name, u) })
+	defer unsubscribe()
 	if err := l.orders.Reconcile(ctx); err != nil {
 		return fmt.Errorf("runtime: reconciliation: %w", err)
 	}
@@ -141,22 +152,32 @@ func (l *Loop) boot(ctx context.Context) error {
 	}
 	l.log.Info().Int("strategies", len(l.defs)).Msg("reconciled; starting strategies")
 
-	unsubscribe := l.orders.Subscribe(func(name string, u strategy.OrderUpdate) { l.deliver(name, u) })
 	l.mu.Lock()
 	for _, d := range l.defs {
 		env := l.envFor(d.Name)
 		s, err := d.New(env)
 		if err != nil {
 			l.mu.Unlock()
-			unsubscribe()
 			return fmt.Errorf("runtime: strategy %s: %w", d.Name, err)
 		}
 		l.metrics.StrategyPanics.WithLabelValues(d.Name) // the series exists at zero
 		r := &runner{name: d.Name, strat: s, box: newMailbox(), log: env.Log,
 			onPanic: func(n string) { l.metrics.StrategyPanics.WithLabelValues(n).Inc() }}
+		for _, ev := range l.early[d.Name] {
+			r.box.Put(ev)
+		}
+		delete(l.early, d.Name)
 		l.runners[d.Name] = r
 		r.start(ctx)
 	}
+	for name, evs := range l.early {
+		if name == "" {
+			continue // adopted without a journal entry: no strategy owns it (orders logged it)
+		}
+		l.log.Warn().Str("strategy", name).Int("updates", len(evs)).
+			Msg("order updates for a strategy that is not configured; its orders stay open on the exchange")
+	}
+	l.early = nil
 	l.ready = true
 	l.mu.Unlock()
 
@@ -176,8 +197,8 @@ func (l *Loop) boot(ctx context.Context) error {
 	l.background(ctx, l.portfolio.run)
 	l.background(ctx, l.ticker)
 	l.background(ctx, l.refreshOrders)
+	l.background(ctx, l.compactJournal)
 	<-ctx.Done()
-	unsubscribe()
 	return nil
 }
 
@@ -228,6 +249,46 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 		if !sleepCtx(ctx, l.clk, jitter(l.rng, interval, 0.2)) {
 			return
 		}
+	}
+}
+
+// compactJournal drops resolved journal entries past orders.retention while the bot runs
+// (reconciliation does it at start-up), so a bot that runs for months keeps a small journal
+// and a fast start. It runs every retention/2, at most hourly, jittered so that a fleet's
+// instances do not compact together.
+func (l *Loop) compactJournal(ctx context.Context) {
+	retention := l.cfg.Orders.Retention
+	if retention <= 0 {
+		retention = orders.DefaultRetention // what the manager makes of an explicit 0
+	}
+	every := min(time.Hour, retention/2)
+	for sleepCtx(ctx, l.clk, jitter(l.rng, every, 0.2)) {
+		n, err := l.journal.Compact(ctx, l.clk.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			l.log.Warn().Err(err).Msg("journal compaction failed; retrying at the next interval")
+		case n > 0:
+			l.log.Debug().Int("entries", n).Msg("journal compacted")
+		}
+	}
+}
+
+// deliverOrder is deliver for order updates, which are never lost: before the strategies
+// start (during reconciliation) they wait in l.early.
+func (l *Loop) deliverOrder(name string, u strategy.OrderUpdate) {
+	l.mu.Lock()
+	if !l.ready {
+		if l.early == nil {
+			l.early = map[string][]strategy.Event{}
+		}
+		l.early[name] = append(l.early[name], u)
+		l.mu.Unlock()
+		return
+	}
+	r := l.runners[name]
+	l.mu.Unlock()
+	if r != nil {
+		r.box.Put(u)
 	}
 }
 

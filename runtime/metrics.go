@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/keelbot/keel/orders"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -22,6 +23,7 @@ type Metrics struct {
 	BreakerState   *prometheus.GaugeVec
 	Halted         prometheus.Gauge
 	UnknownOrders  prometheus.Counter
+	Orders         *prometheus.CounterVec
 	StrategyPanics *prometheus.CounterVec
 }
 
@@ -61,15 +63,44 @@ func NewMetrics() *Metrics {
 			Name: "keel_orders_unknown_outcome_total",
 			Help: "Order placements whose outcome could not be decided at once (left to reconciliation).",
 		}),
+		Orders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keel_orders_total",
+			Help: "Order placements by outcome: placed, rejected, unknown, resent (same key, after the exchange proved the first try absent), adopted (found open at reconciliation without a journal entry).",
+		}, []string{"outcome"}),
 		StrategyPanics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keel_strategy_panics_total",
 			Help: "Strategies stopped by a recovered panic.",
 		}, []string{"strategy"}),
 	}
 	m.Registry.MustRegister(m.Attempts, m.Retries, m.RateLimited, m.Inflight, m.QueueDepth,
-		m.BreakerState, m.Halted, m.UnknownOrders, m.StrategyPanics,
+		m.BreakerState, m.Halted, m.UnknownOrders, m.Orders, m.StrategyPanics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, outcome := range orderOutcomes {
+		m.Orders.WithLabelValues(outcome) // every series exists at zero
+	}
 	return m
+}
+
+var orderOutcomes = []string{"placed", "rejected", "unknown", "resent", "adopted"}
+
+// ordersMetrics feeds the orders manager's counters into keel_orders_total (and the older
+// keel_orders_unknown_outcome_total).
+func (m *Metrics) ordersMetrics() orders.Metrics {
+	count := func(outcome string) func(string) {
+		c := m.Orders.WithLabelValues(outcome)
+		return func(string) { c.Inc() }
+	}
+	unknown := count("unknown")
+	return orders.Metrics{
+		Placed:   count("placed"),
+		Rejected: count("rejected"),
+		UnknownOutcome: func(symbol string) {
+			unknown(symbol)
+			m.UnknownOrders.Inc()
+		},
+		Resent:  count("resent"),
+		Adopted: count("adopted"),
+	}
 }
 
 func statusLabel(status int) string {

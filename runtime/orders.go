@@ -42,10 +42,8 @@ func provideOrders(p ordersParams) (*orders.Manager, OrderService, error) {
 		Info:     p.Info.Get,
 		Log:      p.Logging.Logger.With().Str("component", "orders").Logger(),
 		Clock:    clk,
-		Metrics: orders.Metrics{
-			UnknownOutcome: func(string) { p.Metrics.UnknownOrders.Inc() },
-		},
-		Config: cfg,
+		Metrics:  p.Metrics.ordersMetrics(),
+		Config:   cfg,
 	})
 	if err != nil {
 		return nil, nil, sectionError("orders", err)
