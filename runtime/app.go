@@ -357,10 +357,16 @@ func provideExchange(lc fx.Lifecycle, c *Config, lg Logging, s *scheduler.Schedu
 	return exchangeResult{Exchange: client, Client: client, Sim: srv}, nil
 }
 
-func provideJournal(lc fx.Lifecycle, c *Config, fl *fleet.Fleet) (idempotency.Store, error) {
+func provideJournal(lc fx.Lifecycle, c *Config, lg Logging, fl *fleet.Fleet) (idempotency.Store, error) {
 	j, err := openJournal(c, fl)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: journal.path: %w", err)
+	}
+	if f, ok := j.(*idempotency.FileStore); ok && f.Created() {
+		// Right on a first run; on a restart it means journal.path moved or the file was
+		// deleted, and only adoption of open orders stands between the bot and lost intents.
+		lg.Logger.Warn().Str("path", c.Journal.Path).
+			Msg("no journal at journal.path: created an empty one (expected on a first run; on a restart, check journal.path)")
 	}
 	lc.Append(fx.StopHook(j.Close))
 	return j, nil

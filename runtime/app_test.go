@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/runtime"
 	"github.com/keelbot/keel/strategy"
 )
@@ -122,5 +123,33 @@ func TestCorruptJournalFailsStartUp(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(path); string(after) != string(garbage) {
 		t.Fatal("the corrupt journal was modified")
+	}
+}
+
+// A journal that had to be created is logged with its path: on a restart it means the path
+// moved, which an operator must hear about.
+func TestNewJournalIsLogged(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/journal.db"
+	for run, want := range []bool{true, false} {
+		var logs syncBuffer
+		app := fx.New(runtime.Module, fx.NopLogger, runtime.WithLogOutput(&logs),
+			fx.Invoke(func(idempotency.Store) {}),
+			runtime.WithLoadOptions(runtime.LoadOptions{Environ: []string{"KEEL_JOURNAL_PATH=" + path,
+				"KEEL_KILLSWITCH_FILE=" + dir + "/KILLSWITCH", "KEEL_LOG_FORMAT=json"}}))
+		if err := app.Err(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := app.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := app.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if got := strings.Contains(logs.String(), "created an empty one") && strings.Contains(logs.String(), path); got != want {
+			t.Fatalf("run %d: new-journal warning logged = %v, want %v:\n%s", run, got, want, logs.String())
+		}
 	}
 }
