@@ -243,6 +243,12 @@ func TestFaultAuthOnOneMethod(t *testing.T) {
 	if h.s.KeyDisabled(testKey) {
 		t.Fatal("injected auth refusals disabled the key")
 	}
+	// The refusal is an auth failure in /sim/stats, of the endpoint and in total.
+	var st sim.Stats
+	h.get("/sim/stats", "").json(t, &st)
+	if st.Endpoints["POST /api/v3/order"].AuthFailures != 1 || st.Total.AuthFailures != 1 {
+		t.Fatalf("auth failures: endpoint %+v, total %+v", st.Endpoints["POST /api/v3/order"], st.Total)
+	}
 }
 
 // TestFaultsRefusedNamingTheField: a bad fault set is a 400 that names what is wrong.

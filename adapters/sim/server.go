@@ -62,8 +62,8 @@ func New(cfg Config) (*Server, error) {
 		accounts:   map[string]*account{},
 		ips:        map[string]*ipState{},
 		closing:    make(chan struct{}),
-		stats:      newStats(),
 	}
+	s.stats = newStats(s.limits.weight)
 	s.walkInterval = s.scaled(cfg.WalkInterval)
 	if s.walkInterval < time.Millisecond {
 		s.walkInterval = time.Millisecond
@@ -218,6 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var fault faultKind
+	authRefused := false
 	if proceed {
 		fault = faults.draw(r.Method, r.URL.Path, draw)
 	}
@@ -234,6 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if proceed && fault == faultAuth {
 		rep, proceed = reply{status: errRejectedKey().status, body: errRejectedKey()}, false
+		authRefused = true
 	}
 
 	s.mu.Lock()
@@ -246,12 +248,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			hdrRetry = ra
 		}
 		if rt.freeOnSuccess && !s.cfg.Limits.ChargeAllOrders && rep.status < 300 {
-			st.weight.at(now)
-			st.weight.count -= rt.weight(req)
-			if st.weight.count < 0 {
-				st.weight.count = 0
-			}
+			s.charge(st, ep, now, -rt.weight(req))
 		}
+	}
+	if authRefused {
+		s.authFailure(ep)
 	}
 	s.count(rep, ep)
 	h := w.Header()
@@ -311,7 +312,7 @@ func (s *Server) admit(st *ipState, rt route, req *request, perr *apiError, now 
 		e := errWeightExceeded(s.limits.weightLimit, s.limits.weight.per())
 		return reply{status: e.status, body: e}, retryAfter(now, st.retryUntil), false
 	}
-	st.weight.count += w
+	s.charge(st, ep, now, w)
 	if perr != nil {
 		return reply{status: perr.status, body: perr}, 0, false
 	}
@@ -329,8 +330,7 @@ func (s *Server) handle(rt route, req *request, st *ipState, now time.Time, ep *
 	if rt.signed {
 		a, aerr := s.authenticate(req, now)
 		if aerr != nil {
-			ep.AuthFailures++
-			s.stats.total.AuthFailures++
+			s.authFailure(ep)
 			return reply{status: aerr.status, body: aerr}, 0
 		}
 		acct = a
@@ -347,6 +347,13 @@ func (s *Server) accountFor(r *http.Request) *account {
 		return s.acctOrder[0]
 	}
 	return s.accounts[r.Header.Get("X-MBX-APIKEY")]
+}
+
+// authFailure counts a signed call refused for its key, signature or timestamp.
+// requires that s.mu is held.
+func (s *Server) authFailure(ep *endpointStats) {
+	ep.AuthFailures++
+	s.stats.total.AuthFailures++
 }
 
 // count updates the 429/418 counters.

@@ -1,18 +1,31 @@
 package sim
 
-import "sort"
+import (
+	"sort"
+	"time"
+)
 
 // EndpointStats counts what one endpoint (or all of them) answered.
 type EndpointStats struct {
-	Requests      int64 `json:"requests"`
-	Status429     int64 `json:"status_429"`
-	Status418     int64 `json:"status_418"`
-	Bans          int64 `json:"bans"`
+	Requests  int64 `json:"requests"`
+	Status429 int64 `json:"status_429"`
+	Status418 int64 `json:"status_418"`
+	Bans      int64 `json:"bans"`
+	// AuthFailures counts the signed calls refused for their key, signature or timestamp,
+	// including those Faults.AuthErrorRate refused.
 	AuthFailures  int64 `json:"auth_failures"`
 	OrdersCreated int64 `json:"orders_created"`
+	// UsedWeight is the REQUEST_WEIGHT the endpoint was charged, from every IP, in the current
+	// window; it resets with the window. In Total it is the sum over IPs (UsedWeightTotal).
+	UsedWeight int64 `json:"used_weight"`
 }
 
-type endpointStats = EndpointStats
+// endpointStats is one endpoint's counters and the weight it was charged in the current
+// REQUEST_WEIGHT window. Not safe for concurrent use; the server's mutex guards it.
+type endpointStats struct {
+	EndpointStats
+	weight window
+}
 
 // Stats is GET /sim/stats: per endpoint ("METHOD /path", or "other") and in total, plus the
 // weight each IP has used in the current window.
@@ -33,23 +46,34 @@ type Stats struct {
 
 type stats struct {
 	total     EndpointStats
-	endpoints map[string]*EndpointStats
+	endpoints map[string]*endpointStats
+	weightIV  interval // the REQUEST_WEIGHT window, for each endpoint's weight
 	bans      int64
 	depth     map[string]int64
 }
 
-func newStats() stats {
-	return stats{endpoints: map[string]*EndpointStats{}, depth: map[string]int64{}}
+func newStats(weight interval) stats {
+	return stats{endpoints: map[string]*endpointStats{}, weightIV: weight, depth: map[string]int64{}}
 }
 
 // requires that s.mu is held.
-func (st *stats) endpoint(key string) *EndpointStats {
+func (st *stats) endpoint(key string) *endpointStats {
 	e, ok := st.endpoints[key]
 	if !ok {
-		e = &EndpointStats{}
+		e = &endpointStats{weight: newWindow(st.weightIV)}
 		st.endpoints[key] = e
 	}
 	return e
+}
+
+// charge adds w (negative: a refund) to the REQUEST_WEIGHT the request's IP and endpoint
+// used in the window of now, never below zero.
+// requires that s.mu is held.
+func (s *Server) charge(st *ipState, ep *endpointStats, now time.Time, w int64) {
+	for _, win := range []*window{&st.weight, &ep.weight} {
+		win.at(now)
+		win.count = max(win.count+w, 0)
+	}
 }
 
 // Stats returns a snapshot of the counters.
@@ -60,7 +84,9 @@ func (s *Server) Stats() Stats {
 	out := Stats{Total: s.stats.total, Endpoints: map[string]EndpointStats{}, UsedWeight: map[string]int64{}, Banned: []string{}}
 	out.Total.Bans = s.stats.bans
 	for k, v := range s.stats.endpoints {
-		out.Endpoints[k] = *v
+		e := v.EndpointStats
+		e.UsedWeight = v.weight.at(now)
+		out.Endpoints[k] = e
 	}
 	for ip, st := range s.ips {
 		w := st.weight.at(now)
@@ -70,6 +96,7 @@ func (s *Server) Stats() Stats {
 			out.Banned = append(out.Banned, ip)
 		}
 	}
+	out.Total.UsedWeight = out.UsedWeightTotal
 	sort.Strings(out.Banned)
 	out.DepthSnapshots = map[string]int64{}
 	for k, v := range s.stats.depth {
