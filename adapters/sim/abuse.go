@@ -81,6 +81,9 @@ func (s *Server) checkBackoff(st *ipState, now time.Time, ep *endpointStats) (*a
 // keyState tracks authentication failures of one API key. When AuthFailures bad signatures or
 // timestamps arrive within AuthWindow the key is disabled: every signed call answers 401 -2015
 // until the admin API restores it.
+//
+// Unknown or malformed keys (-2015/-2014) count toward nothing: such a key names no account,
+// so there is no key to disable, and Binance's docs describe no other penalty for them.
 type keyState struct {
 	failures []time.Time
 	disabled bool

@@ -23,6 +23,12 @@ import (
 //     up to three decimals (microseconds) and cannot exceed 60000; the request is processed when
 //     timestamp < serverTime + 1 second and serverTime - timestamp <= recvWindow, else 400 -1021.
 //
+// rest-api.md "Timing security" checks twice: both conditions on arrival, and serverTime -
+// timestamp <= recvWindow again just before forwarding to the Matching Engine. The simulator
+// checks once, after the latency fault (handle runs after it), so a request delayed past its
+// recvWindow is refused as the second check refuses it; the price is that a timestamp which
+// was ahead on arrival but no longer is after the delay passes.
+//
 // Bad signatures and timestamps of a known key count towards disabling it (Abuse.AuthFailures).
 
 const (

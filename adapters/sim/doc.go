@@ -43,7 +43,13 @@
 // it was given has passed is banned: 418 -1003 with Retry-After, 2 minutes doubling per ban up
 // to 3 days. A client that waits out Retry-After is never banned. Abuse.AuthFailures bad
 // signatures or timestamps within a minute disable the key: every signed call answers
-// 401 -2015 until the admin API restores it.
+// 401 -2015 until the admin API restores it. Unknown or malformed API keys count toward
+// nothing: they name no account, so there is no key to disable (Binance's docs describe no
+// penalty for them either).
+//
+// Binance checks a signed request's timestamp twice, on arrival and again just before the
+// Matching Engine (rest-api.md "Timing security"); the simulator approximates that with one
+// check after the latency fault, so a request the fault delays past its recvWindow gets -1021.
 //
 // # Order book
 //
