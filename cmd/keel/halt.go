@@ -16,14 +16,14 @@ import (
 // halt, resume and status act on the kill-switch file a running bot watches: it halts within
 // its poll interval (250 ms by default) and resumes when the file goes.
 func init() {
-	commands["halt"] = command{summary: "halt trading: create the kill-switch file with a reason", run: func(args []string) error {
-		return haltMain(context.Background(), args, os.Stdout, os.Stderr)
+	commands["halt"] = command{summary: "halt trading: create the kill-switch file with a reason", run: func(args []string, stderr io.Writer) error {
+		return haltMain(context.Background(), args, os.Stdout, stderr)
 	}}
-	commands["resume"] = command{summary: "resume trading: delete the kill-switch file", run: func(args []string) error {
-		return resumeMain(context.Background(), args, os.Stdout, os.Stderr)
+	commands["resume"] = command{summary: "resume trading: delete the kill-switch file", run: func(args []string, stderr io.Writer) error {
+		return resumeMain(context.Background(), args, os.Stdout, stderr)
 	}}
-	commands["status"] = command{summary: "show whether trading is halted, and why", run: func(args []string) error {
-		return statusMain(args, os.Stdout, os.Stderr)
+	commands["status"] = command{summary: "show whether trading is halted, and why", run: func(args []string, stderr io.Writer) error {
+		return statusMain(args, os.Stdout, stderr)
 	}}
 }
 

@@ -16,10 +16,11 @@ import (
 	"sort"
 )
 
-// command is one subcommand: run gets the arguments after the subcommand's name.
+// command is one subcommand: run gets the arguments after the subcommand's name and the
+// writer for usage and errors (os.Stderr, or a test's buffer).
 type command struct {
 	summary string
-	run     func(args []string) error
+	run     func(args []string, stderr io.Writer) error
 }
 
 // commands maps subcommand names to their implementation.
@@ -37,7 +38,7 @@ func dispatch(args []string, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
-				_ = c.run([]string{"-h"})
+				_ = c.run([]string{"-h"}, stderr)
 				return 0
 			}
 		}
@@ -53,7 +54,7 @@ func dispatch(args []string, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	if err := c.run(args[1:]); err != nil {
+	if err := c.run(args[1:], stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}

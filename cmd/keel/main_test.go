@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/internal/syncbuf"
 )
 
@@ -101,4 +102,48 @@ func TestSimRefusesABadTimeScale(t *testing.T) {
 			t.Errorf("--time-scale %s: exit %d, %q", v, code, errw.String())
 		}
 	}
+}
+
+// TestSimHelp: `keel sim --help` (and `keel help sim`) exits 0 and documents each flag the
+// issue fixes by name with its default, which operators and the README rely on.
+func TestSimHelp(t *testing.T) {
+	want := map[string]string{
+		"listen":     `(default "127.0.0.1:8600")`,
+		"seed":       "(default 1)",
+		"time-scale": "(default 1)",
+		"api-key":    `(default "` + sim.DefaultAPIKey + `")`,
+		"api-secret": `(default "` + sim.DefaultAPISecret + `")`,
+	}
+	for _, args := range [][]string{{"sim", "--help"}, {"sim", "-h"}, {"help", "sim"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var errw bytes.Buffer
+			if code := dispatch(args, &errw); code != 0 {
+				t.Fatalf("exit %d, want 0: %s", code, errw.String())
+			}
+			flags := flagHelp(errw.String())
+			for name, def := range want {
+				if !strings.Contains(flags[name], def) {
+					t.Errorf("--%s: help %q, want it to give %s", name, flags[name], def)
+				}
+			}
+		})
+	}
+}
+
+// flagHelp splits flag.PrintDefaults output into each flag's text, by name: a flag's entry
+// starts with "  -name" and its description lines follow, indented.
+func flagHelp(out string) map[string]string {
+	flags := map[string]string{}
+	name := ""
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, "  -"); ok {
+			name, _, _ = strings.Cut(rest, " ")
+		} else if !strings.HasPrefix(line, "    ") {
+			name = ""
+		}
+		if name != "" {
+			flags[name] += line + "\n"
+		}
+	}
+	return flags
 }

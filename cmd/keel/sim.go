@@ -19,10 +19,10 @@ import (
 )
 
 // runSim is `keel sim`: it serves the simulator until SIGINT or SIGTERM.
-func runSim(args []string) error {
+func runSim(args []string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return simMain(ctx, args, os.Stderr, nil)
+	return simMain(ctx, args, stderr, nil)
 }
 
 // simMain parses flags, starts the simulator and blocks until ctx is done. When ready is not
