@@ -3,7 +3,6 @@ package scheduler
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -11,17 +10,20 @@ import (
 
 // breaker is the circuit breaker of one failure class, built on gobreaker's two-step breaker.
 //
-// gobreaker decides when to trip (consecutive failures through its Counts; the failure ratio
-// through ReadyToTrip), runs the half-open state (one probe) and ignores results from before
-// a transition (its generation). Its clock is the wall clock and its open timeout is fixed,
-// so how long the breaker stays open is not gobreaker's: openUntil, on the scheduler's clock,
-// is a gate in front of it. gobreaker's own timeout is 1ns, so that once openUntil has passed
-// the next Allow finds it half-open. That is also what lets a 418 hold the rate_limit breaker
-// for its whole Retry-After, and tests drive every transition with a fake clock.
+// gobreaker counts and decides: while the breaker is closed every request it lets through is
+// reported to a gobreaker breaker (cb), which counts consecutive failures (excluded results
+// aside), asks readyToTrip after each failure (the failure ratio is ours, on the scheduler's
+// clock) and trips. Time is ours: gobreaker's open timeout runs on the wall clock, which
+// neither a fake clock nor a 418's Retry-After can move, so from the trip the breaker is open
+// until openUntil, on the scheduler's clock, and then half-open: it lets one probe through
+// (probing), whose success closes it and whose failure opens it again. Each trip starts a
+// fresh cb for the next closed period; results of requests let through before the trip land
+// in the old one, whose generation has moved on, so they are ignored, as gobreaker ignores
+// results from before a transition.
 //
 // While open, a breaker holds the requests breaker.holds names; the others pass it without
-// going through gobreaker (which would take them for the half-open probe), and their failures
-// are counted by reportPassed.
+// being counted by cb (they would skew its run), and their failures are counted by
+// reportPassed.
 //
 // All fields are guarded by Scheduler.mu. Every call into cb is made with mu held, so the
 // callbacks gobreaker makes (ReadyToTrip, OnStateChange) run with it held too.
@@ -29,7 +31,8 @@ type breaker struct {
 	class   Class
 	cfg     BreakerConfig
 	private bool // holds only private buckets (auth: public endpoints are not signed)
-	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
+	// cb counts the current closed period; a trip replaces it.
+	cb *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	openUntil time.Time
 	reason    string
@@ -55,17 +58,23 @@ var (
 
 func newBreaker(class Class, cfg BreakerConfig, private bool) *breaker {
 	b := &breaker{class: class, cfg: cfg, private: private, ratio: newRolling(cfg.Window)}
-	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        class.String(),
-		MaxRequests: 1,
-		Timeout:     time.Nanosecond,
+	b.cb = b.newCounter()
+	return b
+}
+
+// newCounter returns a closed gobreaker breaker that trips the breaker when readyToTrip says
+// so. Its own timeout never matters: it is replaced when it trips.
+func (b *breaker) newCounter() *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	return gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        b.class.String(),
 		ReadyToTrip: b.readyToTrip,
 		OnStateChange: func(_ string, _, to gobreaker.State) {
-			b.onStateChange(to)
+			if to == gobreaker.StateOpen {
+				b.trip()
+			}
 		},
 		IsExcluded: func(err error) bool { return err == errExcluded },
 	})
-	return b
 }
 
 // requires that Scheduler.mu is held.
@@ -80,18 +89,27 @@ func (b *breaker) readyToTrip(c gobreaker.Counts) bool {
 	return calls >= int64(b.cfg.MinCalls) && float64(fails) >= b.cfg.FailureRatio*float64(calls)
 }
 
+// trip opens the breaker at b.now, for OpenFor or until the ban that tripped it ends,
+// whichever is later, and starts a fresh counter for after it closes.
 // requires that Scheduler.mu is held.
-func (b *breaker) onStateChange(to gobreaker.State) {
-	switch to {
-	case gobreaker.StateOpen:
-		b.tripped = true
-		b.openUntil = b.now.Add(b.cfg.OpenFor)
-		if b.forceUntil.After(b.openUntil) {
-			b.openUntil = b.forceUntil
-		}
-		b.reason = b.lastReason
-		b.scope = b.tripScope()
-	case gobreaker.StateClosed:
+func (b *breaker) trip() {
+	b.tripped = true
+	b.openUntil = maxTime(b.now.Add(b.cfg.OpenFor), b.forceUntil)
+	b.reason = b.lastReason
+	b.scope = b.tripScope()
+	b.cb = b.newCounter()
+}
+
+// probeDone takes the half-open probe's result (what report passes to done): a failure opens
+// the breaker again, a success closes it, and an excluded result (nothing to say about this
+// class, or never sent) lets the next request probe.
+// requires that Scheduler.mu is held.
+func (b *breaker) probeDone(err error) {
+	b.probing = false
+	switch err {
+	case errFailure:
+		b.trip()
+	case nil:
 		b.tripped = false
 		b.ratio.reset()
 		b.reason = ""
@@ -140,38 +158,22 @@ func (b *breaker) openError(now time.Time) *BreakerOpenError {
 	return nil
 }
 
-// allow asks gobreaker to let a request through at now. It returns the function that reports
-// the request's result, or wait=true when the request must wait (a half-open probe is in
-// flight). The caller has checked openError.
+// allow lets a request through at now and returns the function that reports its result.
+// While half-open the request is the one probe. The caller has checked that the breaker is
+// not open and that no probe is in flight.
 // requires that Scheduler.mu is held.
-func (b *breaker) allow(now time.Time) (done func(error), wait bool) {
-	if b.probing {
-		return nil, true
-	}
+func (b *breaker) allow(now time.Time) func(error) {
 	b.now = now
-	probe := b.tripped && b.cb.State() == gobreaker.StateHalfOpen
-	var err error
-	// gobreaker's 1ns timeout runs on the wall clock; if it has not yet elapsed since the trip,
-	// let the wall clock move on.
-	for i := 0; i < 1000; i++ {
-		if done, err = b.cb.Allow(); !errors.Is(err, gobreaker.ErrOpenState) {
-			break
-		}
-		runtime.Gosched()
-		probe = true
-	}
-	if err != nil {
-		return nil, true
-	}
-	if probe {
+	if b.tripped {
 		b.probing = true
-		inner := done
-		done = func(err error) {
-			b.probing = false
-			inner(err)
-		}
+		return b.probeDone
 	}
-	return done, false
+	done, err := b.cb.Allow()
+	if err != nil {
+		// Cannot happen: cb is replaced the moment it trips, so it is always closed.
+		return func(error) {}
+	}
+	return done
 }
 
 // report feeds the result of an allowed request of class c (outcome o) at now; banUntil is
@@ -268,10 +270,10 @@ func (b *breaker) state(now time.Time) (string, time.Time) {
 	if now.Before(b.openUntil) {
 		return "open", b.openUntil
 	}
-	if !b.tripped {
-		return "closed", time.Time{}
+	if b.tripped {
+		return "half-open", time.Time{}
 	}
-	return b.cb.State().String(), time.Time{}
+	return "closed", time.Time{}
 }
 
 // describe summarizes a failed attempt for a breaker's reason, redacted.

@@ -76,8 +76,9 @@
 //
 // Time comes from a Clock (WithClock) and jitter from a seeded source (WithRand), so tests
 // walk a fake clock and never sleep. Fixed windows are aligned to the exchange's clock
-// (SetClockOffset). The breakers are gobreaker's; because gobreaker reads the wall clock, how
-// long a breaker stays open is kept on the scheduler's clock in front of it (breaker.go).
+// (SetClockOffset). gobreaker counts each breaker's failures and decides when it trips; since
+// gobreaker times its states on the wall clock, the breaker's open and half-open states are
+// kept on the scheduler's clock instead (breaker.go).
 //
 // Window counts (Counter, WithWindowKind) and bucket slots (Semaphore, WithSemaphores) sit
 // behind small interfaces with in-process implementations, so that a shared (Redis) store can

@@ -3,7 +3,6 @@ package scheduler_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -54,103 +53,108 @@ func wantHeld(t *testing.T, what string, err error, sent bool, c scheduler.Class
 // trip); it does not close the breaker, and a cancel's own auth failure is counted: it reaches
 // the auth hook, is logged, and keeps the breaker open.
 func TestCancelPassesAuthBreaker(t *testing.T) {
-	hooks := 0
-	var events []scheduler.AttemptEvent
-	s, clk := newScheduler(t, breakerConfig(),
-		scheduler.WithAuthFailureHook(func(scheduler.Outcome) { hooks++ }),
-		scheduler.WithObserver(func(e scheduler.AttemptEvent) { events = append(events, e) }))
-	var sent bool
-	if _, err := s.Do(context.Background(), newOrder("private", answer(&sent, scheduler.Outcome{Status: 401, Code: -2015}))); scheduler.ClassOf(err) != scheduler.ClassAuth {
-		t.Fatalf("trip: %v", err)
-	}
-	until := clk.Now().Add(time.Minute)
+	synctest.Test(t, func(t *testing.T) {
+		hooks := 0
+		var events []scheduler.AttemptEvent
+		s, clk := newScheduler(t, breakerConfig(),
+			scheduler.WithAuthFailureHook(func(scheduler.Outcome) { hooks++ }),
+			scheduler.WithObserver(func(e scheduler.AttemptEvent) { events = append(events, e) }))
+		var sent bool
+		if _, err := s.Do(context.Background(), newOrder("private", answer(&sent, scheduler.Outcome{Status: 401, Code: -2015}))); scheduler.ClassOf(err) != scheduler.ClassAuth {
+			t.Fatalf("trip: %v", err)
+		}
+		until := clk.Now().Add(time.Minute)
 
-	sent = false
-	_, err := s.Do(context.Background(), newOrder("private", answer(&sent, scheduler.Outcome{Status: 200})))
-	wantHeld(t, "new order", err, sent, scheduler.ClassAuth, until, false)
-	sent = false
-	_, err = s.Do(context.Background(), read("private", answer(&sent, scheduler.Outcome{Status: 200})))
-	wantHeld(t, "read", err, sent, scheduler.ClassAuth, until, false)
+		sent = false
+		_, err := s.Do(context.Background(), newOrder("private", answer(&sent, scheduler.Outcome{Status: 200})))
+		wantHeld(t, "new order", err, sent, scheduler.ClassAuth, until, false)
+		sent = false
+		_, err = s.Do(context.Background(), read("private", answer(&sent, scheduler.Outcome{Status: 200})))
+		wantHeld(t, "read", err, sent, scheduler.ClassAuth, until, false)
 
-	clk.Advance(10 * time.Second)
-	sent = false
-	if _, err := s.Do(context.Background(), cancel("private", answer(&sent, scheduler.Outcome{Status: 200}))); err != nil || !sent {
-		t.Fatalf("cancel: err = %v, sent %v; want it through the open auth breaker", err, sent)
-	}
-	if st := breakerState(s, scheduler.ClassAuth); st.State != "open" || !st.Until.Equal(until) {
-		t.Fatalf("after a good cancel: auth breaker %+v, want still open until %v", st, until)
-	}
+		clk.Advance(10 * time.Second)
+		sent = false
+		if _, err := s.Do(context.Background(), cancel("private", answer(&sent, scheduler.Outcome{Status: 200}))); err != nil || !sent {
+			t.Fatalf("cancel: err = %v, sent %v; want it through the open auth breaker", err, sent)
+		}
+		if st := breakerState(s, scheduler.ClassAuth); st.State != "open" || !st.Until.Equal(until) {
+			t.Fatalf("after a good cancel: auth breaker %+v, want still open until %v", st, until)
+		}
 
-	// A cancel that fails auth too is counted: hook, log event, and a fresh minute open.
-	sent = false
-	_, err = s.Do(context.Background(), cancel("private", answer(&sent, scheduler.Outcome{Status: 401, Code: -2015})))
-	if scheduler.ClassOf(err) != scheduler.ClassAuth || !sent {
-		t.Fatalf("failing cancel: err = %v, sent %v", err, sent)
-	}
-	if hooks != 2 {
-		t.Fatalf("auth hook called %d times, want 2", hooks)
-	}
-	if last := events[len(events)-1]; last.Endpoint != "/api/cancel" || last.Class != scheduler.ClassAuth || last.Attempt != 1 {
-		t.Fatalf("last event %+v, want the cancel's auth failure", last)
-	}
-	if st := breakerState(s, scheduler.ClassAuth); st.State != "open" || !st.Until.Equal(clk.Now().Add(time.Minute)) {
-		t.Fatalf("after a failed cancel: auth breaker %+v, want open until %v", st, clk.Now().Add(time.Minute))
-	}
-	sent = false
-	_, err = s.Do(context.Background(), newOrder("private", answer(&sent, scheduler.Outcome{Status: 200})))
-	wantHeld(t, "new order after the failed cancel", err, sent, scheduler.ClassAuth, clk.Now().Add(time.Minute), false)
+		// A cancel that fails auth too is counted: hook, log event, and a fresh minute open.
+		sent = false
+		_, err = s.Do(context.Background(), cancel("private", answer(&sent, scheduler.Outcome{Status: 401, Code: -2015})))
+		if scheduler.ClassOf(err) != scheduler.ClassAuth || !sent {
+			t.Fatalf("failing cancel: err = %v, sent %v", err, sent)
+		}
+		if hooks != 2 {
+			t.Fatalf("auth hook called %d times, want 2", hooks)
+		}
+		if last := events[len(events)-1]; last.Endpoint != "/api/cancel" || last.Class != scheduler.ClassAuth || last.Attempt != 1 {
+			t.Fatalf("last event %+v, want the cancel's auth failure", last)
+		}
+		if st := breakerState(s, scheduler.ClassAuth); st.State != "open" || !st.Until.Equal(clk.Now().Add(time.Minute)) {
+			t.Fatalf("after a failed cancel: auth breaker %+v, want open until %v", st, clk.Now().Add(time.Minute))
+		}
+		sent = false
+		_, err = s.Do(context.Background(), newOrder("private", answer(&sent, scheduler.Outcome{Status: 200})))
+		wantHeld(t, "new order after the failed cancel", err, sent, scheduler.ClassAuth, clk.Now().Add(time.Minute), false)
+		s.Close()
+	})
 }
 
 // TestAuthCancelsOneAtATime: while the auth breaker is open, a bucket has at most one cancel
 // in flight; the next waits for it (it is not refused), then goes.
 func TestAuthCancelsOneAtATime(t *testing.T) {
-	s, _ := newScheduler(t, breakerConfig())
-	do(s, "private", scheduler.Outcome{Status: 401})
-	first, release := make(chan struct{}), make(chan struct{})
-	results := make(chan error, 2)
-	go func() {
-		_, err := s.Do(context.Background(), cancel("private", func(context.Context, int) scheduler.Outcome {
-			close(first)
-			<-release
-			return scheduler.Outcome{Status: 401}
-		}))
-		results <- err
-	}()
-	<-first
-	var mu sync.Mutex
-	secondSent := false
-	go func() {
-		_, err := s.Do(context.Background(), cancel("private", func(context.Context, int) scheduler.Outcome {
-			mu.Lock()
-			defer mu.Unlock()
-			secondSent = true
-			return scheduler.Outcome{Status: 200}
-		}))
-		results <- err
-	}()
-	for s.Snapshot().Queued["critical"] != 1 {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := newScheduler(t, breakerConfig())
+		do(s, "private", scheduler.Outcome{Status: 401})
+		first, release := make(chan struct{}), make(chan struct{})
+		results := make(chan error, 2)
+		go func() {
+			_, err := s.Do(context.Background(), cancel("private", func(context.Context, int) scheduler.Outcome {
+				close(first)
+				<-release
+				return scheduler.Outcome{Status: 401}
+			}))
+			results <- err
+		}()
+		<-first
+		var mu sync.Mutex
+		secondSent := false
+		go func() {
+			_, err := s.Do(context.Background(), cancel("private", func(context.Context, int) scheduler.Outcome {
+				mu.Lock()
+				defer mu.Unlock()
+				secondSent = true
+				return scheduler.Outcome{Status: 200}
+			}))
+			results <- err
+		}()
+		synctest.Wait()
 		mu.Lock()
-		if secondSent {
-			t.Fatal("a second cancel went out while the first was in flight through the open auth breaker")
-		}
+		sent := secondSent
 		mu.Unlock()
-		runtime.Gosched()
-	}
-	// Another bucket has its own cancel slot.
-	if _, err := s.Do(context.Background(), cancel("b0", func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} })); err != nil {
-		t.Fatalf("cancel in another bucket: %v", err)
-	}
-	if q := s.Snapshot().Queued["critical"]; q != 1 {
-		t.Fatalf("%d cancels queued after the other bucket's, want the second still waiting for the first", q)
-	}
-	close(release)
-	var errs []error
-	for range 2 {
-		errs = append(errs, <-results)
-	}
-	if scheduler.ClassOf(errs[0]) != scheduler.ClassAuth || errs[1] != nil {
-		t.Fatalf("results %v, want the first cancel's auth failure, then the second's success", errs)
-	}
+		if q := s.Snapshot().Queued["critical"]; q != 1 || sent {
+			t.Fatalf("second cancel: queued %d, sent %v; want it waiting while the first is in flight through the open auth breaker", q, sent)
+		}
+		// Another bucket has its own cancel slot.
+		if _, err := s.Do(context.Background(), cancel("b0", func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} })); err != nil {
+			t.Fatalf("cancel in another bucket: %v", err)
+		}
+		if q := s.Snapshot().Queued["critical"]; q != 1 {
+			t.Fatalf("%d cancels queued after the other bucket's, want the second still waiting for the first", q)
+		}
+		close(release)
+		var errs []error
+		for range 2 {
+			errs = append(errs, <-results)
+		}
+		if scheduler.ClassOf(errs[0]) != scheduler.ClassAuth || errs[1] != nil {
+			t.Fatalf("results %v, want the first cancel's auth failure, then the second's success", errs)
+		}
+		s.Close()
+	})
 }
 
 // TestCancelAndRateLimitHolds: a hold from an order-count limit (429 -1015) stops new orders
@@ -237,72 +241,81 @@ func TestCancelAndRateLimitHolds(t *testing.T) {
 // TestOrderCountHoldFailsNewOrdersFast: a new order whose budget cannot cover an order-count
 // pause fails at once, saying so; a cancel of the same bucket goes.
 func TestOrderCountHoldFailsNewOrdersFast(t *testing.T) {
-	s, clk := newScheduler(t, breakerConfig())
-	do(s, "b0", scheduler.Outcome{Status: 429, Code: -1015, OrderLimit: true, RetryAfter: 2 * time.Minute})
-	var sent bool
-	_, err := s.Do(context.Background(), newOrder("b0", answer(&sent, scheduler.Outcome{Status: 200})))
-	wantHeld(t, "new order", err, sent, scheduler.ClassRateLimit, clk.Now().Add(2*time.Minute), true)
-	var open *scheduler.BreakerOpenError
-	if errors.As(err, &open); open.Bucket != "b0" {
-		t.Fatalf("err = %v, want bucket b0 named", err)
-	}
-	if _, err := s.Do(context.Background(), cancel("b0", answer(&sent, scheduler.Outcome{Status: 200}))); err != nil || !sent {
-		t.Fatalf("cancel: err = %v, sent %v", err, sent)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s, clk := newScheduler(t, breakerConfig())
+		do(s, "b0", scheduler.Outcome{Status: 429, Code: -1015, OrderLimit: true, RetryAfter: 2 * time.Minute})
+		var sent bool
+		_, err := s.Do(context.Background(), newOrder("b0", answer(&sent, scheduler.Outcome{Status: 200})))
+		wantHeld(t, "new order", err, sent, scheduler.ClassRateLimit, clk.Now().Add(2*time.Minute), true)
+		var open *scheduler.BreakerOpenError
+		if errors.As(err, &open); open.Bucket != "b0" {
+			t.Fatalf("err = %v, want bucket b0 named", err)
+		}
+		if _, err := s.Do(context.Background(), cancel("b0", answer(&sent, scheduler.Outcome{Status: 200}))); err != nil || !sent {
+			t.Fatalf("cancel: err = %v, sent %v", err, sent)
+		}
+		s.Close()
+	})
 }
 
 // TestOrderCountBreaker: three order-count refusals in a row open the rate_limit breaker for
 // new orders only: cancels and reads pass it (without closing it). An IP-wide refusal of a
 // request that passed widens it to everything.
 func TestOrderCountBreaker(t *testing.T) {
-	s, clk := newScheduler(t, breakerConfig())
-	tooMany := scheduler.Outcome{Status: 429, Code: -1015, OrderLimit: true}
-	for _, b := range []string{"b0", "b1", "b2"} {
-		s.Do(context.Background(), newOrder(b, func(context.Context, int) scheduler.Outcome { return tooMany }))
-	}
-	until := clk.Now().Add(10 * time.Second)
-	if st := breakerState(s, scheduler.ClassRateLimit); st.State != "open" || !st.OrderLimit || !st.Until.Equal(until) {
-		t.Fatalf("rate_limit breaker %+v, want open for new orders until %v", st, until)
-	}
-	var sent bool
-	_, err := s.Do(context.Background(), newOrder("b3", answer(&sent, scheduler.Outcome{Status: 200})))
-	wantHeld(t, "new order", err, sent, scheduler.ClassRateLimit, until, true)
-	for _, r := range []*scheduler.Request{cancel("b3", answer(&sent, scheduler.Outcome{Status: 200})), read("public", answer(&sent, scheduler.Outcome{Status: 200}))} {
-		sent = false
-		if _, err := s.Do(context.Background(), r); err != nil || !sent {
-			t.Fatalf("%s: err = %v, sent %v; want it through an order-count opening", r.Endpoint, err, sent)
+	synctest.Test(t, func(t *testing.T) {
+		s, clk := newScheduler(t, breakerConfig())
+		tooMany := scheduler.Outcome{Status: 429, Code: -1015, OrderLimit: true}
+		for _, b := range []string{"b0", "b1", "b2"} {
+			s.Do(context.Background(), newOrder(b, func(context.Context, int) scheduler.Outcome { return tooMany }))
 		}
-	}
-	if st := breakerState(s, scheduler.ClassRateLimit); st.State != "open" || !st.Until.Equal(until) {
-		t.Fatalf("after passing requests: %+v, want still open until %v", st, until)
-	}
-	// A read that passed meets the IP-wide limit: now everything is held.
-	clk.Advance(time.Second)
-	s.Do(context.Background(), read("public", func(context.Context, int) scheduler.Outcome {
-		return scheduler.Outcome{Status: 429, Code: -1003}
-	}))
-	until = clk.Now().Add(10 * time.Second)
-	if st := breakerState(s, scheduler.ClassRateLimit); st.State != "open" || st.OrderLimit || !st.Until.Equal(until) {
-		t.Fatalf("after an IP-wide refusal: %+v, want open for everything until %v", st, until)
-	}
-	sent = false
-	_, err = s.Do(context.Background(), cancel("b3", answer(&sent, scheduler.Outcome{Status: 200})))
-	wantHeld(t, "cancel", err, sent, scheduler.ClassRateLimit, until, false)
+		until := clk.Now().Add(10 * time.Second)
+		if st := breakerState(s, scheduler.ClassRateLimit); st.State != "open" || !st.OrderLimit || !st.Until.Equal(until) {
+			t.Fatalf("rate_limit breaker %+v, want open for new orders until %v", st, until)
+		}
+		var sent bool
+		_, err := s.Do(context.Background(), newOrder("b3", answer(&sent, scheduler.Outcome{Status: 200})))
+		wantHeld(t, "new order", err, sent, scheduler.ClassRateLimit, until, true)
+		for _, r := range []*scheduler.Request{cancel("b3", answer(&sent, scheduler.Outcome{Status: 200})), read("public", answer(&sent, scheduler.Outcome{Status: 200}))} {
+			sent = false
+			if _, err := s.Do(context.Background(), r); err != nil || !sent {
+				t.Fatalf("%s: err = %v, sent %v; want it through an order-count opening", r.Endpoint, err, sent)
+			}
+		}
+		if st := breakerState(s, scheduler.ClassRateLimit); st.State != "open" || !st.Until.Equal(until) {
+			t.Fatalf("after passing requests: %+v, want still open until %v", st, until)
+		}
+		// A read that passed meets the IP-wide limit: now everything is held.
+		clk.Advance(time.Second)
+		s.Do(context.Background(), read("public", func(context.Context, int) scheduler.Outcome {
+			return scheduler.Outcome{Status: 429, Code: -1003}
+		}))
+		until = clk.Now().Add(10 * time.Second)
+		if st := breakerState(s, scheduler.ClassRateLimit); st.State != "open" || st.OrderLimit || !st.Until.Equal(until) {
+			t.Fatalf("after an IP-wide refusal: %+v, want open for everything until %v", st, until)
+		}
+		sent = false
+		_, err = s.Do(context.Background(), cancel("b3", answer(&sent, scheduler.Outcome{Status: 200})))
+		wantHeld(t, "cancel", err, sent, scheduler.ClassRateLimit, until, false)
+		s.Close()
+	})
 }
 
 // TestMixedRefusalsTripIPWide: a run of refusals that includes an IP-wide one opens the
 // rate_limit breaker for everything, cancels included.
 func TestMixedRefusalsTripIPWide(t *testing.T) {
-	s, clk := newScheduler(t, breakerConfig())
-	for _, o := range []scheduler.Outcome{
-		{Status: 429, Code: -1015, OrderLimit: true}, {Status: 429, Code: -1003}, {Status: 429, Code: -1015, OrderLimit: true},
-	} {
-		s.Do(context.Background(), newOrder("b0", func(context.Context, int) scheduler.Outcome { return o }))
-		clk.Advance(2 * time.Second) // past each bucket pause
-	}
-	var sent bool
-	_, err := s.Do(context.Background(), cancel("b1", answer(&sent, scheduler.Outcome{Status: 200})))
-	wantHeld(t, "cancel", err, sent, scheduler.ClassRateLimit, clk.Now().Add(8*time.Second), false)
+	synctest.Test(t, func(t *testing.T) {
+		s, clk := newScheduler(t, breakerConfig())
+		for _, o := range []scheduler.Outcome{
+			{Status: 429, Code: -1015, OrderLimit: true}, {Status: 429, Code: -1003}, {Status: 429, Code: -1015, OrderLimit: true},
+		} {
+			s.Do(context.Background(), newOrder("b0", func(context.Context, int) scheduler.Outcome { return o }))
+			clk.Advance(2 * time.Second) // past each bucket pause
+		}
+		var sent bool
+		_, err := s.Do(context.Background(), cancel("b1", answer(&sent, scheduler.Outcome{Status: 200})))
+		wantHeld(t, "cancel", err, sent, scheduler.ClassRateLimit, clk.Now().Add(8*time.Second), false)
+		s.Close()
+	})
 }
 
 // TestBanWithoutRetryAfter: a 418 without Retry-After holds everything for the ban pause (2m),
@@ -310,65 +323,68 @@ func TestMixedRefusalsTripIPWide(t *testing.T) {
 // to requests that were in flight together are one ban; after a quiet cap-long stretch it
 // starts again from 2m. A 418 status counts as a ban even unmarked.
 func TestBanWithoutRetryAfter(t *testing.T) {
-	s, clk := newScheduler(t, breakerConfig())
-	ban := func(o scheduler.Outcome, want time.Duration) {
-		t.Helper()
-		start := clk.Now()
-		var sent bool
-		_, err := s.Do(context.Background(), read("b0", answer(&sent, o)))
-		if scheduler.ClassOf(err) != scheduler.ClassRateLimit || !sent {
-			t.Fatalf("ban at +%v: err = %v, sent %v", start.Sub(t0), err, sent)
-		}
-		until := start.Add(want)
-		sent = false
-		_, err = s.Do(context.Background(), cancel("b1", answer(&sent, scheduler.Outcome{Status: 200})))
-		wantHeld(t, "cancel during the ban", err, sent, scheduler.ClassRateLimit, until, false)
-		for _, b := range s.Snapshot().Buckets {
-			if b.Name == "b0" && !b.HeldUntil.Equal(until) {
-				t.Fatalf("bucket b0 held until +%v, want +%v", b.HeldUntil.Sub(t0), until.Sub(t0))
+	synctest.Test(t, func(t *testing.T) {
+		s, clk := newScheduler(t, breakerConfig())
+		ban := func(o scheduler.Outcome, want time.Duration) {
+			t.Helper()
+			start := clk.Now()
+			var sent bool
+			_, err := s.Do(context.Background(), read("b0", answer(&sent, o)))
+			if scheduler.ClassOf(err) != scheduler.ClassRateLimit || !sent {
+				t.Fatalf("ban at +%v: err = %v, sent %v", start.Sub(t0), err, sent)
 			}
+			until := start.Add(want)
+			sent = false
+			_, err = s.Do(context.Background(), cancel("b1", answer(&sent, scheduler.Outcome{Status: 200})))
+			wantHeld(t, "cancel during the ban", err, sent, scheduler.ClassRateLimit, until, false)
+			for _, b := range s.Snapshot().Buckets {
+				if b.Name == "b0" && !b.HeldUntil.Equal(until) {
+					t.Fatalf("bucket b0 held until +%v, want +%v", b.HeldUntil.Sub(t0), until.Sub(t0))
+				}
+			}
+			clk.Set(until) // the ban ends; the next request is the breaker's probe
 		}
-		clk.Set(until) // the ban ends; the next request is the breaker's probe
-	}
-	marked := scheduler.Outcome{Status: 418, Ban: true, Code: -1003}
-	ban(marked, 2*time.Minute)
-	ban(marked, 4*time.Minute)
-	ban(scheduler.Outcome{Status: 418}, 8*time.Minute)
-	ban(marked, 16*time.Minute)
-	ban(marked, 30*time.Minute)
-	ban(marked, 30*time.Minute)
-	// The exchange's own Retry-After is taken as it is.
-	ban(scheduler.Outcome{Status: 418, Ban: true, RetryAfter: 3 * time.Minute}, 3*time.Minute)
-	clk.Advance(30 * time.Minute) // a quiet stretch as long as the cap: not a repeat
-	if err := do(s, "b0", scheduler.Outcome{Status: 200}); err != nil {
-		t.Fatal(err)
-	}
-	ban(marked, 2*time.Minute)
+		marked := scheduler.Outcome{Status: 418, Ban: true, Code: -1003}
+		ban(marked, 2*time.Minute)
+		ban(marked, 4*time.Minute)
+		ban(scheduler.Outcome{Status: 418}, 8*time.Minute)
+		ban(marked, 16*time.Minute)
+		ban(marked, 30*time.Minute)
+		ban(marked, 30*time.Minute)
+		// The exchange's own Retry-After is taken as it is.
+		ban(scheduler.Outcome{Status: 418, Ban: true, RetryAfter: 3 * time.Minute}, 3*time.Minute)
+		clk.Advance(30 * time.Minute) // a quiet stretch as long as the cap: not a repeat
+		if err := do(s, "b0", scheduler.Outcome{Status: 200}); err != nil {
+			t.Fatal(err)
+		}
+		ban(marked, 2*time.Minute)
 
-	// Two requests in flight together both meet the ban: one ban, not a repeat.
-	clk.Advance(30 * time.Minute)
-	if err := do(s, "b0", scheduler.Outcome{Status: 200}); err != nil { // the probe closes the breaker
-		t.Fatal(err)
-	}
-	start := clk.Now()
-	inFlight, release := make(chan struct{}, 2), make(chan struct{})
-	done := make(chan error, 2)
-	for _, b := range []string{"b2", "b3"} {
-		go func() {
-			_, err := s.Do(context.Background(), read(b, func(context.Context, int) scheduler.Outcome {
-				inFlight <- struct{}{}
-				<-release
-				return marked
-			}))
-			done <- err
-		}()
-	}
-	<-inFlight
-	<-inFlight
-	close(release)
-	<-done
-	<-done
-	if st := breakerState(s, scheduler.ClassRateLimit); !st.Until.Equal(start.Add(2 * time.Minute)) {
-		t.Fatalf("rate_limit breaker until +%v after one ban met twice, want +2m", st.Until.Sub(start))
-	}
+		// Two requests in flight together both meet the ban: one ban, not a repeat.
+		clk.Advance(30 * time.Minute)
+		if err := do(s, "b0", scheduler.Outcome{Status: 200}); err != nil { // the probe closes the breaker
+			t.Fatal(err)
+		}
+		start := clk.Now()
+		inFlight, release := make(chan struct{}, 2), make(chan struct{})
+		done := make(chan error, 2)
+		for _, b := range []string{"b2", "b3"} {
+			go func() {
+				_, err := s.Do(context.Background(), read(b, func(context.Context, int) scheduler.Outcome {
+					inFlight <- struct{}{}
+					<-release
+					return marked
+				}))
+				done <- err
+			}()
+		}
+		<-inFlight
+		<-inFlight
+		close(release)
+		<-done
+		<-done
+		if st := breakerState(s, scheduler.ClassRateLimit); !st.Until.Equal(start.Add(2 * time.Minute)) {
+			t.Fatalf("rate_limit breaker until +%v after one ban met twice, want +2m", st.Until.Sub(start))
+		}
+		s.Close()
+	})
 }

@@ -45,8 +45,8 @@ type waiter struct {
 	donesBuf [3]breakerDone
 }
 
-// breakerDone is how a granted request reports to breaker b: through gobreaker's done, or,
-// when done is nil, with reportPassed (it passed b while b was open).
+// breakerDone is how a granted request reports to breaker b: through the done allow
+// returned, or, when done is nil, with reportPassed (it passed b while b was open).
 type breakerDone struct {
 	b    *breaker
 	done func(error)
@@ -309,25 +309,12 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		if !br.applies(b) {
 			continue
 		}
-		if br.open(now) { // passes it (checked above): gobreaker must not see it
+		if br.open(now) { // passes it (checked above): reported by reportPassed, not counted
 			w.dones = append(w.dones, breakerDone{br, nil})
 			authPass = authPass || br.class == ClassAuth
 			continue
 		}
-		done, wait := br.allow(now)
-		if wait {
-			for _, d := range w.dones {
-				if d.done != nil {
-					d.done(errExcluded)
-				}
-			}
-			w.dones = w.dones[:0]
-			b.sem.Abort()
-			s.unreserveLocked(w, len(w.wins), server)
-			wake(now.Add(time.Millisecond))
-			return
-		}
-		w.dones = append(w.dones, breakerDone{br, done})
+		w.dones = append(w.dones, breakerDone{br, br.allow(now)})
 	}
 	for i, c := range w.req.Costs {
 		if c.Amount > 0 {

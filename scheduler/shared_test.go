@@ -47,43 +47,49 @@ func (f *fakeHolds) snapshot() []scheduler.SharedHold {
 // TestSharedBreakerAdopted: a breaker another instance opened fails requests here fast, with
 // its reason, until it ends; then requests go again.
 func TestSharedBreakerAdopted(t *testing.T) {
-	holds := &fakeHolds{}
-	s, clk := newScheduler(t, breakerConfig(), scheduler.WithSharedHolds(holds))
-	until := t0.Add(5 * time.Second)
-	holds.set(scheduler.SharedHold{Class: scheduler.ClassAuth, Until: until, Reason: "auth http 401 (instance b)"})
-	err := do(s, "private", scheduler.Outcome{Status: 200})
-	var open *scheduler.BreakerOpenError
-	if !errors.As(err, &open) || open.Class != scheduler.ClassAuth || !open.Until.Equal(until) || open.Reason != "auth http 401 (instance b)" {
-		t.Fatalf("err = %v, want the shared auth breaker", err)
-	}
-	if err := do(s, "public", scheduler.Outcome{Status: 200}); err != nil {
-		t.Fatalf("public bucket held by the auth breaker: %v", err)
-	}
-	clk.Set(until)
-	if err := do(s, "private", scheduler.Outcome{Status: 200}); err != nil {
-		t.Fatalf("after the shared open ended: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		holds := &fakeHolds{}
+		s, clk := newScheduler(t, breakerConfig(), scheduler.WithSharedHolds(holds))
+		until := t0.Add(5 * time.Second)
+		holds.set(scheduler.SharedHold{Class: scheduler.ClassAuth, Until: until, Reason: "auth http 401 (instance b)"})
+		err := do(s, "private", scheduler.Outcome{Status: 200})
+		var open *scheduler.BreakerOpenError
+		if !errors.As(err, &open) || open.Class != scheduler.ClassAuth || !open.Until.Equal(until) || open.Reason != "auth http 401 (instance b)" {
+			t.Fatalf("err = %v, want the shared auth breaker", err)
+		}
+		if err := do(s, "public", scheduler.Outcome{Status: 200}); err != nil {
+			t.Fatalf("public bucket held by the auth breaker: %v", err)
+		}
+		clk.Set(until)
+		if err := do(s, "private", scheduler.Outcome{Status: 200}); err != nil {
+			t.Fatalf("after the shared open ended: %v", err)
+		}
+		s.Close()
+	})
 }
 
 // TestSharedHoldPublished: a 429 with Retry-After publishes the bucket's pause, and a 418 the
 // rate_limit breaker's opening, for the fleet.
 func TestSharedHoldPublished(t *testing.T) {
-	holds := &fakeHolds{}
-	s, _ := newScheduler(t, breakerConfig(), scheduler.WithSharedHolds(holds))
-	_ = do(s, "b0", scheduler.Outcome{Status: 429, RetryAfter: 3 * time.Second})
-	_ = do(s, "b1", scheduler.Outcome{Status: 418, Ban: true, RetryAfter: time.Minute})
-	var bucket, breaker bool
-	for _, h := range holds.snapshot() {
-		switch {
-		case h.Bucket == "b0" && h.Until.Equal(t0.Add(3*time.Second)):
-			bucket = true
-		case h.Bucket == "" && h.Class == scheduler.ClassRateLimit && h.Until.Equal(t0.Add(time.Minute)):
-			breaker = true
+	synctest.Test(t, func(t *testing.T) {
+		holds := &fakeHolds{}
+		s, _ := newScheduler(t, breakerConfig(), scheduler.WithSharedHolds(holds))
+		_ = do(s, "b0", scheduler.Outcome{Status: 429, RetryAfter: 3 * time.Second})
+		_ = do(s, "b1", scheduler.Outcome{Status: 418, Ban: true, RetryAfter: time.Minute})
+		var bucket, breaker bool
+		for _, h := range holds.snapshot() {
+			switch {
+			case h.Bucket == "b0" && h.Until.Equal(t0.Add(3*time.Second)):
+				bucket = true
+			case h.Bucket == "" && h.Class == scheduler.ClassRateLimit && h.Until.Equal(t0.Add(time.Minute)):
+				breaker = true
+			}
 		}
-	}
-	if !bucket || !breaker {
-		t.Fatalf("published %+v: want b0 held 3s and the rate_limit breaker open 1m", holds.snapshot())
-	}
+		if !bucket || !breaker {
+			t.Fatalf("published %+v: want b0 held 3s and the rate_limit breaker open 1m", holds.snapshot())
+		}
+		s.Close()
+	})
 }
 
 // TestSharedBucketPause: a bucket paused elsewhere makes requests here wait for the pause.
