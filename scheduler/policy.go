@@ -20,8 +20,9 @@ package scheduler
 
 // Classify returns the failure class of an attempt's outcome: the adapter's Class when it set
 // one, otherwise a class from the HTTP status alone (429 and 418 rate_limit, 401 and 403 auth,
-// 5xx or a transport error transient, other 4xx validation). A transient failure of a write
-// is ClassUnknown: it may have landed.
+// 5xx or a transport error transient, other 4xx validation, 2xx success). An outcome that is
+// none of those (no status and no error, a 1xx or a 3xx) is not proof of success: transient.
+// A transient failure of a write is ClassUnknown: it may have landed.
 func Classify(o Outcome, write bool) Class {
 	c := o.Class
 	if c == ClassNone {
@@ -34,7 +35,9 @@ func Classify(o Outcome, write bool) Class {
 			c = ClassTransient
 		case o.Status >= 400:
 			c = ClassValidation
-		case o.Err != nil:
+		case o.Err == nil && o.Status >= 200 && o.Status < 300:
+			// success
+		default:
 			c = ClassTransient
 		}
 	}

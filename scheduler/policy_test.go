@@ -48,6 +48,8 @@ func TestPolicyTable(t *testing.T) {
 		{name: "RetrySafe error ends the request", write: true,
 			retrySafe: func(context.Context, scheduler.Outcome) (bool, error) { return false, io.ErrUnexpectedEOF },
 			outcomes:  []scheduler.Outcome{{Status: 503}, ok}, attempts: 1, class: scheduler.ClassUnknown, is: io.ErrUnexpectedEOF},
+		{name: "a write answered with no status and no error is an unknown outcome, not retried", write: true, outcomes: []scheduler.Outcome{{}, ok}, attempts: 1, class: scheduler.ClassUnknown, is: scheduler.ErrUnknownOutcome},
+		{name: "a read answered with a 3xx is retried as transient", outcomes: []scheduler.Outcome{{Status: 302}, ok}, attempts: 2},
 		{name: "unknown set by the adapter on a write", write: true, outcomes: []scheduler.Outcome{{Status: 200, Class: scheduler.ClassUnknown, Code: -1007}}, attempts: 1, class: scheduler.ClassUnknown, is: scheduler.ErrUnknownOutcome},
 	}
 	for _, tt := range tests {
@@ -85,28 +87,40 @@ func TestPolicyTable(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	tests := []struct {
+		name  string
 		o     scheduler.Outcome
 		write bool
 		want  scheduler.Class
 	}{
-		{scheduler.Outcome{Status: 200}, false, scheduler.ClassNone},
-		{scheduler.Outcome{}, false, scheduler.ClassNone},
-		{scheduler.Outcome{Status: 429}, false, scheduler.ClassRateLimit},
-		{scheduler.Outcome{Status: 418, Ban: true}, true, scheduler.ClassRateLimit},
-		{scheduler.Outcome{Status: 401}, false, scheduler.ClassAuth},
-		{scheduler.Outcome{Status: 403}, true, scheduler.ClassAuth},
-		{scheduler.Outcome{Status: 500}, false, scheduler.ClassTransient},
-		{scheduler.Outcome{Status: 504}, true, scheduler.ClassUnknown},
-		{scheduler.Outcome{Err: io.EOF}, false, scheduler.ClassTransient},
-		{scheduler.Outcome{Err: io.EOF}, true, scheduler.ClassUnknown},
-		{scheduler.Outcome{Status: 404}, false, scheduler.ClassValidation},
-		{scheduler.Outcome{Status: 400, Class: scheduler.ClassRateLimit}, false, scheduler.ClassRateLimit},
-		{scheduler.Outcome{Status: 400, Class: scheduler.ClassTransient}, true, scheduler.ClassUnknown},
-		{scheduler.Outcome{Status: 200, Class: scheduler.ClassUnknown}, false, scheduler.ClassTransient},
+		{"200 read", scheduler.Outcome{Status: 200}, false, scheduler.ClassNone},
+		{"201 write", scheduler.Outcome{Status: 201}, true, scheduler.ClassNone},
+		{"no status, no error, read: nothing proves it succeeded", scheduler.Outcome{}, false, scheduler.ClassTransient},
+		{"no status, no error, write: may have landed", scheduler.Outcome{}, true, scheduler.ClassUnknown},
+		{"100 read", scheduler.Outcome{Status: 100}, false, scheduler.ClassTransient},
+		{"101 write", scheduler.Outcome{Status: 101}, true, scheduler.ClassUnknown},
+		{"302 read", scheduler.Outcome{Status: 302}, false, scheduler.ClassTransient},
+		{"307 write", scheduler.Outcome{Status: 307}, true, scheduler.ClassUnknown},
+		{"200 with a transport error (malformed answer), read", scheduler.Outcome{Status: 200, Err: io.ErrUnexpectedEOF}, false, scheduler.ClassTransient},
+		{"200 with a transport error, write", scheduler.Outcome{Status: 200, Err: io.ErrUnexpectedEOF}, true, scheduler.ClassUnknown},
+		{"429", scheduler.Outcome{Status: 429}, false, scheduler.ClassRateLimit},
+		{"418 ban write", scheduler.Outcome{Status: 418, Ban: true}, true, scheduler.ClassRateLimit},
+		{"ban marked without a status", scheduler.Outcome{Ban: true}, false, scheduler.ClassRateLimit},
+		{"401", scheduler.Outcome{Status: 401}, false, scheduler.ClassAuth},
+		{"403 write", scheduler.Outcome{Status: 403}, true, scheduler.ClassAuth},
+		{"500 read", scheduler.Outcome{Status: 500}, false, scheduler.ClassTransient},
+		{"504 write", scheduler.Outcome{Status: 504}, true, scheduler.ClassUnknown},
+		{"transport error, read", scheduler.Outcome{Err: io.EOF}, false, scheduler.ClassTransient},
+		{"transport error, write", scheduler.Outcome{Err: io.EOF}, true, scheduler.ClassUnknown},
+		{"404", scheduler.Outcome{Status: 404}, false, scheduler.ClassValidation},
+		{"adapter's rate_limit on a 400", scheduler.Outcome{Status: 400, Class: scheduler.ClassRateLimit}, false, scheduler.ClassRateLimit},
+		{"adapter's transient on a 400, write", scheduler.Outcome{Status: 400, Class: scheduler.ClassTransient}, true, scheduler.ClassUnknown},
+		{"adapter's unknown on a read", scheduler.Outcome{Status: 200, Class: scheduler.ClassUnknown}, false, scheduler.ClassTransient},
 	}
 	for _, tt := range tests {
-		if got := scheduler.Classify(tt.o, tt.write); got != tt.want {
-			t.Errorf("Classify(%+v, write=%v) = %v, want %v", tt.o, tt.write, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			if got := scheduler.Classify(tt.o, tt.write); got != tt.want {
+				t.Errorf("Classify(%+v, write=%v) = %v, want %v", tt.o, tt.write, got, tt.want)
+			}
+		})
 	}
 }

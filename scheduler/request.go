@@ -89,8 +89,9 @@ type Usage struct {
 type Outcome struct {
 	// Status is the HTTP status, 0 when no answer arrived.
 	Status int
-	// Class is the adapter's classification. When it is ClassNone and the attempt failed
-	// (Err set or Status >= 400), the scheduler classifies by HTTP status alone.
+	// Class is the adapter's classification. When it is ClassNone the scheduler classifies
+	// by HTTP status alone (Classify): only a 2xx without Err is a success; no status, a 1xx
+	// or a 3xx is transient (for a write, an unknown outcome).
 	Class Class
 	// Code and Message are the exchange's error code and message, if any.
 	Code    int
