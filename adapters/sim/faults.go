@@ -16,10 +16,16 @@ type Faults struct {
 	// LatencyMS delays every matching request, plus a uniform draw in [0, JitterMS).
 	LatencyMS int `json:"latency_ms"`
 	JitterMS  int `json:"jitter_ms"`
-	// ErrorRate answers that fraction with a 5xx before the request is applied: ErrorStatus
-	// (default 503, with -1008 SERVER_BUSY; any other status carries -1000 UNKNOWN).
+	// ErrorRate answers that fraction with an error before the request is applied: ErrorStatus
+	// (default 503, with -1008 SERVER_BUSY). 429 answers as the REQUEST_WEIGHT limit does:
+	// -1003 with a Retry-After (RetryAfterS, else until the weight window ends) that the IP
+	// must then honour like a real one, or be banned. Any other status carries -1000 UNKNOWN
+	// (403 stands for Binance's WAF).
 	ErrorRate   float64 `json:"error_rate"`
 	ErrorStatus int     `json:"error_status"`
+	// RetryAfterS is the Retry-After, in seconds as sent (not time-scaled), of an injected
+	// 429; 0 means until the current REQUEST_WEIGHT window ends.
+	RetryAfterS int `json:"retry_after_s"`
 	// TimeoutRate applies the request (an order is booked) and then the client never hears: the
 	// connection is closed without an answer (TimeoutMode "drop", the default) or held until
 	// the client gives up ("hang").
@@ -59,8 +65,8 @@ func (f Faults) Validate() error {
 	switch {
 	case sum > 1:
 		return fmt.Errorf("faults: the rates sum to %v, want <= 1", sum)
-	case f.LatencyMS < 0 || f.JitterMS < 0 || f.HangMS < 0:
-		return errors.New("faults: latency_ms, jitter_ms and hang_ms must be >= 0")
+	case f.LatencyMS < 0 || f.JitterMS < 0 || f.HangMS < 0 || f.RetryAfterS < 0:
+		return errors.New("faults: latency_ms, jitter_ms, hang_ms and retry_after_s must be >= 0")
 	case f.TimeoutMode != "" && f.TimeoutMode != "drop" && f.TimeoutMode != "hang":
 		return fmt.Errorf("faults: timeout_mode: want drop or hang, got %q", f.TimeoutMode)
 	}

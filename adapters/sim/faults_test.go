@@ -259,10 +259,46 @@ func TestFaultsRefusedNamingTheField(t *testing.T) {
 		`{"error_rate":-0.1}`:                      "error_rate",
 		`{"error_rate":0.6,"auth_error_rate":0.6}`: "sum",
 		`{"timeout_mode":"later"}`:                 "timeout_mode",
+		`{"retry_after_s":-1}`:                     "retry_after_s",
 	} {
 		r := h.do(http.MethodPut, "/sim/faults", "", body, nil)
 		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), want) {
 			t.Errorf("%s: %d %s, want 400 naming %s", body, r.status, r.body, want)
 		}
+	}
+}
+
+// TestFault429ActsAsTheWeightLimit: an injected 429 is the REQUEST_WEIGHT limit's answer
+// (-1003, Retry-After, nothing charged), and the IP must honour it like a real one: a request
+// before it ends is still refused, one after it is served.
+func TestFault429ActsAsTheWeightLimit(t *testing.T) {
+	h := newHarness(t, nil)
+	putFaults(t, h, `{"error_rate":1,"error_status":429,"retry_after_s":7}`)
+	r := h.get("/api/v3/ping", "")
+	wantCode(t, r, http.StatusTooManyRequests, -1003,
+		"Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.")
+	if got := r.header.Get("Retry-After"); got != "7" {
+		t.Fatalf("Retry-After %q, want 7", got)
+	}
+	if r.weight() != 0 {
+		t.Fatalf("an injected 429 charged %d", r.weight())
+	}
+	putFaults(t, h, `{}`)
+	if r := h.get("/api/v3/ping", ""); r.status != http.StatusTooManyRequests {
+		t.Fatalf("inside the Retry-After: %d %s", r.status, r.body)
+	}
+	h.clk.Advance(7 * time.Second)
+	if r := h.get("/api/v3/ping", ""); r.status != http.StatusOK {
+		t.Fatalf("after the Retry-After: %d %s", r.status, r.body)
+	}
+	if st := h.s.Stats(); st.Total.Status429 != 2 {
+		t.Fatalf("429s counted: %d, want 2", st.Total.Status429)
+	}
+
+	// Without retry_after_s the wait is what is left of the weight window (the clock is at
+	// :37 of the minute).
+	putFaults(t, h, `{"error_rate":1,"error_status":429}`)
+	if got := h.get("/api/v3/ping", "").header.Get("Retry-After"); got != "23" {
+		t.Fatalf("Retry-After %q, want 23", got)
 	}
 }

@@ -232,6 +232,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			code, msg = -1000, msgUnknown
 		}
 		rep, proceed = reply{status: status, body: &apiError{status: status, Code: code, Msg: msg}}, false
+		if status == http.StatusTooManyRequests {
+			s.mu.Lock()
+			now = s.now()
+			hdrRetry = s.injected429(st, ep, now, rt.weight(req), faults.RetryAfterS)
+			s.mu.Unlock()
+			e := errWeightExceeded(s.limits.weightLimit, s.limits.weight.per())
+			rep = reply{status: e.status, body: e}
+		}
 	}
 	if proceed && fault == faultAuth {
 		rep, proceed = reply{status: errRejectedKey().status, body: errRejectedKey()}, false
@@ -321,6 +329,20 @@ func (s *Server) admit(st *ipState, rt route, req *request, perr *apiError, now 
 		return reply{status: e.status, body: e}, 0, false
 	}
 	return reply{}, 0, true
+}
+
+// injected429 makes an injected 429 behave as a real one: the request's weight is not
+// charged, and the IP is told to wait until the weight window ends (or secs seconds), with
+// requests before then counted toward a ban. It returns the Retry-After in seconds.
+// requires that s.mu is held.
+func (s *Server) injected429(st *ipState, ep *endpointStats, now time.Time, w int64, secs int) int64 {
+	s.charge(st, ep, now, -w)
+	until := st.weight.end()
+	if secs > 0 {
+		until = now.Add(time.Duration(secs) * time.Second)
+	}
+	st.retryUntil, st.violations = until, 0
+	return retryAfter(now, until)
 }
 
 // handle authenticates a signed request and runs the endpoint.
