@@ -27,13 +27,21 @@ var (
 )
 
 // Error is a request's final failure: the class of its last attempt, the attempt's outcome
-// and how many attempts were made.
+// and how many attempts were made. Its text is redacted (Redact), and so is the
+// Outcome.Message of an Error the scheduler returns, so that it can be logged as it is.
 type Error struct {
 	Class    Class
 	Outcome  Outcome
 	Attempts int
-	// Cause is a scheduler-side cause (ErrRetryBudget, ErrBudgetExhausted), if any.
+	// Cause is a scheduler-side cause (ErrRetryBudget, ErrBudgetExhausted, RetrySafe's
+	// error), if any.
 	Cause error
+}
+
+// newError returns the final failure of a request, its exchange message redacted.
+func newError(c Class, o Outcome, attempts int, cause error) *Error {
+	o.Message = Redact(o.Message)
+	return &Error{Class: c, Outcome: o, Attempts: attempts, Cause: cause}
 }
 
 func (e *Error) Error() string {
@@ -51,7 +59,7 @@ func (e *Error) Error() string {
 		msg += ": " + Redact(e.Outcome.Err.Error())
 	}
 	if e.Cause != nil {
-		msg += " (" + e.Cause.Error() + ")"
+		msg += " (" + Redact(e.Cause.Error()) + ")"
 	}
 	return msg
 }

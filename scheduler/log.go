@@ -10,7 +10,7 @@ import (
 // metrics. Observers registered with WithObserver receive one per attempt.
 type AttemptEvent struct {
 	Time           time.Time // when the attempt ended, on the scheduler's clock
-	Endpoint       string
+	Endpoint       string // redacted
 	Method         string
 	Bucket         string
 	Priority       Priority
@@ -19,7 +19,7 @@ type AttemptEvent struct {
 	Status         int
 	Code           int
 	Message        string // redacted
-	RequestID      string
+	RequestID      string // redacted (a UUID is kept)
 	Class          Class
 	Latency        time.Duration // the attempt itself
 	QueueWait      time.Duration // from entering the queue to being sent
@@ -31,21 +31,25 @@ type AttemptEvent struct {
 	Delay time.Duration
 }
 
-// Field names of the per-attempt log event: DESIGN.md "Stable surfaces".
+// tsLayout is the event's ts: UTC, to the millisecond.
 const tsLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// logAttempt writes the attempt's one log event: info for a success, warn for a failure,
-// error for an auth failure (escalation). Every field is always present.
+// logAttempt writes the attempt's one log event. The logger's level decides which attempts
+// are written: a success at info, a failure at warn, an auth failure at error (escalation).
+// The event itself carries no level field: its fields are exactly those of DESIGN.md's
+// "Stable surfaces", every one always present.
 func (s *Scheduler) logAttempt(ev *AttemptEvent) {
-	var e *zerolog.Event
+	lvl := zerolog.WarnLevel
 	switch ev.Class {
 	case ClassNone:
-		e = s.log.Info()
+		lvl = zerolog.InfoLevel
 	case ClassAuth:
-		e = s.log.Error()
-	default:
-		e = s.log.Warn()
+		lvl = zerolog.ErrorLevel
 	}
+	if lvl < s.log.GetLevel() || lvl < zerolog.GlobalLevel() {
+		return
+	}
+	e := s.log.Log()
 	if e == nil {
 		return
 	}

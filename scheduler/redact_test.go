@@ -1,6 +1,8 @@
 package scheduler_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/keelbot/keel/scheduler"
@@ -19,10 +21,24 @@ func TestRedact(t *testing.T) {
 		{"listenKey=pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1", "listenKey=[REDACTED]"},
 		{"bare key 0f3a9c5e7b1d2f4a6c8e0b2d4f6a8c0e1f3a5c7e9b1d3f5a in text", "bare key [REDACTED] in text"},
 		{"Timestamp for this request is outside of the recvWindow.", "Timestamp for this request is outside of the recvWindow."},
+		{"31 in a run: 0123456789abcdef0123456789abcde.", "31 in a run: 0123456789abcdef0123456789abcde."},
+		{"32 in a run: 0123456789abcdef0123456789abcdef.", "32 in a run: [REDACTED]."},
 	}
 	for _, tt := range tests {
 		if got := scheduler.Redact(tt.in); got != tt.want {
 			t.Errorf("Redact(%q)\n = %q\nwant %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestErrorTextRedacted: the text of a request's final failure redacts the exchange's message,
+// the transport error and the cause alike, so a caller can log it as it is.
+func TestErrorTextRedacted(t *testing.T) {
+	secret := "signature=c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+	err := &scheduler.Error{Class: scheduler.ClassUnknown, Attempts: 1,
+		Outcome: scheduler.Outcome{Status: 503, Message: "busy; " + secret, Err: errors.New("POST /api/v3/order?" + secret)},
+		Cause:   errors.New("query order: " + secret)}
+	if got := err.Error(); strings.Contains(got, "c8db5682") || strings.Count(got, "signature=[REDACTED]") != 3 {
+		t.Fatalf("Error() = %q, want the message, transport error and cause each redacted", got)
 	}
 }

@@ -290,7 +290,7 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 			if attempt == 1 {
 				return Outcome{}, err
 			}
-			return last, &Error{Class: lastClass, Outcome: last, Attempts: attempt - 1, Cause: err}
+			return last, newError(lastClass, last, attempt-1, err)
 		}
 		if w.places {
 			if err := s.gate.Allow(ctx, r.Priority); err != nil {
@@ -308,9 +308,9 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 		s.mu.Unlock()
 
 		ev := AttemptEvent{
-			Time: end, Endpoint: r.Endpoint, Method: r.Method, Bucket: r.Bucket, Priority: r.Priority,
+			Time: end, Endpoint: redactEndpoint(r.Endpoint), Method: r.Method, Bucket: r.Bucket, Priority: r.Priority,
 			IdempotencyKey: r.IdempotencyKey, Attempt: attempt, Status: o.Status, Code: o.Code,
-			Message: message(o), RequestID: o.RequestID, Class: class, Latency: end.Sub(w.grantedAt),
+			Message: message(o), RequestID: redactRequestID(o.RequestID), Class: class, Latency: end.Sub(w.grantedAt),
 			QueueWait: w.grantedAt.Sub(w.enqueued), InFlight: w.inflight,
 		}
 		var final error
@@ -321,7 +321,7 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 				ev.RetryReason, ev.Delay = class.String(), delay
 				w.notBefore = end.Add(delay)
 			} else {
-				final = &Error{Class: class, Outcome: o, Attempts: attempt, Cause: causeOf(final)}
+				final = newError(class, o, attempt, causeOf(final))
 			}
 		}
 		s.logAttempt(&ev)

@@ -247,10 +247,31 @@ func TestClose(t *testing.T) {
 	})
 }
 
-// designFields are DESIGN.md's "Stable surfaces" log fields, plus zerolog's level.
+// designFields are DESIGN.md's "Stable surfaces" log fields: an event has these and no other.
 var designFields = []string{"ts", "bot_instance_id", "exchange", "endpoint", "method", "status", "error_code",
 	"error_message", "request_id", "attempt", "latency_ms", "rate_limit_bucket", "concurrency_inflight",
-	"retry_reason", "delay_ms", "idempotency_key", "level"}
+	"retry_reason", "delay_ms", "idempotency_key"}
+
+// logLines parses the JSON events in buf, failing the test unless each has exactly
+// designFields.
+func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var events []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if got, want := slices.Sorted(maps.Keys(ev)), slices.Sorted(slices.Values(designFields)); !slices.Equal(got, want) {
+			t.Fatalf("fields %v, want exactly %v", got, want)
+		}
+		events = append(events, ev)
+	}
+	return events
+}
 
 // TestLogEvent: one event per attempt with exactly the stable fields, secrets redacted.
 func TestLogEvent(t *testing.T) {
@@ -271,26 +292,19 @@ func TestLogEvent(t *testing.T) {
 		r.RetrySafe = func(context.Context, scheduler.Outcome) (bool, error) { return true, nil }
 		r.Write = true
 		doAll(t, s, clk, r)
-		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-		if len(lines) != 2 {
-			t.Fatalf("%d log lines, want 2:\n%s", len(lines), buf.String())
-		}
 		if strings.Contains(buf.String(), "0f3a9c5e") {
 			t.Fatalf("secret in the log:\n%s", buf.String())
 		}
-		var first, second map[string]any
-		json.Unmarshal([]byte(lines[0]), &first)
-		json.Unmarshal([]byte(lines[1]), &second)
-		for _, ev := range []map[string]any{first, second} {
-			if got, want := slices.Sorted(maps.Keys(ev)), slices.Sorted(slices.Values(designFields)); !slices.Equal(got, want) {
-				t.Fatalf("fields %v, want %v", got, want)
-			}
+		lines := logLines(t, &buf)
+		if len(lines) != 2 {
+			t.Fatalf("%d log lines, want 2:\n%s", len(lines), buf.String())
 		}
+		first, second := lines[0], lines[1]
 		want := map[string]any{
 			"ts": "2025-01-06T12:00:00.025Z", "bot_instance_id": "bot-1", "exchange": "testex", "endpoint": "/api/order",
 			"method": "POST", "status": 503.0, "error_code": -1001.0, "error_message": "internal error; signature=[REDACTED]",
 			"request_id": "req-1", "attempt": 1.0, "latency_ms": 25.0, "rate_limit_bucket": "private",
-			"concurrency_inflight": 1.0, "retry_reason": "unknown", "idempotency_key": "keel-abc-1", "level": "warn",
+			"concurrency_inflight": 1.0, "retry_reason": "unknown", "idempotency_key": "keel-abc-1",
 		}
 		for k, v := range want {
 			if first[k] != v {
@@ -300,7 +314,7 @@ func TestLogEvent(t *testing.T) {
 		if d := first["delay_ms"].(float64); d < 0 || d > 200 {
 			t.Errorf("delay_ms = %v, want full jitter in [0, 200)", d)
 		}
-		if second["attempt"] != 2.0 || second["retry_reason"] != "" || second["delay_ms"] != 0.0 || second["level"] != "info" || second["request_id"] != "req-2" {
+		if second["attempt"] != 2.0 || second["retry_reason"] != "" || second["delay_ms"] != 0.0 || second["request_id"] != "req-2" {
 			t.Errorf("second event = %v", second)
 		}
 		if len(events) != 2 || events[0].Class != scheduler.ClassUnknown || events[1].Class != scheduler.ClassNone || events[0].Latency != 25*time.Millisecond {
@@ -308,6 +322,97 @@ func TestLogEvent(t *testing.T) {
 		}
 		s.Close()
 	})
+}
+
+// TestLogEventLevels: the logger's level decides which attempts are written (a success at
+// info, a failure at warn, an auth failure at error), and no event carries a level field.
+func TestLogEventLevels(t *testing.T) {
+	tests := []struct {
+		level zerolog.Level
+		want  []string // endpoints logged, in order
+	}{
+		{zerolog.DebugLevel, []string{"/api/ok", "/api/rejected", "/api/auth"}},
+		{zerolog.InfoLevel, []string{"/api/ok", "/api/rejected", "/api/auth"}},
+		{zerolog.WarnLevel, []string{"/api/rejected", "/api/auth"}},
+		{zerolog.ErrorLevel, []string{"/api/auth"}},
+		{zerolog.Disabled, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.level.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var buf bytes.Buffer
+				s, clk := newScheduler(t, baseConfig(), scheduler.WithLogger(zerolog.New(&buf).Level(tt.level)))
+				for _, o := range []struct {
+					name string
+					out  scheduler.Outcome
+				}{{"ok", scheduler.Outcome{Status: 200}}, {"rejected", scheduler.Outcome{Status: 400}}, {"auth", scheduler.Outcome{Status: 401}}} {
+					doAll(t, s, clk, req(o.name, "private", scheduler.PriorityOrders, 1, func(context.Context, int) scheduler.Outcome { return o.out }))
+				}
+				var got []string
+				for _, ev := range logLines(t, &buf) {
+					got = append(got, ev["endpoint"].(string))
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Fatalf("logged %v, want %v", got, tt.want)
+				}
+				s.Close()
+			})
+		})
+	}
+}
+
+// TestLogEventRedactsEndpointAndRequestID: a secret an adapter put in the endpoint or the
+// request id does not reach the log, the observers or the error's text; a path keeps its
+// shape and a UUID request id is kept whole.
+func TestLogEventRedactsEndpointAndRequestID(t *testing.T) {
+	const sig = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+	const key = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+	const uuid = "1e2b5b6c-3b0a-4d5f-9b0e-7d0c4a1f2e3d"
+	tests := []struct {
+		name, endpoint, requestID string
+		wantEndpoint, wantID      string
+	}{
+		{"signed query", "/api/v3/order?symbol=BTCUSDT&timestamp=1700000000000&signature=" + sig, uuid,
+			"/api/v3/order?symbol=BTCUSDT&timestamp=1700000000000&signature=[REDACTED]", uuid},
+		{"key in a path segment", "/api/v3/userDataStream/" + key, "listenKey=" + key,
+			"/api/v3/userDataStream/[REDACTED]", "listenKey=[REDACTED]"},
+		{"long path, nothing secret", "/sapi/v1/sub-account/universalTransfer", "req-7",
+			"/sapi/v1/sub-account/universalTransfer", "req-7"},
+		{"bare signature as request id", "/api/v3/account", sig, "/api/v3/account", "[REDACTED]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var buf bytes.Buffer
+				var events []scheduler.AttemptEvent
+				s, clk := newScheduler(t, baseConfig(), scheduler.WithLogger(zerolog.New(&buf)),
+					scheduler.WithObserver(func(e scheduler.AttemptEvent) { events = append(events, e) }))
+				r := req("x", "private", scheduler.PriorityOrders, 1, func(context.Context, int) scheduler.Outcome {
+					return scheduler.Outcome{Status: 400, Code: -1102, Message: "Illegal characters found in parameter 'signature'; signature=" + sig,
+						RequestID: tt.requestID, Err: errors.New("POST " + tt.endpoint + ": bad request")}
+				})
+				r.Endpoint = tt.endpoint
+				res := doAll(t, s, clk, r)[0]
+				lines := logLines(t, &buf)
+				if len(lines) != 1 || lines[0]["endpoint"] != tt.wantEndpoint || lines[0]["request_id"] != tt.wantID {
+					t.Fatalf("events %v, want endpoint %q, request_id %q", lines, tt.wantEndpoint, tt.wantID)
+				}
+				if len(events) != 1 || events[0].Endpoint != tt.wantEndpoint || events[0].RequestID != tt.wantID {
+					t.Fatalf("observer got %+v", events)
+				}
+				var e *scheduler.Error
+				if !errors.As(res.err, &e) {
+					t.Fatalf("err = %v, want *Error", res.err)
+				}
+				for what, text := range map[string]string{"log": buf.String(), "error": res.err.Error(), "error's message": e.Outcome.Message} {
+					if strings.Contains(text, sig[:16]) || strings.Contains(text, key[:16]) {
+						t.Errorf("secret in the %s: %s", what, text)
+					}
+				}
+				s.Close()
+			})
+		})
+	}
 }
 
 // TestAIMD: a bucket's limit halves on a 429 (never below 1) and grows by one after a run
