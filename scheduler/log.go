@@ -10,7 +10,7 @@ import (
 // metrics. Observers registered with WithObserver receive one per attempt.
 type AttemptEvent struct {
 	Time           time.Time // when the attempt ended, on the scheduler's clock
-	Endpoint       string // redacted
+	Endpoint       string    // redacted
 	Method         string
 	Bucket         string
 	Priority       Priority
