@@ -1,7 +1,9 @@
 // Package adaptertest is the conformance suite every exchange adapter passes: placement,
 // query by client order id, cancel, open orders, balances, fills, the failure classes of the
 // usual mistakes (unknown symbol, filter failure, bad or revoked key, duplicate client order
-// id, unknown order) and usage feedback reaching the scheduler.
+// id, unknown order), the failure classes of the exchange's own trouble (a rate limit with
+// Retry-After, a 5xx on a read, a placement whose outcome is unknown: see Fault) and usage
+// feedback reaching the scheduler.
 //
 // An adapter's test gives Run a Harness that builds a fresh adapter against a live exchange,
 // usually a simulator on loopback:
@@ -67,6 +69,13 @@ type Env struct {
 	// WantFees, if set, are the fees the exchange charges on Symbol; TradingFees must
 	// report them.
 	WantFees *adapters.TradingFees
+	// Inject, if set, makes the exchange fail requests as f says until clear is called. The
+	// subtests of the exchange's failures (Fault) need it.
+	Inject func(t *testing.T, f Fault) (clear func())
+	// Requests, if set, counts the requests the exchange has received, answered or not: all
+	// of them, and the order placements among them. The failure subtests use it to check
+	// that nothing was resent.
+	Requests func() (all, placements int64)
 }
 
 // Run runs the conformance suite as subtests of t.
@@ -124,6 +133,11 @@ var cases = []testCase{
 	{"TradingFeesUnknownSymbol", testTradingFeesUnknownSymbol},
 	{"AccountStanding", testAccountStanding},
 	{"TradingDisabled", testTradingDisabled},
+	{"RateLimited", testRateLimited},
+	{"TransientRead", testTransientRead},
+	{"PlacementServerError", testPlacementUnknown(FaultServerError, false)},
+	{"PlacementExecutionUnknown", testPlacementUnknown(FaultUnknownOutcome, true)},
+	{"PlacementAnswerLost", testPlacementUnknown(FaultLostAnswer, true)},
 }
 
 // NewClientOrderID returns a fresh id matching Binance's ^[a-zA-Z0-9-_]{1,36}$, which every

@@ -1,7 +1,9 @@
 package binance_test
 
 import (
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -52,12 +54,42 @@ func harness(ed bool) adaptertest.Harness {
 					}
 				}
 			},
+			Inject: func(t *testing.T, fault adaptertest.Fault) func() {
+				f.sim.SetFaults(simFault(t, fault))
+				return func() { f.sim.SetFaults(sim.Faults{}) }
+			},
+			Requests: func() (all, placements int64) {
+				st := f.sim.Stats()
+				return st.Total.Requests, st.Endpoints["POST /api/v3/order"].Requests
+			},
 			// The simulator's default: CommissionRate 0.001 as maker and taker, nothing else.
 			WantFees: &adapters.TradingFees{Symbol: "BTCUSDT",
 				Standard: adapters.CommissionRates{Maker: decimal.RequireFromString("0.001"), Taker: decimal.RequireFromString("0.001")},
 				Discount: adapters.FeeDiscount{Asset: "BNB", Rate: decimal.RequireFromString("0.75")}},
 		}
 	}}
+}
+
+// simFault is the simulator's way of failing as fault says: a 429 -1003 with Retry-After, a
+// 503 before the request is applied, a -1007 after it is, or a connection closed after it is.
+func simFault(t *testing.T, fault adaptertest.Fault) sim.Faults {
+	var f sim.Faults
+	switch fault.Kind {
+	case adaptertest.FaultRateLimit:
+		f = sim.Faults{ErrorRate: 1, ErrorStatus: http.StatusTooManyRequests, RetryAfterS: int(fault.RetryAfter / time.Second)}
+	case adaptertest.FaultServerError:
+		f = sim.Faults{ErrorRate: 1}
+	case adaptertest.FaultUnknownOutcome:
+		f = sim.Faults{UnknownRate: 1}
+	case adaptertest.FaultLostAnswer:
+		f = sim.Faults{TimeoutRate: 1}
+	default:
+		t.Fatalf("no simulator fault for %+v", fault)
+	}
+	if fault.Placements {
+		f.Paths, f.Methods = []string{"/api/v3/order"}, []string{http.MethodPost}
+	}
+	return f
 }
 
 // TestConformance runs the adapter conformance suite against the simulator over real HTTP,
