@@ -5,9 +5,17 @@ import (
 	"time"
 )
 
-// Config configures a Scheduler. It is loaded with koanf (snake_case keys). A zero field means
-// the default documented on it; defaults are applied in one place (withDefaults) before
-// validation, so Validate and New agree on what a zero means.
+// Config configures a Scheduler. It is loaded with koanf (snake_case keys).
+//
+// Zero means default: a field left zero takes the default documented on it, so a Config
+// literal names only what it changes, and a zero is never an error here, even where the
+// default is not zero-like (a bucket's max_concurrency 0 is its default cap, not no
+// concurrency; safety_fraction 0 is 0.9). Only a window's name, limit and interval and a
+// bucket's name have no default: they are required. Effective shows the defaults applied;
+// they are applied in that one place, before validation, so Validate and New agree on what a
+// zero means. A loader that wants an explicit zero in a file refused must tell it from an
+// absent key itself before building the Config. A negative value is an error unless its
+// field gives it a meaning (RetryConfig, BreakerConfig.FailureRatio).
 type Config struct {
 	// Exchange and InstanceID are written into every attempt's log event as `exchange` and
 	// `bot_instance_id`.
@@ -20,7 +28,8 @@ type Config struct {
 	// Buckets are the concurrency buckets requests name.
 	Buckets []BucketConfig `koanf:"buckets"`
 
-	// SafetyFraction is the share of each announced limit the scheduler uses. Default 0.9.
+	// SafetyFraction is the share of each announced limit the scheduler uses, in (0,1].
+	// 0 means the default, 0.9.
 	SafetyFraction float64 `koanf:"safety_fraction"`
 	// Headroom is the share of the safe limit each priority may use; the rest is kept for
 	// higher priorities.
@@ -48,12 +57,12 @@ type WindowConfig struct {
 	Limit int64 `koanf:"limit"`
 	// Interval is the window's length. Required, > 0.
 	Interval time.Duration `koanf:"interval"`
-	// Kind is how the exchange counts: "fixed" (default; windows aligned to the exchange's
-	// clock, as Binance counts), "sliding", or a kind registered with WithWindowKind.
+	// Kind is how the exchange counts: "fixed" (windows aligned to the exchange's clock, as
+	// Binance counts; "" means it), "sliding", or a kind registered with WithWindowKind.
 	Kind string `koanf:"kind"`
 	// Burst is the share of the safe limit that may be spent at once; the rest is released
-	// evenly over the interval, so a window is never spent in its first second. Default
-	// 0.2; 1 lets the whole window go at once.
+	// evenly over the interval, so a window is never spent in its first second. 0 means the
+	// default, 0.2; 1 lets the whole window go at once.
 	Burst float64 `koanf:"burst"`
 }
 
@@ -61,8 +70,9 @@ type WindowConfig struct {
 type BucketConfig struct {
 	// Name is what Request.Bucket refers to. Required.
 	Name string `koanf:"name"`
-	// MaxConcurrency caps requests in flight. Default 2 for a private bucket, 4 for a public
-	// one. AIMD moves the live limit between 1 and this cap, starting at half of it.
+	// MaxConcurrency caps requests in flight, >= 1. 0 means the default: 2 for a private
+	// bucket, 4 for a public one. AIMD moves the live limit between 1 and this cap, starting
+	// at half of it.
 	MaxConcurrency int `koanf:"max_concurrency"`
 	// Public marks a bucket of unsigned endpoints: the auth breaker does not hold it.
 	Public bool `koanf:"public"`
@@ -175,6 +185,10 @@ const (
 	KindSliding = "sliding"
 )
 
+// Effective returns c as New uses it: every zero field set to its documented default. It
+// does not validate.
+func (c Config) Effective() Config { return c.withDefaults() }
+
 // withDefaults returns c with every zero field set to its documented default. It is the
 // one place defaults live.
 func (c Config) withDefaults() Config {
@@ -284,21 +298,30 @@ func (h HeadroomConfig) of(p Priority) float64 {
 }
 
 // Validate reports the first invalid field of c (after defaults), naming its key:
-// "scheduler: buckets[orders].max_concurrency: must be >= 1, got -1".
+// "scheduler: buckets[orders].max_concurrency: must be >= 1, got -1". A window's kind must be
+// one of the built-in kinds: Validate sees no options, so a kind registered with
+// WithWindowKind is checked by New, which knows it.
 func (c Config) Validate() error {
-	return c.withDefaults().validate()
+	return c.withDefaults().validate(builtinKind)
 }
+
+// builtinKind reports whether kind is one New knows without WithWindowKind.
+func builtinKind(kind string) bool { return kind == KindFixed || kind == KindSliding }
 
 func fieldErr(key, format string, args ...any) error {
 	return fmt.Errorf("scheduler: %s: %s", key, fmt.Sprintf(format, args...))
 }
 
-// validate checks a config whose defaults are applied.
-func (c Config) validate() error {
+// validate checks a config whose defaults are applied; known tells the window kinds that
+// can be built.
+func (c Config) validate(known func(kind string) bool) error {
 	seen := map[string]bool{}
 	for i, w := range c.Windows {
 		if err := w.validate(fmt.Sprintf("windows[%d]", i)); err != nil {
 			return err
+		}
+		if !known(w.Kind) {
+			return fieldErr(fmt.Sprintf("windows[%s].kind", w.Name), "unknown kind %q (want %q, %q or one registered with WithWindowKind)", w.Kind, KindFixed, KindSliding)
 		}
 		if seen[w.Name] {
 			return fieldErr(fmt.Sprintf("windows[%s].name", w.Name), "duplicate window")

@@ -64,7 +64,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		opt(&o)
 	}
 	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.validate(func(kind string) bool { _, ok := o.kinds[kind]; return ok }); err != nil {
 		return nil, err
 	}
 	if o.rand == nil {
@@ -99,9 +99,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 	}
 	now := s.clock.Now()
 	for _, wc := range cfg.Windows {
-		if err := s.addWindowLocked(wc, now); err != nil {
-			return nil, err
-		}
+		s.addWindowLocked(wc, now)
 	}
 	for _, bc := range cfg.Buckets {
 		s.buckets[bc.Name] = &bucket{cfg: bc, sem: o.newSem(bc, cfg.AIMD.SuccessRun)}
@@ -113,20 +111,15 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 	return s, nil
 }
 
-// addWindowLocked adds a validated-with-defaults window.
+// addWindowLocked adds a validated-with-defaults window of a known kind.
 // requires that s.mu is held (or s is not shared yet).
-func (s *Scheduler) addWindowLocked(wc WindowConfig, now time.Time) error {
-	newCounter, ok := s.kinds[wc.Kind]
-	if !ok {
-		return fieldErr(fmt.Sprintf("windows[%s].kind", wc.Name), "unknown kind %q (want %q, %q or one registered with WithWindowKind)", wc.Kind, KindFixed, KindSliding)
-	}
-	w := &window{cfg: wc, counter: newCounter(wc)}
+func (s *Scheduler) addWindowLocked(wc WindowConfig, now time.Time) {
+	w := &window{cfg: wc, counter: s.kinds[wc.Kind](wc)}
 	if wk, ok := w.counter.(Waker); ok {
 		wk.SetWaker(s.Wake)
 	}
 	w.pace.configure(w.safe(s.cfg.SafetyFraction), wc.Interval, wc.Burst, now)
 	s.windows[wc.Name] = w
-	return nil
 }
 
 // SetWindowLimit sets the limit and interval of the window name, or adds a fixed window of
@@ -142,9 +135,7 @@ func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Durat
 		if err := wc.validate("windows[" + name + "]"); err != nil {
 			return err
 		}
-		if err := s.addWindowLocked(wc, now); err != nil {
-			return err
-		}
+		s.addWindowLocked(wc, now) // fixed: always known
 		s.pumpLocked(now)
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -26,15 +27,24 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"base", func(*scheduler.Config) {}, ""},
 		{"zero config", func(c *scheduler.Config) { *c = scheduler.Config{} }, ""},
+		{"bucket cap 0 is the default", func(c *scheduler.Config) { c.Buckets[0].MaxConcurrency = 0 }, ""},
 		{"bucket cap < 1", func(c *scheduler.Config) { c.Buckets[0].MaxConcurrency = -1 }, "scheduler: buckets[private].max_concurrency: must be >= 1, got -1"},
 		{"bucket without name", func(c *scheduler.Config) { c.Buckets[1].Name = "" }, "scheduler: buckets[1].name: must not be empty"},
 		{"duplicate bucket", func(c *scheduler.Config) { c.Buckets[1].Name = "private" }, "scheduler: buckets[private].name: duplicate bucket"},
 		{"empty window name", func(c *scheduler.Config) { c.Windows[0].Name = "" }, "scheduler: windows[0].name: must not be empty"},
 		{"zero window limit", func(c *scheduler.Config) { c.Windows[0].Limit = 0 }, "scheduler: windows[W].limit: must be >= 1, got 0"},
+		{"negative window limit", func(c *scheduler.Config) { c.Windows[0].Limit = -5 }, "scheduler: windows[W].limit: must be >= 1, got -5"},
 		{"zero window interval", func(c *scheduler.Config) { c.Windows[0].Interval = 0 }, "scheduler: windows[W].interval: must be > 0, got 0s"},
+		{"negative window interval", func(c *scheduler.Config) { c.Windows[0].Interval = -time.Minute }, "scheduler: windows[W].interval: must be > 0, got -1m0s"},
+		{"unknown window kind", func(c *scheduler.Config) { c.Windows[0].Kind = "decaying" }, `scheduler: windows[W].kind: unknown kind "decaying" (want "fixed", "sliding" or one registered with WithWindowKind)`},
+		{"sliding window", func(c *scheduler.Config) { c.Windows[0].Kind = scheduler.KindSliding }, ""},
 		{"burst > 1", func(c *scheduler.Config) { c.Windows[0].Burst = 1.5 }, "scheduler: windows[W].burst: must be in (0,1], got 1.5"},
 		{"safety fraction > 1", func(c *scheduler.Config) { c.SafetyFraction = 1.2 }, "scheduler: safety_fraction: must be in (0,1], got 1.2"},
 		{"safety fraction < 0", func(c *scheduler.Config) { c.SafetyFraction = -0.5 }, "scheduler: safety_fraction: must be in (0,1], got -0.5"},
+		{"safety fraction NaN", func(c *scheduler.Config) { c.SafetyFraction = math.NaN() }, "scheduler: safety_fraction: must be in (0,1], got NaN"},
+		{"safety fraction +Inf", func(c *scheduler.Config) { c.SafetyFraction = math.Inf(1) }, "scheduler: safety_fraction: must be in (0,1], got +Inf"},
+		{"safety fraction -Inf", func(c *scheduler.Config) { c.SafetyFraction = math.Inf(-1) }, "scheduler: safety_fraction: must be in (0,1], got -Inf"},
+		{"safety fraction 0 is the default", func(c *scheduler.Config) { c.SafetyFraction = 0 }, ""},
 		{"safety fraction 1", func(c *scheduler.Config) { c.SafetyFraction = 1 }, ""},
 		{"headroom above a higher priority's", func(c *scheduler.Config) { c.Headroom.Market = 0.9 }, "scheduler: headroom.market: must not exceed headroom.account (0.85), got 0.9"},
 		{"headroom > 1", func(c *scheduler.Config) { c.Headroom.Critical = 2 }, "scheduler: headroom.critical: must be in (0,1], got 2"},
@@ -61,13 +71,37 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	t.Run("unknown window kind", func(t *testing.T) {
+	t.Run("a kind registered with WithWindowKind is known to New", func(t *testing.T) {
 		cfg := baseConfig()
 		cfg.Windows[0].Kind = "decaying"
-		if _, err := scheduler.New(cfg); err == nil || !strings.HasPrefix(err.Error(), "scheduler: windows[W].kind: unknown kind") {
-			t.Fatalf("err = %v", err)
+		s, err := scheduler.New(cfg, scheduler.WithWindowKind("decaying", func(scheduler.WindowConfig) scheduler.Counter { return &gateCounter{open: true} }))
+		if err != nil {
+			t.Fatalf("New: %v", err)
 		}
+		s.Close()
 	})
+}
+
+// TestZeroMeansDefault: a zero field is its documented default, in Effective and in the
+// scheduler New builds.
+func TestZeroMeansDefault(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Buckets = []scheduler.BucketConfig{{Name: "private"}, {Name: "public", Public: true}}
+	cfg.SafetyFraction = 0
+	eff := cfg.Effective()
+	if eff.SafetyFraction != 0.9 || eff.Buckets[0].MaxConcurrency != 2 || eff.Buckets[1].MaxConcurrency != 4 ||
+		eff.Windows[0].Kind != scheduler.KindFixed || eff.Windows[0].Burst != 0.2 || eff.Retries.RateLimit != 2 ||
+		eff.AIMD.SuccessRun != 20 || eff.Breakers.Transient.MinCalls != 10 || eff.Breakers.Transient.Window != 30*time.Second {
+		t.Fatalf("Effective() = %+v", eff)
+	}
+	if cfg.Buckets[0].MaxConcurrency != 0 {
+		t.Fatal("Effective changed its receiver's buckets")
+	}
+	s, _ := newScheduler(t, cfg)
+	snap := s.Snapshot()
+	if snap.Windows[0].SafeLimit != 900 || snap.Buckets[0].Cap != 2 || snap.Buckets[1].Cap != 4 {
+		t.Fatalf("snapshot %+v, want safe limit 900 (0.9 of 1000), caps 2 and 4", snap)
+	}
 }
 
 func errString(err error) string {
