@@ -155,14 +155,24 @@ func BenchmarkGoodput(b *testing.B) {
 }
 
 // BenchmarkPriority: p99 queue wait of orders-priority requests while 64 goroutines of
-// account-priority traffic saturate the window, beside the same load through a single FIFO
-// queue (the orders submitted at account priority). Each iteration runs one second of each.
+// account-priority traffic saturate a window (scaled down to 200ms), beside the same load
+// with everything at one priority, so through a single FIFO queue. Every priority may use the
+// whole window (headroom 1.0), so orders and account requests contend for the same budget and
+// only the queue's order tells them apart. The burst is small so that what everyone waits for
+// is the pacer's next tokens, which the queue hands out, and not a fixed window's rollover,
+// which no queue order shortens (with the default burst the pacer refills while a full window
+// waits to roll over, and spends it at the start of the next). An order goes in every
+// millisecond; each iteration runs half a second of each load.
 func BenchmarkPriority(b *testing.B) {
-	const interval = 200 * time.Millisecond
-	run := func(orderPriority scheduler.Priority) []time.Duration {
+	const (
+		interval = 200 * time.Millisecond
+		run      = 500 * time.Millisecond
+	)
+	measure := func(orderPriority scheduler.Priority) []time.Duration {
 		cfg := scheduler.Config{
-			Windows:        []scheduler.WindowConfig{{Name: "W", Limit: 1000, Interval: interval}},
-			Buckets:        []scheduler.BucketConfig{{Name: "account", MaxConcurrency: 64}, {Name: "orders", MaxConcurrency: 4}},
+			Windows:        []scheduler.WindowConfig{{Name: "W", Limit: 1000, Interval: interval, Burst: 0.01}},
+			Buckets:        []scheduler.BucketConfig{{Name: "account", MaxConcurrency: 64}, {Name: "orders", MaxConcurrency: 64}},
+			Headroom:       scheduler.HeadroomConfig{Background: 1, Market: 1, Account: 1, Orders: 1, Critical: 1},
 			DefaultBudget:  10 * time.Second,
 			DefaultMaxWait: 10 * time.Second,
 		}
@@ -184,7 +194,6 @@ func BenchmarkPriority(b *testing.B) {
 			Attempt: func(context.Context, int) scheduler.Outcome { return ex.serve(5) }}
 		order := &scheduler.Request{Bucket: "orders", Priority: orderPriority, Costs: []scheduler.Cost{{Window: "W", Amount: 1}},
 			Attempt: func(context.Context, int) scheduler.Outcome { return ex.serve(1) }}
-		end := time.Now().Add(time.Second)
 		var wg sync.WaitGroup
 		var stop atomic.Bool
 		for range 64 {
@@ -194,8 +203,8 @@ func BenchmarkPriority(b *testing.B) {
 				}
 			})
 		}
-		tick := time.NewTicker(5 * time.Millisecond)
-		for time.Now().Before(end) {
+		tick := time.NewTicker(time.Millisecond)
+		for end := time.Now().Add(run); time.Now().Before(end); {
 			<-tick.C
 			wg.Go(func() { s.Do(context.Background(), order) })
 		}
@@ -206,8 +215,8 @@ func BenchmarkPriority(b *testing.B) {
 	}
 	var prio, fifo []time.Duration
 	for b.Loop() {
-		prio = append(prio, run(scheduler.PriorityOrders)...)
-		fifo = append(fifo, run(scheduler.PriorityAccount)...)
+		prio = append(prio, measure(scheduler.PriorityOrders)...)
+		fifo = append(fifo, measure(scheduler.PriorityAccount)...)
 	}
 	b.ReportMetric(p99ms(prio), "orders-p99-ms")
 	b.ReportMetric(p99ms(fifo), "fifo-p99-ms")
