@@ -242,3 +242,154 @@ func TestJitterWithinBudget(t *testing.T) {
 		s.Close()
 	})
 }
+
+// TestInFlightRetriesSpread: 100 requests in flight together all meet the same 429 with a
+// Retry-After. None of their retries goes out before it expires, and they go out spread over
+// the resume spread (rand(0, min(1s, 0.1·Retry-After))), no two after the same delay, so the
+// exchange does not see them come back as one herd.
+func TestInFlightRetriesSpread(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 100000, Interval: time.Minute, Burst: 1}}
+		cfg.Buckets = []scheduler.BucketConfig{{Name: "private", MaxConcurrency: 200}} // AIMD starts at 100
+		cfg.Breakers.RateLimit.ConsecutiveFailures = 1000
+		cfg.RetryBudget.Floor = 1000
+		s, clk := newScheduler(t, cfg)
+		rec := &recorder{clk: clk}
+		const n, ra = 100, 2 * time.Second
+		release := make(chan struct{})
+		var ps []*pending
+		for i := range n {
+			name := fmt.Sprint("r", i)
+			ps = append(ps, goDo(context.Background(), s, req(name, "private", scheduler.PriorityOrders, 1, func(_ context.Context, attempt int) scheduler.Outcome {
+				rec.record(name, attempt)
+				if attempt == 1 {
+					<-release
+					return scheduler.Outcome{Status: 429, RetryAfter: ra}
+				}
+				return scheduler.Outcome{Status: 200}
+			})))
+		}
+		synctest.Wait()
+		if got := len(rec.snapshot()); got != n {
+			t.Fatalf("%d requests in flight, want %d", got, n)
+		}
+		refusedAt := clk.Now()
+		close(release)
+		done := make(chan struct{})
+		go func() {
+			for _, p := range ps {
+				<-p.done
+			}
+			close(done)
+		}()
+		drive(t, clk, done)
+
+		for _, p := range ps {
+			if p.res.err != nil {
+				t.Errorf("Do: %v", p.res.err)
+			}
+		}
+		seen := map[time.Duration]string{}
+		for _, c := range rec.snapshot()[n:] {
+			d := c.at.Sub(refusedAt)
+			if c.attempt != 2 || d < ra || d >= ra+ra/10 {
+				t.Errorf("%s attempt %d after %v, want attempt 2 in [%v, %v)", c.name, c.attempt, d, ra, ra+ra/10)
+			}
+			if other, ok := seen[d]; ok {
+				t.Errorf("%s and %s both retried after %v", other, c.name, d)
+			}
+			seen[d] = c.name
+		}
+		if len(seen) != n {
+			t.Errorf("%d distinct retry delays, want %d", len(seen), n)
+		}
+		s.Close()
+	})
+}
+
+// TestRetryBudgetSlidingMinute: retries are allowed at floor + 10% of the first attempts of
+// the last minute. When first attempts age out of the minute, fewer retries are allowed; new
+// first attempts raise the allowance again.
+func TestRetryBudgetSlidingMinute(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 100000, Interval: time.Minute, Burst: 1}}
+		cfg.Buckets = []scheduler.BucketConfig{{Name: "private", MaxConcurrency: 64}}
+		cfg.Retries.Transient = 1 // each failing request wants exactly one retry
+		cfg.Breakers.Transient = scheduler.BreakerConfig{ConsecutiveFailures: 1 << 20, FailureRatio: -1}
+		s, clk := newScheduler(t, cfg)
+		budget := func() scheduler.RetryBudgetState { return s.Snapshot().RetryBudget }
+		succeedN := func(n int) {
+			for range n {
+				fill(t, s, scheduler.PriorityOrders, 1, succeed)
+			}
+		}
+		// failTogether sends n reads whose first attempts are all in flight (all counted)
+		// before any fails with a 503; a retried one then succeeds. It returns how many were
+		// retried and how many the retry budget refused.
+		failTogether := func(n int) (retried, refused int) {
+			var mu sync.Mutex
+			release := make(chan struct{})
+			var ps []*pending
+			for range n {
+				ps = append(ps, goDo(context.Background(), s, req("r", "private", scheduler.PriorityOrders, 1, func(_ context.Context, attempt int) scheduler.Outcome {
+					if attempt == 1 {
+						<-release
+						return scheduler.Outcome{Status: 503}
+					}
+					mu.Lock()
+					retried++
+					mu.Unlock()
+					return scheduler.Outcome{Status: 200}
+				})))
+			}
+			synctest.Wait()
+			close(release)
+			done := make(chan struct{})
+			go func() {
+				for _, p := range ps {
+					<-p.done
+				}
+				close(done)
+			}()
+			drive(t, clk, done)
+			for _, p := range ps {
+				switch {
+				case errors.Is(p.res.err, scheduler.ErrRetryBudget):
+					refused++
+				case p.res.err != nil:
+					t.Errorf("Do: %v", p.res.err)
+				}
+			}
+			return retried, refused
+		}
+
+		succeedN(100)
+		if b := budget(); b.FirstAttempts != 100 || b.Allowed != 5+10 {
+			t.Fatalf("after 100 first attempts: %+v, want 15 retries allowed", b)
+		}
+		clk.Advance(30 * time.Second)
+		if b := budget(); b.FirstAttempts != 100 || b.Allowed != 15 {
+			t.Fatalf("30s later: %+v, want the 100 still counted", b)
+		}
+		clk.Advance(31 * time.Second)
+		if b := budget(); b.FirstAttempts != 0 || b.Allowed != 5 {
+			t.Fatalf("61s later: %+v, want them aged out, the floor of 5 allowed", b)
+		}
+		// 20 failing together: 5 + 10% of their 20 first attempts = 7 retries, where the aged-out
+		// 100 would have allowed 17.
+		if retried, refused := failTogether(20); retried != 7 || refused != 13 {
+			t.Fatalf("after the first attempts aged out: %d retried, %d refused; want 7 and 13", retried, refused)
+		}
+		succeedN(100)
+		if b := budget(); b.FirstAttempts != 120 || b.Retries != 7 || b.Allowed != 5+12 {
+			t.Fatalf("after 100 new first attempts: %+v, want 17 retries allowed, 7 spent", b)
+		}
+		// 5 + 10% of 140 = 19 allowed, 7 spent: 12 more.
+		if retried, refused := failTogether(20); retried != 12 || refused != 8 {
+			t.Fatalf("after new first attempts: %d retried, %d refused; want 12 and 8", retried, refused)
+		}
+		s.Close()
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -498,6 +499,83 @@ func TestAIMDHalvesBucketOn429(t *testing.T) {
 			t.Fatalf("bucket %+v, want limit 1 of 4, held", b)
 		}
 	}
+}
+
+// TestAIMDGrowsThroughScheduler: through the scheduler, a bucket's live limit grows by one
+// after 20 consecutive successes (a transient failure restarts the run; a validation
+// refusal says nothing about load and neither counts nor restarts it), never above the cap,
+// and the limit is what caps requests in flight.
+func TestAIMDGrowsThroughScheduler(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.Buckets = []scheduler.BucketConfig{{Name: "private", MaxConcurrency: 6}} // starts at 3
+		cfg.Windows = []scheduler.WindowConfig{{Name: "W", Limit: 100000, Interval: time.Minute, Burst: 1}}
+		cfg.Retries.Transient = -1
+		s, clk := newScheduler(t, cfg)
+		limit := func() int { return s.Snapshot().Buckets[0].Limit }
+		send := func(n int, o scheduler.Outcome) {
+			for range n {
+				doAll(t, s, clk, req("x", "private", scheduler.PriorityOrders, 1, func(context.Context, int) scheduler.Outcome { return o }))
+			}
+		}
+		ok, unavailable, rejected := scheduler.Outcome{Status: 200}, scheduler.Outcome{Status: 503}, scheduler.Outcome{Status: 400}
+		steps := []struct {
+			n    int
+			o    scheduler.Outcome
+			want int
+		}{
+			{19, ok, 3}, {1, ok, 4},
+			{19, ok, 4}, {1, unavailable, 4}, {19, ok, 4}, {1, ok, 5},
+			{10, ok, 5}, {1, rejected, 5}, {10, ok, 6},
+			{60, ok, 6}, // the cap
+		}
+		if limit() != 3 {
+			t.Fatalf("start limit %d, want 3 (half the cap)", limit())
+		}
+		for i, st := range steps {
+			send(st.n, st.o)
+			if got := limit(); got != st.want {
+				t.Fatalf("step %d (%d x %d): limit %d, want %d", i, st.n, st.o.Status, got, st.want)
+			}
+		}
+
+		// At the cap, 6 requests go out at once and the others wait.
+		release := make(chan struct{})
+		var mu sync.Mutex
+		inflight, most := 0, 0
+		var reqs []*scheduler.Request
+		for range 10 {
+			reqs = append(reqs, req("x", "private", scheduler.PriorityOrders, 1, func(context.Context, int) scheduler.Outcome {
+				mu.Lock()
+				inflight++
+				most = max(most, inflight)
+				mu.Unlock()
+				<-release
+				mu.Lock()
+				inflight--
+				mu.Unlock()
+				return ok
+			}))
+		}
+		var ps []*pending
+		for _, r := range reqs {
+			ps = append(ps, goDo(context.Background(), s, r))
+		}
+		synctest.Wait()
+		if q := s.Snapshot().Queued["orders"]; most != 6 || q != 4 {
+			t.Fatalf("%d in flight, %d queued; want 6 (the cap) and 4", most, q)
+		}
+		close(release)
+		for _, p := range ps {
+			if res := p.wait(); res.err != nil {
+				t.Fatalf("Do: %v", res.err)
+			}
+		}
+		if most != 6 || limit() != 6 {
+			t.Fatalf("at most %d in flight, limit %d; want 6, never above the cap", most, limit())
+		}
+		s.Close()
+	})
 }
 
 // TestAIMDOneHalvingPerEvent: the 429s of requests that were in flight together halve the
