@@ -5,6 +5,7 @@ package archtest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -48,6 +49,7 @@ var rules = map[string]rule{
 	"configs": {keel: []string{}, thirdParty: []string{}},
 }
 
+// pkg is a package as `go list -json` describes it.
 type pkg struct {
 	ImportPath string
 	Standard   bool
@@ -57,6 +59,16 @@ type pkg struct {
 
 func TestImportDirection(t *testing.T) {
 	touchSources(t)
+	ours, std := listPackages(t)
+	for _, v := range violations(ours, std) {
+		t.Error(v)
+	}
+}
+
+// listPackages returns the module's packages and the set of standard-library packages they
+// depend on, from `go list -deps`.
+func listPackages(t *testing.T) ([]pkg, map[string]bool) {
+	t.Helper()
 	cmd := exec.Command("go", "list", "-deps", "-json", module+"/...")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -82,11 +94,20 @@ func TestImportDirection(t *testing.T) {
 	if len(ours) == 0 {
 		t.Fatal("go list found no keel packages")
 	}
+	return ours, std
+}
+
+// violations checks keel packages against rules and describes each package without a row,
+// each import of a keel package against DESIGN.md's arrows, and each third-party import its
+// row does not allow. std names the standard library's packages; a path whose first element
+// has no dot is taken for one too.
+func violations(ours []pkg, std map[string]bool) []string {
+	var out []string
 	for _, p := range ours {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
 		r, ok := ruleFor(rel)
 		if !ok {
-			t.Errorf("%s: no row in DESIGN.md's package table; add one to archtest", rel)
+			out = append(out, fmt.Sprintf("%s: no row in DESIGN.md's package table; add one to archtest", rel))
 			continue
 		}
 		for _, imp := range p.Imports {
@@ -96,12 +117,52 @@ func TestImportDirection(t *testing.T) {
 			case imp == module || strings.HasPrefix(imp, module+"/"):
 				target := strings.TrimPrefix(strings.TrimPrefix(imp, module), "/")
 				if !under(target, r.keel) {
-					t.Errorf("%s imports %s: against DESIGN.md's arrows (allowed: %v)", rel, target, r.keel)
+					out = append(out, fmt.Sprintf("%s imports %s: against DESIGN.md's arrows (allowed: %v)", rel, target, r.keel))
 				}
 			case r.thirdParty != nil && !under(imp, r.thirdParty):
-				t.Errorf("%s imports %s: not a dependency its row allows (%v)", rel, imp, r.thirdParty)
+				out = append(out, fmt.Sprintf("%s imports %s: not a dependency its row allows (%v)", rel, imp, r.thirdParty))
 			}
 		}
+	}
+	return out
+}
+
+// TestWrongArrowsFail feeds the checker synthetic packages: each wrong arrow, each
+// third-party import outside its row and each package without a row is reported; the arrows
+// DESIGN.md allows are not.
+func TestWrongArrowsFail(t *testing.T) {
+	std := map[string]bool{"fmt": true, "time": true}
+	tests := []struct {
+		pkg     string // relative to the module
+		imports []string
+		want    string // the violation reported, "" for none
+	}{
+		{"scheduler", []string{"fmt", "github.com/sony/gobreaker/v2", "github.com/rs/zerolog", module + "/internal/clock"}, ""},
+		{"scheduler", []string{module + "/adapters"}, "scheduler imports adapters: against DESIGN.md's arrows"},
+		{"scheduler", []string{module + "/killswitch"}, "scheduler imports killswitch: against DESIGN.md's arrows"},
+		{"scheduler", []string{"github.com/redis/go-redis/v9"}, "scheduler imports github.com/redis/go-redis/v9: not a dependency its row allows"},
+		{"adapters", []string{module + "/scheduler", "github.com/shopspring/decimal"}, ""},
+		{"adapters", []string{module + "/orders"}, "adapters imports orders: against DESIGN.md's arrows"},
+		{"adapters/binance", []string{module + "/orders"}, "adapters/binance imports orders: against DESIGN.md's arrows"},
+		{"orders", []string{module + "/adapters", module + "/idempotency", module + "/scheduler"}, ""},
+		{"orders", []string{"go.uber.org/fx"}, "orders imports go.uber.org/fx: not a dependency its row allows"},
+		{"strategy", []string{module + "/runtime"}, "strategy imports runtime: against DESIGN.md's arrows"},
+		{"internal/clock", []string{module + "/scheduler"}, "internal/clock imports scheduler: against DESIGN.md's arrows"},
+		{"configs", []string{"gopkg.in/yaml.v3"}, "configs imports gopkg.in/yaml.v3: not a dependency its row allows"},
+		{"examples/marketmaker", []string{module + "/runtime", "go.uber.org/fx"}, ""},
+		{"cmd/keel", []string{module + "/runtime"}, ""},
+		{"metrics", []string{"fmt"}, "metrics: no row in DESIGN.md's package table"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pkg+" "+strings.Join(tt.imports, ","), func(t *testing.T) {
+			got := violations([]pkg{{ImportPath: module + "/" + tt.pkg, Imports: tt.imports}}, std)
+			switch {
+			case tt.want == "" && len(got) != 0:
+				t.Fatalf("violations %q, want none", got)
+			case tt.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tt.want)):
+				t.Fatalf("violations %q, want one starting %q", got, tt.want)
+			}
+		})
 	}
 }
 
