@@ -661,3 +661,35 @@ func TestJournalIsCompactedWhileRunning(t *testing.T) {
 		t.Fatal("compaction dropped the entry of an order still open")
 	}
 }
+
+// TestAttemptEventsHaveExactlyTheStableFields: the running bot's per-attempt events carry
+// exactly DESIGN.md's fields, nothing the runtime's loggers add.
+func TestAttemptEventsHaveExactlyTheStableFields(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir), "probe")
+	if _, err := b.probes["probe"].env.Orders.Place(context.Background(), buyIntent()); err != nil {
+		t.Fatal(err)
+	}
+	b.app.RequireStop()
+	want := strings.Fields("ts bot_instance_id exchange endpoint method status error_code error_message request_id " +
+		"attempt latency_ms rate_limit_bucket concurrency_inflight retry_reason delay_ms idempotency_key")
+	events := 0
+	for _, line := range strings.Split(b.logs.String(), "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) != nil || ev["rate_limit_bucket"] == nil {
+			continue
+		}
+		events++
+		if len(ev) != len(want) {
+			t.Fatalf("attempt event with %d fields, want %d: %s", len(ev), len(want), line)
+		}
+		for _, k := range want {
+			if _, ok := ev[k]; !ok {
+				t.Fatalf("attempt event without %s: %s", k, line)
+			}
+		}
+	}
+	if events == 0 {
+		t.Fatalf("no attempt events logged:\n%s", b.logs.String())
+	}
+}
