@@ -32,7 +32,7 @@ func TestFleetGoodputNoRateLimits(t *testing.T) {
 		for range 6 {
 			wg.Go(func() {
 				for ctx.Err() == nil {
-					_, err := in.c.Depth(ctx, "BTCUSDT", 5000) // weight 250, market bucket
+					_, err := in.c.Depth(ctx, "BTCUSDT", depthLimit) // weight 250, market bucket
 					countResult(err, &ok, &shed, &other)
 				}
 			})
