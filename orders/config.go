@@ -29,6 +29,7 @@ const (
 	DefaultResolveQueries = 3
 	DefaultMaxResends     = 1
 	DefaultSettleTime     = 10 * time.Second
+	DefaultSendTimeout    = 30 * time.Second
 	DefaultRecvWindow     = 5 * time.Second
 	DefaultClockSkew      = time.Second
 	DefaultResolveTimeout = 30 * time.Second
@@ -48,12 +49,22 @@ type Config struct {
 	// MaxResends is how many times Place resends an intent, with the same key, after the
 	// exchange proved the previous try absent. 0 means the default (1); -1 never resends.
 	MaxResends int `koanf:"max_resends"`
-	// SettleTime is how long after a request left an "absent" answer is taken as final by
-	// Refresh and Reconcile. It must exceed the adapter's recvWindow plus clock skew: a request
-	// older than that can no longer be accepted by the exchange, so it cannot land later.
-	// Default 10s (Binance's recvWindow is 5s). It may not be shorter than RecvWindow +
-	// ClockSkew.
+	// SettleTime is how long after the last try of a placement could have been signed (when
+	// Place got its answer, or, after a crash, the entry's journalled SendBy) an "absent"
+	// answer is taken as final by Refresh and Reconcile. A request signed earlier than that
+	// can no longer be accepted by the exchange, so it cannot land later. Default 10s
+	// (Binance's recvWindow is 5s). It may not be shorter than RecvWindow + ClockSkew.
 	SettleTime time.Duration `koanf:"settle_time"`
+	// SendTimeout bounds a placement from the moment its journal entry is marked sent to the
+	// signing of its last try: queueing in the scheduler (behind the order window, a 429
+	// pause) and every attempt and retry. Place cuts the request off at this deadline (or at
+	// the caller's context deadline, if sooner) and journals the deadline as the entry's
+	// SendBy: after a crash, Reconcile takes "not found" as proof of absence only SettleTime
+	// after it, since a request that waited in the queue may have been signed that late. A
+	// restart may so wait up to SendTimeout + SettleTime for an entry a crash left sent.
+	// Default 30s, the scheduler's default budget (a shorter scheduler budget ends the
+	// request sooner, which SendBy then merely overstates).
+	SendTimeout time.Duration `koanf:"send_timeout"`
 	// RecvWindow is how long after its timestamp the exchange still accepts a signed request:
 	// the adapter's recvWindow (Binance: 5s unless configured). After an unknown outcome, Place
 	// takes "not found" as proof that the order is absent (and resends it with the same key)
@@ -91,6 +102,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SettleTime == 0 {
 		c.SettleTime = DefaultSettleTime
+	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = DefaultSendTimeout
 	}
 	if c.RecvWindow == 0 {
 		c.RecvWindow = DefaultRecvWindow
@@ -135,6 +149,8 @@ func (c Config) Validate() error {
 		return configErr("max_resends", "expected -1 (never), 0 (default) or a positive count, got %d", c.MaxResends)
 	case c.SettleTime < 0:
 		return configErr("settle_time", "expected a positive duration, got %s", c.SettleTime)
+	case c.SendTimeout < 0:
+		return configErr("send_timeout", "expected a positive duration, got %s", c.SendTimeout)
 	case c.RecvWindow < 0:
 		return configErr("recv_window", "expected a positive duration, got %s", c.RecvWindow)
 	case c.ClockSkew < 0:

@@ -55,6 +55,10 @@ const (
 	crashRecvMs    = 250
 	crashKills     = 40
 	crashHelperMax = 30 * time.Second
+	// crashSendTimeout is the placements' budget (orders.Config.SendTimeout), scaled down
+	// with the recvWindow: a restart waits up to it plus crashSettle for an entry a kill left
+	// sent.
+	crashSendTimeout = 500 * time.Millisecond
 )
 
 // crashLimits are raised above Binance's: 33 restarts a minute each reconcile with
@@ -152,7 +156,8 @@ func openCrashStack(ctx context.Context, url, path, instance string) (*crashStac
 		return nil, err
 	}
 	st.m, err = orders.New(orders.Params{Exchange: st.client, Store: store, Keys: keys,
-		Config: orders.Config{SettleTime: crashSettle, RecvWindow: crashRecvMs * time.Millisecond, ClockSkew: 100 * time.Millisecond}})
+		Config: orders.Config{SettleTime: crashSettle, SendTimeout: crashSendTimeout,
+			RecvWindow: crashRecvMs * time.Millisecond, ClockSkew: 100 * time.Millisecond}})
 	if err != nil {
 		st.close()
 		return nil, err

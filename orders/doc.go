@@ -15,7 +15,10 @@
 // tick, quantity down to the step, LOT_SIZE, PRICE_FILTER and NOTIONAL), so nothing invalid is
 // ever sent. It takes a fresh idempotency key, which is also the exchange's client order id,
 // reserves it in the journal, marks the entry sent (both durable) and only then submits the
-// request, at orders priority. Every retry of the intent reuses the key.
+// request, at orders priority. Every retry of the intent reuses the key. The entry marked sent
+// carries the deadline by which the request's last try is signed (Config.SendTimeout, which
+// Place enforces), because the request may wait in the scheduler's queue long after that
+// write, and only the deadline tells a restart how long it may still land.
 //
 // An answer that leaves the outcome unknown (a timeout, a 5xx, -1007, a connection reset after
 // the request was written) is never retried blind. The scheduler asks the manager before any
@@ -23,12 +26,18 @@
 // found" proves absence only once the exchange can no longer accept the request (its
 // timestamp plus recvWindow, Config.RecvWindow + Config.ClockSkew after the last try left,
 // which the manager waits out on its clock before it asks again), and only then is the intent
-// resent with the same key; undecidable leaves the order UNKNOWN. An UNKNOWN
-// order is reported (a warning in the log, Metrics.UnknownOutcome and an Event), and Place
-// returns an *UnknownOutcomeError. From then on only Refresh and Reconcile touch it: they
+// resent with the same key; undecidable leaves the order UNKNOWN. An UNKNOWN order is
+// reported (a warning in the log, Metrics.UnknownOutcome and an Event), and Place returns an
+// *UnknownOutcomeError. From then on only Refresh and Reconcile touch it: they
 // query it again, adopt it when found, and resolve it as never placed (REJECTED with
-// ErrNotPlaced) once the exchange still does not know it after Config.SettleTime, when a
-// request still on its way can no longer be accepted. They never resend it.
+// ErrNotPlaced) once the exchange still does not know it Config.SettleTime after its last
+// try could have been signed, when a request still on its way can no longer be accepted.
+//
+// They never resend it. That is a ruling, not a gap: an intent proven absent after the fact
+// is settled as not placed, and the strategy that owns it sees the REJECTED event (errors.Is
+// ErrNotPlaced) and decides whether it still wants the order. By then the market and the
+// strategy's own state have moved on, and it may have placed a replacement; only Place,
+// within the one call that the strategy is waiting on, resends with the same key.
 //
 // # State and events
 //
@@ -41,10 +50,13 @@
 // # Reconciliation
 //
 // Reconcile, at start-up, settles every journal entry left reserved, sent or unknown by a
-// crash: found on the exchange means adopted, absent means resolved as never placed (the
-// strategy decides again; a stale intent is never resent). It adopts open orders whose client
-// id carries this bot's prefix, applies fills and cancels that happened while the bot was
-// down (with the trades since each symbol's journalled trade cursor), and compacts old entries.
+// crash: found on the exchange means adopted, absent means resolved as never placed (REJECTED
+// with ErrNotPlaced; the strategy decides again, a stale intent is never resent). Absent is
+// proven only once the entry's journalled send deadline plus Config.SettleTime has passed, so
+// a restart right after a crash may wait up to Config.SendTimeout + Config.SettleTime. It
+// adopts open orders whose client id carries this bot's prefix, applies fills and cancels that
+// happened while the bot was down (with the trades since each symbol's journalled trade
+// cursor), and compacts old entries.
 // A process killed at any instant and restarted therefore never leaves two orders for one
 // intent; TestPlaceSurvivesCrashes checks exactly that against the simulator.
 package orders

@@ -42,7 +42,10 @@ type fakeExchange struct {
 	qerrs   []error // consumed by QueryOrder calls before answering
 	openErr error
 	onPlace func() // called during every placement attempt
-	now     func() time.Time
+	// hold, if set, runs before a placement's first attempt, outside the lock: the request
+	// waiting in the scheduler's queue. An error ends the placement with nothing sent.
+	hold func(ctx context.Context) error
+	now  func() time.Time
 
 	attempts    []adapters.OrderRequest // every PlaceOrder attempt
 	placeCalls  int
@@ -117,6 +120,11 @@ func (f *fakeExchange) PlaceOrder(ctx context.Context, req adapters.OrderRequest
 	f.seen("place", scheduler.PriorityOrders, opts)
 	f.mu.Unlock()
 	o := adapters.ApplyCallOptions(opts)
+	if f.hold != nil {
+		if err := f.hold(ctx); err != nil {
+			return adapters.Order{}, err
+		}
+	}
 	for retry := 0; ; retry++ {
 		got, err := f.placeAttempt(req)
 		if err == nil || !errors.Is(err, scheduler.ErrUnknownOutcome) || o.RetrySafe == nil || retry == 2 {

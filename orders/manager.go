@@ -61,8 +61,12 @@ type tracked struct {
 	// (or, during Reconcile, until the exchange is asked).
 	order    adapters.Order
 	strategy string
-	journal  bool      // the order has a journal entry (false for adopted foreign keys)
-	sentAt   time.Time // when a placement of it last left; zero if unknown
+	journal  bool // the order has a journal entry (false for adopted foreign keys)
+	// sendBy is the latest instant a try of its placement was or may yet be signed: the
+	// placement's deadline while it is on its way, when Place got its answer afterwards, the
+	// journal's word for an entry Reconcile loaded (see Manager.sendBy). Zero if unknown:
+	// then no amount of time proves the order absent.
+	sendBy time.Time
 }
 
 // New returns a Manager. Exchange, Store and Keys are required; an invalid Config is refused
@@ -268,7 +272,7 @@ func (m *Manager) journalMove(ctx context.Context, key string, to idempotency.St
 }
 
 // track starts following an order under key. Requires that key is not tracked yet.
-func (m *Manager) track(key string, o adapters.Order, strategy string, journal bool, sentAt time.Time) {
+func (m *Manager) track(key string, o adapters.Order, strategy string, journal bool, sendBy time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t, ok := m.orders[key]; ok {
@@ -279,7 +283,7 @@ func (m *Manager) track(key string, o adapters.Order, strategy string, journal b
 		return
 	}
 	m.done.forget(key)
-	m.orders[key] = &tracked{order: o, strategy: strategy, journal: journal, sentAt: sentAt}
+	m.orders[key] = &tracked{order: o, strategy: strategy, journal: journal, sendBy: sendBy}
 }
 
 // current returns the order as the manager knows it now: tracked, or o (a report of an order
@@ -293,12 +297,12 @@ func (m *Manager) current(o adapters.Order) adapters.Order {
 	return o
 }
 
-// markSent records when a placement of key left.
-func (m *Manager) markSent(key string, at time.Time) {
+// markSendBy records the latest instant a try of key's placement was or may yet be signed.
+func (m *Manager) markSendBy(key string, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t, ok := m.orders[key]; ok {
-		t.sentAt = at
+		t.sendBy = at
 	}
 }
 

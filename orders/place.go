@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/idempotency"
@@ -24,9 +25,10 @@ const (
 )
 
 // Place validates and rounds the intent (Prepare), journals a new key for it, marks the entry
-// sent and submits it at orders priority, and returns the order as the exchange acknowledged
-// it. Nothing is sent for an invalid intent (a *ValidationError) or when the journal cannot
-// record the entry.
+// sent (with the deadline by which its last try is signed: Config.SendTimeout, or ctx's
+// deadline if sooner) and submits it at orders priority, and returns the order as the
+// exchange acknowledged it. Nothing is sent for an invalid intent (a *ValidationError) or
+// when the journal cannot record the entry.
 //
 // When the exchange's answer leaves the outcome unknown (a timeout, a 5xx, -1007), the order
 // is queried by its key: found means acknowledged; "not found" is proof of absence only once
@@ -85,13 +87,18 @@ func (m *Manager) submit(ctx context.Context, req adapters.OrderRequest) (adapte
 	resends := 0
 	for {
 		// The entry is sent, durably, before the request leaves: a crash from here on leaves
-		// an entry that Reconcile queries instead of forgetting.
+		// an entry that Reconcile queries instead of forgetting. With it goes the deadline by
+		// which the request's last try is signed, which is what tells a restart how long the
+		// request may still land: it can wait in the scheduler's queue long after this write.
+		sctx, cancelSend, sendBy := m.sendDeadline(ctx)
 		_, err := m.store.Update(ctx, key, func(e *idempotency.Entry) error {
 			e.State = idempotency.StateSent
 			e.Attempts++
+			e.SendBy = sendBy
 			return nil
 		})
 		if err != nil {
+			cancelSend()
 			if resends == 0 {
 				// Nothing left: close the entry (the caller's context may have ended, or the
 				// journal hiccupped); if the journal refuses that too, it stays reserved and
@@ -107,11 +114,12 @@ func (m *Manager) submit(ctx context.Context, req adapters.OrderRequest) (adapte
 			defer cancel()
 			return m.unknown(rctx, req, err, nil)
 		}
-		m.markSent(key, m.clock.Now())
+		m.markSendBy(key, sendBy)
 
 		var probe probe
-		o, err := m.ex.PlaceOrder(ctx, req, adapters.WithPriority(placePriority),
+		o, err := m.ex.PlaceOrder(sctx, req, adapters.WithPriority(placePriority),
 			adapters.WithRetrySafe(m.retrySafe(req.Symbol, key, &probe)))
+		cancelSend()
 		// Every try of the placement was signed before PlaceOrder returned: the exchange may
 		// accept the last one until this instant plus its recvWindow (and our clock's error).
 		returned := m.clock.Now()
@@ -128,7 +136,7 @@ func (m *Manager) submit(ctx context.Context, req adapters.OrderRequest) (adapte
 		}
 
 		// The outcome is unknown: ask the exchange before anything else is sent.
-		m.markSent(key, returned) // Refresh's SettleTime counts from here
+		m.markSendBy(key, returned) // Refresh's SettleTime counts from here
 		found, qerr := m.query(rctx, req.Symbol, key)
 		if errors.Is(qerr, adapters.ErrOrderNotFound) {
 			// "Not found" proves nothing while the request may still be on its way: the
@@ -155,6 +163,22 @@ func (m *Manager) submit(ctx context.Context, req adapters.OrderRequest) (adapte
 		}
 		return m.unknown(rctx, req, err, qerr)
 	}
+}
+
+// sendDeadline returns the context a placement's request runs under and the instant by which
+// its last try is signed: Config.SendTimeout from now, or the caller's deadline if sooner. The
+// scheduler starts no try once the context has ended, and a try is signed before it is
+// written, so no try is signed after the instant returned. The context is made before the
+// manager's clock is read, so its deadline is never later than that instant.
+func (m *Manager) sendDeadline(ctx context.Context) (context.Context, context.CancelFunc, time.Time) {
+	budget := m.cfg.SendTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		// A context's deadline is on the wall clock, as its timer is; what is left of it is
+		// carried over to the manager's clock.
+		budget = min(budget, max(time.Until(dl), 0))
+	}
+	sctx, cancel := context.WithTimeout(ctx, budget)
+	return sctx, cancel, m.clock.Now().Add(budget)
 }
 
 // notSent reports whether a placement's error proves the order is not at the exchange: the

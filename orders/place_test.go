@@ -3,6 +3,7 @@ package orders_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -449,6 +450,8 @@ func TestConfigValidate(t *testing.T) {
 		{orders.Config{SettleTime: -1}, "settle_time"},
 		{orders.Config{SettleTime: 5 * time.Second}, "settle_time"}, // below recv_window + clock_skew (6s)
 		{orders.Config{SettleTime: 2 * time.Second, RecvWindow: time.Second, ClockSkew: time.Second}, ""},
+		{orders.Config{SendTimeout: -1}, "send_timeout"},
+		{orders.Config{SendTimeout: time.Second}, ""},
 		{orders.Config{RecvWindow: -1}, "recv_window"},
 		{orders.Config{ClockSkew: -1}, "clock_skew"},
 		{orders.Config{ResolveTimeout: -1}, "resolve_timeout"},
@@ -460,5 +463,50 @@ func TestConfigValidate(t *testing.T) {
 		if (err == nil) != (tt.key == "") || err != nil && !strings.Contains(err.Error(), "orders."+tt.key+":") {
 			t.Errorf("%+v: err %v, want key %q", tt.cfg, err, tt.key)
 		}
+	}
+}
+
+// TestPlaceJournalsSendDeadline: the entry marked sent carries the deadline by which the
+// request's last try is signed, Config.SendTimeout or the caller's sooner deadline, and the
+// request runs under a context that ends no later.
+func TestPlaceJournalsSendDeadline(t *testing.T) {
+	const budget = 20 * time.Second
+	for _, tc := range []struct {
+		name     string
+		caller   time.Duration // the caller's context deadline from now; 0: none
+		min, max time.Duration // the journalled SendBy from now
+	}{
+		{"the configured budget", 0, budget, budget},
+		{"the caller's sooner deadline", 5 * time.Second, 4 * time.Second, 5 * time.Second},
+		{"the caller's later deadline", time.Hour, budget, budget},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, orders.Config{SendTimeout: budget})
+			ctx := t.Context()
+			if tc.caller > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.caller)
+				defer cancel()
+			}
+			var sendBy, deadline time.Time
+			h.ex.hold = func(ctx context.Context) error {
+				deadline, _ = ctx.Deadline()
+				sent, err := h.store.List(ctx, idempotency.StateSent)
+				if err != nil || len(sent) != 1 {
+					return fmt.Errorf("journal while the request waits: %+v, %v", sent, err)
+				}
+				sendBy = sent[0].SendBy
+				return nil
+			}
+			if _, err := h.m.Place(ctx, limitBuy("0.001", "65000")); err != nil {
+				t.Fatal(err)
+			}
+			if got := sendBy.Sub(h.clock.Now()); got < tc.min || got > tc.max {
+				t.Fatalf("SendBy is now+%v, want within [%v, %v]", got, tc.min, tc.max)
+			}
+			if left := time.Until(deadline); deadline.IsZero() || left > tc.max {
+				t.Fatalf("the request's context has %v left, want at most %v", left, tc.max)
+			}
+		})
 	}
 }

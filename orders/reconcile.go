@@ -41,10 +41,17 @@ type Reconciliation struct {
 //
 //   - every unresolved journal entry (reserved, sent or unknown) is queried by its key, at
 //     critical priority: found means the order is adopted (its entry acked, or resolved if it
-//     is final); proven absent means it was never placed, and the entry is resolved so. A
-//     stale intent is never resent: the strategy that wanted it decides again. An entry sent
-//     less than Config.SettleTime ago is re-queried once that time has passed, because a
-//     request still on its way could land in between;
+//     is final); proven absent means it was never placed, and the entry is resolved so
+//     (REJECTED with ErrNotPlaced). "Not found" proves absence only once no try of the
+//     request can land any more: Config.SettleTime after the last instant a try could have
+//     been signed, which for a sent entry is its journalled deadline (Entry.SendBy; see
+//     Config.SendTimeout), not when it was marked sent, since it may have waited in the
+//     scheduler's queue until then. An entry not settled yet is queried again once it is,
+//     and Reconcile waits for that;
+//   - a proven-absent intent is settled, not resent: its event reaches the owning strategy,
+//     which decides whether it still wants the order. After a crash and a wait, the market
+//     and the strategy's state have moved on, and the strategy may already have placed a
+//     replacement; an automatic resend would place an order nobody decided on now;
 //   - every acked entry is checked against the exchange's open orders, and those no longer
 //     open are queried: their fills and cancels while the bot was down are applied and the
 //     entry resolved;
@@ -121,7 +128,7 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 			errs = append(errs, oerr)
 			continue
 		}
-		m.track(e.Key, o, e.Intent.Strategy, true, e.UpdatedAt)
+		m.track(e.Key, o, e.Intent.Strategy, true, m.sendBy(e))
 	}
 
 	for _, e := range unresolved {
@@ -133,7 +140,9 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 			found = append(found, o)
 		case !errors.Is(err, adapters.ErrOrderNotFound):
 			errs = append(errs, fmt.Errorf("orders: reconcile %s: query: %w", e.Key, err))
-		case e.State == idempotency.StateReserved || m.settled(e.UpdatedAt):
+		case e.State == idempotency.StateReserved || m.settled(m.sendBy(e)):
+			// Reserved: the entry is marked sent, durably, before a request leaves, so
+			// nothing left. Otherwise no try can land any more.
 			absent = append(absent, e)
 		default:
 			young = append(young, e)
@@ -142,7 +151,7 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 	if len(young) > 0 {
 		var until time.Time
 		for _, e := range young {
-			if t := e.UpdatedAt.Add(m.cfg.SettleTime); t.After(until) {
+			if t := m.sendBy(e).Add(m.cfg.SettleTime); t.After(until) {
 				until = t
 			}
 		}
@@ -219,6 +228,8 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 	for _, o := range found {
 		m.journalStatus(ctx, o.ClientOrderID, m.current(o), nil)
 	}
+	// Proven absent: settled as never placed, and deliberately not resent (see above); the
+	// strategy gets the REJECTED event with ErrNotPlaced and decides.
 	for _, e := range absent {
 		sum.NotPlaced++
 		m.notPlaced(ctx, SourceReconcile, e.Key)
@@ -235,6 +246,34 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 	}
 	sum.Open = len(m.Open(""))
 	return sum, errors.Join(errs...)
+}
+
+// legacySendBudget is the budget assumed for a sent entry journalled before Entry.SendBy
+// existed: the scheduler's default budget, which bounded placements then.
+const legacySendBudget = 30 * time.Second
+
+// sendBy returns the latest instant a try of an unresolved entry's request could have been
+// signed, from the journal alone (after a crash nothing else is left):
+//
+//   - sent: Entry.SendBy, the placement's deadline. An entry journalled before SendBy
+//     existed gets the longest budget a placement could have had (Config.SendTimeout, and
+//     at least legacySendBudget) counted from its UpdatedAt, when it was marked sent.
+//   - unknown: the same, but no later than UpdatedAt: an entry is marked unknown only after
+//     the placement returned, every try signed by then, and later writes only move
+//     UpdatedAt later.
+//   - reserved: zero; nothing was sent.
+func (m *Manager) sendBy(e idempotency.Entry) time.Time {
+	if e.State == idempotency.StateReserved {
+		return time.Time{}
+	}
+	by := e.SendBy
+	if by.IsZero() {
+		by = e.UpdatedAt.Add(max(m.cfg.SendTimeout, legacySendBudget))
+	}
+	if e.State == idempotency.StateUnknown && e.UpdatedAt.Before(by) {
+		by = e.UpdatedAt
+	}
+	return by
 }
 
 // wait blocks for d on the manager's clock, or until ctx ends.

@@ -10,9 +10,11 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/orders"
+	"github.com/keelbot/keel/scheduler"
 )
 
-// journal writes an entry for key as a crashed process would have left it.
+// journal writes an entry for key as a crashed process would have left it. An entry that was
+// sent got a send deadline of now: its request was signed at once.
 func (h *harness) journal(key string, state idempotency.State, strategy string) {
 	h.t.Helper()
 	ctx := h.t.Context()
@@ -29,7 +31,13 @@ func (h *harness) journal(key string, state idempotency.State, strategy string) 
 		idempotency.StateAcked:    {idempotency.StateSent, idempotency.StateAcked},
 		idempotency.StateRejected: {idempotency.StateSent, idempotency.StateRejected},
 	}[state] {
-		if _, err := h.store.Update(ctx, key, func(e *idempotency.Entry) error { e.State = s; return nil }); err != nil {
+		if _, err := h.store.Update(ctx, key, func(e *idempotency.Entry) error {
+			e.State = s
+			if s == idempotency.StateSent {
+				e.SendBy = h.clock.Now()
+			}
+			return nil
+		}); err != nil {
 			h.t.Fatal(err)
 		}
 	}
@@ -312,5 +320,171 @@ func TestReconcileRepairsLaggingJournal(t *testing.T) {
 	}
 	if e := h.entry(o.ClientOrderID); e.State != idempotency.StateAcked || e.OrderStatus != "NEW" {
 		t.Fatalf("journal after reconcile %+v, want acked", e)
+	}
+}
+
+// TestReconcileWaitsOutSendDeadline: a placement marked sent may wait in the scheduler's queue
+// (behind the order window, a 429 pause) and be signed as late as its deadline, so after a
+// crash "not found" proves it absent only SettleTime after that deadline, whenever the entry
+// was written. The scenario: marked sent at T0 with a 30s budget, signed and sent at T0+20s,
+// the process killed, restarted at T0+21s.
+func TestReconcileWaitsOutSendDeadline(t *testing.T) {
+	const settle, budget = 10 * time.Second, 30 * time.Second
+	for _, tc := range []struct {
+		name  string
+		lands bool // the request signed at T0+20s reaches the exchange while the restart waits
+		// legacy journals the entry as a build without Entry.SendBy did, with a short
+		// configured budget: the longest a placement could have had (30s) is assumed.
+		legacy bool
+	}{
+		{name: "never lands: resolved as never placed at the bound, not before"},
+		{name: "lands while the restart waits: adopted", lands: true},
+		{name: "journalled before send_by: the longest budget is assumed", legacy: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := orders.Config{SettleTime: settle, SendTimeout: budget}
+			if tc.legacy {
+				cfg.SendTimeout = time.Second
+			}
+			h := newHarness(t, cfg)
+			ctx := t.Context()
+			t0 := h.clock.Now()
+
+			var key string
+			if tc.legacy {
+				key = h.keys.Next()
+				h.journal(key, idempotency.StateSent, "mm")
+				if _, err := h.store.Update(ctx, key, func(e *idempotency.Entry) error { e.SendBy = time.Time{}; return nil }); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				// The process that will crash: its placement waits in the queue.
+				queued, release := make(chan struct{}), make(chan struct{})
+				var deadline time.Time
+				h.ex.hold = func(ctx context.Context) error {
+					deadline, _ = ctx.Deadline()
+					close(queued)
+					<-release
+					return context.Canceled // the process is gone: nothing more comes from it
+				}
+				pctx, cancelPlace := context.WithCancel(ctx)
+				placed := make(chan struct{})
+				go func() {
+					defer close(placed)
+					_, _ = h.m.Place(pctx, limitBuy("0.001", "65000"))
+				}()
+				defer func() { cancelPlace(); close(release); <-placed }()
+				<-queued
+				sent, err := h.store.List(ctx, idempotency.StateSent)
+				if err != nil || len(sent) != 1 {
+					t.Fatalf("journal %+v, %v; want one sent entry", sent, err)
+				}
+				key = sent[0].Key
+				if got := sent[0].SendBy.Sub(t0); got != budget {
+					t.Fatalf("journalled SendBy is T0+%v, want T0+%v (Config.SendTimeout)", got, budget)
+				}
+				// Place enforces what it journals: the request ends by then.
+				if left := time.Until(deadline); deadline.IsZero() || left > budget {
+					t.Fatalf("the request runs with %v left (deadline %v), want at most %v", left, deadline, budget)
+				}
+			}
+			h.clock.Advance(20 * time.Second) // signed and sent now; killed on its way
+			h.clock.Advance(time.Second)      // restarted
+
+			m := h.manager(cfg)
+			var (
+				sum  orders.Reconciliation
+				rerr error
+			)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				sum, rerr = m.Reconcile(ctx)
+			}()
+			if !h.parked(done) {
+				t.Fatalf("Reconcile took \"not found\" at T0+21s as proof: %+v, %v; entry %+v", sum, rerr, h.entry(key))
+			}
+			bound := t0.Add(budget + settle) // the deadline plus SettleTime (≥ recvWindow + clock skew)
+			if at, _ := h.clock.NextDeadline(); !at.Equal(bound) {
+				t.Fatalf("Reconcile waits until T0+%v, want T0+%v", at.Sub(t0), bound.Sub(t0))
+			}
+			h.clock.Set(bound.Add(-time.Millisecond))
+			select {
+			case <-done:
+				t.Fatalf("Reconcile settled before the bound: %+v, %v", sum, rerr)
+			default:
+			}
+			if e := h.entry(key); e.State != idempotency.StateSent {
+				t.Fatalf("entry %s before the bound, want sent", e.State)
+			}
+			for _, e := range h.takeEvents() {
+				t.Fatalf("event before the bound: %s %s (%v)", e.Order.ClientOrderID, e.Order.Status, e.Err)
+			}
+			if tc.lands {
+				h.ex.book("BTCUSDT", key, "0.001", "65000") // within its recvWindow
+			}
+			h.clock.Set(bound)
+			<-done
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			evs := h.takeEvents()
+			if len(evs) != 1 || evs[0].Order.ClientOrderID != key {
+				t.Fatalf("events %v, want one for %s", statuses(evs), key)
+			}
+			if tc.lands {
+				if sum.Found != 1 || sum.NotPlaced != 0 || evs[0].Order.Status != adapters.StatusNew {
+					t.Fatalf("summary %+v, event %s; want the late order adopted", sum, statuses(evs))
+				}
+				if e := h.entry(key); e.State != idempotency.StateAcked {
+					t.Fatalf("entry %s, want acked", e.State)
+				}
+				return
+			}
+			if sum.NotPlaced != 1 || evs[0].Order.Status != adapters.StatusRejected || !errors.Is(evs[0].Err, orders.ErrNotPlaced) {
+				t.Fatalf("summary %+v, event %s (%v); want resolved as never placed", sum, statuses(evs), evs[0].Err)
+			}
+			if e := h.entry(key); e.State != idempotency.StateResolved || e.OrderStatus != "REJECTED" {
+				t.Fatalf("entry %s %q, want resolved REJECTED", e.State, e.OrderStatus)
+			}
+			if n := h.ex.numAttempts(); n != 0 {
+				t.Fatalf("%d placement attempts: a proven-absent intent is never resent", n)
+			}
+		})
+	}
+}
+
+// TestReconcileSettlesUnknownByItsAnswer: an entry left unknown was marked so after Place got
+// its answer, when every try had been signed, so its send deadline no longer matters: a
+// restart settles it SettleTime after that answer.
+func TestReconcileSettlesUnknownByItsAnswer(t *testing.T) {
+	const settle = 10 * time.Second
+	cfg := orders.Config{SettleTime: settle, SendTimeout: time.Hour}
+	h := newHarness(t, cfg)
+	h.ex.script(fault{land: false, err: errUnknown})
+	h.ex.failQueries(errReadFail, errReadFail, errReadFail, errReadFail)
+	o, err := h.m.Place(t.Context(), limitBuy("0.001", "65000"))
+	if !errors.Is(err, scheduler.ErrUnknownOutcome) {
+		t.Fatalf("Place: %v, want the unknown outcome", err)
+	}
+	if e := h.entry(o.ClientOrderID); e.State != idempotency.StateUnknown || !e.SendBy.Equal(epoch.Add(time.Hour)) {
+		t.Fatalf("journal %+v, want unknown with the hour's deadline", e)
+	}
+	h.clock.Advance(settle) // crashed and restarted
+	m := h.manager(cfg)
+	var sum orders.Reconciliation
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sum, err = m.Reconcile(t.Context())
+	}()
+	if h.parked(done) {
+		at, _ := h.clock.NextDeadline()
+		h.clock.Set(at)
+		<-done
+		t.Fatalf("Reconcile waited until %v after the answer for an entry whose tries were all signed", at.Sub(epoch))
+	}
+	if err != nil || sum.NotPlaced != 1 {
+		t.Fatalf("Reconcile %+v, %v; want the unknown entry resolved as never placed", sum, err)
 	}
 }

@@ -18,20 +18,22 @@ import (
 // priority: each symbol's open orders, then a query by client id for each tracked order no
 // longer open (it filled, was cancelled or expired). Moves produce events, with the symbol's
 // new trades attached when something filled. An UNKNOWN order the exchange still does not
-// know once Config.SettleTime has passed since it was sent is resolved as never placed
-// (REJECTED with ErrNotPlaced); it is never resent. Open orders of this bot the manager did
-// not track are adopted. Refresh returns the failures joined; what succeeded is applied.
+// know once Config.SettleTime has passed since its last try could have been signed (when
+// Place got its answer; for an entry Reconcile left unknown, the journal's bound) is resolved
+// as never placed (REJECTED with ErrNotPlaced); it is never resent (see Reconcile for why).
+// Open orders of this bot the manager did not track are adopted. Refresh returns the
+// failures joined; what succeeded is applied.
 func (m *Manager) Refresh(ctx context.Context) error {
 	type live struct {
 		key    string
 		status adapters.OrderStatus
-		sentAt time.Time
+		sendBy time.Time
 	}
 	bySymbol := map[string][]live{}
 	m.mu.Lock()
 	for key, t := range m.orders {
 		if t.order.Status != "" {
-			bySymbol[t.order.Symbol] = append(bySymbol[t.order.Symbol], live{key, t.order.Status, t.sentAt})
+			bySymbol[t.order.Symbol] = append(bySymbol[t.order.Symbol], live{key, t.order.Status, t.sendBy})
 		}
 	}
 	m.mu.Unlock()
@@ -60,7 +62,7 @@ func (m *Manager) Refresh(ctx context.Context) error {
 				reports = append(reports, o)
 			case !errors.Is(err, adapters.ErrOrderNotFound):
 				errs = append(errs, fmt.Errorf("orders: refresh %s: query %s: %w", symbol, l.key, err))
-			case l.status == adapters.StatusUnknown && m.settled(l.sentAt):
+			case l.status == adapters.StatusUnknown && m.settled(l.sendBy):
 				gone = append(gone, l.key)
 			case l.status != adapters.StatusUnknown:
 				m.log.Warn().Str("client_order_id", l.key).Str("symbol", symbol).Str("status", string(l.status)).
@@ -77,12 +79,15 @@ func (m *Manager) Refresh(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// settled reports whether a request sent at sentAt can no longer land (Config.SettleTime).
-func (m *Manager) settled(sentAt time.Time) bool {
-	return !sentAt.IsZero() && m.clock.Now().Sub(sentAt) >= m.cfg.SettleTime
+// settled reports whether a request whose last try was signed by sendBy can no longer land:
+// Config.SettleTime (at least recvWindow plus clock skew) has passed since. A zero sendBy
+// (not known) never settles.
+func (m *Manager) settled(sendBy time.Time) bool {
+	return !sendBy.IsZero() && !m.clock.Now().Before(sendBy.Add(m.cfg.SettleTime))
 }
 
-// notPlaced resolves a tracked order as never placed: REJECTED with ErrNotPlaced.
+// notPlaced resolves a tracked order as never placed: REJECTED with ErrNotPlaced. It settles
+// the intent and nothing more: the intent is not resent (see Reconcile).
 func (m *Manager) notPlaced(ctx context.Context, src Source, key string) {
 	m.mu.Lock()
 	t, ok := m.orders[key]
