@@ -34,8 +34,10 @@ import (
 // stack: orders.Manager → adapters/binance → scheduler → the simulator, with the bbolt journal.
 // The parent kills it with SIGKILL at seeded random instants and restarts it on the same
 // journal, at least 30 times, while the simulator injects faults on /api/v3/order: 5xx before
-// the order is applied, timeouts that apply it and drop the connection, and 503 -1007 that
-// applies it.
+// the order is applied, timeouts that apply it, and 503 -1007 that applies it. The timeouts
+// alternate by run between the simulator's two modes: "drop" closes the connection without an
+// answer, "hang" holds it until the client's own per-attempt timeout (crashHTTPTimeout) fires,
+// so a real client-side timeout goes through the scheduler's retry probe and the manager.
 //
 // What "intent" means across restarts: intent i is "BUY q(i) BTCUSDT at price p(i)", where
 // p is one-to-one (70000.00 + i·0.01 for orders that fill at once, 1000.00 + i·0.01 for every
@@ -51,14 +53,16 @@ const (
 	crashPathEnv   = "KEEL_ORDERS_CRASH_JOURNAL"
 	crashKey       = "keel-crash-key"
 	crashSecret    = "keel-crash-secret"
-	crashSettle    = 400 * time.Millisecond
+	crashSettle    = 350 * time.Millisecond
 	crashRecvMs    = 250
-	crashKills     = 40
+	crashKills     = 36
 	crashHelperMax = 30 * time.Second
-	// crashSendTimeout is the placements' budget (orders.Config.SendTimeout), scaled down
-	// with the recvWindow: a restart waits up to it plus crashSettle for an entry a kill left
-	// sent.
-	crashSendTimeout = 500 * time.Millisecond
+	// crashHTTPTimeout bounds one HTTP attempt: what ends a "hang".
+	crashHTTPTimeout = 100 * time.Millisecond
+	// crashSendTimeout is the placements' budget (orders.Config.SendTimeout), room for a hang
+	// and the query after it. Scaled down with the recvWindow: a restart waits up to it plus
+	// crashSettle for an entry a kill left sent.
+	crashSendTimeout = 300 * time.Millisecond
 )
 
 // crashLimits are raised above Binance's: 33 restarts a minute each reconcile with
@@ -139,13 +143,13 @@ func openCrashStack(ctx context.Context, url, path, instance string) (*crashStac
 	}
 	st.sched, err = scheduler.New(scheduler.Config{Exchange: "binance", InstanceID: instance,
 		Windows: windows, Buckets: binance.SchedulerBuckets()},
-		scheduler.WithLogger(zerolog.Nop()))
+		scheduler.WithLogger(zerolog.Nop()), scheduler.WithObserver(reportTimeouts))
 	if err != nil {
 		st.close()
 		return nil, err
 	}
 	st.client, err = binance.New(binance.Config{BaseURL: url, APIKey: crashKey, APISecret: crashSecret,
-		RecvWindow: crashRecvMs, Timeout: 2 * time.Second}, st.sched, binance.WithHTTPClient(&http.Client{Transport: st.tr}))
+		RecvWindow: crashRecvMs, Timeout: crashHTTPTimeout}, st.sched, binance.WithHTTPClient(&http.Client{Transport: st.tr}))
 	if err != nil {
 		st.close()
 		return nil, err
@@ -174,6 +178,15 @@ func openCrashStack(ctx context.Context, url, path, instance string) (*crashStac
 		return nil, err
 	}
 	return st, nil
+}
+
+// reportTimeouts tells the parent about every attempt on /api/v3/order (a placement, or a
+// query settling one) that ended by the client's own timeout (no answer within
+// crashHTTPTimeout), so the test can show the path was taken.
+func reportTimeouts(ev scheduler.AttemptEvent) {
+	if ev.Endpoint == "/api/v3/order" && ev.Status == 0 && ev.Latency >= crashHTTPTimeout {
+		fmt.Printf("timeout %s\n", ev.Method)
+	}
 }
 
 func (st *crashStack) close() {
@@ -295,9 +308,12 @@ type helperRun struct {
 	exited chan struct{}
 	mu     sync.Mutex
 	placed int
-	found  int // unresolved entries the restart's reconciliation found on the exchange
-	absent int // and those it resolved as never placed
-	stderr strings.Builder
+	// timeouts counts attempts on /api/v3/order that ended by the client's own timeout, by
+	// method (POST: placements, GET: queries).
+	timeouts map[string]int
+	found    int // unresolved entries the restart's reconciliation found on the exchange
+	absent   int // and those it resolved as never placed
+	stderr   strings.Builder
 }
 
 func startHelper(t *testing.T, url, path string) *helperRun {
@@ -308,7 +324,7 @@ func startHelper(t *testing.T, url, path string) *helperRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &helperRun{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{})}
+	r := &helperRun{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{}), timeouts: map[string]int{}}
 	cmd.Stderr = &lockedWriter{mu: &r.mu, w: &r.stderr}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -327,6 +343,10 @@ func startHelper(t *testing.T, url, path string) *helperRun {
 			case strings.HasPrefix(sc.Text(), "placed"):
 				r.mu.Lock()
 				r.placed++
+				r.mu.Unlock()
+			case strings.HasPrefix(sc.Text(), "timeout "):
+				r.mu.Lock()
+				r.timeouts[strings.TrimPrefix(sc.Text(), "timeout ")]++
 				r.mu.Unlock()
 			}
 		}
@@ -366,18 +386,20 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	faults := sim.Faults{ErrorRate: 0.05, TimeoutRate: 0.08, UnknownRate: 0.08, Paths: []string{"/api/v3/order"}}
-	s.SetFaults(faults)
+	faults := sim.Faults{ErrorRate: 0.05, TimeoutRate: 0.08, UnknownRate: 0.08, HangMS: 5000, Paths: []string{"/api/v3/order"}}
 	path := filepath.Join(t.TempDir(), "journal.db")
 
 	rng := rand.New(rand.NewPCG(20260301, 4))
 	kills, reported := 0, 0
+	timeouts := map[string]int{}
 	var readyIn time.Duration
 	foundAtRestart, absentAtRestart := 0, 0
 	for run := 0; kills < crashKills; run++ {
 		if run > 3*crashKills {
 			t.Fatalf("only %d kills in %d runs", kills, run)
 		}
+		faults.TimeoutMode = []string{"drop", "hang"}[run%2]
+		s.SetFaults(faults)
 		h := startHelper(t, s.URL(), path)
 		// Most kills land while the bot places orders; every fifth lands anywhere, start-up
 		// and reconciliation included.
@@ -405,6 +427,9 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 		}
 		h.mu.Lock()
 		reported += h.placed
+		for m, n := range h.timeouts {
+			timeouts[m] += n
+		}
 		foundAtRestart += h.found
 		absentAtRestart += h.absent
 		h.mu.Unlock()
@@ -494,6 +519,11 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 	t.Log(stats)
 	t.Logf("restarts' reconciliations: %d in-flight entries found placed, %d proven absent; mean time from spawn to ready %s",
 		foundAtRestart, absentAtRestart, readyIn/time.Duration(kills))
+	t.Logf("attempts on /api/v3/order ended by the client's own timeout: %d placements, %d queries",
+		timeouts[http.MethodPost], timeouts[http.MethodGet])
+	if timeouts[http.MethodPost]+timeouts[http.MethodGet] == 0 {
+		t.Error("no attempt on /api/v3/order ended by the client's own timeout: the hang mode was not exercised")
+	}
 	ss := s.Stats()
 	t.Logf("simulator: %d requests, %d answered 429, %d 418, %d orders created",
 		ss.Total.Requests, ss.Total.Status429, ss.Total.Status418, ss.Total.OrdersCreated)
