@@ -1,6 +1,8 @@
 package orders
 
 import (
+	"math/big"
+
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
@@ -28,10 +30,21 @@ const (
 	maxExp       = 64
 )
 
-// ParseAmount reads a quantity or price given as text (a config value, a JSON field) the only
-// way the order path accepts: plain decimal notation, digits with an optional fraction, at most
-// 64 characters. Signs, exponents, spaces, "NaN", "Inf", hex and digit separators are refused
-// with a *ValidationError, so no float-ish string ever becomes an amount.
+// MaxAmountPlaces is the most decimal places (trailing zeros aside) a price or quantity may
+// carry. Exchange amounts carry at most 8 (Binance's tick and step sizes go down to 1e-8), and
+// ordinary decimal arithmetic stays near that: shopspring's Div rounds to 16 places, and a
+// product of such a quotient with a price or a factor like 0.999 adds a few. An amount finer
+// than 1e-20 is a bug or an attack ("65000.01 + 1e-30"), not a price a strategy meant, so
+// Prepare refuses it instead of rounding it onto the grid; ordinary excess digits
+// (65010.010000000002, mid × 0.999) are still rounded.
+const MaxAmountPlaces = 20
+
+// ParseAmount reads a quantity or price given as text (a config value, a JSON field) strictly:
+// plain decimal notation, digits with an optional fraction, at most 64 characters and
+// MaxAmountPlaces decimal places. Signs, exponents, spaces, "NaN", "Inf", hex and digit
+// separators are refused with a *ValidationError, so no float-ish string becomes an amount.
+// decimal.NewFromString (and so Decimal's UnmarshalText and UnmarshalJSON) also refuses NaN
+// and Inf but takes exponents ("1e-30"); Prepare refuses what that lets through.
 func ParseAmount(s string) (decimal.Decimal, error) {
 	if s == "" {
 		return decimal.Decimal{}, invalid("", "amount", "", "empty")
@@ -54,6 +67,9 @@ func ParseAmount(s string) (decimal.Decimal, error) {
 	if err != nil {
 		return decimal.Decimal{}, invalid("", "amount", "", "%q: %v", s, err)
 	}
+	if places := decimalPlaces(d); places > MaxAmountPlaces {
+		return decimal.Decimal{}, invalid("", "amount", "", "%q has %d decimal places, more than %d", s, places, MaxAmountPlaces)
+	}
 	return d, nil
 }
 
@@ -69,7 +85,8 @@ func RoundQuantity(q, step decimal.Decimal) decimal.Decimal {
 
 // RoundPrice moves p onto the tick grid (multiples of tick) by mode, RoundNearest or
 // RoundPassive (see their docs); a zero tick leaves p as it is. It requires p >= 0 and
-// tick >= 0. Exact arithmetic: a price off the grid by 1e-30 is rounded, never sent as is.
+// tick >= 0. The arithmetic is exact, so a price is never sent off the grid; Prepare refuses
+// prices finer than MaxAmountPlaces before they get here.
 func RoundPrice(p, tick decimal.Decimal, side adapters.Side, mode string) decimal.Decimal {
 	if tick.Sign() <= 0 {
 		return p
@@ -103,11 +120,13 @@ func RoundPrice(p, tick decimal.Decimal, side adapters.Side, mode string) decima
 // RoundNearest) and the quantity rounded down to the step. It refuses, with a
 // *ValidationError naming the field and the filter, anything the exchange would refuse:
 // a symbol that is not the intent's or not TRADING, an unknown side, type or time in force,
-// a quantity or price that is not positive, a MARKET order with a price, and rounded amounts
-// outside LOT_SIZE, PRICE_FILTER or NOTIONAL. ClientOrderID is left empty.
+// a quantity or price that is not positive or has more than MaxAmountPlaces decimal places,
+// a MARKET order with a price, and rounded amounts outside LOT_SIZE, PRICE_FILTER or
+// NOTIONAL. ClientOrderID is left empty.
 //
-// The notional of a MARKET order depends on the price it fills at, which the manager does not
-// know; the exchange checks it.
+// The notional of a MARKET order is not checked: it depends on the price the order fills at,
+// which is known only once it has; the exchange checks it (and refuses with a filter error,
+// a validation failure that sends nothing twice).
 func Prepare(in Intent, sym adapters.SymbolInfo, mode string) (adapters.OrderRequest, error) {
 	s := in.Symbol
 	switch {
@@ -160,6 +179,11 @@ func Prepare(in Intent, sym adapters.SymbolInfo, mode string) (adapters.OrderReq
 		if !in.Price.IsZero() {
 			return adapters.OrderRequest{}, invalid(s, "price", "", "must be zero for a MARKET order, got %s", in.Price)
 		}
+		// No MIN_NOTIONAL/NOTIONAL check for MARKET orders: quantity × fill price is unknown
+		// before the fill, and a price guessed from the book could refuse an order the
+		// exchange takes, or pass one it refuses. The exchange applies the filter (Binance's
+		// applyMinToMarket/applyMaxToMarket, on its average price) and its refusal is a
+		// validation error that Place returns without retrying.
 		return req, nil
 	}
 	if err := checkAmount(s, "price", in.Price); err != nil {
@@ -184,13 +208,42 @@ func Prepare(in Intent, sym adapters.SymbolInfo, mode string) (adapters.OrderReq
 	return req, nil
 }
 
-// checkAmount refuses amounts that are not positive or whose exponent is absurd.
+// checkAmount refuses amounts that are not positive, whose exponent is absurd, or that are
+// finer than MaxAmountPlaces (see there for why). The exponent is checked first, so the
+// places are only ever counted on a bounded number.
 func checkAmount(symbol, field string, d decimal.Decimal) error {
 	if d.Sign() <= 0 {
 		return invalid(symbol, field, "", "must be positive, got %s", d)
 	}
-	if e := d.Exponent(); e < -maxExp || e > maxExp {
+	e := d.Exponent()
+	if e < -maxExp || e > maxExp {
 		return invalid(symbol, field, "", "exponent %d outside [-%d, %d]", e, maxExp, maxExp)
 	}
+	if e >= -MaxAmountPlaces {
+		return nil // the common case: no arithmetic
+	}
+	if places := decimalPlaces(d); places > MaxAmountPlaces {
+		return invalid(symbol, field, "", "%s has %d decimal places, more than the %d an amount may carry (finer than any exchange amount or decimal arithmetic produces)",
+			d, places, MaxAmountPlaces)
+	}
 	return nil
+}
+
+// decimalPlaces returns how many decimal places d needs: its fraction's digits without
+// trailing zeros (2 for 1.2300).
+func decimalPlaces(d decimal.Decimal) int {
+	places := -int(d.Exponent())
+	if places <= 0 {
+		return 0
+	}
+	c, ten, rem := d.Coefficient(), big.NewInt(10), new(big.Int)
+	for places > 0 {
+		q, r := new(big.Int).QuoRem(c, ten, rem)
+		if r.Sign() != 0 {
+			break
+		}
+		c = q
+		places--
+	}
+	return places
 }

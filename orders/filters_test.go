@@ -2,6 +2,7 @@ package orders_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -13,8 +14,14 @@ import (
 
 func TestPrepareRounds(t *testing.T) {
 	btc := symbolInfo("BTCUSDT", "TRADING")
-	offGrid := dec("65000.01").Add(decimal.New(1, -30)) // 1e-30 above a tick
-	below := dec("65000.01").Sub(decimal.New(1, -30))
+	// Ordinary excess digits, as strategies produce them: float noise, a product, a quotient
+	// (shopspring divides to 16 places) and a quotient times a factor (19 places).
+	floatAbove := dec("65010.010000000002") // strconv of 65010.01 computed in float64
+	floatBelow := dec("65000.009999999998")
+	tilted := dec("65432.17").Mul(dec("0.999")) // 65366.73783
+	third := dec("100").Div(dec("3"))           // 33.3333333333333333
+	perNotional := dec("10").Div(dec("65000"))  // 0.0001538461538462
+	twenty := dec("65000.01").Add(decimal.New(1, -orders.MaxAmountPlaces))
 	tests := []struct {
 		name       string
 		side       adapters.Side
@@ -28,15 +35,21 @@ func TestPrepareRounds(t *testing.T) {
 		{"nearest up", adapters.Buy, orders.RoundNearest, dec("0.001"), dec("65000.016"), "0.001", "65000.02"},
 		{"halfway buy goes down", adapters.Buy, orders.RoundNearest, dec("0.001"), dec("65000.015"), "0.001", "65000.01"},
 		{"halfway sell goes up", adapters.Sell, orders.RoundNearest, dec("0.001"), dec("65000.015"), "0.001", "65000.02"},
-		{"1e-30 above the grid, buy", adapters.Buy, orders.RoundNearest, dec("0.001"), offGrid, "0.001", "65000.01"},
-		{"1e-30 above the grid, sell", adapters.Sell, orders.RoundNearest, dec("0.001"), offGrid, "0.001", "65000.01"},
-		{"1e-30 below the grid, buy", adapters.Buy, orders.RoundNearest, dec("0.001"), below, "0.001", "65000.01"},
+		{"float noise above the grid, buy", adapters.Buy, orders.RoundNearest, dec("0.001"), floatAbove, "0.001", "65010.01"},
+		{"float noise above the grid, sell", adapters.Sell, orders.RoundNearest, dec("0.001"), floatAbove, "0.001", "65010.01"},
+		{"float noise below the grid, buy", adapters.Buy, orders.RoundNearest, dec("0.001"), floatBelow, "0.001", "65000.01"},
 		{"passive buy down", adapters.Buy, orders.RoundPassive, dec("0.001"), dec("65000.019"), "0.001", "65000.01"},
 		{"passive sell up", adapters.Sell, orders.RoundPassive, dec("0.001"), dec("65000.011"), "0.001", "65000.02"},
-		{"passive 1e-30 above, buy", adapters.Buy, orders.RoundPassive, dec("0.001"), offGrid, "0.001", "65000.01"},
-		{"passive 1e-30 above, sell", adapters.Sell, orders.RoundPassive, dec("0.001"), offGrid, "0.001", "65000.02"},
+		{"passive float noise above, buy", adapters.Buy, orders.RoundPassive, dec("0.001"), floatAbove, "0.001", "65010.01"},
+		{"passive float noise above, sell", adapters.Sell, orders.RoundPassive, dec("0.001"), floatAbove, "0.001", "65010.02"},
+		{"mid × 0.999", adapters.Buy, orders.RoundNearest, dec("0.001"), tilted, "0.001", "65366.74"},
+		{"a quotient as the price", adapters.Buy, orders.RoundNearest, dec("1"), third, "1", "33.33"},
+		{"quantity from a quotient", adapters.Buy, orders.RoundNearest, perNotional, dec("65000"), "0.00015", "65000"},
+		{"quantity from a quotient times a factor", adapters.Buy, orders.RoundNearest, perNotional.Mul(dec("0.999")), dec("65000"), "0.00015", "65000"},
+		{"exactly the most places allowed", adapters.Buy, orders.RoundNearest, dec("0.001"), twenty, "0.001", "65000.01"},
+		{"trailing zeros are not places", adapters.Buy, orders.RoundNearest, dec("0.001"), dec("65000.010000000000000000000000000000"), "0.001", "65000.01"},
 		{"quantity down to the step", adapters.Buy, orders.RoundNearest, dec("0.0012399"), dec("65000"), "0.00123", "65000"},
-		{"quantity 1e-30 below a step", adapters.Buy, orders.RoundNearest, dec("0.00123").Sub(decimal.New(1, -30)), dec("65000"), "0.00122", "65000"},
+		{"quantity float noise below a step", adapters.Buy, orders.RoundNearest, dec("0.0012299999999999999"), dec("65000"), "0.00122", "65000"},
 		{"default mode is nearest", adapters.Buy, "", dec("0.001"), dec("65000.016"), "0.001", "65000.02"},
 	}
 	for _, tt := range tests {
@@ -82,10 +95,17 @@ func TestPrepareRefuses(t *testing.T) {
 		{"zero quantity", btc, func(in *orders.Intent) { in.Quantity = decimal.Zero }, "quantity", ""},
 		{"negative quantity", btc, func(in *orders.Intent) { in.Quantity = dec("-0.001") }, "quantity", ""},
 		{"quantity below one step", btc, func(in *orders.Intent) { in.Quantity = dec("0.000009") }, "quantity", "LOT_SIZE"},
-		{"quantity 1e-30", btc, func(in *orders.Intent) { in.Quantity = decimal.New(1, -30) }, "quantity", "LOT_SIZE"},
+		{"quantity 1e-30", btc, func(in *orders.Intent) { in.Quantity = decimal.New(1, -30) }, "quantity", ""},
+		{"quantity 1e-30 below a step", btc, func(in *orders.Intent) { in.Quantity = dec("0.00123").Sub(decimal.New(1, -30)) }, "quantity", ""},
 		{"quantity above max", btc, func(in *orders.Intent) { in.Quantity, in.Price = dec("9000.00001"), dec("1") }, "quantity", "LOT_SIZE"},
 		{"quantity with an absurd exponent", btc, func(in *orders.Intent) { in.Quantity = decimal.New(1, -1000) }, "quantity", ""},
 		{"zero price", btc, func(in *orders.Intent) { in.Price = decimal.Zero }, "price", ""},
+		{"price 1e-30 above the grid", btc, func(in *orders.Intent) { in.Price = dec("65000.01").Add(decimal.New(1, -30)) }, "price", ""},
+		{"price 1e-30 below the grid", btc, func(in *orders.Intent) { in.Price = dec("65000.01").Sub(decimal.New(1, -30)) }, "price", ""},
+		{"price one place finer than allowed", btc, func(in *orders.Intent) {
+			in.Price = dec("65000.01").Add(decimal.New(1, -orders.MaxAmountPlaces-1))
+		}, "price", ""},
+		{"price with an absurd exponent", btc, func(in *orders.Intent) { in.Price = decimal.New(65000, 1000) }, "price", ""},
 		{"negative price", btc, func(in *orders.Intent) { in.Price = dec("-65000") }, "price", ""},
 		{"price rounding to zero", btc, func(in *orders.Intent) { in.Price, in.Quantity = dec("0.004"), dec("5000") }, "price", "PRICE_FILTER"},
 		{"price above max", btc, func(in *orders.Intent) { in.Price = dec("1000000.01") }, "price", "PRICE_FILTER"},
@@ -115,6 +135,27 @@ func TestPrepareRefuses(t *testing.T) {
 	}
 }
 
+// TestPrepareNamesPrecision: a hostile amount's refusal says which field and how fine it is.
+func TestPrepareNamesPrecision(t *testing.T) {
+	btc := symbolInfo("BTCUSDT", "TRADING")
+	for _, tc := range []struct {
+		field string
+		in    orders.Intent
+		want  string
+	}{
+		{"price", orders.Intent{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit, Quantity: dec("0.001"),
+			Price: dec("65000.01").Add(decimal.New(1, -30))}, "has 30 decimal places, more than the 20"},
+		{"quantity", orders.Intent{Symbol: "BTCUSDT", Side: adapters.Sell, Type: adapters.Market,
+			Quantity: dec("0.001").Add(decimal.New(7, -25))}, "has 25 decimal places, more than the 20"},
+	} {
+		_, err := orders.Prepare(tc.in, btc, orders.RoundNearest)
+		var ve *orders.ValidationError
+		if !errors.As(err, &ve) || ve.Field != tc.field || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want a validation error of %s saying %q", tc.field, err, tc.field, tc.want)
+		}
+	}
+}
+
 func TestPrepareMarketAndMaker(t *testing.T) {
 	btc := symbolInfo("BTCUSDT", "TRADING")
 	req, err := orders.Prepare(orders.Intent{Symbol: "BTCUSDT", Side: adapters.Sell, Type: adapters.Market, Quantity: dec("0.0012345")}, btc, "")
@@ -135,8 +176,11 @@ func TestParseAmount(t *testing.T) {
 			t.Errorf("ParseAmount(%q) = %s, %v; want %s", in, d, err, want)
 		}
 	}
+	good["65000.01000000000000000001"] = "65000.01000000000000000001" // 20 places
+	good["0.100000000000000000000000000"] = "0.1"                     // trailing zeros are not places
 	bad := []string{"", "NaN", "nan", "Inf", "+Inf", "-Infinity", "-1", "+1", "1e5", "1E-30", " 1", "1 ",
-		"1.", ".5", "1..2", "0x10", "1_000", "1,5", "١", "12345678901234567890123456789012345678901234567890123456789012345"}
+		"1.", ".5", "1..2", "0x10", "1_000", "1,5", "١", "12345678901234567890123456789012345678901234567890123456789012345",
+		"65000.010000000000000000000000000001"} // 30 places
 	for _, in := range bad {
 		if d, err := orders.ParseAmount(in); !errors.Is(err, orders.ErrInvalidIntent) {
 			t.Errorf("ParseAmount(%q) = %s, %v; want a validation error", in, d, err)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/orders"
@@ -51,13 +53,35 @@ func TestPlaceAcknowledged(t *testing.T) {
 // byte is sent.
 func TestPlaceSendsNothingInvalid(t *testing.T) {
 	h := newHarness(t, orders.Config{})
+	with := func(qty, price decimal.Decimal) orders.Intent {
+		return orders.Intent{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit, Quantity: qty, Price: price, Strategy: "mm"}
+	}
 	tests := map[string]orders.Intent{
-		"unknown symbol":      {Symbol: "NOPEUSDT", Side: adapters.Buy, Type: adapters.Limit, Quantity: dec("1"), Price: dec("1")},
-		"symbol not trading":  {Symbol: "HALTUSDT", Side: adapters.Buy, Type: adapters.Limit, Quantity: dec("1"), Price: dec("10")},
-		"negative quantity":   limitBuy("-0.001", "65000"),
-		"zero quantity":       limitBuy("0", "65000"),
-		"below min notional":  limitBuy("0.00001", "65000"),
-		"zero-valued decimal": {Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit},
+		"unknown symbol":                   {Symbol: "NOPEUSDT", Side: adapters.Buy, Type: adapters.Limit, Quantity: dec("1"), Price: dec("1")},
+		"symbol not trading":               {Symbol: "HALTUSDT", Side: adapters.Buy, Type: adapters.Limit, Quantity: dec("1"), Price: dec("10")},
+		"negative quantity":                limitBuy("-0.001", "65000"),
+		"zero quantity":                    limitBuy("0", "65000"),
+		"below min notional":               limitBuy("0.00001", "65000"),
+		"zero-valued decimal":              {Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit},
+		"price 1e-30 off the grid":         with(dec("0.001"), dec("65000.01").Add(decimal.New(1, -30))),
+		"quantity 1e-30 off the step":      with(dec("0.00123").Sub(decimal.New(1, -30)), dec("65000")),
+		"price with an absurd exponent":    with(dec("0.001"), decimal.New(1, -1000)),
+		"quantity with an absurd exponent": with(decimal.New(1, 1000), dec("65000")),
+	}
+	// Amounts as text, through the ways a strategy gets them: Decimal's UnmarshalText (how
+	// the runtime decodes a strategy's config, and what decimal.NewFromString does) and
+	// ParseAmount. ParseAmount refuses every one; what UnmarshalText lets through, Place does.
+	for _, text := range []string{"NaN", "nan", "Inf", "+Inf", "-Infinity", "0x10", "-0.001",
+		"1e-30", "65000.01e-30", "6500001000000000000000000000000001e-30", "1E-1000", "1e1000"} {
+		if d, err := orders.ParseAmount(text); !errors.Is(err, orders.ErrInvalidIntent) {
+			t.Errorf("ParseAmount(%q) = %s, %v; want a validation error", text, d, err)
+		}
+		var d decimal.Decimal
+		if err := d.UnmarshalText([]byte(text)); err != nil {
+			continue // never becomes an amount
+		}
+		tests["price "+text] = with(dec("0.001"), d)
+		tests["quantity "+text] = with(d, dec("65000"))
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {
