@@ -212,6 +212,10 @@ func (c *Config) setDefaults() {
 	if c.Orders.RecvWindow == 0 && c.Exchange.RecvWindow > 0 {
 		c.Orders.RecvWindow = time.Duration(c.Exchange.RecvWindow) * time.Millisecond
 	}
+	// A placement's journalled send-by deadline is the scheduler's budget for it: one fact.
+	if c.Orders.SendTimeout == 0 && c.Scheduler.DefaultBudget > 0 {
+		c.Orders.SendTimeout = c.Scheduler.DefaultBudget
+	}
 	if c.Orders.Retention == 0 {
 		c.Orders.Retention = c.Journal.Retention
 	}

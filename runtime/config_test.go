@@ -151,3 +151,25 @@ func TestBinanceTemplateNeedsSecretsFromTheEnvironment(t *testing.T) {
 		t.Fatalf("template: %+v", c.Exchange)
 	}
 }
+
+// The orders manager's timing follows the keys it depends on: its acceptance window is
+// exchange.recv_window and a placement's send-by deadline is scheduler.default_budget,
+// unless set on their own.
+func TestOrdersTimingFollowsExchangeAndScheduler(t *testing.T) {
+	c, _, err := runtime.LoadConfig(runtime.LoadOptions{Environ: []string{
+		"KEEL_EXCHANGE_RECV_WINDOW=3000", "KEEL_SCHEDULER_DEFAULT_BUDGET=12s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Orders.RecvWindow != 3*time.Second || c.Orders.SendTimeout != 12*time.Second {
+		t.Fatalf("recv_window %s, send_timeout %s; want 3s and 12s", c.Orders.RecvWindow, c.Orders.SendTimeout)
+	}
+	c, _, err = runtime.LoadConfig(runtime.LoadOptions{Environ: []string{
+		"KEEL_SCHEDULER_DEFAULT_BUDGET=12s", "KEEL_ORDERS_SEND_TIMEOUT=5s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Orders.SendTimeout != 5*time.Second {
+		t.Fatalf("send_timeout %s, want its own 5s", c.Orders.SendTimeout)
+	}
+}
