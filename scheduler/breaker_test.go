@@ -235,14 +235,7 @@ func TestHalfOpenOneProbe(t *testing.T) {
 						t.Fatalf("breaker %s during the probe, want half-open", st)
 					}
 					close(release)
-					done := make(chan struct{})
-					go func() {
-						for _, p := range ps {
-							<-p.done
-						}
-						close(done)
-					}()
-					drive(t, clk, done)
+					drivePending(t, clk, ps)
 
 					failedFast := 0
 					for _, p := range ps {

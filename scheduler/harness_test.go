@@ -109,6 +109,19 @@ func drive(t *testing.T, clk *clock.Fake, done <-chan struct{}) {
 	}
 }
 
+// drivePending drives the clock until every one of ps has returned.
+func drivePending(t *testing.T, clk *clock.Fake, ps []*pending) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		for _, p := range ps {
+			<-p.done
+		}
+		close(done)
+	}()
+	drive(t, clk, done)
+}
+
 // doAll runs reqs concurrently and drives the clock until all return.
 func doAll(t *testing.T, s *scheduler.Scheduler, clk *clock.Fake, reqs ...*scheduler.Request) []result {
 	t.Helper()

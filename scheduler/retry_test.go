@@ -276,14 +276,7 @@ func TestInFlightRetriesSpread(t *testing.T) {
 		}
 		refusedAt := clk.Now()
 		close(release)
-		done := make(chan struct{})
-		go func() {
-			for _, p := range ps {
-				<-p.done
-			}
-			close(done)
-		}()
-		drive(t, clk, done)
+		drivePending(t, clk, ps)
 
 		for _, p := range ps {
 			if p.res.err != nil {
@@ -346,14 +339,7 @@ func TestRetryBudgetSlidingMinute(t *testing.T) {
 			}
 			synctest.Wait()
 			close(release)
-			done := make(chan struct{})
-			go func() {
-				for _, p := range ps {
-					<-p.done
-				}
-				close(done)
-			}()
-			drive(t, clk, done)
+			drivePending(t, clk, ps)
 			for _, p := range ps {
 				switch {
 				case errors.Is(p.res.err, scheduler.ErrRetryBudget):
