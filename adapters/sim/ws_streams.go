@@ -125,6 +125,9 @@ type wsHub struct {
 	stats    StreamStats
 	faults   StreamFaults
 	nextDrop time.Time
+	// drops counts DropStreams calls: a connection admitted before a drop and registered after
+	// it (its handshake was in flight) is dropped too, as the client already holds it.
+	drops    uint64
 	delayed  []delayedMsg
 	started  bool
 	closed   bool
@@ -182,12 +185,13 @@ func (h *wsHub) connList() []*wsConn {
 	return out
 }
 
-// admit counts a connection attempt of ip and reports whether it is within the limit.
-func (h *wsHub) admit(ip string, api bool, now time.Time) bool {
+// admit counts a connection attempt of ip and reports whether it is within the limit, with
+// the drop count to hand to add.
+func (h *wsHub) admit(ip string, api bool, now time.Time) (drops uint64, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return false
+		return 0, false
 	}
 	m := h.ipStream
 	if api {
@@ -205,13 +209,13 @@ func (h *wsHub) admit(ip string, api bool, now time.Time) bool {
 		} else {
 			h.stats.Refused++
 		}
-		return false
+		return 0, false
 	}
 	w.count++
 	// Counted before the handshake is answered, so a client whose connection is up is
 	// always in the stats.
 	h.opened(api, 1)
-	return true
+	return h.drops, true
 }
 
 // opened adds n to the count of accepted connections of the kind.
@@ -232,11 +236,16 @@ func (h *wsHub) streaming() bool {
 	return h.started
 }
 
-// add registers c and starts the broadcaster with the first connection; false once closed.
-func (h *wsHub) add(c *wsConn) bool {
+// add registers c and starts the broadcaster with the first connection; false once closed,
+// or when a drop came between c's admission (drops, from admit) and now.
+func (h *wsHub) add(c *wsConn, drops uint64) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
+		return false
+	}
+	if h.drops != drops {
+		h.stats.Dropped++
 		return false
 	}
 	h.conns[c] = struct{}{}
@@ -272,6 +281,7 @@ func (s *Server) DropStreams() {
 	h.mu.Lock()
 	conns := h.connList()
 	h.stats.Dropped += int64(len(conns))
+	h.drops++
 	h.mu.Unlock()
 	for _, c := range conns {
 		c.kill()
@@ -588,7 +598,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 		host = r.RemoteAddr
 	}
 	h := s.hub
-	if !h.admit(host, api, s.clock.Now()) {
+	drops, admitted := h.admit(host, api, s.clock.Now())
+	if !admitted {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, reply{status: http.StatusTooManyRequests, body: errTooManyRequests()})
 		return true
@@ -613,7 +624,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	}
 	c.c = ws
 	ws.SetReadLimit(1 << 20)
-	if !h.add(c) {
+	if !h.add(c, drops) {
 		c.kill()
 		return true
 	}
