@@ -30,14 +30,20 @@ const (
 	maxExp       = 64
 )
 
-// MaxAmountPlaces is the most decimal places (trailing zeros aside) a price or quantity may
-// carry. Exchange amounts carry at most 8 (Binance's tick and step sizes go down to 1e-8), and
-// ordinary decimal arithmetic stays near that: shopspring's Div rounds to 16 places, and a
-// product of such a quotient with a price or a factor like 0.999 adds a few. An amount finer
-// than 1e-20 is a bug or an attack ("65000.01 + 1e-30"), not a price a strategy meant, so
-// Prepare refuses it instead of rounding it onto the grid; ordinary excess digits
-// (65010.010000000002, mid × 0.999) are still rounded.
+// MaxAmountPlaces is the most decimal places (trailing zeros aside) ParseAmount takes from
+// text: exchange amounts carry at most 8 (Binance's tick and step sizes go down to 1e-8), so
+// a written amount finer than 1e-20 is a typo or an attack.
 const MaxAmountPlaces = 20
+
+// gridEpsilon is how close to the tick or step grid, relative to the tick or step, an amount
+// may lie without being on it before Prepare refuses it instead of rounding it. No arithmetic
+// a strategy does lands that close by accident: float64 noise is ~1e-16 of the amount (an
+// amount is at least one tick, so at least 1e-16 of a tick), shopspring's Div errs by up to
+// 5e-17 absolute (at least 5e-20 of any tick or step below 1000), and products of quotients
+// err by as much or more. "65000.01 + 1e-30" (1e-28 of a 0.01 tick) is a bug or an attack,
+// which rounding would hide; ordinary excess digits (65010.010000000002, mid × 0.999, a
+// product of two quotients with 32 places) are still rounded.
+var gridEpsilon = decimal.New(1, -20)
 
 // ParseAmount reads a quantity or price given as text (a config value, a JSON field) strictly:
 // plain decimal notation, digits with an optional fraction, at most 64 characters and
@@ -86,7 +92,7 @@ func RoundQuantity(q, step decimal.Decimal) decimal.Decimal {
 // RoundPrice moves p onto the tick grid (multiples of tick) by mode, RoundNearest or
 // RoundPassive (see their docs); a zero tick leaves p as it is. It requires p >= 0 and
 // tick >= 0. The arithmetic is exact, so a price is never sent off the grid; Prepare refuses
-// prices finer than MaxAmountPlaces before they get here.
+// prices within gridEpsilon of the grid but off it before they get here.
 func RoundPrice(p, tick decimal.Decimal, side adapters.Side, mode string) decimal.Decimal {
 	if tick.Sign() <= 0 {
 		return p
@@ -120,7 +126,8 @@ func RoundPrice(p, tick decimal.Decimal, side adapters.Side, mode string) decima
 // RoundNearest) and the quantity rounded down to the step. It refuses, with a
 // *ValidationError naming the field and the filter, anything the exchange would refuse:
 // a symbol that is not the intent's or not TRADING, an unknown side, type or time in force,
-// a quantity or price that is not positive or has more than MaxAmountPlaces decimal places,
+// a quantity or price that is not positive, has an absurd exponent, or lies off the step or
+// tick grid by less than gridEpsilon of it (see there),
 // a MARKET order with a price, and rounded amounts outside LOT_SIZE, PRICE_FILTER or
 // NOTIONAL. ClientOrderID is left empty.
 //
@@ -162,7 +169,7 @@ func Prepare(in Intent, sym adapters.SymbolInfo, mode string) (adapters.OrderReq
 		return adapters.OrderRequest{}, invalid(s, "type", "", "expected LIMIT, LIMIT_MAKER or MARKET, got %q", in.Type)
 	}
 
-	if err := checkAmount(s, "quantity", in.Quantity); err != nil {
+	if err := checkAmount(s, "quantity", in.Quantity, sym.StepSize); err != nil {
 		return adapters.OrderRequest{}, err
 	}
 	req.Quantity = RoundQuantity(in.Quantity, sym.StepSize)
@@ -186,7 +193,7 @@ func Prepare(in Intent, sym adapters.SymbolInfo, mode string) (adapters.OrderReq
 		// validation error that Place returns without retrying.
 		return req, nil
 	}
-	if err := checkAmount(s, "price", in.Price); err != nil {
+	if err := checkAmount(s, "price", in.Price, sym.TickSize); err != nil {
 		return adapters.OrderRequest{}, err
 	}
 	req.Price = RoundPrice(in.Price, sym.TickSize, in.Side, mode)
@@ -208,10 +215,10 @@ func Prepare(in Intent, sym adapters.SymbolInfo, mode string) (adapters.OrderReq
 	return req, nil
 }
 
-// checkAmount refuses amounts that are not positive, whose exponent is absurd, or that are
-// finer than MaxAmountPlaces (see there for why). The exponent is checked first, so the
-// places are only ever counted on a bounded number.
-func checkAmount(symbol, field string, d decimal.Decimal) error {
+// checkAmount refuses amounts that are not positive, whose exponent is absurd, or that lie
+// off the grid of unit (the step or tick) by less than gridEpsilon of it. The exponent is
+// checked first, so the grid is only ever computed on a bounded number.
+func checkAmount(symbol, field string, d, unit decimal.Decimal) error {
 	if d.Sign() <= 0 {
 		return invalid(symbol, field, "", "must be positive, got %s", d)
 	}
@@ -219,12 +226,17 @@ func checkAmount(symbol, field string, d decimal.Decimal) error {
 	if e < -maxExp || e > maxExp {
 		return invalid(symbol, field, "", "exponent %d outside [-%d, %d]", e, maxExp, maxExp)
 	}
-	if e >= -MaxAmountPlaces {
-		return nil // the common case: no arithmetic
+	if unit.Sign() <= 0 {
+		return nil
 	}
-	if places := decimalPlaces(d); places > MaxAmountPlaces {
-		return invalid(symbol, field, "", "%s has %d decimal places, more than the %d an amount may carry (finer than any exchange amount or decimal arithmetic produces)",
-			d, places, MaxAmountPlaces)
+	off := d.Mod(unit)
+	if off.IsZero() {
+		return nil
+	}
+	off = decimal.Min(off, unit.Sub(off)) // to the nearest grid point
+	if off.Cmp(unit.Mul(gridEpsilon)) < 0 {
+		return invalid(symbol, field, "", "%s is %s off the grid of %s: closer than any arithmetic error (%s of it), so refused rather than rounded",
+			d, off, unit, gridEpsilon)
 	}
 	return nil
 }

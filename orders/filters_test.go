@@ -22,6 +22,8 @@ func TestPrepareRounds(t *testing.T) {
 	third := dec("100").Div(dec("3"))           // 33.3333333333333333
 	perNotional := dec("10").Div(dec("65000"))  // 0.0001538461538462
 	twenty := dec("65000.01").Add(decimal.New(1, -orders.MaxAmountPlaces))
+	// A product of two quotients: 32 places, arbitrary digits.
+	product := dec("3000000").Div(dec("7")).Mul(dec("1").Div(dec("3")))
 	tests := []struct {
 		name       string
 		side       adapters.Side
@@ -46,7 +48,8 @@ func TestPrepareRounds(t *testing.T) {
 		{"a quotient as the price", adapters.Buy, orders.RoundNearest, dec("1"), third, "1", "33.33"},
 		{"quantity from a quotient", adapters.Buy, orders.RoundNearest, perNotional, dec("65000"), "0.00015", "65000"},
 		{"quantity from a quotient times a factor", adapters.Buy, orders.RoundNearest, perNotional.Mul(dec("0.999")), dec("65000"), "0.00015", "65000"},
-		{"exactly the most places allowed", adapters.Buy, orders.RoundNearest, dec("0.001"), twenty, "0.001", "65000.01"},
+		{"a product of two quotients as the quantity", adapters.Buy, orders.RoundNearest, product.Div(dec("1000000")), dec("65000"), "0.14285", "65000"},
+		{"1e-20 off the grid, 1e-18 of the tick", adapters.Buy, orders.RoundNearest, dec("0.001"), twenty, "0.001", "65000.01"},
 		{"trailing zeros are not places", adapters.Buy, orders.RoundNearest, dec("0.001"), dec("65000.010000000000000000000000000000"), "0.001", "65000.01"},
 		{"quantity down to the step", adapters.Buy, orders.RoundNearest, dec("0.0012399"), dec("65000"), "0.00123", "65000"},
 		{"quantity float noise below a step", adapters.Buy, orders.RoundNearest, dec("0.0012299999999999999"), dec("65000"), "0.00122", "65000"},
@@ -102,8 +105,8 @@ func TestPrepareRefuses(t *testing.T) {
 		{"zero price", btc, func(in *orders.Intent) { in.Price = decimal.Zero }, "price", ""},
 		{"price 1e-30 above the grid", btc, func(in *orders.Intent) { in.Price = dec("65000.01").Add(decimal.New(1, -30)) }, "price", ""},
 		{"price 1e-30 below the grid", btc, func(in *orders.Intent) { in.Price = dec("65000.01").Sub(decimal.New(1, -30)) }, "price", ""},
-		{"price one place finer than allowed", btc, func(in *orders.Intent) {
-			in.Price = dec("65000.01").Add(decimal.New(1, -orders.MaxAmountPlaces-1))
+		{"price 1e-23 off the grid (1e-21 of the tick)", btc, func(in *orders.Intent) {
+			in.Price = dec("65000.01").Add(decimal.New(1, -23))
 		}, "price", ""},
 		{"price with an absurd exponent", btc, func(in *orders.Intent) { in.Price = decimal.New(65000, 1000) }, "price", ""},
 		{"negative price", btc, func(in *orders.Intent) { in.Price = dec("-65000") }, "price", ""},
@@ -144,9 +147,9 @@ func TestPrepareNamesPrecision(t *testing.T) {
 		want  string
 	}{
 		{"price", orders.Intent{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit, Quantity: dec("0.001"),
-			Price: dec("65000.01").Add(decimal.New(1, -30))}, "has 30 decimal places, more than the 20"},
+			Price: dec("65000.01").Add(decimal.New(1, -30))}, "65000.010000000000000000000000000001 is 0.000000000000000000000000000001 off the grid of 0.01"},
 		{"quantity", orders.Intent{Symbol: "BTCUSDT", Side: adapters.Sell, Type: adapters.Market,
-			Quantity: dec("0.001").Add(decimal.New(7, -25))}, "has 25 decimal places, more than the 20"},
+			Quantity: dec("0.001").Add(decimal.New(7, -27))}, "off the grid of 0.00001"},
 	} {
 		_, err := orders.Prepare(tc.in, btc, orders.RoundNearest)
 		var ve *orders.ValidationError
@@ -184,6 +187,27 @@ func TestParseAmount(t *testing.T) {
 	for _, in := range bad {
 		if d, err := orders.ParseAmount(in); !errors.Is(err, orders.ErrInvalidIntent) {
 			t.Errorf("ParseAmount(%q) = %s, %v; want a validation error", in, d, err)
+		}
+	}
+}
+
+// TestPrepareRoundsTinyPrices: on a symbol priced in millionths (tick 1e-8), a price a
+// strategy computed in float64 carries 22 places and float noise; it is rounded, not refused.
+func TestPrepareRoundsTinyPrices(t *testing.T) {
+	pepe := symbolInfo("PEPEUSDT", "TRADING")
+	pepe.TickSize, pepe.MinPrice, pepe.StepSize, pepe.MinQty, pepe.MaxQty = dec("0.00000001"), dec("0.00000001"), dec("1"), dec("1"), dec("90000000000")
+	for _, tc := range []struct {
+		price decimal.Decimal
+		want  string
+	}{
+		{decimal.NewFromFloat(1.0 / 3 * 0.0000037), "0.00000123"}, // 0.0000012333333333333333
+		{decimal.NewFromFloat(0.1 * 0.0000123), "0.00000123"},     // float noise just off the grid
+		{dec("0.0000037").Div(dec("3")), "0.00000123"},            // a quotient
+	} {
+		req, err := orders.Prepare(orders.Intent{Symbol: "PEPEUSDT", Side: adapters.Buy, Type: adapters.Limit,
+			Quantity: dec("5000000"), Price: tc.price}, pepe, orders.RoundNearest)
+		if err != nil || req.Price.String() != tc.want {
+			t.Errorf("price %s: %v, %v; want %s", tc.price, req.Price, err, tc.want)
 		}
 	}
 }

@@ -66,8 +66,14 @@ func (m *Manager) claimEntries(ctx context.Context, entries []idempotency.Entry)
 	}
 	staleFrom := m.clock.Now().Add(-m.cfg.TakeoverAfter)
 	gone := map[string]bool{}
+	lost := map[string]bool{} // gone instances another instance is taking over
 	for _, e := range entries {
 		owner := e.OwnerInstance()
+		if k, ok := idempotency.ParseKey(e.Key); ok && owner != k.Instance && owner != m.instance {
+			// Another instance already claimed one of k.Instance's entries (perhaps just
+			// before this list was read): it is taking that instance over, all of it.
+			lost[k.Instance] = true
+		}
 		if owner == "" || owner == m.instance {
 			continue
 		}
@@ -87,7 +93,6 @@ func (m *Manager) claimEntries(ctx context.Context, entries []idempotency.Entry)
 	var (
 		sp   split
 		errs []error
-		lost = map[string]bool{} // gone instances another instance is taking over
 	)
 	for _, e := range entries {
 		owner := e.OwnerInstance()

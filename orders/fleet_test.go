@@ -269,3 +269,37 @@ func TestReconcileFleetLeavesOthers(t *testing.T) {
 		})
 	}
 }
+
+// TestFleetTakeoverSeesAClaimMadeBeforeItsList: t1 has already claimed the first of the dead
+// t3's entries when t2 reads the journal. t2 must leave t3's other entries to t1, not split
+// them (the interleaving a loaded machine produces).
+func TestFleetTakeoverSeesAClaimMadeBeforeItsList(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	sc := newFleetScene(t, newSharedMemory(clk.Now), clk)
+	entries, err := sc.store.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	staleFrom := clk.Now().Add(-orders.DefaultTakeoverAfter)
+	claimed := 0
+	for _, e := range entries {
+		if e.OwnerInstance() == "t3" && e.State.Unresolved() {
+			if _, err := idempotency.Claim(t.Context(), sc.store, e.Key, "t3", "t1", staleFrom); err != nil {
+				t.Fatal(err)
+			}
+			claimed++
+			break
+		}
+	}
+	if claimed != 1 {
+		t.Fatal("the scene has no unresolved entry of t3")
+	}
+	b2 := sc.bot(t, "t2")
+	sum, err := b2.m.Reconcile(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.TakenOver != 0 {
+		t.Fatalf("t2 took over %d of t3's entries after t1 had begun taking t3 over", sum.TakenOver)
+	}
+}
