@@ -254,14 +254,15 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 
 // compactJournal drops resolved journal entries past orders.retention while the bot runs
 // (reconciliation does it at start-up), so a bot that runs for months keeps a small journal
-// and a fast start. It runs every retention/2, at most hourly, jittered so that a fleet's
+// and a fast start. It runs every retention/2, at least every hour and at most every second,
+// jittered so that a fleet's
 // instances do not compact together.
 func (l *Loop) compactJournal(ctx context.Context) {
 	retention := l.cfg.Orders.Retention
 	if retention <= 0 {
 		retention = orders.DefaultRetention // what the manager makes of an explicit 0
 	}
-	every := min(time.Hour, retention/2)
+	every := max(min(time.Hour, retention/2), time.Second) // a tiny retention must not spin
 	for sleepCtx(ctx, l.clk, jitter(l.rng, every, 0.2)) {
 		n, err := l.journal.Compact(ctx, l.clk.Now().Add(-retention))
 		switch {
