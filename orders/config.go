@@ -17,7 +17,7 @@ const (
 	// RoundNearest moves a price to the nearest tick; a price exactly halfway goes to the
 	// passive side (a buy down, a sell up). A price moves by at most half a tick, and a price
 	// off the grid by float noise (65010.010000000002) lands back on the tick it was meant to
-	// be. (Finer than MaxAmountPlaces is refused, not rounded.)
+	// be. (A price within 1e-20 of a tick off the grid is refused, not rounded: see Prepare.)
 	RoundNearest = "nearest"
 	// RoundPassive moves a buy down and a sell up to the next tick: never a more aggressive
 	// price than the strategy asked for, at the cost of up to one whole tick (noise included).
