@@ -236,4 +236,12 @@ type Params struct {
 	Clock   Clock
 	Metrics Metrics
 	Config  Config
+	// ExclusiveJournal says that no other process writes Store while this manager runs and
+	// that none which wrote it before can still be sending: a file journal's lock (bbolt's
+	// flock) is only had once the process that held it is gone. Reconcile may then take the
+	// manager's start as the latest instant an earlier process signed a try, instead of that
+	// placement's journalled deadline (Entry.SendBy), so a restart after a crash waits
+	// SettleTime, not up to SendTimeout + SettleTime. Never set it for a journal that several
+	// processes share; a fleet's shared journal ignores it.
+	ExclusiveJournal bool
 }

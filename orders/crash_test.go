@@ -159,7 +159,9 @@ func openCrashStack(ctx context.Context, url, path, instance string) (*crashStac
 		st.close()
 		return nil, err
 	}
-	st.m, err = orders.New(orders.Params{Exchange: st.client, Store: store, Keys: keys,
+	// ExclusiveJournal: a killed process's flock is gone with it, so a restart need not wait
+	// out the placements' send deadlines (what the runtime does for its bbolt journal).
+	st.m, err = orders.New(orders.Params{Exchange: st.client, Store: store, Keys: keys, ExclusiveJournal: true,
 		Config: orders.Config{SettleTime: crashSettle, SendTimeout: crashSendTimeout,
 			RecvWindow: crashRecvMs * time.Millisecond, ClockSkew: 100 * time.Millisecond}})
 	if err != nil {

@@ -81,16 +81,20 @@ func newHarness(t *testing.T, cfg orders.Config) *harness {
 // manager builds a manager on the harness's exchange, journal and clock (a restart).
 func (h *harness) manager(cfg orders.Config) *orders.Manager {
 	h.t.Helper()
-	m, err := orders.New(orders.Params{
-		Exchange: h.ex, Store: h.store, Keys: h.keys, Clock: h.clock,
-		Log: zerolog.New(&syncWriter{w: h.log, mu: &h.mu}),
-		Metrics: orders.Metrics{
-			Placed: h.metrics.inc("placed"), Rejected: h.metrics.inc("rejected"),
-			UnknownOutcome: h.metrics.inc("unknown"), Resent: h.metrics.inc("resent"),
-			Adopted: h.metrics.inc("adopted"),
-		},
-		Config: cfg,
-	})
+	return h.managerWith(orders.Params{Config: cfg})
+}
+
+// managerWith is manager with more of Params set; the harness fills the rest.
+func (h *harness) managerWith(p orders.Params) *orders.Manager {
+	h.t.Helper()
+	p.Exchange, p.Store, p.Keys, p.Clock = h.ex, h.store, h.keys, h.clock
+	p.Log = zerolog.New(&syncWriter{w: h.log, mu: &h.mu})
+	p.Metrics = orders.Metrics{
+		Placed: h.metrics.inc("placed"), Rejected: h.metrics.inc("rejected"),
+		UnknownOutcome: h.metrics.inc("unknown"), Resent: h.metrics.inc("resent"),
+		Adopted: h.metrics.inc("adopted"),
+	}
+	m, err := orders.New(p)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -38,6 +39,12 @@ type Manager struct {
 	// journal of one's own.
 	shared   idempotency.Shared
 	instance string
+
+	// started is when the manager was built, if Params.ExclusiveJournal: no earlier process
+	// signs anything after it. sending turns true with this manager's first placement, after
+	// which its own entries are in the journal too and the bound no longer holds for all.
+	started time.Time
+	sending atomic.Bool
 
 	mu     sync.Mutex
 	orders map[string]*tracked // guarded by mu: orders not final yet, by client order id
@@ -97,6 +104,9 @@ func New(p Params) (*Manager, error) {
 		if ik, ok := p.Keys.(InstanceKeys); ok && ik.Instance() != "" {
 			m.shared, m.instance = sh, ik.Instance()
 		}
+	}
+	if p.ExclusiveJournal && m.shared == nil {
+		m.started = m.clock.Now()
 	}
 	m.info = &infoCache{fetch: p.Info, ex: p.Exchange, ttl: p.Config.InfoTTL, clock: p.Clock}
 	return m, nil

@@ -90,6 +90,7 @@ func (m *Manager) submit(ctx context.Context, req adapters.OrderRequest) (adapte
 		// an entry that Reconcile queries instead of forgetting. With it goes the deadline by
 		// which the request's last try is signed, which is what tells a restart how long the
 		// request may still land: it can wait in the scheduler's queue long after this write.
+		m.sending.Store(true)
 		sctx, cancelSend, sendBy := m.sendDeadline(ctx)
 		_, err := m.store.Update(ctx, key, func(e *idempotency.Entry) error {
 			e.State = idempotency.StateSent

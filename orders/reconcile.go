@@ -262,6 +262,9 @@ const legacySendBudget = 30 * time.Second
 //     the placement returned, every try signed by then, and later writes only move
 //     UpdatedAt later.
 //   - reserved: zero; nothing was sent.
+//
+// With Params.ExclusiveJournal, and before this manager sent anything, no later than the
+// manager's start: the process that wrote the entry is gone.
 func (m *Manager) sendBy(e idempotency.Entry) time.Time {
 	if e.State == idempotency.StateReserved {
 		return time.Time{}
@@ -272,6 +275,9 @@ func (m *Manager) sendBy(e idempotency.Entry) time.Time {
 	}
 	if e.State == idempotency.StateUnknown && e.UpdatedAt.Before(by) {
 		by = e.UpdatedAt
+	}
+	if !m.started.IsZero() && !m.sending.Load() && m.started.Before(by) {
+		by = m.started // an exclusive journal: whoever wrote it is gone (Params.ExclusiveJournal)
 	}
 	return by
 }

@@ -335,11 +335,15 @@ func TestReconcileWaitsOutSendDeadline(t *testing.T) {
 		lands bool // the request signed at T0+20s reaches the exchange while the restart waits
 		// legacy journals the entry as a build without Entry.SendBy did, with a short
 		// configured budget: the longest a placement could have had (30s) is assumed.
-		legacy bool
+		legacy    bool
+		exclusive bool // the restart's manager has Params.ExclusiveJournal
 	}{
 		{name: "never lands: resolved as never placed at the bound, not before"},
 		{name: "lands while the restart waits: adopted", lands: true},
 		{name: "journalled before send_by: the longest budget is assumed", legacy: true},
+		// A file journal's lock proves the writer gone: its last try was signed before the
+		// restart, so the restart waits SettleTime from its own start.
+		{name: "exclusive journal: settled SettleTime after the restart", exclusive: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := orders.Config{SettleTime: settle, SendTimeout: budget}
@@ -391,7 +395,8 @@ func TestReconcileWaitsOutSendDeadline(t *testing.T) {
 			h.clock.Advance(20 * time.Second) // signed and sent now; killed on its way
 			h.clock.Advance(time.Second)      // restarted
 
-			m := h.manager(cfg)
+			restarted := h.clock.Now()
+			m := h.managerWith(orders.Params{Config: cfg, ExclusiveJournal: tc.exclusive})
 			var (
 				sum  orders.Reconciliation
 				rerr error
@@ -405,6 +410,9 @@ func TestReconcileWaitsOutSendDeadline(t *testing.T) {
 				t.Fatalf("Reconcile took \"not found\" at T0+21s as proof: %+v, %v; entry %+v", sum, rerr, h.entry(key))
 			}
 			bound := t0.Add(budget + settle) // the deadline plus SettleTime (≥ recvWindow + clock skew)
+			if tc.exclusive {
+				bound = restarted.Add(settle)
+			}
 			if at, _ := h.clock.NextDeadline(); !at.Equal(bound) {
 				t.Fatalf("Reconcile waits until T0+%v, want T0+%v", at.Sub(t0), bound.Sub(t0))
 			}

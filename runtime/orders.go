@@ -43,12 +43,19 @@ func provideOrders(p ordersParams) (*orders.Manager, OrderService, error) {
 		Log:      p.Logging.Logger.With().Str("component", "orders").Logger(),
 		Clock:    clk,
 		Metrics:  p.Metrics.ordersMetrics(),
-		Config:   cfg,
+		// bbolt's file lock: a restart's journal was left by a process that is gone.
+		ExclusiveJournal: isFileJournal(p.Journal),
+		Config:           cfg,
 	})
 	if err != nil {
 		return nil, nil, sectionError("orders", err)
 	}
 	return m, orderService{m: m, log: p.Logging}, nil
+}
+
+func isFileJournal(s idempotency.Store) bool {
+	_, ok := s.(*idempotency.FileStore)
+	return ok
 }
 
 // orderService adapts *orders.Manager to OrderService.
