@@ -70,7 +70,7 @@ type Env struct {
 	// report them.
 	WantFees *adapters.TradingFees
 	// Inject, if set, makes the exchange fail requests as f says until clear is called. The
-	// subtests of the exchange's failures (Fault) need it.
+	// subtests of the exchange's failures (Fault) need it and Requests, and skip without.
 	Inject func(t *testing.T, f Fault) (clear func())
 	// Requests, if set, counts the requests the exchange has received, answered or not: all
 	// of them, and the order placements among them. The failure subtests use it to check

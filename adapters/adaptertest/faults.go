@@ -41,26 +41,25 @@ type Fault struct {
 // resending before it ends, and the subtest takes no wall time.
 const rateLimitWait = 10 * time.Minute
 
-// received returns env's request counts, or zeros when the harness cannot count.
-func received(env *Env) (all, placements int64) {
-	if env.Requests == nil {
-		return 0, 0
+// needFaults skips a failure subtest unless the harness can both inject faults and count
+// what reached the exchange: a class alone, without "nothing was resent", is half the check.
+func needFaults(t *testing.T, env *Env) {
+	t.Helper()
+	if env.Inject == nil || env.Requests == nil {
+		t.Skip("the harness cannot inject faults and count requests (Env.Inject, Env.Requests)")
 	}
-	return env.Requests()
 }
 
 // testRateLimited: a read refused for the request rate comes back classified rate_limit with
 // the exchange's Retry-After, is not resent before it ends, and the next call waits it out
 // (fails fast) instead of being sent.
 func testRateLimited(ctx context.Context, t *testing.T, env *Env) {
-	if env.Inject == nil {
-		t.Skip("the harness cannot inject faults")
-	}
+	needFaults(t, env)
 	ex := env.Exchange
 	must(ex.Ticker(ctx, env.Symbol))
 	clear := env.Inject(t, Fault{Kind: FaultRateLimit, RetryAfter: rateLimitWait})
 	defer clear()
-	all0, _ := received(env)
+	all0, _ := env.Requests()
 
 	_, err := ex.Ticker(ctx, env.Symbol)
 	wantClass(t, err, scheduler.ClassRateLimit)
@@ -70,7 +69,7 @@ func testRateLimited(ctx context.Context, t *testing.T, env *Env) {
 	}
 	_, err = ex.Ticker(ctx, env.Symbol)
 	wantClass(t, err, scheduler.ClassRateLimit)
-	if all, _ := received(env); env.Requests != nil && all-all0 != 1 {
+	if all, _ := env.Requests(); all-all0 != 1 {
 		t.Fatalf("%d requests reached the exchange inside its Retry-After, want 1", all-all0)
 	}
 }
@@ -78,14 +77,12 @@ func testRateLimited(ctx context.Context, t *testing.T, env *Env) {
 // testTransientRead: a read answered 5xx is retried, and when every try fails it comes back
 // classified transient.
 func testTransientRead(ctx context.Context, t *testing.T, env *Env) {
-	if env.Inject == nil {
-		t.Skip("the harness cannot inject faults")
-	}
+	needFaults(t, env)
 	ex := env.Exchange
 	must(ex.Ticker(ctx, env.Symbol))
 	clear := env.Inject(t, Fault{Kind: FaultServerError})
 	defer clear()
-	all0, _ := received(env)
+	all0, _ := env.Requests()
 
 	_, err := ex.Ticker(ctx, env.Symbol)
 	wantClass(t, err, scheduler.ClassTransient)
@@ -93,7 +90,7 @@ func testTransientRead(ctx context.Context, t *testing.T, env *Env) {
 	if !errors.As(err, &se) || se.Attempts < 2 {
 		t.Fatalf("want a read retried after a 5xx, got %v", err)
 	}
-	if all, _ := received(env); env.Requests != nil && all-all0 != int64(se.Attempts) {
+	if all, _ := env.Requests(); all-all0 != int64(se.Attempts) {
 		t.Fatalf("%d requests reached the exchange for %d attempts", all-all0, se.Attempts)
 	}
 }
@@ -104,14 +101,12 @@ func testTransientRead(ctx context.Context, t *testing.T, env *Env) {
 // at most that one order.
 func testPlacementUnknown(kind FaultKind, lands bool) func(ctx context.Context, t *testing.T, env *Env) {
 	return func(ctx context.Context, t *testing.T, env *Env) {
-		if env.Inject == nil {
-			t.Skip("the harness cannot inject faults")
-		}
+		needFaults(t, env)
 		ex := env.Exchange
 		m := loadMarket(ctx, t, env)
 		must(ex.Balances(ctx)) // whatever signed calls need first (a clock sync) is done
 		req := m.restingBuy(env.Symbol)
-		_, placed0 := received(env)
+		_, placed0 := env.Requests()
 
 		clear := env.Inject(t, Fault{Kind: kind, Placements: true})
 		_, err := ex.PlaceOrder(ctx, req)
@@ -120,7 +115,7 @@ func testPlacementUnknown(kind FaultKind, lands bool) func(ctx context.Context, 
 			t.Fatalf("got %v, want an unknown outcome", err)
 		}
 		wantClass(t, err, scheduler.ClassUnknown)
-		if _, placed := received(env); env.Requests != nil && placed-placed0 != 1 {
+		if _, placed := env.Requests(); placed-placed0 != 1 {
 			t.Fatalf("%d placements reached the exchange, want 1: an unknown outcome is never resent", placed-placed0)
 		}
 

@@ -109,15 +109,6 @@ func (m *MarketStream) Conn() *stream.Conn { return m.conn }
 // Book is a symbol's local book; nil for a symbol the stream does not follow.
 func (m *MarketStream) Book(symbol string) *stream.Book { return m.books[symbol] }
 
-// StaleSnapshots is how many of those snapshots were older than the stream's updates and so
-// were asked for again (stream.Book.StaleSnapshots).
-func (m *MarketStream) StaleSnapshots(symbol string) int64 {
-	if b := m.books[symbol]; b != nil {
-		return b.StaleSnapshots()
-	}
-	return 0
-}
-
 // Snapshots is how many depth snapshots symbol's resyncs fetched.
 func (m *MarketStream) Snapshots(symbol string) int64 {
 	if v := m.snapshots[symbol]; v != nil {

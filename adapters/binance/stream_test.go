@@ -33,9 +33,12 @@ func fiveSymbols() []sim.Symbol {
 // streamSim is a simulator whose prices move only when the test moves them. Its books hold
 // 100 levels a side, so the streams' snapshots (DepthLimit 100) cover them whole and a local
 // book can equal the simulator's level for level (TestDeepBookStaysEqual covers 5000).
-func streamSim(t *testing.T) *sim.Server {
-	return startSim(t, sim.Config{Symbols: fiveSymbols(), WalkInterval: 1000 * time.Hour,
-		Streams: sim.StreamConfig{Interval: 20 * time.Millisecond, BookLevels: 100}})
+func streamSim(t *testing.T) *sim.Server { return streamSimWith(t, sim.StreamConfig{}) }
+
+// streamSimWith is streamSim with more of the stream config set.
+func streamSimWith(t *testing.T, sc sim.StreamConfig) *sim.Server {
+	sc.Interval, sc.BookLevels = 20*time.Millisecond, 100
+	return startSim(t, sim.Config{Symbols: fiveSymbols(), WalkInterval: 1000 * time.Hour, Streams: sc})
 }
 
 func withStreams(s *sim.Server) func(*binance.Config) {
@@ -91,8 +94,7 @@ func TestStreamsSurviveDropStorm(t *testing.T) {
 	// per drop needs (5 streams × ~11-13 connections): a client that retried in a storm would
 	// be refused, so "refused 0" below means something.
 	const attemptBudget = 70
-	s := startSim(t, sim.Config{Symbols: fiveSymbols(), WalkInterval: 1000 * time.Hour,
-		Streams: sim.StreamConfig{Interval: 20 * time.Millisecond, BookLevels: 100, ConnectionsPerWindow: attemptBudget}})
+	s := streamSimWith(t, sim.StreamConfig{ConnectionsPerWindow: attemptBudget})
 	f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s)})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -176,7 +178,7 @@ func TestStreamsSurviveDropStorm(t *testing.T) {
 		c := streams[sym].Conn().Stats()
 		// One snapshot per connection, plus the documented re-ask when a snapshot arrives
 		// older than the diffs buffered meanwhile (rare; more under load).
-		snaps, stale := st.DepthSnapshots[sym], streams[sym].StaleSnapshots(sym)
+		snaps, stale := st.DepthSnapshots[sym], streams[sym].Book(sym).StaleSnapshots()
 		if snaps-stale > c.Connects || stale > c.Connects/2 || snaps != streams[sym].Snapshots(sym) {
 			t.Errorf("%s: %d depth snapshots (%d by the stream, %d of them re-asked as stale) for %d connections",
 				sym, snaps, streams[sym].Snapshots(sym), stale, c.Connects)

@@ -94,6 +94,15 @@ func (f Faults) applies(method, path string) bool {
 	return slices.Contains(f.Paths, path)
 }
 
+// retryUntil is when an injected 429 lets the client back in: RetryAfterS from now if set,
+// else windowEnd (the weight window's end, as the real limit says).
+func (f Faults) retryUntil(now, windowEnd time.Time) time.Time {
+	if f.RetryAfterS > 0 {
+		return now.Add(time.Duration(f.RetryAfterS) * time.Second)
+	}
+	return windowEnd
+}
+
 // latency draws this request's delay.
 func (f Faults) latency(rng *rand.Rand) time.Duration {
 	d := time.Duration(f.LatencyMS) * time.Millisecond

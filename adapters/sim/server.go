@@ -205,10 +205,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := s.ip(host)
 	rep, hdrRetry, proceed := s.admit(st, rt, req, perr, now, ep)
 	faults := s.faults
-	draw := s.rng.Float64()
+	var fault faultKind
 	var latency time.Duration
 	if proceed {
-		latency = faults.latency(s.rng)
+		fault = faults.draw(r.Method, r.URL.Path, s.rng.Float64())
+		if fault == faultError && faults.ErrorStatus == http.StatusTooManyRequests {
+			// An injected 429 is refused as the weight limit refuses, at once and uncharged.
+			s.charge(st, ep, now, -rt.weight(req))
+			rep, hdrRetry = s.refuseWeight(st, now, faults.retryUntil(now, st.weight.end()))
+			proceed = false
+		} else {
+			latency = faults.latency(s.rng)
+		}
 	}
 	s.mu.Unlock()
 
@@ -217,29 +225,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 	}
-	var fault faultKind
 	authRefused := false
-	if proceed {
-		fault = faults.draw(r.Method, r.URL.Path, draw)
-	}
 	if proceed && fault == faultError {
-		status := faults.ErrorStatus
-		if status == 0 {
-			status = http.StatusServiceUnavailable
-		}
-		code, msg := -1008, msgServerBusy
-		if status != http.StatusServiceUnavailable {
-			code, msg = -1000, msgUnknown
+		status, code, msg := http.StatusServiceUnavailable, -1008, msgServerBusy
+		if faults.ErrorStatus != 0 && faults.ErrorStatus != status {
+			status, code, msg = faults.ErrorStatus, -1000, msgUnknown
 		}
 		rep, proceed = reply{status: status, body: &apiError{status: status, Code: code, Msg: msg}}, false
-		if status == http.StatusTooManyRequests {
-			s.mu.Lock()
-			now = s.now()
-			hdrRetry = s.injected429(st, ep, now, rt.weight(req), faults.RetryAfterS)
-			s.mu.Unlock()
-			e := errWeightExceeded(s.limits.weightLimit, s.limits.weight.per())
-			rep = reply{status: e.status, body: e}
-		}
 	}
 	if proceed && fault == faultAuth {
 		rep, proceed = reply{status: errRejectedKey().status, body: errRejectedKey()}, false
@@ -316,9 +308,8 @@ func (s *Server) admit(st *ipState, rt route, req *request, perr *apiError, now 
 	}
 	st.weight.at(now)
 	if st.weight.count+w > s.limits.weightLimit {
-		st.retryUntil, st.violations = st.weight.end(), 0
-		e := errWeightExceeded(s.limits.weightLimit, s.limits.weight.per())
-		return reply{status: e.status, body: e}, retryAfter(now, st.retryUntil), false
+		rep, retry := s.refuseWeight(st, now, st.weight.end())
+		return rep, retry, false
 	}
 	s.charge(st, ep, now, w)
 	if perr != nil {
@@ -331,18 +322,13 @@ func (s *Server) admit(st *ipState, rt route, req *request, perr *apiError, now 
 	return reply{}, 0, true
 }
 
-// injected429 makes an injected 429 behave as a real one: the request's weight is not
-// charged, and the IP is told to wait until the weight window ends (or secs seconds), with
-// requests before then counted toward a ban. It returns the Retry-After in seconds.
+// refuseWeight answers as Binance does past REQUEST_WEIGHT (-1003): the IP must wait until
+// until, and requests before then count toward a ban. It returns the Retry-After in seconds.
 // requires that s.mu is held.
-func (s *Server) injected429(st *ipState, ep *endpointStats, now time.Time, w int64, secs int) int64 {
-	s.charge(st, ep, now, -w)
-	until := st.weight.end()
-	if secs > 0 {
-		until = now.Add(time.Duration(secs) * time.Second)
-	}
+func (s *Server) refuseWeight(st *ipState, now, until time.Time) (reply, int64) {
 	st.retryUntil, st.violations = until, 0
-	return retryAfter(now, until)
+	e := errWeightExceeded(s.limits.weightLimit, s.limits.weight.per())
+	return reply{status: e.status, body: e}, retryAfter(now, until)
 }
 
 // handle authenticates a signed request and runs the endpoint.

@@ -30,17 +30,10 @@ func TestThirdPartyClient(t *testing.T) {
 	}
 	edPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 
-	srv, err := sim.New(sim.Config{Seed: 5, Accounts: []sim.Account{
+	srv := listen(t, sim.Config{Seed: 5, Accounts: []sim.Account{
 		{APIKey: "hmac-key", HMACSecret: "hmac-secret"},
 		{APIKey: "ed-key", Ed25519PublicKey: edPub},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
 
 	for _, tc := range []struct {
 		name, key, secret, keyType string

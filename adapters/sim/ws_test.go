@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -410,35 +409,25 @@ func TestStreamMessageRateLimit(t *testing.T) {
 // TestStreamAdminEndpoints: the /sim/streams admin API sets, shows and clears stream faults,
 // and drops every connection on demand.
 func TestStreamAdminEndpoints(t *testing.T) {
-	s := wsSim(t, nil)
+	h := newHarness(t, nil)
+	s := h.s
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c := dialWS(t, ctx, s, "/ws/btcusdt@trade")
-	admin := func(method, path, body string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, "http://"+s.Addr().String()+path, strings.NewReader(body))
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
-	if code, body := admin(http.MethodPut, "/sim/streams/faults", `{"depth_delay_ms":50,"skip_depth":2,"symbol":"BTCUSDT"}`); code != 200 {
-		t.Fatalf("PUT faults: %d %s", code, body)
+	if r := h.do(http.MethodPut, "/sim/streams/faults", "", `{"depth_delay_ms":50,"skip_depth":2,"symbol":"BTCUSDT"}`, nil); r.status != 200 {
+		t.Fatalf("PUT faults: %d %s", r.status, r.body)
 	}
 	if f := s.StreamFaults(); f.DepthDelayMS != 50 || f.SkipDepth != 2 || f.Symbol != "BTCUSDT" {
 		t.Fatalf("faults now %+v", f)
 	}
-	if code, body := admin(http.MethodGet, "/sim/streams/faults", ""); code != 200 || !strings.Contains(body, `"skip_depth":2`) {
-		t.Fatalf("GET faults: %d %s", code, body)
+	if r := h.do(http.MethodGet, "/sim/streams/faults", "", "", nil); r.status != 200 || !strings.Contains(string(r.body), `"skip_depth":2`) {
+		t.Fatalf("GET faults: %d %s", r.status, r.body)
 	}
-	if code, _ := admin(http.MethodDelete, "/sim/streams/faults", ""); code != 200 || s.StreamFaults() != (sim.StreamFaults{}) {
-		t.Fatalf("DELETE faults: %d, now %+v", code, s.StreamFaults())
+	if r := h.do(http.MethodDelete, "/sim/streams/faults", "", "", nil); r.status != 200 || s.StreamFaults() != (sim.StreamFaults{}) {
+		t.Fatalf("DELETE faults: %d, now %+v", r.status, s.StreamFaults())
 	}
-	if code, body := admin(http.MethodPost, "/sim/streams/drop", ""); code != 200 {
-		t.Fatalf("drop: %d %s", code, body)
+	if r := h.do(http.MethodPost, "/sim/streams/drop", "", "", nil); r.status != 200 {
+		t.Fatalf("drop: %d %s", r.status, r.body)
 	}
 	if _, _, err := c.Read(ctx); err == nil {
 		t.Fatal("the connection survived a drop")
