@@ -142,7 +142,7 @@ func (l *Loop) boot(ctx context.Context) error {
 	}
 	// Subscribed before reconciling, so what happened while the bot was down reaches the
 	// strategies as order updates, ahead of anything live.
-	unsubscribe := l.orders.Subscribe(func(name string, u strategy.OrderUpdate) { l.deliverOrder(name, u) })
+	unsubscribe := l.orders.Subscribe(func(name string, u strategy.OrderUpdate) { l.deliver(name, u) })
 	defer unsubscribe()
 	if err := l.orders.Reconcile(ctx); err != nil {
 		return fmt.Errorf("runtime: reconciliation: %w", err)
@@ -274,28 +274,18 @@ func (l *Loop) compactJournal(ctx context.Context) {
 	}
 }
 
-// deliverOrder is deliver for order updates, which are never lost: before the strategies
-// start (during reconciliation) they wait in l.early.
-func (l *Loop) deliverOrder(name string, u strategy.OrderUpdate) {
+// deliver puts ev in a strategy's mailbox; it never blocks. Before the strategies start
+// (during reconciliation, whose order updates must not be lost) events wait in l.early.
+func (l *Loop) deliver(name string, ev strategy.Event) {
 	l.mu.Lock()
 	if !l.ready {
 		if l.early == nil {
 			l.early = map[string][]strategy.Event{}
 		}
-		l.early[name] = append(l.early[name], u)
+		l.early[name] = append(l.early[name], ev)
 		l.mu.Unlock()
 		return
 	}
-	r := l.runners[name]
-	l.mu.Unlock()
-	if r != nil {
-		r.box.Put(u)
-	}
-}
-
-// deliver puts ev in a strategy's mailbox; it never blocks.
-func (l *Loop) deliver(name string, ev strategy.Event) {
-	l.mu.Lock()
 	r := l.runners[name]
 	l.mu.Unlock()
 	if r != nil {

@@ -326,6 +326,17 @@ func testUpdateAborts(t *testing.T, s idempotency.Store) {
 	}
 }
 
+// send moves key to sent with the deadline by.
+func send(t *testing.T, s idempotency.Store, key string, by time.Time) {
+	t.Helper()
+	if _, err := s.Update(ctx, key, func(e *idempotency.Entry) error {
+		e.State, e.SendBy = idempotency.StateSent, by
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // testSendBy: the deadline journalled with the move to sent is kept exactly (to the
 // nanosecond, whatever the location: reconciliation compares it with the clock), outlives
 // later moves that do not touch it, is replaced by a resend's, and is zero on an entry that
@@ -336,12 +347,7 @@ func testSendBy(t *testing.T, s idempotency.Store) {
 		t.Fatalf("a reserved entry has SendBy %v, want zero", got)
 	}
 	first := base.Add(20*time.Second + 123456789*time.Nanosecond).In(time.FixedZone("UTC+3", 3*3600))
-	if _, err := s.Update(ctx, "s", func(e *idempotency.Entry) error {
-		e.State, e.SendBy = idempotency.StateSent, first
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	send(t, s, "s", first)
 	if got := get(t, s, "s").SendBy; !got.Equal(first) {
 		t.Fatalf("SendBy = %v, want %v", got, first)
 	}
@@ -350,12 +356,7 @@ func testSendBy(t *testing.T, s idempotency.Store) {
 		t.Fatalf("SendBy after a move that does not set it = %v, want %v", got, first)
 	}
 	resend := first.Add(time.Minute)
-	if _, err := s.Update(ctx, "s", func(e *idempotency.Entry) error {
-		e.State, e.SendBy = idempotency.StateSent, resend
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	send(t, s, "s", resend)
 	if got := get(t, s, "s").SendBy; !got.Equal(resend) {
 		t.Fatalf("SendBy after a resend = %v, want %v", got, resend)
 	}
