@@ -48,15 +48,18 @@ import (
 // once, every intent below the highest placed one exactly once, and every clientOrderId at
 // most once.
 const (
-	crashEnv       = "KEEL_ORDERS_CRASH_HELPER"
-	crashURLEnv    = "KEEL_ORDERS_CRASH_URL"
-	crashPathEnv   = "KEEL_ORDERS_CRASH_JOURNAL"
-	crashKey       = "keel-crash-key"
-	crashSecret    = "keel-crash-secret"
-	crashSettle    = 350 * time.Millisecond
-	crashRecvMs    = 250
-	crashKills     = 36
-	crashHelperMax = 30 * time.Second
+	crashEnv     = "KEEL_ORDERS_CRASH_HELPER"
+	crashURLEnv  = "KEEL_ORDERS_CRASH_URL"
+	crashPathEnv = "KEEL_ORDERS_CRASH_JOURNAL"
+	// crashExclusiveEnv turns on Params.ExclusiveJournal in a run's helper: runs alternate, so
+	// both restart bounds (the process's start, the journalled send deadline) are exercised.
+	crashExclusiveEnv = "KEEL_ORDERS_CRASH_EXCLUSIVE"
+	crashKey          = "keel-crash-key"
+	crashSecret       = "keel-crash-secret"
+	crashSettle       = 350 * time.Millisecond
+	crashRecvMs       = 250
+	crashKills        = 36
+	crashHelperMax    = 30 * time.Second
 	// crashHTTPTimeout bounds one HTTP attempt: what ends a "hang".
 	crashHTTPTimeout = 100 * time.Millisecond
 	// crashSendTimeout is the placements' budget (orders.Config.SendTimeout), room for a hang
@@ -122,7 +125,7 @@ type crashStack struct {
 	tr     *http.Transport
 }
 
-func openCrashStack(ctx context.Context, url, path, instance string) (*crashStack, error) {
+func openCrashStack(ctx context.Context, url, path, instance string, exclusive bool) (*crashStack, error) {
 	store, err := idempotency.OpenFile(path)
 	if err != nil {
 		return nil, err
@@ -161,7 +164,7 @@ func openCrashStack(ctx context.Context, url, path, instance string) (*crashStac
 	}
 	// ExclusiveJournal: a killed process's flock is gone with it, so a restart need not wait
 	// out the placements' send deadlines (what the runtime does for its bbolt journal).
-	st.m, err = orders.New(orders.Params{Exchange: st.client, Store: store, Keys: keys, ExclusiveJournal: true,
+	st.m, err = orders.New(orders.Params{Exchange: st.client, Store: store, Keys: keys, ExclusiveJournal: exclusive,
 		Config: orders.Config{SettleTime: crashSettle, SendTimeout: crashSendTimeout,
 			RecvWindow: crashRecvMs * time.Millisecond, ClockSkew: 100 * time.Millisecond}})
 	if err != nil {
@@ -252,7 +255,7 @@ func runCrashHelper() int {
 		fmt.Fprintf(os.Stderr, "crash helper: "+format+"\n", args...)
 		return 2
 	}
-	st, err := openCrashStack(ctx, os.Getenv(crashURLEnv), os.Getenv(crashPathEnv), "h1")
+	st, err := openCrashStack(ctx, os.Getenv(crashURLEnv), os.Getenv(crashPathEnv), "h1", os.Getenv(crashExclusiveEnv) == "1")
 	if err != nil {
 		return fail("start: %v", err)
 	}
@@ -318,10 +321,11 @@ type helperRun struct {
 	stderr   strings.Builder
 }
 
-func startHelper(t *testing.T, url, path string) *helperRun {
+func startHelper(t *testing.T, url, path string, exclusive bool) *helperRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashEnv+"=1", crashURLEnv+"="+url, crashPathEnv+"="+path)
+	cmd.Env = append(os.Environ(), crashEnv+"=1", crashURLEnv+"="+url, crashPathEnv+"="+path,
+		fmt.Sprintf("%s=%d", crashExclusiveEnv, boolInt(exclusive)))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -402,7 +406,7 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 		}
 		faults.TimeoutMode = []string{"drop", "hang"}[run%2]
 		s.SetFaults(faults)
-		h := startHelper(t, s.URL(), path)
+		h := startHelper(t, s.URL(), path, run/2%2 == 0) // with each timeout mode
 		// Most kills land while the bot places orders; every fifth lands anywhere, start-up
 		// and reconciliation included.
 		spawned := time.Now()
@@ -441,7 +445,7 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 	s.SetFaults(sim.Faults{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := openCrashStack(ctx, s.URL(), path, "p1")
+	st, err := openCrashStack(ctx, s.URL(), path, "p1", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package orders
 
 import (
-	"math/big"
-
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
@@ -73,8 +71,8 @@ func ParseAmount(s string) (decimal.Decimal, error) {
 	if err != nil {
 		return decimal.Decimal{}, invalid("", "amount", "", "%q: %v", s, err)
 	}
-	if places := decimalPlaces(d); places > MaxAmountPlaces {
-		return decimal.Decimal{}, invalid("", "amount", "", "%q has %d decimal places, more than %d", s, places, MaxAmountPlaces)
+	if !d.Equal(d.Truncate(MaxAmountPlaces)) { // trailing zeros are not places
+		return decimal.Decimal{}, invalid("", "amount", "", "%q has more than %d decimal places", s, MaxAmountPlaces)
 	}
 	return d, nil
 }
@@ -239,23 +237,4 @@ func checkAmount(symbol, field string, d, unit decimal.Decimal) error {
 			d, off, unit, gridEpsilon)
 	}
 	return nil
-}
-
-// decimalPlaces returns how many decimal places d needs: its fraction's digits without
-// trailing zeros (2 for 1.2300).
-func decimalPlaces(d decimal.Decimal) int {
-	places := -int(d.Exponent())
-	if places <= 0 {
-		return 0
-	}
-	c, ten, rem := d.Coefficient(), big.NewInt(10), new(big.Int)
-	for places > 0 {
-		q, r := new(big.Int).QuoRem(c, ten, rem)
-		if r.Sign() != 0 {
-			break
-		}
-		c = q
-		places--
-	}
-	return places
 }

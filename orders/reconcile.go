@@ -239,8 +239,8 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 			m.journalMove(ctx, e.Key, idempotency.StateResolved, adapters.Order{}, "")
 		}
 	}
-	if n, err := m.store.Compact(ctx, m.clock.Now().Add(-m.cfg.Retention)); err != nil {
-		errs = append(errs, fmt.Errorf("orders: reconcile: compact: %w", err))
+	if n, err := m.Compact(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("orders: reconcile: %w", err))
 	} else {
 		sum.Compacted = n
 	}
@@ -248,16 +248,24 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 	return sum, errors.Join(errs...)
 }
 
-// legacySendBudget is the budget assumed for a sent entry journalled before Entry.SendBy
-// existed: the scheduler's default budget, which bounded placements then.
-const legacySendBudget = 30 * time.Second
+// Compact deletes resolved journal entries older than Config.Retention and returns how many.
+// Reconcile runs it; a long-running bot also runs it now and then, so the journal (which
+// Reconcile reads whole) stays small.
+func (m *Manager) Compact(ctx context.Context) (int, error) {
+	n, err := m.store.Compact(ctx, m.clock.Now().Add(-m.cfg.Retention))
+	if err != nil {
+		return 0, fmt.Errorf("orders: compact: %w", err)
+	}
+	return n, nil
+}
 
 // sendBy returns the latest instant a try of an unresolved entry's request could have been
 // signed, from the journal alone (after a crash nothing else is left):
 //
 //   - sent: Entry.SendBy, the placement's deadline. An entry journalled before SendBy
 //     existed gets the longest budget a placement could have had (Config.SendTimeout, and
-//     at least legacySendBudget) counted from its UpdatedAt, when it was marked sent.
+//     at least DefaultSendTimeout, the scheduler's default budget that bounded placements
+//     then) counted from its UpdatedAt, when it was marked sent.
 //   - unknown: the same, but no later than UpdatedAt: an entry is marked unknown only after
 //     the placement returned, every try signed by then, and later writes only move
 //     UpdatedAt later.
@@ -271,7 +279,7 @@ func (m *Manager) sendBy(e idempotency.Entry) time.Time {
 	}
 	by := e.SendBy
 	if by.IsZero() {
-		by = e.UpdatedAt.Add(max(m.cfg.SendTimeout, legacySendBudget))
+		by = e.UpdatedAt.Add(max(m.cfg.SendTimeout, DefaultSendTimeout))
 	}
 	if e.State == idempotency.StateUnknown && e.UpdatedAt.Before(by) {
 		by = e.UpdatedAt

@@ -206,15 +206,15 @@ func (c *Config) setDefaults() {
 		c.Journal.Path = "./keel-journal.db"
 	}
 	if c.Journal.Retention == 0 {
-		c.Journal.Retention = 7 * 24 * time.Hour
+		c.Journal.Retention = orders.DefaultRetention
 	}
 	// The orders manager's acceptance window is the adapter's recvWindow: one fact, one key.
 	if c.Orders.RecvWindow == 0 && c.Exchange.RecvWindow > 0 {
 		c.Orders.RecvWindow = time.Duration(c.Exchange.RecvWindow) * time.Millisecond
 	}
 	// A placement's journalled send-by deadline is the scheduler's budget for it: one fact.
-	if c.Orders.SendTimeout == 0 && c.Scheduler.DefaultBudget > 0 {
-		c.Orders.SendTimeout = c.Scheduler.DefaultBudget
+	if c.Orders.SendTimeout == 0 {
+		c.Orders.SendTimeout = c.Scheduler.Effective().DefaultBudget
 	}
 	if c.Orders.Retention == 0 {
 		c.Orders.Retention = c.Journal.Retention

@@ -11,10 +11,8 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/keelbot/keel/adapters"
-	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
-	"github.com/keelbot/keel/orders"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -36,6 +34,8 @@ type OrderService interface {
 	// Refresh polls the exchange for changes of orders in flight (the fallback when no
 	// user-data stream runs).
 	Refresh(ctx context.Context) error
+	// Compact drops resolved journal entries past their retention and returns how many.
+	Compact(ctx context.Context) (int, error)
 }
 
 // Loop is the framework's main loop: it reconciles, then runs every strategy on its own
@@ -56,7 +56,6 @@ type Loop struct {
 	info      *infoCache
 	portfolio *portfolio
 	streams   *streamState // streams.go
-	journal   idempotency.Store
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -80,7 +79,6 @@ type loopParams struct {
 	Orders     OrderService
 	Switch     *killswitch.Switch
 	Info       *infoCache
-	Journal    idempotency.Store
 	Strategies []strategy.Definition `group:"strategies"`
 	Clock      Clock                 `optional:"true"`
 	Fleet      *fleet.Fleet          `optional:"true"`
@@ -102,7 +100,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 	}
 	l := &Loop{
 		cfg: p.Config, log: p.Logging.Logger, clk: clk, metrics: p.Metrics, ex: p.Exchange,
-		orders: p.Orders, journal: p.Journal, sw: p.Switch, fleet: p.Fleet, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
+		orders: p.Orders, sw: p.Switch, fleet: p.Fleet, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
 		rng:     newLockedRand(uint64(time.Now().UnixNano())),
 		runners: map[string]*runner{},
 	}
@@ -255,16 +253,12 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 // compactJournal drops resolved journal entries past orders.retention while the bot runs
 // (reconciliation does it at start-up), so a bot that runs for months keeps a small journal
 // and a fast start. It runs every retention/2, at least every hour and at most every second,
-// jittered so that a fleet's
-// instances do not compact together.
+// jittered so that a fleet's instances do not compact together.
 func (l *Loop) compactJournal(ctx context.Context) {
-	retention := l.cfg.Orders.Retention
-	if retention <= 0 {
-		retention = orders.DefaultRetention // what the manager makes of an explicit 0
-	}
-	every := max(min(time.Hour, retention/2), time.Second) // a tiny retention must not spin
+	// setDefaults fills orders.retention; max keeps a tiny one from spinning.
+	every := max(min(time.Hour, l.cfg.Orders.Retention/2), time.Second)
 	for sleepCtx(ctx, l.clk, jitter(l.rng, every, 0.2)) {
-		n, err := l.journal.Compact(ctx, l.clk.Now().Add(-retention))
+		n, err := l.orders.Compact(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			l.log.Warn().Err(err).Msg("journal compaction failed; retrying at the next interval")

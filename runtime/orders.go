@@ -91,6 +91,8 @@ func (s orderService) Open(name string) []adapters.Order { return s.m.Open(name)
 
 func (s orderService) Refresh(ctx context.Context) error { return s.m.Refresh(ctx) }
 
+func (s orderService) Compact(ctx context.Context) (int, error) { return s.m.Compact(ctx) }
+
 func (s orderService) Subscribe(fn func(string, strategy.OrderUpdate)) func() {
 	return s.m.Subscribe(func(ev orders.Event) {
 		fn(ev.Strategy, strategy.OrderUpdate{Order: ev.Order, Previous: ev.Previous, Filled: ev.Filled, Err: ev.Err})
