@@ -62,12 +62,6 @@ func (s *RedisStore) MarkAlive(ctx context.Context, instance string, ttl time.Du
 	return wrapRedis(s.rdb.Set(ctx, s.aliveKey(instance), s.now().UTC().Format(time.RFC3339Nano), ttl).Err())
 }
 
-// QueueMarkAlive queues MarkAlive's write in p, a pipeline the caller executes (so that the
-// mark rides along with a round trip made anyway).
-func (s *RedisStore) QueueMarkAlive(ctx context.Context, p redis.Pipeliner, instance string, ttl time.Duration) {
-	p.Set(ctx, s.aliveKey(instance), s.now().UTC().Format(time.RFC3339Nano), ttl)
-}
-
 // Alive implements Shared.
 func (s *RedisStore) Alive(ctx context.Context, instance string) (bool, error) {
 	if err := s.check(ctx); err != nil {

@@ -40,3 +40,29 @@ func TestFleetAttemptsAreCountedAcrossInstances(t *testing.T) {
 		t.Fatalf("max 0: err %v; want a refusal naming the window", err)
 	}
 }
+
+// TestFleetAttemptsOfOneInstanceIDCountTwice: two processes started with one instance id by
+// mistake each count their attempts; neither writes over the other's.
+func TestFleetAttemptsOfOneInstanceIDCountTwice(t *testing.T) {
+	rdb, prefix := fleettest.Require(t)
+	var twins []*fleet.Fleet
+	for range 2 {
+		f, err := fleet.New(rdb, fleet.Options{Prefix: prefix, InstanceID: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		twins = append(twins, f)
+	}
+	ctx := context.Background()
+	for i, f := range twins {
+		if wait, err := f.TakeAttempt(ctx, "ws", 2, time.Minute); err != nil || wait != 0 {
+			t.Fatalf("attempt of twin %d: wait %v, err %v; want admitted", i, wait, err)
+		}
+	}
+	if wait, err := twins[0].TakeAttempt(ctx, "ws", 2, time.Minute); err != nil || wait <= 0 {
+		t.Fatalf("third attempt in a window of 2: wait %v, err %v; want a wait", wait, err)
+	}
+	if n, err := rdb.ZCard(ctx, prefix+"attempts:ws").Result(); err != nil || n != 2 {
+		t.Fatalf("window holds %d attempts (err %v), want 2", n, err)
+	}
+}

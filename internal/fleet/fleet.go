@@ -66,6 +66,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -145,6 +146,9 @@ type Fleet struct {
 	// nonce, so that two processes started with one id by mistake never take each other's
 	// slots for their own.
 	holder string
+	// spreadHash places this instance among the others in spread.
+	spreadHash uint64
+	attempts   atomic.Int64 // TakeAttempt's calls so far: with holder, each one's own member
 
 	mu       sync.Mutex
 	down     bool      // guarded by mu
@@ -154,7 +158,6 @@ type Fleet struct {
 	downGen  int       // guarded by mu: outages so far (each semaphore catches up with it)
 	sems     []*semaphore
 	counters []*counter
-	aliveAt  time.Time // guarded by mu: when this instance was last marked alive
 
 	holds *holds
 
@@ -177,9 +180,12 @@ func New(rdb redis.UniversalClient, o Options) (*Fleet, error) {
 	}
 	var nonce [4]byte
 	_, _ = crand.Read(nonce[:])
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(o.InstanceID))
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Fleet{rdb: rdb, opts: o, log: o.Logger, syncs: make(chan *semaphore, 1024), ctx: ctx, cancel: cancel,
-		journal: idempotency.NewRedisStore(rdb, o.Prefix), holder: o.InstanceID + "." + hex.EncodeToString(nonce[:])}
+		journal: idempotency.NewRedisStore(rdb, o.Prefix), holder: o.InstanceID + "." + hex.EncodeToString(nonce[:]),
+		spreadHash: h.Sum64()}
 	f.holds = newHolds(f)
 	return f, nil
 }
@@ -278,7 +284,7 @@ func (f *Fleet) Status() Status {
 func (f *Fleet) noLocalShare() []string {
 	var out []string
 	for _, s := range f.semaphores() {
-		if s.localCap == 0 {
+		if s.localCap() == 0 {
 			out = append(out, s.bucket)
 		}
 	}
@@ -323,13 +329,6 @@ func (f *Fleet) downState() (bool, int) {
 	return f.down, f.downGen
 }
 
-// isDown reports whether the fleet runs on its local fallback.
-func (f *Fleet) isDown() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.down
-}
-
 // outage returns when the last outage was noticed and when it ended (zero while it lasts, or
 // if there was none).
 func (f *Fleet) outage() (downAt, upAt time.Time, down bool) {
@@ -339,7 +338,7 @@ func (f *Fleet) outage() (downAt, upAt time.Time, down bool) {
 }
 
 // recover marks Redis reachable again, registers the slots taken on the local share and wakes
-// every scheduler.
+// every scheduler. The caller has loaded the scripts again (loadScripts).
 func (f *Fleet) recover() {
 	f.mu.Lock()
 	was := f.down
@@ -494,28 +493,34 @@ func (f *Fleet) notice(payload string) {
 	}
 }
 
-// pollLoop looks after the slots (renewals, returns, refused instances' next try), reads the
-// holds again now and then, marks this instance alive in the journal and, while Redis is down,
-// pings it.
+// pollLoop loads the scripts queued in pipelines, looks after the slots (renewals, returns,
+// refused instances' next try), reads the holds again now and then, marks this instance alive
+// in the journal every third of Options.AliveTTL and, while Redis is down, pings it (and loads
+// the scripts again once it answers: a restarted Redis has forgotten them).
 func (f *Fleet) pollLoop() {
 	defer f.wg.Done()
 	t := time.NewTicker(f.opts.Poll)
 	defer t.Stop()
 	holdsEvery := 600 * f.opts.Poll
 	lastHolds := time.Now()
-	f.markAlive()
+	f.loadScripts()
+	aliveAt, _ := f.markAlive()
 	for {
 		select {
 		case <-f.ctx.Done():
 			return
 		case <-t.C:
 		}
-		if f.isDown() {
+		if down, _ := f.downState(); down {
 			ctx, cancel := f.op()
-			if err := f.rdb.Ping(ctx).Err(); err == nil {
-				f.recover()
+			err := f.rdb.Ping(ctx).Err()
+			if err == nil {
+				err = loadScripts(ctx, f.rdb)
 			}
 			cancel()
+			if err == nil {
+				f.recover()
+			}
 			continue
 		}
 		now := f.opts.Now()
@@ -526,38 +531,34 @@ func (f *Fleet) pollLoop() {
 			lastHolds = time.Now()
 			f.holds.requestRead()
 		}
-		f.mu.Lock()
-		due := now.Sub(f.aliveAt) >= f.opts.AliveTTL/3
-		f.mu.Unlock()
-		if due {
-			f.markAlive()
+		if now.Sub(aliveAt) >= f.opts.AliveTTL/3 {
+			if at, ok := f.markAlive(); ok {
+				aliveAt = at
+			}
 		}
 	}
 }
 
-// markAlive marks this instance alive in the journal for Options.AliveTTL.
-func (f *Fleet) markAlive() {
+// loadScripts loads the scripts queued in pipelines (see script).
+func (f *Fleet) loadScripts() {
 	ctx, cancel := f.op()
 	defer cancel()
+	if err := loadScripts(ctx, f.rdb); err != nil {
+		f.fail(err)
+	}
+}
+
+// markAlive marks this instance alive in the journal for Options.AliveTTL, and reports when
+// (f.opts.Now) and whether it did.
+func (f *Fleet) markAlive() (time.Time, bool) {
+	ctx, cancel := f.op()
+	defer cancel()
+	at := f.opts.Now()
 	if err := f.journal.MarkAlive(ctx, f.opts.InstanceID, f.opts.AliveTTL); err != nil {
 		f.fail(err)
-		return
+		return time.Time{}, false
 	}
-	f.markedAlive()
-}
-
-// aliveDue reports whether a round trip should carry the journal's alive mark (a sixth of its
-// time to live has passed; pollLoop sends it on its own after a third).
-func (f *Fleet) aliveDue() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.opts.Now().Sub(f.aliveAt) >= f.opts.AliveTTL/6
-}
-
-func (f *Fleet) markedAlive() {
-	f.mu.Lock()
-	f.aliveAt = f.opts.Now()
-	f.mu.Unlock()
+	return at, true
 }
 
 // spread returns this instance's own offset in [0, d): instances that would all do something
@@ -566,9 +567,7 @@ func (f *Fleet) spread(d int64) int64 {
 	if d <= 0 {
 		return 0
 	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(f.opts.InstanceID))
-	return int64(h.Sum64() % uint64(d))
+	return int64(f.spreadHash % uint64(d))
 }
 
 // renewBelow is when a slot's lease is renewed by a round trip made anyway (a lease, another

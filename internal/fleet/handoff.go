@@ -41,16 +41,12 @@ func (s *semaphore) tick(now time.Time) {
 }
 
 // giveIdleLocked gives a waiting instance a slot of this one's that has been idle for a
-// quarter of a poll (one released a moment ago is likely about to serve this instance's next
-// request); if none is within three polls, the next one released goes. requires that s.mu is
-// held.
+// quarter of a poll (dropIdleLocked); if none is within three polls, the next one released
+// goes. requires that s.mu is held.
 func (s *semaphore) giveIdleLocked(now time.Time) {
-	for _, sl := range s.slots {
-		if !sl.busy && now.Sub(sl.idle) >= s.f.opts.Poll/4 {
-			s.dropLocked(sl, "spare")
-			s.askedBy, s.askedAt = "", time.Time{}
-			return
-		}
+	if s.dropIdleLocked(now) {
+		s.askedBy, s.askedAt = "", time.Time{}
+		return
 	}
 	if now.Sub(s.askedAt) >= 3*s.f.opts.Poll {
 		s.owed = min(s.owed+1, len(s.slots))
@@ -67,15 +63,25 @@ func (s *semaphore) helpWaitingLocked(now time.Time) {
 		case now.Sub(since) >= s.f.opts.SlotLease:
 			delete(s.waiting, w) // its place in the queue has ended
 		case now.Sub(since) >= s.f.opts.Poll:
-			for _, sl := range s.slots {
-				if !sl.busy && now.Sub(sl.idle) >= s.f.opts.Poll/4 {
-					s.dropLocked(sl, "spare")
-					delete(s.waiting, w)
-					return
-				}
+			if s.dropIdleLocked(now) {
+				delete(s.waiting, w)
+				return
 			}
 		}
 	}
+}
+
+// dropIdleLocked gives back a slot idle for a quarter of a poll (one released a moment ago is
+// likely about to serve this instance's next request), if there is one, and reports whether
+// it did. requires that s.mu is held.
+func (s *semaphore) dropIdleLocked(now time.Time) bool {
+	for _, sl := range s.slots {
+		if !sl.busy && now.Sub(sl.idle) >= s.f.opts.Poll/4 {
+			s.dropLocked(sl, "spare")
+			return true
+		}
+	}
+	return false
 }
 
 // notice applies a fleet message about this bucket: a slot handed to this instance ("g"),

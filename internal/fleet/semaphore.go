@@ -30,14 +30,13 @@ type ret struct {
 // it against the fleet's background goroutines. Lock order: a counter's mu, then a
 // semaphore's (a lease's round trip carries the semaphores' renewals); never the reverse.
 type semaphore struct {
-	f        *Fleet
-	bucket   string
-	cap      int
-	initial  int
-	run      int
-	localCap int // slots while Redis is down: cap ÷ Size, rounded down
-	lb       scheduler.BucketConfig
-	keys     []string
+	f       *Fleet
+	bucket  string
+	cap     int
+	initial int
+	run     int
+	lb      scheduler.BucketConfig // the local share's config (localCap)
+	keys    []string
 
 	seq atomic.Uint64
 
@@ -69,13 +68,12 @@ func (f *Fleet) newSemaphore(b scheduler.BucketConfig, successRun int) scheduler
 	lb := b
 	lb.MaxConcurrency = b.MaxConcurrency / f.opts.Size
 	s := &semaphore{
-		f: f, bucket: b.Name, cap: b.MaxConcurrency, initial: (b.MaxConcurrency + 1) / 2, run: max(1, successRun),
-		localCap: lb.MaxConcurrency, lb: lb,
+		f: f, bucket: b.Name, cap: b.MaxConcurrency, initial: (b.MaxConcurrency + 1) / 2, run: max(1, successRun), lb: lb,
 		keys:  []string{f.opts.Prefix + "s:" + b.Name, f.opts.Prefix + "a:" + b.Name, f.opts.Prefix + "q:" + b.Name, f.eventsChannel()},
 		local: scheduler.NewLocalSemaphore(lb, successRun),
 	}
 	s.limit = s.initial
-	if s.localCap == 0 {
+	if s.localCap() == 0 {
 		f.log.Warn().Str("bucket", b.Name).Int("cap", b.MaxConcurrency).Int("fleet_size", f.opts.Size).
 			Msg("fleet: bucket cap below fleet.size: while Redis is down this bucket gets no local share and its requests wait (or are shed)")
 	}
@@ -90,6 +88,10 @@ func (f *Fleet) newSemaphore(b scheduler.BucketConfig, successRun int) scheduler
 	f.mu.Unlock()
 	return s
 }
+
+// localCap is the bucket's local share: its slots while Redis is down (cap ÷ Size, rounded
+// down).
+func (s *semaphore) localCap() int { return s.lb.MaxConcurrency }
 
 func (s *semaphore) SetWaker(wake func()) {
 	s.mu.Lock()
@@ -216,7 +218,7 @@ func (s *semaphore) spareLocked(now time.Time) *slot {
 func (s *semaphore) acquireLocal(now time.Time) (int, bool) {
 	busy := s.busyLocked()
 	downAt, _, _ := s.f.outage()
-	if now.Before(downAt.Add(s.f.opts.SlotLease)) || busy+s.localHeld >= s.localCap {
+	if now.Before(downAt.Add(s.f.opts.SlotLease)) || busy+s.localHeld >= s.localCap() {
 		return busy + s.localHeld, false
 	}
 	n, ok := s.local.TryAcquire()

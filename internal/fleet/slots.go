@@ -356,23 +356,15 @@ func (s *semaphore) sync() {
 // lease), and returns what to do with the answer, or nil if nothing is due.
 func (s *semaphore) piggyback(ctx context.Context, p redis.Pipeliner, now time.Time) func() {
 	s.mu.Lock()
-	due := len(s.returns) > 0 || len(s.force) > 0 || (s.pendingOK > 0 || s.pendingReset) && s.limit < s.cap
-	for _, sl := range s.slots {
-		due = due || sl.exp.Sub(now) < s.f.renewBelow()
-	}
-	if !due {
-		s.mu.Unlock()
-		return nil
-	}
 	op := s.collectLocked(now, s.f.renewBelow())
 	s.mu.Unlock()
 	if op.empty() {
 		return nil
 	}
 	op.sent = now
-	cmd := bucketScript.queue(ctx, p, s.keys, s.args(op)...)
+	q := bucketScript.queue(ctx, p, s.keys, s.args(op)...)
 	return func() {
-		res, err := cmd.Slice()
+		res, err := q.cmd.Slice() // NOSCRIPT too: the round trip on its own loads the script
 		if err == nil {
 			err = op.parse(res)
 		}

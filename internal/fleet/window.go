@@ -81,10 +81,8 @@ func (c *counter) index(t time.Time) int64 {
 }
 
 // roll starts a new period when now is past the current one. requires that c.mu is held.
-func (c *counter) roll(now time.Time) { c.rollTo(c.index(now)) }
-
-// rollTo starts period p if it is later than the current one. requires that c.mu is held.
-func (c *counter) rollTo(p int64) {
+func (c *counter) roll(now time.Time) {
+	p := c.index(now)
 	if p <= c.period {
 		return
 	}
@@ -144,7 +142,10 @@ func (c *counter) Next(now time.Time) time.Time {
 	return time.Unix(0, (c.index(now)+1)*c.interval)
 }
 
-// notice takes in another instance's lease: the fleet's total for a period.
+// notice takes in another instance's lease: the fleet's total for a period. A total for any
+// period but the current one is ignored: an instance whose clock is a moment ahead may lease
+// the next period while this one still grants from its lease of the current one (rolling on
+// would lose that lease, and lease the current period's last requests against the next).
 func (c *counter) notice(key, total string) {
 	rest, ok := strings.CutPrefix(key, c.key)
 	if !ok {
@@ -160,7 +161,6 @@ func (c *counter) notice(key, total string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rollTo(p) // another instance's clock may be a moment ahead
 	if p == c.period {
 		c.seen = max(c.seen, n)
 	}
@@ -219,9 +219,8 @@ func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 	defer cancel()
 	p := c.f.rdb.Pipeline()
 	apply := c.queueLeaseLocked(ctx, p, n-(c.leased-c.used), limit)
-	// The round trip also carries the other windows' leases that will be needed next, the
-	// slots' renewals and returns that are due, and the journal's mark that this instance is
-	// alive.
+	// The round trip also carries the other windows' leases that will be needed next, and the
+	// slots' renewals and returns that are due.
 	var after []func()
 	for _, o := range c.f.counterList() {
 		if o == c || !o.mu.TryLock() {
@@ -238,10 +237,6 @@ func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 			after = append(after, fn)
 		}
 	}
-	alive := c.f.aliveDue()
-	if alive {
-		c.f.journal.QueueMarkAlive(ctx, p, c.f.opts.InstanceID, c.f.opts.AliveTTL)
-	}
 	_, _ = p.Exec(ctx)
 	for _, fn := range after {
 		fn()
@@ -250,9 +245,6 @@ func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 	if err != nil {
 		c.f.fail(err)
 		return c.reserveDown(now, n, limit)
-	}
-	if alive {
-		c.f.markedAlive()
 	}
 	if granted == 0 {
 		return false, next
@@ -281,10 +273,10 @@ func (c *counter) laterLocked(n, limit int64) time.Time {
 func (c *counter) queueLeaseLocked(ctx context.Context, p redis.Pipeliner, need, limit int64) func() (int64, error) {
 	want := max(need, min(limit/int64(c.f.opts.Size), max(c.base, c.prevUsed, 2*c.leased, 2*need)))
 	ttl := 2*c.interval/int64(time.Millisecond) + 1000
-	cmd := leaseScript.queue(ctx, p, []string{c.key + strconv.FormatInt(c.period, 10), c.f.eventsChannel()},
+	q := leaseScript.queue(ctx, p, []string{c.key + strconv.FormatInt(c.period, 10), c.f.eventsChannel()},
 		want, need, limit, ttl, c.adopted, c.local)
 	return func() (int64, error) {
-		res, err := cmd.Int64Slice()
+		res, err := q.reply(ctx, c.f.rdb).Int64Slice()
 		if err == nil && len(res) != 2 {
 			err = errBadReply
 		}
