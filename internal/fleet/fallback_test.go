@@ -5,37 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/keelbot/keel/internal/clock"
 	"github.com/keelbot/keel/scheduler"
 )
 
-// manualClock is a clock the test moves by hand.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // downFleet is a fleet of size instances whose Redis cannot be reached (nothing listens on
 // port 1), each marked down at the clock's time.
-func downFleet(t *testing.T, size int, clk *manualClock, log *bytes.Buffer) []*Fleet {
+func downFleet(t *testing.T, size int, clk *clock.Fake, log *bytes.Buffer) []*Fleet {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -62,7 +44,7 @@ func TestFallbackShareWithinTotals(t *testing.T) {
 		cap, each int
 	}{{2, 0}, {4, 0}, {5, 1}, {8, 1}, {12, 2}} {
 		t.Run(fmt.Sprintf("cap %d", tc.cap), func(t *testing.T) {
-			clk := &manualClock{t: t0}
+			clk := clock.NewFake(t0)
 			var log bytes.Buffer
 			fleet := downFleet(t, size, clk, &log)
 			var sems []*semaphore
@@ -138,7 +120,7 @@ func TestFallbackShareWithinTotals(t *testing.T) {
 func TestFallbackWindowShare(t *testing.T) {
 	const size, limit = 5, 1000
 	t0 := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC) // half way through a minute
-	clk := &manualClock{t: t0}
+	clk := clock.NewFake(t0)
 	var log bytes.Buffer
 	fleet := downFleet(t, size, clk, &log)
 	var ws []*counter
