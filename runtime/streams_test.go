@@ -2,7 +2,9 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,6 +184,26 @@ func TestBotRidesOutADropStorm(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Prices move every 20 ms, so each connection delivers updates before the next drop and
+	// resets its backoff, as a live market would; the simulator's own walk (1 s) would leave
+	// most 500 ms connections silent, and silent connections back off exponentially.
+	stopMoving := make(chan struct{})
+	var moving sync.WaitGroup
+	moving.Go(func() {
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stopMoving:
+				return
+			case <-tk.C:
+			}
+			_ = b.sim.SetPrice("BTCUSDT", fmt.Sprintf("%.2f", 65000+0.01*float64(i%7)))
+			_ = b.sim.SetPrice("ETHUSDT", fmt.Sprintf("%.2f", 3200+0.01*float64(i%7)))
+			_ = b.sim.SetPrice("DOGEUSDT", fmt.Sprintf("%.5f", 0.15+0.00001*float64(i%7)))
+		}
+	})
+	defer func() { close(stopMoving); moving.Wait() }()
 	before := b.sim.Stats()
 	b.sim.SetStreamFaults(sim.StreamFaults{DropEveryMS: 500})
 	// Ten drops of the market stream (it reconnects after each); the user stream, silent
