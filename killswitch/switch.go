@@ -12,7 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 )
 
 // Switch halts trading. While it is halted, Check returns a *HaltedError and the runtime's gate
@@ -27,7 +27,7 @@ import (
 // concurrent use. Its zero value is not usable; call New, File or NewWithBackend.
 type Switch struct {
 	backend Backend
-	clock   Clock
+	clock   clock.Clock
 	poll    time.Duration
 	log     zerolog.Logger
 	host    string
@@ -48,7 +48,7 @@ type Switch struct {
 type Option func(*Switch)
 
 // WithClock sets the clock (default: the wall clock).
-func WithClock(c Clock) Option { return func(s *Switch) { s.clock = c } }
+func WithClock(c clock.Clock) Option { return func(s *Switch) { s.clock = c } }
 
 // WithPollInterval sets how often Run reads the backend (default DefaultPollInterval).
 // Values of zero or below keep the default.

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 )
 
@@ -190,13 +191,6 @@ type InstanceKeys interface {
 
 var _ Keys = (*idempotency.KeyGenerator)(nil)
 
-// Clock is the manager's source of time; internal/clock's Real and Fake satisfy it. NewTimer
-// returns a channel that receives once after d and a function that stops the timer.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
-}
-
 // Metrics are the manager's counters, fed to Prometheus by the runtime. Every field is
 // optional; a nil func is skipped. Each is called once per occurrence with the order's symbol
 // and must not block.
@@ -233,7 +227,7 @@ type Params struct {
 	// Log receives the manager's events (unknown outcomes, adoptions); zero value: silent.
 	Log zerolog.Logger
 	// Clock defaults to the wall clock.
-	Clock   Clock
+	Clock   clock.Clock
 	Metrics Metrics
 	Config  Config
 	// ExclusiveJournal says that no other process writes Store while this manager runs and

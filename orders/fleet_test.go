@@ -9,8 +9,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
-	"github.com/keelbot/keel/internal/clock"
 	"github.com/keelbot/keel/internal/fleet/fleettest"
 	"github.com/keelbot/keel/orders"
 )

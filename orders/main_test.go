@@ -13,8 +13,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
-	"github.com/keelbot/keel/internal/clock"
 	"github.com/keelbot/keel/orders"
 )
 

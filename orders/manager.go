@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
-	"github.com/keelbot/keel/internal/clock"
 )
 
 // Manager places and cancels orders, tracks their state and settles unknown outcomes. Every
@@ -29,7 +29,7 @@ type Manager struct {
 	store   idempotency.Store
 	keys    Keys
 	log     zerolog.Logger
-	clock   Clock
+	clock   clock.Clock
 	metrics Metrics
 	cfg     Config
 	info    *infoCache
@@ -365,7 +365,7 @@ type infoCache struct {
 	fetch InfoFunc
 	ex    adapters.Exchange
 	ttl   time.Duration
-	clock Clock
+	clock clock.Clock
 
 	mu   sync.Mutex // held while fetching, so concurrent callers share one request
 	info adapters.ExchangeInfo

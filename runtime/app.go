@@ -18,8 +18,8 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/binance"
 	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
-	"github.com/keelbot/keel/internal/clock"
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
@@ -375,4 +375,4 @@ func provideJournal(lc fx.Lifecycle, c *Config, lg Logging, fl *fleet.Fleet) (id
 var errNotReady = errors.New("runtime: not started")
 
 // realClock is the runtime's default clock.
-var realClock Clock = clock.Real{}
+var realClock clock.Clock = clock.Real{}

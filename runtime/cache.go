@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keelbot/keel/clock"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -13,7 +14,7 @@ import (
 // request, not one each; when a refresh fails, a stale answer is served rather than none.
 type ttlCache[V any] struct {
 	ttl   time.Duration
-	clk   Clock
+	clk   clock.Clock
 	fetch func(ctx context.Context, key string) (V, error)
 
 	group singleflight.Group
@@ -26,7 +27,7 @@ type cacheItem[V any] struct {
 	at  time.Time
 }
 
-func newTTLCache[V any](ttl time.Duration, clk Clock, fetch func(ctx context.Context, key string) (V, error)) *ttlCache[V] {
+func newTTLCache[V any](ttl time.Duration, clk clock.Clock, fetch func(ctx context.Context, key string) (V, error)) *ttlCache[V] {
 	return &ttlCache[V]{ttl: ttl, clk: clk, fetch: fetch, items: map[string]cacheItem[V]{}}
 }
 

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/strategy"
@@ -43,7 +44,7 @@ type OrderService interface {
 type Loop struct {
 	cfg       *Config
 	log       zerolog.Logger
-	clk       Clock
+	clk       clock.Clock
 	rng       *lockedRand
 	metrics   *Metrics
 	ex        adapters.Exchange
@@ -80,7 +81,7 @@ type loopParams struct {
 	Switch     *killswitch.Switch
 	Info       *infoCache
 	Strategies []strategy.Definition `group:"strategies"`
-	Clock      Clock                 `optional:"true"`
+	Clock      clock.Clock           `optional:"true"`
 	Fleet      *fleet.Fleet          `optional:"true"`
 }
 
@@ -220,7 +221,7 @@ func (l *Loop) cancelOnTrip(ctx context.Context) {
 
 // ticker sends every strategy a Tick each market.tick.
 func (l *Loop) ticker(ctx context.Context) {
-	for sleepCtx(ctx, l.clk, l.cfg.Market.Tick) {
+	for clock.Sleep(ctx, l.clk, l.cfg.Market.Tick) {
 		now := l.clk.Now()
 		l.mu.Lock()
 		for _, r := range l.runners {
@@ -233,7 +234,7 @@ func (l *Loop) ticker(ctx context.Context) {
 // refreshOrders polls orders in flight at account priority on a jittered interval.
 func (l *Loop) refreshOrders(ctx context.Context) {
 	interval := l.cfg.Portfolio.RefreshInterval / 2
-	if !sleepCtx(ctx, l.clk, time.Duration(l.rng.Float64()*float64(interval))) {
+	if !clock.Sleep(ctx, l.clk, time.Duration(l.rng.Float64()*float64(interval))) {
 		return
 	}
 	for n := 0; ; n++ {
@@ -244,7 +245,7 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 				l.log.Debug().Err(err).Msg("order refresh failed")
 			}
 		}
-		if !sleepCtx(ctx, l.clk, jitter(l.rng, interval, 0.2)) {
+		if !clock.Sleep(ctx, l.clk, jitter(l.rng, interval, 0.2)) {
 			return
 		}
 	}
@@ -257,7 +258,7 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 func (l *Loop) compactJournal(ctx context.Context) {
 	// setDefaults fills orders.retention; max keeps a tiny one from spinning.
 	every := max(min(time.Hour, l.cfg.Orders.Retention/2), time.Second)
-	for sleepCtx(ctx, l.clk, jitter(l.rng, every, 0.2)) {
+	for clock.Sleep(ctx, l.clk, jitter(l.rng, every, 0.2)) {
 		n, err := l.orders.Compact(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:

@@ -12,15 +12,10 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/stream"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
-
-// Clock is the runtime's source of time; internal/clock's Real and Fake satisfy it.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
-}
 
 // jitter returns d spread by ±fraction, so instances and jobs started together drift apart
 // instead of polling in lockstep.
@@ -48,18 +43,6 @@ func (l *lockedRand) Float64() float64 {
 	return l.r.Float64()
 }
 
-// sleepCtx waits d on clk, or until ctx ends; it reports whether d passed.
-func sleepCtx(ctx context.Context, clk Clock, d time.Duration) bool {
-	c, stop := clk.NewTimer(d)
-	defer stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-c:
-		return true
-	}
-}
-
 // infoCache keeps the slow-moving reference data for market.info_ttl (see ttlCache): exchange
 // info (symbols, filters) and the account's fees per symbol.
 type infoCache struct {
@@ -70,7 +53,7 @@ type infoCache struct {
 // errNoFees is returned by Fees for an exchange adapter that cannot read the account's fees.
 var errNoFees = errors.New("runtime: this exchange adapter cannot tell the account's fees")
 
-func newInfoCache(ex adapters.Exchange, ttl time.Duration, clk Clock) *infoCache {
+func newInfoCache(ex adapters.Exchange, ttl time.Duration, clk clock.Clock) *infoCache {
 	return &infoCache{
 		c: newTTLCache(ttl, clk, func(ctx context.Context, _ string) (adapters.ExchangeInfo, error) {
 			return ex.ExchangeInfo(ctx)
@@ -111,7 +94,7 @@ func (c *infoCache) Symbol(ctx context.Context, symbol string) (adapters.SymbolI
 // DataStatus) until a fresh quote arrives.
 type marketFeed struct {
 	ex       adapters.Exchange
-	clk      Clock
+	clk      clock.Clock
 	rng      *lockedRand
 	log      zerolog.Logger
 	interval time.Duration
@@ -131,7 +114,7 @@ type marketFeed struct {
 	added  chan struct{}           // has a value after a symbol was subscribed for the first time
 }
 
-func newMarketFeed(ex adapters.Exchange, clk Clock, rng *lockedRand, log zerolog.Logger, interval time.Duration,
+func newMarketFeed(ex adapters.Exchange, clk clock.Clock, rng *lockedRand, log zerolog.Logger, interval time.Duration,
 	deliver func(string, strategy.Event)) *marketFeed {
 	return &marketFeed{ex: ex, clk: clk, rng: rng, log: log, interval: interval, deliver: deliver,
 		subs: map[string]map[string]bool{}, quotes: map[string]strategy.Quote{}, stale: map[string]bool{},
@@ -185,7 +168,7 @@ func (f *marketFeed) symbols() []string {
 // run polls until ctx ends. The first poll waits a jittered fraction of the interval so a
 // fleet restarted together does not poll in lockstep.
 func (f *marketFeed) run(ctx context.Context) {
-	if !sleepCtx(ctx, f.clk, time.Duration(f.rng.Float64()*float64(f.interval))) {
+	if !clock.Sleep(ctx, f.clk, time.Duration(f.rng.Float64()*float64(f.interval))) {
 		return
 	}
 	for {
@@ -195,7 +178,7 @@ func (f *marketFeed) run(ctx context.Context) {
 			}
 			f.poll(ctx, sym)
 		}
-		if !sleepCtx(ctx, f.clk, jitter(f.rng, f.interval, 0.1)) {
+		if !clock.Sleep(ctx, f.clk, jitter(f.rng, f.interval, 0.1)) {
 			return
 		}
 	}

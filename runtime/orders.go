@@ -7,6 +7,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/orders"
 	"github.com/keelbot/keel/strategy"
@@ -20,7 +21,7 @@ type ordersParams struct {
 	Exchange adapters.Exchange
 	Journal  idempotency.Store
 	Info     *infoCache
-	Clock    Clock `optional:"true"`
+	Clock    clock.Clock `optional:"true"`
 }
 
 // provideOrders builds the orders manager on the journal, with keys that carry the bot's
@@ -101,7 +102,7 @@ func (s orderService) Subscribe(fn func(string, strategy.OrderUpdate)) func() {
 
 func provideInfoCache(c *Config, ex adapters.Exchange, p struct {
 	fx.In
-	Clock Clock `optional:"true"`
+	Clock clock.Clock `optional:"true"`
 }) *infoCache {
 	clk := p.Clock
 	if clk == nil {

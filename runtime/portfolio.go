@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -18,7 +19,7 @@ import (
 // a jittered interval. It implements strategy.Portfolio.
 type portfolio struct {
 	ex       adapters.Exchange
-	clk      Clock
+	clk      clock.Clock
 	rng      *lockedRand
 	log      zerolog.Logger
 	interval time.Duration
@@ -79,14 +80,14 @@ func (p *portfolio) Account() (adapters.Account, bool) {
 
 // run refreshes until ctx ends, starting after a jittered delay.
 func (p *portfolio) run(ctx context.Context) {
-	if !sleepCtx(ctx, p.clk, time.Duration(p.rng.Float64()*float64(p.interval))) {
+	if !clock.Sleep(ctx, p.clk, time.Duration(p.rng.Float64()*float64(p.interval))) {
 		return
 	}
 	for {
 		if err := p.refresh(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, scheduler.ErrShed) {
 			p.log.Debug().Err(err).Msg("balance refresh failed; keeping the last balances")
 		}
-		if !sleepCtx(ctx, p.clk, jitter(p.rng, p.interval, 0.2)) {
+		if !clock.Sleep(ctx, p.clk, jitter(p.rng, p.interval, 0.2)) {
 			return
 		}
 	}

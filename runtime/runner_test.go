@@ -3,10 +3,11 @@ package runtime
 import (
 	"context"
 	"errors"
-	"github.com/keelbot/keel/internal/syncbuf"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keelbot/keel/internal/syncbuf"
 
 	"github.com/rs/zerolog"
 	"github.com/shopspring/decimal"

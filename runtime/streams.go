@@ -9,6 +9,7 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/binance"
 	"github.com/keelbot/keel/adapters/stream"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
@@ -167,7 +168,7 @@ func (l *Loop) connectionLimiter() stream.AttemptLimiter {
 // fleetAttempts is a stream.AttemptLimiter shared by the fleet through Redis.
 type fleetAttempts struct {
 	fl     *fleet.Fleet
-	clk    Clock
+	clk    clock.Clock
 	max    int64
 	window time.Duration
 	local  *stream.Limiter // this instance's share while Redis is down; nil: none
@@ -193,7 +194,7 @@ func (a *fleetAttempts) Wait(ctx context.Context) error {
 		if wait == 0 {
 			return nil
 		}
-		if !sleepCtx(ctx, a.clk, wait) {
+		if !clock.Sleep(ctx, a.clk, wait) {
 			return ctx.Err()
 		}
 	}

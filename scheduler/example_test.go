@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
 )
 

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"math/rand/v2"
 
+	"github.com/keelbot/keel/clock"
 	"github.com/rs/zerolog"
 )
 
@@ -10,7 +11,7 @@ import (
 type Option func(*options)
 
 type options struct {
-	clock     Clock
+	clock     clock.Clock
 	rand      *rand.Rand
 	log       zerolog.Logger
 	gate      Gate
@@ -22,7 +23,7 @@ type options struct {
 }
 
 // WithClock sets the scheduler's clock (default: the wall clock). Tests pass a fake.
-func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 
 // WithRand sets the source of jitter (default: randomly seeded). Tests pass a seeded one.
 // The scheduler guards it with its own mutex; do not use r elsewhere.

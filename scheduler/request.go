@@ -170,10 +170,3 @@ type Request struct {
 type Gate interface {
 	Allow(ctx context.Context, p Priority) error
 }
-
-// Clock is the scheduler's source of time. The zero Config uses the wall clock.
-// NewTimer returns a channel that receives once after d and a function that stops the timer.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
-}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 )
 
 // Scheduler sends requests to one exchange account in priority order, within the account's
@@ -18,7 +18,7 @@ import (
 // many goroutines at once. Close it when done.
 type Scheduler struct {
 	cfg       Config
-	clock     Clock
+	clock     clock.Clock
 	rand      *lockedRand
 	log       zerolog.Logger
 	gate      Gate

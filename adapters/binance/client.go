@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -43,7 +43,7 @@ type Option func(*Client)
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
 // WithClock sets the local clock (default: the wall clock).
-func WithClock(clk Clock) Option { return func(c *Client) { c.clock = clk } }
+func WithClock(clk clock.Clock) Option { return func(c *Client) { c.clock = clk } }
 
 // maxBody bounds an answer's size; exchangeInfo for every symbol is the largest (a few MB).
 const maxBody = 32 << 20
@@ -56,7 +56,7 @@ type Client struct {
 	base   *url.URL
 	sched  Scheduler
 	http   *http.Client
-	clock  Clock
+	clock  clock.Clock
 	signer signer // nil for a public-only config
 	time   *timeKeeper
 

@@ -5,14 +5,9 @@ import (
 	"fmt"
 	"sync"
 	"time"
-)
 
-// Clock is the adapter's source of local time. The default is the wall clock (time.Now),
-// whose readings carry Go's monotonic clock, which lets the adapter notice a wall-clock step
-// after its last sync.
-type Clock interface {
-	Now() time.Time
-}
+	"github.com/keelbot/keel/clock"
+)
 
 // ErrClockDrift matches (errors.Is) a refusal to sign because the local clock is further
 // from the exchange's than recvWindow allows. The request was not sent.
@@ -38,7 +33,7 @@ const resyncAfter = 30 * time.Minute
 // timeKeeper holds the offset between the exchange's clock and the local one.
 // It is safe for concurrent use.
 type timeKeeper struct {
-	clock      Clock
+	clock      clock.Clock
 	recvWindow time.Duration
 
 	mu       sync.Mutex

@@ -4,15 +4,13 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/keelbot/keel/clock"
 )
-
-type fixedClock struct{ t time.Time }
-
-func (c *fixedClock) Now() time.Time { return c.t }
 
 func TestTimeKeeper(t *testing.T) {
 	t0 := time.UnixMilli(1_700_000_000_000).UTC()
-	clk := &fixedClock{t: t0}
+	clk := clock.NewFake(t0)
 	k := &timeKeeper{clock: clk, recvWindow: 5 * time.Second}
 	if !k.needsSync(t0) {
 		t.Fatal("a fresh keeper must sync")

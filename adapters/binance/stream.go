@@ -12,7 +12,7 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/stream"
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -24,7 +24,7 @@ type StreamOptions struct {
 	// Limiter caps connection attempts; share one among every stream of the account (a
 	// *stream.Limiter, or a fleet-shared stream.AttemptLimiter). Nil: each stream's own.
 	Limiter stream.AttemptLimiter
-	Clock   stream.Clock
+	Clock   clock.Clock
 	Seed    uint64
 	// DepthLimit is the snapshot size for resyncs (GET /api/v3/depth limit). Default 100
 	// (weight 5).

@@ -12,15 +12,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/shopspring/decimal"
 
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 )
-
-// Clock is the time source. internal/clock's Real and Fake satisfy it. NewTimer returns a
-// channel that receives once after d, and a function that stops the timer.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
-}
 
 // Defaults applied by New to zero fields of Config.
 const (
@@ -40,7 +33,7 @@ type Config struct {
 	// (at least one) and exchangeInfo reports exactly the windows enforced.
 	TimeScale float64
 	// Clock is the time source; default the wall clock. Tests inject internal/clock.Fake.
-	Clock Clock
+	Clock clock.Clock
 	// Logger receives admin events; default a no-op logger.
 	Logger *zerolog.Logger
 

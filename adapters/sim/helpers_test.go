@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/keelbot/keel/adapters/sim"
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 )
 
 // start is the instant the fake clock starts at in most tests: mid-window, so fixed windows

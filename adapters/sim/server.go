@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keelbot/keel/clock"
 	"github.com/shopspring/decimal"
 )
 
@@ -18,7 +19,7 @@ import (
 // its own listener when started with Listen or Start. All methods are safe for concurrent use.
 type Server struct {
 	cfg          Config
-	clock        Clock
+	clock        clock.Clock
 	limits       limitSet
 	walkInterval time.Duration
 	commission   decimal.Decimal

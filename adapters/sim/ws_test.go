@@ -15,7 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/keelbot/keel/adapters/sim"
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 )
 
 // wsSim is a simulator on the wall clock whose price only moves through SetPrice, so every

@@ -30,14 +30,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 )
-
-// Clock is the time source; internal/clock's Real and Fake satisfy it.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
-}
 
 // Config configures a Conn. Zero fields take the defaults noted, applied in setDefaults.
 type Config struct {
@@ -64,7 +58,7 @@ type Config struct {
 	// Limiter of its own with LimiterConfig's defaults.
 	Limiter AttemptLimiter
 	// Clock defaults to the wall clock; Seed seeds the backoff's jitter.
-	Clock Clock
+	Clock clock.Clock
 	Seed  uint64
 	// HTTPClient for the handshake (default http.DefaultClient).
 	HTTPClient *http.Client
@@ -207,7 +201,7 @@ func (c *Conn) Run(ctx context.Context) error {
 		// Full jitter before every attempt, the first after a drop included: streams dropped
 		// together come back spread over the window instead of in one burst.
 		d := c.backoff(failures)
-		if !c.sleep(ctx, d) {
+		if !clock.Sleep(ctx, c.cfg.Clock, d) {
 			return ctx.Err()
 		}
 		if err := c.cfg.Limiter.Wait(ctx); err != nil {
@@ -247,20 +241,6 @@ func (c *Conn) backoff(n int) time.Duration {
 		ceil = c.cfg.BackoffCap
 	}
 	return time.Duration(c.rng.Int64N(int64(ceil) + 1))
-}
-
-func (c *Conn) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t, stop := c.cfg.Clock.NewTimer(d)
-	defer stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t:
-		return true
-	}
 }
 
 // session runs one connection to its end and returns why it ended.
@@ -340,7 +320,7 @@ func (c *Conn) watch(ctx context.Context, ws *websocket.Conn, drop context.Cance
 		if c.cfg.PingInterval > 0 {
 			wait = min(wait, nextPing.Sub(c.cfg.Clock.Now()))
 		}
-		if !c.sleep(ctx, max(wait, time.Millisecond)) {
+		if !clock.Sleep(ctx, c.cfg.Clock, max(wait, time.Millisecond)) {
 			return
 		}
 		now := c.cfg.Clock.Now()

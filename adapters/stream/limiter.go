@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 )
 
 // AttemptLimiter is what a Conn asks before each dial. Wait blocks until one connection
@@ -51,7 +51,7 @@ const (
 // what callers want.
 type Limiter struct {
 	cfg LimiterConfig
-	clk Clock
+	clk clock.Clock
 
 	mu    sync.Mutex
 	times []time.Time // attempts inside the window, oldest first
@@ -59,7 +59,7 @@ type Limiter struct {
 }
 
 // NewLimiter builds a Limiter on clk (nil: the wall clock).
-func NewLimiter(cfg LimiterConfig, clk Clock) *Limiter {
+func NewLimiter(cfg LimiterConfig, clk clock.Clock) *Limiter {
 	if cfg.Max <= 0 {
 		cfg.Max = DefaultMaxAttempts
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/stream"
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -24,25 +24,27 @@ type rule struct {
 }
 
 var rules = map[string]rule{
-	"scheduler":   {keel: []string{"scheduler", "internal"}, thirdParty: []string{"github.com/sony/gobreaker/v2", "github.com/rs/zerolog"}},
-	"idempotency": {keel: []string{"idempotency", "internal"}, thirdParty: []string{"go.etcd.io/bbolt", "github.com/redis/go-redis/v9"}},
-	"killswitch":  {keel: []string{"killswitch", "internal"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/redis/go-redis/v9"}},
-	"adapters": {keel: []string{"adapters", "scheduler", "internal"}, thirdParty: []string{
+	"scheduler":   {keel: []string{"scheduler", "clock", "internal"}, thirdParty: []string{"github.com/sony/gobreaker/v2", "github.com/rs/zerolog"}},
+	"idempotency": {keel: []string{"idempotency", "clock", "internal"}, thirdParty: []string{"go.etcd.io/bbolt", "github.com/redis/go-redis/v9"}},
+	"killswitch":  {keel: []string{"killswitch", "clock", "internal"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/redis/go-redis/v9"}},
+	"adapters": {keel: []string{"adapters", "scheduler", "clock", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "github.com/coder/websocket", "github.com/rs/zerolog", "golang.org/x/sync",
 	}},
-	"orders": {keel: []string{"orders", "adapters", "idempotency", "scheduler", "internal"}, thirdParty: []string{
+	"orders": {keel: []string{"orders", "adapters", "idempotency", "scheduler", "clock", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "github.com/rs/zerolog",
 	}},
-	"strategy": {keel: []string{"strategy", "adapters", "orders", "scheduler", "internal"}, thirdParty: []string{
+	"strategy": {keel: []string{"strategy", "adapters", "orders", "scheduler", "clock", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "go.uber.org/fx", "github.com/rs/zerolog",
 	}},
 	"runtime":  {keel: []string{""}},
 	"examples": {keel: []string{""}},
 	"cmd":      {keel: []string{""}},
 	// internal packages serve everyone, so they may import no public keel package.
-	"internal": {keel: []string{"internal"}},
+	"internal": {keel: []string{"internal", "clock"}},
+	// clock is the floor: time for everyone, importing nothing of keel's and nothing third-party.
+	"clock": {keel: []string{"clock"}, thirdParty: []string{}},
 	// internal/fleet implements the seams of scheduler, killswitch and idempotency on Redis.
-	"internal/fleet": {keel: []string{"scheduler", "killswitch", "idempotency", "internal"}, thirdParty: []string{
+	"internal/fleet": {keel: []string{"scheduler", "killswitch", "idempotency", "clock", "internal"}, thirdParty: []string{
 		"github.com/redis/go-redis/v9", "github.com/rs/zerolog",
 	}},
 	// configs embeds YAML; it imports nothing.
@@ -137,7 +139,7 @@ func TestWrongArrowsFail(t *testing.T) {
 		imports []string
 		want    string // the violation reported, "" for none
 	}{
-		{"scheduler", []string{"fmt", "github.com/sony/gobreaker/v2", "github.com/rs/zerolog", module + "/internal/clock"}, ""},
+		{"scheduler", []string{"fmt", "github.com/sony/gobreaker/v2", "github.com/rs/zerolog", module + "/clock"}, ""},
 		{"scheduler", []string{module + "/adapters"}, "scheduler imports adapters: against DESIGN.md's arrows"},
 		{"scheduler", []string{module + "/killswitch"}, "scheduler imports killswitch: against DESIGN.md's arrows"},
 		{"scheduler", []string{"github.com/redis/go-redis/v9"}, "scheduler imports github.com/redis/go-redis/v9: not a dependency its row allows"},
@@ -147,7 +149,7 @@ func TestWrongArrowsFail(t *testing.T) {
 		{"orders", []string{module + "/adapters", module + "/idempotency", module + "/scheduler"}, ""},
 		{"orders", []string{"go.uber.org/fx"}, "orders imports go.uber.org/fx: not a dependency its row allows"},
 		{"strategy", []string{module + "/runtime"}, "strategy imports runtime: against DESIGN.md's arrows"},
-		{"internal/clock", []string{module + "/scheduler"}, "internal/clock imports scheduler: against DESIGN.md's arrows"},
+		{"clock", []string{module + "/scheduler"}, "clock imports scheduler: against DESIGN.md's arrows"},
 		{"configs", []string{"gopkg.in/yaml.v3"}, "configs imports gopkg.in/yaml.v3: not a dependency its row allows"},
 		{"examples/marketmaker", []string{module + "/runtime", "go.uber.org/fx"}, ""},
 		{"cmd/keel", []string{module + "/runtime"}, ""},

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/internal/fleet/fleettest"
 	"github.com/keelbot/keel/scheduler"
 )

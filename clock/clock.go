@@ -1,15 +1,51 @@
-// Package clock provides the real clock and a manual fake for tests.
+// Package clock is Keel's source of time: the Clock interface every package takes, the wall
+// clock (Real), and a fake that tests advance by hand (Fake).
 //
-// Keel's packages each declare their own small Clock interface with the same two methods
-// (Now and NewTimer), using only builtin types, so both clocks here satisfy all of them
-// structurally and no public package has to import this internal one.
+// Time is a parameter in Keel: the scheduler, the orders manager, the kill switch, the
+// streams, the simulator and the runtime all read it from a Clock, so a test walks a fixed
+// grid of instants instead of sleeping. Strategy tests can do the same:
+//
+//	clk := clock.NewFake(time.Unix(0, 0))
+//	go runUntilTimer(clk)  // code under test waits on clk.NewTimer
+//	clk.BlockUntil(1)      // it is parked on the clock
+//	clk.Advance(time.Second)
 package clock
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
 )
+
+// Clock tells the time and makes timers. NewTimer returns a channel that receives once after
+// d, and a function that stops the timer (reporting whether it was still pending).
+// Implementations are safe for concurrent use.
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+var (
+	_ Clock = Real{}
+	_ Clock = (*Fake)(nil)
+)
+
+// Sleep waits d on clk, or until ctx ends; it reports whether d passed. A d <= 0 returns
+// true at once unless ctx is already done.
+func Sleep(ctx context.Context, clk Clock, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	c, stop := clk.NewTimer(d)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-c:
+		return true
+	}
+}
 
 // Real is the wall clock. Its zero value is ready to use.
 type Real struct{}

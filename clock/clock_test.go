@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keelbot/keel/internal/clock"
+	"github.com/keelbot/keel/clock"
 )
 
 func TestFake(t *testing.T) {
