@@ -24,6 +24,8 @@ const (
 // Config configures a simulated exchange. The zero value is usable: every zero field takes the
 // default documented on it, applied in one place (setDefaults).
 type Config struct {
+	// Dialect is the exchange API served: "binance" (the default), or another of Dialects().
+	Dialect string
 	// Seed drives every random choice (price walks, generated client order ids, fault draws),
 	// so two servers with the same seed and the same requests answer alike.
 	Seed int64
@@ -140,6 +142,9 @@ type Abuse struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.Dialect == "" {
+		c.Dialect = DialectBinance
+	}
 	if c.TimeScale == 0 {
 		c.TimeScale = 1
 	}
@@ -275,6 +280,9 @@ func (f *TimeScaleFlag) Set(s string) error {
 
 // Validate reports the first field that cannot work, by name.
 func (c *Config) Validate() error {
+	if err := ValidateDialect(c.Dialect); err != nil {
+		return err
+	}
 	if err := ValidateTimeScale("sim: TimeScale", c.TimeScale); err != nil {
 		return err
 	}

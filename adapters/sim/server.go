@@ -38,6 +38,9 @@ type Server struct {
 	faults      Faults
 	stats       stats
 	hub         *wsHub // WebSocket streams and API (ws_streams.go)
+	dialect     dialect
+	// dialectState is the dialect's own state (dialect.state), nil for Binance's.
+	dialectState any
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -77,6 +80,10 @@ func New(cfg Config) (*Server, error) {
 		s.marketOrder = append(s.marketOrder, sym.Name)
 	}
 	s.hub = newHub(s)
+	s.dialect = dialects[cfg.Dialect]
+	if s.dialect.state != nil {
+		s.dialectState = s.dialect.state(s)
+	}
 	for _, ac := range cfg.Accounts {
 		a := &account{cfg: ac, balances: map[string]*balance{},
 			orders10s: newWindow(s.limits.orders10s), ordersDay: newWindow(s.limits.ordersDay)}
@@ -185,6 +192,10 @@ func ok(body any) reply { return reply{status: http.StatusOK, body: body} }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(r.URL.Path) >= 5 && r.URL.Path[:5] == "/sim/" {
 		s.serveAdmin(w, r)
+		return
+	}
+	if s.dialect.serve != nil {
+		s.dialect.serve(s, w, r)
 		return
 	}
 	if s.serveWS(w, r) {

@@ -31,6 +31,7 @@ func simMain(ctx context.Context, args []string, stderr io.Writer, ready chan<- 
 	fs := flag.NewFlagSet("keel sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8600", "address to listen on (keep it on loopback: the /sim/ admin API answers loopback clients only)")
+	dialect := fs.String("dialect", sim.DialectBinance, fmt.Sprintf("exchange API to serve: one of %v", sim.Dialects()))
 	seed := fs.Int64("seed", 1, "seed of the price walks, generated ids and fault draws")
 	scale := sim.TimeScaleFlag(1)
 	fs.Var(&scale, "time-scale", "run limit windows, Retry-After, bans and prices this many times faster (60: a minute lasts a second)")
@@ -40,8 +41,9 @@ func simMain(ctx context.Context, args []string, stderr io.Writer, ready chan<- 
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: keel sim [flags]")
 		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Serves Binance Spot's REST API (/api/v3/...) for one funded account, with the")
-		fmt.Fprintln(stderr, "admin API under /sim/ (stats, orders, faults, keys, bans, clock, prices).")
+		fmt.Fprintln(stderr, "Serves an exchange's REST API (--dialect; Binance Spot's /api/v3/... by default) for")
+		fmt.Fprintln(stderr, "one funded account, with the admin API under /sim/ (stats, orders, faults, keys, bans,")
+		fmt.Fprintln(stderr, "clock, prices).")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
@@ -51,11 +53,14 @@ func simMain(ctx context.Context, args []string, stderr io.Writer, ready chan<- 
 		}
 		return usageError{err}
 	}
+	if err := sim.ValidateDialect(*dialect); err != nil {
+		return usageError{fmt.Errorf("--dialect: %w", err)}
+	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
 	log := zerolog.New(stderr).With().Timestamp().Str("component", "sim").Logger()
-	cfg := sim.Config{Seed: *seed, TimeScale: float64(scale), APIKey: *apiKey, APISecret: *apiSecret, Logger: &log}
+	cfg := sim.Config{Dialect: *dialect, Seed: *seed, TimeScale: float64(scale), APIKey: *apiKey, APISecret: *apiSecret, Logger: &log}
 	if *edFile != "" {
 		pub, err := readEd25519PublicKey(*edFile)
 		if err != nil {
@@ -70,7 +75,7 @@ func simMain(ctx context.Context, args []string, stderr io.Writer, ready chan<- 
 	if err := s.Listen(*listen); err != nil {
 		return err
 	}
-	log.Info().Str("addr", s.Addr().String()).Str("url", s.URL()).Int64("seed", *seed).
+	log.Info().Str("addr", s.Addr().String()).Str("url", s.URL()).Str("dialect", *dialect).Int64("seed", *seed).
 		Float64("time_scale", float64(scale)).Msg("keel sim ready")
 	if ready != nil {
 		ready <- s.URL()
