@@ -402,7 +402,6 @@ func (s *Server) krAdmit(r *http.Request, rt krakenRoute, known bool, body []byt
 		return nil, krInvalidNonce
 	}
 	kr.nonces[apiKey] = nonce
-	lock.failures = lock.failures[:0] // "sequential" failures: a good call ends the run
 	if rt.restCost > 0 {
 		rc := kr.rest[apiKey]
 		if rc == nil {

@@ -93,8 +93,10 @@ func (c *decayCounter) add(t time.Time, n float64) {
 }
 
 // krakenLockoutState is the authentication failures of one client IP: invalid keys,
-// signatures and nonces in a row. Too many within the auth window lock the IP out
-// (EGeneral:Temporary lockout) for krakenLockout, time-scaled.
+// signatures and nonces. Too many within the auth window lock the IP out
+// (EGeneral:Temporary lockout) for krakenLockout, time-scaled. (Kraken speaks of "too many
+// sequential EAPI:Invalid key errors" and of bans for "too many requests with invalid
+// nonces"; a count within a window, successes in between or not, covers both.)
 type krakenLockoutState struct {
 	failures []time.Time
 	until    time.Time
