@@ -47,20 +47,22 @@ type endpoint struct {
 	restCost int64 // on WindowREST (private) or WindowPublic (public)
 }
 
-//	GET  /0/public/Time            public 1 (assumed)
-//	GET  /0/public/Assets          public 1 (assumed)
-//	GET  /0/public/AssetPairs      public 1 (assumed)
-//	GET  /0/public/Ticker          public 1 (assumed)
-//	GET  /0/public/Depth           public 1 (assumed)
-//	POST /0/private/BalanceEx      REST 1
-//	POST /0/private/AddOrder       trading +1 on the pair
-//	POST /0/private/CancelOrder    trading +8..0 by the order's age
-//	POST /0/private/OpenOrders     REST 1
-//	POST /0/private/ClosedOrders   REST 1 (the docs do not say whether it is "ledger/trade
-//	                               history"; the simulator agrees on 1)
-//	POST /0/private/QueryOrders    REST 1
-//	POST /0/private/TradesHistory  REST 2
-//	POST /0/private/TradeVolume    REST 1
+// GET  /0/public/Time            public 1 (assumed)
+// GET  /0/public/Assets          public 1 (assumed)
+// GET  /0/public/AssetPairs      public 1 (assumed)
+// GET  /0/public/Ticker          public 1 (assumed)
+// GET  /0/public/Depth           public 1 (assumed)
+// POST /0/private/BalanceEx      REST 1
+// POST /0/private/AddOrder       trading +1 on the pair
+// POST /0/private/CancelOrder    trading +8..0 by the order's age
+// POST /0/private/OpenOrders     REST 1
+// POST /0/private/ClosedOrders   REST 1 (the docs do not say whether it is "ledger/trade
+//
+//	history"; the simulator agrees on 1)
+//
+// POST /0/private/QueryOrders    REST 1
+// POST /0/private/TradesHistory  REST 2
+// POST /0/private/TradeVolume    REST 1
 var (
 	epTime          = endpoint{path: "/0/public/Time", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityBackground, restCost: 1}
 	epAssets        = endpoint{path: "/0/public/Assets", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityBackground, restCost: 1}

@@ -397,4 +397,3 @@ func (c *Client) Trades(ctx context.Context, symbol string, fromID int64, opts .
 	}
 	return out, nil
 }
-

@@ -520,4 +520,3 @@ func parseFees(body []byte, pi *pairInfo) (adapters.TradingFees, error) {
 	}
 	return adapters.TradingFees{Symbol: pi.info.Symbol, Standard: adapters.CommissionRates{Maker: maker, Taker: taker}}, nil
 }
-
