@@ -88,3 +88,7 @@ func testCtx(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+type simConfig = sim.Config
+
+var simValidClOrdID = sim.ValidKrakenClOrdID
