@@ -169,7 +169,7 @@ func lvl(p, q string) adapters.Level {
 // TestBookSync walks the documented procedure: buffer, snapshot, drop old updates, bridge,
 // then a gap asks for exactly one snapshot however many updates follow it.
 func TestBookSync(t *testing.T) {
-	b := stream.NewBook("X")
+	b := adapters.NewOrderBook("X")
 	if _, need := b.Update(adapters.DepthUpdate{FirstID: 95, FinalID: 99, Bids: []adapters.Level{lvl("1", "1")}}); !need {
 		t.Fatal("first update did not ask for a snapshot")
 	}
@@ -213,7 +213,7 @@ func TestBookSync(t *testing.T) {
 // across a reconnect) is judged by the first update after it: one that starts past it proves
 // the snapshot stale, and the book asks for one more.
 func TestBookSnapshotAcrossReconnect(t *testing.T) {
-	b := stream.NewBook("X")
+	b := adapters.NewOrderBook("X")
 	b.Resync()
 	if !b.Snapshot(adapters.Book{LastUpdateID: 50, Bids: []adapters.Level{lvl("1", "1")}}) {
 		t.Fatal("snapshot with nothing buffered refused")
