@@ -43,6 +43,13 @@
 //     first second);
 //   - and no eligible request of higher priority waits on the same window.
 //
+// Windows count the way their exchange does (WindowConfig.Kind): fixed windows aligned to the
+// exchange's clock (Binance), sliding ones, or a decaying level that drains continuously
+// (Kraken's counters). A window known only at run time (Kraken's trading counter, one per
+// pair) is added with AddWindow. A cost that depends on when the call reaches the exchange
+// (Kraken charges a cancel by the order's age) is given by Cost.AmountAt and charged what it
+// costs when the attempt is admitted.
+//
 // A request below orders priority that waits longer than its MaxWait is shed with ErrShed;
 // any request whose Budget ends fails with ErrBudgetExhausted; one whose ctx ends leaves the
 // queue without consuming budget. The scheduler adopts the exchange's own usage count from an
