@@ -62,6 +62,9 @@ func WithSendLock(l SendLock) Option { return func(c *Client) { c.lock = l } }
 // Client is the Kraken Spot REST adapter; it implements adapters.Exchange and
 // adapters.AccountReader's TradingFees. Build one with New; it is safe for concurrent use.
 type Client struct {
+	// NoStreams: REST only; the runtime polls (Definition.Streams is false).
+	adapters.NoStreams
+
 	cfg    Config       // secrets removed
 	key    *rest.Secret // API-Key
 	secret *[]byte      // decoded private key; nil for a public-only client
