@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/keelbot/keel/adapters/rest"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
 )
@@ -22,9 +21,7 @@ import (
 // time.Duration) error, ExchangeInfo teaches it the announced limits; if it has
 // SetClockOffset(time.Duration), every server-time sync aligns its fixed windows to the
 // exchange's clock.
-type Scheduler interface {
-	Do(ctx context.Context, r *scheduler.Request) (scheduler.Outcome, error)
-}
+type Scheduler = rest.Scheduler
 
 // limitSetter and clockSetter are the optional parts of a Scheduler.
 type limitSetter interface {
@@ -36,29 +33,31 @@ type clockSetter interface {
 }
 
 // Option customizes a Client.
-type Option func(*Client)
+type Option = rest.Option
 
 // WithHTTPClient sets the HTTP client (default: a client without an overall timeout; each
-// attempt is bounded by Config.Timeout).
-func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+// attempt is bounded by Config.Timeout). Redirects are never followed.
+func WithHTTPClient(h *http.Client) Option { return rest.WithHTTPClient(h) }
 
 // WithClock sets the local clock (default: the wall clock).
-func WithClock(clk clock.Clock) Option { return func(c *Client) { c.clock = clk } }
+func WithClock(clk clock.Clock) Option { return rest.WithClock(clk) }
 
 // maxBody bounds an answer's size; exchangeInfo for every symbol is the largest (a few MB).
 const maxBody = 32 << 20
+
+// maxRetryAfter bounds a wait we honour (Binance's longest ban is 3 days).
+const maxRetryAfter = 72 * time.Hour
 
 // Client is the Binance Spot adapter. It implements adapters.Exchange. Its zero value is not
 // usable; build one with New. A Client is safe for concurrent use.
 type Client struct {
 	cfg    Config  // with its secrets removed: they live behind key and signer
 	key    *Secret // the API key; a pointer so that even %v of a Client value prints no key
-	base   *url.URL
 	sched  Scheduler
-	http   *http.Client
+	rest   *rest.Client
 	clock  clock.Clock
 	signer signer // nil for a public-only config
-	time   *timeKeeper
+	time   *rest.TimeKeeper
 
 	mu        sync.Mutex
 	intervals map[string]time.Duration // window → interval, for reading usage headers
@@ -77,14 +76,16 @@ func New(cfg Config, sched Scheduler, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, _ := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	key := cfg.APIKey
 	cfg.APIKey, cfg.APISecret, cfg.Ed25519PrivateKey = "", "", ""
-	c := &Client{cfg: cfg, key: &key, base: base, sched: sched, http: &http.Client{}, clock: clock.Real{}, signer: s}
-	for _, o := range opts {
-		o(c)
+	c := &Client{cfg: cfg, key: &key, sched: sched, signer: s}
+	c.rest, err = rest.New(rest.Config{Name: "binance", BaseURL: cfg.BaseURL, Timeout: cfg.Timeout, MaxBody: maxBody,
+		MaxRetryAfter: maxRetryAfter, RequestIDHeader: "X-Mbx-Uuid", Classify: c.classifyAnswer}, sched, opts...)
+	if err != nil {
+		return nil, err
 	}
-	c.time = &timeKeeper{clock: c.clock, recvWindow: time.Duration(cfg.RecvWindow) * time.Millisecond}
+	c.clock = c.rest.Clock()
+	c.time = rest.NewTimeKeeper("binance", c.clock, time.Duration(cfg.RecvWindow)*time.Millisecond)
 	c.intervals = map[string]time.Duration{}
 	for _, l := range DefaultRateLimits() {
 		c.intervals[l.Window] = l.Interval
@@ -127,9 +128,7 @@ var ErrNoCredentials = errors.New("binance: no API key configured for a signed e
 
 // localError is a failure found before anything was sent, in the scheduler's error type so
 // that scheduler.ClassOf reads its class.
-func localError(class scheduler.Class, err error) error {
-	return &scheduler.Error{Class: class, Cause: err}
-}
+func localError(class scheduler.Class, err error) error { return rest.LocalError(class, err) }
 
 // do runs a call through the scheduler and returns the final outcome.
 func (c *Client) do(ctx context.Context, cl call) (scheduler.Outcome, error) {
@@ -141,7 +140,7 @@ func (c *Client) do(ctx context.Context, cl call) (scheduler.Outcome, error) {
 			return scheduler.Outcome{}, err
 		}
 	}
-	req := &scheduler.Request{
+	return c.rest.Do(ctx, rest.Call{
 		Endpoint:       cl.ep.path,
 		Method:         cl.ep.method,
 		Bucket:         cl.ep.bucket,
@@ -151,17 +150,16 @@ func (c *Client) do(ctx context.Context, cl call) (scheduler.Outcome, error) {
 		Cancel:         cl.ep.cancels(),
 		IdempotencyKey: cl.key,
 		RetrySafe:      cl.retry,
-		Attempt: func(ctx context.Context, attempt int) scheduler.Outcome {
-			return c.attempt(ctx, cl)
-		},
-	}
-	return c.sched.Do(ctx, req)
+		Build:          func(ctx context.Context) (*http.Request, error) { return c.build(ctx, cl) },
+		Parse:          cl.parse,
+		Sending:        cl.sending,
+	})
 }
 
 // syncTimeIfNeeded measures the exchange's clock before a signed request when the offset is
 // missing, old, or was contradicted by a -1021 (GET /api/v3/time, weight 1, at priority p).
 func (c *Client) syncTimeIfNeeded(ctx context.Context, p scheduler.Priority) error {
-	if !c.time.needsSync(c.clock.Now()) {
+	if !c.time.NeedsSync(c.clock.Now()) {
 		return nil
 	}
 	return c.syncTime(ctx, p)
@@ -172,18 +170,18 @@ func (c *Client) syncTimeIfNeeded(ctx context.Context, p scheduler.Priority) err
 // scheduler lets them through a halt; everything else that writes is gated.
 func (e endpoint) cancels() bool { return e.write && e.method == http.MethodDelete }
 
-// attempt performs one HTTP try and describes its outcome to the scheduler.
-func (c *Client) attempt(ctx context.Context, cl call) scheduler.Outcome {
-	write := cl.ep.write
+// build signs one attempt: a fresh timestamp each time, the signature over Binance's payload
+// (the percent-encoded query concatenated with the percent-encoded body).
+func (c *Client) build(ctx context.Context, cl call) (*http.Request, error) {
 	query, body := "", ""
-	encoded := cl.params.encode()
+	encoded := cl.params.Encode()
 	if cl.ep.signed {
-		ts, err := c.time.timestamp(c.clock.Now())
+		ts, err := c.time.Timestamp(c.clock.Now())
 		if err != nil {
 			// Nothing is sent: a drifted clock is an operator problem, escalated as auth.
-			return scheduler.Outcome{Class: scheduler.ClassAuth, Err: err}
+			return nil, localError(scheduler.ClassAuth, err)
 		}
-		extra := params{{"recvWindow", strconv.Itoa(c.cfg.RecvWindow)}, {"timestamp", strconv.FormatInt(ts, 10)}}.encode()
+		extra := params{{"recvWindow", strconv.Itoa(c.cfg.RecvWindow)}, {"timestamp", strconv.FormatInt(ts.UnixMilli(), 10)}}.Encode()
 		if encoded != "" {
 			encoded += "&"
 		}
@@ -202,26 +200,13 @@ func (c *Client) attempt(ctx context.Context, cl call) scheduler.Outcome {
 			query = withSignature(query, sig)
 		}
 	}
-
-	u := *c.base
-	u.Path = c.base.Path + cl.ep.path
-	u.RawQuery = query
-	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	var written bool
-	var wmu sync.Mutex
-	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
-		wmu.Lock()
-		written = written || i.Err == nil
-		wmu.Unlock()
-	}}
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, trace), cl.ep.method, u.String(), rd)
+	hreq, err := http.NewRequestWithContext(ctx, cl.ep.method, c.rest.URL(cl.ep.path, query), rd)
 	if err != nil {
-		return scheduler.Outcome{Class: scheduler.ClassValidation, Err: fmt.Errorf("binance: building request: %s", cl.ep.path)}
+		return nil, fmt.Errorf("binance: building request: %s", cl.ep.path)
 	}
 	if body != "" {
 		hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -229,66 +214,30 @@ func (c *Client) attempt(ctx context.Context, cl call) scheduler.Outcome {
 	if cl.ep.signed {
 		hreq.Header.Set("X-MBX-APIKEY", string(*c.key))
 	}
-	if cl.sending != nil {
-		cl.sending(c.clock.Now())
+	return hreq, nil
+}
+
+// classifyAnswer reads an answer's usage headers and, for a non-2xx, its error code into the
+// outcome: the class (classify), a ban's end, the ORDERS limit, a stale clock after -1021.
+func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
+	out.Usage = c.usage(a.Header)
+	if a.Status >= 200 && a.Status < 300 {
+		return
 	}
-	resp, err := c.http.Do(hreq)
-	wmu.Lock()
-	wasWritten := written
-	wmu.Unlock()
-	if err != nil {
-		// A context error before anything was written is the caller's cancellation.
-		return scheduler.Outcome{Class: transportClass(wasWritten, write), Err: sanitizeTransport(err, cl.ep)}
-	}
-	defer resp.Body.Close()
-	out := scheduler.Outcome{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Mbx-Uuid")}
-	out.Usage = c.usage(resp.Header)
-	out.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.clock.Now())
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err == nil && len(raw) > maxBody {
-		err = errors.New("answer larger than 32 MiB")
-	}
-	if err != nil {
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			// The exchange answered but we cannot read it: for a write the effect is unknown.
-			out.Class = transportClass(true, write)
-			out.Err = fmt.Errorf("%w: %s %s: reading the answer: %s", ErrMalformedAnswer, cl.ep.method, cl.ep.path, sanitizeTransport(err, cl.ep))
-			return out
-		}
-		raw = nil
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		if perr := cl.parse(raw); perr != nil {
-			out.Class = transportClass(true, write)
-			out.Err = fmt.Errorf("%s %s: %w", cl.ep.method, cl.ep.path, perr)
-		}
-		return out
-	}
-	code, msg, _ := parseError(raw)
+	code, msg, _ := parseError(a.Body)
 	out.Code, out.Message = code, msg
-	class, ban := classify(resp.StatusCode, code, write)
+	class, ban := classify(a.Status, code, a.Write)
 	out.Class, out.Ban = class, ban
 	// -1015 is the ORDERS limit (the account's unfilled order count): it holds new orders
 	// only. Cancels lower that count, and Binance keeps answering them.
 	out.OrderLimit = code == -1015
 	if ban && out.RetryAfter == 0 {
-		out.RetryAfter = banUntil(msg, c.clock.Now().Add(c.time.currentOffset(c.clock.Now())))
+		out.RetryAfter = banUntil(msg, a.Now.Add(c.time.Offset(a.Now)))
 	}
 	if code == -1021 {
 		// Our offset is stale (or the exchange stepped): resync before the next signature.
-		c.time.markStale()
+		c.time.MarkStale()
 	}
-	return out
-}
-
-// sanitizeTransport strips the request URL (it carries the signature and parameters) from
-// a transport error, keeping the method, path and cause.
-func sanitizeTransport(err error, ep endpoint) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return &url.Error{Op: ue.Op, URL: ep.path, Err: ue.Err}
-	}
-	return err
 }
 
 // usage reads the X-MBX-USED-WEIGHT-* and X-MBX-ORDER-COUNT-* headers into scheduler usage.
@@ -327,34 +276,9 @@ func (c *Client) usage(h http.Header) []scheduler.Usage {
 	return out
 }
 
-// maxRetryAfter bounds a Retry-After we honour (Binance's longest ban is 3 days).
-const maxRetryAfter = 72 * time.Hour
-
 // retryAfter reads a Retry-After header: seconds (Binance's form; fractions accepted) or an
 // HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs != secs {
-			return 0
-		}
-		if secs > maxRetryAfter.Seconds() {
-			return maxRetryAfter
-		}
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d <= 0 {
-			return 0
-		}
-		return min(d, maxRetryAfter)
-	}
-	return 0
-}
+func retryAfter(v string, now time.Time) time.Duration { return rest.RetryAfter(v, now, maxRetryAfter) }
 
 // banUntil reads "IP banned until 1620286253180" from a 418's message when it came without
 // Retry-After; serverNow is the exchange's clock.
@@ -364,20 +288,16 @@ func banUntil(msg string, serverNow time.Time) time.Duration {
 	if i < 0 {
 		return 0
 	}
-	rest := msg[i+len(marker):]
+	digits := msg[i+len(marker):]
 	j := 0
-	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+	for j < len(digits) && digits[j] >= '0' && digits[j] <= '9' {
 		j++
 	}
-	ms, err := strconv.ParseInt(rest[:j], 10, 64)
+	ms, err := strconv.ParseInt(digits[:j], 10, 64)
 	if err != nil {
 		return 0
 	}
-	d := time.UnixMilli(ms).Sub(serverNow)
-	if d <= 0 {
-		return 0
-	}
-	return min(d, maxRetryAfter)
+	return rest.Until(time.UnixMilli(ms), serverNow, maxRetryAfter)
 }
 
 // SyncTime measures the offset between the exchange's clock and the local one with
@@ -401,7 +321,7 @@ func (c *Client) syncTime(ctx context.Context, p scheduler.Priority) error {
 		return err
 	}
 	// The server read its clock somewhere in the round trip; assume half-way.
-	off := c.time.record(server, sent, received)
+	off := c.time.Record(server, sent, received)
 	if cs, ok := c.sched.(clockSetter); ok {
 		cs.SetClockOffset(off)
 	}

@@ -202,7 +202,7 @@ func TestClockDriftRefusedBeforeSending(t *testing.T) {
 		t.Fatalf("class %s, want auth", c)
 	}
 	var de *binance.ClockDriftError
-	if !errors.As(err, &de) || de.Offset < time.Minute || de.RecvWindow != 5*time.Second {
+	if !errors.As(err, &de) || de.Offset < time.Minute || de.Window != 5*time.Second {
 		t.Fatalf("drift error: %#v", de)
 	}
 	st := f.sim.Stats()

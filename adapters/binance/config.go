@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/keelbot/keel/adapters/rest"
 )
 
 // Defaults applied by Config.setDefaults to zero fields.
@@ -25,28 +27,8 @@ const (
 	DefaultWSAPIURL  = "wss://ws-api.binance.com:443/ws-api/v3"
 )
 
-// Secret is a credential read from configuration. It prints, formats and marshals as
-// "[REDACTED]" so it never reaches a log, an error or a panic message by accident.
-type Secret string
-
-const redacted = "[REDACTED]"
-
-// String returns "[REDACTED]" for a non-empty secret, "" otherwise.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString keeps %#v from printing the secret.
-func (s Secret) GoString() string { return `binance.Secret("` + s.String() + `")` }
-
-// MarshalJSON marshals the redacted form.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
-
-// MarshalText marshals the redacted form (YAML, TOML, text encoders).
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+// Secret is a credential read from configuration; it prints as "[REDACTED]".
+type Secret = rest.Secret
 
 // Config configures a Client. Zero values mean defaults; exactly one signing key may be set
 // (api_secret for HMAC-SHA256, or ed25519_private_key / ed25519_private_key_file for

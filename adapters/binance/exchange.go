@@ -197,19 +197,19 @@ func orderParams(req adapters.OrderRequest) (params, error) {
 		if !req.Price.IsPositive() {
 			return nil, invalid("a limit order needs a positive price")
 		}
-		p = p.add("timeInForce", string(tif)).add("quantity", req.Quantity.String()).add("price", req.Price.String())
+		p = p.Add("timeInForce", string(tif)).Add("quantity", req.Quantity.String()).Add("price", req.Price.String())
 	case adapters.LimitMaker:
 		if !req.Price.IsPositive() {
 			return nil, invalid("a limit maker order needs a positive price")
 		}
-		p = p.add("quantity", req.Quantity.String()).add("price", req.Price.String())
+		p = p.Add("quantity", req.Quantity.String()).Add("price", req.Price.String())
 	case adapters.Market:
-		p = p.add("quantity", req.Quantity.String())
+		p = p.Add("quantity", req.Quantity.String())
 	default:
 		return nil, invalid("order type %q is not supported", truncate(string(req.Type), 16))
 	}
 	// RESULT carries the order's state; FULL would add fills the adapter does not return.
-	return p.add("newClientOrderId", req.ClientOrderID).add("newOrderRespType", "RESULT"), nil
+	return p.Add("newClientOrderId", req.ClientOrderID).Add("newOrderRespType", "RESULT"), nil
 }
 
 // QueryOrder fetches an order by client order id (origClientOrderId; account priority).
@@ -302,9 +302,9 @@ func (c *Client) Trades(ctx context.Context, symbol string, fromID int64, opts .
 	}
 	p := params{{"symbol", symbol}}
 	if fromID > 0 {
-		p = p.add("fromId", strconv.FormatInt(fromID, 10))
+		p = p.Add("fromId", strconv.FormatInt(fromID, 10))
 	}
-	p = p.add("limit", "1000")
+	p = p.Add("limit", "1000")
 	return fetch(ctx, c, epMyTrades, p, 0, opts, parseTrades)
 }
 

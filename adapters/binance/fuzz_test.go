@@ -13,7 +13,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
-	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -272,21 +271,19 @@ func FuzzAnswer(f *testing.F) {
 				h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 			}
 		}
-		c := &Client{
-			cfg:    Config{BaseURL: "http://exchange.invalid", RecvWindow: 5000, Timeout: time.Second},
-			key:    new(Secret),
-			signer: newHMACSigner("s"),
-			clock:  clock.Real{},
-			http: &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		c, err := New(Config{BaseURL: "http://exchange.invalid", APIKey: "k", APISecret: "s", RecvWindow: 5000, Timeout: time.Second},
+			attemptOnce{}, WithHTTPClient(&http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
 				return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(string(body))), Request: r}, nil
-			})},
-			intervals: map[string]time.Duration{WindowRequestWeight: time.Minute, WindowOrders10s: 10 * time.Second},
+			})}))
+		if err != nil {
+			t.Fatal(err)
 		}
-		c.base, _ = c.base.Parse(c.cfg.BaseURL)
-		c.time = &timeKeeper{clock: c.clock, recvWindow: 5 * time.Second, synced: true, syncedAt: time.Now()}
+		c.intervals = map[string]time.Duration{WindowRequestWeight: time.Minute, WindowOrders10s: 10 * time.Second}
+		now := time.Now()
+		c.time.Record(now, now, now)
 		for _, ep := range []endpoint{epNewOrder, epQueryOrder} {
 			var parsed bool
-			o := c.attempt(context.Background(), call{ep: ep, params: params{{"symbol", "X"}},
+			o, _ := c.do(context.Background(), call{ep: ep, params: params{{"symbol", "X"}},
 				parse: func(b []byte) error { _, err := parseOrder(b); parsed = err == nil; return err }})
 			switch {
 			case status >= 200 && status < 300 && parsed:
@@ -314,4 +311,11 @@ func FuzzAnswer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// attemptOnce is a scheduler that runs one attempt and returns its outcome as is.
+type attemptOnce struct{}
+
+func (attemptOnce) Do(ctx context.Context, r *scheduler.Request) (scheduler.Outcome, error) {
+	return r.Attempt(ctx, 1), nil
 }

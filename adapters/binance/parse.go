@@ -12,12 +12,13 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/rest"
 )
 
 // ErrMalformedAnswer matches (errors.Is) an answer the adapter could not read: bad JSON,
 // wrong types, missing fields, numbers that are not plain decimals. For a read it is a
 // transient failure; for a write it leaves the outcome unknown.
-var ErrMalformedAnswer = errors.New("binance: malformed answer")
+var ErrMalformedAnswer = rest.ErrMalformedAnswer
 
 func malformed(what string, err error) error {
 	if err != nil {

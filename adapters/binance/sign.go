@@ -10,6 +10,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"strings"
+
+	"github.com/keelbot/keel/adapters/rest"
 )
 
 // signer computes the signature parameter of a SIGNED request over Binance's signature
@@ -34,9 +36,9 @@ func (s *hmacSigner) sign(payload []byte) string {
 }
 
 func (s *hmacSigner) kind() string      { return "hmac" }
-func (s *hmacSigner) String() string    { return "binance.hmacSigner{" + redacted + "}" }
+func (s *hmacSigner) String() string    { return "binance.hmacSigner{" + rest.Redacted + "}" }
 func (s *hmacSigner) GoString() string  { return s.String() }
-func (s *ed25519Signer) String() string { return "binance.ed25519Signer{" + redacted + "}" }
+func (s *ed25519Signer) String() string { return "binance.ed25519Signer{" + rest.Redacted + "}" }
 func (s *ed25519Signer) GoString() string {
 	return s.String()
 }
@@ -105,46 +107,9 @@ func pemTypeName(t string) string {
 	return `"` + t + `"`
 }
 
-// param is one request parameter. Order is kept: Binance accepts any order, and signing the
-// exact bytes sent is what matters.
-type param struct{ key, value string }
-
-// params is an ordered parameter list.
-type params []param
-
-func (p params) add(key, value string) params { return append(p, param{key, value}) }
-
-// encode renders the list as key=value pairs joined by '&', every byte outside RFC 3986's
-// unreserved set percent-encoded (so non-ASCII characters become %XX of their UTF-8 bytes,
-// as Binance's signature payload requires).
-func (p params) encode() string {
-	var b strings.Builder
-	for i, kv := range p {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		escape(&b, kv.key)
-		b.WriteByte('=')
-		escape(&b, kv.value)
-	}
-	return b.String()
-}
-
-const upperHex = "0123456789ABCDEF"
-
-func escape(b *strings.Builder, s string) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') ||
-			c == '-' || c == '_' || c == '.' || c == '~' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(upperHex[c>>4])
-		b.WriteByte(upperHex[c&15])
-	}
-}
+// params is an ordered parameter list, percent-encoded as Binance's signature payload
+// requires (non-ASCII characters become %XX of their UTF-8 bytes).
+type params = rest.Params
 
 // signPayload returns Binance's signature payload: query concatenated with body, no separator.
 func signPayload(query, body string) []byte { return []byte(query + body) }
@@ -157,6 +122,6 @@ func withSignature(encoded, signature string) string {
 		b.WriteByte('&')
 	}
 	b.WriteString("signature=")
-	escape(&b, signature)
+	rest.Escape(&b, signature)
 	return b.String()
 }

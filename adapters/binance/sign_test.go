@@ -30,27 +30,27 @@ func TestHMACDocumentedExamples(t *testing.T) {
 	}{
 		{
 			name:        "ascii symbol",
-			query:       docParams("LTCBTC").encode(),
+			query:       docParams("LTCBTC").Encode(),
 			wantPayload: "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559",
 			wantSig:     "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71",
 		},
 		{
 			name:        "request body",
-			body:        docParams("LTCBTC").encode(),
+			body:        docParams("LTCBTC").Encode(),
 			wantPayload: "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559",
 			wantSig:     "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71",
 		},
 		{
 			name:        "non-ascii symbol percent-encoded",
-			query:       docParams("１２３４５６").encode(),
+			query:       docParams("１２３４５６").Encode(),
 			wantPayload: "symbol=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559",
 			wantSig:     "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3",
 		},
 		{
 			// Example 3 of the same section: query string and body concatenated without '&'.
 			name:        "mixed query and body",
-			query:       docParams("LTCBTC")[:4].encode(),
-			body:        docParams("LTCBTC")[4:].encode(),
+			query:       docParams("LTCBTC")[:4].Encode(),
+			body:        docParams("LTCBTC")[4:].Encode(),
 			wantPayload: "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTCquantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559",
 			wantSig:     "0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77",
 		},
@@ -99,7 +99,7 @@ func TestEd25519Signer(t *testing.T) {
 			if got := s.sign(nil); got != want {
 				t.Fatalf("RFC 8032 vector 1: got %s, want %s", got, want)
 			}
-			payload := signPayload(docParams("１２３４５６").encode(), "")
+			payload := signPayload(docParams("１２３４５６").Encode(), "")
 			sig, err := base64.StdEncoding.DecodeString(s.sign(payload))
 			if err != nil || !ed25519.Verify(key.Public().(ed25519.PublicKey), payload, sig) {
 				t.Fatal("signature over the documented payload does not verify")
@@ -140,7 +140,7 @@ func TestParamsEncode(t *testing.T) {
 		{params{{"s", "é"}}, "s=%C3%A9"},
 	}
 	for _, tt := range tests {
-		if got := tt.in.encode(); got != tt.want {
+		if got := tt.in.Encode(); got != tt.want {
 			t.Errorf("%v: got %q, want %q", tt.in, got, tt.want)
 		}
 	}

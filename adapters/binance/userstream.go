@@ -154,10 +154,11 @@ func (u *UserStream) request(ctx context.Context, s *stream.Session, method stri
 		if err := c.syncTimeIfNeeded(ctx, scheduler.PriorityAccount); err != nil {
 			return fmt.Errorf("binance: %s: syncing the clock: %w", method, err)
 		}
-		ts, err := c.time.timestamp(c.clock.Now())
+		at, err := c.time.Timestamp(c.clock.Now())
 		if err != nil {
 			return err
 		}
+		ts := at.UnixMilli()
 		payload := "apiKey=" + string(*c.key) + "&recvWindow=" + strconv.Itoa(c.cfg.RecvWindow) +
 			"&timestamp=" + strconv.FormatInt(ts, 10)
 		msg["params"] = map[string]any{"apiKey": string(*c.key), "recvWindow": c.cfg.RecvWindow, "timestamp": ts,
@@ -185,7 +186,7 @@ func (u *UserStream) request(ctx context.Context, s *stream.Session, method stri
 			return nil
 		}
 		if ans.Error != nil && ans.Error.Code == -1021 {
-			c.time.markStale() // the next connect measures the clock again
+			c.time.MarkStale() // the next connect measures the clock again
 		}
 		return ans.Error.err(method, ans.Status)
 	}

@@ -1,0 +1,191 @@
+package rest_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/keelbot/keel/adapters/rest"
+	"github.com/keelbot/keel/scheduler"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// once is a scheduler that runs a single attempt and returns its outcome as is.
+type once struct{}
+
+func (once) Do(ctx context.Context, r *scheduler.Request) (scheduler.Outcome, error) {
+	return r.Attempt(ctx, 1), nil
+}
+
+func byStatus(a rest.Answer, out *scheduler.Outcome) {
+	if a.Status >= 400 {
+		out.Class = scheduler.ClassValidation
+		out.Message = string(a.Body)
+	}
+}
+
+func newClient(t *testing.T, base string, opts ...rest.Option) *rest.Client {
+	t.Helper()
+	c, err := rest.New(rest.Config{Name: "test", BaseURL: base, Timeout: 2 * time.Second, MaxBody: 64, Classify: byStatus}, once{}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func get(c *rest.Client, path string, write bool, parse func([]byte) error) scheduler.Outcome {
+	out, _ := c.Do(context.Background(), rest.Call{Endpoint: path, Method: http.MethodGet, Write: write,
+		Build: func(ctx context.Context) (*http.Request, error) {
+			r, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL(path, "signature=s3cr3t"), nil)
+			if err == nil {
+				r.Header.Set("X-Api-Key", "the-key")
+			}
+			return r, err
+		},
+		Parse: parse})
+	return out
+}
+
+// A redirect is never followed: the signed request's key and signature stay with the
+// exchange's host, and the 3xx comes back as the answer.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+	}))
+	defer other.Close()
+	ex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	defer ex.Close()
+	// Even with a caller's client whose policy would follow it.
+	c := newClient(t, ex.URL, rest.WithHTTPClient(&http.Client{}))
+	out := get(c, "/api/order", true, func([]byte) error { return nil })
+	if elsewhere.Load() != 0 {
+		t.Fatal("the request followed a redirect to another host")
+	}
+	if out.Status != http.StatusTemporaryRedirect {
+		t.Fatalf("status %d, want the 307 itself", out.Status)
+	}
+	if scheduler.Classify(out, true) == scheduler.ClassNone {
+		t.Fatal("a redirect answered to a write passed as success")
+	}
+}
+
+// A success larger than MaxBody is malformed: unknown for a write, transient for a read.
+func TestBodyBound(t *testing.T) {
+	ex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Repeat("x", 65))
+	}))
+	defer ex.Close()
+	c := newClient(t, ex.URL)
+	for write, want := range map[bool]scheduler.Class{true: scheduler.ClassUnknown, false: scheduler.ClassTransient} {
+		out := get(c, "/big", write, func([]byte) error { t.Fatal("an oversized body was parsed"); return nil })
+		if out.Class != want || !errors.Is(out.Err, rest.ErrMalformedAnswer) {
+			t.Fatalf("write=%v: class %s err %v", write, out.Class, out.Err)
+		}
+	}
+}
+
+// A transport failure before the request was written is transient even for a write; one
+// after it was written leaves a write unknown. Neither error carries the URL's signature.
+func TestTransportClass(t *testing.T) {
+	ex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hj, _ := w.(http.Hijacker)
+		conn, _, _ := hj.Hijack()
+		conn.Close() // read, then hang up without answering
+	}))
+	defer ex.Close()
+	c := newClient(t, ex.URL)
+	out := get(c, "/api/order", true, nil)
+	if out.Class != scheduler.ClassUnknown {
+		t.Fatalf("written write, answer lost: class %s, want unknown", out.Class)
+	}
+	if strings.Contains(out.Err.Error(), "s3cr3t") {
+		t.Fatalf("error carries the signed URL: %v", out.Err)
+	}
+	ex.Close()
+	out = get(c, "/api/order", true, nil)
+	if out.Class != scheduler.ClassTransient {
+		t.Fatalf("never sent: class %s, want transient", out.Class)
+	}
+	if strings.Contains(out.Err.Error(), "s3cr3t") {
+		t.Fatalf("error carries the signed URL: %v", out.Err)
+	}
+}
+
+// Build's error fails the attempt unsent in its own class; Written is called once per built
+// attempt, after the request went out.
+func TestBuildAndWritten(t *testing.T) {
+	var got atomic.Int64
+	ex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	defer ex.Close()
+	c := newClient(t, ex.URL)
+	out, _ := c.Do(context.Background(), rest.Call{Endpoint: "/x", Method: http.MethodGet,
+		Build: func(context.Context) (*http.Request, error) {
+			return nil, rest.LocalError(scheduler.ClassAuth, errors.New("clock drift"))
+		}})
+	if out.Class != scheduler.ClassAuth || got.Load() != 0 {
+		t.Fatalf("class %s, %d sent", out.Class, got.Load())
+	}
+	var written atomic.Int64
+	out, _ = c.Do(context.Background(), rest.Call{Endpoint: "/x", Method: http.MethodGet,
+		Build: func(ctx context.Context) (*http.Request, error) {
+			return http.NewRequestWithContext(ctx, http.MethodGet, c.URL("/x", ""), nil)
+		},
+		Written: func() { written.Add(1) }})
+	if out.Status != 200 || written.Load() != 1 {
+		t.Fatalf("status %d, Written called %d times", out.Status, written.Load())
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"": 0, "7": 7 * time.Second, "0.25": 250 * time.Millisecond, "-3": 0, "NaN": 0, "soon": 0,
+		"999999999": time.Hour, now.Add(10 * time.Second).Format(http.TimeFormat): 10 * time.Second,
+		now.Add(-time.Minute).Format(http.TimeFormat): 0, now.Add(48 * time.Hour).Format(http.TimeFormat): time.Hour,
+	} {
+		if got := rest.RetryAfter(v, now, time.Hour); got != want {
+			t.Errorf("RetryAfter(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+func TestParamsEncode(t *testing.T) {
+	for _, tt := range []struct {
+		in   rest.Params
+		want string
+	}{
+		{rest.Params{{"a", "b c"}}, "a=b%20c"},
+		{rest.Params{{"id", "x-_.~Z9"}}, "id=x-_.~Z9"},
+		{rest.Params{{"q", "a&b=c+d/%"}}, "q=a%26b%3Dc%2Bd%2F%25"},
+		{rest.Params{{"s", "é"}}.Add("n", "1"), "s=%C3%A9&n=1"},
+	} {
+		if got := tt.in.Encode(); got != tt.want {
+			t.Errorf("%v: %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := rest.Secret("hunter2")
+	for _, got := range []string{s.String(), s.GoString()} {
+		if strings.Contains(got, "hunter2") {
+			t.Fatalf("secret printed: %s", got)
+		}
+	}
+	b, _ := s.MarshalJSON()
+	if strings.Contains(string(b), "hunter2") {
+		t.Fatal("secret marshalled")
+	}
+}

@@ -1,0 +1,112 @@
+package rest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/keelbot/keel/clock"
+)
+
+// ErrClockDrift matches (errors.Is) a refusal to sign because the local clock is further
+// from the exchange's than its acceptance window allows. The request was not sent.
+var ErrClockDrift = errors.New("rest: local clock drift beyond the exchange's acceptance window")
+
+// ClockDriftError says how far off the local clock is. It matches ErrClockDrift.
+type ClockDriftError struct {
+	// Exchange names the exchange in the message ("binance").
+	Exchange string
+	// Offset is the exchange's time minus the local time.
+	Offset time.Duration
+	// Window is how far off a timestamp the exchange accepts (Binance's recvWindow).
+	Window time.Duration
+}
+
+func (e *ClockDriftError) Error() string {
+	return fmt.Sprintf("%s: refusing to sign: local clock is %s off the exchange's (acceptance window %s); fix the host clock (NTP)",
+		e.Exchange, e.Offset.Abs().Round(time.Millisecond), e.Window)
+}
+
+func (e *ClockDriftError) Is(target error) bool { return target == ErrClockDrift }
+
+// DefaultResyncAfter bounds the age of a measured offset before NeedsSync asks for a new one.
+const DefaultResyncAfter = 30 * time.Minute
+
+// TimeKeeper holds the offset between the exchange's clock and the local one, measured from
+// the exchange's server-time endpoint. Signed requests take their timestamps from Timestamp,
+// which refuses to sign when the offset exceeds the acceptance window: past it the exchange
+// would refuse the request anyway, and a host whose clock is that wrong should be fixed, not
+// papered over. Build one with NewTimeKeeper; it is safe for concurrent use.
+type TimeKeeper struct {
+	exchange string
+	clock    clock.Clock
+	window   time.Duration
+
+	mu       sync.Mutex
+	synced   bool
+	stale    bool          // an answer said our timestamp was off: resync before signing
+	offset   time.Duration // server minus local, measured at syncedAt
+	syncedAt time.Time     // local reading at the sync, with its monotonic reading if any
+}
+
+// NewTimeKeeper returns a keeper for exchange (its name, for messages) that refuses to sign
+// beyond window (0: never refuses).
+func NewTimeKeeper(exchange string, clk clock.Clock, window time.Duration) *TimeKeeper {
+	return &TimeKeeper{exchange: exchange, clock: clk, window: window}
+}
+
+// Window is the acceptance window the keeper enforces.
+func (k *TimeKeeper) Window() time.Duration { return k.window }
+
+// NeedsSync reports whether a signed call must first measure the offset: never measured,
+// contradicted by the exchange (MarkStale), or older than DefaultResyncAfter.
+func (k *TimeKeeper) NeedsSync(now time.Time) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return !k.synced || k.stale || now.Sub(k.syncedAt) > DefaultResyncAfter
+}
+
+// Record stores a measurement: the server's time and the local readings just before sending
+// and just after receiving the server-time request. The server is assumed to read its clock
+// half-way through the round trip. It returns the offset.
+func (k *TimeKeeper) Record(server, sent, received time.Time) time.Duration {
+	rtt := max(received.Sub(sent), 0)
+	mid := sent.Add(rtt / 2)
+	off := server.Sub(mid.Round(0))
+	k.mu.Lock()
+	k.synced, k.stale, k.offset, k.syncedAt = true, false, off, mid
+	k.mu.Unlock()
+	return off
+}
+
+// MarkStale makes the next signed call resync first: the exchange said a timestamp was off.
+func (k *TimeKeeper) MarkStale() {
+	k.mu.Lock()
+	k.stale = true
+	k.mu.Unlock()
+}
+
+// Offset returns the current estimate of exchange time minus local time at now (0 before the
+// first measurement).
+func (k *TimeKeeper) Offset(now time.Time) time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.synced {
+		return 0
+	}
+	// A wall-clock step since the sync shows as the difference between the wall and the
+	// monotonic elapsed time (zero for clocks without a monotonic reading).
+	step := now.Round(0).Sub(k.syncedAt.Round(0)) - now.Sub(k.syncedAt)
+	return k.offset - step
+}
+
+// Timestamp returns the exchange's time at local time now, or a *ClockDriftError when the
+// local clock is off by more than the window.
+func (k *TimeKeeper) Timestamp(now time.Time) (time.Time, error) {
+	off := k.Offset(now)
+	if k.window > 0 && off.Abs() > k.window {
+		return time.Time{}, &ClockDriftError{Exchange: k.exchange, Offset: off, Window: k.window}
+	}
+	return now.Add(off), nil
+}
