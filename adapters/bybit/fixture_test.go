@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/shopspring/decimal"
 	"go.uber.org/goleak"
 
 	"github.com/keelbot/keel/adapters/bybit"
@@ -148,3 +149,5 @@ func testCtx(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
