@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,20 +84,9 @@ func TestBybitPublicAndEnvelope(t *testing.T) {
 	}
 	// A GET with a body is a 403 (error.mdx HTTP 403 cause 2), without "access too frequent".
 	r = h.do(http.MethodGet, "/v5/market/time", "", `{}`, nil)
-	if r.status != http.StatusForbidden || string(r.body) == "" || contains(string(r.body), "access too frequent") {
+	if r.status != http.StatusForbidden || string(r.body) == "" || strings.Contains(string(r.body), "access too frequent") {
 		t.Fatalf("GET with body: %d %q", r.status, r.body)
 	}
-}
-
-func contains(s, sub string) bool { return len(sub) == 0 || len(s) >= len(sub) && indexOf(s, sub) >= 0 }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestBybitAuth(t *testing.T) {
@@ -234,7 +224,7 @@ func TestBybitIPBan(t *testing.T) {
 		}
 	}
 	r := h.get("/v5/market/time", "")
-	if r.status != http.StatusForbidden || !contains(string(r.body), "access too frequent") {
+	if r.status != http.StatusForbidden || !strings.Contains(string(r.body), "access too frequent") {
 		t.Fatalf("over the IP limit: %d %s", r.status, r.body)
 	}
 	h.clk.Advance(59 * time.Second) // 10 minutes / 10, less a second
@@ -265,7 +255,7 @@ func TestBybitFaults(t *testing.T) {
 		t.Fatalf("injected server error: %+v", e)
 	}
 	h.s.SetFaults(sim.Faults{ErrorRate: 1, ErrorStatus: http.StatusForbidden})
-	if r := h.get("/v5/market/tickers", "category=spot&symbol=BTCUSDT"); r.status != 403 || contains(string(r.body), "too frequent") {
+	if r := h.get("/v5/market/tickers", "category=spot&symbol=BTCUSDT"); r.status != 403 || strings.Contains(string(r.body), "too frequent") {
 		t.Fatalf("injected 403: %d %s", r.status, r.body)
 	}
 	h.s.SetFaults(sim.Faults{UnknownRate: 1, Paths: []string{"/v5/order/create"}})
