@@ -238,6 +238,22 @@ func usage(ep endpoint, h http.Header) []scheduler.Usage {
 	return []scheduler.Usage{{Window: ep.window, Used: limit - left}}
 }
 
+// withoutOrigin drops what a 10004 echoes of the string the server expected to be signed
+// ("error sign! origin_string[<timestamp><api key><recv_window><payload>]"): it carries the
+// API key, which must not reach a log.
+func withoutOrigin(msg string) string {
+	i := strings.Index(msg, "origin_string[")
+	if i < 0 {
+		return msg
+	}
+	rest := msg[i+len("origin_string["):]
+	end := strings.LastIndex(rest, "]")
+	if end < 0 {
+		return msg[:i] + "origin_string[REDACTED]"
+	}
+	return msg[:i] + "origin_string[REDACTED]" + rest[end+1:]
+}
+
 // snippet bounds text from an answer quoted in a message.
 func snippet(b []byte) string {
 	const n = 120

@@ -200,7 +200,7 @@ func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 	if code == 0 {
 		return
 	}
-	out.Code, out.Message = code, snippet([]byte(env.RetMsg))
+	out.Code, out.Message = code, snippet([]byte(withoutOrigin(env.RetMsg)))
 	out.Class = classifyCode(code, a.Write)
 	switch code {
 	case 10006, 170005, 170222:

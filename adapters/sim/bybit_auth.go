@@ -58,7 +58,9 @@ func (s *Server) bybitAuthenticate(q *bybitRequest, now time.Time) (*account, *b
 	want := SignHMAC(a.cfg.HMACSecret, payload)
 	if a.cfg.HMACSecret == "" || !hmac.Equal([]byte(want), []byte(strings.ToLower(q.sign))) {
 		s.authFailed(a, now)
-		return fail(10004, "Error sign, please check your signature generation algorithm.")
+		// The text clients have reported (sieblyio/bybit-api#448): it echoes the string the
+		// server expected to be signed, the API key in it.
+		return fail(10004, "error sign! origin_string["+payload+"]")
 	}
 	server := now.UnixMilli()
 	if ts < server-recv || ts >= server+1000 {
