@@ -39,6 +39,9 @@ type Exchange interface {
 	OpenOrders(ctx context.Context, symbol string, opts ...CallOption) ([]Order, error)
 	// Trades lists the account's fills of a symbol with trade id >= fromID (0: the most recent).
 	Trades(ctx context.Context, symbol string, fromID int64, opts ...CallOption) ([]Fill, error)
+
+	// Streamer: market and user data streams (adapters without them embed NoStreams).
+	Streamer
 }
 
 // AccountReader is the part of the contract that reads what a runtime caches beside

@@ -33,6 +33,7 @@ var (
 // the scheduler: an unknown outcome asks the call's RetrySafe and, when it says safe, tries
 // again (up to 2 retries), consuming one scripted fault per attempt.
 type fakeExchange struct {
+	adapters.NoStreams
 	mu      sync.Mutex
 	info    adapters.ExchangeInfo
 	orders  map[string]*adapters.Order // by client order id

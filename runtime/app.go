@@ -16,8 +16,6 @@ import (
 	"go.uber.org/fx/fxevent"
 
 	"github.com/keelbot/keel/adapters"
-	"github.com/keelbot/keel/adapters/binance"
-	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
@@ -26,7 +24,7 @@ import (
 	"github.com/keelbot/keel/strategy"
 )
 
-// Module is Keel's runtime: one fx module per part, so the wiring reads like DESIGN.md's
+// Module is Keel's runtime: one fx module per part, so the wiring reads like docs/architecture.md's
 // diagram and a test or an advanced user can see (fx.Private, fx.Decorate) where each piece
 // comes from. New adds it for you.
 var Module = fx.Module("keel",
@@ -320,41 +318,23 @@ func (m *Metrics) observeAttempt(exchange string, ev scheduler.AttemptEvent) {
 	}
 }
 
-// exchangeResult is the adapter and, when the runtime embedded one, the simulator.
-type exchangeResult struct {
-	fx.Out
-	Exchange adapters.Exchange
-	Client   *binance.Client
-	Sim      *sim.Server `optional:"true"`
-}
-
-func provideExchange(lc fx.Lifecycle, c *Config, lg Logging, s *scheduler.Scheduler) (exchangeResult, error) {
-	bc := c.Exchange.Config
-	var srv *sim.Server
-	if c.Exchange.Name == "sim" && bc.BaseURL == "" {
-		var err error
-		simLog := lg.Logger.With().Str("component", "sim").Logger()
-		srv, err = sim.New(sim.Config{Seed: c.Sim.Seed, TimeScale: c.Sim.TimeScale,
-			APIKey: sim.DefaultAPIKey, APISecret: sim.DefaultAPISecret, Logger: &simLog})
-		if err != nil {
-			return exchangeResult{}, fmt.Errorf("runtime: embedded simulator: %w", err)
-		}
-		if err := srv.Listen("127.0.0.1:0"); err != nil {
-			return exchangeResult{}, fmt.Errorf("runtime: embedded simulator: %w", err)
-		}
-		lc.Append(fx.StopHook(srv.Close))
-		bc.BaseURL = srv.URL()
-		bc.StreamURL = "ws://" + srv.Addr().String()
-		bc.WSAPIURL = "ws://" + srv.Addr().String() + "/ws-api/v3"
-		bc.APIKey, bc.APISecret = sim.DefaultAPIKey, sim.DefaultAPISecret
-		bc.Ed25519PrivateKey, bc.Ed25519PrivateKeyFile = "", ""
-		lg.Logger.Info().Str("url", srv.URL()).Msg("embedded simulated exchange started")
-	}
-	client, err := binance.New(bc, s)
+// provideExchange builds the adapter exchange.name names, from the registry: the runtime
+// imports no exchange package, the binary links the ones it imports.
+func provideExchange(lc fx.Lifecycle, c *Config, lg Logging, s *scheduler.Scheduler) (adapters.Exchange, error) {
+	def, err := adapters.Lookup(c.Exchange.Name)
 	if err != nil {
-		return exchangeResult{}, sectionError("exchange", err)
+		return nil, &ConfigError{Key: "exchange.name", Reason: err.Error()}
 	}
-	return exchangeResult{Exchange: client, Client: client, Sim: srv}, nil
+	log := lg.Logger.With().Str("component", "exchange").Logger()
+	ex, err := def.New(c.Exchange.Adapter, adapters.Env{
+		Scheduler: s,
+		OnStop:    func(f func() error) { lc.Append(fx.StopHook(f)) },
+		Logf:      func(format string, args ...any) { log.Info().Msgf(format, args...) },
+	})
+	if err != nil {
+		return nil, sectionError("exchange", err)
+	}
+	return ex, nil
 }
 
 func provideJournal(lc fx.Lifecycle, c *Config, lg Logging, fl *fleet.Fleet) (idempotency.Store, error) {

@@ -10,8 +10,7 @@ import (
 
 	"github.com/knadh/koanf/v2"
 
-	"github.com/keelbot/keel/adapters/binance"
-	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/configs"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/orders"
@@ -23,7 +22,6 @@ import (
 type Config struct {
 	Bot        BotConfig         `koanf:"bot"`
 	Exchange   ExchangeConfig    `koanf:"exchange"`
-	Sim        SimConfig         `koanf:"sim"`
 	Scheduler  scheduler.Config  `koanf:"scheduler"`
 	Journal    JournalConfig     `koanf:"journal"`
 	Store      StoreConfig       `koanf:"store"`
@@ -53,17 +51,12 @@ type BotConfig struct {
 
 // ExchangeConfig selects and configures the exchange adapter.
 type ExchangeConfig struct {
-	// Name is "sim" (the simulated exchange) or "binance".
+	// Name is a registered exchange (adapters.Registered): one whose package the binary
+	// imports ("binance", "bybit", "kraken", and "sim" for the embedded simulator).
 	Name string `koanf:"name"`
-	// The Binance adapter's settings (base_url, api_key, api_secret, ...). With name "sim"
-	// and no base_url, the runtime starts the simulator in-process and points these at it.
-	binance.Config `koanf:",squash"`
-}
-
-// SimConfig configures the embedded simulator (exchange.name "sim" with no base_url).
-type SimConfig struct {
-	Seed      int64   `koanf:"seed"`
-	TimeScale float64 `koanf:"time_scale"`
+	// Adapter is the rest of the section, decoded strictly into the named adapter's own
+	// config type (adapters.Definition.NewConfig).
+	Adapter adapters.Config `koanf:"-"`
 }
 
 // JournalConfig configures the idempotency journal.
@@ -120,22 +113,44 @@ func loadUnvalidated(o LoadOptions) (*Config, *koanf.Koanf, error) {
 	if o.Defaults == nil {
 		o.Defaults = configs.Sim
 	}
-	k, err := loadKoanf(o, knownKeys(reflect.TypeFor[Config](), ""))
+	keys := knownKeys(reflect.TypeFor[Config](), "")
+	for _, name := range adapters.Registered() { // KEEL_EXCHANGE_* may name any adapter's key
+		def, _ := adapters.Lookup(name)
+		keys = append(keys, knownKeys(reflect.TypeOf(def.NewConfig()), "exchange.")...)
+	}
+	k, err := loadKoanf(o, keys)
 	if err != nil {
 		return nil, nil, err
 	}
+	// The exchange section belongs to the adapter exchange.name names: everything else is
+	// decoded into Config, the section into the adapter's own type, both strictly.
+	rest := k.Copy()
+	rest.Delete("exchange")
 	var c Config
-	if err := decodeStrict(k, "", &c); err != nil {
+	if err := decodeStrict(rest, "", &c); err != nil {
+		return nil, nil, err
+	}
+	if err := c.Exchange.decode(k); err != nil {
 		return nil, nil, err
 	}
 	if err := refuseSchedulerZeros(k); err != nil {
 		return nil, nil, err
 	}
-	if !k.Exists("sim.time_scale") { // an explicit 0 is refused by Validate, not made 1
-		c.Sim.TimeScale = 1
-	}
 	c.setDefaults()
 	return &c, k, nil
+}
+
+// decode reads exchange.name and decodes the rest of the section into that adapter's config.
+func (e *ExchangeConfig) decode(k *koanf.Koanf) error {
+	e.Name = k.String("exchange.name")
+	def, err := adapters.Lookup(e.Name)
+	if err != nil {
+		return &ConfigError{Key: "exchange.name", Reason: fmt.Sprintf("want one of %v, got %q (an exchange must be linked into the binary: import its adapter package)", adapters.Registered(), e.Name)}
+	}
+	section := k.Copy()
+	section.Delete("exchange.name")
+	e.Adapter = def.NewConfig()
+	return decodeStrict(section, "exchange", e.Adapter)
 }
 
 // refuseSchedulerZeros refuses a 0 written in the scheduler section. In scheduler.Config a
@@ -208,9 +223,10 @@ func (c *Config) setDefaults() {
 	if c.Journal.Retention == 0 {
 		c.Journal.Retention = orders.DefaultRetention
 	}
-	// The orders manager's acceptance window is the adapter's recvWindow: one fact, one key.
-	if c.Orders.RecvWindow == 0 && c.Exchange.RecvWindow > 0 {
-		c.Orders.RecvWindow = time.Duration(c.Exchange.RecvWindow) * time.Millisecond
+	// The orders manager's acceptance window is the exchange's (Binance's recvWindow): one
+	// fact, one key.
+	if c.Orders.RecvWindow == 0 && c.Exchange.Adapter != nil {
+		c.Orders.RecvWindow = c.Exchange.Adapter.AcceptanceWindow()
 	}
 	// A placement's journalled send-by deadline is the scheduler's budget for it: one fact.
 	if c.Orders.SendTimeout == 0 {
@@ -244,45 +260,27 @@ func (c *Config) setDefaults() {
 	}
 	c.Scheduler.Exchange = c.Exchange.Name
 	c.Scheduler.InstanceID = c.Bot.InstanceID
-	if len(c.Scheduler.Windows) == 0 {
-		c.Scheduler.Windows = binance.SchedulerWindows()
+	if len(c.Scheduler.Windows) == 0 && c.Exchange.Adapter != nil {
+		c.Scheduler.Windows = c.Exchange.Adapter.SchedulerWindows()
 	}
-	if len(c.Scheduler.Buckets) == 0 {
-		c.Scheduler.Buckets = binance.SchedulerBuckets()
+	if len(c.Scheduler.Buckets) == 0 && c.Exchange.Adapter != nil {
+		c.Scheduler.Buckets = c.Exchange.Adapter.SchedulerBuckets()
 	}
 }
 
 // Validate checks every section and names the bad key.
 func (c *Config) Validate() error {
-	switch c.Exchange.Name {
-	case "sim", "binance":
-	default:
-		return &ConfigError{Key: "exchange.name", Reason: fmt.Sprintf("want sim or binance, got %q", c.Exchange.Name)}
+	if c.Exchange.Adapter == nil {
+		return &ConfigError{Key: "exchange.name", Reason: fmt.Sprintf("want one of %v, got %q", adapters.Registered(), c.Exchange.Name)}
 	}
-	if c.Exchange.Name == "binance" {
-		if c.Exchange.BaseURL == "" {
-			return &ConfigError{Key: "exchange.base_url", Reason: "required for binance (https://api.binance.com)"}
-		}
-		if c.Exchange.APIKey == "" {
-			return &ConfigError{Key: "exchange.api_key", Reason: "required for binance; set KEEL_EXCHANGE_API_KEY"}
-		}
-		if c.Exchange.APISecret == "" && c.Exchange.Ed25519PrivateKey == "" && c.Exchange.Ed25519PrivateKeyFile == "" {
-			return &ConfigError{Key: "exchange.api_secret", Reason: "binance needs a signing key: set KEEL_EXCHANGE_API_SECRET, or exchange.ed25519_private_key_file"}
-		}
-	}
-	if c.Exchange.BaseURL != "" || c.Exchange.Name == "binance" {
-		if err := c.Exchange.Config.Validate(); err != nil {
-			return sectionError("exchange", err)
-		}
+	if err := c.Exchange.Adapter.Validate(); err != nil {
+		return sectionError("exchange", err)
 	}
 	if !validKeyPart(c.Bot.InstanceID) {
 		return &ConfigError{Key: "bot.instance_id", Reason: fmt.Sprintf("want 1-6 letters or digits, got %q", c.Bot.InstanceID)}
 	}
 	if !validKeyPart(c.Bot.KeyPrefix) {
 		return &ConfigError{Key: "bot.key_prefix", Reason: fmt.Sprintf("want 1-6 letters or digits, got %q", c.Bot.KeyPrefix)}
-	}
-	if err := sim.ValidateTimeScale("sim.time_scale", c.Sim.TimeScale); err != nil {
-		return &ConfigError{Key: "sim.time_scale", Reason: strings.TrimPrefix(err.Error(), "sim.time_scale: ")}
 	}
 	if err := c.Scheduler.Validate(); err != nil {
 		return sectionError("scheduler", err)
@@ -324,7 +322,10 @@ func (c *Config) Validate() error {
 // must be >= 1", "binance: invalid config: recv_window: ...").
 func sectionError(section string, err error) error {
 	rest := err.Error()
-	for _, p := range []string{"binance: invalid config: ", "orders: invalid config: ", section + ": "} {
+	if i := strings.Index(rest, ": invalid config: "); i >= 0 && !strings.ContainsAny(rest[:i], " :") {
+		rest = rest[i+len(": invalid config: "):] // "binance: invalid config: recv_window: ..."
+	}
+	for _, p := range []string{section + ": "} {
 		rest = strings.TrimPrefix(rest, p)
 		rest = strings.TrimPrefix(rest, p) // some packages repeat their prefix
 	}

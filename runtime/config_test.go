@@ -8,9 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keelbot/keel/adapters/binance"
+	_ "github.com/keelbot/keel/adapters/exchanges"
 	"github.com/keelbot/keel/configs"
 	"github.com/keelbot/keel/runtime"
 )
+
+// binanceEnv configures exchange.name binance with credentials, from the environment.
+func binanceEnv() []string {
+	return []string{"KEEL_EXCHANGE_NAME=binance", "KEEL_EXCHANGE_BASE_URL=https://api.binance.com",
+		"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=s"}
+}
 
 func writeYAML(t *testing.T, body string) string {
 	t.Helper()
@@ -40,6 +48,7 @@ func TestDefaultsEqualConfigsSimYAML(t *testing.T) {
 
 func TestEnvironmentOverridesResolveAgainstKnownKeys(t *testing.T) {
 	c, _, err := runtime.LoadConfig(runtime.LoadOptions{Environ: []string{
+		"KEEL_EXCHANGE_NAME=binance",
 		"KEEL_EXCHANGE_BASE_URL=http://127.0.0.1:8600",
 		"KEEL_EXCHANGE_API_KEY=K",
 		"KEEL_EXCHANGE_API_SECRET=S3CR3T",
@@ -53,8 +62,12 @@ func TestEnvironmentOverridesResolveAgainstKnownKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bc, ok := c.Exchange.Adapter.(*binance.BotConfig)
+	if !ok {
+		t.Fatalf("exchange.name binance decoded into %T", c.Exchange.Adapter)
+	}
 	switch {
-	case c.Exchange.BaseURL != "http://127.0.0.1:8600", string(c.Exchange.APISecret) != "S3CR3T",
+	case bc.BaseURL != "http://127.0.0.1:8600", string(bc.APISecret) != "S3CR3T",
 		c.Admin.Listen != "127.0.0.1:9999", c.KillSwitch.File != "/tmp/halt", c.Journal.Path != "/tmp/j.db",
 		c.Scheduler.Backoff.Base != 300*time.Millisecond:
 		t.Fatalf("overrides not applied: %+v", c)
@@ -88,11 +101,14 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{name: "zero retries", env: []string{"KEEL_SCHEDULER_RETRIES_RATE_LIMIT=0"}, wantKey: "scheduler.retries.rate_limit: 0 is not a value here (a zero means the default): leave the key out for the default, or use -1"},
 		{name: "zero duration", yaml: "scheduler:\n  backoff:\n    base: 0s\n", wantKey: "scheduler.backoff.base"},
 		{name: "bad safety fraction", yaml: "scheduler:\n  safety_fraction: 1.5\n", wantKey: "safety_fraction"},
-		{name: "NaN time scale", yaml: "sim:\n  time_scale: .nan\n", wantKey: "sim.time_scale"},
-		{name: "infinite time scale", env: []string{"KEEL_SIM_TIME_SCALE=+Inf"}, wantKey: "sim.time_scale"},
-		{name: "zero time scale", yaml: "sim:\n  time_scale: 0\n", wantKey: "sim.time_scale"},
-		{name: "settle time inside a long recvWindow", env: []string{"KEEL_EXCHANGE_RECV_WINDOW=20000"}, wantKey: "orders.settle_time"},
-		{name: "negative time scale", yaml: "sim:\n  time_scale: -2\n", wantKey: "sim.time_scale"},
+		{name: "NaN time scale", yaml: "exchange:\n  time_scale: .nan\n", wantKey: "exchange.time_scale"},
+		{name: "infinite time scale", env: []string{"KEEL_EXCHANGE_TIME_SCALE=+Inf"}, wantKey: "exchange.time_scale"},
+		{name: "zero time scale", yaml: "exchange:\n  time_scale: 0\n", wantKey: "exchange.time_scale"},
+		{name: "settle time inside a long recvWindow", env: append(binanceEnv(), "KEEL_EXCHANGE_RECV_WINDOW=20000"), wantKey: "orders.settle_time"},
+		{name: "negative time scale", yaml: "exchange:\n  time_scale: -2\n", wantKey: "exchange.time_scale"},
+		{name: "unknown dialect", yaml: "exchange:\n  dialect: ftx\n", wantKey: "exchange.dialect"},
+		{name: "a binance key under the simulator", yaml: "exchange:\n  recv_window: 5000\n", wantKey: "exchange.recv_window"},
+		{name: "a simulator key under binance", env: append(binanceEnv(), "KEEL_EXCHANGE_TIME_SCALE=2"), wantKey: "exchange.time_scale"},
 		{name: "bad kill switch poll", yaml: "killswitch:\n  poll_interval: 10s\n", wantKey: "killswitch.poll_interval"},
 	}
 	for _, tt := range tests {
@@ -147,7 +163,7 @@ func TestBinanceTemplateNeedsSecretsFromTheEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Exchange.Name != "binance" || c.Exchange.BaseURL != "https://api.binance.com" {
+	if bc, ok := c.Exchange.Adapter.(*binance.BotConfig); c.Exchange.Name != "binance" || !ok || bc.BaseURL != "https://api.binance.com" {
 		t.Fatalf("template: %+v", c.Exchange)
 	}
 }
@@ -156,8 +172,8 @@ func TestBinanceTemplateNeedsSecretsFromTheEnvironment(t *testing.T) {
 // exchange.recv_window and a placement's send-by deadline is scheduler.default_budget,
 // unless set on their own.
 func TestOrdersTimingFollowsExchangeAndScheduler(t *testing.T) {
-	c, _, err := runtime.LoadConfig(runtime.LoadOptions{Environ: []string{
-		"KEEL_EXCHANGE_RECV_WINDOW=3000", "KEEL_SCHEDULER_DEFAULT_BUDGET=12s"}})
+	c, _, err := runtime.LoadConfig(runtime.LoadOptions{Environ: append(binanceEnv(),
+		"KEEL_EXCHANGE_RECV_WINDOW=3000", "KEEL_SCHEDULER_DEFAULT_BUDGET=12s")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,7 @@ func startBot(t *testing.T, dir string, env []string, names ...string) *bot {
 func startBotWith(t *testing.T, dir string, env []string, extra []fx.Option, names ...string) *bot {
 	t.Helper()
 	b := &bot{probes: map[string]*probe{}, logs: &syncBuffer{}, dir: dir}
+	var ex adapters.Exchange
 	opts := extra
 	started := make(chan string, len(names))
 	for _, n := range names {
@@ -105,10 +106,13 @@ func startBotWith(t *testing.T, dir string, env []string, extra []fx.Option, nam
 	opts = append(opts,
 		runtime.WithLoadOptions(runtime.LoadOptions{Environ: env}),
 		runtime.WithLogOutput(b.logs),
-		fx.Populate(&b.sim, &b.sw, &b.journal),
+		fx.Populate(&ex, &b.sw, &b.journal),
 	)
 	b.app = fxtest.New(t, append([]fx.Option{runtime.Module, fx.Invoke(func(*runtime.Loop, *runtime.AdminServer) {})}, opts...)...)
 	b.app.RequireStart()
+	if e, ok := ex.(interface{ Server() *sim.Server }); ok {
+		b.sim = e.Server() // the embedded simulator (exchange.name sim)
+	}
 	for range names {
 		select {
 		case <-started:
@@ -459,7 +463,7 @@ func TestSecretsNeverReachTheLog(t *testing.T) {
 	dir := t.TempDir()
 	ws := "ws://" + srv.Addr().String()
 	b := startBot(t, dir, botEnv(dir,
-		"KEEL_EXCHANGE_BASE_URL="+srv.URL(), "KEEL_EXCHANGE_STREAM_URL="+ws, "KEEL_EXCHANGE_WS_API_URL="+ws+"/ws-api/v3",
+		"KEEL_EXCHANGE_NAME=binance", "KEEL_EXCHANGE_BASE_URL="+srv.URL(), "KEEL_EXCHANGE_STREAM_URL="+ws, "KEEL_EXCHANGE_WS_API_URL="+ws+"/ws-api/v3",
 		"KEEL_EXCHANGE_API_KEY="+key, "KEEL_EXCHANGE_API_SECRET="+secret, "KEEL_LOG_LEVEL=debug"), "probe")
 	p := b.probes["probe"]
 	ctx := context.Background()
@@ -542,7 +546,7 @@ func TestAccountThatCannotTradeIsReported(t *testing.T) {
 	const key, secret = "frozenKey", "frozenSecret"
 	srv := externalSim(t, sim.Config{Seed: 3, Accounts: []sim.Account{{APIKey: key, HMACSecret: secret, TradingDisabled: true}}})
 	dir := t.TempDir()
-	b := startBot(t, dir, botEnv(dir, "KEEL_MARKET_STREAMS=false", "KEEL_EXCHANGE_BASE_URL="+srv.URL(),
+	b := startBot(t, dir, botEnv(dir, "KEEL_MARKET_STREAMS=false", "KEEL_EXCHANGE_NAME=binance", "KEEL_EXCHANGE_BASE_URL="+srv.URL(),
 		"KEEL_EXCHANGE_API_KEY="+key, "KEEL_EXCHANGE_API_SECRET="+secret), "probe")
 	acct, ok := b.probes["probe"].env.Portfolio.Account()
 	b.app.RequireStop()
@@ -599,7 +603,7 @@ func TestFillsWhileDownReachTheStrategy(t *testing.T) {
 	srv := externalSim(t, sim.Config{Seed: 3, APIKey: "k", APISecret: "s"})
 	dir := t.TempDir()
 	ws := "ws://" + srv.Addr().String()
-	env := botEnv(dir, "KEEL_EXCHANGE_BASE_URL="+srv.URL(), "KEEL_EXCHANGE_STREAM_URL="+ws,
+	env := botEnv(dir, "KEEL_EXCHANGE_NAME=binance", "KEEL_EXCHANGE_BASE_URL="+srv.URL(), "KEEL_EXCHANGE_STREAM_URL="+ws,
 		"KEEL_EXCHANGE_WS_API_URL="+ws+"/ws-api/v3", "KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=s")
 	b := startBot(t, dir, env, "probe")
 	resting, err := b.probes["probe"].env.Orders.Place(context.Background(), buyIntent())
@@ -663,7 +667,7 @@ func TestJournalIsCompactedWhileRunning(t *testing.T) {
 }
 
 // TestAttemptEventsHaveExactlyTheStableFields: the running bot's per-attempt events carry
-// exactly DESIGN.md's fields, nothing the runtime's loggers add.
+// exactly docs/architecture.md's fields, nothing the runtime's loggers add.
 func TestAttemptEventsHaveExactlyTheStableFields(t *testing.T) {
 	dir := t.TempDir()
 	b := startBot(t, dir, botEnv(dir), "probe")

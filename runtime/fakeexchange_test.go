@@ -14,6 +14,7 @@ import (
 // fakeExchange is a hand-written adapters.Exchange for the runtime's unit tests. The
 // end-to-end tests use the real simulator instead.
 type fakeExchange struct {
+	adapters.NoStreams
 	mu        sync.Mutex
 	book      map[string]adapters.BookTicker
 	bookErr   error

@@ -56,6 +56,11 @@ func loadKoanf(o LoadOptions, structKeys []string) (*koanf.Koanf, error) {
 			return nil, &ConfigError{Reason: "built-in defaults: " + err.Error()}
 		}
 	}
+	// The defaults' exchange section belongs to the defaults' exchange (the simulator): it
+	// applies only if the file and the environment keep that exchange, else a Binance config
+	// would inherit the simulator's keys.
+	defaultExchange := k.Cut("exchange")
+	k.Delete("exchange")
 	if o.Path != "" {
 		if _, err := os.Stat(o.Path); err != nil {
 			return nil, &ConfigError{Reason: fmt.Sprintf("config file %s: %v", o.Path, err)}
@@ -91,6 +96,15 @@ func loadKoanf(o LoadOptions, structKeys []string) (*koanf.Koanf, error) {
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
 		return nil, &ConfigError{Key: unknown[0], Reason: "environment variable matches no config key"}
+	}
+	if name := k.String("exchange.name"); name == "" || name == defaultExchange.String("name") {
+		section := koanf.New(".")
+		_ = section.Merge(defaultExchange)
+		_ = section.Merge(k.Cut("exchange"))
+		k.Delete("exchange")
+		if err := k.MergeAt(section, "exchange"); err != nil {
+			return nil, &ConfigError{Key: "exchange", Reason: err.Error()}
+		}
 	}
 	return k, nil
 }

@@ -42,21 +42,23 @@ type OrderService interface {
 // Loop is the framework's main loop: it reconciles, then runs every strategy on its own
 // goroutine and feeds them market data, order updates and timer ticks.
 type Loop struct {
-	cfg       *Config
-	log       zerolog.Logger
-	clk       clock.Clock
-	rng       *lockedRand
-	metrics   *Metrics
-	ex        adapters.Exchange
-	orders    OrderService
-	sw        *killswitch.Switch
-	fleet     *fleet.Fleet // nil outside fleet mode
-	defs      []strategy.Definition
-	shutdown  fx.Shutdowner
-	feed      *marketFeed
-	info      *infoCache
-	portfolio *portfolio
-	streams   *streamState // streams.go
+	cfg     *Config
+	log     zerolog.Logger
+	clk     clock.Clock
+	rng     *lockedRand
+	metrics *Metrics
+	ex      adapters.Exchange
+	// streamsOffered: the adapter's Definition says its streams work (else REST polling only).
+	streamsOffered bool
+	orders         OrderService
+	sw             *killswitch.Switch
+	fleet          *fleet.Fleet // nil outside fleet mode
+	defs           []strategy.Definition
+	shutdown       fx.Shutdowner
+	feed           *marketFeed
+	info           *infoCache
+	portfolio      *portfolio
+	streams        *streamState // streams.go
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -106,6 +108,9 @@ func provideLoop(p loopParams) (*Loop, error) {
 		runners: map[string]*runner{},
 	}
 	l.info = p.Info
+	if def, err := adapters.Lookup(p.Config.Exchange.Name); err == nil {
+		l.streamsOffered = def.Streams
+	}
 	l.wireMarket(p.Config.Market.PollInterval)
 	l.portfolio = &portfolio{ex: p.Exchange, clk: clk, rng: l.rng, log: l.log, interval: p.Config.Portfolio.RefreshInterval}
 	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})

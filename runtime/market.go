@@ -11,7 +11,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keelbot/keel/adapters"
-	"github.com/keelbot/keel/adapters/stream"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
@@ -110,15 +109,15 @@ type marketFeed struct {
 	subs   map[string]map[string]bool // symbol → strategy names
 	quotes map[string]strategy.Quote
 	stale  map[string]bool
-	books  map[string]*stream.Book // kept by the market stream, when it runs
-	added  chan struct{}           // has a value after a symbol was subscribed for the first time
+	books  map[string]*adapters.OrderBook // kept by the market stream, when it runs
+	added  chan struct{}                  // has a value after a symbol was subscribed for the first time
 }
 
 func newMarketFeed(ex adapters.Exchange, clk clock.Clock, rng *lockedRand, log zerolog.Logger, interval time.Duration,
 	deliver func(string, strategy.Event)) *marketFeed {
 	return &marketFeed{ex: ex, clk: clk, rng: rng, log: log, interval: interval, deliver: deliver,
 		subs: map[string]map[string]bool{}, quotes: map[string]strategy.Quote{}, stale: map[string]bool{},
-		books: map[string]*stream.Book{}, added: make(chan struct{}, 1)}
+		books: map[string]*adapters.OrderBook{}, added: make(chan struct{}, 1)}
 }
 
 func (f *marketFeed) subscribe(strategyName string, symbols ...string) {
@@ -215,7 +214,7 @@ func (f *marketFeed) publish(q strategy.Quote, fresh bool) {
 }
 
 // setBook registers the local book a market stream keeps for symbol.
-func (f *marketFeed) setBook(symbol string, b *stream.Book) {
+func (f *marketFeed) setBook(symbol string, b *adapters.OrderBook) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.books[symbol] = b

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/keelbot/keel/adapters"
-	"github.com/keelbot/keel/adapters/binance"
 	"github.com/keelbot/keel/adapters/stream"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/internal/fleet"
@@ -75,21 +74,21 @@ func (s *streamState) setHealthy(symbol string, healthy bool) {
 }
 
 // runStreams runs the market stream of every subscribed symbol and the user data stream, when
-// market.streams is on and the exchange is Binance's dialect (the simulator included). Stream
+// market.streams is on and the exchange adapter offers streams (adapters.Definition.Streams). Stream
 // events reach strategies through the main loop's mailboxes: quotes from the local book's
 // top, DataStatus{Stale: true} while a stream is down or its book resyncs.
 func (l *Loop) runStreams(ctx context.Context) {
-	client, ok := l.ex.(*binance.Client)
-	if !ok || !l.cfg.Market.Streams {
+	if !l.cfg.Market.Streams || !l.streamsOffered {
 		return
 	}
+	client := l.ex
 	lim := l.connectionLimiter()
 	seed := uint64(l.rng.Float64() * (1 << 53))
-	opts := binance.StreamOptions{Limiter: lim, Clock: l.clk, Seed: seed}
+	opts := adapters.StreamOptions{Limiter: lim, Clock: l.clk, Seed: seed}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(1)
-	go func(opts binance.StreamOptions) { defer wg.Done(); l.runMarketStream(ctx, client, opts) }(opts)
+	go func(opts adapters.StreamOptions) { defer wg.Done(); l.runMarketStream(ctx, client, opts) }(opts)
 	opts.Seed++ // the user stream's own jitter
 
 	svc, ok := l.orders.(orderService)
@@ -99,7 +98,7 @@ func (l *Loop) runStreams(ctx context.Context) {
 	var resyncs sync.WaitGroup
 	defer resyncs.Wait()
 	resync := make(chan struct{}, 1)
-	us, err := client.UserStream(binance.UserHandler{
+	us, err := client.UserStream(adapters.UserHandler{
 		OnOrder: func(o adapters.Order) { svc.m.Apply(ctx, o) },
 		OnStatus: func(up bool, err error) {
 			l.streams.setUserUp(up)
@@ -139,7 +138,7 @@ func (l *Loop) runStreams(ctx context.Context) {
 		l.streams.setUserUp(false)
 		// The WebSocket API refusing the key is an auth failure like a REST 401: halt. A key
 		// type the logon does not support (-4056) is a configuration matter, not a bad key.
-		if errors.Is(err, binance.ErrStreamAuth) && !errors.Is(err, binance.ErrLogonNeedsEd25519) {
+		if errors.Is(err, adapters.ErrStreamAuth) && !errors.Is(err, adapters.ErrStreamKeyUnsupported) {
 			why := "auth failure on the user data stream: " + scheduler.Redact(err.Error())
 			if terr := l.sw.TripAuto(context.WithoutCancel(ctx), why); terr != nil {
 				l.log.Error().Err(terr).Msg("could not record the kill switch after a stream auth failure; this process is halted anyway")
@@ -203,7 +202,7 @@ func (a *fleetAttempts) Wait(ctx context.Context) error {
 // runMarketStream follows every subscribed symbol over one combined market stream. A symbol
 // subscribed later restarts it with the new set: one reconnect and one snapshot per symbol,
 // rare (strategies subscribe when they start), and never a REST poll forever.
-func (l *Loop) runMarketStream(ctx context.Context, client *binance.Client, opts binance.StreamOptions) {
+func (l *Loop) runMarketStream(ctx context.Context, client adapters.Streamer, opts adapters.StreamOptions) {
 	for {
 		select { // what was added so far is in the set read next
 		case <-l.feed.added:
@@ -214,11 +213,15 @@ func (l *Loop) runMarketStream(ctx context.Context, client *binance.Client, opts
 		done := make(chan struct{})
 		if len(symbols) == 0 {
 			close(done)
-		} else if ms, err := client.MarketStream(symbols, binance.MarketHandler{
+		} else if ms, err := client.MarketStream(symbols, adapters.MarketHandler{
 			OnBook:   l.streamQuote,
 			OnTrade:  func(t adapters.Trade) { l.feed.fanOut(t.Symbol, strategy.Trade(t)) },
 			OnStatus: l.streamStatus,
 		}, opts); err != nil {
+			if errors.Is(err, adapters.ErrNoStreams) {
+				l.log.Info().Msg("the exchange adapter has no market stream; polling REST")
+				return
+			}
 			l.log.Error().Err(err).Strs("symbols", symbols).Msg("market stream not started; polling REST")
 			close(done)
 		} else {
@@ -249,7 +252,7 @@ func (l *Loop) runMarketStream(ctx context.Context, client *binance.Client, opts
 }
 
 // streamQuote publishes a symbol's book top as a Quote, stamped with the exchange's event time.
-func (l *Loop) streamQuote(symbol string, book *stream.Book, u adapters.DepthUpdate) {
+func (l *Loop) streamQuote(symbol string, book *adapters.OrderBook, u adapters.DepthUpdate) {
 	bid, ask, ok := book.Top()
 	if !ok {
 		return

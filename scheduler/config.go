@@ -57,12 +57,27 @@ type WindowConfig struct {
 	Limit int64 `koanf:"limit"`
 	// Interval is the window's length. Required, > 0.
 	Interval time.Duration `koanf:"interval"`
-	// Kind is how the exchange counts: "fixed" (windows aligned to the exchange's clock, as
-	// Binance counts; "" means it), "sliding", or a kind registered with WithWindowKind.
+	// Kind is how the exchange counts:
+	//   - "fixed" (KindFixed; "" means it): windows of Interval aligned to the exchange's
+	//     clock, as Binance counts; Limit per window.
+	//   - "sliding" (KindSliding): at most Limit over the last Interval, whenever now is.
+	//   - "decaying" (KindDecaying): a level that each cost raises and that drains
+	//     continuously at Limit per Interval, as Kraken counts; Interval is the time a full
+	//     level takes to drain to zero (Kraken Starter, 15 decaying at 0.33/s: Limit 15,
+	//     Interval 15/0.33 s ≈ 45.45s). A cost may go while the level, rounded up to a whole
+	//     unit, plus the cost stays within the safe limit.
+	//   - or a kind registered with WithWindowKind.
 	Kind string `koanf:"kind"`
 	// Burst is the share of the safe limit that may be spent at once; the rest is released
 	// evenly over the interval, so a window is never spent in its first second. 0 means the
-	// default, 0.2; 1 lets the whole window go at once.
+	// default: 0.2, or 1 for a decaying window; 1 lets the whole window go at once.
+	//
+	// A decaying window releases at SafetyFraction·Limit per Interval (its drain rate less
+	// the safety margin, so the exchange's level falls while the scheduler's stays put),
+	// rather than at the safe limit per Interval, which floors to a whole unit. Its default
+	// burst is 1 because the level itself already paces: a fresh decaying window takes its
+	// safe limit at once and then follows the drain, as the exchange allows, while a smaller
+	// burst would hold back requests the exchange's level has room for.
 	Burst float64 `koanf:"burst"`
 }
 
@@ -183,6 +198,8 @@ const (
 	KindFixed = "fixed"
 	// KindSliding counts over the last Interval, whenever now is.
 	KindSliding = "sliding"
+	// KindDecaying counts a level that drains continuously at Limit per Interval (Kraken).
+	KindDecaying = "decaying"
 )
 
 // Effective returns c as New uses it: every zero field set to its documented default. It
@@ -258,6 +275,9 @@ func (w WindowConfig) withDefaults() WindowConfig {
 	}
 	if w.Burst == 0 {
 		w.Burst = defaultBurst
+		if w.Kind == KindDecaying {
+			w.Burst = 1
+		}
 	}
 	return w
 }
@@ -306,7 +326,9 @@ func (c Config) Validate() error {
 }
 
 // builtinKind reports whether kind is one New knows without WithWindowKind.
-func builtinKind(kind string) bool { return kind == KindFixed || kind == KindSliding }
+func builtinKind(kind string) bool {
+	return kind == KindFixed || kind == KindSliding || kind == KindDecaying
+}
 
 func fieldErr(key, format string, args ...any) error {
 	return fmt.Errorf("scheduler: %s: %s", key, fmt.Sprintf(format, args...))
@@ -317,11 +339,8 @@ func fieldErr(key, format string, args ...any) error {
 func (c Config) validate(known func(kind string) bool) error {
 	seen := map[string]bool{}
 	for i, w := range c.Windows {
-		if err := w.validate(fmt.Sprintf("windows[%d]", i)); err != nil {
+		if err := w.validate(fmt.Sprintf("windows[%d]", i), known); err != nil {
 			return err
-		}
-		if !known(w.Kind) {
-			return fieldErr(fmt.Sprintf("windows[%s].kind", w.Name), "unknown kind %q (want %q, %q or one registered with WithWindowKind)", w.Kind, KindFixed, KindSliding)
 		}
 		if seen[w.Name] {
 			return fieldErr(fmt.Sprintf("windows[%s].name", w.Name), "duplicate window")
@@ -402,8 +421,9 @@ func (c Config) validate(known func(kind string) bool) error {
 	return nil
 }
 
-// validate checks one window; key is how to name it until its name is known.
-func (w WindowConfig) validate(key string) error {
+// validate checks one window whose defaults are applied; key is how to name it until its
+// name is known; known tells the window kinds that can be built.
+func (w WindowConfig) validate(key string, known func(kind string) bool) error {
 	if w.Name == "" {
 		return fieldErr(key+".name", "must not be empty")
 	}
@@ -416,6 +436,9 @@ func (w WindowConfig) validate(key string) error {
 	}
 	if !(w.Burst > 0 && w.Burst <= 1) {
 		return fieldErr(key+".burst", "must be in (0,1], got %v", w.Burst)
+	}
+	if !known(w.Kind) {
+		return fieldErr(key+".kind", "unknown kind %q (want %q, %q, %q or one registered with WithWindowKind)", w.Kind, KindFixed, KindSliding, KindDecaying)
 	}
 	return nil
 }

@@ -19,7 +19,7 @@
 //	})
 //
 // Do returns when the request has succeeded or failed for good. It never logs what it returns:
-// it writes one log event per attempt (the stable fields of DESIGN.md), and the caller decides
+// it writes one log event per attempt (the stable fields of docs/architecture.md), and the caller decides
 // what the final error means. ClassOf sorts errors into failure classes; errors.Is(err,
 // ErrUnknownOutcome) marks a write that may have landed and must be reconciled by querying,
 // never by a blind resend.
@@ -42,6 +42,13 @@
 //     it (a burst, then an even release over the interval, so a window is never spent in its
 //     first second);
 //   - and no eligible request of higher priority waits on the same window.
+//
+// Windows count the way their exchange does (WindowConfig.Kind): fixed windows aligned to the
+// exchange's clock (Binance), sliding ones, or a decaying level that drains continuously
+// (Kraken's counters). A window known only at run time (Kraken's trading counter, one per
+// pair) is added with AddWindow. A cost that depends on when the call reaches the exchange
+// (Kraken charges a cancel by the order's age) is given by Cost.AmountAt and charged what it
+// costs when the attempt is admitted.
 //
 // A request below orders priority that waits longer than its MaxWait is shed with ErrShed;
 // any request whose Budget ends fails with ErrBudgetExhausted; one whose ctx ends leaves the

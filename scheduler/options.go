@@ -50,7 +50,9 @@ func WithObserver(f func(AttemptEvent)) Option {
 func WithAuthFailureHook(f func(Outcome)) Option { return func(o *options) { o.authHook = f } }
 
 // WithWindowKind registers a window kind: WindowConfig.Kind names it, f builds its Counter
-// (a decaying counter, or a fleet-shared one).
+// (a fleet-shared one, say). Registering a built-in kind's name replaces its Counter; the
+// kind keeps its other traits (a decaying window's default burst and pacing rate), so the
+// Counter must count the way that kind does.
 func WithWindowKind(kind string, f NewCounterFunc) Option {
 	return func(o *options) { o.kinds[kind] = f }
 }

@@ -11,7 +11,7 @@ type waiter struct {
 	req    *Request
 	prio   Priority
 	bucket *bucket
-	wins   []*window // wins[i] is the window of req.Costs[i]
+	costs  []charge // costs[i] is req.Costs[i] resolved
 	// places is a write that is not a cancel: it may add exposure (new orders, amendments).
 	// The gate is asked before each of its attempts, and order-count holds stop it.
 	places   bool
@@ -40,9 +40,17 @@ type waiter struct {
 	dones      []breakerDone
 	authPass   bool // passed the open auth breaker: holds its bucket's authCancel
 
-	// Backing arrays for wins and dones, so that a common request allocates less.
-	winsBuf  [2]*window
+	// Backing arrays for costs and dones, so that a common request allocates less.
+	costsBuf [2]charge
 	donesBuf [3]breakerDone
+}
+
+// charge is one of a request's costs: its window, and what it costs at the latest look at
+// the attempt (Cost.AmountAt), so after a grant what the grant charged, which an abort gives
+// back.
+type charge struct {
+	win *window
+	amt int64
 }
 
 // breakerDone is how a granted request reports to breaker b: through the done allow
@@ -252,45 +260,57 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	if st := b.sem.State(); st.InFlight >= st.Limit {
 		return // a release pumps again
 	}
+	// The costs at now: a time-dependent cost is charged what it costs at admission.
+	for i := range w.costs {
+		c := &w.req.Costs[i]
+		amt := c.amountAt(now)
+		if c.AmountAt != nil {
+			if err := s.checkAmount(i, "amount_at", amt, w.costs[i].win, w.prio); err != nil {
+				s.completeLocked(w, err)
+				return
+			}
+		}
+		w.costs[i].amt = amt
+	}
 	blocked := false
-	for i, c := range w.req.Costs {
-		win := w.wins[i]
+	for _, c := range w.costs {
+		win, amt := c.win, c.amt
 		if win.reserved == s.scan {
 			blocked = true
 			continue
 		}
-		if c.Amount <= 0 {
+		if amt <= 0 {
 			continue
 		}
 		head := s.cfg.Headroom.of(w.prio)
-		if win.counter.Used(server)+c.Amount > win.capFor(s.cfg.SafetyFraction, head) {
+		if win.counter.Used(server)+amt > win.capFor(s.cfg.SafetyFraction, head) {
 			blocked = true
 			if t := win.counter.Next(server); !t.IsZero() {
 				wake(t.Add(-s.offset))
 			}
 			continue
 		}
-		if ok, at := win.pace.check(now, c.Amount, (1-head)*win.pace.burst); !ok {
+		if ok, at := win.pace.check(now, amt, (1-head)*win.pace.burst); !ok {
 			blocked = true
 			wake(at)
 		}
 	}
 	if blocked {
-		for _, win := range w.wins {
-			win.reserved = s.scan
+		for _, c := range w.costs {
+			c.win.reserved = s.scan
 		}
 		return
 	}
 	// Shared windows count the cost fleet-wide before anything else is taken.
-	for i, c := range w.req.Costs {
-		r, shared := w.wins[i].counter.(Reserver)
-		if !shared || c.Amount <= 0 {
+	for i, c := range w.costs {
+		r, shared := c.win.counter.(Reserver)
+		if !shared || c.amt <= 0 {
 			continue
 		}
-		if ok, retry := r.Reserve(server, c.Amount, w.wins[i].capFor(s.cfg.SafetyFraction, s.cfg.Headroom.of(w.prio))); !ok {
+		if ok, retry := r.Reserve(server, c.amt, c.win.capFor(s.cfg.SafetyFraction, s.cfg.Headroom.of(w.prio))); !ok {
 			s.unreserveLocked(w, i, server)
-			for _, win := range w.wins {
-				win.reserved = s.scan
+			for _, c := range w.costs {
+				c.win.reserved = s.scan
 			}
 			if !retry.IsZero() {
 				wake(retry.Add(-s.offset))
@@ -300,7 +320,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	inflight, ok := b.sem.TryAcquire()
 	if !ok {
-		s.unreserveLocked(w, len(w.wins), server)
+		s.unreserveLocked(w, len(w.costs), server)
 		return
 	}
 	w.dones = w.dones[:0]
@@ -316,12 +336,12 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		}
 		w.dones = append(w.dones, breakerDone{br, br.allow(now)})
 	}
-	for i, c := range w.req.Costs {
-		if c.Amount > 0 {
-			if _, shared := w.wins[i].counter.(Reserver); !shared {
-				w.wins[i].counter.Add(server, c.Amount)
+	for _, c := range w.costs {
+		if c.amt > 0 {
+			if _, shared := c.win.counter.(Reserver); !shared {
+				c.win.counter.Add(server, c.amt)
 			}
-			w.wins[i].pace.take(now, c.Amount)
+			c.win.pace.take(now, c.amt)
 		}
 	}
 	if w.attempt == 1 {
@@ -337,9 +357,9 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 // server, when the grant does not go ahead.
 // requires that s.mu is held.
 func (s *Scheduler) unreserveLocked(w *waiter, upto int, server time.Time) {
-	for i := range upto {
-		if _, shared := w.wins[i].counter.(Reserver); shared && w.req.Costs[i].Amount > 0 {
-			w.wins[i].counter.Remove(server, server, w.req.Costs[i].Amount)
+	for _, c := range w.costs[:upto] {
+		if _, shared := c.win.counter.(Reserver); shared && c.amt > 0 {
+			c.win.counter.Remove(server, server, c.amt)
 		}
 	}
 }
@@ -358,10 +378,10 @@ func (s *Scheduler) completeLocked(w *waiter, err error) {
 // requires that s.mu is held.
 func (s *Scheduler) abortLocked(w *waiter, now time.Time) {
 	server := now.Add(s.offset)
-	for i, c := range w.req.Costs {
-		if c.Amount > 0 {
-			w.wins[i].counter.Remove(w.sentServer, server, c.Amount)
-			w.wins[i].pace.give(c.Amount)
+	for _, c := range w.costs { // what the grant charged
+		if c.amt > 0 {
+			c.win.counter.Remove(w.sentServer, server, c.amt)
+			c.win.pace.give(c.amt)
 		}
 	}
 	w.bucket.sem.Abort()

@@ -72,8 +72,37 @@ func (c Class) String() string {
 
 // Cost is what one attempt consumes from a named limit window ("REQUEST_WEIGHT", "ORDERS").
 type Cost struct {
+	// Window names the window; it must be configured (or added with AddWindow).
 	Window string
+	// Amount is the cost, >= 0 and within the window's usable limit at the request's
+	// priority. It is ignored when AmountAt is set.
 	Amount int64
+	// AmountAt, if set, returns the cost at now and overrides Amount: for a cost that depends
+	// on when the exchange receives the call (Kraken charges a cancel by the order's age, +8
+	// under 5s down to 0 after 300s, so a cancel that waits in the queue gets cheaper).
+	//
+	// The scheduler calls it when it considers an attempt for admission, with now on the
+	// scheduler's clock (WithClock; not shifted by SetClockOffset), and charges what the call
+	// that admits the attempt returned: the cost at admission, not at submission, and for
+	// each attempt anew (a retry is charged at its own time). It may be called several times
+	// per attempt (each time the scheduler looks at the queue while the attempt waits), with
+	// the scheduler's lock held: it must be fast, must not block and must not call the
+	// Scheduler, and is called from whatever goroutine looks. A value below 0 or above the
+	// window's usable limit at the request's priority fails the request with
+	// ErrInvalidRequest.
+	//
+	// The scheduler does not wake because a cost falls: a waiting attempt is looked at again
+	// no later than when its cost at the last look would fit (or sooner, when a request comes
+	// or goes), so a cost that falls meanwhile may go later than it could have.
+	AmountAt func(now time.Time) int64
+}
+
+// amountAt returns the cost of c at now on the scheduler's clock.
+func (c *Cost) amountAt(now time.Time) int64 {
+	if c.AmountAt != nil {
+		return c.AmountAt(now)
+	}
+	return c.Amount
 }
 
 // Usage is the exchange's own count for a window, as reported with an answer (for Binance the

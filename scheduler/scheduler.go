@@ -58,13 +58,13 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		log:    zerolog.Nop(),
 		gate:   openGate{},
 		newSem: NewLocalSemaphore,
-		kinds:  map[string]NewCounterFunc{KindFixed: newFixedCounter, KindSliding: newSlidingCounter},
+		kinds:  map[string]NewCounterFunc{KindFixed: newFixedCounter, KindSliding: newSlidingCounter, KindDecaying: newDecayingCounter},
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	cfg = cfg.withDefaults()
-	if err := cfg.validate(func(kind string) bool { _, ok := o.kinds[kind]; return ok }); err != nil {
+	if err := cfg.validate(o.knownKind); err != nil {
 		return nil, err
 	}
 	if o.rand == nil {
@@ -118,13 +118,57 @@ func (s *Scheduler) addWindowLocked(wc WindowConfig, now time.Time) {
 	if wk, ok := w.counter.(Waker); ok {
 		wk.SetWaker(s.Wake)
 	}
-	w.pace.configure(w.safe(s.cfg.SafetyFraction), wc.Interval, wc.Burst, now)
+	w.configurePace(s.cfg.SafetyFraction, now)
 	s.windows[wc.Name] = w
 }
 
+// AddWindow adds the limit window w unless the scheduler has one of its name: for windows
+// known only once the bot runs (Kraken counts orders per pair, and a bot learns its pairs
+// from its strategy). w is read as a Config's window is, zero fields meaning the defaults
+// documented on WindowConfig, and validated the same way, its kind included (built in, or
+// registered with WithWindowKind); the error names the invalid field.
+//
+// It is idempotent: adding a window that exists returns nil if w, defaults applied, equals
+// the window as it stands (after any SetWindowLimit), and an error naming the window if it
+// differs; AddWindow never changes a window (SetWindowLimit does).
+//
+// It is safe to call concurrently with Do and the other methods. A request naming a window
+// that was not configured or added fails with ErrInvalidRequest, before and after.
+func (s *Scheduler) AddWindow(w WindowConfig) error {
+	wc := w.withDefaults()
+	if err := wc.validate("window", s.knownKind); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if have, ok := s.windows[wc.Name]; ok {
+		if have.cfg != wc {
+			return fieldErr("windows["+wc.Name+"]", "already exists as %+v, cannot add %+v", have.cfg, wc)
+		}
+		return nil
+	}
+	// No pump: no request waits on a window that did not exist.
+	s.addWindowLocked(wc, s.clock.Now())
+	return nil
+}
+
+// knownKind reports whether s can build a window of kind. s.kinds is set by New and only
+// read after, so it needs no lock.
+func (s *Scheduler) knownKind(kind string) bool {
+	_, ok := s.kinds[kind]
+	return ok
+}
+
+// knownKind reports whether o can build a window of kind.
+func (o *options) knownKind(kind string) bool {
+	_, ok := o.kinds[kind]
+	return ok
+}
+
 // SetWindowLimit sets the limit and interval of the window name, or adds a fixed window of
-// that name: adapters call it with the limits they learn from the exchange (exchangeInfo).
-// The window's count so far is kept.
+// that name (AddWindow adds one of any kind): adapters call it with the limits they learn
+// from the exchange (exchangeInfo). The window's count so far is kept (a decaying window's
+// level too, draining at the new rate from now).
 func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,7 +176,7 @@ func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Durat
 	w, ok := s.windows[name]
 	if !ok {
 		wc := WindowConfig{Name: name, Limit: limit, Interval: interval}.withDefaults()
-		if err := wc.validate("windows[" + name + "]"); err != nil {
+		if err := wc.validate("windows["+name+"]", s.knownKind); err != nil {
 			return err
 		}
 		s.addWindowLocked(wc, now) // fixed: always known
@@ -141,20 +185,26 @@ func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Durat
 	}
 	wc := w.cfg
 	wc.Limit, wc.Interval = limit, interval
-	if err := wc.validate("windows[" + name + "]"); err != nil {
+	if err := wc.validate("windows["+name+"]", s.knownKind); err != nil {
 		return err
 	}
-	if interval != w.cfg.Interval {
+	// A decaying window's limit is also its drain rate: its counter must learn it.
+	rate := wc.Kind == KindDecaying && limit != w.cfg.Limit
+	if interval != w.cfg.Interval || rate {
 		server := now.Add(s.offset)
-		used := w.counter.Used(server)
-		w.counter = s.kinds[wc.Kind](wc)
-		if wk, ok := w.counter.(Waker); ok {
-			wk.SetWaker(s.Wake)
+		if d, ok := w.counter.(*decayingCounter); ok {
+			d.setRate(server, limit, interval) // keeps the level exactly
+		} else {
+			used := w.counter.Used(server)
+			w.counter = s.kinds[wc.Kind](wc)
+			if wk, ok := w.counter.(Waker); ok {
+				wk.SetWaker(s.Wake)
+			}
+			w.counter.Add(server, used)
 		}
-		w.counter.Add(server, used)
 	}
 	w.cfg = wc
-	w.pace.configure(w.safe(s.cfg.SafetyFraction), wc.Interval, wc.Burst, now)
+	w.configurePace(s.cfg.SafetyFraction, now)
 	s.pumpLocked(now)
 	return nil
 }
@@ -216,23 +266,22 @@ func (s *Scheduler) newWaiter(r *Request, now time.Time) (*waiter, error) {
 	}
 	w := &waiter{req: r, prio: r.Priority, bucket: b}
 	w.dones = w.donesBuf[:0]
-	if len(r.Costs) <= len(w.winsBuf) {
-		w.wins = w.winsBuf[:len(r.Costs)]
+	if len(r.Costs) <= len(w.costsBuf) {
+		w.costs = w.costsBuf[:len(r.Costs)]
 	} else {
-		w.wins = make([]*window, len(r.Costs))
+		w.costs = make([]charge, len(r.Costs))
 	}
 	for i, c := range r.Costs {
 		win, ok := s.windows[c.Window]
 		if !ok {
 			return nil, fmt.Errorf("%w: costs[%d].window: %q is not configured", ErrInvalidRequest, i, c.Window)
 		}
-		if c.Amount < 0 {
-			return nil, fmt.Errorf("%w: costs[%d].amount: must be >= 0, got %d", ErrInvalidRequest, i, c.Amount)
+		if c.AmountAt == nil { // else checked when it is evaluated, at admission
+			if err := s.checkAmount(i, "amount", c.Amount, win, r.Priority); err != nil {
+				return nil, err
+			}
 		}
-		if lim := win.capFor(s.cfg.SafetyFraction, s.cfg.Headroom.of(r.Priority)); c.Amount > lim {
-			return nil, fmt.Errorf("%w: costs[%d].amount: %d exceeds window %q's usable %d at %s priority", ErrInvalidRequest, i, c.Amount, c.Window, lim, r.Priority)
-		}
-		w.wins[i] = win
+		w.costs[i].win = win
 	}
 	budget := r.Budget
 	if budget == 0 {
@@ -245,6 +294,19 @@ func (s *Scheduler) newWaiter(r *Request, now time.Time) (*waiter, error) {
 	}
 	w.places, w.cancel = r.Write && !r.Cancel, r.Cancel
 	return w, nil
+}
+
+// checkAmount reports whether amt is a valid cost for win at priority p: >= 0, and within
+// the window's usable limit at p (a larger one could never go). field names the Cost field
+// in the error.
+func (s *Scheduler) checkAmount(i int, field string, amt int64, win *window, p Priority) error {
+	if amt < 0 {
+		return fmt.Errorf("%w: costs[%d].%s: must be >= 0, got %d", ErrInvalidRequest, i, field, amt)
+	}
+	if lim := win.capFor(s.cfg.SafetyFraction, s.cfg.Headroom.of(p)); amt > lim {
+		return fmt.Errorf("%w: costs[%d].%s: %d exceeds window %q's usable %d at %s priority", ErrInvalidRequest, i, field, amt, win.cfg.Name, lim, p)
+	}
+	return nil
 }
 
 // Do sends r and returns when it has succeeded or failed for good, with the outcome of its

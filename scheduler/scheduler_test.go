@@ -37,8 +37,10 @@ func TestConfigValidate(t *testing.T) {
 		{"negative window limit", func(c *scheduler.Config) { c.Windows[0].Limit = -5 }, "scheduler: windows[W].limit: must be >= 1, got -5"},
 		{"zero window interval", func(c *scheduler.Config) { c.Windows[0].Interval = 0 }, "scheduler: windows[W].interval: must be > 0, got 0s"},
 		{"negative window interval", func(c *scheduler.Config) { c.Windows[0].Interval = -time.Minute }, "scheduler: windows[W].interval: must be > 0, got -1m0s"},
-		{"unknown window kind", func(c *scheduler.Config) { c.Windows[0].Kind = "decaying" }, `scheduler: windows[W].kind: unknown kind "decaying" (want "fixed", "sliding" or one registered with WithWindowKind)`},
+		{"unknown window kind", func(c *scheduler.Config) { c.Windows[0].Kind = "leaky" }, `scheduler: windows[W].kind: unknown kind "leaky" (want "fixed", "sliding", "decaying" or one registered with WithWindowKind)`},
 		{"sliding window", func(c *scheduler.Config) { c.Windows[0].Kind = scheduler.KindSliding }, ""},
+		{"decaying window", func(c *scheduler.Config) { c.Windows[0].Kind = scheduler.KindDecaying }, ""},
+		{"decaying window burst > 1", func(c *scheduler.Config) { c.Windows[0].Kind, c.Windows[0].Burst = scheduler.KindDecaying, 2 }, "scheduler: windows[W].burst: must be in (0,1], got 2"},
 		{"burst > 1", func(c *scheduler.Config) { c.Windows[0].Burst = 1.5 }, "scheduler: windows[W].burst: must be in (0,1], got 1.5"},
 		{"safety fraction > 1", func(c *scheduler.Config) { c.SafetyFraction = 1.2 }, "scheduler: safety_fraction: must be in (0,1], got 1.2"},
 		{"safety fraction < 0", func(c *scheduler.Config) { c.SafetyFraction = -0.5 }, "scheduler: safety_fraction: must be in (0,1], got -0.5"},
@@ -74,8 +76,8 @@ func TestConfigValidate(t *testing.T) {
 	}
 	t.Run("a kind registered with WithWindowKind is known to New", func(t *testing.T) {
 		cfg := baseConfig()
-		cfg.Windows[0].Kind = "decaying"
-		s, err := scheduler.New(cfg, scheduler.WithWindowKind("decaying", func(scheduler.WindowConfig) scheduler.Counter { return &gateCounter{open: true} }))
+		cfg.Windows[0].Kind = "leaky"
+		s, err := scheduler.New(cfg, scheduler.WithWindowKind("leaky", func(scheduler.WindowConfig) scheduler.Counter { return &gateCounter{open: true} }))
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
@@ -282,7 +284,7 @@ func TestClose(t *testing.T) {
 	})
 }
 
-// designFields are DESIGN.md's "Stable surfaces" log fields: an event has these and no other.
+// designFields are docs/architecture.md's "Stable surfaces" log fields: an event has these and no other.
 var designFields = []string{"ts", "bot_instance_id", "exchange", "endpoint", "method", "status", "error_code",
 	"error_message", "request_id", "attempt", "latency_ms", "rate_limit_bucket", "concurrency_inflight",
 	"retry_reason", "delay_ms", "idempotency_key"}

@@ -6,7 +6,7 @@ import (
 )
 
 // Counter counts one limit window's usage the way the exchange counts it. It is the seam for
-// window kinds (fixed, sliding, decaying) and for fleet mode, where a shared store keeps the
+// window kinds (fixed, sliding, decaying: see WindowConfig.Kind) and for fleet mode, where a shared store keeps the
 // count so that several instances stay at the total of one.
 //
 // Every time passed to a Counter is on the exchange's clock: the scheduler's clock plus the
@@ -25,7 +25,8 @@ type Counter interface {
 	// another period than now's is ignored.
 	Adopt(sent, now time.Time, used int64)
 	// Next returns when Used will next drop (the start of the next fixed window, the expiry
-	// of the oldest entry of a sliding one); zero if it will not.
+	// of the oldest entry of a sliding one, a decaying level's drain to the unit below); zero
+	// if it will not.
 	Next(now time.Time) time.Time
 }
 
@@ -166,8 +167,9 @@ func (c *slidingCounter) Next(now time.Time) time.Time {
 }
 
 // pacer releases a window's safe limit evenly over its interval, with a burst of up to a
-// share of it: a token bucket of capacity burst refilled at safe/interval. It runs on the
-// scheduler's own clock (pacing needs no alignment). The zero value is not usable.
+// share of it: a token bucket of capacity burst·safe refilled at rate (window.paceRate:
+// safe/interval, or a decaying window's safe drain rate). It runs on the scheduler's own
+// clock (pacing needs no alignment). The zero value is not usable.
 type pacer struct {
 	rate   float64 // tokens per nanosecond
 	burst  float64
@@ -175,18 +177,19 @@ type pacer struct {
 	last   time.Time
 }
 
-// configure sets the pacer for a safe limit per interval at now. A new pacer starts full: the
+// configure sets the pacer for a safe limit released at rate (tokens per nanosecond) at now.
+// A new pacer starts full: the
 // first requests need not wait. A pacer that was running keeps what was spent, not what was
 // left: the tokens spent recently and not yet refilled (burst - tokens) are still owed under
 // the new limit. So a raised limit applies at once (a pacer emptied under a limit of 100 is
 // nearly full under one of 6000, instead of refilling for seconds at the new rate from
 // empty), and a lowered one too: the tokens never exceed the new burst, and the window's
 // count, which SetWindowLimit keeps, caps what the new limit admits in the window.
-func (p *pacer) configure(safe int64, interval time.Duration, burst float64, now time.Time) {
+func (p *pacer) configure(safe int64, rate, burst float64, now time.Time) {
 	fresh := p.last.IsZero()
 	p.advance(now)
 	oldBurst := p.burst
-	p.rate = float64(safe) / float64(interval)
+	p.rate = rate
 	p.burst = math.Max(1, burst*float64(safe))
 	switch {
 	case fresh:
@@ -238,6 +241,24 @@ type window struct {
 	// reserved is the scan that found a request waiting on this window: no later request of
 	// that scan may take from it (strict priority, FIFO within a level).
 	reserved uint64
+}
+
+// configurePace sets the window's pacer for its config at now.
+func (w *window) configurePace(fraction float64, now time.Time) {
+	w.pace.configure(w.safe(fraction), w.paceRate(fraction), w.cfg.Burst, now)
+}
+
+// paceRate returns how fast the pacer refills, in tokens per nanosecond: the safe limit per
+// interval, so that a window's safe limit is released over it. A decaying window's level
+// drains at Limit per Interval, whole window or not, so its pacer refills at that rate less
+// the safety margin, SafetyFraction·Limit per Interval: unfloored, since no whole window's
+// count is at stake (Limit 15 per 45s releases one per 3.33s, where a floored 13 would
+// release one per 3.46s).
+func (w *window) paceRate(fraction float64) float64 {
+	if w.cfg.Kind == KindDecaying {
+		return float64(w.cfg.Limit) * fraction / float64(w.cfg.Interval)
+	}
+	return float64(w.safe(fraction)) / float64(w.cfg.Interval)
 }
 
 // safe returns the usable limit, SafetyFraction of the announced one.

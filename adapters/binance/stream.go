@@ -23,7 +23,7 @@ type StreamOptions struct {
 	Conn stream.Config
 	// Limiter caps connection attempts; share one among every stream of the account (a
 	// *stream.Limiter, or a fleet-shared stream.AttemptLimiter). Nil: each stream's own.
-	Limiter stream.AttemptLimiter
+	Limiter adapters.AttemptLimiter
 	Clock   clock.Clock
 	Seed    uint64
 	// DepthLimit is the snapshot size for resyncs (GET /api/v3/depth limit). Default 100
@@ -40,16 +40,9 @@ func (o StreamOptions) conn(u, name string) stream.Config {
 	return c
 }
 
-// MarketHandler receives a MarketStream's events, on the stream's goroutine (OnStatus also
-// from resync workers). Nil fields are skipped.
-type MarketHandler struct {
-	// OnBook is called after an update moved a symbol's synced local book.
-	OnBook func(symbol string, book *stream.Book, u adapters.DepthUpdate)
-	// OnTrade gets every public trade.
-	OnTrade func(adapters.Trade)
-	// OnStatus reports a symbol's data going stale (stream down, resyncing) or fresh again.
-	OnStatus func(symbol string, fresh bool, reason string)
-}
+// MarketHandler receives a MarketStream's events (adapters.MarketHandler), on the stream's
+// goroutine (OnStatus also from resync workers).
+type MarketHandler = adapters.MarketHandler
 
 // MarketStream follows trades and the order book of some symbols over one combined stream
 // (<symbol>@depth@100ms and <symbol>@trade). After every (re)connect and every gap in update
@@ -61,7 +54,7 @@ type MarketStream struct {
 	opts    StreamOptions
 	conn    *stream.Conn
 	symbols []string
-	books   map[string]*stream.Book
+	books   map[string]*adapters.OrderBook
 	need    map[string]chan struct{} // one pending resync per symbol
 
 	snapshots map[string]*atomic.Int64 // per symbol; the maps are fixed at construction
@@ -70,8 +63,14 @@ type MarketStream struct {
 	fresh map[string]bool
 }
 
-// MarketStream builds a stream for symbols (upper case, as the REST API names them).
-func (c *Client) MarketStream(symbols []string, h MarketHandler, opts StreamOptions) (*MarketStream, error) {
+// MarketStream is the contract's market stream (adapters.Streamer) with default options.
+func (c *Client) MarketStream(symbols []string, h adapters.MarketHandler, o adapters.StreamOptions) (adapters.MarketStream, error) {
+	return c.OpenMarketStream(symbols, h, StreamOptions{Limiter: o.Limiter, Clock: o.Clock, Seed: o.Seed})
+}
+
+// OpenMarketStream builds a stream for symbols (upper case, as the REST API names them),
+// with Binance's own options.
+func (c *Client) OpenMarketStream(symbols []string, h MarketHandler, opts StreamOptions) (*MarketStream, error) {
 	if len(symbols) == 0 {
 		return nil, errors.New("binance: MarketStream: no symbols")
 	}
@@ -81,7 +80,7 @@ func (c *Client) MarketStream(symbols []string, h MarketHandler, opts StreamOpti
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
-	m := &MarketStream{c: c, h: h, opts: opts, books: map[string]*stream.Book{}, need: map[string]chan struct{}{},
+	m := &MarketStream{c: c, h: h, opts: opts, books: map[string]*adapters.OrderBook{}, need: map[string]chan struct{}{},
 		snapshots: map[string]*atomic.Int64{}, fresh: map[string]bool{}}
 	var names []string
 	for _, s := range symbols {
@@ -91,7 +90,7 @@ func (c *Client) MarketStream(symbols []string, h MarketHandler, opts StreamOpti
 		lower := strings.ToLower(s)
 		names = append(names, lower+"@depth@100ms", lower+"@trade")
 		m.symbols = append(m.symbols, s)
-		m.books[s] = stream.NewBook(s)
+		m.books[s] = adapters.NewOrderBook(s)
 		m.need[s] = make(chan struct{}, 1)
 		m.snapshots[s] = new(atomic.Int64)
 	}
@@ -107,7 +106,7 @@ func (c *Client) MarketStream(symbols []string, h MarketHandler, opts StreamOpti
 func (m *MarketStream) Conn() *stream.Conn { return m.conn }
 
 // Book is a symbol's local book; nil for a symbol the stream does not follow.
-func (m *MarketStream) Book(symbol string) *stream.Book { return m.books[symbol] }
+func (m *MarketStream) Book(symbol string) *adapters.OrderBook { return m.books[symbol] }
 
 // Snapshots is how many depth snapshots symbol's resyncs fetched.
 func (m *MarketStream) Snapshots(symbol string) int64 {

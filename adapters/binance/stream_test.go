@@ -109,9 +109,9 @@ func TestStreamsSurviveDropStorm(t *testing.T) {
 	runCtx, stopStreams := context.WithCancel(ctx)
 	streams := map[string]*binance.MarketStream{}
 	for i, sym := range symbols {
-		ms, err := f.client.MarketStream([]string{sym}, binance.MarketHandler{
+		ms, err := f.client.OpenMarketStream([]string{sym}, binance.MarketHandler{
 			OnStatus: func(symbol string, fresh bool, _ string) { statuses <- status{symbol, fresh} },
-			OnBook: func(_ string, _ *stream.Book, u adapters.DepthUpdate) {
+			OnBook: func(_ string, _ *adapters.OrderBook, u adapters.DepthUpdate) {
 				select {
 				case books <- u:
 				default:
@@ -223,7 +223,7 @@ func TestGapResyncsOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	statuses := make(chan status, 1000)
-	ms, err := f.client.MarketStream([]string{"ETHUSDT"}, binance.MarketHandler{
+	ms, err := f.client.OpenMarketStream([]string{"ETHUSDT"}, binance.MarketHandler{
 		OnStatus: func(symbol string, fresh bool, _ string) { statuses <- status{symbol, fresh} },
 	}, binance.StreamOptions{Seed: 9})
 	if err != nil {
@@ -285,7 +285,7 @@ func TestUserStreamOrders(t *testing.T) {
 			orders := make(chan adapters.Order, 100)
 			ups := make(chan bool, 100)
 			resyncs := make(chan struct{}, 10)
-			us, err := f.client.UserStream(binance.UserHandler{
+			us, err := f.client.OpenUserStream(binance.UserHandler{
 				OnOrder:  func(o adapters.Order) { orders <- o },
 				OnStatus: func(up bool, _ error) { ups <- up },
 				OnResync: func() { resyncs <- struct{}{} },
@@ -375,7 +375,7 @@ func TestUserStreamOrders(t *testing.T) {
 func TestUserStreamLogonRefusedForHMAC(t *testing.T) {
 	s := streamSim(t)
 	f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s)})
-	_, err := f.client.UserStream(binance.UserHandler{}, binance.StreamOptions{UserAuth: binance.UserAuthSessionLogon})
+	_, err := f.client.OpenUserStream(binance.UserHandler{}, binance.StreamOptions{UserAuth: binance.UserAuthSessionLogon})
 	if !errors.Is(err, binance.ErrLogonNeedsEd25519) {
 		t.Fatalf("err %v, want ErrLogonNeedsEd25519", err)
 	}
@@ -391,7 +391,7 @@ func TestUserStreamLogonRejectedStops(t *testing.T) {
 	s := startSim(t, sim.Config{Accounts: []sim.Account{{APIKey: edKey, Ed25519PublicKey: other}},
 		WalkInterval: 1000 * time.Hour})
 	f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s), ed25519: true})
-	us, err := f.client.UserStream(binance.UserHandler{}, binance.StreamOptions{Seed: 4})
+	us, err := f.client.OpenUserStream(binance.UserHandler{}, binance.StreamOptions{Seed: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,13 +416,13 @@ func TestDeepBookStaysEqual(t *testing.T) {
 	symbols := []string{"BTCUSDT", "DOGEUSDT"}
 	fresh := make(chan string, 100)
 	moved := make(chan struct{}, 1)
-	ms, err := f.client.MarketStream(symbols, binance.MarketHandler{
+	ms, err := f.client.OpenMarketStream(symbols, binance.MarketHandler{
 		OnStatus: func(symbol string, ok bool, _ string) {
 			if ok {
 				fresh <- symbol
 			}
 		},
-		OnBook: func(string, *stream.Book, adapters.DepthUpdate) {
+		OnBook: func(string, *adapters.OrderBook, adapters.DepthUpdate) {
 			select {
 			case moved <- struct{}{}:
 			default:
@@ -536,7 +536,7 @@ func TestUserStreamSyncsClockBeforeSigning(t *testing.T) {
 			s.SetClockOffset(-3 * time.Second) // the exchange is 3 s behind this host
 			f := newClientOn(t, s, fixtureOpts{cfg: withStreams(s), ed25519: true})
 			ups := make(chan bool, 10)
-			us, err := f.client.UserStream(binance.UserHandler{OnStatus: func(up bool, _ error) { ups <- up }},
+			us, err := f.client.OpenUserStream(binance.UserHandler{OnStatus: func(up bool, _ error) { ups <- up }},
 				binance.StreamOptions{Seed: 5, UserAuth: auth})
 			if err != nil {
 				t.Fatal(err)

@@ -3,7 +3,6 @@ package binance
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -13,19 +12,9 @@ import (
 	"github.com/keelbot/keel/scheduler"
 )
 
-// UserHandler receives a UserStream's events on the stream's goroutine. Nil fields are
-// skipped.
-type UserHandler struct {
-	// OnOrder gets every order change (executionReport).
-	OnOrder func(adapters.Order)
-	// OnBalances gets the balances an event moved (outboundAccountPosition).
-	OnBalances func([]adapters.Balance)
-	// OnStatus reports the stream going up or down.
-	OnStatus func(up bool, err error)
-	// OnResync is called after every reconnect once the subscription is active again:
-	// events may have been missed while down, so orders in flight should be queried.
-	OnResync func()
-}
+// UserHandler receives a UserStream's events (adapters.UserHandler) on the stream's
+// goroutine.
+type UserHandler = adapters.UserHandler
 
 // UserAuth is how a UserStream authenticates its subscription on the WebSocket API
 // (web-socket-api.md "User Data Stream requests"; the listenKey endpoints were retired on
@@ -61,7 +50,7 @@ func (a UserAuth) String() string {
 // ErrLogonNeedsEd25519 is returned by Client.UserStream for UserAuthSessionLogon with an HMAC
 // key, and matches (errors.Is) the exchange's own refusal (-4056): session.logon supports
 // Ed25519 keys only.
-var ErrLogonNeedsEd25519 = errors.New("binance: session.logon supports Ed25519 keys only")
+var ErrLogonNeedsEd25519 = fmt.Errorf("binance: session.logon supports Ed25519 keys only: %w", adapters.ErrStreamKeyUnsupported)
 
 // UserStream is the account's user data stream through the WebSocket API: on every
 // (re)connect it subscribes again, with userDataStream.subscribe.signature or with
@@ -77,11 +66,16 @@ type UserStream struct {
 
 // ErrStreamAuth matches (errors.Is) a subscription the exchange refused for the key or the
 // signature; the stream stops instead of retrying an auth failure.
-var ErrStreamAuth = errors.New("binance: user data stream: authentication refused")
+var ErrStreamAuth = adapters.ErrStreamAuth
 
-// UserStream builds the account's user data stream; it needs an API key and a signing key,
-// and an Ed25519 key for UserAuthSessionLogon.
-func (c *Client) UserStream(h UserHandler, opts StreamOptions) (*UserStream, error) {
+// UserStream is the contract's user data stream (adapters.Streamer) with default options.
+func (c *Client) UserStream(h adapters.UserHandler, o adapters.StreamOptions) (adapters.UserStream, error) {
+	return c.OpenUserStream(h, StreamOptions{Limiter: o.Limiter, Clock: o.Clock, Seed: o.Seed})
+}
+
+// OpenUserStream builds the account's user data stream with Binance's own options; it needs
+// an API key and a signing key, and an Ed25519 key for UserAuthSessionLogon.
+func (c *Client) OpenUserStream(h UserHandler, opts StreamOptions) (*UserStream, error) {
 	if c.signer == nil || *c.key == "" {
 		return nil, localError(scheduler.ClassAuth, ErrNoCredentials)
 	}

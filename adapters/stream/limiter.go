@@ -5,18 +5,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
 )
 
-// AttemptLimiter is what a Conn asks before each dial. Wait blocks until one connection
-// attempt may be made, takes it, and returns nil; or returns an error, and the Conn does not
-// dial: ctx's error ends Run, any other (a shared store out of reach) counts as a failed
-// attempt, so the Conn backs off and asks again. Implementations are safe for concurrent use. Limiter is the local one; a fleet of
-// processes behind one IP, which share the exchange's per-IP connection limit, plugs in one
-// that counts for all of them.
-type AttemptLimiter interface {
-	Wait(ctx context.Context) error
-}
+// AttemptLimiter is what a Conn asks before each dial (adapters.AttemptLimiter).
+type AttemptLimiter = adapters.AttemptLimiter
 
 var _ AttemptLimiter = (*Limiter)(nil)
 

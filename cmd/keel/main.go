@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	_ "github.com/keelbot/keel/adapters/exchanges" // the config names one of them
 	"io"
 	"os"
 	"sort"

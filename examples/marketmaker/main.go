@@ -7,6 +7,7 @@
 package main
 
 import (
+	_ "github.com/keelbot/keel/adapters/exchanges" // every exchange and the simulator: pick with exchange.name
 	"github.com/keelbot/keel/runtime"
 	"github.com/keelbot/keel/strategy"
 )

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
 
+	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/syncbuf"
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// attemptFields are DESIGN.md's stable per-attempt log fields.
+// attemptFields are docs/architecture.md's stable per-attempt log fields.
 var attemptFields = []string{"ts", "bot_instance_id", "exchange", "endpoint", "method", "status",
 	"error_code", "error_message", "request_id", "attempt", "latency_ms", "rate_limit_bucket",
 	"concurrency_inflight", "retry_reason", "delay_ms", "idempotency_key"}
@@ -49,7 +50,7 @@ func TestExampleBotTradesAgainstTheEmbeddedSimulator(t *testing.T) {
 	}
 	dir := t.TempDir()
 	logs := &syncBuffer{}
-	var srv *sim.Server
+	var ex adapters.Exchange
 	app := fxtest.New(t,
 		runtime.Module,
 		fx.Invoke(func(*runtime.Loop, *runtime.AdminServer) {}),
@@ -60,14 +61,15 @@ func TestExampleBotTradesAgainstTheEmbeddedSimulator(t *testing.T) {
 			"KEEL_ADMIN_LISTEN=127.0.0.1:0",
 			"KEEL_LOG_FORMAT=json",
 			"KEEL_MARKET_POLL_INTERVAL=200ms",
-			"KEEL_SIM_TIME_SCALE=10", // a livelier price walk, so the bot requotes within 10 s
+			"KEEL_EXCHANGE_TIME_SCALE=10", // a livelier price walk, so the bot requotes within 10 s
 			"KEEL_STRATEGIES_MARKETMAKER_REQUOTE_BPS=1",
 			"KEEL_STRATEGIES_MARKETMAKER_MIN_REQUOTE=500ms",
 		}}),
 		runtime.WithLogOutput(logs),
-		fx.Populate(&srv),
+		fx.Populate(&ex),
 	)
 	app.RequireStart()
+	srv := ex.(interface{ Server() *sim.Server }).Server()
 	time.Sleep(10 * time.Second) // the bot's run time under test, not a wait for a condition
 	// Count before stopping: the requotes are the strategy's, the shutdown cancels are not.
 	var placed, cancelled int

@@ -7,6 +7,8 @@ package main
 import (
 	"context"
 
+	_ "github.com/keelbot/keel/adapters/exchanges" // every exchange and the simulator: pick with exchange.name
+
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
 
+	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/internal/syncbuf"
 	"github.com/keelbot/keel/runtime"
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // no second one while the first is open.
 func TestTutorialBuysAtTheBidWhenTheSpreadIsTight(t *testing.T) {
 	dir := t.TempDir()
-	var srv *sim.Server
+	var ex adapters.Exchange
 	logs := &syncbuf.Buffer{}
 	acked := make(chan strategy.OrderUpdate, 16)
 	app := fxtest.New(t,
@@ -59,9 +60,10 @@ func TestTutorialBuysAtTheBidWhenTheSpreadIsTight(t *testing.T) {
 			"KEEL_SHUTDOWN_CANCEL_OPEN_ORDERS=false",
 		}}),
 		runtime.WithLogOutput(logs),
-		fx.Populate(&srv),
+		fx.Populate(&ex),
 	)
 	app.RequireStart()
+	srv := ex.(interface{ Server() *sim.Server }).Server()
 	select {
 	case <-acked:
 	case <-time.After(15 * time.Second):

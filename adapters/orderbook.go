@@ -1,43 +1,41 @@
-package stream
+package adapters
 
 import (
 	"sort"
 	"sync"
 
 	"github.com/shopspring/decimal"
-
-	"github.com/keelbot/keel/adapters"
 )
 
-// Book is a local order book kept from diff updates, the way web-socket-streams.md "How to
+// OrderBook is a local order book kept from diff updates, the way web-socket-streams.md "How to
 // manage a local order book correctly" describes: updates are buffered until a snapshot
 // arrives; updates with FinalID <= the snapshot's LastUpdateID are dropped; the first applied
 // update must cover LastUpdateID+1; then each update's FirstID must be the previous FinalID+1,
-// else the book has a gap and must resync. A Book never fetches anything itself: Update and
+// else the book has a gap and must resync. An OrderBook never fetches anything itself: Update and
 // Reset say when a snapshot is needed, and at most one is asked for until Snapshot is called
 // (bounded resync: a gap triggers one snapshot, not one per update). Safe for concurrent use.
-type Book struct {
+type OrderBook struct {
 	symbol string
 
 	mu        sync.Mutex
-	bids      map[string]adapters.Level
-	asks      map[string]adapters.Level
+	bids      map[string]Level
+	asks      map[string]Level
 	last      int64
 	synced    bool
 	wanting   bool // a snapshot was asked for and has not arrived
 	bridging  bool // synced from a snapshot, no update applied since: the next may straddle it
 	stale     int64
-	buf       []adapters.DepthUpdate
+	buf       []DepthUpdate
 	maxBuffer int
 }
 
-// NewBook builds an empty, unsynced book.
-func NewBook(symbol string) *Book {
-	return &Book{symbol: symbol, bids: map[string]adapters.Level{}, asks: map[string]adapters.Level{}, maxBuffer: 1000}
+// NewOrderBook builds an empty, unsynced book.
+func NewOrderBook(symbol string) *OrderBook {
+	return &OrderBook{symbol: symbol, bids: map[string]Level{}, asks: map[string]Level{}, maxBuffer: 1000}
 }
 
 // Synced reports whether the book follows the stream (a snapshot applied, no gap since).
-func (b *Book) Synced() bool {
+func (b *OrderBook) Synced() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.synced
@@ -47,14 +45,14 @@ func (b *Book) Synced() bool {
 // web-socket-streams.md answers with a new snapshot ("if the snapshot's lastUpdateId is
 // strictly less than U, get a new snapshot"). A snapshot still in flight across a reconnect
 // is the usual cause.
-func (b *Book) StaleSnapshots() int64 {
+func (b *OrderBook) StaleSnapshots() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.stale
 }
 
 // LastUpdateID is the id the book is at.
-func (b *Book) LastUpdateID() int64 {
+func (b *OrderBook) LastUpdateID() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.last
@@ -62,7 +60,7 @@ func (b *Book) LastUpdateID() int64 {
 
 // Reset forgets the book (after a reconnect: updates may have been missed) and buffers
 // from now on. The caller must fetch a snapshot when Update next returns true.
-func (b *Book) Reset() {
+func (b *OrderBook) Reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.resetLocked()
@@ -70,7 +68,7 @@ func (b *Book) Reset() {
 }
 
 // requires that b.mu is held.
-func (b *Book) resetLocked() {
+func (b *OrderBook) resetLocked() {
 	b.synced = false
 	b.buf = b.buf[:0]
 	clear(b.bids)
@@ -80,7 +78,7 @@ func (b *Book) resetLocked() {
 // Resync is Reset for a caller that fetches a snapshot right away (after a reconnect, so a
 // quiet book syncs without waiting for an update): Update will not ask for another until
 // Snapshot is called.
-func (b *Book) Resync() {
+func (b *OrderBook) Resync() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.resetLocked()
@@ -90,7 +88,7 @@ func (b *Book) Resync() {
 // Update takes one diff update. It returns applied when the book moved, and needSnapshot
 // when the caller should fetch a snapshot now: the first update after a Reset, or a gap. It
 // returns needSnapshot once until Snapshot is called.
-func (b *Book) Update(u adapters.DepthUpdate) (applied, needSnapshot bool) {
+func (b *OrderBook) Update(u DepthUpdate) (applied, needSnapshot bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.synced {
@@ -126,7 +124,7 @@ func (b *Book) Update(u adapters.DepthUpdate) (applied, needSnapshot bool) {
 // Snapshot applies a depth snapshot and the buffered updates after it. It returns false
 // when the snapshot is older than every buffered update (they start after LastUpdateID+1):
 // the caller should fetch another. Either way the next needSnapshot comes from Update.
-func (b *Book) Snapshot(s adapters.Book) (ok bool) {
+func (b *OrderBook) Snapshot(s Book) (ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.wanting = false
@@ -168,7 +166,7 @@ func (b *Book) Snapshot(s adapters.Book) (ok bool) {
 }
 
 // requires that b.mu is held.
-func (b *Book) applyLocked(u adapters.DepthUpdate) {
+func (b *OrderBook) applyLocked(u DepthUpdate) {
 	for _, l := range u.Bids {
 		set(b.bids, l)
 	}
@@ -179,7 +177,7 @@ func (b *Book) applyLocked(u adapters.DepthUpdate) {
 	b.bridging = false
 }
 
-func set(side map[string]adapters.Level, l adapters.Level) {
+func set(side map[string]Level, l Level) {
 	if l.Quantity.IsZero() {
 		delete(side, key(l.Price))
 		return
@@ -190,7 +188,7 @@ func set(side map[string]adapters.Level, l adapters.Level) {
 func key(p decimal.Decimal) string { return p.String() }
 
 // Top returns the best bid and ask; false while unsynced or when a side is empty.
-func (b *Book) Top() (bid, ask adapters.Level, ok bool) {
+func (b *OrderBook) Top() (bid, ask Level, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.synced {
@@ -215,17 +213,17 @@ func (b *Book) Top() (bid, ask adapters.Level, ok bool) {
 }
 
 // Levels is a copy of the local book: up to depth levels a side, best first (depth <= 0: all).
-func (b *Book) Levels(depth int) adapters.Book {
+func (b *OrderBook) Levels(depth int) Book {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := adapters.Book{Symbol: b.symbol, LastUpdateID: b.last}
+	out := Book{Symbol: b.symbol, LastUpdateID: b.last}
 	out.Bids = sorted(b.bids, true, depth)
 	out.Asks = sorted(b.asks, false, depth)
 	return out
 }
 
-func sorted(side map[string]adapters.Level, desc bool, depth int) []adapters.Level {
-	out := make([]adapters.Level, 0, len(side))
+func sorted(side map[string]Level, desc bool, depth int) []Level {
+	out := make([]Level, 0, len(side))
 	for _, l := range side {
 		out = append(out, l)
 	}
