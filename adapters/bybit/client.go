@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/rest"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
@@ -31,8 +32,12 @@ func WithHTTPClient(h *http.Client) Option { return rest.WithHTTPClient(h) }
 // WithClock sets the local clock (default: the wall clock).
 func WithClock(clk clock.Clock) Option { return rest.WithClock(clk) }
 
-// Client is the Bybit v5 spot adapter. Build one with New; it is safe for concurrent use.
+// Client is the Bybit v5 spot adapter. Build one with New; it is safe for concurrent use. It
+// has no streams (MarketStream and UserStream return adapters.ErrNoStreams): the runtime
+// polls REST.
 type Client struct {
+	adapters.NoStreams
+
 	cfg    Config  // without its secrets: they live behind key and secret
 	key    *Secret // pointers, so that even %v of a Client value prints no credential
 	secret *Secret
