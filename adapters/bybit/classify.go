@@ -225,18 +225,23 @@ func limitWait(h http.Header, envTime int64, exchangeNow time.Time) (time.Durati
 }
 
 // usage reads X-Bapi-Limit and X-Bapi-Limit-Status (what remains) of a private answer into
-// the endpoint's window: used = limit - remaining.
-func usage(ep endpoint, h http.Header) []scheduler.Usage {
+// the endpoint's window: used = limit - remaining. limit is the account's own limit of the
+// endpoint (0 when the headers are missing or make no sense).
+func usage(ep endpoint, h http.Header) (u []scheduler.Usage, limit int64) {
 	if ep.window == "" {
-		return nil
+		return nil, 0
 	}
 	limit, err1 := strconv.ParseInt(strings.TrimSpace(h.Get("X-Bapi-Limit")), 10, 64)
 	left, err2 := strconv.ParseInt(strings.TrimSpace(h.Get("X-Bapi-Limit-Status")), 10, 64)
-	if err1 != nil || err2 != nil || limit <= 0 || limit > 1_000_000 || left < 0 || left > limit {
-		return nil
+	if err1 != nil || err2 != nil || limit <= 0 || limit > maxEndpointLimit || left < 0 || left > limit {
+		return nil, 0
 	}
-	return []scheduler.Usage{{Window: ep.window, Used: limit - left}}
+	return []scheduler.Usage{{Window: ep.window, Used: limit - left}}, limit
 }
+
+// maxEndpointLimit bounds a per-second limit believed from X-Bapi-Limit (PRO6's order limit is
+// 1200/s).
+const maxEndpointLimit = 100_000
 
 // withoutOrigin drops what a 10004 echoes of the string the server expected to be signed
 // ("error sign! origin_string[<timestamp><api key><recv_window><payload>]"): it carries the

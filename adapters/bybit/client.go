@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/keelbot/keel/adapters"
@@ -45,6 +46,11 @@ type Client struct {
 	rest   *rest.Client
 	clock  clock.Clock
 	time   *rest.TimeKeeper
+
+	mu         sync.Mutex
+	limits     map[string]int64 // window → the limit X-Bapi-Limit last said
+	taught     map[string]int64 // window → the limit learnLimit last set
+	documented map[string]int64 // window → Bybit's documented limit
 }
 
 // ErrNoCredentials is returned, classified auth, for a signed call on a public-only client.
@@ -70,6 +76,10 @@ func New(cfg Config, sched Scheduler, opts ...Option) (*Client, error) {
 	}
 	c.clock = c.rest.Clock()
 	c.time = rest.NewTimeKeeper("bybit", c.clock, cfg.AcceptanceWindow())
+	c.limits, c.taught, c.documented = map[string]int64{}, map[string]int64{}, map[string]int64{}
+	for _, l := range DefaultRateLimits() {
+		c.documented[l.Window] = l.Limit
+	}
 	return c, nil
 }
 
@@ -191,7 +201,11 @@ func (c *Client) build(ctx context.Context, cl call, query string) (*http.Reques
 // headers of the endpoint's per-UID window; the wait of a 10006.
 func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 	ep, _ := endpointAt(a.Method, a.Endpoint)
-	out.Usage = usage(ep, a.Header)
+	var limit int64
+	out.Usage, limit = usage(ep, a.Header)
+	if limit > 0 {
+		c.learnLimit(ep.window, limit)
+	}
 	if a.Status != http.StatusOK {
 		classifyStatus(a.Status, a.Body, a.Write, out)
 		return
@@ -220,6 +234,45 @@ func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 	case 10002, -1:
 		// Our offset is stale, or the exchange stepped: resync before the next signature.
 		c.time.MarkStale()
+	}
+}
+
+// limitTeacher is the part of *scheduler.Scheduler that learnLimit needs.
+type limitTeacher interface {
+	Snapshot() scheduler.Snapshot
+	SetWindowLimit(name string, limit int64, interval time.Duration) error
+}
+
+// learnLimit teaches the scheduler the account's own limit of an endpoint when X-Bapi-Limit
+// first tells it or changes it: VIP and PRO tiers raise the order endpoints (spot create from
+// 20/s up to 1200/s). Only a window still at Bybit's documented limit is changed: a limit the
+// user configured (scheduler.windows: two bots sharing an account, each taking half) is the
+// user's, and stays. The window keeps its interval.
+func (c *Client) learnLimit(window string, limit int64) {
+	c.mu.Lock()
+	if c.limits[window] == limit {
+		c.mu.Unlock()
+		return
+	}
+	c.limits[window] = limit
+	c.mu.Unlock()
+	lt, ok := c.sched.(limitTeacher)
+	if !ok {
+		return
+	}
+	for _, w := range lt.Snapshot().Windows {
+		if w.Name != window || w.Limit == limit {
+			continue
+		}
+		c.mu.Lock()
+		ours := w.Limit == c.documented[window] || w.Limit == c.taught[window]
+		if ours {
+			c.taught[window] = limit
+		}
+		c.mu.Unlock()
+		if ours {
+			_ = lt.SetWindowLimit(window, limit, w.Interval)
+		}
 	}
 }
 

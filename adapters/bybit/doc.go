@@ -32,7 +32,9 @@
 // status. Limits are per UID, per endpoint, per second, on a rolling window (order create 20/s,
 // cancel 20/s, realtime 50/s, fee-rate 5/s, ...), each a sliding scheduler window
 // (BYBIT_ORDER_CREATE_1S, ...) fed by X-Bapi-Limit and X-Bapi-Limit-Status (used = limit -
-// remaining). A 10006 "Too many visits!" is a rate limit that waits until
+// remaining). X-Bapi-Limit is the account's own limit (VIP and PRO tiers raise the order
+// endpoints, up to 1200/s): the adapter sets a window still at Bybit's documented limit to it,
+// and leaves alone a window the user configured (scheduler.windows). A 10006 "Too many visits!" is a rate limit that waits until
 // X-Bapi-Limit-Reset-Timestamp. Per IP, 600 requests per 5 s (BYBIT_IP_5S) hold public and
 // private calls alike; breaking it is an HTTP 403 "access too frequent" and a ban of at least
 // 10 minutes, classified rate_limit with Ban and a 10-minute RetryAfter: the scheduler pauses

@@ -109,15 +109,17 @@ func TestOther403IsAnEdgeBlock(t *testing.T) {
 }
 
 // TestUIDLimitWaitsForTheReset: past an endpoint's per-UID limit (the simulator's fee-rate
-// lowered to 2 per second, the scheduler still believing Bybit's 5), Bybit answers 10006; the
-// adapter reads the reset timestamp into Retry-After, the scheduler waits it out and the
-// retry succeeds. One 10006, every call served.
+// lowered to 2 per second, the user's scheduler configured for 4, which the adapter leaves
+// alone; time scale 10, so a second lasts 100 ms), Bybit answers 10006; the adapter reads the reset timestamp into Retry-After, the
+// scheduler waits it out and the retry succeeds. One 10006, every call served.
 func TestUIDLimitWaitsForTheReset(t *testing.T) {
-	s := startSim(t, sim.Config{Bybit: sim.BybitConfig{EndpointLimits: map[string]int64{"GET /v5/account/fee-rate": 2}}})
+	s := startSim(t, sim.Config{TimeScale: 10, Bybit: sim.BybitConfig{EndpointLimits: map[string]int64{"GET /v5/account/fee-rate": 2}}})
 	f := newClientOn(t, s, fixtureOpts{schedCfg: func(c *scheduler.Config) {
+		scaledWindows(10, 600)(c)
 		for i := range c.Windows {
 			if c.Windows[i].Name == bybit.WindowFeeRate {
-				c.Windows[i].Burst = 1 // let the scheduler send its 4.5 at once
+				c.Windows[i].Limit = 4 // the user's: not Bybit's documented 5
+				c.Windows[i].Burst = 1 // let the scheduler send its 3.6 at once
 			}
 		}
 	}})
@@ -137,7 +139,7 @@ func TestUIDLimitWaitsForTheReset(t *testing.T) {
 		}
 	}
 	if len(limited) != 1 || limited[0].Class != scheduler.ClassRateLimit || limited[0].RetryAfter <= 0 ||
-		limited[0].RetryAfter > time.Second || limited[0].OrderLimit {
+		limited[0].RetryAfter > 100*time.Millisecond || limited[0].OrderLimit {
 		t.Fatalf("10006 outcome: %+v", limited)
 	}
 	var used bool
@@ -146,6 +148,35 @@ func TestUIDLimitWaitsForTheReset(t *testing.T) {
 	}
 	if !used {
 		t.Fatalf("the X-Bapi-Limit headers did not reach the scheduler: %+v", f.sched.Usage())
+	}
+}
+
+// TestLearnsTheAccountsLimits: X-Bapi-Limit tells the account's own limits (a VIP's order
+// limit above the documented 20, here 40; an endpoint below its documented 5, here 2): the
+// adapter sets the scheduler's windows to them, so the lowered one is never exceeded.
+func TestLearnsTheAccountsLimits(t *testing.T) {
+	s := startSim(t, sim.Config{TimeScale: 10, Bybit: sim.BybitConfig{EndpointLimits: map[string]int64{
+		"POST /v5/order/create": 40, "GET /v5/account/fee-rate": 2}}})
+	f := newClientOn(t, s, fixtureOpts{schedCfg: scaledWindows(10, 600)})
+	ctx := testCtx(t)
+	if _, err := f.client.PlaceOrder(ctx, adapters.OrderRequest{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
+		Quantity: dec("0.001"), Price: dec("50000"), ClientOrderID: "learn-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := f.client.TradingFees(ctx, "BTCUSDT", adapters.WithPriority(scheduler.PriorityCritical)); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	limits := map[string]int64{}
+	for _, w := range f.sched.Snapshot().Windows {
+		limits[w.Name] = w.Limit
+	}
+	if limits[bybit.WindowOrderCreate] != 40 || limits[bybit.WindowFeeRate] != 2 || limits[bybit.WindowOrderRealtime] != 50 {
+		t.Fatalf("scheduler windows %v", limits)
+	}
+	if n := s.Stats().Total.Status429; n != 0 {
+		t.Fatalf("%d 10006 answers after learning the limit", n)
 	}
 }
 
