@@ -51,6 +51,8 @@ type recorder struct {
 	mu    sync.Mutex
 	usage []scheduler.Usage
 	outs  []scheduler.Outcome
+	// seen, if set, is told every attempt's outcome.
+	seen func(scheduler.Outcome)
 }
 
 func (r *recorder) Do(ctx context.Context, req *scheduler.Request) (scheduler.Outcome, error) {
@@ -61,7 +63,11 @@ func (r *recorder) Do(ctx context.Context, req *scheduler.Request) (scheduler.Ou
 		r.mu.Lock()
 		r.usage = append(r.usage, o.Usage...)
 		r.outs = append(r.outs, o)
+		seen := r.seen
 		r.mu.Unlock()
+		if seen != nil {
+			seen(o)
+		}
 		return o
 	}
 	return r.Scheduler.Do(ctx, &cp)

@@ -151,6 +151,66 @@ func TestUIDLimitWaitsForTheReset(t *testing.T) {
 	}
 }
 
+// TestCreateLimitHoldsNewOrdersOnly: a 10006 on order creation holds new orders until the
+// reset, and only them: a cancel goes out during the hold (it has its own per-UID window), so
+// a bot at its order limit can still take exposure away. The held placement is then sent
+// after the reset and lands. (The simulator's create limit is 1 per second at time scale 2;
+// the user's scheduler allows 5, so the adapter does not lower it.)
+func TestCreateLimitHoldsNewOrdersOnly(t *testing.T) {
+	s := startSim(t, sim.Config{TimeScale: 2, Bybit: sim.BybitConfig{EndpointLimits: map[string]int64{"POST /v5/order/create": 1}}})
+	f := newClientOn(t, s, fixtureOpts{schedCfg: func(c *scheduler.Config) {
+		scaledWindows(2, 600)(c)
+		for i := range c.Windows {
+			if c.Windows[i].Name == bybit.WindowOrderCreate {
+				c.Windows[i].Limit, c.Windows[i].Burst = 5, 1
+			}
+		}
+	}})
+	ctx := testCtx(t)
+	req := func(id string) adapters.OrderRequest {
+		return adapters.OrderRequest{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
+			Quantity: dec("0.001"), Price: dec("50000"), ClientOrderID: id}
+	}
+	if _, err := f.client.PlaceOrder(ctx, req("hold-a")); err != nil {
+		t.Fatal(err)
+	}
+	limited := make(chan struct{})
+	var once sync.Once
+	f.sched.mu.Lock()
+	f.sched.seen = func(o scheduler.Outcome) {
+		if o.Code == 10006 {
+			once.Do(func() { close(limited) })
+		}
+	}
+	f.sched.mu.Unlock()
+	placed := make(chan error, 1)
+	go func() {
+		_, err := f.client.PlaceOrder(ctx, req("hold-b"))
+		placed <- err
+	}()
+	select {
+	case <-limited:
+	case err := <-placed:
+		t.Fatalf("the second placement was not refused: %v", err)
+	}
+	if _, err := f.client.CancelOrder(ctx, "BTCUSDT", "hold-a"); err != nil {
+		t.Fatalf("cancel during the create hold: %v", err)
+	}
+	var held bool
+	for _, b := range f.sched.Snapshot().Buckets {
+		held = held || b.Name == bybit.BucketOrders && b.OrdersHeldUntil.After(time.Now()) && !b.HeldUntil.After(time.Now())
+	}
+	if !held {
+		t.Fatalf("the cancel went out after the hold, or the hold was not for new orders only: %+v", f.sched.Snapshot().Buckets)
+	}
+	if err := <-placed; err != nil {
+		t.Fatalf("the held placement: %v", err)
+	}
+	if n := s.Stats().Total.Status429; n != 1 {
+		t.Fatalf("%d 10006 answers, want 1", n)
+	}
+}
+
 // TestLearnsTheAccountsLimits: X-Bapi-Limit tells the account's own limits (a VIP's order
 // limit above the documented 20, here 40; an endpoint below its documented 5, here 2): the
 // adapter sets the scheduler's windows to them, so the lowered one is never exceeded.
