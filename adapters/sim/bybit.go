@@ -28,7 +28,8 @@ import (
 //
 // Stats: Status429 counts the answers that refused for a rate limit (retCode 10006, an
 // injected one included) and Status418 the IP-ban 403s, so /sim/stats reads alike for every
-// dialect. /sim/ban and /sim/unban act on the same IP bans.
+// dialect. /sim/ban and /sim/unban act on the same IP bans (a /sim/ban without seconds takes
+// the shared escalation, Abuse.BanBase doubling, not Bybit's 10 minutes: give seconds).
 const DialectBybit = "bybit"
 
 func init() {
