@@ -19,7 +19,10 @@ import (
 // strategy owns an order.
 func TestStrategySeesStrategysErrors(t *testing.T) {
 	dir := t.TempDir()
-	b := startBot(t, dir, botEnv(dir, "KEEL_ORDERS_RESOLVE_QUERIES=1"), "probe", "other")
+	b := startBot(t, dir, botEnv(dir, "KEEL_ORDERS_RESOLVE_QUERIES=1",
+		// Orders in flight are polled every 100ms (their fallback sweep, with the user stream
+		// up, every second), so the unknown placement below settles within the test's wait.
+		"KEEL_PORTFOLIO_REFRESH_INTERVAL=200ms"), "probe", "other")
 	defer b.app.RequireStop()
 	ctx := context.Background()
 	p := b.probes["probe"]
@@ -47,7 +50,8 @@ func TestStrategySeesStrategysErrors(t *testing.T) {
 	}
 
 	// A placement whose answer is lost and whose query cannot tell: ErrUnknownOutcome, with
-	// the order's id to follow it by; an order update settles it (the simulator booked it).
+	// the order's id to follow it by; an order update settles it (the simulator booked it),
+	// from the user stream or the runtime's poll of orders in flight.
 	b.sim.SetFaults(sim.Faults{UnknownRate: 1, Paths: []string{"/api/v3/order"}})
 	lost, err := p.env.Orders.Place(ctx, buyIntent())
 	b.sim.SetFaults(sim.Faults{})
