@@ -10,5 +10,6 @@ package exchanges
 
 import (
 	_ "github.com/keelbot/keel/adapters/binance" // exchange.name: binance
+	_ "github.com/keelbot/keel/adapters/kraken"  // exchange.name: kraken
 	_ "github.com/keelbot/keel/adapters/sim"     // exchange.name: sim (embedded, any dialect)
 )
