@@ -13,6 +13,7 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/strategy"
 )
@@ -45,7 +46,7 @@ type Loop struct {
 	cfg     *Config
 	log     zerolog.Logger
 	clk     clock.Clock
-	rng     *lockedRand
+	rng     *jitter.Rand
 	metrics *Metrics
 	ex      adapters.Exchange
 	// streamsOffered: the adapter's Definition says its streams work (else REST polling only).
@@ -104,7 +105,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 	l := &Loop{
 		cfg: p.Config, log: p.Logging.Logger, clk: clk, metrics: p.Metrics, ex: p.Exchange,
 		orders: p.Orders, sw: p.Switch, fleet: p.Fleet, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
-		rng:     newLockedRand(uint64(time.Now().UnixNano())),
+		rng:     jitter.NewRandom(),
 		runners: map[string]*runner{},
 	}
 	l.info = p.Info
@@ -239,7 +240,7 @@ func (l *Loop) ticker(ctx context.Context) {
 // refreshOrders polls orders in flight at account priority on a jittered interval.
 func (l *Loop) refreshOrders(ctx context.Context) {
 	interval := l.cfg.Portfolio.RefreshInterval / 2
-	if !clock.Sleep(ctx, l.clk, time.Duration(l.rng.Float64()*float64(interval))) {
+	if !clock.Sleep(ctx, l.clk, l.rng.Duration(interval)) {
 		return
 	}
 	for n := 0; ; n++ {
@@ -250,7 +251,7 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 				l.log.Debug().Err(err).Msg("order refresh failed")
 			}
 		}
-		if !clock.Sleep(ctx, l.clk, jitter(l.rng, interval, 0.2)) {
+		if !clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, interval, 0.2)) {
 			return
 		}
 	}
@@ -263,7 +264,7 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 func (l *Loop) compactJournal(ctx context.Context) {
 	// setDefaults fills orders.retention; max keeps a tiny one from spinning.
 	every := max(min(time.Hour, l.cfg.Orders.Retention/2), time.Second)
-	for clock.Sleep(ctx, l.clk, jitter(l.rng, every, 0.2)) {
+	for clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, every, 0.2)) {
 		n, err := l.orders.Compact(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
