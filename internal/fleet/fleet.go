@@ -216,11 +216,20 @@ func (f *Fleet) Start() {
 func (f *Fleet) Close() error {
 	f.cancel()
 	f.wg.Wait()
-	// Give back what is still held, best effort: the leases would free it anyway.
-	ctx, cancel := context.WithTimeout(context.Background(), f.opts.OpTimeout)
-	defer cancel()
+	// Give back what is still held, handed to the instances waiting with a notice, so that a
+	// fleet stopping together does not wait out the leases (which would free it anyway).
+	if down, _ := f.Down(); down {
+		return nil
+	}
+	held := 0
 	for _, s := range f.semaphores() {
+		held += s.heldCount()
+		ctx, cancel := context.WithTimeout(context.Background(), f.opts.OpTimeout)
 		s.dropAll(ctx)
+		cancel()
+	}
+	if held > 0 {
+		f.log.Info().Int("slots", held).Msg("fleet: leaving: slots handed back to the fleet")
 	}
 	return nil
 }
