@@ -148,7 +148,11 @@ func TestFleetDepartingInstanceHandsOverItsSlots(t *testing.T) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			_, _ = sa.Do(context.Background(), &scheduler.Request{Bucket: "orders", Priority: scheduler.PriorityOrders, Budget: time.Minute,
-				Attempt: func(context.Context, int) scheduler.Outcome { held <- struct{}{}; <-block; return scheduler.Outcome{Status: 200} }})
+				Attempt: func(context.Context, int) scheduler.Outcome {
+					held <- struct{}{}
+					<-block
+					return scheduler.Outcome{Status: 200}
+				}})
 		}()
 	}
 	<-held
