@@ -154,6 +154,10 @@ type Fleet struct {
 	down     bool      // guarded by mu
 	downErr  string    // guarded by mu
 	downAt   time.Time // guarded by mu: when the last outage was noticed (f.opts.Now)
+	// since is downAt for /status; downAt itself is the epoch for an outage that began
+	// before this instance ever reached Redis (MarkDown at start): it holds no lease, so its
+	// local share applies at once. Guarded by mu.
+	since   time.Time
 	upAt     time.Time // guarded by mu: when Redis last answered again after one
 	downGen  int       // guarded by mu: outages so far (each semaphore catches up with it)
 	sems     []*semaphore
@@ -279,7 +283,7 @@ func (f *Fleet) Status() Status {
 	f.mu.Lock()
 	st := Status{Store: "up", Size: f.opts.Size, Prefix: f.opts.Prefix}
 	if f.down {
-		st.Store, st.Since, st.Reason = "down", f.downAt, f.downErr
+		st.Store, st.Since, st.Reason = "down", f.since, f.downErr
 	}
 	f.mu.Unlock()
 	for _, s := range f.semaphores() {
@@ -309,21 +313,30 @@ func (f *Fleet) Down() (bool, string) {
 }
 
 // fail records a failed Redis call: the fleet is down until a ping succeeds.
-func (f *Fleet) fail(err error) {
+func (f *Fleet) fail(err error) { f.failAt(err, false) }
+
+// failAt is fail; atStart marks an outage that began before this instance ever reached Redis
+// (no lease to wait out: the local share applies at once).
+func (f *Fleet) failAt(err error, atStart bool) {
 	if err == nil || errors.Is(err, context.Canceled) && f.ctx.Err() != nil {
 		return
 	}
+	wait := f.opts.SlotLease
 	f.mu.Lock()
 	was := f.down
 	if !was {
 		f.down, f.downErr, f.downAt = true, err.Error(), f.opts.Now()
+		f.since = f.downAt
 		f.downGen++
+		if atStart && f.upAt.IsZero() && f.downGen == 1 {
+			f.downAt, wait = time.Unix(0, 0), 0
+		}
 	}
 	f.mu.Unlock()
 	if was {
 		return
 	}
-	ev := f.log.Error().Err(err).Str("prefix", f.opts.Prefix).Dur("local_share_after", f.opts.SlotLease)
+	ev := f.log.Error().Err(err).Str("prefix", f.opts.Prefix).Dur("local_share_after", wait)
 	if none := f.noLocalShare(); len(none) > 0 {
 		ev = ev.Strs("no_local_share", none)
 	}
@@ -587,6 +600,13 @@ func (f *Fleet) renewBelow() time.Duration { return 9 * f.opts.SlotLease / 10 }
 // errBadReply is a script's answer of the wrong shape.
 var errBadReply = errors.New("fleet: unexpected reply from Redis")
 
-// MarkDown records that Redis could not be reached (the runtime's first ping at start-up):
-// orders stay held until a ping succeeds.
+// MarkDown records that Redis could not be reached: orders stay held until a ping succeeds,
+// and the local shares apply once the leases granted before have run out.
 func (f *Fleet) MarkDown(err error) { f.fail(err) }
+
+// MarkDownAtStart records that Redis could not be reached before this instance ever reached
+// it (the runtime's first ping): orders stay held until a ping succeeds. This instance holds
+// no lease, so it runs on its local share at once: its share of each bucket and of each
+// window's current period (the others, if any, still count what Redis granted them before
+// against their own shares).
+func (f *Fleet) MarkDownAtStart(err error) { f.failAt(err, true) }
