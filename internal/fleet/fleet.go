@@ -150,14 +150,14 @@ type Fleet struct {
 	spreadHash uint64
 	attempts   atomic.Int64 // TakeAttempt's calls so far: with holder, each one's own member
 
-	mu       sync.Mutex
-	down     bool      // guarded by mu
-	downErr  string    // guarded by mu
-	downAt   time.Time // guarded by mu: when the last outage was noticed (f.opts.Now)
+	mu      sync.Mutex
+	down    bool      // guarded by mu
+	downErr string    // guarded by mu
+	downAt  time.Time // guarded by mu: when the last outage was noticed (f.opts.Now)
 	// since is downAt for /status; downAt itself is the epoch for an outage that began
 	// before this instance ever reached Redis (MarkDown at start): it holds no lease, so its
 	// local share applies at once. Guarded by mu.
-	since   time.Time
+	since    time.Time
 	upAt     time.Time // guarded by mu: when Redis last answered again after one
 	downGen  int       // guarded by mu: outages so far (each semaphore catches up with it)
 	sems     []*semaphore
