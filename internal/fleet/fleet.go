@@ -165,6 +165,11 @@ type Fleet struct {
 
 	holds *holds
 
+	// ns is the fleet's namespace id as this instance last saw it in Redis ("" before the
+	// first look): a sentinel written once by the first instance, never expiring. If it
+	// vanishes or changes, Redis lost what the fleet kept there (see SyncedBackend).
+	ns string // guarded by mu
+
 	syncs   chan *semaphore // slots to give back, leases to renew: done by eventLoop
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -596,6 +601,26 @@ func (f *Fleet) spread(d int64) int64 {
 // call for its bucket): when less than 9/10 of it is left. pollLoop renews on its own only
 // what has less than a third left.
 func (f *Fleet) renewBelow() time.Duration { return 9 * f.opts.SlotLease / 10 }
+
+// namespaceKey is the sentinel that tells the fleet its Redis data is still there.
+func (f *Fleet) namespaceKey() string { return f.opts.Prefix + "namespace" }
+
+// newNamespaceID is a sentinel value for SET NX: the first instance's wins.
+func (f *Fleet) newNamespaceID() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return f.holder + "." + hex.EncodeToString(b[:])
+}
+
+// sawNamespace takes in the sentinel as read, and reports whether it differs from the one seen
+// before: the namespace was lost (and has just been written again).
+func (f *Fleet) sawNamespace(id string) (lost bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lost = f.ns != "" && id != f.ns
+	f.ns = id
+	return lost
+}
 
 // errBadReply is a script's answer of the wrong shape.
 var errBadReply = errors.New("fleet: unexpected reply from Redis")
