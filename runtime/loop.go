@@ -149,7 +149,7 @@ func (l *Loop) boot(ctx context.Context) error {
 	// strategies as order updates, ahead of anything live.
 	unsubscribe := l.orders.Subscribe(func(name string, u strategy.OrderUpdate) { l.deliver(name, u) })
 	defer unsubscribe()
-	if err := l.orders.Reconcile(ctx); err != nil {
+	if err := l.reconcile(ctx); err != nil {
 		return fmt.Errorf("runtime: reconciliation: %w", err)
 	}
 	if err := l.portfolio.refresh(ctx); err != nil {
@@ -205,6 +205,30 @@ func (l *Loop) boot(ctx context.Context) error {
 	l.background(ctx, l.compactJournal)
 	<-ctx.Done()
 	return nil
+}
+
+// reconcile resolves the journal before any strategy runs. In fleet mode the journal lives in
+// Redis: while Redis cannot be reached (an instance started during an outage) reconciliation
+// waits for it instead of failing start-up; the instance is failed safe meanwhile (orders
+// held, reads on its local share, /status says why), and the fleet logged the outage.
+func (l *Loop) reconcile(ctx context.Context) error {
+	waiting := false
+	for {
+		err := l.orders.Reconcile(ctx)
+		if err == nil || l.fleet == nil || ctx.Err() != nil {
+			return err
+		}
+		if down, _ := l.fleet.Down(); !down {
+			return err
+		}
+		if !waiting {
+			waiting = true
+			l.log.Warn().Err(err).Msg("fleet: the journal is in Redis, which cannot be reached: reconciliation waits for it; strategies start once it is done")
+		}
+		if !clock.Sleep(ctx, l.clk, jitter(l.rng, time.Second, 0.2)) {
+			return ctx.Err()
+		}
+	}
 }
 
 func (l *Loop) background(ctx context.Context, f func(context.Context)) {
