@@ -40,9 +40,22 @@ type ZeroValued interface {
 // (adapters/sim) speaking its dialect: the embedded simulator builds the dialect's adapter
 // from NewConfig plus ForSimulator.
 type SimTarget interface {
-	// ForSimulator points the config at a simulator serving REST at restURL and WebSockets
-	// at wsURL ("ws://127.0.0.1:port"), with the simulator's account credentials.
-	ForSimulator(restURL, wsURL, apiKey, apiSecret string)
+	// ForSimulator points the config at a simulator.
+	ForSimulator(s SimEndpoint)
+}
+
+// SimEndpoint is where a simulator serves and how: what an adapter's config needs to talk
+// to it.
+type SimEndpoint struct {
+	// RESTURL is the REST root ("http://127.0.0.1:port"), WSURL the WebSocket root
+	// ("ws://127.0.0.1:port").
+	RESTURL, WSURL string
+	// APIKey and APISecret are the simulated account's credentials (the secret as the
+	// simulator's HMAC key; an exchange that issues base64 secrets encodes it).
+	APIKey, APISecret string
+	// TimeScale is how many times faster than real time the simulator runs its limits: an
+	// adapter whose limits are not announced by the exchange scales its own by it.
+	TimeScale float64
 }
 
 // Env is what an adapter's constructor gets from the runtime.

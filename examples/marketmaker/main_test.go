@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// attemptFields are DESIGN.md's stable per-attempt log fields.
+// attemptFields are docs/architecture.md's stable per-attempt log fields.
 var attemptFields = []string{"ts", "bot_instance_id", "exchange", "endpoint", "method", "status",
 	"error_code", "error_message", "request_id", "attempt", "latency_ms", "rate_limit_bucket",
 	"concurrency_inflight", "retry_reason", "delay_ms", "idempotency_key"}
