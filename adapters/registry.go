@@ -11,8 +11,8 @@ import (
 )
 
 // Config is an adapter's configuration: the keys of the `exchange:` section other than
-// `name`. Definition.NewConfig returns it as a pointer to a struct with koanf tags and every
-// default applied; the runtime decodes the section into it (unknown keys refused), then asks
+// `name`. Definition.NewConfig returns it as a pointer to a struct with koanf tags; the
+// runtime decodes the section into it (unknown keys refused), then asks
 // it to Validate. Its String and GoString must never print a secret.
 type Config interface {
 	// Validate checks the decoded config and names the bad key ("base_url: ...").
@@ -75,7 +75,9 @@ type Env struct {
 type Definition struct {
 	// Name is what `exchange.name` says ("binance", "bybit", "kraken", "sim").
 	Name string
-	// NewConfig returns a fresh config with every default applied.
+	// NewConfig returns a fresh config for the runtime to decode the section into: with the
+	// defaults that depend on no other key applied, and those that do (a base URL that
+	// follows the chosen environment) left for New.
 	NewConfig func() Config
 	// New builds the adapter from a validated config returned by NewConfig.
 	New func(cfg Config, env Env) (Exchange, error)

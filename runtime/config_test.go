@@ -174,6 +174,7 @@ func TestExchangeTemplatesNeedSecretsFromTheEnvironment(t *testing.T) {
 	for _, tt := range []struct{ file, name, baseURL string }{
 		{"../configs/binance.yaml", "binance", "https://api.binance.com"},
 		{"../configs/kraken.yaml", "kraken", "https://api.kraken.com"},
+		{"../configs/bybit.yaml", "bybit", "https://api-testnet.bybit.com"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: tt.file, Environ: []string{}})

@@ -85,7 +85,9 @@ func (c *Config) setDefaults() {
 }
 
 // String prints the config with its secrets redacted.
+// Defaults are resolved (the effective base URL is shown).
 func (c Config) String() string {
+	c.setDefaults()
 	return fmt.Sprintf("bybit.Config{Environment:%q BaseURL:%q APIKey:%s APISecret:%s RecvWindow:%d Timeout:%s}",
 		c.Environment, c.BaseURL, c.APIKey, c.APISecret, c.RecvWindow, c.Timeout)
 }
@@ -147,28 +149,51 @@ func (c *Config) AcceptanceWindow() time.Duration {
 }
 
 // ForSimulator points the config at a simulator speaking the bybit dialect (adapters/sim).
-func (c *Config) ForSimulator(restURL, _, apiKey, apiSecret string) {
-	c.BaseURL, c.APIKey, c.APISecret = restURL, Secret(apiKey), Secret(apiSecret)
+// Under a time scale the simulator's windows are shorter than the adapter's: the adapter
+// stays on the safe side.
+func (c *Config) ForSimulator(s adapters.SimEndpoint) {
+	c.BaseURL, c.APIKey, c.APISecret = s.RESTURL, Secret(s.APIKey), Secret(s.APISecret)
+}
+
+// BotConfig is the `exchange:` section of a bot trading on Bybit: a Config that must carry
+// credentials (a public-only Config is for market data tools, not a trading bot).
+type BotConfig struct {
+	Config `koanf:",squash"`
+}
+
+// Validate checks the Config and that it can sign.
+func (c *BotConfig) Validate() error {
+	if c.APIKey == "" {
+		return configErr("api_key", "required for trading; set KEEL_EXCHANGE_API_KEY")
+	}
+	if c.APISecret == "" {
+		return configErr("api_secret", "required for trading; set KEEL_EXCHANGE_API_SECRET")
+	}
+	return c.Config.Validate()
 }
 
 var (
 	_ adapters.Config    = (*Config)(nil)
 	_ adapters.SimTarget = (*Config)(nil)
+	_ adapters.Config    = (*BotConfig)(nil)
+	_ adapters.SimTarget = (*BotConfig)(nil)
 )
 
 func init() {
 	adapters.Register(adapters.Definition{
 		Name:      "bybit",
-		NewConfig: func() adapters.Config { return NewConfig() },
+		// No defaults applied here: base_url follows environment when left out, so a config
+		// that says testnet gets the testnet's URL (New applies the defaults).
+		NewConfig: func() adapters.Config { return &BotConfig{} },
 		New: func(cfg adapters.Config, env adapters.Env) (adapters.Exchange, error) {
-			c, ok := cfg.(*Config)
+			c, ok := cfg.(*BotConfig)
 			if !ok {
-				return nil, fmt.Errorf("bybit: config of type %T, want *bybit.Config", cfg)
+				return nil, fmt.Errorf("bybit: config of type %T, want *bybit.BotConfig", cfg)
 			}
 			if env.Scheduler == nil {
 				return nil, errors.New("bybit: no scheduler in the environment")
 			}
-			return New(*c, env.Scheduler)
+			return New(c.Config, env.Scheduler)
 		},
 		// REST only: the runtime polls for quotes and order updates.
 		Streams: false,

@@ -22,8 +22,11 @@ func TestRegistered(t *testing.T) {
 	if d.Streams {
 		t.Fatal("the bybit adapter declares streams")
 	}
-	cfg := d.NewConfig().(*bybit.Config)
-	if cfg.BaseURL != bybit.MainnetURL || cfg.RecvWindow != 5000 || cfg.AcceptanceWindow() != 5*time.Second {
+	cfg := d.NewConfig().(*bybit.BotConfig)
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "api_key:") {
+		t.Fatalf("a trading bot's config without credentials: %v, want an error naming api_key", err)
+	}
+	if cfg.AcceptanceWindow() != 5*time.Second {
 		t.Fatalf("defaults: %v", cfg)
 	}
 	for _, c := range []struct {
@@ -41,7 +44,7 @@ func TestRegistered(t *testing.T) {
 		}
 	}
 	for env, url := range map[string]string{"testnet": bybit.TestnetURL, "demo": bybit.DemoURL, "mainnet": bybit.MainnetURL} {
-		c := bybit.Config{Environment: env}
+		c := bybit.BotConfig{Config: bybit.Config{Environment: env}}
 		ex, err := d.New(&c, adapters.Env{Scheduler: newScheduler(t)})
 		if err != nil || !strings.Contains(ex.(*bybit.Client).String(), url) {
 			t.Fatalf("%s: %v %v", env, ex, err)

@@ -34,7 +34,9 @@ var rules = map[string]rule{
 	"orders": {keel: []string{"orders", "adapters", "idempotency", "scheduler", "clock", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "github.com/rs/zerolog",
 	}},
-	"strategy": {keel: []string{"strategy", "adapters", "orders", "scheduler", "clock", "internal"}, thirdParty: []string{
+	// strategy re-exports the errors of orders, scheduler and killswitch a strategy handles,
+	// so that a strategy imports strategy and adapters only (see examples_test.go).
+	"strategy": {keel: []string{"strategy", "adapters", "orders", "scheduler", "killswitch", "clock", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "go.uber.org/fx", "github.com/rs/zerolog",
 	}},
 	// runtime is the composition root over the exchange contract: it builds whatever
