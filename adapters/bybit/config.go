@@ -181,7 +181,7 @@ var (
 
 func init() {
 	adapters.Register(adapters.Definition{
-		Name:      "bybit",
+		Name: "bybit",
 		// No defaults applied here: base_url follows environment when left out, so a config
 		// that says testnet gets the testnet's URL (New applies the defaults).
 		NewConfig: func() adapters.Config { return &BotConfig{} },
