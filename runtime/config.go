@@ -37,6 +37,34 @@ type Config struct {
 	Strategies map[string]any `koanf:"strategies"`
 
 	raw *koanf.Koanf // for decoding strategy sections strictly
+	// sources says which layer set each key present in raw (SourceDefault, SourceFile,
+	// SourceEnv); a key absent from it takes its built-in default.
+	sources map[string]string
+	// defaults is the built-in defaults as loaded, before the file and the environment.
+	defaults *koanf.Koanf
+}
+
+// Source says where key's value came from: SourceFile, SourceEnv, or SourceDefault (the
+// built-in defaults, or a default applied in code when no layer sets the key).
+func (c *Config) Source(key string) string {
+	if s, ok := c.sources[key]; ok {
+		return s
+	}
+	return SourceDefault
+}
+
+// userWrote reports whether the file or the environment set key, or a key under it, to
+// something other than its built-in default (a copy of configs/sim.yaml changes nothing).
+func (c *Config) userWrote(key string) bool {
+	for k, s := range c.sources {
+		if s == SourceDefault || (k != key && !strings.HasPrefix(k, key+".")) {
+			continue
+		}
+		if c.defaults == nil || !c.defaults.Exists(k) || fmt.Sprint(c.defaults.Get(k)) != fmt.Sprint(c.raw.Get(k)) {
+			return true
+		}
+	}
+	return false
 }
 
 // BotConfig identifies this bot.
@@ -118,7 +146,7 @@ func loadUnvalidated(o LoadOptions) (*Config, *koanf.Koanf, error) {
 		def, _ := adapters.Lookup(name)
 		keys = append(keys, knownKeys(reflect.TypeOf(def.NewConfig()), "exchange.")...)
 	}
-	k, err := loadKoanf(o, keys)
+	k, defaults, sources, err := loadKoanf(o, keys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -137,6 +165,7 @@ func loadUnvalidated(o LoadOptions) (*Config, *koanf.Koanf, error) {
 		return nil, nil, err
 	}
 	c.setDefaults()
+	c.raw, c.sources, c.defaults = k, sources, defaults
 	return &c, k, nil
 }
 
