@@ -185,3 +185,19 @@ func waitFor(t *testing.T, logs *syncbuf.Buffer, s string) {
 		<-time.After(10 * time.Millisecond) // a bounded poll of the log, not a wait for time to pass
 	}
 }
+
+// exchange.base_url on the testnet with the stream URLs on production stops start-up naming
+// the stream key; left empty, they follow (the adapter's tests check which URLs it derives).
+func TestStreamURLsMustFollowTheBaseURL(t *testing.T) {
+	env := []string{"KEEL_EXCHANGE_NAME=binance", "KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=s",
+		"KEEL_EXCHANGE_BASE_URL=https://testnet.binance.vision"}
+	if _, _, err := runtime.LoadConfig(runtime.LoadOptions{Environ: env}); err != nil {
+		t.Fatalf("a testnet base_url alone: %v", err)
+	}
+	_, _, err := runtime.LoadConfig(runtime.LoadOptions{Environ: append(env, "KEEL_EXCHANGE_STREAM_URL=wss://stream.binance.com:9443")})
+	var ce *runtime.ConfigError
+	if !errors.As(err, &ce) || ce.Key != "exchange.stream_url" {
+		t.Fatalf("testnet base_url with production streams: %v; want a ConfigError on exchange.stream_url", err)
+	}
+	t.Log(err)
+}
