@@ -314,6 +314,9 @@ func (c *Config) Validate() error {
 	if err := c.Scheduler.Validate(); err != nil {
 		return sectionError("scheduler", err)
 	}
+	if err := c.checkAdapterWindows(); err != nil {
+		return err
+	}
 	if err := c.Orders.Validate(); err != nil {
 		return sectionError("orders", err)
 	}
@@ -341,6 +344,34 @@ func (c *Config) Validate() error {
 	for name, section := range c.Strategies {
 		if _, ok := section.(map[string]any); !ok && section != nil {
 			return &ConfigError{Key: "strategies." + name, Reason: "want a section (a map of keys)"}
+		}
+	}
+	return nil
+}
+
+// checkAdapterWindows refuses scheduler.windows or scheduler.buckets that leave out one the
+// adapter's requests name: the lists replace the adapter's whole, and a request costing a
+// window that is not configured fails when it is sent, long after start-up.
+func (c *Config) checkAdapterWindows() error {
+	if c.Exchange.Adapter == nil {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, w := range c.Scheduler.Windows {
+		have[w.Name] = true
+	}
+	for _, w := range c.Exchange.Adapter.SchedulerWindows() {
+		if !have[w.Name] {
+			return &ConfigError{Key: "scheduler.windows", Reason: fmt.Sprintf("no window %s, which %s's requests count against: the list replaces the adapter's, so list every one of its windows or leave the key out", w.Name, c.Exchange.Name)}
+		}
+	}
+	have = map[string]bool{}
+	for _, b := range c.Scheduler.Buckets {
+		have[b.Name] = true
+	}
+	for _, b := range c.Exchange.Adapter.SchedulerBuckets() {
+		if !have[b.Name] {
+			return &ConfigError{Key: "scheduler.buckets", Reason: fmt.Sprintf("no bucket %s, which %s's requests use: the list replaces the adapter's, so list every one of its buckets or leave the key out", b.Name, c.Exchange.Name)}
 		}
 	}
 	return nil

@@ -32,7 +32,7 @@ func TestBareDurationsAreRefused(t *testing.T) {
 		{name: "float", yaml: "market:\n  poll_interval: 1.5\n", key: "market.poll_interval"},
 		{name: "environment", env: []string{"KEEL_SHUTDOWN_TIMEOUT=5"}, key: "shutdown.timeout"},
 		{name: "scheduler", yaml: "scheduler:\n  backoff:\n    cap: 10\n", key: "scheduler.backoff.cap"},
-		{name: "scheduler window", yaml: "scheduler:\n  windows:\n    - name: W\n      limit: 10\n      interval: 60\n", key: "scheduler.windows[0].interval"},
+		{name: "scheduler window", yaml: "scheduler:\n  windows:\n    - name: W\n      limit: 10\n      interval: 60\n", key: "scheduler.windows"},
 		{name: "exchange adapter section", env: append(binanceEnv(), "KEEL_EXCHANGE_TIMEOUT=10"), key: "exchange.timeout"},
 		{name: "exchange adapter section in the file", yaml: "exchange:\n  name: binance\n  timeout: 10\n", env: []string{"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=s"}, key: "exchange.timeout"},
 	} {
@@ -183,6 +183,16 @@ func waitFor(t *testing.T, logs *syncbuf.Buffer, s string) {
 			t.Fatalf("no %q in the log after 10 s:\n%s", s, logs.String())
 		}
 		<-time.After(10 * time.Millisecond) // a bounded poll of the log, not a wait for time to pass
+	}
+}
+
+// scheduler.windows replaces the adapter's windows whole: a list that leaves one out would
+// make every request costing it fail once the bot runs, so start-up refuses it.
+func TestSchedulerWindowsMustCoverTheAdapters(t *testing.T) {
+	_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: writeYAML(t, "scheduler:\n  windows:\n    - {name: REQUEST_WEIGHT_1M, limit: 1200, interval: 1m}\n"), Environ: []string{}})
+	var ce *runtime.ConfigError
+	if !errors.As(err, &ce) || ce.Key != "scheduler.windows" || !strings.Contains(ce.Reason, "RAW_REQUESTS_5M") {
+		t.Fatalf("got %v, want a ConfigError on scheduler.windows naming the missing window", err)
 	}
 }
 
