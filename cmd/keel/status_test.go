@@ -67,7 +67,8 @@ func TestStatusSaysWhetherABotAnswers(t *testing.T) {
 	app.RequireStart()
 	defer app.RequireStop()
 	got = status()
-	if !strings.Contains(got, "bot: answering on "+admin+" (GET http://"+admin+"/healthz: 200 ok)") {
+	// Answering, healthy or still reconciling (503 "not started"): either way a bot runs there.
+	if !strings.Contains(got, "bot: answering on "+admin) {
 		t.Fatalf("a bot runs, status says:\n%s", got)
 	}
 	var rep struct {
