@@ -21,6 +21,7 @@ import (
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/internal/redact"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
@@ -97,7 +98,7 @@ func New(opts ...fx.Option) *fx.App {
 // 1 if start-up or shutdown failed. It reads --config from the command line.
 func Main(opts ...fx.Option) {
 	if err := Run(opts...); err != nil {
-		fmt.Fprintln(os.Stderr, "keel:", err)
+		fmt.Fprintln(os.Stderr, "keel:", redact.Values(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -144,6 +145,9 @@ func ConfigPath(flagValue string) string {
 // runApp starts app, waits for a signal or a shutdown request, and stops it.
 func runApp(app *fx.App) error {
 	if err := app.Err(); err != nil {
+		// A setting refused while building (a strategy refusing its section, a Redis that
+		// refuses store.url's credentials) is one line naming the key, not fx's trace of who
+		// needed it.
 		return withoutFxTrace(err)
 	}
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())

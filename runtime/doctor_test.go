@@ -51,6 +51,8 @@ func newDoctorRig(t *testing.T, dialect string) *doctorRig {
 		r.env = append(r.env, "KEEL_EXCHANGE_API_SECRET="+sim.DefaultAPISecret)
 	case "kraken":
 		r.env = append(r.env, "KEEL_EXCHANGE_API_SECRET="+krakenSecret())
+	case "bybit":
+		r.env = append(r.env, "KEEL_EXCHANGE_API_SECRET="+sim.DefaultAPISecret)
 	}
 	return r
 }
@@ -236,6 +238,26 @@ func TestDoctorKraken(t *testing.T) {
 	r.srv.SetClockOffset(5 * time.Second)
 	if c := check(t, r.run(t), "clock"); c.Status != runtime.CheckWarn {
 		t.Fatalf("a 5 s offset on an exchange without an acceptance window: %+v", c)
+	}
+	if r.srv.Stats().Total.OrdersCreated != 0 {
+		t.Fatal("doctor placed an order")
+	}
+}
+
+// TestDoctorBybit: against the Bybit dialect the doctor checks the clock against recv_window
+// and says it cannot check the key's scopes.
+func TestDoctorBybit(t *testing.T) {
+	r := newDoctorRig(t, "bybit")
+	rep := r.run(t)
+	if f := failed(rep); len(f) > 0 {
+		t.Fatalf("a sound setup failed: %v", f)
+	}
+	if c := check(t, rep, "key: withdrawals"); c.Status != runtime.CheckWarn || !strings.Contains(c.Evidence, "cannot check") {
+		t.Fatalf("withdrawals on an adapter that cannot tell: %+v", c)
+	}
+	r.srv.SetClockOffset(8 * time.Second)
+	if c := check(t, r.run(t), "clock"); c.Status != runtime.CheckFail {
+		t.Fatalf("8 s off with a 5 s recv_window: %+v", c)
 	}
 	if r.srv.Stats().Total.OrdersCreated != 0 {
 		t.Fatal("doctor placed an order")

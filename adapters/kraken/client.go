@@ -20,16 +20,33 @@ import (
 func init() {
 	adapters.Register(adapters.Definition{
 		Name:      "kraken",
-		NewConfig: func() adapters.Config { c := &Config{}; c.setDefaults(); return c },
+		NewConfig: func() adapters.Config { c := &BotConfig{}; c.setDefaults(); return c },
 		New: func(cfg adapters.Config, env adapters.Env) (adapters.Exchange, error) {
-			c, ok := cfg.(*Config)
+			c, ok := cfg.(*BotConfig)
 			if !ok {
 				return nil, fmt.Errorf("kraken: config of type %T", cfg)
 			}
-			return New(*c, env.Scheduler)
+			return New(c.Config, env.Scheduler)
 		},
 		Streams: false,
 	})
+}
+
+// BotConfig is the `exchange:` section of a bot trading on Kraken: a Config that must carry
+// credentials (a public-only Config is for market data tools, not a trading bot).
+type BotConfig struct {
+	Config `koanf:",squash"`
+}
+
+// Validate checks the Config and that it can sign.
+func (c *BotConfig) Validate() error {
+	if c.APIKey == "" {
+		return configErr("api_key", "required for trading; set KEEL_EXCHANGE_API_KEY")
+	}
+	if c.APISecret == "" {
+		return configErr("api_secret", "required for trading; set KEEL_EXCHANGE_API_SECRET (the private key, base64)")
+	}
+	return c.Config.Validate()
 }
 
 // Scheduler is what the adapter needs from the account's scheduler; *scheduler.Scheduler

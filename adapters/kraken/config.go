@@ -181,11 +181,15 @@ func (c Config) SchedulerBuckets() []scheduler.BucketConfig {
 func (c Config) AcceptanceWindow() time.Duration { return 0 }
 
 // ForSimulator points the config at the simulator's Kraken dialect, whose private key is the
-// base64 of the account's secret (sim.KrakenPrivateKey).
-func (c *Config) ForSimulator(restURL, _, apiKey, apiSecret string) {
-	c.BaseURL = restURL
-	c.APIKey = rest.Secret(apiKey)
-	c.APISecret = rest.Secret(base64.StdEncoding.EncodeToString([]byte(apiSecret)))
+// base64 of the account's secret (sim.KrakenPrivateKey), with its limits scaled as the
+// simulator's.
+func (c *Config) ForSimulator(s adapters.SimEndpoint) {
+	c.BaseURL = s.RESTURL
+	c.APIKey = rest.Secret(s.APIKey)
+	c.APISecret = rest.Secret(base64.StdEncoding.EncodeToString([]byte(s.APISecret)))
+	if s.TimeScale > 0 {
+		c.TimeScale = s.TimeScale
+	}
 }
 
 var (

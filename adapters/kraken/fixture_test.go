@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/kraken"
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/scheduler"
@@ -59,7 +60,7 @@ type fixtureOpts struct {
 func newFixture(t testing.TB, s *sim.Server, o fixtureOpts) *fixture {
 	t.Helper()
 	cfg := kraken.Config{}
-	cfg.ForSimulator(s.URL(), "", testKey, testSecret)
+	cfg.ForSimulator(adapters.SimEndpoint{RESTURL: s.URL(), APIKey: testKey, APISecret: testSecret})
 	cfg.TimeScale = testScale
 	if o.cfg != nil {
 		o.cfg(&cfg)
