@@ -110,6 +110,7 @@ func TestDoctorBinance(t *testing.T) {
 	if st.Total.OrdersCreated != 0 || len(r.srv.Orders()) != 0 {
 		t.Fatalf("doctor placed orders: %+v", st.Total)
 	}
+	t.Logf("doctor: %d requests, %d weight", st.Total.Requests, st.UsedWeightTotal)
 	if st.UsedWeightTotal > 50 {
 		t.Fatalf("doctor spent %d weight; it should be a handful of reads", st.UsedWeightTotal)
 	}
