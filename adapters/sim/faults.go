@@ -41,6 +41,11 @@ type Faults struct {
 	// (a permission or IP rule changed, or a spurious refusal) while others still work. It
 	// does not count toward disabling the key.
 	AuthErrorRate float64 `json:"auth_error_rate"`
+	// EchoAPIKey makes the injected error and auth answers end their message with the API
+	// key the request carried ("(key: ...)"), as some exchanges echo what they refused: a bot
+	// must not log it, write it in a kill-switch reason or serve it on /status. Binance
+	// dialect (the X-MBX-APIKEY header).
+	EchoAPIKey bool `json:"echo_api_key"`
 	// Paths limits the faults to these paths (e.g. "/api/v3/order"); empty means every
 	// /api/ path.
 	Paths []string `json:"paths"`
