@@ -26,13 +26,11 @@ type SemaphoreState struct {
 	Cap      int `json:"cap"`
 }
 
-// NewSemaphoreFunc builds the Semaphore of a bucket; successRun is AIMDConfig.SuccessRun.
-type NewSemaphoreFunc func(b BucketConfig, successRun int) Semaphore
-
-// NewLocalSemaphore returns the in-process Semaphore: AIMD between 1 and b.MaxConcurrency,
-// starting at half the cap (rounded up) so that concurrency ramps up after start.
-func NewLocalSemaphore(b BucketConfig, successRun int) Semaphore {
-	return &localSemaphore{cap: b.MaxConcurrency, limit: (b.MaxConcurrency + 1) / 2, run: successRun}
+// newLocalSemaphore returns the in-process Semaphore: AIMD between 1 and maxConcurrency,
+// starting at half the cap (rounded up) so that concurrency ramps up after start, raised by
+// one after successRun successes.
+func newLocalSemaphore(maxConcurrency, successRun int) Semaphore {
+	return &localSemaphore{cap: maxConcurrency, limit: (maxConcurrency + 1) / 2, run: successRun}
 }
 
 // localSemaphore is not safe for concurrent use; the scheduler serializes calls.

@@ -303,7 +303,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	// Shared windows count the cost fleet-wide before anything else is taken.
 	for i, c := range w.costs {
-		r, shared := c.win.counter.(Reserver)
+		r, shared := c.win.counter.(reserver)
 		if !shared || c.amt <= 0 {
 			continue
 		}
@@ -338,7 +338,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	for _, c := range w.costs {
 		if c.amt > 0 {
-			if _, shared := c.win.counter.(Reserver); !shared {
+			if _, shared := c.win.counter.(reserver); !shared {
 				c.win.counter.Add(server, c.amt)
 			}
 			c.win.pace.take(now, c.amt)
@@ -358,7 +358,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 // requires that s.mu is held.
 func (s *Scheduler) unreserveLocked(w *waiter, upto int, server time.Time) {
 	for _, c := range w.costs[:upto] {
-		if _, shared := c.win.counter.(Reserver); shared && c.amt > 0 {
+		if _, shared := c.win.counter.(reserver); shared && c.amt > 0 {
 			c.win.counter.Remove(server, server, c.amt)
 		}
 	}

@@ -25,7 +25,7 @@ type Scheduler struct {
 	observers []func(AttemptEvent)
 	authHook  func(Outcome)
 	kinds     map[string]NewCounterFunc
-	shared    SharedHolds
+	shared    Shared
 
 	mu       sync.Mutex
 	closed   bool
@@ -54,11 +54,10 @@ func (openGate) Allow(context.Context, Priority) error { return nil }
 // dispatcher goroutine, which Close stops.
 func New(cfg Config, opts ...Option) (*Scheduler, error) {
 	o := options{
-		clock:  clock.Real{},
-		log:    zerolog.Nop(),
-		gate:   openGate{},
-		newSem: NewLocalSemaphore,
-		kinds:  map[string]NewCounterFunc{KindFixed: newFixedCounter, KindSliding: newSlidingCounter, KindDecaying: newDecayingCounter},
+		clock: clock.Real{},
+		log:   zerolog.Nop(),
+		gate:  openGate{},
+		kinds: map[string]NewCounterFunc{KindFixed: newFixedCounter, KindSliding: newSlidingCounter, KindDecaying: newDecayingCounter},
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -102,10 +101,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		s.addWindowLocked(wc, now)
 	}
 	for _, bc := range cfg.Buckets {
-		s.buckets[bc.Name] = &bucket{cfg: bc, sem: o.newSem(bc, cfg.AIMD.SuccessRun)}
-		if w, ok := s.buckets[bc.Name].sem.(Waker); ok {
-			w.SetWaker(s.Wake)
-		}
+		s.buckets[bc.Name] = &bucket{cfg: bc, sem: s.newSemaphore(bc)}
 	}
 	go s.loop()
 	return s, nil
@@ -114,10 +110,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 // addWindowLocked adds a validated-with-defaults window of a known kind.
 // requires that s.mu is held (or s is not shared yet).
 func (s *Scheduler) addWindowLocked(wc WindowConfig, now time.Time) {
-	w := &window{cfg: wc, counter: s.kinds[wc.Kind](wc)}
-	if wk, ok := w.counter.(Waker); ok {
-		wk.SetWaker(s.Wake)
-	}
+	w := &window{cfg: wc, counter: s.newCounter(wc)}
 	w.configurePace(s.cfg.SafetyFraction, now)
 	s.windows[wc.Name] = w
 }
@@ -196,10 +189,7 @@ func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Durat
 			d.setRate(server, limit, interval) // keeps the level exactly
 		} else {
 			used := w.counter.Used(server)
-			w.counter = s.kinds[wc.Kind](wc)
-			if wk, ok := w.counter.(Waker); ok {
-				wk.SetWaker(s.Wake)
-			}
+			w.counter = s.newCounter(wc)
 			w.counter.Add(server, used)
 		}
 	}
