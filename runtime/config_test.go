@@ -110,6 +110,9 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{name: "a binance key under the simulator", yaml: "exchange:\n  recv_window: 5000\n", wantKey: "exchange.recv_window"},
 		{name: "a simulator key under binance", env: append(binanceEnv(), "KEEL_EXCHANGE_TIME_SCALE=2"), wantKey: "exchange.time_scale"},
 		{name: "bad kill switch poll", yaml: "killswitch:\n  poll_interval: 10s\n", wantKey: "killswitch.poll_interval"},
+		{name: "unknown strategy failure action", yaml: "on_strategy_failure: ignore\n", wantKey: "on_strategy_failure"},
+		{name: "negative admin connection cap", env: []string{"KEEL_ADMIN_MAX_CONNECTIONS=-1"}, wantKey: "admin.max_connections"},
+		{name: "negative admin idle timeout", yaml: "admin:\n  idle_timeout: -1s\n", wantKey: "admin.idle_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
