@@ -27,7 +27,7 @@ func writeJournal(t *testing.T, path string, n int) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		e := idempotency.Entry{Key: fmt.Sprintf("kl-a-%04d", i), Intent: idempotency.Intent{
+		e := idempotency.Entry{Key: fmt.Sprintf("kl-a-%04d", i), Intent: idempotency.IntentRecord{
 			Symbol: "BTCUSDT", Side: "BUY", Type: "LIMIT", Quantity: "1", Price: strings.Repeat("9", 40),
 		}}
 		if err := s.Reserve(ctx, e); err != nil {

@@ -76,7 +76,7 @@ func newFleetScene(t *testing.T, store idempotency.Shared, clk *clock.Fake) *fle
 	}
 	put := func(inst string, state idempotency.State, booked bool) string {
 		key := sc.keys[inst].Next()
-		err := store.Reserve(ctx, idempotency.Entry{Key: key, Intent: idempotency.Intent{
+		err := store.Reserve(ctx, idempotency.Entry{Key: key, Intent: idempotency.IntentRecord{
 			Symbol: "BTCUSDT", Side: "BUY", Type: "LIMIT", TimeInForce: "GTC", Quantity: "0.001", Price: "60000", Strategy: inst,
 		}})
 		if err != nil {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/idempotency"
 )
@@ -303,24 +301,4 @@ func (m *Manager) wait(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// entryOrder is the order a journal entry describes, in status.
-func entryOrder(e idempotency.Entry, status adapters.OrderStatus) (adapters.Order, error) {
-	q, err := decimal.NewFromString(e.Intent.Quantity)
-	if err != nil {
-		return adapters.Order{}, fmt.Errorf("orders: journal entry %s: quantity %q: %w", e.Key, e.Intent.Quantity, idempotency.ErrCorrupt)
-	}
-	var p decimal.Decimal
-	if e.Intent.Price != "" {
-		if p, err = decimal.NewFromString(e.Intent.Price); err != nil {
-			return adapters.Order{}, fmt.Errorf("orders: journal entry %s: price %q: %w", e.Key, e.Intent.Price, idempotency.ErrCorrupt)
-		}
-	}
-	return adapters.Order{
-		Symbol: e.Intent.Symbol, ClientOrderID: e.Key, ExchangeOrderID: e.ExchangeOrderID,
-		Side: adapters.Side(e.Intent.Side), Type: adapters.OrderType(e.Intent.Type),
-		TimeInForce: adapters.TimeInForce(e.Intent.TimeInForce), Price: p, Quantity: q,
-		Status: status, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
-	}, nil
 }

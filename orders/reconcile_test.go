@@ -18,7 +18,7 @@ import (
 func (h *harness) journal(key string, state idempotency.State, strategy string) {
 	h.t.Helper()
 	ctx := h.t.Context()
-	err := h.store.Reserve(ctx, idempotency.Entry{Key: key, Intent: idempotency.Intent{
+	err := h.store.Reserve(ctx, idempotency.Entry{Key: key, Intent: idempotency.IntentRecord{
 		Symbol: "BTCUSDT", Side: "BUY", Type: "LIMIT", TimeInForce: "GTC", Quantity: "0.001", Price: "60000", Strategy: strategy,
 	}})
 	if err != nil {

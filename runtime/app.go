@@ -24,7 +24,7 @@ import (
 	"github.com/keelbot/keel/strategy"
 )
 
-// Module is Keel's runtime: one fx module per part, so the wiring reads like DESIGN.md's
+// Module is Keel's runtime: one fx module per part, so the wiring reads like docs/architecture.md's
 // diagram and a test or an advanced user can see (fx.Private, fx.Decorate) where each piece
 // comes from. New adds it for you.
 var Module = fx.Module("keel",

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,19 +156,32 @@ func TestConfigErrorsNeverCarryTheSecret(t *testing.T) {
 	}
 }
 
-func TestBinanceTemplateNeedsSecretsFromTheEnvironment(t *testing.T) {
-	_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: "../configs/binance.yaml", Environ: []string{}})
-	if err == nil || !strings.Contains(err.Error(), "exchange.api_key") {
-		t.Fatalf("the template without environment must ask for the key: %v", err)
-	}
-	c, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: "../configs/binance.yaml", Environ: []string{
-		"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=s",
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bc, ok := c.Exchange.Adapter.(*binance.BotConfig); c.Exchange.Name != "binance" || !ok || bc.BaseURL != "https://api.binance.com" {
-		t.Fatalf("template: %+v", c.Exchange)
+// Every exchange template asks for its secrets from the environment, then loads as that
+// exchange with the adapter's own config.
+func TestExchangeTemplatesNeedSecretsFromTheEnvironment(t *testing.T) {
+	for _, tt := range []struct{ file, name, baseURL string }{
+		{"../configs/binance.yaml", "binance", "https://api.binance.com"},
+		{"../configs/kraken.yaml", "kraken", "https://api.kraken.com"},
+		{"../configs/bybit.yaml", "bybit", "https://api-testnet.bybit.com"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: tt.file, Environ: []string{}})
+			if err == nil || !strings.Contains(err.Error(), "exchange.api_") {
+				t.Fatalf("the template without environment must ask for the key: %v", err)
+			}
+			c, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: tt.file, Environ: []string{
+				"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=c2VjcmV0",
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Exchange.Name != tt.name || !strings.Contains(fmt.Sprint(c.Exchange.Adapter), tt.baseURL) {
+				t.Fatalf("template: %s %v", c.Exchange.Name, c.Exchange.Adapter)
+			}
+			if strings.Contains(fmt.Sprint(c.Exchange.Adapter), "c2VjcmV0") {
+				t.Fatalf("the adapter config prints its secret: %v", c.Exchange.Adapter)
+			}
+		})
 	}
 }
 

@@ -673,7 +673,7 @@ func TestJournalIsCompactedWhileRunning(t *testing.T) {
 }
 
 // TestAttemptEventsHaveExactlyTheStableFields: the running bot's per-attempt events carry
-// exactly DESIGN.md's fields, nothing the runtime's loggers add.
+// exactly docs/architecture.md's fields, nothing the runtime's loggers add.
 func TestAttemptEventsHaveExactlyTheStableFields(t *testing.T) {
 	dir := t.TempDir()
 	b := startBot(t, dir, botEnv(dir), "probe")

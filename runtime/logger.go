@@ -58,7 +58,7 @@ func newBareLogger(c LogConfig, w io.Writer) zerolog.Logger {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
 	setZerologGlobals.Do(func() {
-		// DESIGN.md's stable log surface names the timestamp "ts", in UTC with milliseconds.
+		// docs/architecture.md's stable log surface names the timestamp "ts", in UTC with milliseconds.
 		// zerolog only has process-wide settings for this; the composition root owns them.
 		zerolog.TimestampFieldName = "ts"
 		zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"

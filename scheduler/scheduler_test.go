@@ -284,7 +284,7 @@ func TestClose(t *testing.T) {
 	})
 }
 
-// designFields are DESIGN.md's "Stable surfaces" log fields: an event has these and no other.
+// designFields are docs/architecture.md's "Stable surfaces" log fields: an event has these and no other.
 var designFields = []string{"ts", "bot_instance_id", "exchange", "endpoint", "method", "status", "error_code",
 	"error_message", "request_id", "attempt", "latency_ms", "rate_limit_bucket", "concurrency_inflight",
 	"retry_reason", "delay_ms", "idempotency_key"}

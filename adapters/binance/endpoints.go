@@ -19,7 +19,7 @@ const (
 )
 
 // Scheduler bucket names. Private buckets hold signed calls; the concurrency caps are the
-// scheduler's configuration (DESIGN.md: private 2, public 4).
+// scheduler's configuration (docs/architecture.md: private 2, public 4).
 const (
 	BucketOrders  = "orders"  // private: order placement and cancels
 	BucketAccount = "account" // private: signed reads (account, orders, trades)

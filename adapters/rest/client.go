@@ -64,8 +64,11 @@ type Config struct {
 
 // Answer is what an attempt received, for Config.Classify.
 type Answer struct {
-	Status int
-	Header http.Header
+	// Endpoint and Method are the call's (Call.Endpoint, Call.Method): an exchange whose
+	// limits and usage headers are per endpoint reads them by it.
+	Endpoint, Method string
+	Status           int
+	Header           http.Header
 	// Body is the answer's body, at most Config.MaxBody bytes; nil when it could not be read.
 	Body []byte
 	// Write is the call's Write: an answer that leaves a write's effect unknown must be
@@ -280,7 +283,7 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 		}
 		raw = nil
 	}
-	c.cfg.Classify(Answer{Status: resp.StatusCode, Header: resp.Header, Body: raw, Write: call.Write, Now: now}, &out)
+	c.cfg.Classify(Answer{Endpoint: call.Endpoint, Method: call.Method, Status: resp.StatusCode, Header: resp.Header, Body: raw, Write: call.Write, Now: now}, &out)
 	if success && out.Class == scheduler.ClassNone && out.Err == nil && call.Parse != nil {
 		if perr := call.Parse(raw); perr != nil {
 			// An endpoint fault, not a platform outage: the scheduler counts it per endpoint.

@@ -66,6 +66,10 @@ type Config struct {
 
 	// Streams configures the WebSocket streams and the WebSocket API (ws_streams.go).
 	Streams StreamConfig
+
+	// Bybit configures the bybit dialect's limits (bybit_limits.go); zero fields take
+	// Bybit's documented values.
+	Bybit BybitConfig
 }
 
 // Account is one exchange account. An account has an HMAC secret, an Ed25519 public key, or
