@@ -154,9 +154,20 @@ func (s *Switch) TripAuto(ctx context.Context, why string) error {
 }
 
 // Resume removes the halt from the backend and lets trading run again. If the backend cannot
-// remove it, the switch stays halted and Resume returns the error.
-func (s *Switch) Resume(ctx context.Context) error {
-	if err := s.backend.Resume(ctx); err != nil {
+// remove it, the switch stays halted and Resume returns the error. It is ResumeWith with no
+// reason given.
+func (s *Switch) Resume(ctx context.Context) error { return s.ResumeWith(ctx, Reason{}) }
+
+// ResumeWith is Resume recording who resumed, when and why (zero fields filled in as Trip
+// fills them) where the backend keeps such a record (a ReasonResumer: the fleet's).
+func (s *Switch) ResumeWith(ctx context.Context, r Reason) error {
+	var err error
+	if rr, ok := s.backend.(ReasonResumer); ok {
+		err = rr.ResumeWith(ctx, s.complete(r))
+	} else {
+		err = s.backend.Resume(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	s.change(Status{}, "resume", false)

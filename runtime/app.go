@@ -138,6 +138,11 @@ func ConfigPath(flagValue string) string {
 // runApp starts app, waits for a signal or a shutdown request, and stops it.
 func runApp(app *fx.App) error {
 	if err := app.Err(); err != nil {
+		// A setting refused while building (a Redis that refuses store.url's credentials) is
+		// one line naming the key, not fx's trace of who needed it.
+		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
+			return ce
+		}
 		return err
 	}
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())

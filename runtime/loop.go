@@ -14,6 +14,7 @@ import (
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/strategy"
 )
@@ -46,7 +47,7 @@ type Loop struct {
 	cfg     *Config
 	log     zerolog.Logger
 	clk     clock.Clock
-	rng     *lockedRand
+	rng     *jitter.Rand
 	metrics *Metrics
 	ex      adapters.Exchange
 	// streamsOffered: the adapter's Definition says its streams work (else REST polling only).
@@ -109,7 +110,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 	l := &Loop{
 		cfg: p.Config, log: p.Logging.Logger, clk: clk, metrics: p.Metrics, ex: p.Exchange,
 		orders: p.Orders, sw: p.Switch, fleet: p.Fleet, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
-		rng:     newLockedRand(uint64(time.Now().UnixNano())),
+		rng:     jitter.NewRandom(),
 		runners: map[string]*runner{},
 		pulls:   map[string]*pullState{},
 		journal: p.Journal,
@@ -156,7 +157,7 @@ func (l *Loop) boot(ctx context.Context) error {
 	// strategies as order updates, ahead of anything live.
 	unsubscribe := l.orders.Subscribe(func(name string, u strategy.OrderUpdate) { l.deliver(name, u) })
 	defer unsubscribe()
-	if err := l.orders.Reconcile(ctx); err != nil {
+	if err := l.reconcile(ctx); err != nil {
 		return fmt.Errorf("runtime: reconciliation: %w", err)
 	}
 	if err := l.portfolio.refresh(ctx); err != nil {
@@ -215,6 +216,30 @@ func (l *Loop) boot(ctx context.Context) error {
 	return nil
 }
 
+// reconcile resolves the journal before any strategy runs. In fleet mode the journal lives in
+// Redis: while Redis cannot be reached (an instance started during an outage) reconciliation
+// waits for it instead of failing start-up; the instance is failed safe meanwhile (orders
+// held, reads on its local share, /status says why), and the fleet logged the outage.
+func (l *Loop) reconcile(ctx context.Context) error {
+	waiting := false
+	for {
+		err := l.orders.Reconcile(ctx)
+		if err == nil || l.fleet == nil || ctx.Err() != nil {
+			return err
+		}
+		if down, _ := l.fleet.Down(); !down {
+			return err
+		}
+		if !waiting {
+			waiting = true
+			l.log.Warn().Err(err).Msg("fleet: the journal is in Redis, which cannot be reached: reconciliation waits for it; strategies start once it is done")
+		}
+		if !clock.Sleep(ctx, l.clk, jitter(l.rng, time.Second, 0.2)) {
+			return ctx.Err()
+		}
+	}
+}
+
 func (l *Loop) background(ctx context.Context, f func(context.Context)) {
 	l.done.Add(1)
 	go func() {
@@ -248,7 +273,7 @@ func (l *Loop) ticker(ctx context.Context) {
 // refreshOrders polls orders in flight at account priority on a jittered interval.
 func (l *Loop) refreshOrders(ctx context.Context) {
 	interval := l.cfg.Portfolio.RefreshInterval / 2
-	if !clock.Sleep(ctx, l.clk, time.Duration(l.rng.Float64()*float64(interval))) {
+	if !clock.Sleep(ctx, l.clk, l.rng.Duration(interval)) {
 		return
 	}
 	for n := 0; ; n++ {
@@ -259,7 +284,7 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 				l.log.Debug().Err(err).Msg("order refresh failed")
 			}
 		}
-		if !clock.Sleep(ctx, l.clk, jitter(l.rng, interval, 0.2)) {
+		if !clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, interval, 0.2)) {
 			return
 		}
 	}
@@ -272,7 +297,7 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 func (l *Loop) compactJournal(ctx context.Context) {
 	// setDefaults fills orders.retention; max keeps a tiny one from spinning.
 	every := max(min(time.Hour, l.cfg.Orders.Retention/2), time.Second)
-	for clock.Sleep(ctx, l.clk, jitter(l.rng, every, 0.2)) {
+	for clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, every, 0.2)) {
 		n, err := l.orders.Compact(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:

@@ -12,6 +12,7 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/binance"
 	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
@@ -79,7 +80,7 @@ func benchBot(b *testing.B, c *collector, pollInterval time.Duration, wrap func(
 		ex = wrap(client)
 	}
 	log := zerolog.Nop()
-	l := &Loop{cfg: &Config{Market: MarketConfig{Streams: true}}, log: log, clk: realClock, rng: newLockedRand(1),
+	l := &Loop{cfg: &Config{Market: MarketConfig{Streams: true}}, log: log, clk: realClock, rng: jitter.New(1),
 		ex: ex, runners: map[string]*runner{}}
 	l.wireMarket(pollInterval)
 	l.feed.subscribe("bench", "BTCUSDT", "ETHUSDT", "DOGEUSDT")

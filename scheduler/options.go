@@ -1,9 +1,8 @@
 package scheduler
 
 import (
-	"math/rand/v2"
-
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/jitter"
 	"github.com/rs/zerolog"
 )
 
@@ -12,7 +11,7 @@ type Option func(*options)
 
 type options struct {
 	clock     clock.Clock
-	rand      *rand.Rand
+	rand      *jitter.Rand
 	log       zerolog.Logger
 	gate      Gate
 	observers []func(AttemptEvent)
@@ -25,9 +24,9 @@ type options struct {
 // WithClock sets the scheduler's clock (default: the wall clock). Tests pass a fake.
 func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 
-// WithRand sets the source of jitter (default: randomly seeded). Tests pass a seeded one.
-// The scheduler guards it with its own mutex; do not use r elsewhere.
-func WithRand(r *rand.Rand) Option { return func(o *options) { o.rand = r } }
+// WithRand sets the source of jitter (default: jitter.NewRandom()). Tests pass a seeded one,
+// jitter.New(seed). It is safe for concurrent use, so it may be shared with other components.
+func WithRand(r *jitter.Rand) Option { return func(o *options) { o.rand = r } }
 
 // WithLogger sets where the per-attempt events go (default: nowhere).
 func WithLogger(l zerolog.Logger) Option {

@@ -242,7 +242,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		}
 		if w.holdGen[sc] != h.gen {
 			w.holdGen[sc] = h.gen
-			w.notBefore = maxTime(w.notBefore, h.until.Add(s.rand.duration(h.spread)))
+			w.notBefore = maxTime(w.notBefore, h.until.Add(s.rand.Duration(h.spread)))
 		}
 		w.notBefore = maxTime(w.notBefore, h.until)
 	}

@@ -3,13 +3,13 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/jitter"
 )
 
 // Scheduler sends requests to one exchange account in priority order, within the account's
@@ -19,7 +19,7 @@ import (
 type Scheduler struct {
 	cfg       Config
 	clock     clock.Clock
-	rand      *lockedRand
+	rand      *jitter.Rand
 	log       zerolog.Logger
 	gate      Gate
 	observers []func(AttemptEvent)
@@ -71,12 +71,12 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		return nil, err
 	}
 	if o.rand == nil {
-		o.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		o.rand = jitter.NewRandom()
 	}
 	s := &Scheduler{
 		cfg:       cfg,
 		clock:     o.clock,
-		rand:      &lockedRand{r: o.rand},
+		rand:      o.rand,
 		log:       o.log,
 		gate:      o.gate,
 		observers: o.observers,

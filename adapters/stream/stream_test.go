@@ -256,3 +256,76 @@ func TestNilLimiterTakesDefault(t *testing.T) {
 		t.Fatal("never connected")
 	}
 }
+
+// TestBackoffGrowsAndResetsAfterHealthyConnection walks a Conn's waits on a fake clock: each
+// failed dial doubles the range of the next wait (rand(0, base·2^n)), and a connection that
+// delivered a message resets it, so a stream that was healthy for a while comes back fast
+// while a dead endpoint is not hammered.
+func TestBackoffGrowsAndResetsAfterHealthyConnection(t *testing.T) {
+	const healthy = 7 // the dial that connects and delivers; every other dial is refused
+	var dials atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if dials.Add(1) != healthy {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		_ = c.Write(r.Context(), websocket.MessageText, []byte(`{"hello":1}`))
+		_ = c.Close(websocket.StatusNormalClosure, "bye")
+	}))
+	defer srv.Close()
+
+	const base = time.Second
+	clk := clock.NewFake(t0)
+	states := make(chan stream.State, 10)
+	c := stream.New(stream.Config{URL: "ws" + srv.URL[4:], Seed: 3, Clock: clk, PingInterval: -1,
+		ReadTimeout: 1000 * time.Hour, StableAfter: 1000 * time.Hour, BackoffBase: base, BackoffCap: time.Hour},
+		stream.Handler{OnState: func(s stream.State) { states <- s }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// wait returns the wait Run parked on before the next dial, and lets it pass.
+	wait := func() time.Duration {
+		t.Helper()
+		clk.BlockUntil(1)
+		at, _ := clk.NextDeadline()
+		d := at.Sub(clk.Now())
+		clk.Set(at)
+		return d
+	}
+	var grown time.Duration
+	for n := range healthy { // before dial n+1, after n failures
+		d := wait()
+		if ceil := base << n; d <= 0 || d >= ceil {
+			t.Fatalf("wait before dial %d = %v, want in (0, %v) after %d failures", n+1, d, ceil, n)
+		}
+		grown = max(grown, d)
+	}
+	if grown < 4*base {
+		t.Fatalf("longest wait after six failures %v: the backoff did not grow", grown)
+	}
+	for _, up := range []bool{true, false} {
+		select {
+		case s := <-states:
+			if s.Up != up {
+				t.Fatalf("state %+v, want up=%v", s, up)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("dial %d: no state change to up=%v", healthy, up)
+		}
+	}
+	if d := wait(); d >= base {
+		t.Fatalf("wait after a connection that delivered = %v, want reset to under %v", d, base)
+	}
+	if d := wait(); d >= 2*base {
+		t.Fatalf("wait after the next failure = %v, want under %v", d, 2*base)
+	}
+	if got := c.Stats(); got.Attempts < healthy+1 || got.Connects != 1 {
+		t.Fatalf("stats %+v, want at least %d attempts and 1 connection", got, healthy+1)
+	}
+}

@@ -89,13 +89,15 @@ func haltMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func resumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, o := switchFlags("resume", "[flags]", stderr)
+	fs, o := switchFlags("resume", `[--reason "why"] [flags]`, stderr)
+	reason := fs.String("reason", "", "why trading resumes (recorded in fleet mode, where only a resume record lifts a halt)")
+	who := fs.String("who", "", "who resumes (default: your user name)")
 	sw, closeSwitch, err := openSwitch(fs, o, args)
 	if err != nil {
 		return err
 	}
 	defer closeSwitch()
-	if err := sw.Resume(ctx); err != nil {
+	if err := sw.ResumeWith(ctx, killswitch.Reason{Who: *who, Why: *reason}); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, sw.State())

@@ -125,10 +125,18 @@ func TestHaltReachesTheFleet(t *testing.T) {
 	if halted, r := sw.Halted(); !halted || r.Why != "fleet-wide" {
 		t.Fatalf("another instance: halted %v (%+v)", halted, r)
 	}
-	if err := resumeMain(context.Background(), []string{"--config", cfg}, &out, &errw); err != nil {
+	if err := resumeMain(context.Background(), []string{"--config", cfg, "--reason", "all clear", "--who", "bob"}, &out, &errw); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := rdb.Exists(context.Background(), prefix+"killswitch").Result(); n != 0 {
 		t.Fatal("resume left the fleet halted")
+	}
+	// The resume is recorded (who, when, why, the halt it lifted): only such a record lifts
+	// the other instances' halt.
+	rec := rdb.Get(context.Background(), prefix+"killswitch:resume").Val()
+	for _, want := range []string{`"who":"bob"`, `"why":"all clear"`, `"when":`, `"lifted":{`, "fleet-wide"} {
+		if !strings.Contains(rec, want) {
+			t.Errorf("resume record %s lacks %s", rec, want)
+		}
 	}
 }

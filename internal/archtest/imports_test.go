@@ -25,32 +25,34 @@ type rule struct {
 }
 
 var rules = map[string]rule{
-	"scheduler":   {keel: []string{"scheduler", "clock", "internal"}, thirdParty: []string{"github.com/sony/gobreaker/v2", "github.com/rs/zerolog"}},
-	"idempotency": {keel: []string{"idempotency", "clock", "internal"}, thirdParty: []string{"go.etcd.io/bbolt", "github.com/redis/go-redis/v9"}},
-	"killswitch":  {keel: []string{"killswitch", "clock", "internal"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/redis/go-redis/v9"}},
-	"adapters": {keel: []string{"adapters", "scheduler", "clock", "internal"}, thirdParty: []string{
+	"scheduler":   {keel: []string{"scheduler", "clock", "jitter", "internal"}, thirdParty: []string{"github.com/sony/gobreaker/v2", "github.com/rs/zerolog"}},
+	"idempotency": {keel: []string{"idempotency", "clock", "jitter", "internal"}, thirdParty: []string{"go.etcd.io/bbolt", "github.com/redis/go-redis/v9"}},
+	"killswitch":  {keel: []string{"killswitch", "clock", "jitter", "internal"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/redis/go-redis/v9"}},
+	"adapters": {keel: []string{"adapters", "scheduler", "clock", "jitter", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "github.com/coder/websocket", "github.com/rs/zerolog", "golang.org/x/sync",
 	}},
-	"orders": {keel: []string{"orders", "adapters", "idempotency", "scheduler", "clock", "internal"}, thirdParty: []string{
+	"orders": {keel: []string{"orders", "adapters", "idempotency", "scheduler", "clock", "jitter", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "github.com/rs/zerolog",
 	}},
 	// strategy re-exports the errors of orders, scheduler and killswitch a strategy handles,
 	// so that a strategy imports strategy and adapters only (see examples_test.go).
-	"strategy": {keel: []string{"strategy", "adapters", "orders", "scheduler", "killswitch", "clock", "internal"}, thirdParty: []string{
+	"strategy": {keel: []string{"strategy", "adapters", "orders", "scheduler", "killswitch", "clock", "jitter", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "go.uber.org/fx", "github.com/rs/zerolog",
 	}},
 	// runtime is the composition root over the exchange contract: it builds whatever
 	// exchange.name names from the registry and links no exchange itself.
-	"runtime": {keel: []string{"clock", "scheduler", "idempotency", "killswitch", "adapters", "orders", "strategy", "internal", "configs"},
+	"runtime": {keel: []string{"clock", "jitter", "scheduler", "idempotency", "killswitch", "adapters", "orders", "strategy", "internal", "configs"},
 		notKeel: []string{"adapters/binance", "adapters/bybit", "adapters/kraken", "adapters/coinbase", "adapters/sim", "adapters/exchanges"}},
 	"examples": {keel: []string{""}},
 	"cmd":      {keel: []string{""}},
 	// internal packages serve everyone, so they may import no public keel package.
-	"internal": {keel: []string{"internal", "clock"}},
-	// clock is the floor: time for everyone, importing nothing of keel's and nothing third-party.
-	"clock": {keel: []string{"clock"}, thirdParty: []string{}},
+	"internal": {keel: []string{"internal", "clock", "jitter"}},
+	// clock and jitter are the floor: time and the randomness of waits for everyone, importing
+	// nothing of keel's (not even each other) and nothing third-party.
+	"clock":  {keel: []string{"clock"}, thirdParty: []string{}},
+	"jitter": {keel: []string{"jitter"}, thirdParty: []string{}},
 	// internal/fleet implements the seams of scheduler, killswitch and idempotency on Redis.
-	"internal/fleet": {keel: []string{"scheduler", "killswitch", "idempotency", "clock", "internal"}, thirdParty: []string{
+	"internal/fleet": {keel: []string{"scheduler", "killswitch", "idempotency", "clock", "jitter", "internal"}, thirdParty: []string{
 		"github.com/redis/go-redis/v9", "github.com/rs/zerolog",
 	}},
 	// configs embeds YAML; it imports nothing.
@@ -156,6 +158,11 @@ func TestWrongArrowsFail(t *testing.T) {
 		{"orders", []string{"go.uber.org/fx"}, "orders imports go.uber.org/fx: not a dependency its row allows"},
 		{"strategy", []string{module + "/runtime"}, "strategy imports runtime: against docs/architecture.md's arrows"},
 		{"clock", []string{module + "/scheduler"}, "clock imports scheduler: against docs/architecture.md's arrows"},
+		{"scheduler", []string{module + "/clock", module + "/jitter"}, ""},
+		{"adapters/stream", []string{module + "/jitter"}, ""},
+		{"jitter", []string{"time"}, ""},
+		{"jitter", []string{module + "/clock"}, "jitter imports clock: against docs/architecture.md's arrows"},
+		{"jitter", []string{"golang.org/x/exp/rand"}, "jitter imports golang.org/x/exp/rand: not a dependency its row allows"},
 		{"configs", []string{"gopkg.in/yaml.v3"}, "configs imports gopkg.in/yaml.v3: not a dependency its row allows"},
 		{"examples/marketmaker", []string{module + "/runtime", "go.uber.org/fx"}, ""},
 		{"cmd/keel", []string{module + "/runtime"}, ""},

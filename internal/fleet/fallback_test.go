@@ -179,3 +179,33 @@ func TestFallbackWindowShare(t *testing.T) {
 		t.Fatal("asked Redis for a lease in the period it came back in")
 	}
 }
+
+// TestFallbackAtStartIsImmediate: an instance that cannot reach Redis when it starts holds no
+// lease, so its local share of a bucket and of a window's current period applies at once
+// (a bot started while Redis is down reads exchange info and balances, failed safe).
+func TestFallbackAtStartIsImmediate(t *testing.T) {
+	const size = 2
+	t0 := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	var log bytes.Buffer
+	f := downFleet(t, size, clk, &log)[0]
+	sem := f.newSemaphore(scheduler.BucketConfig{Name: "private", MaxConcurrency: 4}, 1).(*semaphore)
+	w := f.newCounter(scheduler.WindowConfig{Name: "W", Limit: 1000, Interval: time.Minute}).(*counter)
+	f.MarkDownAtStart(errors.New("test: Redis away at start"))
+	if _, ok := sem.TryAcquire(); !ok {
+		t.Error("no local slot at once for an instance that started while Redis was down")
+	}
+	var got int64
+	for {
+		if ok, _ := w.Reserve(t0, 10, 1000); !ok {
+			break
+		}
+		got += 10
+	}
+	if got != 1000/size {
+		t.Errorf("took %d of the window's current period at start, want its share %d", got, 1000/size)
+	}
+	if st := f.Status(); st.Store != "down" || !st.Since.Equal(t0) {
+		t.Errorf("status %+v: want down since %v", st, t0)
+	}
+}

@@ -358,19 +358,30 @@ func (s *semaphore) cameBack() {
 	}
 }
 
-// dropAll returns every slot still held, in one go (Close).
+// dropAll gives back every slot still held, in one round trip (Close), and leaves the queue:
+// the script hands each slot to the head of the queue with its notice ("g") and announces the
+// room left ("r"), so an instance waiting for one goes at once instead of at its lease's end.
+// A busy slot goes too: its request is being abandoned with the process.
 func (s *semaphore) dropAll(ctx context.Context) {
 	s.mu.Lock()
-	members := make([]any, 0, len(s.slots)+len(s.returns))
+	op := &bucketOp{ok: s.pendingOK, reset: boolInt(s.pendingReset), returns: s.returns}
 	for _, sl := range s.slots {
-		members = append(members, sl.member)
+		if !sl.exp.IsZero() {
+			op.returns = append(op.returns, ret{member: sl.member, class: "spare", at: sl.at})
+		}
 	}
-	for _, r := range s.returns {
-		members = append(members, r.member)
-	}
-	s.slots, s.returns = nil, nil
+	s.slots, s.returns, s.pendingOK, s.pendingReset = nil, nil, 0, false
 	s.mu.Unlock()
-	if len(members) > 0 {
-		_ = s.f.rdb.ZRem(ctx, s.keys[0], members...).Err()
+	// Out of the queue first, so that no slot is handed to this departing instance.
+	_ = s.f.rdb.ZRem(ctx, s.keys[2], s.f.holder).Err()
+	if !op.empty() {
+		_ = s.call(ctx, op)
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
