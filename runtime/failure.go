@@ -10,6 +10,7 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/orders"
 )
 
@@ -96,7 +97,7 @@ func (l *Loop) pullOrders(ctx context.Context, name string) {
 		}
 		l.log.Error().Err(err).Str("strategy", name).Int("open", left).Dur("retry_in", delay).
 			Msg("could not cancel every open order of a dead strategy; trying again")
-		if !clock.Sleep(ctx, l.clk, jitter(l.rng, delay, 0.2)) {
+		if !clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, delay, 0.2)) {
 			return
 		}
 		delay = min(2*delay, 30*time.Second)

@@ -234,7 +234,7 @@ func (l *Loop) reconcile(ctx context.Context) error {
 			waiting = true
 			l.log.Warn().Err(err).Msg("fleet: the journal is in Redis, which cannot be reached: reconciliation waits for it; strategies start once it is done")
 		}
-		if !clock.Sleep(ctx, l.clk, jitter(l.rng, time.Second, 0.2)) {
+		if !clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, time.Second, 0.2)) {
 			return ctx.Err()
 		}
 	}
