@@ -28,6 +28,14 @@ type Config interface {
 	AcceptanceWindow() time.Duration
 }
 
+// ZeroValued is implemented by a Config with numeric keys for which 0 is a value of its own
+// (a seed); ZeroIsValue names them, without the "exchange." prefix. The runtime refuses a 0
+// written for any other numeric key of the section: there a zero means the default, which is
+// not what the user wrote.
+type ZeroValued interface {
+	ZeroIsValue() []string
+}
+
 // SimTarget is implemented by a Config that can be pointed at the simulated exchange
 // (adapters/sim) speaking its dialect: the embedded simulator builds the dialect's adapter
 // from NewConfig plus ForSimulator.

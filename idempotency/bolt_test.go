@@ -139,8 +139,8 @@ func TestOpenFileBad(t *testing.T) {
 		}, idempotency.ErrCorrupt, `holds key "kl-a-0009"`},
 		{"newer version", func(t *testing.T, path string) {
 			writeJournal(t, path, 1)
-			editBolt(t, path, func(tx *bbolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte("2")) })
-		}, idempotency.ErrVersion, `journal version "2"`},
+			editBolt(t, path, func(tx *bbolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte("3")) })
+		}, idempotency.ErrVersion, `journal version "3"`},
 		{"foreign bbolt file", func(t *testing.T, path string) {
 			editBolt(t, path, func(tx *bbolt.Tx) error { _, err := tx.CreateBucket([]byte("something")); return err })
 		}, idempotency.ErrCorrupt, "not a Keel journal"},

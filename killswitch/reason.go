@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/keelbot/keel/internal/redact"
 )
 
 // ErrHalted is matched (errors.Is) by every error that reports a halt.
@@ -40,6 +42,14 @@ func (r Reason) String() string {
 		s += ", at " + r.When.UTC().Format(time.RFC3339)
 	}
 	return s + ")"
+}
+
+// redacted masks the configured secrets' values (internal/redact) in the reason's text: the
+// reason is written to a file operators read, logged and served on /status, and an automatic
+// trip quotes the exchange, which may echo a key.
+func (r Reason) redacted() Reason {
+	r.Who, r.Why, r.Host = redact.Values(r.Who), redact.Values(r.Why), redact.Values(r.Host)
+	return r
 }
 
 func orUnknown(s string) string {

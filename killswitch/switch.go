@@ -136,7 +136,7 @@ func (s *Switch) Check() error {
 // If the backend cannot record the halt, this process halts all the same, stays halted until
 // Resume is called in it, and Trip returns the error.
 func (s *Switch) Trip(ctx context.Context, r Reason) error {
-	r = s.complete(r)
+	r = s.complete(r).redacted()
 	inForce, err := s.backend.Trip(ctx, r)
 	if err != nil {
 		r.Why += " (not recorded: " + err.Error() + ")"
@@ -251,6 +251,7 @@ func (s *Switch) change(st Status, source string, sticky bool) {
 // setLocked adopts st and queues an event if it flips between running and halted (a new reason
 // for a halt in force is adopted silently). requires that s.mu is held.
 func (s *Switch) setLocked(st Status, source string) {
+	st.Reason = st.Reason.redacted() // read back from a file or a fleet key anyone may write
 	flipped := st.Halted != s.st.Halted
 	s.st = st
 	if flipped {

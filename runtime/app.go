@@ -19,6 +19,7 @@ import (
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/internal/redact"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
@@ -95,7 +96,7 @@ func New(opts ...fx.Option) *fx.App {
 // 1 if start-up or shutdown failed. It reads --config from the command line.
 func Main(opts ...fx.Option) {
 	if err := Run(opts...); err != nil {
-		fmt.Fprintln(os.Stderr, "keel:", err)
+		fmt.Fprintln(os.Stderr, "keel:", redact.Values(err.Error()))
 		os.Exit(1)
 	}
 }

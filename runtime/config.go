@@ -138,7 +138,11 @@ func loadUnvalidated(o LoadOptions) (*Config, *koanf.Koanf, error) {
 	if err := c.Exchange.decode(k); err != nil {
 		return nil, nil, err
 	}
+	c.registerSecrets()
 	if err := refuseSchedulerZeros(k); err != nil {
+		return nil, nil, err
+	}
+	if err := c.refuseDefaultingZeros(k); err != nil {
 		return nil, nil, err
 	}
 	c.setDefaults()
@@ -386,19 +390,29 @@ func defaultInstanceID() string {
 // knownKeys lists the dotted keys of a config struct type from its koanf tags, so that an
 // environment variable can be resolved to a key the YAML did not mention.
 func knownKeys(t reflect.Type, prefix string) []string {
+	types := map[string]reflect.Type{}
+	keyTypes(t, prefix, types)
+	out := make([]string, 0, len(types))
+	for key := range types {
+		out = append(out, key)
+	}
+	return out
+}
+
+// keyTypes records the Go type of every dotted key of a config struct type in out.
+func keyTypes(t reflect.Type, prefix string, out map[string]reflect.Type) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct {
-		return nil
+		return
 	}
-	var out []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("koanf")
 		name, opts, _ := strings.Cut(tag, ",")
 		if opts == "squash" {
-			out = append(out, knownKeys(f.Type, prefix)...)
+			keyTypes(f.Type, prefix, out)
 			continue
 		}
 		if name == "" || name == "-" || !f.IsExported() {
@@ -410,10 +424,9 @@ func knownKeys(t reflect.Type, prefix string) []string {
 			ft = ft.Elem()
 		}
 		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(textUnmarshaler) && ft != reflect.TypeFor[time.Time]() {
-			out = append(out, knownKeys(ft, key+".")...)
+			keyTypes(ft, key+".", out)
 			continue
 		}
-		out = append(out, key)
+		out[key] = ft
 	}
-	return out
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/internal/redact"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
 )
@@ -79,17 +80,8 @@ func (c *Config) validateFleet() error {
 	return nil
 }
 
-// redactURL hides a password in a store URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
+// redactURL hides a password in a store URL, textually when the URL does not parse.
+func redactURL(s string) string { return redact.URL(s) }
 
 // FleetModule provides the *fleet.Fleet: nil unless store.url is set.
 var FleetModule = fx.Module("fleet", fx.Provide(provideFleet))

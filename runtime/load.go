@@ -4,16 +4,18 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
-	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/v2"
 )
@@ -30,10 +32,49 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string {
+	reason := clipReason(e.Reason)
 	if e.Key == "" {
-		return "config: " + e.Reason
+		return "config: " + reason
 	}
-	return fmt.Sprintf("config: %s: %s", e.Key, e.Reason)
+	return fmt.Sprintf("config: %s: %s", clip(e.Key, maxEchoedKey), reason)
+}
+
+// Limits on what a config error echoes: a value pasted by mistake (a megabyte of base64, a
+// whole certificate) is shown by its start and its size, never whole.
+const (
+	maxEchoedValue  = 64
+	maxEchoedKey    = 128
+	maxEchoedReason = 512
+)
+
+// quotedValue matches a value a reason quotes: "..." (Go's %q) or '...' (the decoder's).
+var quotedValue = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'[^']*'`)
+
+// clipReason shortens every quoted value in a reason to maxEchoedValue bytes, then the
+// reason to maxEchoedReason.
+func clipReason(s string) string {
+	if len(s) <= maxEchoedValue {
+		return s
+	}
+	s = quotedValue.ReplaceAllStringFunc(s, func(q string) string {
+		if len(q) <= maxEchoedValue+2 {
+			return q
+		}
+		return q[:1] + clip(q[1:len(q)-1], maxEchoedValue) + q[len(q)-1:]
+	})
+	return clip(s, maxEchoedReason)
+}
+
+// clip cuts s to at most max bytes (at a character boundary) and says how long it was.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(%d bytes)", s[:cut], len(s))
 }
 
 // LoadOptions says where configuration comes from. Defaults are the built-in YAML (the
@@ -62,10 +103,11 @@ func loadKoanf(o LoadOptions, structKeys []string) (*koanf.Koanf, error) {
 	defaultExchange := k.Cut("exchange")
 	k.Delete("exchange")
 	if o.Path != "" {
-		if _, err := os.Stat(o.Path); err != nil {
-			return nil, &ConfigError{Reason: fmt.Sprintf("config file %s: %v", o.Path, err)}
+		b, err := readConfigFile(o.Path)
+		if err != nil {
+			return nil, err
 		}
-		if err := k.Load(file.Provider(o.Path), yaml.Parser()); err != nil {
+		if err := k.Load(rawbytes.Provider(b), yaml.Parser()); err != nil {
 			return nil, &ConfigError{Reason: fmt.Sprintf("config file %s: %v", o.Path, err)}
 		}
 	}
@@ -107,6 +149,28 @@ func loadKoanf(o LoadOptions, structKeys []string) (*koanf.Koanf, error) {
 		}
 	}
 	return k, nil
+}
+
+// MaxConfigSize bounds the config file: a config is a few kilobytes, and a file a thousand
+// times that is a mistake (the wrong path, a log) or an attack, not something to parse.
+const MaxConfigSize = 1 << 20
+
+// readConfigFile reads the config file, refusing one larger than MaxConfigSize without
+// reading more than that (a device or a pipe given as --config included).
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &ConfigError{Reason: fmt.Sprintf("config file %s: %v", path, err)}
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, &ConfigError{Reason: fmt.Sprintf("config file %s: %v", path, err)}
+	}
+	if len(b) > MaxConfigSize {
+		return nil, &ConfigError{Reason: fmt.Sprintf("config file %s: larger than %d KiB; a config is a few KiB (is this the right file?)", path, MaxConfigSize>>10)}
+	}
+	return b, nil
 }
 
 // envName is the environment variable that overrides key.

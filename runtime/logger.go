@@ -11,6 +11,8 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx/fxevent"
+
+	"github.com/keelbot/keel/internal/redact"
 )
 
 // LogConfig selects the log level and format.
@@ -47,13 +49,16 @@ func newBareLogger(c LogConfig, w io.Writer) zerolog.Logger {
 	if err != nil || c.Level == "" {
 		level = zerolog.InfoLevel
 	}
-	out := w
 	console := c.Format == "console"
 	if c.Format == "auto" || c.Format == "" {
 		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 			console = true
 		}
 	}
+	// Every line is masked of the configured secrets' values (internal/redact), whatever
+	// wrote it: an exchange's message, a library's error, a kill-switch reason.
+	w = redact.Writer(w)
+	out := w
 	if console {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}

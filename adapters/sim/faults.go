@@ -44,6 +44,11 @@ type Faults struct {
 	// MalformedRate applies the request and answers 200 with a body no client can read
 	// (truncated JSON): one broken endpoint (with Paths) of an exchange that is otherwise up.
 	MalformedRate float64 `json:"malformed_rate"`
+	// EchoAPIKey makes the injected error and auth answers end their message with the API
+	// key the request carried ("(key: ...)"), as some exchanges echo what they refused: a bot
+	// must not log it, write it in a kill-switch reason or serve it on /status. Binance
+	// dialect (the X-MBX-APIKEY header).
+	EchoAPIKey bool `json:"echo_api_key"`
 	// Paths limits the faults to these paths (e.g. "/api/v3/order"); empty means every
 	// /api/ path.
 	Paths []string `json:"paths"`

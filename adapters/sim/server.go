@@ -250,6 +250,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep, proceed = reply{status: errRejectedKey().status, body: errRejectedKey()}, false
 		authRefused = true
 	}
+	if e, ok := rep.body.(*apiError); ok && faults.EchoAPIKey && (fault == faultError || fault == faultAuth) {
+		e.Msg += " (key: " + r.Header.Get("X-MBX-APIKEY") + ")"
+	}
 
 	s.mu.Lock()
 	if proceed {
