@@ -29,7 +29,7 @@ const (
 )
 
 func abuseSim() sim.Config {
-	return sim.Config{TimeScale: abuseTimeScale, Bybit: sim.BybitConfig{IPLimit: abuseIPLimit}}
+	return sim.Config{TimeScale: abuseTimeScale, DialectConfig: sim.BybitConfig{IPLimit: abuseIPLimit}}
 }
 
 // scaledWindows are the adapter's windows as a simulator scaled by scale enforces them, with

@@ -32,7 +32,7 @@ func (h *authHook) option() scheduler.Option {
 // revoked key, by contrast, calls it.
 func TestIPBanIsNotAnAuthFailure(t *testing.T) {
 	var hook authHook
-	s := startSim(t, sim.Config{Bybit: sim.BybitConfig{IPLimit: 4}})
+	s := startSim(t, sim.Config{DialectConfig: sim.BybitConfig{IPLimit: 4}})
 	f := newClientOn(t, s, fixtureOpts{schedOpts: []scheduler.Option{hook.option()}})
 	ctx := testCtx(t)
 	// The time sync and three reads fit in the IP's four; the fifth request is over.
@@ -113,7 +113,7 @@ func TestOther403IsAnEdgeBlock(t *testing.T) {
 // alone; time scale 10, so a second lasts 100 ms), Bybit answers 10006; the adapter reads the reset timestamp into Retry-After, the
 // scheduler waits it out and the retry succeeds. One 10006, every call served.
 func TestUIDLimitWaitsForTheReset(t *testing.T) {
-	s := startSim(t, sim.Config{TimeScale: 10, Bybit: sim.BybitConfig{EndpointLimits: map[string]int64{"GET /v5/account/fee-rate": 2}}})
+	s := startSim(t, sim.Config{TimeScale: 10, DialectConfig: sim.BybitConfig{EndpointLimits: map[string]int64{"GET /v5/account/fee-rate": 2}}})
 	f := newClientOn(t, s, fixtureOpts{schedCfg: func(c *scheduler.Config) {
 		scaledWindows(10, 600)(c)
 		for i := range c.Windows {
@@ -157,7 +157,7 @@ func TestUIDLimitWaitsForTheReset(t *testing.T) {
 // after the reset and lands. (The simulator's create limit is 1 per second at time scale 2;
 // the user's scheduler allows 5, so the adapter does not lower it.)
 func TestCreateLimitHoldsNewOrdersOnly(t *testing.T) {
-	s := startSim(t, sim.Config{TimeScale: 2, Bybit: sim.BybitConfig{EndpointLimits: map[string]int64{"POST /v5/order/create": 1}}})
+	s := startSim(t, sim.Config{TimeScale: 2, DialectConfig: sim.BybitConfig{EndpointLimits: map[string]int64{"POST /v5/order/create": 1}}})
 	f := newClientOn(t, s, fixtureOpts{schedCfg: func(c *scheduler.Config) {
 		scaledWindows(2, 600)(c)
 		for i := range c.Windows {
@@ -215,7 +215,7 @@ func TestCreateLimitHoldsNewOrdersOnly(t *testing.T) {
 // limit above the documented 20, here 40; an endpoint below its documented 5, here 2): the
 // adapter sets the scheduler's windows to them, so the lowered one is never exceeded.
 func TestLearnsTheAccountsLimits(t *testing.T) {
-	s := startSim(t, sim.Config{TimeScale: 10, Bybit: sim.BybitConfig{EndpointLimits: map[string]int64{
+	s := startSim(t, sim.Config{TimeScale: 10, DialectConfig: sim.BybitConfig{EndpointLimits: map[string]int64{
 		"POST /v5/order/create": 40, "GET /v5/account/fee-rate": 2}}})
 	f := newClientOn(t, s, fixtureOpts{schedCfg: scaledWindows(10, 600)})
 	ctx := testCtx(t)

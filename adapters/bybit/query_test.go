@@ -13,7 +13,7 @@ import (
 // orders (500 at Bybit, 1 in this simulator); an older closed order is found in
 // /v5/order/history, so resolving an old placement by its client order id still works.
 func TestQueryFallsBackToHistory(t *testing.T) {
-	s := startSim(t, sim.Config{Bybit: sim.BybitConfig{RealtimeClosed: 1}})
+	s := startSim(t, sim.Config{DialectConfig: sim.BybitConfig{RealtimeClosed: 1}})
 	f := newClientOn(t, s, fixtureOpts{})
 	ctx := testCtx(t)
 	place := func(id string) {

@@ -45,7 +45,8 @@ type bybitState struct {
 }
 
 func newBybitState(s *Server) any {
-	return &bybitState{cfg: s.cfg.Bybit.withDefaults(), ips: map[string]*slidingLog{}, uid: map[string]*uidLimit{}}
+	cfg, _ := s.cfg.DialectConfig.(BybitConfig)
+	return &bybitState{cfg: cfg.withDefaults(), ips: map[string]*slidingLog{}, uid: map[string]*uidLimit{}}
 }
 
 // bybitRoute is one endpoint: its handler, whether it is signed, and its per-UID limit per

@@ -183,7 +183,7 @@ func TestBybitOrderLifecycle(t *testing.T) {
 // three headers, the reset being when the rolling second has room again.
 func TestBybitUIDLimit(t *testing.T) {
 	h := newBybit(t, func(c *sim.Config) {
-		c.Bybit.EndpointLimits = map[string]int64{"GET /v5/account/fee-rate": 3}
+		c.DialectConfig = sim.BybitConfig{EndpointLimits: map[string]int64{"GET /v5/account/fee-rate": 3}}
 	})
 	const q = "category=spot&symbol=BTCUSDT"
 	first := h.clk.Now()
@@ -216,7 +216,7 @@ func TestBybitUIDLimit(t *testing.T) {
 func TestBybitIPBan(t *testing.T) {
 	h := newBybit(t, func(c *sim.Config) {
 		c.TimeScale = 10
-		c.Bybit.IPLimit = 5
+		c.DialectConfig = sim.BybitConfig{IPLimit: 5}
 	})
 	for range 5 {
 		if r := h.get("/v5/market/time", ""); r.status != 200 {

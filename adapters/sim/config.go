@@ -67,9 +67,9 @@ type Config struct {
 	// Streams configures the WebSocket streams and the WebSocket API (ws_streams.go).
 	Streams StreamConfig
 
-	// Bybit configures the bybit dialect's limits (bybit_limits.go); zero fields take
-	// Bybit's documented values.
-	Bybit BybitConfig
+	// DialectConfig tunes the dialect, of the type its files define (BybitConfig for bybit);
+	// nil takes the exchange's documented values. Dialects that need no settings ignore it.
+	DialectConfig any
 }
 
 // Account is one exchange account. An account has an HMAC secret, an Ed25519 public key, or
