@@ -414,7 +414,5 @@ func provideJournal(lc fx.Lifecycle, c *Config, lg Logging, fl *fleet.Fleet) (id
 	return j, nil
 }
 
-var errNotReady = errors.New("runtime: not started")
-
 // realClock is the runtime's default clock.
 var realClock clock.Clock = clock.Real{}

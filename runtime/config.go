@@ -33,6 +33,11 @@ type Config struct {
 	Log        LogConfig         `koanf:"log"`
 	Market     MarketConfig      `koanf:"market"`
 	Portfolio  PortfolioConfig   `koanf:"portfolio"`
+	// OnStrategyFailure is what happens when a strategy dies (panics, or its Start fails):
+	// "cancel" (the default) cancels its open orders and lets the others go on; "halt" also
+	// trips the kill switch, naming the strategy (killswitch.cancel_on_trip then cancels
+	// every order). Either way the dead strategy's orders are pulled.
+	OnStrategyFailure string `koanf:"on_strategy_failure"`
 	// Strategies holds one section per strategy, decoded by the strategy's own Config type.
 	Strategies map[string]any `koanf:"strategies"`
 
@@ -269,6 +274,7 @@ func (c *Config) setDefaults() {
 		c.Orders.Retention = c.Journal.Retention
 	}
 	c.KillSwitch = c.KillSwitch.WithDefaults()
+	c.Admin = c.Admin.WithDefaults()
 	c.setFleetDefaults()
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = 5 * time.Second
@@ -290,6 +296,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Portfolio.RefreshInterval == 0 {
 		c.Portfolio.RefreshInterval = 10 * time.Second
+	}
+	if c.OnStrategyFailure == "" {
+		c.OnStrategyFailure = FailureCancel
 	}
 	c.Scheduler.Exchange = c.Exchange.Name
 	c.Scheduler.InstanceID = c.Bot.InstanceID
@@ -335,6 +344,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Log.Validate(); err != nil {
 		return err
+	}
+	if c.OnStrategyFailure != FailureCancel && c.OnStrategyFailure != FailureHalt {
+		return &ConfigError{Key: "on_strategy_failure", Reason: fmt.Sprintf("want %s or %s, got %q", FailureCancel, FailureHalt, c.OnStrategyFailure)}
 	}
 	for key, d := range map[string]time.Duration{
 		"journal.retention": c.Journal.Retention, "shutdown.timeout": c.Shutdown.Timeout,

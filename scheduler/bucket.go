@@ -1,5 +1,7 @@
 package scheduler
 
+import "time"
+
 // Semaphore caps how many requests of one bucket are in flight and adapts the cap with AIMD.
 // It is the seam for fleet mode, where a shared store holds the slots so that several
 // instances stay at the total of one. The scheduler calls it with its own lock held, one call
@@ -97,4 +99,7 @@ type bucket struct {
 	// authCancel is set while a cancel that passed the open auth breaker is in flight: one
 	// at a time, so a revoked key is not hammered.
 	authCancel bool
+	// cancelProbe is when a cancel of this bucket last passed a hold or an open breaker that
+	// stops cancels (or a full window): the next may pass Backoff.CancelProbe later.
+	cancelProbe time.Time
 }

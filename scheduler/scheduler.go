@@ -37,8 +37,11 @@ type Scheduler struct {
 	scan     uint64
 	retries  retryBudget
 	ban      banState
-	wakeAt   time.Time // when the dispatcher must next pump
-	armed    time.Time // what the dispatcher's timer is set for
+	// endpoints counts malformed answers per endpoint (endpoint.go); only endpoints with a
+	// run of them have an entry.
+	endpoints map[endpointKey]*endpointFault
+	wakeAt    time.Time // when the dispatcher must next pump
+	armed     time.Time // what the dispatcher's timer is set for
 
 	kick     chan struct{}
 	poke     chan struct{} // Wake: pump now
@@ -81,6 +84,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		shared:    o.shared,
 		windows:   map[string]*window{},
 		buckets:   map[string]*bucket{},
+		endpoints: map[endpointKey]*endpointFault{},
 		retries: retryBudget{
 			ratio: cfg.RetryBudget.Ratio,
 			floor: int64(cfg.RetryBudget.Floor),
