@@ -75,10 +75,11 @@ type Status struct {
 	Reason Reason `json:"reason,omitzero"`
 }
 
-// String renders the status for `keel status`: "running", or "halted: <reason>".
+// String renders the status: "not halted", or "halted: <reason>". It says what the switch
+// holds, not whether any bot runs.
 func (s Status) String() string {
 	if !s.Halted {
-		return "running"
+		return "not halted"
 	}
 	return "halted: " + s.Reason.String()
 }

@@ -111,6 +111,9 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{name: "a binance key under the simulator", yaml: "exchange:\n  recv_window: 5000\n", wantKey: "exchange.recv_window"},
 		{name: "a simulator key under binance", env: append(binanceEnv(), "KEEL_EXCHANGE_TIME_SCALE=2"), wantKey: "exchange.time_scale"},
 		{name: "bad kill switch poll", yaml: "killswitch:\n  poll_interval: 10s\n", wantKey: "killswitch.poll_interval"},
+		{name: "unknown strategy failure action", yaml: "on_strategy_failure: ignore\n", wantKey: "on_strategy_failure"},
+		{name: "negative admin connection cap", env: []string{"KEEL_ADMIN_MAX_CONNECTIONS=-1"}, wantKey: "admin.max_connections"},
+		{name: "negative admin idle timeout", yaml: "admin:\n  idle_timeout: -1s\n", wantKey: "admin.idle_timeout"},
 		// Outside the scheduler section too a zero would mean "the default": refused.
 		{name: "zero resends", yaml: "orders:\n  max_resends: 0\n", wantKey: "orders.max_resends: 0 is not a value here (a zero would silently mean the default): leave the key out for the default, or -1 for no resends"},
 		{name: "zero fleet", env: []string{"KEEL_FLEET_SIZE=0"}, wantKey: "fleet.size: 0 is not a value here"},

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -86,16 +87,30 @@ type LoadOptions struct {
 	Environ  []string
 }
 
-// loadKoanf layers defaults, file and environment into one koanf instance. An environment
+// Where a key's value came from: the built-in defaults, the --config file, or a KEEL_
+// environment variable (the last one to set it wins).
+const (
+	SourceDefault = "default"
+	SourceFile    = "file"
+	SourceEnv     = "env"
+)
+
+// loadKoanf layers defaults, file and environment into one koanf instance, and says which
+// layer set each key. An environment
 // variable is resolved against the keys already known, so underscores inside key names work
 // (KEEL_EXCHANGE_API_SECRET → exchange.api_secret, not exchange.api.secret); a KEEL_ variable
 // that matches no key is an error rather than a silently ignored typo.
-func loadKoanf(o LoadOptions, structKeys []string) (*koanf.Koanf, error) {
-	k := koanf.New(".")
+func loadKoanf(o LoadOptions, structKeys []string) (k, defaults *koanf.Koanf, sources map[string]string, err error) {
+	k = koanf.New(".")
+	sources = map[string]string{}
 	if len(o.Defaults) > 0 {
 		if err := k.Load(rawbytes.Provider(o.Defaults), yaml.Parser()); err != nil {
-			return nil, &ConfigError{Reason: "built-in defaults: " + err.Error()}
+			return nil, nil, nil, &ConfigError{Reason: "built-in defaults: " + err.Error()}
 		}
+	}
+	defaults = k.Copy()
+	for _, key := range k.Keys() {
+		sources[key] = SourceDefault
 	}
 	// The defaults' exchange section belongs to the defaults' exchange (the simulator): it
 	// applies only if the file and the environment keep that exchange, else a Binance config
@@ -105,10 +120,17 @@ func loadKoanf(o LoadOptions, structKeys []string) (*koanf.Koanf, error) {
 	if o.Path != "" {
 		b, err := readConfigFile(o.Path)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
-		if err := k.Load(rawbytes.Provider(b), yaml.Parser()); err != nil {
-			return nil, &ConfigError{Reason: fmt.Sprintf("config file %s: %v", o.Path, err)}
+		fk := koanf.New(".")
+		if err := fk.Load(rawbytes.Provider(b), yaml.Parser()); err != nil {
+			return nil, nil, nil, &ConfigError{Reason: fmt.Sprintf("config file %s: %v", o.Path, err)}
+		}
+		for _, key := range fk.Keys() {
+			sources[key] = SourceFile
+		}
+		if err := k.Merge(fk); err != nil {
+			return nil, nil, nil, &ConfigError{Reason: fmt.Sprintf("config file %s: %v", o.Path, err)}
 		}
 	}
 	environ := o.Environ
@@ -129,15 +151,16 @@ func loadKoanf(o LoadOptions, structKeys []string) (*koanf.Koanf, error) {
 				unknown = append(unknown, name)
 				return "", nil
 			}
+			sources[key] = SourceEnv
 			return key, value
 		},
 	})
 	if err := k.Load(provider, nil); err != nil {
-		return nil, &ConfigError{Reason: "environment: " + err.Error()}
+		return nil, nil, nil, &ConfigError{Reason: "environment: " + err.Error()}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, &ConfigError{Key: unknown[0], Reason: "environment variable matches no config key"}
+		return nil, nil, nil, &ConfigError{Key: unknown[0], Reason: "environment variable matches no config key"}
 	}
 	if name := k.String("exchange.name"); name == "" || name == defaultExchange.String("name") {
 		section := koanf.New(".")
@@ -145,10 +168,15 @@ func loadKoanf(o LoadOptions, structKeys []string) (*koanf.Koanf, error) {
 		_ = section.Merge(k.Cut("exchange"))
 		k.Delete("exchange")
 		if err := k.MergeAt(section, "exchange"); err != nil {
-			return nil, &ConfigError{Key: "exchange", Reason: err.Error()}
+			return nil, nil, nil, &ConfigError{Key: "exchange", Reason: err.Error()}
 		}
 	}
-	return k, nil
+	for key := range sources { // the defaults' exchange section, when another exchange is named
+		if !k.Exists(key) {
+			delete(sources, key)
+		}
+	}
+	return k, defaults, sources, nil
 }
 
 // MaxConfigSize bounds the config file: a config is a few kilobytes, and a file a thousand
@@ -185,7 +213,7 @@ func decodeStrict(k *koanf.Koanf, path string, out any) error {
 	err := k.UnmarshalWithConf(path, out, koanf.UnmarshalConf{
 		DecoderConfig: &mapstructure.DecoderConfig{
 			DecodeHook: mapstructure.ComposeDecodeHookFunc(
-				mapstructure.StringToTimeDurationHookFunc(),
+				durationHook,
 				mapstructure.StringToSliceHookFunc(","),
 				numberToTextHook,
 				mapstructure.TextUnmarshallerHookFunc(),
@@ -270,3 +298,35 @@ func numberToTextHook(from, to reflect.Type, data any) (any, error) {
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// durationHook decodes every time.Duration, in Keel's sections, the exchange adapter's and
+// the strategies', from text with a unit. Weakly typed decoding would read a bare number as
+// nanoseconds: `market.tick: 1` spun the loop, `shutdown.timeout: 5` cut shutdown short with
+// orders live. A bare 0 is still 0 whatever the unit.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != durationType {
+		return data, nil
+	}
+	var bare string
+	switch v := data.(type) {
+	case string:
+		s := strings.TrimSpace(v)
+		if d, err := time.ParseDuration(s); err == nil {
+			return d, nil
+		}
+		if _, err := strconv.ParseFloat(s, 64); err != nil {
+			return nil, fmt.Errorf("want a duration with a unit (5s, 250ms, 2m), got %q", v)
+		}
+		bare = s
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		bare = fmt.Sprint(v)
+		if f, err := strconv.ParseFloat(bare, 64); err == nil && f == 0 {
+			return time.Duration(0), nil
+		}
+	default:
+		return data, nil
+	}
+	return nil, fmt.Errorf("durations need a unit: %ss or %sms, not a bare %s (it would be read as nanoseconds)", bare, bare, bare)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,7 +61,7 @@ func newBareLogger(c LogConfig, w io.Writer) zerolog.Logger {
 	w = redact.Writer(w)
 	out := w
 	if console {
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, FormatPrepare: consoleLevel}
 	}
 	setZerologGlobals.Do(func() {
 		// docs/architecture.md's stable log surface names the timestamp "ts", in UTC with milliseconds.
@@ -73,6 +74,31 @@ func newBareLogger(c LogConfig, w io.Writer) zerolog.Logger {
 }
 
 var setZerologGlobals sync.Once
+
+// consoleLevel gives the scheduler's attempt events a level on a terminal. In JSON they carry
+// exactly the stable fields and no level (docs/architecture.md), which the console writer would
+// print as "???"; the level the scheduler chose them at follows from the answer: a success is
+// info, an auth refusal (401/403) error, anything else warn.
+func consoleLevel(evt map[string]any) error {
+	if _, ok := evt[zerolog.LevelFieldName]; ok {
+		return nil
+	}
+	raw, ok := evt["status"]
+	if !ok {
+		return nil
+	}
+	status, _ := strconv.Atoi(fmt.Sprint(raw))
+	code, _ := strconv.Atoi(fmt.Sprint(evt["error_code"]))
+	level := zerolog.WarnLevel
+	switch {
+	case status == 401 || status == 403:
+		level = zerolog.ErrorLevel
+	case status >= 200 && status < 300 && code == 0:
+		level = zerolog.InfoLevel
+	}
+	evt[zerolog.LevelFieldName] = level.String()
+	return nil
+}
 
 // fxLogger sends fx's own events through zerolog: errors at error level, the chatter of
 // provides and invokes at debug, so a normal start shows only what matters.

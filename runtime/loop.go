@@ -12,6 +12,7 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/killswitch"
@@ -59,7 +60,8 @@ type Loop struct {
 	feed           *marketFeed
 	info           *infoCache
 	portfolio      *portfolio
-	streams        *streamState // streams.go
+	streams        *streamState      // streams.go
+	journal        idempotency.Store // nil in tests that run without one
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -68,6 +70,8 @@ type Loop struct {
 	// down, adopted orders) until each strategy's runner exists to take them.
 	early    map[string][]strategy.Event
 	startErr error
+	runCtx   context.Context // the loop's context, for work started by a strategy's failure
+	pulls    map[string]*pullState
 	cancel   context.CancelFunc
 	done     sync.WaitGroup
 }
@@ -86,6 +90,7 @@ type loopParams struct {
 	Strategies []strategy.Definition `group:"strategies"`
 	Clock      clock.Clock           `optional:"true"`
 	Fleet      *fleet.Fleet          `optional:"true"`
+	Journal    idempotency.Store     `optional:"true"`
 }
 
 // wireMarket builds the market feed and the stream state that decides, per symbol, whether
@@ -107,6 +112,8 @@ func provideLoop(p loopParams) (*Loop, error) {
 		orders: p.Orders, sw: p.Switch, fleet: p.Fleet, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
 		rng:     jitter.NewRandom(),
 		runners: map[string]*runner{},
+		pulls:   map[string]*pullState{},
+		journal: p.Journal,
 	}
 	l.info = p.Info
 	if def, err := adapters.Lookup(p.Config.Exchange.Name); err == nil {
@@ -124,6 +131,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 func (l *Loop) start(context.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
+	l.runCtx = ctx
 	l.done.Add(1)
 	go func() {
 		defer l.done.Done()
@@ -166,8 +174,9 @@ func (l *Loop) boot(ctx context.Context) error {
 			return fmt.Errorf("runtime: strategy %s: %w", d.Name, err)
 		}
 		l.metrics.StrategyPanics.WithLabelValues(d.Name) // the series exists at zero
-		r := &runner{name: d.Name, strat: s, box: newMailbox(), log: env.Log,
-			onPanic: func(n string) { l.metrics.StrategyPanics.WithLabelValues(n).Inc() }}
+		r := &runner{name: d.Name, strat: s, box: newMailbox(), log: env.Log, now: l.clk.Now,
+			onPanic: func(n string) { l.metrics.StrategyPanics.WithLabelValues(n).Inc() },
+			onFail:  l.strategyFailed}
 		for _, ev := range l.early[d.Name] {
 			r.box.Put(ev)
 		}
@@ -323,7 +332,7 @@ func (l *Loop) envFor(name string) strategy.Env {
 		Name:      name,
 		Log:       l.log.With().Str("strategy", name).Logger(),
 		Config:    strategySection{cfg: l.cfg, name: name},
-		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw},
+		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw, dead: l.strategyDead},
 		Market:    marketView{name: name, feed: l.feed, info: l.info},
 		Portfolio: l.portfolio,
 	}
@@ -351,6 +360,13 @@ func (l *Loop) stop(ctx context.Context) error {
 	l.cancel()
 	l.done.Wait()
 	var errs []error
+	if !ready {
+		// Stopped before reconciliation finished (a signal during start-up, or start-up
+		// failed): nothing was cancelled, so exit 0 only if the journal proves no order live.
+		if err := l.provenFlat(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if ready && l.cfg.Shutdown.CancelOpenOrders {
 		if err := l.orders.CancelAll(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("runtime: cancelling open orders on shutdown: %w", err))
@@ -370,35 +386,22 @@ func (l *Loop) Ready() bool {
 	return l.ready
 }
 
-// healthy is /healthz: ready and no strategy stopped by a panic.
-func (l *Loop) healthy() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.startErr != nil {
-		return l.startErr
-	}
-	if !l.ready {
-		return errNotReady
-	}
-	for name, r := range l.runners {
-		if !r.alive() {
-			return fmt.Errorf("strategy %s stopped after a panic", name)
-		}
-	}
-	return nil
-}
-
 // strategyOrders is one strategy's strategy.Orders.
 type strategyOrders struct {
 	svc  OrderService
 	name string
 	sw   *killswitch.Switch
+	dead func(name string) bool
 }
 
 // Place refuses at once while the kill switch is tripped: a halted bot whose strategy keeps
 // trying should not journal an intent per try. The scheduler's gate stays the guarantee; this
 // is the cheap early answer.
 func (o strategyOrders) Place(ctx context.Context, in strategy.Intent) (adapters.Order, error) {
+	if o.dead != nil && o.dead(o.name) {
+		// Its orders are being pulled; a goroutine it left behind must not place more.
+		return adapters.Order{}, fmt.Errorf("%w: %s", ErrStrategyDead, o.name)
+	}
 	if o.sw != nil {
 		if err := o.sw.Check(); err != nil {
 			return adapters.Order{}, err

@@ -21,6 +21,9 @@ type Status struct {
 	Scheduler  scheduler.Snapshot `json:"scheduler"`
 	// Fleet is set in fleet mode: whether Redis answers, and why not.
 	Fleet *fleet.Status `json:"fleet,omitempty"`
+	// Strategies: each one running or dead, with its open orders (a dead one: how it died
+	// and whether its orders were pulled).
+	Strategies []StrategyStatus `json:"strategies"`
 }
 
 type adminParams struct {
@@ -47,9 +50,11 @@ func provideAdmin(p adminParams) *AdminServer {
 		return redactedJSON(Status{
 			InstanceID: p.Config.Bot.InstanceID, Exchange: p.Config.Exchange.Name, Ready: p.Loop.Ready(),
 			KillSwitch: p.Switch.State(), Scheduler: snapshot(), Fleet: fleetStatus(p.Fleet),
+			Strategies: p.Loop.strategies(),
 		})
 	}
-	h := NewAdminHandler(p.Metrics, status, p.Loop.healthy, func() { snapshot() })
+	healthy := func() error { return p.Loop.health(p.Switch, p.Scheduler.Snapshot()) }
+	h := NewAdminHandler(p.Metrics, status, healthy, func() { snapshot() })
 	srv := NewAdminServer(p.Config.Admin, h, p.Logging.Logger)
 	if p.Config.Admin.Listen != "" {
 		p.Lifecycle.Append(fx.Hook{

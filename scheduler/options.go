@@ -17,8 +17,7 @@ type options struct {
 	observers []func(AttemptEvent)
 	authHook  func(Outcome)
 	kinds     map[string]NewCounterFunc
-	newSem    NewSemaphoreFunc
-	shared    SharedHolds
+	shared    Shared
 }
 
 // WithClock sets the scheduler's clock (default: the wall clock). Tests pass a fake.
@@ -49,13 +48,9 @@ func WithObserver(f func(AttemptEvent)) Option {
 func WithAuthFailureHook(f func(Outcome)) Option { return func(o *options) { o.authHook = f } }
 
 // WithWindowKind registers a window kind: WindowConfig.Kind names it, f builds its Counter
-// (a fleet-shared one, say). Registering a built-in kind's name replaces its Counter; the
+// (a user's own way of counting). Registering a built-in kind's name replaces its Counter; the
 // kind keeps its other traits (a decaying window's default burst and pacing rate), so the
 // Counter must count the way that kind does.
 func WithWindowKind(kind string, f NewCounterFunc) Option {
 	return func(o *options) { o.kinds[kind] = f }
 }
-
-// WithSemaphores sets how each bucket's Semaphore is built (default NewLocalSemaphore; a
-// fleet-shared one in fleet mode).
-func WithSemaphores(f NewSemaphoreFunc) Option { return func(o *options) { o.newSem = f } }

@@ -25,7 +25,7 @@ type Scheduler struct {
 	observers []func(AttemptEvent)
 	authHook  func(Outcome)
 	kinds     map[string]NewCounterFunc
-	shared    SharedHolds
+	shared    Shared
 
 	mu       sync.Mutex
 	closed   bool
@@ -37,8 +37,11 @@ type Scheduler struct {
 	scan     uint64
 	retries  retryBudget
 	ban      banState
-	wakeAt   time.Time // when the dispatcher must next pump
-	armed    time.Time // what the dispatcher's timer is set for
+	// endpoints counts malformed answers per endpoint (endpoint.go); only endpoints with a
+	// run of them have an entry.
+	endpoints map[endpointKey]*endpointFault
+	wakeAt    time.Time // when the dispatcher must next pump
+	armed     time.Time // what the dispatcher's timer is set for
 
 	kick     chan struct{}
 	poke     chan struct{} // Wake: pump now
@@ -54,11 +57,10 @@ func (openGate) Allow(context.Context, Priority) error { return nil }
 // dispatcher goroutine, which Close stops.
 func New(cfg Config, opts ...Option) (*Scheduler, error) {
 	o := options{
-		clock:  clock.Real{},
-		log:    zerolog.Nop(),
-		gate:   openGate{},
-		newSem: NewLocalSemaphore,
-		kinds:  map[string]NewCounterFunc{KindFixed: newFixedCounter, KindSliding: newSlidingCounter, KindDecaying: newDecayingCounter},
+		clock: clock.Real{},
+		log:   zerolog.Nop(),
+		gate:  openGate{},
+		kinds: map[string]NewCounterFunc{KindFixed: newFixedCounter, KindSliding: newSlidingCounter, KindDecaying: newDecayingCounter},
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -82,6 +84,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		shared:    o.shared,
 		windows:   map[string]*window{},
 		buckets:   map[string]*bucket{},
+		endpoints: map[endpointKey]*endpointFault{},
 		retries: retryBudget{
 			ratio: cfg.RetryBudget.Ratio,
 			floor: int64(cfg.RetryBudget.Floor),
@@ -102,10 +105,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		s.addWindowLocked(wc, now)
 	}
 	for _, bc := range cfg.Buckets {
-		s.buckets[bc.Name] = &bucket{cfg: bc, sem: o.newSem(bc, cfg.AIMD.SuccessRun)}
-		if w, ok := s.buckets[bc.Name].sem.(Waker); ok {
-			w.SetWaker(s.Wake)
-		}
+		s.buckets[bc.Name] = &bucket{cfg: bc, sem: s.newSemaphore(bc)}
 	}
 	go s.loop()
 	return s, nil
@@ -114,10 +114,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 // addWindowLocked adds a validated-with-defaults window of a known kind.
 // requires that s.mu is held (or s is not shared yet).
 func (s *Scheduler) addWindowLocked(wc WindowConfig, now time.Time) {
-	w := &window{cfg: wc, counter: s.kinds[wc.Kind](wc)}
-	if wk, ok := w.counter.(Waker); ok {
-		wk.SetWaker(s.Wake)
-	}
+	w := &window{cfg: wc, counter: s.newCounter(wc)}
 	w.configurePace(s.cfg.SafetyFraction, now)
 	s.windows[wc.Name] = w
 }
@@ -196,10 +193,7 @@ func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Durat
 			d.setRate(server, limit, interval) // keeps the level exactly
 		} else {
 			used := w.counter.Used(server)
-			w.counter = s.kinds[wc.Kind](wc)
-			if wk, ok := w.counter.(Waker); ok {
-				wk.SetWaker(s.Wake)
-			}
+			w.counter = s.newCounter(wc)
 			w.counter.Add(server, used)
 		}
 	}

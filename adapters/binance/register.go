@@ -15,7 +15,7 @@ func init() {
 		Name: "binance",
 		NewConfig: func() adapters.Config {
 			c := &BotConfig{}
-			c.setDefaults()
+			c.setFixedDefaults() // stream URLs follow the base_url the user sets
 			return c
 		},
 		New: func(cfg adapters.Config, env adapters.Env) (adapters.Exchange, error) {

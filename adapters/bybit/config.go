@@ -115,6 +115,11 @@ func (c *Config) Validate() error {
 	if _, err := rest.ParseBaseURL(d.BaseURL); err != nil {
 		return configErr("base_url", "%v", err)
 	}
+	// base_url overrides environment; a base_url of another Bybit environment than the one
+	// named would trade where the operator did not mean to (keys belong to one environment).
+	if other := hostEnvironment(d.BaseURL); d.Environment != "mainnet" && other != "" && other != d.Environment {
+		return configErr("base_url", "%q is Bybit %s but environment is %s: leave base_url empty to follow environment", d.BaseURL, other, d.Environment)
+	}
 	if d.RecvWindow < 1 || d.RecvWindow > MaxRecvWindow {
 		return configErr("recv_window", "want milliseconds in [1, %d], got %d", MaxRecvWindow, d.RecvWindow)
 	}
@@ -133,6 +138,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// hostEnvironment names the Bybit environment of a REST root, or "" for a host that is not
+// one of Bybit's three (a regional host, the simulator).
+func hostEnvironment(raw string) string {
+	for env, root := range map[string]string{"mainnet": MainnetURL, "testnet": TestnetURL, "demo": DemoURL} {
+		if strings.TrimRight(strings.ToLower(raw), "/") == root {
+			return env
+		}
+	}
+	return ""
 }
 
 // SchedulerWindows are the adapter's limit windows at Bybit's documented limits.

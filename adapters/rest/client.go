@@ -277,7 +277,7 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 	if err != nil {
 		if success {
 			// The exchange answered but we cannot read it: for a write the effect is unknown.
-			out.Class = TransportClass(true, call.Write)
+			out.Class, out.Malformed = TransportClass(true, call.Write), true
 			out.Err = fmt.Errorf("%s: %w: %s %s: reading the answer: %s", c.cfg.Name, ErrMalformedAnswer, call.Method, call.Endpoint, c.sanitize(err, call))
 			return out
 		}
@@ -286,7 +286,11 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 	c.cfg.Classify(Answer{Endpoint: call.Endpoint, Method: call.Method, Status: resp.StatusCode, Header: resp.Header, Body: raw, Write: call.Write, Now: now}, &out)
 	if success && out.Class == scheduler.ClassNone && out.Err == nil && call.Parse != nil {
 		if perr := call.Parse(raw); perr != nil {
-			out.Class = TransportClass(true, call.Write)
+			// An endpoint fault, not a platform outage: the scheduler counts it per endpoint.
+			out.Class, out.Malformed = TransportClass(true, call.Write), true
+			if !errors.Is(perr, ErrMalformedAnswer) {
+				perr = fmt.Errorf("%w: %w", ErrMalformedAnswer, perr)
+			}
 			out.Err = fmt.Errorf("%s: %s %s: %w", c.cfg.Name, call.Method, call.Endpoint, perr)
 		}
 	}

@@ -90,9 +90,28 @@ func TestBodyBound(t *testing.T) {
 	c := newClient(t, ex.URL)
 	for write, want := range map[bool]scheduler.Class{true: scheduler.ClassUnknown, false: scheduler.ClassTransient} {
 		out := get(c, "/big", write, func([]byte) error { t.Fatal("an oversized body was parsed"); return nil })
-		if out.Class != want || !errors.Is(out.Err, rest.ErrMalformedAnswer) {
-			t.Fatalf("write=%v: class %s err %v", write, out.Class, out.Err)
+		if out.Class != want || !out.Malformed || !errors.Is(out.Err, rest.ErrMalformedAnswer) {
+			t.Fatalf("write=%v: class %s malformed %v err %v", write, out.Class, out.Malformed, out.Err)
 		}
+	}
+}
+
+// A 2xx whose body the adapter cannot parse is marked malformed (an endpoint fault the
+// scheduler counts per endpoint, not a platform outage), its error matching
+// ErrMalformedAnswer even when the parser did not say so; a failure without an answer is not.
+func TestUnparsableSuccessIsMalformed(t *testing.T) {
+	ex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"bidPrice":`)
+	}))
+	defer ex.Close()
+	c := newClient(t, ex.URL)
+	out := get(c, "/api/ticker", false, func(b []byte) error { return errors.New("unexpected end of JSON input") })
+	if out.Class != scheduler.ClassTransient || !out.Malformed || !errors.Is(out.Err, rest.ErrMalformedAnswer) {
+		t.Fatalf("class %s malformed %v err %v, want a transient malformed answer", out.Class, out.Malformed, out.Err)
+	}
+	ex.Close()
+	if out := get(c, "/api/ticker", false, nil); out.Malformed {
+		t.Fatalf("a connection failure was marked malformed: %+v", out)
 	}
 }
 

@@ -41,6 +41,9 @@ type Faults struct {
 	// (a permission or IP rule changed, or a spurious refusal) while others still work. It
 	// does not count toward disabling the key.
 	AuthErrorRate float64 `json:"auth_error_rate"`
+	// MalformedRate applies the request and answers 200 with a body no client can read
+	// (truncated JSON): one broken endpoint (with Paths) of an exchange that is otherwise up.
+	MalformedRate float64 `json:"malformed_rate"`
 	// EchoAPIKey makes the injected error and auth answers end their message with the API
 	// key the request carried ("(key: ...)"), as some exchanges echo what they refused: a bot
 	// must not log it, write it in a kill-switch reason or serve it on /status. Binance
@@ -61,7 +64,7 @@ func (f Faults) Validate() error {
 		name string
 		v    float64
 	}{{"error_rate", f.ErrorRate}, {"timeout_rate", f.TimeoutRate}, {"unknown_rate", f.UnknownRate},
-		{"auth_error_rate", f.AuthErrorRate}} {
+		{"auth_error_rate", f.AuthErrorRate}, {"malformed_rate", f.MalformedRate}} {
 		if !(r.v >= 0 && r.v <= 1) {
 			return fmt.Errorf("faults: %s: want a fraction in [0, 1], got %v", r.name, r.v)
 		}
@@ -78,6 +81,10 @@ func (f Faults) Validate() error {
 	return nil
 }
 
+// malformedBody is what MalformedRate answers: JSON cut short, as a broken proxy or a
+// half-deployed endpoint would send it.
+const malformedBody = `{"symbol":"BTCUSDT","bidPrice":`
+
 type faultKind int
 
 const (
@@ -87,6 +94,7 @@ const (
 	faultHang
 	faultUnknown
 	faultAuth
+	faultMalformed
 )
 
 func (f Faults) applies(method, path string) bool {
@@ -134,6 +142,8 @@ func (f Faults) draw(method, path string, u float64) faultKind {
 		return faultDrop
 	case u < f.ErrorRate+f.AuthErrorRate+f.TimeoutRate+f.UnknownRate:
 		return faultUnknown
+	case u < f.ErrorRate+f.AuthErrorRate+f.TimeoutRate+f.UnknownRate+f.MalformedRate:
+		return faultMalformed
 	}
 	return faultNone
 }

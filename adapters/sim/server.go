@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -287,6 +288,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch fault {
 		case faultUnknown:
 			rep = reply{status: errTimeout().status, body: errTimeout()}
+		case faultMalformed:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, malformedBody)
+			return
 		case faultDrop:
 			// The order is booked; the client never hears. http.ErrAbortHandler closes the
 			// connection without an answer.

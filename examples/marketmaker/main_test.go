@@ -31,6 +31,9 @@ type syncBuffer = syncbuf.Buffer
 func TestMain(m *testing.M) {
 	if os.Getenv("MARKETMAKER_TEST_RUN_MAIN") == "1" {
 		os.Args = []string{os.Args[0]}
+		if a := os.Getenv("MARKETMAKER_TEST_ARGS"); a != "" {
+			os.Args = append(os.Args, strings.Fields(a)...)
+		}
 		main()
 		return
 	}

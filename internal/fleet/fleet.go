@@ -1,6 +1,6 @@
 // Package fleet runs several Keel instances that share one API key as one client, through
-// Redis. It implements the seams the other packages define: the scheduler's shared window
-// Counter (Reserver), bucket Semaphore and SharedHolds; a killswitch.Backend; and the gate that
+// Redis. It implements the seams the other packages define: scheduler.Shared (the windows,
+// bucket semaphores and holds the scheduler shares); a killswitch.Backend; and the gate that
 // keeps orders in while Redis cannot be reached. The idempotency journal's Redis store lives
 // in idempotency (RedisStore); Fleet.Journal returns one under the fleet's prefix, and the
 // fleet marks its instance alive in it so that the others know when to take its entries over.
@@ -248,15 +248,13 @@ func (f *Fleet) Journal(opts ...idempotency.Option) *idempotency.RedisStore {
 	return idempotency.NewRedisStore(f.rdb, f.opts.Prefix, opts...)
 }
 
-// SchedulerOptions are the scheduler options that share its windows, buckets and holds: fixed
-// windows become leased Redis windows (sliding windows are not shared; Check refuses them),
-// every bucket a Redis semaphore, every breaker opening and bucket pause a shared hold.
+// SchedulerOptions are the scheduler options that share its windows, buckets and holds
+// (scheduler.WithShared; see seam.go): fixed windows become leased Redis windows, every bucket
+// a Redis semaphore, every breaker opening and bucket pause a shared hold. A window of another
+// kind (Check refuses them in the configuration; AddWindow may add one at run time) stays
+// local, on a share of limit ÷ Options.Size, and is logged.
 func (f *Fleet) SchedulerOptions() []scheduler.Option {
-	return []scheduler.Option{
-		scheduler.WithWindowKind(scheduler.KindFixed, f.newCounter),
-		scheduler.WithSemaphores(f.newSemaphore),
-		scheduler.WithSharedHolds(f.holds),
-	}
+	return []scheduler.Option{scheduler.WithShared(seam{f})}
 }
 
 // Check reports a scheduler configuration fleet mode cannot share: a window of a kind other

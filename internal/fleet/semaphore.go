@@ -25,8 +25,8 @@ type ret struct {
 	at            int64
 }
 
-// semaphore is a bucket's concurrency cap shared by the fleet (scheduler.Semaphore and
-// scheduler.Waker). The scheduler calls it with its lock held, one call at a time; mu guards
+// semaphore is a bucket's concurrency cap shared by the fleet (a scheduler.Semaphore, built
+// by Shared.Semaphore). The scheduler calls it with its lock held, one call at a time; mu guards
 // it against the fleet's background goroutines. Lock order: a counter's mu, then a
 // semaphore's (a lease's round trip carries the semaphores' renewals); never the reverse.
 type semaphore struct {
@@ -60,17 +60,20 @@ type semaphore struct {
 	offset       time.Duration // Redis's clock minus ours, as last measured
 	queued       bool          // waiting in f.syncs
 	local        scheduler.Semaphore
+	newLocal     func(maxConcurrency int) scheduler.Semaphore // the scheduler's local AIMD semaphore
 	localHeld    int
 	wake         func()
 }
 
-func (f *Fleet) newSemaphore(b scheduler.BucketConfig, successRun int) scheduler.Semaphore {
+// newSemaphore builds bucket b's shared semaphore; local builds the scheduler's in-process
+// one, for the local share.
+func (f *Fleet) newSemaphore(b scheduler.BucketConfig, successRun int, local func(int) scheduler.Semaphore) *semaphore {
 	lb := b
 	lb.MaxConcurrency = b.MaxConcurrency / f.opts.Size
 	s := &semaphore{
 		f: f, bucket: b.Name, cap: b.MaxConcurrency, initial: (b.MaxConcurrency + 1) / 2, run: max(1, successRun), lb: lb,
 		keys:  []string{f.opts.Prefix + "s:" + b.Name, f.opts.Prefix + "a:" + b.Name, f.opts.Prefix + "q:" + b.Name, f.eventsChannel()},
-		local: scheduler.NewLocalSemaphore(lb, successRun),
+		local: local(lb.MaxConcurrency), newLocal: local,
 	}
 	s.limit = s.initial
 	if s.localCap() == 0 {
@@ -347,7 +350,7 @@ func (s *semaphore) cameBack() {
 		s.force = append(s.force, sl)
 	}
 	s.localHeld = 0
-	s.local = scheduler.NewLocalSemaphore(s.lb, s.run)
+	s.local = s.newLocal(s.lb.MaxConcurrency)
 	if len(s.force) > 0 {
 		s.kickLocked()
 	}
