@@ -192,11 +192,10 @@ func notSent(err error) bool {
 		return false
 	case errors.As(err, &be), errors.As(err, &ge),
 		errors.Is(err, scheduler.ErrShed), errors.Is(err, scheduler.ErrInvalidRequest),
-		errors.Is(err, scheduler.ErrClosed):
+		errors.Is(err, scheduler.ErrClosed), errors.Is(err, scheduler.ErrNotSent):
 		return true
 	}
-	// ctx errors and ErrBudgetExhausted from the scheduler before the first attempt come bare,
-	// but an adapter could return them after writing the request: treat them as unknown.
+	// A bare context error could come from an adapter after it wrote the request: unknown.
 	return false
 }
 

@@ -171,32 +171,37 @@ func TestConfigErrorsNeverCarryTheSecret(t *testing.T) {
 	}
 }
 
-// Every exchange template asks for its secrets from the environment, then loads as that
-// exchange with the adapter's own config.
+// Every exchange template (configs/<exchange>.yaml) asks for its secrets from the
+// environment, then loads as that exchange with the adapter's own config, which never prints
+// the secret. A template added with a new exchange is covered without a line here.
 func TestExchangeTemplatesNeedSecretsFromTheEnvironment(t *testing.T) {
-	const b64 = "c2VjcmV0"                                      // base64, as Kraken issues secrets
-	const seed = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2U=" // a 32-byte Ed25519 seed, base64
-	for _, tt := range []struct{ file, name, baseURL, secret string }{
-		{"../configs/binance.yaml", "binance", "https://api.binance.com", b64},
-		{"../configs/kraken.yaml", "kraken", "https://api.kraken.com", b64},
-		{"../configs/bybit.yaml", "bybit", "https://api-testnet.bybit.com", b64},
-		{"../configs/coinbase.yaml", "coinbase", "https://api.coinbase.com", seed},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: tt.file, Environ: []string{}})
+	// A 32-byte seed in base64: a secret every adapter takes (an HMAC secret, Kraken's base64
+	// private key, Coinbase's Ed25519 seed).
+	const secret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2U="
+	files, err := filepath.Glob("../configs/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		if name == "sim" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: file, Environ: []string{}})
 			if err == nil || !strings.Contains(err.Error(), "exchange.api_") {
 				t.Fatalf("the template without environment must ask for the key: %v", err)
 			}
-			c, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: tt.file, Environ: []string{
-				"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=" + tt.secret,
+			c, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: file, Environ: []string{
+				"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=" + secret,
 			}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Exchange.Name != tt.name || !strings.Contains(fmt.Sprint(c.Exchange.Adapter), tt.baseURL) {
-				t.Fatalf("template: %s %v", c.Exchange.Name, c.Exchange.Adapter)
+			if c.Exchange.Name != name {
+				t.Fatalf("%s configures exchange %q", file, c.Exchange.Name)
 			}
-			if strings.Contains(fmt.Sprint(c.Exchange.Adapter), tt.secret) {
+			if strings.Contains(fmt.Sprint(c.Exchange.Adapter), secret) {
 				t.Fatalf("the adapter config prints its secret: %v", c.Exchange.Adapter)
 			}
 		})

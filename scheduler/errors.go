@@ -24,6 +24,9 @@ var (
 	// missing Attempt, a cost no window could ever grant, a Cancel that is not a Write); the
 	// message names the field.
 	ErrInvalidRequest = errors.New("scheduler: invalid request")
+	// ErrNotSent is matched by the error of a request none of whose attempts left: its
+	// context ended or its budget ran out while it waited. Nothing reached the exchange.
+	ErrNotSent = errors.New("scheduler: not sent")
 )
 
 // Error is a request's final failure: the class of its last attempt, the attempt's outcome

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -303,6 +304,17 @@ func (s *Scheduler) checkAmount(i int, field string, amt int64, win *window, p P
 	return nil
 }
 
+// notSent marks the end of a request whose first attempt never left (its context ended in
+// the queue, its budget ran out): errors.Is(err, ErrNotSent) tells a caller that nothing
+// reached the exchange, and the cause stays matchable (context.Canceled, ErrBudgetExhausted).
+// The scheduler's typed refusals (shed, breaker, gate) already say so and pass unchanged.
+func notSent(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrBudgetExhausted) {
+		return fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
+	return err
+}
+
 // Do sends r and returns when it has succeeded or failed for good, with the outcome of its
 // last attempt. It is the method most callers want.
 //
@@ -314,7 +326,7 @@ func (s *Scheduler) checkAmount(i int, field string, amt int64, win *window, p P
 // ErrBudgetExhausted, ErrClosed, ErrInvalidRequest, or ctx's error. ClassOf sorts them.
 func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 	if err := ctx.Err(); err != nil {
-		return Outcome{}, err
+		return Outcome{}, notSent(err)
 	}
 	start := s.clock.Now()
 	w, err := s.newWaiter(r, start)
@@ -335,7 +347,7 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 		w.attempt = attempt
 		if err := s.acquire(ctx, w); err != nil {
 			if attempt == 1 {
-				return Outcome{}, err
+				return Outcome{}, notSent(err)
 			}
 			return last, newError(lastClass, last, attempt-1, err)
 		}
