@@ -111,6 +111,51 @@ if cur and pcall(cjson.decode, cur) then lifted = cur end
 redis.call('SET', KEYS[2], '{"resume":' .. ARGV[1] .. ',"lifted":' .. lifted .. '}')
 return 1`)
 
+// writeBackScript puts a vanished halt back, unless a resume record that lifted it has been
+// written since it was last seen: the check and the write are one step, so a resume landing
+// between an instance's read and its write-back is never undone. It returns {0, halt} when it
+// wrote the halt back, {1, halt} when a halt is already in place, {2, record} when the halt
+// was resumed.
+var writeBackScript = newScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then return {1, cur} end
+local rec = redis.call('GET', KEYS[2])
+if rec then
+  local ok, r = pcall(cjson.decode, rec)
+  local okh, h = pcall(cjson.decode, ARGV[1])
+  if ok and okh and type(r) == 'table' and type(r.lifted) == 'table' then
+    local l = r.lifted
+    if l.who == h.who and l.why == h.why and l.when == h.when and
+       (l.host or '') == (h.host or '') and (tonumber(l.pid) or 0) == (tonumber(h.pid) or 0) then
+      return {2, rec}
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return {0, ARGV[1]}`)
+
+// writeBack restores the halt held after its key vanished, unless a resume lifted it
+// meanwhile (resumed true).
+func (b *RedisBackend) writeBack(ctx context.Context, held killswitch.Reason) (inForce killswitch.Reason, resumed bool, err error) {
+	v, err := json.Marshal(held)
+	if err != nil {
+		return held, false, err
+	}
+	res, err := writeBackScript.run(ctx, b.rdb, []string{b.key, b.resumeKey()}, v).Slice()
+	if err != nil || len(res) != 2 {
+		return held, false, fmt.Errorf("killswitch: %s: write back: %v", b, err)
+	}
+	code, _ := res[0].(int64)
+	text, _ := res[1].(string)
+	if code == 2 {
+		return held, true, nil
+	}
+	if json.Unmarshal([]byte(text), &inForce) != nil {
+		return held, false, nil
+	}
+	return inForce, false, nil
+}
+
 // Resume implements killswitch.Backend: ResumeWith with no reason.
 func (b *RedisBackend) Resume(ctx context.Context) error {
 	return b.ResumeWith(ctx, killswitch.Reason{Who: "unknown", When: time.Now(), Why: "no reason given"})
@@ -269,8 +314,18 @@ func (b *SyncedBackend) Load(ctx context.Context) (killswitch.Status, error) {
 		return killswitch.Status{}, nil
 	case b.known != nil: // the fleet's halt vanished without a resume: it stays
 		held := *b.known
+		inForce, resumed, err := b.redis.writeBack(ctx, held)
+		if err == nil && resumed { // a resume landed since this instance read: follow it
+			if fs.Halted {
+				if err := b.file.Resume(ctx); err != nil {
+					return fs, nil
+				}
+			}
+			b.agreed, b.known = false, nil
+			return killswitch.Status{}, nil
+		}
 		b.logLost("the fleet's halt vanished from Redis without a resume (store lost?): halt kept and written back", held)
-		if inForce, err := b.redis.Trip(ctx, held); err == nil {
+		if err == nil {
 			b.known = &inForce
 		}
 		if fs.Halted {
