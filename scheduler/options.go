@@ -20,6 +20,9 @@ type options struct {
 	kinds     map[string]NewCounterFunc
 	newSem    NewSemaphoreFunc
 	shared    SharedHolds
+
+	// holdObservers receive every bucket pause (bounds.go).
+	holdObservers []func(HoldEvent)
 }
 
 // WithClock sets the scheduler's clock (default: the wall clock). Tests pass a fake.
