@@ -11,8 +11,8 @@ import (
 )
 
 // Config is an adapter's configuration: the keys of the `exchange:` section other than
-// `name`. Definition.NewConfig returns it as a pointer to a struct with koanf tags and every
-// default applied; the runtime decodes the section into it (unknown keys refused), then asks
+// `name`. Definition.NewConfig returns it as a pointer to a struct with koanf tags; the
+// runtime decodes the section into it (unknown keys refused), then asks
 // it to Validate. Its String and GoString must never print a secret.
 type Config interface {
 	// Validate checks the decoded config and names the bad key ("base_url: ...").
@@ -28,13 +28,34 @@ type Config interface {
 	AcceptanceWindow() time.Duration
 }
 
+// ZeroValued is implemented by a Config with numeric keys for which 0 is a value of its own
+// (a seed); ZeroIsValue names them, without the "exchange." prefix. The runtime refuses a 0
+// written for any other numeric key of the section: there a zero means the default, which is
+// not what the user wrote.
+type ZeroValued interface {
+	ZeroIsValue() []string
+}
+
 // SimTarget is implemented by a Config that can be pointed at the simulated exchange
 // (adapters/sim) speaking its dialect: the embedded simulator builds the dialect's adapter
 // from NewConfig plus ForSimulator.
 type SimTarget interface {
-	// ForSimulator points the config at a simulator serving REST at restURL and WebSockets
-	// at wsURL ("ws://127.0.0.1:port"), with the simulator's account credentials.
-	ForSimulator(restURL, wsURL, apiKey, apiSecret string)
+	// ForSimulator points the config at a simulator.
+	ForSimulator(s SimEndpoint)
+}
+
+// SimEndpoint is where a simulator serves and how: what an adapter's config needs to talk
+// to it.
+type SimEndpoint struct {
+	// RESTURL is the REST root ("http://127.0.0.1:port"), WSURL the WebSocket root
+	// ("ws://127.0.0.1:port").
+	RESTURL, WSURL string
+	// APIKey and APISecret are the simulated account's credentials (the secret as the
+	// simulator's HMAC key; an exchange that issues base64 secrets encodes it).
+	APIKey, APISecret string
+	// TimeScale is how many times faster than real time the simulator runs its limits: an
+	// adapter whose limits are not announced by the exchange scales its own by it.
+	TimeScale float64
 }
 
 // Env is what an adapter's constructor gets from the runtime.
@@ -54,7 +75,9 @@ type Env struct {
 type Definition struct {
 	// Name is what `exchange.name` says ("binance", "bybit", "kraken", "sim").
 	Name string
-	// NewConfig returns a fresh config with every default applied.
+	// NewConfig returns a fresh config for the runtime to decode the section into: with the
+	// defaults that depend on no other key applied, and those that do (a base URL that
+	// follows the chosen environment) left for New.
 	NewConfig func() Config
 	// New builds the adapter from a validated config returned by NewConfig.
 	New func(cfg Config, env Env) (Exchange, error)

@@ -35,7 +35,7 @@ func BenchmarkLifecycle(b *testing.B) {
 func benchLifecycle(b *testing.B, s idempotency.Store) {
 	defer s.Close()
 	g := newGen(b, "kl", "bench")
-	in := idempotency.Intent{Symbol: "BTCUSDT", Side: "BUY", Type: "LIMIT", TimeInForce: "GTC", Quantity: "0.001", Price: "60000.01", Strategy: "mm"}
+	in := idempotency.IntentRecord{Symbol: "BTCUSDT", Side: "BUY", Type: "LIMIT", TimeInForce: "GTC", Quantity: "0.001", Price: "60000.01", Strategy: "mm"}
 	keys := make([]string, b.N)
 	for i := range keys {
 		keys[i] = g.Next()

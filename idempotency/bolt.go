@@ -20,7 +20,11 @@ import (
 // The journal file's layout. A file without this exact format marker is not opened.
 const (
 	journalFormat  = "keel-journal"
-	journalVersion = "1"
+	journalVersion = "2" // 2: entries carry a checksum (checksum.go)
+	// journalVersion1 journals (bare JSON entries) are read, and marked version 2 when opened,
+	// so a build that reads only version 1 refuses the file by its version instead of
+	// calling its first checksummed entry corrupt.
+	journalVersion1 = "1"
 )
 
 var (
@@ -119,6 +123,10 @@ func OpenFile(path string, opts ...Option) (*FileStore, error) {
 		return nil, err
 	}
 	if err := checkJournal(db, path, st.Size()); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := markCurrentVersion(db, path); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -263,7 +271,7 @@ func checkJournal(db *bbolt.DB, path string, size int64) (err error) {
 		if f := meta.Get(keyFormat); !bytes.Equal(f, []byte(journalFormat)) {
 			return corrupt("not a Keel journal (format marker %q)", clip(f))
 		}
-		if v := meta.Get(keyVersion); !bytes.Equal(v, []byte(journalVersion)) {
+		if v := meta.Get(keyVersion); !bytes.Equal(v, []byte(journalVersion)) && !bytes.Equal(v, []byte(journalVersion1)) {
 			return &JournalError{Path: path, Problem: fmt.Sprintf("journal version %q, this build reads version %s", clip(v), journalVersion), Kind: ErrVersion}
 		}
 		if tx.Bucket(bucketCursors) == nil {
@@ -282,13 +290,35 @@ func checkJournal(db *bbolt.DB, path string, size int64) (err error) {
 	})
 }
 
+// markCurrentVersion marks a checked version 1 journal as version 2 before anything writes a
+// checksummed entry into it.
+func markCurrentVersion(db *bbolt.DB, path string) error {
+	current := false
+	_ = db.View(func(tx *bbolt.Tx) error {
+		current = bytes.Equal(tx.Bucket(bucketMeta).Get(keyVersion), []byte(journalVersion))
+		return nil
+	})
+	if current {
+		return nil // no write, no fsync: the common case
+	}
+	err := db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, []byte(journalVersion)) })
+	if err != nil {
+		return &JournalError{Path: path, Problem: "cannot mark the journal version " + journalVersion, Err: err}
+	}
+	return nil
+}
+
 // decodeEntry decodes a stored entry and checks it is one a Store could have written.
 func decodeEntry(k, v []byte) (Entry, error) {
 	var e Entry
 	if v == nil {
 		return e, fmt.Errorf("entry %q: a nested bucket, not an entry", clip(k))
 	}
-	if err := json.Unmarshal(v, &e); err != nil {
+	js, err := entryJSON(k, v)
+	if err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal(js, &e); err != nil {
 		return e, fmt.Errorf("entry %q: bad JSON: %v", clip(k), err)
 	}
 	if e.Key != string(k) {
@@ -337,7 +367,7 @@ func (s *FileStore) Reserve(ctx context.Context, e Entry) error {
 	if err != nil {
 		return err
 	}
-	v, err := json.Marshal(e)
+	v, err := encodeEntry(e)
 	if err != nil {
 		return fmt.Errorf("idempotency: entry %s: %w", e.Key, err)
 	}
@@ -370,7 +400,7 @@ func (s *FileStore) Update(ctx context.Context, key string, fn func(*Entry) erro
 		if err != nil {
 			return err
 		}
-		nv, err := json.Marshal(next)
+		nv, err := encodeEntry(next)
 		if err != nil {
 			return fmt.Errorf("idempotency: entry %s: %w", key, err)
 		}

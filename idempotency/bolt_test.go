@@ -27,7 +27,7 @@ func writeJournal(t *testing.T, path string, n int) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		e := idempotency.Entry{Key: fmt.Sprintf("kl-a-%04d", i), Intent: idempotency.Intent{
+		e := idempotency.Entry{Key: fmt.Sprintf("kl-a-%04d", i), Intent: idempotency.IntentRecord{
 			Symbol: "BTCUSDT", Side: "BUY", Type: "LIMIT", Quantity: "1", Price: strings.Repeat("9", 40),
 		}}
 		if err := s.Reserve(ctx, e); err != nil {
@@ -139,8 +139,8 @@ func TestOpenFileBad(t *testing.T) {
 		}, idempotency.ErrCorrupt, `holds key "kl-a-0009"`},
 		{"newer version", func(t *testing.T, path string) {
 			writeJournal(t, path, 1)
-			editBolt(t, path, func(tx *bbolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte("2")) })
-		}, idempotency.ErrVersion, `journal version "2"`},
+			editBolt(t, path, func(tx *bbolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte("3")) })
+		}, idempotency.ErrVersion, `journal version "3"`},
 		{"foreign bbolt file", func(t *testing.T, path string) {
 			editBolt(t, path, func(tx *bbolt.Tx) error { _, err := tx.CreateBucket([]byte("something")); return err })
 		}, idempotency.ErrCorrupt, "not a Keel journal"},

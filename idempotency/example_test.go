@@ -23,7 +23,7 @@ func ExampleOpenFile() {
 		return
 	}
 	key := "kl-mm1-0UmrNXbk000lhTBw7y" // from KeyGenerator.Next
-	_ = journal.Reserve(ctx, idempotency.Entry{Key: key, Intent: idempotency.Intent{
+	_ = journal.Reserve(ctx, idempotency.Entry{Key: key, Intent: idempotency.IntentRecord{
 		Symbol: "BTCUSDT", Side: "BUY", Type: "LIMIT", Quantity: "0.001", Price: "60000.01",
 	}})
 	_, _ = journal.Update(ctx, key, func(e *idempotency.Entry) error {

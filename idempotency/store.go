@@ -63,9 +63,12 @@ func (s State) Unresolved() bool {
 	return s == StateReserved || s == StateSent || s == StateUnknown
 }
 
-// Intent is what a strategy asked for. Amounts are decimal strings exactly as validated and
-// rounded by the orders manager (this package does not do arithmetic on them).
-type Intent struct {
+// IntentRecord is the journal's serialized form of an orders.Intent (strategy.Intent is the
+// same type): the order as validated and rounded by the orders manager, amounts as decimal
+// strings (this package does no arithmetic on them), and the strategy that owns it. The
+// orders package converts in both directions, in one place. The JSON names are the journal's
+// on-disk format: renaming one makes existing journals unreadable.
+type IntentRecord struct {
 	Symbol      string `json:"symbol"`
 	Side        string `json:"side"`
 	Type        string `json:"type"`
@@ -77,10 +80,10 @@ type Intent struct {
 
 // Entry is one intent's journal record.
 type Entry struct {
-	Key             string `json:"key"`
-	Intent          Intent `json:"intent"`
-	State           State  `json:"state"`
-	ExchangeOrderID string `json:"exchange_order_id,omitempty"`
+	Key             string       `json:"key"`
+	Intent          IntentRecord `json:"intent"`
+	State           State        `json:"state"`
+	ExchangeOrderID string       `json:"exchange_order_id,omitempty"`
 	// OrderStatus is the last exchange order status seen ("NEW", "FILLED", ...).
 	OrderStatus string `json:"order_status,omitempty"`
 	// Note says why the entry is in its state ("rejected: -1013 Filter failure: LOT_SIZE").

@@ -18,3 +18,11 @@ type Backend interface {
 	// String names the backend in events, logs and errors ("file ./KILLSWITCH").
 	String() string
 }
+
+// ReasonResumer is implemented by a backend that records who resumed, when and why (the
+// fleet's Redis key: there a halt ends only by such a record, never by a key that vanished).
+// Switch.Resume uses it when the backend has it.
+type ReasonResumer interface {
+	// ResumeWith removes the halt and records r as the resume.
+	ResumeWith(ctx context.Context, r Reason) error
+}

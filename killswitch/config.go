@@ -11,7 +11,7 @@ const (
 	DefaultFile = "./KILLSWITCH"
 	// DefaultPollInterval is how often Run reads the backend when Config.PollInterval is zero.
 	DefaultPollInterval = 250 * time.Millisecond
-	// MaxPollInterval keeps a halt within DESIGN.md's one second.
+	// MaxPollInterval keeps a halt within docs/architecture.md's one second.
 	MaxPollInterval = time.Second
 	// MinPollInterval keeps the watcher from spinning on the disk.
 	MinPollInterval = 10 * time.Millisecond

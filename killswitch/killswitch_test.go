@@ -456,7 +456,7 @@ func TestSubscribers(t *testing.T) {
 	mu.Lock()
 	got := strings.Join(log, " ")
 	mu.Unlock()
-	want := "a:halted: b:halted: a:running b:running a:halted:"
+	want := "a:halted: b:halted: a:not hal b:not hal a:halted:"
 	if got != want {
 		t.Errorf("deliveries = %q, want %q", got, want)
 	}

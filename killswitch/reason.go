@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/keelbot/keel/internal/redact"
 )
 
 // ErrHalted is matched (errors.Is) by every error that reports a halt.
@@ -42,6 +44,14 @@ func (r Reason) String() string {
 	return s + ")"
 }
 
+// redacted masks the configured secrets' values (internal/redact) in the reason's text: the
+// reason is written to a file operators read, logged and served on /status, and an automatic
+// trip quotes the exchange, which may echo a key.
+func (r Reason) redacted() Reason {
+	r.Who, r.Why, r.Host = redact.Values(r.Who), redact.Values(r.Why), redact.Values(r.Host)
+	return r
+}
+
 func orUnknown(s string) string {
 	if s == "" {
 		return "unknown"
@@ -65,10 +75,11 @@ type Status struct {
 	Reason Reason `json:"reason,omitzero"`
 }
 
-// String renders the status for `keel status`: "running", or "halted: <reason>".
+// String renders the status: "not halted", or "halted: <reason>". It says what the switch
+// holds, not whether any bot runs.
 func (s Status) String() string {
 	if !s.Halted {
-		return "running"
+		return "not halted"
 	}
 	return "halted: " + s.Reason.String()
 }

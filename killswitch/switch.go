@@ -136,7 +136,7 @@ func (s *Switch) Check() error {
 // If the backend cannot record the halt, this process halts all the same, stays halted until
 // Resume is called in it, and Trip returns the error.
 func (s *Switch) Trip(ctx context.Context, r Reason) error {
-	r = s.complete(r)
+	r = s.complete(r).redacted()
 	inForce, err := s.backend.Trip(ctx, r)
 	if err != nil {
 		r.Why += " (not recorded: " + err.Error() + ")"
@@ -154,9 +154,20 @@ func (s *Switch) TripAuto(ctx context.Context, why string) error {
 }
 
 // Resume removes the halt from the backend and lets trading run again. If the backend cannot
-// remove it, the switch stays halted and Resume returns the error.
-func (s *Switch) Resume(ctx context.Context) error {
-	if err := s.backend.Resume(ctx); err != nil {
+// remove it, the switch stays halted and Resume returns the error. It is ResumeWith with no
+// reason given.
+func (s *Switch) Resume(ctx context.Context) error { return s.ResumeWith(ctx, Reason{}) }
+
+// ResumeWith is Resume recording who resumed, when and why (zero fields filled in as Trip
+// fills them) where the backend keeps such a record (a ReasonResumer: the fleet's).
+func (s *Switch) ResumeWith(ctx context.Context, r Reason) error {
+	var err error
+	if rr, ok := s.backend.(ReasonResumer); ok {
+		err = rr.ResumeWith(ctx, s.complete(r))
+	} else {
+		err = s.backend.Resume(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	s.change(Status{}, "resume", false)
@@ -240,6 +251,7 @@ func (s *Switch) change(st Status, source string, sticky bool) {
 // setLocked adopts st and queues an event if it flips between running and halted (a new reason
 // for a halt in force is adopted silently). requires that s.mu is held.
 func (s *Switch) setLocked(st Status, source string) {
+	st.Reason = st.Reason.redacted() // read back from a file or a fleet key anyone may write
 	flipped := st.Halted != s.st.Halted
 	s.st = st
 	if flipped {

@@ -43,10 +43,12 @@ func (m *Manager) Cancel(ctx context.Context, symbol, clientOrderID string) (ada
 // further.
 const cancelWorkers = 4
 
-// CancelAll cancels every order of this bot that is not final, at critical priority: the
-// orders the manager tracks (UNKNOWN ones included) and any open order on the exchange whose
-// client id carries this bot's prefix. It is what the kill switch's flattening and shutdown
-// call. It returns the failures joined; an order already gone is not a failure.
+// CancelAll cancels every order of this instance that is not final, at critical priority: the
+// orders the manager tracks (UNKNOWN ones included) and any open order on the exchange that is
+// this instance's to adopt (its client id carries this bot's prefix and, in a fleet, this
+// instance's tag or that of an instance it took over: one instance stopping never pulls the
+// others' orders). It is what the kill switch's flattening and shutdown call. It returns the
+// failures joined; an order already gone is not a failure.
 func (m *Manager) CancelAll(ctx context.Context) error {
 	type target struct{ symbol, key string }
 	seen := map[string]bool{}
@@ -61,7 +63,7 @@ func (m *Manager) CancelAll(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("orders: cancel all: open orders: %w", err))
 	}
 	for _, o := range open {
-		if !seen[o.ClientOrderID] && m.keys.Owns(o.ClientOrderID) {
+		if !seen[o.ClientOrderID] && m.adoptable(o.ClientOrderID) {
 			seen[o.ClientOrderID] = true
 			targets = append(targets, target{o.Symbol, o.ClientOrderID})
 		}

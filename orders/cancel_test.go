@@ -1,8 +1,13 @@
 package orders_test
 
 import (
+	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/idempotency"
@@ -91,5 +96,53 @@ func TestCancelAll(t *testing.T) {
 	h.ex.openErr = errReadFail
 	if err := h.m.CancelAll(ctx); !errors.Is(err, errReadFail) {
 		t.Fatalf("CancelAll hid a failure: %v", err)
+	}
+}
+
+// vanishingStore is a journal that loses entries (a Redis flushed under the bot).
+type vanishingStore struct {
+	idempotency.Store
+	mu   sync.Mutex
+	gone map[string]bool
+}
+
+func (s *vanishingStore) lose(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gone[key] = true
+}
+
+func (s *vanishingStore) Update(ctx context.Context, key string, fn func(*idempotency.Entry) error) (idempotency.Entry, error) {
+	s.mu.Lock()
+	gone := s.gone[key]
+	s.mu.Unlock()
+	if gone {
+		return idempotency.Entry{}, idempotency.ErrNotFound
+	}
+	return s.Store.Update(ctx, key, fn)
+}
+
+// TestJournalEntryGoneIsLogged: an update of an order's journal entry that finds the entry
+// gone (the journal lost it) is logged at error, naming the key.
+func TestJournalEntryGoneIsLogged(t *testing.T) {
+	h := newHarness(t, orders.Config{})
+	store := &vanishingStore{Store: h.store, gone: map[string]bool{}}
+	m, err := orders.New(orders.Params{Exchange: h.ex, Store: store, Keys: h.keys, Clock: h.clock, Log: zerolog.New(&syncWriter{w: h.log, mu: &h.mu})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := m.Place(t.Context(), limitBuy("0.001", "65000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.lose(o.ClientOrderID)
+	if _, err := m.Cancel(t.Context(), o.Symbol, o.ClientOrderID); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	logs := h.log.String()
+	h.mu.Unlock()
+	if !strings.Contains(logs, `"level":"error"`) || !strings.Contains(logs, "journal entry gone") || !strings.Contains(logs, o.ClientOrderID) {
+		t.Errorf("the vanished entry was not logged at error with its key:\n%s", logs)
 	}
 }

@@ -42,7 +42,10 @@ type fakeExchange struct {
 	faults  []fault // consumed by PlaceOrder attempts
 	qerrs   []error // consumed by QueryOrder calls before answering
 	openErr error
-	onPlace func() // called during every placement attempt
+	// openShed is how many OpenOrders calls the scheduler sheds (never sent) before one is
+	// answered.
+	openShed int
+	onPlace  func() // called during every placement attempt
 	// hold, if set, runs before a placement's first attempt, outside the lock: the request
 	// waiting in the scheduler's queue. An error ends the placement with nothing sent.
 	hold func(ctx context.Context) error
@@ -214,6 +217,10 @@ func (f *fakeExchange) OpenOrders(ctx context.Context, symbol string, opts ...ad
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seen("open", scheduler.PriorityAccount, opts)
+	if f.openShed > 0 {
+		f.openShed--
+		return nil, fmt.Errorf("fake: open orders: %w", scheduler.ErrShed)
+	}
 	if f.openErr != nil {
 		return nil, f.openErr
 	}

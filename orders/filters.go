@@ -6,8 +6,9 @@ import (
 	"github.com/keelbot/keel/adapters"
 )
 
-// Intent is an order a strategy wants. Amounts are exact decimals; Place rounds them to the
-// symbol's grid (Prepare) before anything is journalled or sent.
+// Intent is an order a strategy wants; strategies know it as strategy.Intent, the same type.
+// Amounts are exact decimals; Place rounds them to the symbol's grid (Prepare) before
+// anything is journalled or sent. The journal keeps it as an idempotency.IntentRecord.
 type Intent struct {
 	Symbol string
 	Side   adapters.Side
@@ -17,7 +18,9 @@ type Intent struct {
 	Quantity    decimal.Decimal
 	// Price is the limit price of LIMIT and LIMIT_MAKER orders and must be zero for MARKET.
 	Price decimal.Decimal
-	// Strategy names the strategy that owns the order, so events reach it.
+	// Strategy names the strategy that owns the order, so its events and Open reach it. A
+	// strategy leaves it empty: the runtime sets it to the placing strategy's name,
+	// overwriting whatever is there, so no strategy places an order in another's name.
 	Strategy string
 }
 

@@ -76,7 +76,7 @@ func newFleetScene(t *testing.T, store idempotency.Shared, clk *clock.Fake) *fle
 	}
 	put := func(inst string, state idempotency.State, booked bool) string {
 		key := sc.keys[inst].Next()
-		err := store.Reserve(ctx, idempotency.Entry{Key: key, Intent: idempotency.Intent{
+		err := store.Reserve(ctx, idempotency.Entry{Key: key, Intent: idempotency.IntentRecord{
 			Symbol: "BTCUSDT", Side: "BUY", Type: "LIMIT", TimeInForce: "GTC", Quantity: "0.001", Price: "60000", Strategy: inst,
 		}})
 		if err != nil {
@@ -301,5 +301,54 @@ func TestFleetTakeoverSeesAClaimMadeBeforeItsList(t *testing.T) {
 	}
 	if sum.TakenOver != 0 {
 		t.Fatalf("t2 took over %d of t3's entries after t1 had begun taking t3 over", sum.TakenOver)
+	}
+}
+
+// TestFleetCancelAllTouchesOnlyItsOwn: in a fleet, CancelAll (shutdown, cancel_on_trip) pulls
+// this instance's orders, including one it never tracked, and leaves the other instances'
+// orders on the exchange, though their keys carry the same bot prefix.
+func TestFleetCancelAllTouchesOnlyItsOwn(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	store := newSharedMemory(clk.Now)
+	ex := newFakeExchange()
+	ex.now = clk.Now
+	keys := map[string]*idempotency.KeyGenerator{}
+	bots := map[string]*orders.Manager{}
+	for _, inst := range []string{"t1", "t2"} {
+		k, err := idempotency.NewKeyGenerator("kl", inst, idempotency.WithKeyClock(clk.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[inst] = k
+		m, err := orders.New(orders.Params{Exchange: ex, Store: store, Keys: k, Clock: clk, Log: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bots[inst] = m
+	}
+	ctx := t.Context()
+	placed := map[string]adapters.Order{}
+	for inst, m := range bots {
+		o, err := m.Place(ctx, limitBuy("0.001", "60000"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		placed[inst] = o
+	}
+	untracked1 := ex.book("BTCUSDT", keys["t1"].Next(), "0.001", "60000") // t1's, lost from its memory
+	untracked2 := ex.book("BTCUSDT", keys["t2"].Next(), "0.001", "60000")
+
+	if err := bots["t1"].CancelAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{placed["t1"].ClientOrderID, untracked1.ClientOrderID} {
+		if got, _ := ex.order(id); got.Status != adapters.StatusCanceled {
+			t.Errorf("t1's own order %s is %s after t1's CancelAll", id, got.Status)
+		}
+	}
+	for _, id := range []string{placed["t2"].ClientOrderID, untracked2.ClientOrderID} {
+		if got, _ := ex.order(id); got.Status != adapters.StatusNew {
+			t.Errorf("t2's order %s is %s after t1's CancelAll: one instance pulled another's order", id, got.Status)
+		}
 	}
 }

@@ -275,7 +275,14 @@ func (m *Manager) journalMove(ctx context.Context, key string, to idempotency.St
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errSkip) && !errors.Is(err, idempotency.ErrNotFound) {
+	switch {
+	case err == nil, errors.Is(err, errSkip):
+	case errors.Is(err, idempotency.ErrNotFound):
+		// Every caller moves an entry that was journalled: it vanished under us.
+		m.log.Error().Str("idempotency_key", key).Str("state", string(to)).
+			Msg("orders: journal entry gone: the journal lost it (a Redis flushed, restarted without persistence, " +
+				"failed over or evicting?) or compacted it; this order's state is no longer journalled")
+	default:
 		m.log.Error().Err(err).Str("idempotency_key", key).Str("state", string(to)).
 			Msg("orders: journal update failed; reconciliation will repair it")
 	}

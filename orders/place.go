@@ -51,7 +51,7 @@ func (m *Manager) Place(ctx context.Context, in Intent) (adapters.Order, error) 
 	req.ClientOrderID = m.keys.Next()
 	key := req.ClientOrderID
 	err = m.store.Reserve(ctx, idempotency.Entry{
-		Key: key, Intent: journalIntent(req, in.Strategy), State: idempotency.StateReserved,
+		Key: key, Intent: intentRecord(req, in.Strategy), State: idempotency.StateReserved,
 		CreatedAt: m.clock.Now(),
 	})
 	if err != nil {
@@ -59,18 +59,6 @@ func (m *Manager) Place(ctx context.Context, in Intent) (adapters.Order, error) 
 	}
 	m.track(key, requestOrder(req, ""), in.Strategy, true, m.clock.Now())
 	return m.submit(ctx, req)
-}
-
-// journalIntent is what the journal keeps of a placement: the request as sent, in strings.
-func journalIntent(req adapters.OrderRequest, strategy string) idempotency.Intent {
-	in := idempotency.Intent{
-		Symbol: req.Symbol, Side: string(req.Side), Type: string(req.Type),
-		TimeInForce: string(req.TimeInForce), Quantity: req.Quantity.String(), Strategy: strategy,
-	}
-	if !req.Price.IsZero() {
-		in.Price = req.Price.String()
-	}
-	return in
 }
 
 // requestOrder is the order a request describes, before the exchange said anything.

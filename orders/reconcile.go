@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/idempotency"
+	"github.com/keelbot/keel/scheduler"
 )
 
 // Reconciliation summarises one Reconcile.
@@ -173,7 +172,9 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 		}
 	}
 
-	open, err := m.ex.OpenOrders(ctx, "", adapters.WithPriority(pollPriority))
+	open, err := unshed(ctx, func() ([]adapters.Order, error) {
+		return m.ex.OpenOrders(ctx, "", adapters.WithPriority(pollPriority))
+	})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("orders: reconcile: open orders: %w", err))
 	}
@@ -196,7 +197,9 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 			if isOpen[e.Key] {
 				continue
 			}
-			o, qerr := m.ex.QueryOrder(ctx, e.Intent.Symbol, e.Key, adapters.WithPriority(pollPriority))
+			o, qerr := unshed(ctx, func() (adapters.Order, error) {
+				return m.ex.QueryOrder(ctx, e.Intent.Symbol, e.Key, adapters.WithPriority(pollPriority))
+			})
 			switch {
 			case qerr == nil:
 				if o.Status.Final() {
@@ -246,6 +249,21 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 	}
 	sum.Open = len(m.Open(""))
 	return sum, errors.Join(errs...)
+}
+
+// unshed runs read again while the scheduler sheds it (scheduler.ErrShed: it waited past its
+// MaxWait and was never sent), until it is sent or ctx ends. Reconcile's reads run at poll
+// priority so as not to crowd out orders and cancels, but unlike a periodic refresh, whose
+// next round makes up for a shed read, a reconcile that gives up fails start-up: a busy
+// scheduler (a fleet whose bucket slots are all held elsewhere, a loaded machine) must make
+// it wait, not fail.
+func unshed[T any](ctx context.Context, read func() (T, error)) (T, error) {
+	for {
+		v, err := read()
+		if !errors.Is(err, scheduler.ErrShed) || ctx.Err() != nil {
+			return v, err
+		}
+	}
 }
 
 // Compact deletes resolved journal entries older than Config.Retention and returns how many.
@@ -303,24 +321,4 @@ func (m *Manager) wait(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// entryOrder is the order a journal entry describes, in status.
-func entryOrder(e idempotency.Entry, status adapters.OrderStatus) (adapters.Order, error) {
-	q, err := decimal.NewFromString(e.Intent.Quantity)
-	if err != nil {
-		return adapters.Order{}, fmt.Errorf("orders: journal entry %s: quantity %q: %w", e.Key, e.Intent.Quantity, idempotency.ErrCorrupt)
-	}
-	var p decimal.Decimal
-	if e.Intent.Price != "" {
-		if p, err = decimal.NewFromString(e.Intent.Price); err != nil {
-			return adapters.Order{}, fmt.Errorf("orders: journal entry %s: price %q: %w", e.Key, e.Intent.Price, idempotency.ErrCorrupt)
-		}
-	}
-	return adapters.Order{
-		Symbol: e.Intent.Symbol, ClientOrderID: e.Key, ExchangeOrderID: e.ExchangeOrderID,
-		Side: adapters.Side(e.Intent.Side), Type: adapters.OrderType(e.Intent.Type),
-		TimeInForce: adapters.TimeInForce(e.Intent.TimeInForce), Price: p, Quantity: q,
-		Status: status, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
-	}, nil
 }

@@ -3,6 +3,8 @@ package orders_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +20,7 @@ import (
 func (h *harness) journal(key string, state idempotency.State, strategy string) {
 	h.t.Helper()
 	ctx := h.t.Context()
-	err := h.store.Reserve(ctx, idempotency.Entry{Key: key, Intent: idempotency.Intent{
+	err := h.store.Reserve(ctx, idempotency.Entry{Key: key, Intent: idempotency.IntentRecord{
 		Symbol: "BTCUSDT", Side: "BUY", Type: "LIMIT", TimeInForce: "GTC", Quantity: "0.001", Price: "60000", Strategy: strategy,
 	}})
 	if err != nil {
@@ -494,5 +496,47 @@ func TestReconcileSettlesUnknownByItsAnswer(t *testing.T) {
 	}
 	if err != nil || sum.NotPlaced != 1 {
 		t.Fatalf("Reconcile %+v, %v; want the unknown entry resolved as never placed", sum, err)
+	}
+}
+
+// TestReconcileWaitsOutShedReads: a scheduler too busy to send reconciliation's reads within
+// their MaxWait (a fleet whose slots are held elsewhere, a loaded machine) sheds them; they
+// were never sent, so Reconcile asks again instead of failing start-up, and still gives up
+// when its context ends.
+func TestReconcileWaitsOutShedReads(t *testing.T) {
+	h := newHarness(t, orders.Config{})
+	open, finished := h.keys.Next(), h.keys.Next()
+	h.journal(open, idempotency.StateAcked, "a")
+	h.journal(finished, idempotency.StateAcked, "a")
+	h.ex.book("BTCUSDT", open, "0.001", "60000")
+	h.ex.book("BTCUSDT", finished, "0.001", "60000")
+	h.ex.fill(finished, "0.001") // not open: queried at poll priority
+	shed := fmt.Errorf("adapter: %w", scheduler.ErrShed)
+	h.ex.mu.Lock()
+	h.ex.openShed = 3
+	h.ex.qerrs = []error{shed, shed}
+	h.ex.mu.Unlock()
+
+	sum, err := h.m.Reconcile(t.Context())
+	if err != nil {
+		t.Fatalf("reconcile failed on shed reads: %v", err)
+	}
+	if sum.Open != 1 || sum.Finished != 1 {
+		t.Errorf("summary %+v, want the open order tracked and the filled one finished", sum)
+	}
+	h.ex.mu.Lock()
+	opens, queries := len(h.ex.priorities["open"]), h.ex.queriedKeys[finished]
+	h.ex.mu.Unlock()
+	if opens != 4 || queries != 3 {
+		t.Errorf("open orders read %d times, query %d times; want 4 and 3 (each shed read asked again)", opens, queries)
+	}
+
+	h.ex.mu.Lock()
+	h.ex.openShed = math.MaxInt
+	h.ex.mu.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := h.m.Reconcile(ctx); !errors.Is(err, scheduler.ErrShed) {
+		t.Fatalf("reconcile with every read shed until its context ended: err %v, want ErrShed", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,12 +21,13 @@ import (
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/internal/redact"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
 
-// Module is Keel's runtime: one fx module per part, so the wiring reads like DESIGN.md's
+// Module is Keel's runtime: one fx module per part, so the wiring reads like docs/architecture.md's
 // diagram and a test or an advanced user can see (fx.Private, fx.Decorate) where each piece
 // comes from. New adds it for you.
 var Module = fx.Module("keel",
@@ -95,7 +98,7 @@ func New(opts ...fx.Option) *fx.App {
 // 1 if start-up or shutdown failed. It reads --config from the command line.
 func Main(opts ...fx.Option) {
 	if err := Run(opts...); err != nil {
-		fmt.Fprintln(os.Stderr, "keel:", err)
+		fmt.Fprintln(os.Stderr, "keel:", redact.Values(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -114,12 +117,16 @@ func Run(opts ...fx.Option) error {
 	lo := LoadOptions{Path: ConfigPath(*path)}
 	// Load the configuration before fx: a bad config is then one clear line naming the key,
 	// not a dependency-injection trace.
-	c, k, err := LoadConfig(lo)
+	c, _, err := LoadConfig(lo)
 	if err != nil {
 		return err
 	}
-	c.raw = k
-	app := New(append([]fx.Option{fx.Supply(preloaded{c})}, opts...)...)
+	// fx's own events go to a logger built from the loaded config rather than from the
+	// graph: if the graph fails (a strategy refuses its section), fx would otherwise fall
+	// back to dumping the graph on stderr around the one line that matters.
+	fxLog := NewFxLogger(NewLogger(c.Log, os.Stdout, c.Bot.InstanceID))
+	all := append([]fx.Option{fx.Supply(preloaded{c})}, opts...)
+	app := New(append(all, fx.WithLogger(func() fxevent.Logger { return fxLog }))...)
 	return runApp(app)
 }
 
@@ -138,12 +145,15 @@ func ConfigPath(flagValue string) string {
 // runApp starts app, waits for a signal or a shutdown request, and stops it.
 func runApp(app *fx.App) error {
 	if err := app.Err(); err != nil {
-		return err
+		// A setting refused while building (a strategy refusing its section, a Redis that
+		// refuses store.url's credentials) is one line naming the key, not fx's trace of who
+		// needed it.
+		return withoutFxTrace(err)
 	}
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
-		return err
+		return withoutFxTrace(err)
 	}
 	sig := <-app.Wait()
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
@@ -155,6 +165,17 @@ func runApp(app *fx.App) error {
 		return fmt.Errorf("runtime: stopped with exit code %d", sig.ExitCode)
 	}
 	return nil
+}
+
+// withoutFxTrace returns the *ConfigError inside an fx error, so a bad config prints as one
+// line naming the key whether the runtime or a strategy found it, not inside fx's dump of the
+// dependency graph.
+func withoutFxTrace(err error) error {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return err
 }
 
 type configParams struct {
@@ -187,11 +208,52 @@ func provideConfig(p configParams) (*Config, error) {
 		seen[d.Name] = true
 		if d.CheckConfig != nil {
 			if err := d.CheckConfig(strategySection{cfg: c, name: d.Name}); err != nil {
-				return nil, err
+				return nil, strategyConfigError(d.Name, err)
 			}
 		}
 	}
-	return c, nil
+	return c, checkStrategySections(c, seen)
+}
+
+// checkStrategySections refuses a strategies.<name> section that no strategy in this binary
+// reads: a misspelled `strategies.marketmakr` would otherwise leave the built-in defaults of
+// `marketmaker` trading. The built-in defaults' own section (the example market maker's) is
+// refused only once the file or the environment writes into it.
+func checkStrategySections(c *Config, registered map[string]bool) error {
+	names := make([]string, 0, len(registered))
+	for n := range registered {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var unread []string
+	for name := range c.Strategies {
+		if !registered[name] && c.userWrote("strategies."+name) {
+			unread = append(unread, name)
+		}
+	}
+	if len(unread) == 0 {
+		return nil
+	}
+	sort.Strings(unread)
+	runs := "no strategy"
+	if len(names) > 0 {
+		runs = "strategies " + strings.Join(names, ", ")
+	}
+	return &ConfigError{Key: "strategies." + unread[0], Reason: fmt.Sprintf("no strategy named %q in this binary (it runs %s): check the section's name", unread[0], runs)}
+}
+
+// strategyConfigError reports a strategy's refusal of its section as a ConfigError on the
+// full key, strategies.<name>.<key>.
+func strategyConfigError(name string, err error) error {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	var se *strategy.ConfigError
+	if errors.As(err, &se) {
+		return sectionError("strategies."+name, se.Err)
+	}
+	return &ConfigError{Key: "strategies." + name, Reason: err.Error()}
 }
 
 // Logging is the process's loggers: Logger for everything, Attempts for the scheduler's
@@ -352,8 +414,6 @@ func provideJournal(lc fx.Lifecycle, c *Config, lg Logging, fl *fleet.Fleet) (id
 	lc.Append(fx.StopHook(j.Close))
 	return j, nil
 }
-
-var errNotReady = errors.New("runtime: not started")
 
 // realClock is the runtime's default clock.
 var realClock clock.Clock = clock.Real{}

@@ -39,7 +39,7 @@ func (c *ttlCache[V]) Get(ctx context.Context, key string) (V, error) {
 	if ok && c.clk.Now().Sub(it.at) < c.ttl {
 		return it.val, nil
 	}
-	v, err, _ := c.group.Do(key, func() (any, error) {
+	ch := c.group.DoChan(key, func() (any, error) {
 		// The shared call must not die with the first caller's context.
 		v, err := c.fetch(context.WithoutCancel(ctx), key)
 		if err != nil {
@@ -50,6 +50,16 @@ func (c *ttlCache[V]) Get(ctx context.Context, key string) (V, error) {
 		c.mu.Unlock()
 		return v, nil
 	})
+	// The caller waits only as long as its own context: a stop during start-up must not wait
+	// for a slow exchange to answer the shared call.
+	var v any
+	var err error
+	select {
+	case r := <-ch:
+		v, err = r.Val, r.Err
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	}
 	if err != nil {
 		if ok {
 			return it.val, nil

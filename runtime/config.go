@@ -33,10 +33,43 @@ type Config struct {
 	Log        LogConfig         `koanf:"log"`
 	Market     MarketConfig      `koanf:"market"`
 	Portfolio  PortfolioConfig   `koanf:"portfolio"`
+	// OnStrategyFailure is what happens when a strategy dies (panics, or its Start fails):
+	// "cancel" (the default) cancels its open orders and lets the others go on; "halt" also
+	// trips the kill switch, naming the strategy (killswitch.cancel_on_trip then cancels
+	// every order). Either way the dead strategy's orders are pulled.
+	OnStrategyFailure string `koanf:"on_strategy_failure"`
 	// Strategies holds one section per strategy, decoded by the strategy's own Config type.
 	Strategies map[string]any `koanf:"strategies"`
 
 	raw *koanf.Koanf // for decoding strategy sections strictly
+	// sources says which layer set each key present in raw (SourceDefault, SourceFile,
+	// SourceEnv); a key absent from it takes its built-in default.
+	sources map[string]string
+	// defaults is the built-in defaults as loaded, before the file and the environment.
+	defaults *koanf.Koanf
+}
+
+// Source says where key's value came from: SourceFile, SourceEnv, or SourceDefault (the
+// built-in defaults, or a default applied in code when no layer sets the key).
+func (c *Config) Source(key string) string {
+	if s, ok := c.sources[key]; ok {
+		return s
+	}
+	return SourceDefault
+}
+
+// userWrote reports whether the file or the environment set key, or a key under it, to
+// something other than its built-in default (a copy of configs/sim.yaml changes nothing).
+func (c *Config) userWrote(key string) bool {
+	for k, s := range c.sources {
+		if s == SourceDefault || (k != key && !strings.HasPrefix(k, key+".")) {
+			continue
+		}
+		if c.defaults == nil || !c.defaults.Exists(k) || fmt.Sprint(c.defaults.Get(k)) != fmt.Sprint(c.raw.Get(k)) {
+			return true
+		}
+	}
+	return false
 }
 
 // BotConfig identifies this bot.
@@ -130,7 +163,7 @@ func loadUnvalidated(o LoadOptions) (*Config, *koanf.Koanf, error) {
 		def, _ := adapters.Lookup(name)
 		keys = append(keys, knownKeys(reflect.TypeOf(def.NewConfig()), "exchange.")...)
 	}
-	k, err := loadKoanf(o, keys)
+	k, defaults, sources, err := loadKoanf(o, keys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,13 +178,15 @@ func loadUnvalidated(o LoadOptions) (*Config, *koanf.Koanf, error) {
 	if err := c.Exchange.decode(k); err != nil {
 		return nil, nil, err
 	}
+	c.registerSecrets()
 	if err := refuseSchedulerZeros(k); err != nil {
 		return nil, nil, err
 	}
-	if k.Exists("market.stale_after") && isZero(k.Get("market.stale_after")) {
-		return nil, nil, &ConfigError{Key: "market.stale_after", Reason: "0 is not a value here (a zero means the default): leave the key out for the default, 3"}
+	if err := c.refuseDefaultingZeros(k); err != nil {
+		return nil, nil, err
 	}
 	c.setDefaults()
+	c.raw, c.sources, c.defaults = k, sources, defaults
 	return &c, k, nil
 }
 
@@ -251,6 +286,7 @@ func (c *Config) setDefaults() {
 		c.Orders.Retention = c.Journal.Retention
 	}
 	c.KillSwitch = c.KillSwitch.WithDefaults()
+	c.Admin = c.Admin.WithDefaults()
 	c.setFleetDefaults()
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = 5 * time.Second
@@ -275,6 +311,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Portfolio.RefreshInterval == 0 {
 		c.Portfolio.RefreshInterval = 10 * time.Second
+	}
+	if c.OnStrategyFailure == "" {
+		c.OnStrategyFailure = FailureCancel
 	}
 	c.Scheduler.Exchange = c.Exchange.Name
 	c.Scheduler.InstanceID = c.Bot.InstanceID
@@ -303,6 +342,9 @@ func (c *Config) Validate() error {
 	if err := c.Scheduler.Validate(); err != nil {
 		return sectionError("scheduler", err)
 	}
+	if err := c.checkAdapterWindows(); err != nil {
+		return err
+	}
 	if err := c.Orders.Validate(); err != nil {
 		return sectionError("orders", err)
 	}
@@ -317,6 +359,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Log.Validate(); err != nil {
 		return err
+	}
+	if c.OnStrategyFailure != FailureCancel && c.OnStrategyFailure != FailureHalt {
+		return &ConfigError{Key: "on_strategy_failure", Reason: fmt.Sprintf("want %s or %s, got %q", FailureCancel, FailureHalt, c.OnStrategyFailure)}
 	}
 	for key, d := range map[string]time.Duration{
 		"journal.retention": c.Journal.Retention, "shutdown.timeout": c.Shutdown.Timeout,
@@ -333,6 +378,34 @@ func (c *Config) Validate() error {
 	for name, section := range c.Strategies {
 		if _, ok := section.(map[string]any); !ok && section != nil {
 			return &ConfigError{Key: "strategies." + name, Reason: "want a section (a map of keys)"}
+		}
+	}
+	return nil
+}
+
+// checkAdapterWindows refuses scheduler.windows or scheduler.buckets that leave out one the
+// adapter's requests name: the lists replace the adapter's whole, and a request costing a
+// window that is not configured fails when it is sent, long after start-up.
+func (c *Config) checkAdapterWindows() error {
+	if c.Exchange.Adapter == nil {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, w := range c.Scheduler.Windows {
+		have[w.Name] = true
+	}
+	for _, w := range c.Exchange.Adapter.SchedulerWindows() {
+		if !have[w.Name] {
+			return &ConfigError{Key: "scheduler.windows", Reason: fmt.Sprintf("no window %s, which %s's requests count against: the list replaces the adapter's, so list every one of its windows or leave the key out", w.Name, c.Exchange.Name)}
+		}
+	}
+	have = map[string]bool{}
+	for _, b := range c.Scheduler.Buckets {
+		have[b.Name] = true
+	}
+	for _, b := range c.Exchange.Adapter.SchedulerBuckets() {
+		if !have[b.Name] {
+			return &ConfigError{Key: "scheduler.buckets", Reason: fmt.Sprintf("no bucket %s, which %s's requests use: the list replaces the adapter's, so list every one of its buckets or leave the key out", b.Name, c.Exchange.Name)}
 		}
 	}
 	return nil
@@ -395,19 +468,29 @@ func defaultInstanceID() string {
 // knownKeys lists the dotted keys of a config struct type from its koanf tags, so that an
 // environment variable can be resolved to a key the YAML did not mention.
 func knownKeys(t reflect.Type, prefix string) []string {
+	types := map[string]reflect.Type{}
+	keyTypes(t, prefix, types)
+	out := make([]string, 0, len(types))
+	for key := range types {
+		out = append(out, key)
+	}
+	return out
+}
+
+// keyTypes records the Go type of every dotted key of a config struct type in out.
+func keyTypes(t reflect.Type, prefix string, out map[string]reflect.Type) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct {
-		return nil
+		return
 	}
-	var out []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("koanf")
 		name, opts, _ := strings.Cut(tag, ",")
 		if opts == "squash" {
-			out = append(out, knownKeys(f.Type, prefix)...)
+			keyTypes(f.Type, prefix, out)
 			continue
 		}
 		if name == "" || name == "-" || !f.IsExported() {
@@ -419,10 +502,9 @@ func knownKeys(t reflect.Type, prefix string) []string {
 			ft = ft.Elem()
 		}
 		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(textUnmarshaler) && ft != reflect.TypeFor[time.Time]() {
-			out = append(out, knownKeys(ft, key+".")...)
+			keyTypes(ft, key+".", out)
 			continue
 		}
-		out = append(out, key)
+		out[key] = ft
 	}
-	return out
 }

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,24 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{name: "a binance key under the simulator", yaml: "exchange:\n  recv_window: 5000\n", wantKey: "exchange.recv_window"},
 		{name: "a simulator key under binance", env: append(binanceEnv(), "KEEL_EXCHANGE_TIME_SCALE=2"), wantKey: "exchange.time_scale"},
 		{name: "bad kill switch poll", yaml: "killswitch:\n  poll_interval: 10s\n", wantKey: "killswitch.poll_interval"},
+		{name: "unknown strategy failure action", yaml: "on_strategy_failure: ignore\n", wantKey: "on_strategy_failure"},
+		{name: "negative admin connection cap", env: []string{"KEEL_ADMIN_MAX_CONNECTIONS=-1"}, wantKey: "admin.max_connections"},
+		{name: "negative admin idle timeout", yaml: "admin:\n  idle_timeout: -1s\n", wantKey: "admin.idle_timeout"},
+		// Outside the scheduler section too a zero would mean "the default": refused.
+		{name: "zero resends", yaml: "orders:\n  max_resends: 0\n", wantKey: "orders.max_resends: 0 is not a value here (a zero would silently mean the default): leave the key out for the default, or -1 for no resends"},
+		{name: "zero fleet", env: []string{"KEEL_FLEET_SIZE=0"}, wantKey: "fleet.size: 0 is not a value here"},
+		{name: "zero resolve queries", yaml: "orders:\n  resolve_queries: 0\n", wantKey: "orders.resolve_queries: 0 is not"},
+		{name: "zero clock skew", yaml: "orders:\n  clock_skew: 0s\n", wantKey: "orders.clock_skew: 0 is not"},
+		{name: "zero retention", yaml: "journal:\n  retention: 0h\n", wantKey: "journal.retention: 0 is not"},
+		{name: "zero slot lease", env: []string{"KEEL_STORE_SLOT_LEASE=0s"}, wantKey: "store.slot_lease: 0 is not"},
+		{name: "zero shutdown timeout", yaml: "shutdown:\n  timeout: 0\n", wantKey: "shutdown.timeout: 0 is not"},
+		{name: "zero poll interval", yaml: "market:\n  poll_interval: 0ms\n", wantKey: "market.poll_interval: 0 is not"},
+		{name: "zero tick", env: []string{"KEEL_MARKET_TICK=0"}, wantKey: "market.tick: 0 is not"},
+		{name: "zero info ttl", yaml: "market:\n  info_ttl: 0\n", wantKey: "market.info_ttl: 0 is not"},
+		{name: "zero refresh", yaml: "portfolio:\n  refresh_interval: 0\n", wantKey: "portfolio.refresh_interval: 0 is not"},
+		{name: "zero kill switch poll", env: []string{"KEEL_KILLSWITCH_POLL_INTERVAL=0"}, wantKey: "killswitch.poll_interval: 0 is not"},
+		{name: "zero recv window", env: append(binanceEnv(), "KEEL_EXCHANGE_RECV_WINDOW=0"), wantKey: "exchange.recv_window: 0 is not"},
+		{name: "zero exchange timeout", env: append(binanceEnv(), "KEEL_EXCHANGE_TIMEOUT=0s"), wantKey: "exchange.timeout: 0 is not"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,19 +171,35 @@ func TestConfigErrorsNeverCarryTheSecret(t *testing.T) {
 	}
 }
 
-func TestBinanceTemplateNeedsSecretsFromTheEnvironment(t *testing.T) {
-	_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: "../configs/binance.yaml", Environ: []string{}})
-	if err == nil || !strings.Contains(err.Error(), "exchange.api_key") {
-		t.Fatalf("the template without environment must ask for the key: %v", err)
-	}
-	c, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: "../configs/binance.yaml", Environ: []string{
-		"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=s",
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bc, ok := c.Exchange.Adapter.(*binance.BotConfig); c.Exchange.Name != "binance" || !ok || bc.BaseURL != "https://api.binance.com" {
-		t.Fatalf("template: %+v", c.Exchange)
+// Every exchange template asks for its secrets from the environment, then loads as that
+// exchange with the adapter's own config.
+func TestExchangeTemplatesNeedSecretsFromTheEnvironment(t *testing.T) {
+	const b64 = "c2VjcmV0"                                      // base64, as Kraken issues secrets
+	const seed = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2U=" // a 32-byte Ed25519 seed, base64
+	for _, tt := range []struct{ file, name, baseURL, secret string }{
+		{"../configs/binance.yaml", "binance", "https://api.binance.com", b64},
+		{"../configs/kraken.yaml", "kraken", "https://api.kraken.com", b64},
+		{"../configs/bybit.yaml", "bybit", "https://api-testnet.bybit.com", b64},
+		{"../configs/coinbase.yaml", "coinbase", "https://api.coinbase.com", seed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: tt.file, Environ: []string{}})
+			if err == nil || !strings.Contains(err.Error(), "exchange.api_") {
+				t.Fatalf("the template without environment must ask for the key: %v", err)
+			}
+			c, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: tt.file, Environ: []string{
+				"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=" + tt.secret,
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Exchange.Name != tt.name || !strings.Contains(fmt.Sprint(c.Exchange.Adapter), tt.baseURL) {
+				t.Fatalf("template: %s %v", c.Exchange.Name, c.Exchange.Adapter)
+			}
+			if strings.Contains(fmt.Sprint(c.Exchange.Adapter), tt.secret) {
+				t.Fatalf("the adapter config prints its secret: %v", c.Exchange.Adapter)
+			}
+		})
 	}
 }
 
@@ -187,5 +222,106 @@ func TestOrdersTimingFollowsExchangeAndScheduler(t *testing.T) {
 	}
 	if c.Orders.SendTimeout != 5*time.Second {
 		t.Fatalf("send_timeout %s, want its own 5s", c.Orders.SendTimeout)
+	}
+}
+
+// TestStorePasswordNeverPrinted: a store.url that is refused, whether it parses or not, is
+// echoed with its password masked, and the refusal names the key.
+func TestStorePasswordNeverPrinted(t *testing.T) {
+	for _, tt := range []struct{ url, password string }{
+		{"redis://:pa%zzSecretPw1@127.0.0.1:6379/0", "SecretPw1"}, // a bad escape: does not parse
+		{"redis://bob:Secret Pw2@127.0.0.1:6379/0", "Secret Pw2"}, // a space in the user info
+		{"redis://:SecretPw3@127.0.0.1:notaport/0", "SecretPw3"},  // a bad port
+		{"http://:SecretPw4@127.0.0.1:6379/0", "SecretPw4"},       // parses, wrong scheme
+		{"redis://:SecretPw5@127.0.0.1:6379/notadb", "SecretPw5"}, // parses, refused by the Redis client
+		{"redis://:Secret#Pw6@127.0.0.1:6379/0", "Secret#Pw6"},    // a '#' cuts the URL short
+	} {
+		_, _, err := runtime.LoadConfig(runtime.LoadOptions{Environ: []string{"KEEL_STORE_URL=" + tt.url}})
+		if err == nil {
+			t.Errorf("store.url %q accepted", tt.url)
+			continue
+		}
+		t.Log(err)
+		if !strings.Contains(err.Error(), "store.url") {
+			t.Errorf("%q: error %q does not name store.url", tt.url, err)
+		}
+		for _, part := range []string{tt.password, strings.Split(tt.password, " ")[0], strings.Split(tt.password, "#")[0]} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("%q: error %q prints the password", tt.url, err)
+			}
+		}
+	}
+}
+
+// TestZeroWhereZeroIsAValue: a 0 that means 0 is kept (the simulator's seed), and -1 says
+// "no resends".
+func TestZeroWhereZeroIsAValue(t *testing.T) {
+	c, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: writeYAML(t, "exchange:\n  seed: 0\norders:\n  max_resends: -1\n"), Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Orders.MaxResends != -1 {
+		t.Fatalf("max_resends %d, want -1", c.Orders.MaxResends)
+	}
+}
+
+// TestConfigFileBounds: a file far larger than a config, and a YAML bomb (a kilobyte whose
+// aliases expand to billions of nodes), are refused with an error naming the file, fast.
+func TestConfigFileBounds(t *testing.T) {
+	huge := "bot:\n  key_prefix: kl\n" + strings.Repeat("# padding\n", runtime.MaxConfigSize/10+1)
+	bomb := "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	for i, prev := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		name := string(rune('b' + i))
+		bomb += name + ": &" + name + " [*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + "]\n"
+	}
+	bomb += "strategies:\n  x: *i\n"
+	for _, tt := range []struct{ name, body, want string }{
+		{"over the size cap", huge, "larger than 1024 KiB"},
+		{"a YAML bomb", bomb, "alias"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeYAML(t, tt.body)
+			_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: path, Environ: []string{}})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			t.Log(err)
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not name the file and say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestHugeValuesAreNotEchoedWhole: a config error shows a bad value's start and size, not a
+// megabyte of it, whether the value came from the file or the environment.
+func TestHugeValuesAreNotEchoedWhole(t *testing.T) {
+	big := strings.Repeat("A", 200_000)
+	for _, tt := range []struct {
+		name, yaml, key string
+		env             []string
+		size            string // the echoed value's size, when the error quotes it
+	}{
+		{name: "bad instance id", yaml: "bot:\n  instance_id: " + big + "\n", key: "bot.instance_id", size: "200000 bytes"},
+		{name: "bad log level", yaml: "log:\n  level: \"" + big + "\"\n", key: "log.level", size: "200000 bytes"},
+		{name: "bad format from the environment", env: []string{"KEEL_LOG_FORMAT=" + big}, key: "log.format", size: "200000 bytes"},
+		{name: "bad duration from the environment", env: []string{"KEEL_MARKET_TICK=" + big}, key: "market.tick"},
+		{name: "unknown long key", yaml: "admin:\n  " + strings.Repeat("k", 1000) + ": 1\n", key: "admin.kkkk", size: "1006 bytes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := runtime.LoadOptions{Environ: append([]string{}, tt.env...)}
+			if tt.yaml != "" {
+				o.Path = writeYAML(t, tt.yaml)
+			}
+			_, _, err := runtime.LoadConfig(o)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			t.Log(msg)
+			if !strings.Contains(msg, tt.key) || len(msg) > 1000 || !strings.Contains(msg, tt.size) {
+				t.Fatalf("error of %d bytes, want the key %s and %q in under 1000: %.300s", len(msg), tt.key, tt.size, msg)
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,10 +37,11 @@ type probe struct {
 	env    strategy.Env
 	events chan strategy.Event
 	panics bool
+	armed  atomic.Bool // panics on its next tick
 }
 
 func (p *probe) OnEvent(ctx context.Context, ev strategy.Event) error {
-	if p.panics {
+	if p.panics || p.armed.Load() {
 		if _, ok := ev.(strategy.Tick); ok {
 			panic("probe: deliberate panic")
 		}
@@ -372,9 +374,6 @@ func TestAdminEndpoints(t *testing.T) {
 	if _, err := b.probes["probe"].env.Orders.Place(context.Background(), buyIntent()); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.sw.Trip(context.Background(), killswitch.Reason{Who: "ops", Why: "maintenance"}); err != nil {
-		t.Fatal(err)
-	}
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + admin.Addr() + path)
 		if err != nil {
@@ -384,8 +383,15 @@ func TestAdminEndpoints(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	if code, body := get("/healthz"); code != 200 {
+	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	if err := b.sw.Trip(context.Background(), killswitch.Reason{Who: "ops", Why: "maintenance"}); err != nil {
+		t.Fatal(err)
+	}
+	// Halted is not ok: a 503 that says so and why.
+	if code, body := get("/healthz"); code != 503 || !strings.HasPrefix(body, "halted: maintenance (by ops") {
+		t.Fatalf("/healthz while halted: %d %s", code, body)
 	}
 	code, body := get("/metrics")
 	if code != 200 || !containsAll(body, "keel_request_attempts_total", `endpoint="/api/v3/order"`, "keel_killswitch_halted 1",
@@ -667,7 +673,7 @@ func TestJournalIsCompactedWhileRunning(t *testing.T) {
 }
 
 // TestAttemptEventsHaveExactlyTheStableFields: the running bot's per-attempt events carry
-// exactly DESIGN.md's fields, nothing the runtime's loggers add.
+// exactly docs/architecture.md's fields, nothing the runtime's loggers add.
 func TestAttemptEventsHaveExactlyTheStableFields(t *testing.T) {
 	dir := t.TempDir()
 	b := startBot(t, dir, botEnv(dir), "probe")

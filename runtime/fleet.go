@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/internal/redact"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
 )
@@ -78,17 +80,8 @@ func (c *Config) validateFleet() error {
 	return nil
 }
 
-// redactURL hides a password in a store URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
+// redactURL hides a password in a store URL, textually when the URL does not parse.
+func redactURL(s string) string { return redact.URL(s) }
 
 // FleetModule provides the *fleet.Fleet: nil unless store.url is set.
 var FleetModule = fx.Module("fleet", fx.Provide(provideFleet))
@@ -104,10 +97,16 @@ func provideFleet(lc fx.Lifecycle, c *Config, lg Logging) (*fleet.Fleet, error) 
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		f.MarkDown(err)
-	}
+	err = rdb.Ping(ctx).Err()
 	cancel()
+	switch {
+	case refusedCredentials(err):
+		// Not an outage: it will not heal by itself, so start-up stops with one line.
+		_ = rdb.Close()
+		return nil, &ConfigError{Key: "store.url", Reason: "Redis at " + redactURL(c.Store.URL) + " refused the credentials: " + scheduler.Redact(err.Error())}
+	case err != nil:
+		f.MarkDownAtStart(err)
+	}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error { f.Start(); return nil },
 		OnStop: func(context.Context) error {
@@ -120,6 +119,29 @@ func provideFleet(lc fx.Lifecycle, c *Config, lg Logging) (*fleet.Fleet, error) 
 	return f, nil
 }
 
+// refusedCredentials reports whether err is Redis refusing the URL's user or password (or
+// asking for one the URL lacks).
+func refusedCredentials(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, p := range []string{"WRONGPASS", "NOAUTH", "NOPERM"} {
+		if redis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "invalid password") || strings.Contains(msg, "without any password configured")
+}
+
+// quietRedis drops go-redis's own log lines (it writes its dial failures to stderr, one per
+// attempt): the fleet reports Redis going away and coming back itself, once each.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+var silenceRedis sync.Once
+
 // connectFleet builds the Redis client and the fleet member store.url and the fleet section
 // describe. It does not wait for Redis: the fleet notices an outage by itself.
 func connectFleet(c *Config, log zerolog.Logger) (*fleet.Fleet, *redis.Client, error) {
@@ -127,6 +149,7 @@ func connectFleet(c *Config, log zerolog.Logger) (*fleet.Fleet, *redis.Client, e
 	if err != nil {
 		return nil, nil, &ConfigError{Key: "store.url", Reason: "not a Redis URL"}
 	}
+	silenceRedis.Do(func() { redis.SetLogger(quietRedis{}) })
 	opt.DialTimeout = time.Second
 	opt.MaxRetries = 1
 	rdb := redis.NewClient(opt)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx/fxevent"
+
+	"github.com/keelbot/keel/internal/redact"
 )
 
 // LogConfig selects the log level and format.
@@ -47,18 +50,21 @@ func newBareLogger(c LogConfig, w io.Writer) zerolog.Logger {
 	if err != nil || c.Level == "" {
 		level = zerolog.InfoLevel
 	}
-	out := w
 	console := c.Format == "console"
 	if c.Format == "auto" || c.Format == "" {
 		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 			console = true
 		}
 	}
+	// Every line is masked of the configured secrets' values (internal/redact), whatever
+	// wrote it: an exchange's message, a library's error, a kill-switch reason.
+	w = redact.Writer(w)
+	out := w
 	if console {
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, FormatPrepare: consoleLevel}
 	}
 	setZerologGlobals.Do(func() {
-		// DESIGN.md's stable log surface names the timestamp "ts", in UTC with milliseconds.
+		// docs/architecture.md's stable log surface names the timestamp "ts", in UTC with milliseconds.
 		// zerolog only has process-wide settings for this; the composition root owns them.
 		zerolog.TimestampFieldName = "ts"
 		zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
@@ -68,6 +74,31 @@ func newBareLogger(c LogConfig, w io.Writer) zerolog.Logger {
 }
 
 var setZerologGlobals sync.Once
+
+// consoleLevel gives the scheduler's attempt events a level on a terminal. In JSON they carry
+// exactly the stable fields and no level (docs/architecture.md), which the console writer would
+// print as "???"; the level the scheduler chose them at follows from the answer: a success is
+// info, an auth refusal (401/403) error, anything else warn.
+func consoleLevel(evt map[string]any) error {
+	if _, ok := evt[zerolog.LevelFieldName]; ok {
+		return nil
+	}
+	raw, ok := evt["status"]
+	if !ok {
+		return nil
+	}
+	status, _ := strconv.Atoi(fmt.Sprint(raw))
+	code, _ := strconv.Atoi(fmt.Sprint(evt["error_code"]))
+	level := zerolog.WarnLevel
+	switch {
+	case status == 401 || status == 403:
+		level = zerolog.ErrorLevel
+	case status >= 200 && status < 300 && code == 0:
+		level = zerolog.InfoLevel
+	}
+	evt[zerolog.LevelFieldName] = level.String()
+	return nil
+}
 
 // fxLogger sends fx's own events through zerolog: errors at error level, the chatter of
 // provides and invokes at debug, so a normal start shows only what matters.

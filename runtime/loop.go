@@ -12,7 +12,9 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/strategy"
 )
@@ -45,7 +47,7 @@ type Loop struct {
 	cfg     *Config
 	log     zerolog.Logger
 	clk     clock.Clock
-	rng     *lockedRand
+	rng     *jitter.Rand
 	metrics *Metrics
 	ex      adapters.Exchange
 	// streamsOffered: the adapter's Definition says its streams work (else REST polling only).
@@ -58,7 +60,8 @@ type Loop struct {
 	feed           *marketFeed
 	info           *infoCache
 	portfolio      *portfolio
-	streams        *streamState // streams.go
+	streams        *streamState      // streams.go
+	journal        idempotency.Store // nil in tests that run without one
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -67,6 +70,8 @@ type Loop struct {
 	// down, adopted orders) until each strategy's runner exists to take them.
 	early    map[string][]strategy.Event
 	startErr error
+	runCtx   context.Context // the loop's context, for work started by a strategy's failure
+	pulls    map[string]*pullState
 	cancel   context.CancelFunc
 	done     sync.WaitGroup
 }
@@ -85,6 +90,7 @@ type loopParams struct {
 	Strategies []strategy.Definition `group:"strategies"`
 	Clock      clock.Clock           `optional:"true"`
 	Fleet      *fleet.Fleet          `optional:"true"`
+	Journal    idempotency.Store     `optional:"true"`
 }
 
 // wireMarket builds the market feed and the stream state that decides, per symbol, whether
@@ -109,8 +115,10 @@ func provideLoop(p loopParams) (*Loop, error) {
 	l := &Loop{
 		cfg: p.Config, log: p.Logging.Logger, clk: clk, metrics: p.Metrics, ex: p.Exchange,
 		orders: p.Orders, sw: p.Switch, fleet: p.Fleet, defs: sortDefinitions(p.Strategies), shutdown: p.Shutdowner,
-		rng:     newLockedRand(uint64(time.Now().UnixNano())),
+		rng:     jitter.NewRandom(),
 		runners: map[string]*runner{},
+		pulls:   map[string]*pullState{},
+		journal: p.Journal,
 	}
 	l.info = p.Info
 	if def, err := adapters.Lookup(p.Config.Exchange.Name); err == nil {
@@ -128,6 +136,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 func (l *Loop) start(context.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
+	l.runCtx = ctx
 	l.done.Add(1)
 	go func() {
 		defer l.done.Done()
@@ -153,7 +162,7 @@ func (l *Loop) boot(ctx context.Context) error {
 	// strategies as order updates, ahead of anything live.
 	unsubscribe := l.orders.Subscribe(func(name string, u strategy.OrderUpdate) { l.deliver(name, u) })
 	defer unsubscribe()
-	if err := l.orders.Reconcile(ctx); err != nil {
+	if err := l.reconcile(ctx); err != nil {
 		return fmt.Errorf("runtime: reconciliation: %w", err)
 	}
 	if err := l.portfolio.refresh(ctx); err != nil {
@@ -170,8 +179,9 @@ func (l *Loop) boot(ctx context.Context) error {
 			return fmt.Errorf("runtime: strategy %s: %w", d.Name, err)
 		}
 		l.metrics.StrategyPanics.WithLabelValues(d.Name) // the series exists at zero
-		r := &runner{name: d.Name, strat: s, box: newMailbox(), log: env.Log,
-			onPanic: func(n string) { l.metrics.StrategyPanics.WithLabelValues(n).Inc() }}
+		r := &runner{name: d.Name, strat: s, box: newMailbox(), log: env.Log, now: l.clk.Now,
+			onPanic: func(n string) { l.metrics.StrategyPanics.WithLabelValues(n).Inc() },
+			onFail:  l.strategyFailed}
 		for _, ev := range l.early[d.Name] {
 			r.box.Put(ev)
 		}
@@ -211,6 +221,30 @@ func (l *Loop) boot(ctx context.Context) error {
 	return nil
 }
 
+// reconcile resolves the journal before any strategy runs. In fleet mode the journal lives in
+// Redis: while Redis cannot be reached (an instance started during an outage) reconciliation
+// waits for it instead of failing start-up; the instance is failed safe meanwhile (orders
+// held, reads on its local share, /status says why), and the fleet logged the outage.
+func (l *Loop) reconcile(ctx context.Context) error {
+	waiting := false
+	for {
+		err := l.orders.Reconcile(ctx)
+		if err == nil || l.fleet == nil || ctx.Err() != nil {
+			return err
+		}
+		if down, _ := l.fleet.Down(); !down {
+			return err
+		}
+		if !waiting {
+			waiting = true
+			l.log.Warn().Err(err).Msg("fleet: the journal is in Redis, which cannot be reached: reconciliation waits for it; strategies start once it is done")
+		}
+		if !clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, time.Second, 0.2)) {
+			return ctx.Err()
+		}
+	}
+}
+
 func (l *Loop) background(ctx context.Context, f func(context.Context)) {
 	l.done.Add(1)
 	go func() {
@@ -244,7 +278,7 @@ func (l *Loop) ticker(ctx context.Context) {
 // refreshOrders polls orders in flight at account priority on a jittered interval.
 func (l *Loop) refreshOrders(ctx context.Context) {
 	interval := l.cfg.Portfolio.RefreshInterval / 2
-	if !clock.Sleep(ctx, l.clk, time.Duration(l.rng.Float64()*float64(interval))) {
+	if !clock.Sleep(ctx, l.clk, l.rng.Duration(interval)) {
 		return
 	}
 	for n := 0; ; n++ {
@@ -255,7 +289,7 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 				l.log.Debug().Err(err).Msg("order refresh failed")
 			}
 		}
-		if !clock.Sleep(ctx, l.clk, jitter(l.rng, interval, 0.2)) {
+		if !clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, interval, 0.2)) {
 			return
 		}
 	}
@@ -268,7 +302,7 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 func (l *Loop) compactJournal(ctx context.Context) {
 	// setDefaults fills orders.retention; max keeps a tiny one from spinning.
 	every := max(min(time.Hour, l.cfg.Orders.Retention/2), time.Second)
-	for clock.Sleep(ctx, l.clk, jitter(l.rng, every, 0.2)) {
+	for clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, every, 0.2)) {
 		n, err := l.orders.Compact(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -303,7 +337,7 @@ func (l *Loop) envFor(name string) strategy.Env {
 		Name:      name,
 		Log:       l.log.With().Str("strategy", name).Logger(),
 		Config:    strategySection{cfg: l.cfg, name: name},
-		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw},
+		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw, dead: l.strategyDead},
 		Market:    marketView{name: name, feed: l.feed, info: l.info},
 		Portfolio: l.portfolio,
 	}
@@ -331,6 +365,13 @@ func (l *Loop) stop(ctx context.Context) error {
 	l.cancel()
 	l.done.Wait()
 	var errs []error
+	if !ready {
+		// Stopped before reconciliation finished (a signal during start-up, or start-up
+		// failed): nothing was cancelled, so exit 0 only if the journal proves no order live.
+		if err := l.provenFlat(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if ready && l.cfg.Shutdown.CancelOpenOrders {
 		if err := l.orders.CancelAll(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("runtime: cancelling open orders on shutdown: %w", err))
@@ -350,35 +391,22 @@ func (l *Loop) Ready() bool {
 	return l.ready
 }
 
-// healthy is /healthz: ready and no strategy stopped by a panic.
-func (l *Loop) healthy() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.startErr != nil {
-		return l.startErr
-	}
-	if !l.ready {
-		return errNotReady
-	}
-	for name, r := range l.runners {
-		if !r.alive() {
-			return fmt.Errorf("strategy %s stopped after a panic", name)
-		}
-	}
-	return nil
-}
-
 // strategyOrders is one strategy's strategy.Orders.
 type strategyOrders struct {
 	svc  OrderService
 	name string
 	sw   *killswitch.Switch
+	dead func(name string) bool
 }
 
 // Place refuses at once while the kill switch is tripped: a halted bot whose strategy keeps
 // trying should not journal an intent per try. The scheduler's gate stays the guarantee; this
 // is the cheap early answer.
 func (o strategyOrders) Place(ctx context.Context, in strategy.Intent) (adapters.Order, error) {
+	if o.dead != nil && o.dead(o.name) {
+		// Its orders are being pulled; a goroutine it left behind must not place more.
+		return adapters.Order{}, fmt.Errorf("%w: %s", ErrStrategyDead, o.name)
+	}
 	if o.sw != nil {
 		if err := o.sw.Check(); err != nil {
 			return adapters.Order{}, err

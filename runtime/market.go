@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -13,34 +12,9 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/strategy"
 )
-
-// jitter returns d spread by ±fraction, so instances and jobs started together drift apart
-// instead of polling in lockstep.
-func jitter(rng *lockedRand, d time.Duration, fraction float64) time.Duration {
-	if d <= 0 || fraction <= 0 {
-		return d
-	}
-	spread := float64(d) * fraction
-	return time.Duration(float64(d) - spread + 2*spread*rng.Float64())
-}
-
-// lockedRand is a seeded source shared by the runtime's background jobs.
-type lockedRand struct {
-	mu sync.Mutex
-	r  *rand.Rand
-}
-
-func newLockedRand(seed uint64) *lockedRand {
-	return &lockedRand{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
-}
-
-func (l *lockedRand) Float64() float64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.r.Float64()
-}
 
 // infoCache keeps the slow-moving reference data for market.info_ttl (see ttlCache): exchange
 // info (symbols, filters) and the account's fees per symbol.
@@ -101,7 +75,7 @@ func (c *infoCache) Symbol(ctx context.Context, symbol string) (adapters.SymbolI
 type marketFeed struct {
 	ex       adapters.Exchange
 	clk      clock.Clock
-	rng      *lockedRand
+	rng      *jitter.Rand
 	log      zerolog.Logger
 	interval time.Duration
 	// staleAfter is market.stale_after × market.poll_interval; 0 disables the age check.
@@ -128,7 +102,7 @@ type marketFeed struct {
 	added  chan struct{}                  // has a value after a symbol was subscribed for the first time
 }
 
-func newMarketFeed(ex adapters.Exchange, clk clock.Clock, rng *lockedRand, log zerolog.Logger, interval time.Duration,
+func newMarketFeed(ex adapters.Exchange, clk clock.Clock, rng *jitter.Rand, log zerolog.Logger, interval time.Duration,
 	deliver func(string, strategy.Event)) *marketFeed {
 	return &marketFeed{ex: ex, clk: clk, rng: rng, log: log, interval: interval, deliver: deliver,
 		subs: map[string]map[string]bool{}, quotes: map[string]strategy.Quote{}, stale: map[string]bool{},
@@ -204,7 +178,7 @@ func (f *marketFeed) run(ctx context.Context) {
 		defer wg.Wait()
 		wg.Go(func() { f.watch(ctx) })
 	}
-	if !clock.Sleep(ctx, f.clk, time.Duration(f.rng.Float64()*float64(f.interval))) {
+	if !clock.Sleep(ctx, f.clk, f.rng.Duration(f.interval)) {
 		return
 	}
 	for {
@@ -214,7 +188,7 @@ func (f *marketFeed) run(ctx context.Context) {
 			}
 			f.poll(ctx, sym)
 		}
-		if !clock.Sleep(ctx, f.clk, jitter(f.rng, f.interval, 0.1)) {
+		if !clock.Sleep(ctx, f.clk, jitter.Spread(f.rng, f.interval, 0.1)) {
 			return
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -53,7 +54,7 @@ func TestMarketFeedQuotesAndStaleSignal(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1000, 0))
 	var mu sync.Mutex
 	got := map[string][]strategy.Event{}
-	f := newMarketFeed(ex, clk, newLockedRand(1), zerolog.Nop(), time.Second, func(name string, ev strategy.Event) {
+	f := newMarketFeed(ex, clk, jitter.New(1), zerolog.Nop(), time.Second, func(name string, ev strategy.Event) {
 		mu.Lock()
 		got[name] = append(got[name], ev)
 		mu.Unlock()

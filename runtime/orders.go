@@ -74,11 +74,11 @@ func (s orderService) Reconcile(ctx context.Context) error {
 	return nil
 }
 
+// Place sends in as the named strategy's: whatever the strategy put in Strategy is replaced,
+// so no strategy places an order another one owns.
 func (s orderService) Place(ctx context.Context, name string, in strategy.Intent) (adapters.Order, error) {
-	return s.m.Place(ctx, orders.Intent{
-		Symbol: in.Symbol, Side: in.Side, Type: in.Type, TimeInForce: in.TimeInForce,
-		Quantity: in.Quantity, Price: in.Price, Strategy: name,
-	})
+	in.Strategy = name
+	return s.m.Place(ctx, in)
 }
 
 func (s orderService) Cancel(ctx context.Context, symbol, clientOrderID string) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -20,7 +21,7 @@ import (
 type portfolio struct {
 	ex       adapters.Exchange
 	clk      clock.Clock
-	rng      *lockedRand
+	rng      *jitter.Rand
 	log      zerolog.Logger
 	interval time.Duration
 
@@ -80,14 +81,14 @@ func (p *portfolio) Account() (adapters.Account, bool) {
 
 // run refreshes until ctx ends, starting after a jittered delay.
 func (p *portfolio) run(ctx context.Context) {
-	if !clock.Sleep(ctx, p.clk, time.Duration(p.rng.Float64()*float64(p.interval))) {
+	if !clock.Sleep(ctx, p.clk, p.rng.Duration(p.interval)) {
 		return
 	}
 	for {
 		if err := p.refresh(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, scheduler.ErrShed) {
 			p.log.Debug().Err(err).Msg("balance refresh failed; keeping the last balances")
 		}
-		if !clock.Sleep(ctx, p.clk, jitter(p.rng, p.interval, 0.2)) {
+		if !clock.Sleep(ctx, p.clk, jitter.Spread(p.rng, p.interval, 0.2)) {
 			return
 		}
 	}

@@ -6,11 +6,20 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
+
+// failure is how a strategy died: a panic, or a Start that failed.
+type failure struct {
+	At     time.Time
+	During string // start, tick, quote, ...
+	Why    string // the panic's value or Start's error, redacted
+}
 
 // runner drives one strategy on its own goroutine. Events reach it through a mailbox that
 // never blocks the sender.
@@ -19,12 +28,16 @@ type runner struct {
 	strat   strategy.Strategy
 	box     *mailbox
 	log     zerolog.Logger
+	now     func() time.Time
 	onPanic func(name string)
+	// onFail is called once, from the strategy's goroutine, when it dies.
+	onFail func(name string, f failure)
 
 	cancel  context.CancelFunc
 	done    chan struct{}
 	mu      sync.Mutex
-	stopped bool // by a panic: Stop is not called on a strategy in an unknown state
+	stopped bool     // by a panic: Stop is not called on a strategy in an unknown state
+	failed  *failure // set when it died
 }
 
 // start launches the strategy's goroutine: Start (if implemented), then events until ctx ends.
@@ -34,12 +47,19 @@ func (r *runner) start(ctx context.Context) {
 	go func() {
 		defer close(r.done)
 		defer r.box.Close()
+		var startErr error
 		if !r.guard(func() error {
 			if s, ok := r.strat.(strategy.Starter); ok {
-				return s.Start(ctx)
+				startErr = s.Start(ctx)
 			}
 			return nil
 		}, "start") {
+			return
+		}
+		if startErr != nil && ctx.Err() == nil {
+			// A strategy that could not start is dead: it holds no state to act on its orders.
+			r.log.Error().Err(startErr).Msg("strategy failed to start and was stopped; other strategies go on")
+			r.fail("start", startErr.Error(), false)
 			return
 		}
 		for {
@@ -68,9 +88,6 @@ func (r *runner) start(ctx context.Context) {
 func (r *runner) guard(f func() error, what string) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.mu.Lock()
-			r.stopped = true
-			r.mu.Unlock()
 			r.log.Error().
 				Str("panic", fmt.Sprint(p)).
 				Str("stack", string(debug.Stack())).
@@ -79,6 +96,7 @@ func (r *runner) guard(f func() error, what string) (ok bool) {
 			if r.onPanic != nil {
 				r.onPanic(r.name)
 			}
+			r.fail(what, "panic: "+fmt.Sprint(p), true)
 			ok = false
 		}
 	}()
@@ -86,6 +104,29 @@ func (r *runner) guard(f func() error, what string) (ok bool) {
 		r.log.Warn().Err(err).Str("during", what).Msg("strategy returned an error")
 	}
 	return true
+}
+
+// fail records that the strategy died and tells onFail. panicked: Stop must not be called
+// on it (its state is unknown).
+func (r *runner) fail(during, why string, panicked bool) {
+	f := failure{During: during, Why: scheduler.Redact(why)}
+	if r.now != nil {
+		f.At = r.now()
+	}
+	r.mu.Lock()
+	r.stopped = r.stopped || panicked
+	r.failed = &f
+	r.mu.Unlock()
+	if r.onFail != nil {
+		r.onFail(r.name, f)
+	}
+}
+
+// failure returns how the strategy died, or nil while it runs.
+func (r *runner) failure() *failure {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
 }
 
 // stop ends the event loop, waits for it, then calls Stop (if implemented and the strategy
@@ -109,11 +150,11 @@ func (r *runner) stop(ctx context.Context) {
 	}
 }
 
-// alive reports whether the strategy is still running (it did not panic).
+// alive reports whether the strategy is still running (it did not die).
 func (r *runner) alive() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return !r.stopped
+	return r.failed == nil && !r.stopped
 }
 
 func eventName(ev strategy.Event) string {

@@ -2,10 +2,12 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 
 	"go.uber.org/fx"
 
 	"github.com/keelbot/keel/internal/fleet"
+	"github.com/keelbot/keel/internal/redact"
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/scheduler"
 )
@@ -19,6 +21,9 @@ type Status struct {
 	Scheduler  scheduler.Snapshot `json:"scheduler"`
 	// Fleet is set in fleet mode: whether Redis answers, and why not.
 	Fleet *fleet.Status `json:"fleet,omitempty"`
+	// Strategies: each one running or dead, with its open orders (a dead one: how it died
+	// and whether its orders were pulled).
+	Strategies []StrategyStatus `json:"strategies"`
 }
 
 type adminParams struct {
@@ -42,12 +47,14 @@ func provideAdmin(p adminParams) *AdminServer {
 		return snap
 	}
 	status := func(context.Context) any {
-		return Status{
+		return redactedJSON(Status{
 			InstanceID: p.Config.Bot.InstanceID, Exchange: p.Config.Exchange.Name, Ready: p.Loop.Ready(),
 			KillSwitch: p.Switch.State(), Scheduler: snapshot(), Fleet: fleetStatus(p.Fleet),
-		}
+			Strategies: p.Loop.strategies(),
+		})
 	}
-	h := NewAdminHandler(p.Metrics, status, p.Loop.healthy, func() { snapshot() })
+	healthy := func() error { return p.Loop.health(p.Switch, p.Scheduler.Snapshot()) }
+	h := NewAdminHandler(p.Metrics, status, healthy, func() { snapshot() })
 	srv := NewAdminServer(p.Config.Admin, h, p.Logging.Logger)
 	if p.Config.Admin.Listen != "" {
 		p.Lifecycle.Append(fx.Hook{
@@ -56,4 +63,15 @@ func provideAdmin(p adminParams) *AdminServer {
 		})
 	}
 	return srv
+}
+
+// redactedJSON is v as JSON with the configured secrets' values masked (internal/redact):
+// /status carries text others wrote (a kill-switch reason, a Redis error), and is served to
+// whoever can reach the admin port.
+func redactedJSON(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return map[string]string{"error": "status: " + err.Error()}
+	}
+	return json.RawMessage(redact.Bytes(b))
 }

@@ -83,7 +83,7 @@ func (l *Loop) runStreams(ctx context.Context) {
 	}
 	client := l.ex
 	lim := l.connectionLimiter()
-	seed := uint64(l.rng.Float64() * (1 << 53))
+	seed := l.rng.Uint64()
 	opts := adapters.StreamOptions{Limiter: lim, Clock: l.clk, Seed: seed}
 	var wg sync.WaitGroup
 	defer wg.Wait()

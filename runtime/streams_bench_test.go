@@ -12,6 +12,7 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/binance"
 	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
@@ -81,7 +82,7 @@ func benchBot(b *testing.B, c *collector, pollInterval time.Duration, wrap func(
 	log := zerolog.Nop()
 	// stale_after is large: a 1 ms poll interval is far below the round trip, and the bench
 	// measures the checks' cost (the watchdog runs, every quote is validated), not refusals.
-	l := &Loop{cfg: &Config{Market: MarketConfig{Streams: true, StaleAfter: 1000}}, log: log, clk: realClock, rng: newLockedRand(1),
+	l := &Loop{cfg: &Config{Market: MarketConfig{Streams: true, StaleAfter: 1000}}, log: log, clk: realClock, rng: jitter.New(1),
 		ex: ex, runners: map[string]*runner{}, streamsOffered: true, ready: true}
 	l.wireMarket(pollInterval)
 	l.feed.subscribe("bench", "BTCUSDT", "ETHUSDT", "DOGEUSDT")

@@ -182,7 +182,7 @@ func (b *breaker) allow(now time.Time) func(error) {
 func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome, banUntil time.Time) {
 	b.now = now
 	var err error
-	switch b.verdict(c) {
+	switch b.verdict(c, o) {
 	case verdictFailure:
 		err = errFailure
 		b.ratio.add(now, 1, 1)
@@ -211,7 +211,7 @@ func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome, ba
 // widens its scope.
 // requires that Scheduler.mu is held.
 func (b *breaker) reportPassed(now time.Time, c Class, o Outcome, banUntil time.Time) {
-	switch b.verdict(c) {
+	switch b.verdict(c, o) {
 	case verdictSuccess:
 		b.ratio.add(now, 1, 0)
 		return
@@ -248,9 +248,14 @@ const (
 	verdictFailure
 )
 
-// verdict tells what an attempt of class c means to this breaker.
-func (b *breaker) verdict(c Class) verdict {
+// verdict tells what an attempt of class c, outcome o, means to this breaker.
+func (b *breaker) verdict(c Class, o Outcome) verdict {
 	switch {
+	case o.Malformed && (c == ClassTransient || c == ClassUnknown):
+		// An endpoint answered 2xx with a body we cannot read: the platform is up, and one
+		// broken endpoint must not open a breaker that holds every endpoint (cancels
+		// included). The endpoint's own count takes it (endpointFault).
+		return verdictExcluded
 	case c == b.class, b.class == ClassTransient && c == ClassUnknown:
 		return verdictFailure
 	case c == ClassNone, c == ClassValidation:

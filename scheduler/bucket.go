@@ -1,5 +1,7 @@
 package scheduler
 
+import "time"
+
 // Semaphore caps how many requests of one bucket are in flight and adapts the cap with AIMD.
 // It is the seam for fleet mode, where a shared store holds the slots so that several
 // instances stay at the total of one. The scheduler calls it with its own lock held, one call
@@ -26,13 +28,11 @@ type SemaphoreState struct {
 	Cap      int `json:"cap"`
 }
 
-// NewSemaphoreFunc builds the Semaphore of a bucket; successRun is AIMDConfig.SuccessRun.
-type NewSemaphoreFunc func(b BucketConfig, successRun int) Semaphore
-
-// NewLocalSemaphore returns the in-process Semaphore: AIMD between 1 and b.MaxConcurrency,
-// starting at half the cap (rounded up) so that concurrency ramps up after start.
-func NewLocalSemaphore(b BucketConfig, successRun int) Semaphore {
-	return &localSemaphore{cap: b.MaxConcurrency, limit: (b.MaxConcurrency + 1) / 2, run: successRun}
+// newLocalSemaphore returns the in-process Semaphore: AIMD between 1 and maxConcurrency,
+// starting at half the cap (rounded up) so that concurrency ramps up after start, raised by
+// one after successRun successes.
+func newLocalSemaphore(maxConcurrency, successRun int) Semaphore {
+	return &localSemaphore{cap: maxConcurrency, limit: (maxConcurrency + 1) / 2, run: successRun}
 }
 
 // localSemaphore is not safe for concurrent use; the scheduler serializes calls.
@@ -99,4 +99,7 @@ type bucket struct {
 	// authCancel is set while a cancel that passed the open auth breaker is in flight: one
 	// at a time, so a revoked key is not hammered.
 	authCancel bool
+	// cancelProbe is when a cancel of this bucket last passed a hold or an open breaker that
+	// stops cancels (or a full window): the next may pass Backoff.CancelProbe later.
+	cancelProbe time.Time
 }

@@ -130,6 +130,12 @@ type BackoffConfig struct {
 	// Defaults 1s and 0.1.
 	ResumeSpread      time.Duration `koanf:"resume_spread"`
 	ResumeSpreadRatio float64       `koanf:"resume_spread_ratio"`
+	// CancelProbe spaces the cancels that a hold or an open breaker would otherwise stop (a
+	// ban, a 429 on request weight, an outage, a window the exchange's usage header says is
+	// full): one cancel per bucket goes through every CancelProbe, so that the kill switch's
+	// and the shutdown's cancels always have a path, without hammering an exchange that is
+	// refusing. Default 2s.
+	CancelProbe time.Duration `koanf:"cancel_probe"`
 }
 
 // RetryConfig is the number of retries per failure class. 0 means the default (2); a
@@ -194,6 +200,7 @@ const (
 	defaultMaxBan            = 72 * time.Hour
 	defaultResumeSpread      = time.Second
 	defaultResumeSpreadRatio = 0.1
+	defaultCancelProbe       = 2 * time.Second
 	defaultRetries           = 2
 	defaultRetryRatio        = 0.10
 	defaultRetryFloor        = 5
@@ -245,6 +252,7 @@ func (c Config) withDefaults() Config {
 	defDur(&c.Backoff.MaxBan, defaultMaxBan)
 	defDur(&c.Backoff.ResumeSpread, defaultResumeSpread)
 	def(&c.Backoff.ResumeSpreadRatio, defaultResumeSpreadRatio)
+	defDur(&c.Backoff.CancelProbe, defaultCancelProbe)
 	if c.Retries.RateLimit == 0 {
 		c.Retries.RateLimit = defaultRetries
 	}
@@ -393,6 +401,7 @@ func (c Config) validate(known func(kind string) bool) error {
 		{"backoff.rate_limit_pause", c.Backoff.RateLimitPause}, {"backoff.resume_spread", c.Backoff.ResumeSpread},
 		{"backoff.ban_pause", c.Backoff.BanPause}, {"backoff.ban_pause_cap", c.Backoff.BanPauseCap},
 		{"backoff.max_retry_after", c.Backoff.MaxRetryAfter}, {"backoff.max_ban", c.Backoff.MaxBan},
+		{"backoff.cancel_probe", c.Backoff.CancelProbe},
 		{"retry_budget.window", c.RetryBudget.Window},
 		{"breakers.auth.open_for", c.Breakers.Auth.OpenFor}, {"breakers.rate_limit.open_for", c.Breakers.RateLimit.OpenFor},
 		{"breakers.transient.open_for", c.Breakers.Transient.OpenFor},

@@ -206,7 +206,11 @@ func cancelReq(amountAt func(time.Time) int64, attempt scheduler.AttemptFunc) *s
 // after, and costs 2. Amount is ignored.
 func TestTimeDependentCostChargedAtAdmission(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s, clk := newScheduler(t, tightConfig(100)) // safe 90 per minute, at once
+		cfg := tightConfig(100) // safe 90 per minute, at once
+		// The window frees within one cancel probe interval: the cancel waits for it rather
+		// than going as its bucket's cancel probe (TestCancelsProbeThroughHolds).
+		cfg.Backoff.CancelProbe = 2 * time.Minute
+		s, clk := newScheduler(t, cfg)
 		fill(t, s, scheduler.PriorityOrders, 85, succeed)
 		rec := &recorder{clk: clk}
 		var (

@@ -19,7 +19,7 @@
 //	})
 //
 // Do returns when the request has succeeded or failed for good. It never logs what it returns:
-// it writes one log event per attempt (the stable fields of DESIGN.md), and the caller decides
+// it writes one log event per attempt (the stable fields of docs/architecture.md), and the caller decides
 // what the final error means. ClassOf sorts errors into failure classes; errors.Is(err,
 // ErrUnknownOutcome) marks a write that may have landed and must be reconciled by querying,
 // never by a blind resend.

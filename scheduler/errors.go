@@ -86,8 +86,11 @@ func (e *Error) Is(target error) bool {
 type BreakerOpenError struct {
 	Class  Class
 	Bucket string // set when the hold is a bucket's Retry-After or ban
-	Until  time.Time
-	Reason string
+	// Endpoint is set ("GET /api/v3/ticker/bookTicker") when the hold is one endpoint's, after
+	// a run of malformed answers from it.
+	Endpoint string
+	Until    time.Time
+	Reason   string
 	// OrderLimit is set when the hold comes from an order-count limit (Outcome.OrderLimit):
 	// it holds new orders only; cancels and reads pass it.
 	OrderLimit bool
@@ -97,6 +100,9 @@ func (e *BreakerOpenError) Error() string {
 	where := e.Class.String() + " breaker open"
 	if e.Bucket != "" {
 		where = "bucket " + e.Bucket + " held (" + e.Class.String() + ")"
+	}
+	if e.Endpoint != "" {
+		where = "endpoint " + e.Endpoint + " held"
 	}
 	if e.OrderLimit {
 		where += " for new orders (order-count limit)"

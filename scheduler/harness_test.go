@@ -2,7 +2,6 @@ package scheduler_test
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -11,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -37,7 +37,7 @@ func baseConfig() scheduler.Config {
 func newScheduler(t *testing.T, cfg scheduler.Config, opts ...scheduler.Option) (*scheduler.Scheduler, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(t0)
-	opts = append([]scheduler.Option{scheduler.WithClock(clk), scheduler.WithRand(rand.New(rand.NewPCG(1, 2)))}, opts...)
+	opts = append([]scheduler.Option{scheduler.WithClock(clk), scheduler.WithRand(jitter.New(1))}, opts...)
 	s, err := scheduler.New(cfg, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -1,6 +1,10 @@
 package scheduler
 
-import "time"
+import (
+	"time"
+
+	"github.com/keelbot/keel/jitter"
+)
 
 // holdScope is what a hold stops. Every hold records it (a bucket's pause after a 429 or a
 // ban, the rate_limit breaker's opening), so that a request passes the holds that do not
@@ -94,7 +98,8 @@ func (s *Scheduler) banPauseLocked(sent, now time.Time, retryAfter time.Duration
 	if bs.until.IsZero() || now.Sub(bs.until) >= s.cfg.Backoff.BanPauseCap {
 		bs.streak = 0
 	}
-	pause := doubled(s.cfg.Backoff.BanPause, s.cfg.Backoff.BanPauseCap, bs.streak)
+	// It doubles like a backoff's ceiling, with no draw: the ban's length is not ours to spread.
+	pause := jitter.Ceiling(s.cfg.Backoff.BanPause, s.cfg.Backoff.BanPauseCap, bs.streak)
 	bs.streak++
 	bs.from, bs.until = now, maxTime(bs.until, now.Add(pause))
 	return pause

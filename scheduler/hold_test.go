@@ -159,8 +159,10 @@ func TestAuthCancelsOneAtATime(t *testing.T) {
 
 // TestCancelAndRateLimitHolds: a hold from an order-count limit (429 -1015) stops new orders
 // but not cancels (nor reads), which do not count against it; an IP-wide one (429 -1003 on
-// request weight) holds cancels too, for its whole Retry-After; a ban (418) refuses them
-// until it ends, since sending during a ban extends it. Cancels still pay their weight.
+// request weight) holds reads and orders for its whole Retry-After, and a ban (418) refuses
+// them until it ends; a cancel goes through either as its bucket's spaced cancel probe (one
+// per backoff.cancel_probe; TestCancelsProbeThroughHolds), so the kill switch and the
+// shutdown can always cancel. Cancels still pay their weight.
 func TestCancelAndRateLimitHolds(t *testing.T) {
 	const ra = 5 * time.Second
 	tests := []struct {
@@ -175,11 +177,11 @@ func TestCancelAndRateLimitHolds(t *testing.T) {
 		{name: "order-count 429", refusal: scheduler.Outcome{Status: 429, Code: -1015, OrderLimit: true, RetryAfter: ra},
 			cancelAt: 0, readAt: 0, orderAt: ra, ordersHeld: true},
 		{name: "request-weight 429", refusal: scheduler.Outcome{Status: 429, Code: -1003, RetryAfter: ra},
-			cancelAt: ra, readAt: ra, orderAt: ra, held: true},
+			cancelAt: 0, readAt: ra, orderAt: ra, held: true},
 		{name: "418 ban", refusal: scheduler.Outcome{Status: 418, Code: -1003, Ban: true, RetryAfter: 2 * time.Minute},
-			cancelAt: -1, readAt: -1, orderAt: -1, held: true, refusedUntil: 2 * time.Minute},
+			cancelAt: 0, readAt: -1, orderAt: -1, held: true, refusedUntil: 2 * time.Minute},
 		{name: "418 marked order-count is still a ban", refusal: scheduler.Outcome{Status: 418, Ban: true, OrderLimit: true, RetryAfter: 2 * time.Minute},
-			cancelAt: -1, readAt: -1, orderAt: -1, held: true, refusedUntil: 2 * time.Minute},
+			cancelAt: 0, readAt: -1, orderAt: -1, held: true, refusedUntil: 2 * time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,8 +226,8 @@ func TestCancelAndRateLimitHolds(t *testing.T) {
 						t.Errorf("%s: err = %v, sent %v", name, res[i].err, sent)
 						continue
 					}
-					// Sent at the hold's end, within its resume spread (0.1·5s).
-					if at < want[i] || at > want[i]+ra/10 {
+					// Sent at the hold's end, within its resume spread (0.1·5s); a cancel probe at once.
+					if at < want[i] || at > want[i]+ra/10 || (want[i] == 0 && at != 0) {
 						t.Errorf("%s sent at +%v, want in [+%v, +%v]", name, at, want[i], want[i]+ra/10)
 					}
 				}
@@ -260,7 +262,7 @@ func TestOrderCountHoldFailsNewOrdersFast(t *testing.T) {
 
 // TestOrderCountBreaker: three order-count refusals in a row open the rate_limit breaker for
 // new orders only: cancels and reads pass it (without closing it). An IP-wide refusal of a
-// request that passed widens it to everything.
+// request that passed widens it to everything but the bucket's spaced cancel probe.
 func TestOrderCountBreaker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, clk := newScheduler(t, breakerConfig())
@@ -294,14 +296,14 @@ func TestOrderCountBreaker(t *testing.T) {
 			t.Fatalf("after an IP-wide refusal: %+v, want open for everything until %v", st, until)
 		}
 		sent = false
-		_, err = s.Do(context.Background(), cancel("b3", answer(&sent, scheduler.Outcome{Status: 200})))
-		wantHeld(t, "cancel", err, sent, scheduler.ClassRateLimit, until, false)
+		_, err = s.Do(context.Background(), read("b3", answer(&sent, scheduler.Outcome{Status: 200})))
+		wantHeld(t, "read", err, sent, scheduler.ClassRateLimit, until, false)
 		s.Close()
 	})
 }
 
 // TestMixedRefusalsTripIPWide: a run of refusals that includes an IP-wide one opens the
-// rate_limit breaker for everything, cancels included.
+// rate_limit breaker for everything (cancels pass only as their bucket's spaced probe).
 func TestMixedRefusalsTripIPWide(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, clk := newScheduler(t, breakerConfig())
@@ -312,8 +314,8 @@ func TestMixedRefusalsTripIPWide(t *testing.T) {
 			clk.Advance(2 * time.Second) // past each bucket pause
 		}
 		var sent bool
-		_, err := s.Do(context.Background(), cancel("b1", answer(&sent, scheduler.Outcome{Status: 200})))
-		wantHeld(t, "cancel", err, sent, scheduler.ClassRateLimit, clk.Now().Add(8*time.Second), false)
+		_, err := s.Do(context.Background(), newOrder("b1", answer(&sent, scheduler.Outcome{Status: 200})))
+		wantHeld(t, "new order", err, sent, scheduler.ClassRateLimit, clk.Now().Add(8*time.Second), false)
 		s.Close()
 	})
 }
@@ -335,8 +337,8 @@ func TestBanWithoutRetryAfter(t *testing.T) {
 			}
 			until := start.Add(want)
 			sent = false
-			_, err = s.Do(context.Background(), cancel("b1", answer(&sent, scheduler.Outcome{Status: 200})))
-			wantHeld(t, "cancel during the ban", err, sent, scheduler.ClassRateLimit, until, false)
+			_, err = s.Do(context.Background(), read("b1", answer(&sent, scheduler.Outcome{Status: 200})))
+			wantHeld(t, "read during the ban", err, sent, scheduler.ClassRateLimit, until, false)
 			for _, b := range s.Snapshot().Buckets {
 				if b.Name == "b0" && !b.HeldUntil.Equal(until) {
 					t.Fatalf("bucket b0 held until +%v, want +%v", b.HeldUntil.Sub(t0), until.Sub(t0))

@@ -36,7 +36,7 @@ const tsLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // logAttempt writes the attempt's one log event. The logger's level decides which attempts
 // are written: a success at info, a failure at warn, an auth failure at error (escalation).
-// The event itself carries no level field: its fields are exactly those of DESIGN.md's
+// The event itself carries no level field: its fields are exactly those of docs/architecture.md's
 // "Stable surfaces", every one always present.
 func (s *Scheduler) logAttempt(ev *AttemptEvent) {
 	lvl := zerolog.WarnLevel

@@ -1,9 +1,8 @@
 package scheduler
 
 import (
-	"math/rand/v2"
-
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/jitter"
 	"github.com/rs/zerolog"
 )
 
@@ -12,14 +11,13 @@ type Option func(*options)
 
 type options struct {
 	clock     clock.Clock
-	rand      *rand.Rand
+	rand      *jitter.Rand
 	log       zerolog.Logger
 	gate      Gate
 	observers []func(AttemptEvent)
 	authHook  func(Outcome)
 	kinds     map[string]NewCounterFunc
-	newSem    NewSemaphoreFunc
-	shared    SharedHolds
+	shared    Shared
 
 	// holdObservers receive every bucket pause (bounds.go).
 	holdObservers []func(HoldEvent)
@@ -28,9 +26,9 @@ type options struct {
 // WithClock sets the scheduler's clock (default: the wall clock). Tests pass a fake.
 func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 
-// WithRand sets the source of jitter (default: randomly seeded). Tests pass a seeded one.
-// The scheduler guards it with its own mutex; do not use r elsewhere.
-func WithRand(r *rand.Rand) Option { return func(o *options) { o.rand = r } }
+// WithRand sets the source of jitter (default: jitter.NewRandom()). Tests pass a seeded one,
+// jitter.New(seed). It is safe for concurrent use, so it may be shared with other components.
+func WithRand(r *jitter.Rand) Option { return func(o *options) { o.rand = r } }
 
 // WithLogger sets where the per-attempt events go (default: nowhere).
 func WithLogger(l zerolog.Logger) Option {
@@ -53,13 +51,9 @@ func WithObserver(f func(AttemptEvent)) Option {
 func WithAuthFailureHook(f func(Outcome)) Option { return func(o *options) { o.authHook = f } }
 
 // WithWindowKind registers a window kind: WindowConfig.Kind names it, f builds its Counter
-// (a fleet-shared one, say). Registering a built-in kind's name replaces its Counter; the
+// (a user's own way of counting). Registering a built-in kind's name replaces its Counter; the
 // kind keeps its other traits (a decaying window's default burst and pacing rate), so the
 // Counter must count the way that kind does.
 func WithWindowKind(kind string, f NewCounterFunc) Option {
 	return func(o *options) { o.kinds[kind] = f }
 }
-
-// WithSemaphores sets how each bucket's Semaphore is built (default NewLocalSemaphore; a
-// fleet-shared one in fleet mode).
-func WithSemaphores(f NewSemaphoreFunc) Option { return func(o *options) { o.newSem = f } }

@@ -1,6 +1,6 @@
 package scheduler
 
-// The policy table of DESIGN.md, in code:
+// The policy table of docs/architecture.md, in code:
 //
 //	class       retries                       breaker                      also
 //	auth        0                             opens on the first failure   auth-failure hook (kill switch);

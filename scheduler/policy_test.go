@@ -11,7 +11,7 @@ import (
 	"github.com/keelbot/keel/scheduler"
 )
 
-// TestPolicyTable walks DESIGN.md's policy table row by row.
+// TestPolicyTable walks docs/architecture.md's policy table row by row.
 func TestPolicyTable(t *testing.T) {
 	ok := scheduler.Outcome{Status: 200}
 	timeout := scheduler.Outcome{Err: context.DeadlineExceeded}

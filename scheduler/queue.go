@@ -160,24 +160,27 @@ func (s *Scheduler) admitLocked(w *waiter, now time.Time) error {
 		return ErrBudgetExhausted
 	}
 	s.adoptSharedLocked(now)
+	b := w.bucket
+	// A cancel is not refused by a hold it can pass as its bucket's spaced cancel probe
+	// within its budget: it waits for its turn instead.
+	probeInBudget := w.cancel && s.cancelProbeAt(b, now).Before(w.deadline)
 	for _, br := range s.breakers {
-		if br.applies(w.bucket) && br.holds(w) {
-			if err := br.openError(now); err != nil {
+		if br.applies(b) && br.holds(w) {
+			if err := br.openError(now); err != nil && !probeInBudget {
 				return err
 			}
 		}
 	}
-	b := w.bucket
 	limit := w.deadline
 	if w.prio < PriorityOrders {
 		limit = minTime(limit, maxTime(now, w.notBefore).Add(w.maxWait))
 	}
 	for sc := range numScopes {
-		if h := &b.holds[sc]; sc.stops(w) && h.until.After(limit) {
+		if h := &b.holds[sc]; sc.stops(w) && h.until.After(limit) && !probeInBudget {
 			return &BreakerOpenError{Class: ClassRateLimit, Bucket: b.cfg.Name, Until: h.until, Reason: h.reason, OrderLimit: sc == scopeOrders}
 		}
 	}
-	return nil
+	return s.endpointHeldLocked(w, now)
 }
 
 // pumpLocked grants every waiter that can go at now, highest priority first and FIFO within
@@ -224,14 +227,22 @@ func (s *Scheduler) pumpLocked(now time.Time) {
 // requires that s.mu is held.
 func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(time.Time)) {
 	b := w.bucket
+	// heldUntil is the end of the holds and open breakers that stop w, a cancel: it passes
+	// them as its bucket's cancel probe, one per Backoff.CancelProbe, so that the kill
+	// switch's and the shutdown's cancels always have a path.
+	var heldUntil time.Time
 	for sc := range numScopes {
 		h := &b.holds[sc]
 		if !sc.stops(w) || !now.Before(h.until) {
 			continue
 		}
+		if w.cancel {
+			heldUntil = maxTime(heldUntil, h.until)
+			continue
+		}
 		if w.holdGen[sc] != h.gen {
 			w.holdGen[sc] = h.gen
-			w.notBefore = maxTime(w.notBefore, h.until.Add(s.rand.duration(h.spread)))
+			w.notBefore = maxTime(w.notBefore, h.until.Add(s.rand.Duration(h.spread)))
 		}
 		w.notBefore = maxTime(w.notBefore, h.until)
 	}
@@ -245,6 +256,10 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		}
 		if br.open(now) {
 			if br.holds(w) {
+				if w.cancel {
+					heldUntil = maxTime(heldUntil, br.openUntil)
+					continue
+				}
 				s.completeLocked(w, br.openError(now))
 				return
 			}
@@ -256,6 +271,19 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		if br.probing {
 			return // the probe's end pumps again
 		}
+	}
+	probe := false // w goes as its bucket's cancel probe
+	if !heldUntil.IsZero() {
+		// A hold that ends within one probe interval is waited out, as any request would.
+		if !heldUntil.After(now.Add(s.cfg.Backoff.CancelProbe)) {
+			wake(heldUntil)
+			return
+		}
+		if at := s.cancelProbeAt(b, now); now.Before(at) {
+			wake(minTime(at, heldUntil))
+			return
+		}
+		probe = true
 	}
 	if st := b.sem.State(); st.InFlight >= st.Limit {
 		return // a release pumps again
@@ -272,7 +300,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		}
 		w.costs[i].amt = amt
 	}
-	blocked := false
+	blocked, turn := false, false
 	for _, c := range w.costs {
 		win, amt := c.win, c.amt
 		if win.reserved == s.scan {
@@ -284,6 +312,19 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		}
 		head := s.cfg.Headroom.of(w.prio)
 		if win.counter.Used(server)+amt > win.capFor(s.cfg.SafetyFraction, head) {
+			// A window that stays full past one probe interval (the exchange's usage header
+			// says so) is a hold too.
+			if next := win.counter.Next(server); w.cancel && (next.IsZero() || next.Add(-s.offset).After(now.Add(s.cfg.Backoff.CancelProbe))) {
+				at := s.cancelProbeAt(b, now)
+				if !now.Before(at) {
+					probe = true
+					continue
+				}
+				// Waiting for its bucket's turn, not for budget: it holds nobody back.
+				wake(at)
+				turn = true
+				continue
+			}
 			blocked = true
 			if t := win.counter.Next(server); !t.IsZero() {
 				wake(t.Add(-s.offset))
@@ -301,9 +342,12 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		}
 		return
 	}
+	if turn {
+		return
+	}
 	// Shared windows count the cost fleet-wide before anything else is taken.
 	for i, c := range w.costs {
-		r, shared := c.win.counter.(Reserver)
+		r, shared := c.win.counter.(reserver)
 		if !shared || c.amt <= 0 {
 			continue
 		}
@@ -338,7 +382,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	for _, c := range w.costs {
 		if c.amt > 0 {
-			if _, shared := c.win.counter.(Reserver); !shared {
+			if _, shared := c.win.counter.(reserver); !shared {
 				c.win.counter.Add(server, c.amt)
 			}
 			c.win.pace.take(now, c.amt)
@@ -349,6 +393,9 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	w.grantedAt, w.sentServer, w.inflight = now, server, inflight
 	w.authPass = authPass
+	if probe {
+		b.cancelProbe = now
+	}
 	b.authCancel = b.authCancel || authPass
 	s.completeLocked(w, nil)
 }
@@ -358,7 +405,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 // requires that s.mu is held.
 func (s *Scheduler) unreserveLocked(w *waiter, upto int, server time.Time) {
 	for _, c := range w.costs[:upto] {
-		if _, shared := c.win.counter.(Reserver); shared && c.amt > 0 {
+		if _, shared := c.win.counter.(reserver); shared && c.amt > 0 {
 			c.win.counter.Remove(server, server, c.amt)
 		}
 	}
@@ -423,6 +470,7 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 	b.sem.Release(class)
 	s.releaseAuthPassLocked(w)
 	o, asked := s.cfg.Backoff.bound(o)
+	s.noteEndpointLocked(w, o, class, now)
 	for _, u := range o.Usage {
 		if win := s.windows[u.Window]; win != nil {
 			win.counter.Adopt(w.sentServer, server, clampUsage(u.Used, win.cfg.Limit))

@@ -144,6 +144,12 @@ type Outcome struct {
 	RequestID string
 	// Err is the transport error, if any (timeout, connection reset, malformed answer).
 	Err error
+	// Malformed marks a 2xx whose body could not be read (bad JSON, missing fields, too
+	// large): the exchange answered, so it is a fault of that endpoint, not an outage of the
+	// platform. It is classified as transient (a write: unknown) and retried as such, but the
+	// transient breaker, which holds every endpoint, does not count it; the endpoint's own
+	// count does (Snapshot.Endpoints), holding that endpoint alone after a run of them.
+	Malformed bool
 }
 
 // AttemptFunc performs one try of a request. attempt counts from 1. It must honour ctx, which

@@ -3,13 +3,13 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/jitter"
 )
 
 // Scheduler sends requests to one exchange account in priority order, within the account's
@@ -19,13 +19,13 @@ import (
 type Scheduler struct {
 	cfg       Config
 	clock     clock.Clock
-	rand      *lockedRand
+	rand      *jitter.Rand
 	log       zerolog.Logger
 	gate      Gate
 	observers []func(AttemptEvent)
 	authHook  func(Outcome)
 	kinds     map[string]NewCounterFunc
-	shared    SharedHolds
+	shared    Shared
 
 	// holdObservers receive every bucket pause (bounds.go).
 	holdObservers []func(HoldEvent)
@@ -40,8 +40,11 @@ type Scheduler struct {
 	scan     uint64
 	retries  retryBudget
 	ban      banState
-	wakeAt   time.Time // when the dispatcher must next pump
-	armed    time.Time // what the dispatcher's timer is set for
+	// endpoints counts malformed answers per endpoint (endpoint.go); only endpoints with a
+	// run of them have an entry.
+	endpoints map[endpointKey]*endpointFault
+	wakeAt    time.Time // when the dispatcher must next pump
+	armed     time.Time // what the dispatcher's timer is set for
 
 	kick     chan struct{}
 	poke     chan struct{} // Wake: pump now
@@ -57,11 +60,10 @@ func (openGate) Allow(context.Context, Priority) error { return nil }
 // dispatcher goroutine, which Close stops.
 func New(cfg Config, opts ...Option) (*Scheduler, error) {
 	o := options{
-		clock:  clock.Real{},
-		log:    zerolog.Nop(),
-		gate:   openGate{},
-		newSem: NewLocalSemaphore,
-		kinds:  map[string]NewCounterFunc{KindFixed: newFixedCounter, KindSliding: newSlidingCounter, KindDecaying: newDecayingCounter},
+		clock: clock.Real{},
+		log:   zerolog.Nop(),
+		gate:  openGate{},
+		kinds: map[string]NewCounterFunc{KindFixed: newFixedCounter, KindSliding: newSlidingCounter, KindDecaying: newDecayingCounter},
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -71,12 +73,12 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		return nil, err
 	}
 	if o.rand == nil {
-		o.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		o.rand = jitter.NewRandom()
 	}
 	s := &Scheduler{
 		cfg:       cfg,
 		clock:     o.clock,
-		rand:      &lockedRand{r: o.rand},
+		rand:      o.rand,
 		log:       o.log,
 		gate:      o.gate,
 		observers: o.observers,
@@ -85,6 +87,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		shared:    o.shared,
 		windows:   map[string]*window{},
 		buckets:   map[string]*bucket{},
+		endpoints: map[endpointKey]*endpointFault{},
 		retries: retryBudget{
 			ratio: cfg.RetryBudget.Ratio,
 			floor: int64(cfg.RetryBudget.Floor),
@@ -106,10 +109,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		s.addWindowLocked(wc, now)
 	}
 	for _, bc := range cfg.Buckets {
-		s.buckets[bc.Name] = &bucket{cfg: bc, sem: o.newSem(bc, cfg.AIMD.SuccessRun)}
-		if w, ok := s.buckets[bc.Name].sem.(Waker); ok {
-			w.SetWaker(s.Wake)
-		}
+		s.buckets[bc.Name] = &bucket{cfg: bc, sem: s.newSemaphore(bc)}
 	}
 	go s.loop()
 	return s, nil
@@ -118,10 +118,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 // addWindowLocked adds a validated-with-defaults window of a known kind.
 // requires that s.mu is held (or s is not shared yet).
 func (s *Scheduler) addWindowLocked(wc WindowConfig, now time.Time) {
-	w := &window{cfg: wc, counter: s.kinds[wc.Kind](wc)}
-	if wk, ok := w.counter.(Waker); ok {
-		wk.SetWaker(s.Wake)
-	}
+	w := &window{cfg: wc, counter: s.newCounter(wc)}
 	w.configurePace(s.cfg.SafetyFraction, now)
 	s.windows[wc.Name] = w
 }
@@ -200,10 +197,7 @@ func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Durat
 			d.setRate(server, limit, interval) // keeps the level exactly
 		} else {
 			used := w.counter.Used(server)
-			w.counter = s.kinds[wc.Kind](wc)
-			if wk, ok := w.counter.(Waker); ok {
-				wk.SetWaker(s.Wake)
-			}
+			w.counter = s.newCounter(wc)
 			w.counter.Add(server, used)
 		}
 	}

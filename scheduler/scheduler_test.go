@@ -284,7 +284,7 @@ func TestClose(t *testing.T) {
 	})
 }
 
-// designFields are DESIGN.md's "Stable surfaces" log fields: an event has these and no other.
+// designFields are docs/architecture.md's "Stable surfaces" log fields: an event has these and no other.
 var designFields = []string{"ts", "bot_instance_id", "exchange", "endpoint", "method", "status", "error_code",
 	"error_message", "request_id", "attempt", "latency_ms", "rate_limit_bucket", "concurrency_inflight",
 	"retry_reason", "delay_ms", "idempotency_key"}
@@ -452,46 +452,6 @@ func TestLogEventRedactsEndpointAndRequestID(t *testing.T) {
 	}
 }
 
-// TestAIMD: a bucket's limit halves on a 429 (never below 1) and grows by one after a run
-// of successes (never above the cap), starting at half the cap.
-func TestAIMD(t *testing.T) {
-	sem := scheduler.NewLocalSemaphore(scheduler.BucketConfig{Name: "b", MaxConcurrency: 8}, 20)
-	limit := func() int { return sem.State().Limit }
-	if limit() != 4 {
-		t.Fatalf("start limit %d, want 4", limit())
-	}
-	release := func(c scheduler.Class, n int) {
-		for range n {
-			if _, ok := sem.TryAcquire(); !ok {
-				t.Fatal("acquire refused")
-			}
-			sem.Release(c)
-		}
-	}
-	steps := []struct {
-		class scheduler.Class
-		n     int
-		want  int
-	}{
-		{scheduler.ClassNone, 19, 4}, {scheduler.ClassNone, 1, 5}, {scheduler.ClassRateLimit, 1, 2},
-		{scheduler.ClassRateLimit, 1, 1}, {scheduler.ClassRateLimit, 1, 1}, {scheduler.ClassNone, 10, 1},
-		{scheduler.ClassTransient, 1, 1}, {scheduler.ClassNone, 19, 1}, {scheduler.ClassNone, 1, 2},
-		{scheduler.ClassNone, 200, 8},
-	}
-	for i, st := range steps {
-		release(st.class, st.n)
-		if limit() != st.want {
-			t.Fatalf("step %d (%d x %s): limit %d, want %d", i, st.n, st.class, limit(), st.want)
-		}
-	}
-	for range 8 {
-		sem.TryAcquire()
-	}
-	if n, ok := sem.TryAcquire(); ok || n != 8 {
-		t.Fatalf("acquired past the cap: %d", n)
-	}
-}
-
 // TestAIMDHalvesBucketOn429 checks the wiring: a 429 halves the bucket's live limit.
 func TestAIMDHalvesBucketOn429(t *testing.T) {
 	s, _ := newScheduler(t, breakerConfig())
@@ -578,24 +538,4 @@ func TestAIMDGrowsThroughScheduler(t *testing.T) {
 		}
 		s.Close()
 	})
-}
-
-// TestAIMDOneHalvingPerEvent: the 429s of requests that were in flight together halve the
-// limit once, not once each.
-func TestAIMDOneHalvingPerEvent(t *testing.T) {
-	sem := scheduler.NewLocalSemaphore(scheduler.BucketConfig{Name: "b", MaxConcurrency: 16}, 20)
-	for range 8 {
-		sem.TryAcquire()
-	}
-	for range 8 {
-		sem.Release(scheduler.ClassRateLimit)
-	}
-	if got := sem.State().Limit; got != 4 {
-		t.Fatalf("limit = %d after one burst of 429s, want 4", got)
-	}
-	sem.TryAcquire()
-	sem.Release(scheduler.ClassRateLimit)
-	if got := sem.State().Limit; got != 2 {
-		t.Fatalf("limit = %d after a later 429, want 2", got)
-	}
 }

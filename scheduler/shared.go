@@ -2,31 +2,47 @@ package scheduler
 
 import "time"
 
-// The seams of fleet mode. A Counter, a Semaphore and the breakers are local by default; in
-// fleet mode a shared store (Redis, in internal/fleet) stands behind them so that several
-// instances on one API key behave as one client. Each seam is optional and has a local
-// default, so a single process never pays for it.
-
-// Reserver is implemented by a Counter shared between processes. Before granting a request,
-// the scheduler asks each shared window to Reserve its cost: the count grows by n only if it
-// stays within limit (the cap of the request's priority) fleet-wide, atomically, so that two
-// instances can never both take the last of a window. A Counter that implements Reserver is
-// not also sent Add for a granted request; Remove still gives back a grant that was never sent.
-//
-// Reserve is called with the scheduler's lock held, so it should answer from a local lease
-// where it can. now is on the exchange's clock.
-type Reserver interface {
-	// Reserve counts n at now if the count stays within limit. If it does not, it returns when
-	// to ask again (zero: when something else wakes the scheduler).
-	Reserve(now time.Time, n, limit int64) (ok bool, retry time.Time)
+// Shared is fleet mode's one seam: what a shared store (Redis, in internal/fleet) stands
+// behind so that several instances on one API key behave as one client. Windows, buckets and
+// breakers are local by default; WithShared hands them to a Shared, so a single process never
+// pays for it. The scheduler calls Window and Semaphore with its own lock held (from New,
+// AddWindow and SetWindowLimit), and Publish and Holds with it held too: none may block.
+type Shared interface {
+	// Window returns the shared Counter of window w, or nil to keep w local (local, its kind's
+	// own Counter). Before granting a request the scheduler asks a shared window to Reserve
+	// its cost: the count grows by n only if it stays within limit (the cap of the request's
+	// priority) fleet-wide, atomically, so that two instances can never both take the last of
+	// a window; if not, Reserve returns when to ask again (zero: when wake is called). A
+	// shared window is not sent Add for a granted request; Remove still gives back a grant
+	// that was never sent. Reserve should answer from a local lease where it can; now is on
+	// the exchange's clock. wake makes the scheduler look at its queue again (budget given
+	// back elsewhere); it may be called from any goroutine and never blocks.
+	Window(w WindowConfig, local Counter, wake func()) interface {
+		Counter
+		Reserve(now time.Time, n, limit int64) (ok bool, retry time.Time)
+	}
+	// Semaphore returns bucket b's Semaphore. local builds the in-process one (AIMD between 1
+	// and maxConcurrency, successRun successes to raise it) for a share of the cap the store
+	// may fall back on; wake is as for Window (a slot freed elsewhere).
+	Semaphore(b BucketConfig, successRun int, local func(maxConcurrency int) Semaphore, wake func()) Semaphore
+	// Publish announces a breaker opening or bucket pause this instance decided (handed to a
+	// background writer: it must not block).
+	Publish(h SharedHold)
+	// Holds returns the holds in force at now that other instances published (and may
+	// include this instance's own), from a cache refreshed in the background (at most 100 ms
+	// old). The caller does not modify the slice. Times are on the scheduler's clock.
+	Holds(now time.Time) []SharedHold
 }
 
-// Waker is implemented by a Counter or Semaphore whose state other processes change: a slot
-// freed or budget returned elsewhere must make this scheduler look at its queue again. The
-// scheduler calls SetWaker once, from New, with a function that may be called from any
-// goroutine at any time (it never blocks and never runs the pump on the caller's goroutine).
-type Waker interface {
-	SetWaker(wake func())
+// WithShared shares the scheduler's windows, bucket slots, breaker openings and bucket pauses
+// through sh (fleet mode: one instance's auth failure, 418 ban or 429 pause holds the whole
+// fleet; the breakers stay local gobreaker breakers, only "open until T, class, reason" is
+// shared). Default: none; everything is local.
+func WithShared(sh Shared) Option { return func(o *options) { o.shared = sh } }
+
+// reserver is a window Shared.Window made shared.
+type reserver interface {
+	Reserve(now time.Time, n, limit int64) (ok bool, retry time.Time)
 }
 
 // SharedHold is a hold that one instance published for the fleet: a breaker of Class open
@@ -50,27 +66,9 @@ func (h SharedHold) scope() holdScope {
 	return scopeAll
 }
 
-// SharedHolds shares breaker openings and bucket pauses between instances, so that one
-// instance's auth failure, 418 ban or 429 pause holds the whole fleet. The breakers stay local
-// gobreaker breakers; only "open until T, class, reason" is shared. Both methods are called
-// with the scheduler's lock held and must not block: Publish hands the hold to a background
-// writer, Holds answers from a cache refreshed in the background (at most 100 ms old).
-// Times are on the scheduler's clock.
-type SharedHolds interface {
-	// Publish announces a hold this instance decided.
-	Publish(h SharedHold)
-	// Holds returns the holds in force at now that other instances published (and may include
-	// this instance's own). The caller does not modify the slice.
-	Holds(now time.Time) []SharedHold
-}
-
-// WithSharedHolds makes the scheduler publish its breaker openings and bucket pauses to h and
-// adopt those h reports (fleet mode). Default: none; every hold is local.
-func WithSharedHolds(h SharedHolds) Option { return func(o *options) { o.shared = h } }
-
-// Wake makes the scheduler look at its queue again: something outside it (a shared slot freed,
-// a hold lifted elsewhere) may let a waiting request go. It never blocks.
-func (s *Scheduler) Wake() {
+// wake makes the scheduler look at its queue again: something outside it (a shared slot freed,
+// budget given back elsewhere) may let a waiting request go. It never blocks.
+func (s *Scheduler) wake() {
 	select {
 	case s.poke <- struct{}{}:
 	default:
@@ -128,4 +126,25 @@ func (s *Scheduler) publishLocked(before [3]time.Time, beforeHold [numScopes]tim
 			s.shared.Publish(SharedHold{Class: ClassRateLimit, Bucket: b.cfg.Name, Until: h.until, Reason: h.reason, OrderLimit: sc == scopeOrders})
 		}
 	}
+}
+
+// newCounter builds window wc's Counter: its kind's, or the one Shared makes shared.
+func (s *Scheduler) newCounter(wc WindowConfig) Counter {
+	local := s.kinds[wc.Kind](wc)
+	if s.shared == nil {
+		return local
+	}
+	if c := s.shared.Window(wc, local, s.wake); c != nil {
+		return c
+	}
+	return local
+}
+
+// newSemaphore builds bucket bc's Semaphore: the local one, or the one Shared makes shared.
+func (s *Scheduler) newSemaphore(bc BucketConfig) Semaphore {
+	run := s.cfg.AIMD.SuccessRun
+	if s.shared == nil {
+		return newLocalSemaphore(bc.MaxConcurrency, run)
+	}
+	return s.shared.Semaphore(bc, run, func(maxConcurrency int) Semaphore { return newLocalSemaphore(maxConcurrency, run) }, s.wake)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -12,12 +13,36 @@ import (
 	"github.com/keelbot/keel/scheduler"
 )
 
-// fakeHolds is a SharedHolds kept in memory: what was published, and what "other instances"
-// hold.
+// fakeHolds is a Shared kept in memory: what was published, and what "other instances" hold;
+// the windows named in windows are shared by their counter, the others kept local, and every
+// bucket keeps its local semaphore.
 type fakeHolds struct {
 	mu        sync.Mutex
 	published []scheduler.SharedHold
 	others    []scheduler.SharedHold
+	windows   map[string]*gateCounter
+	asked     []string // the windows Window was asked about
+}
+
+func (f *fakeHolds) Window(w scheduler.WindowConfig, _ scheduler.Counter, wake func()) interface {
+	scheduler.Counter
+	Reserve(now time.Time, n, limit int64) (bool, time.Time)
+} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, w.Name)
+	c, ok := f.windows[w.Name]
+	if !ok {
+		return nil
+	}
+	c.mu.Lock()
+	c.wake = wake
+	c.mu.Unlock()
+	return c
+}
+
+func (f *fakeHolds) Semaphore(b scheduler.BucketConfig, _ int, local func(int) scheduler.Semaphore, _ func()) scheduler.Semaphore {
+	return local(b.MaxConcurrency)
 }
 
 func (f *fakeHolds) Publish(h scheduler.SharedHold) {
@@ -49,7 +74,7 @@ func (f *fakeHolds) snapshot() []scheduler.SharedHold {
 func TestSharedBreakerAdopted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		holds := &fakeHolds{}
-		s, clk := newScheduler(t, breakerConfig(), scheduler.WithSharedHolds(holds))
+		s, clk := newScheduler(t, breakerConfig(), scheduler.WithShared(holds))
 		until := t0.Add(5 * time.Second)
 		holds.set(scheduler.SharedHold{Class: scheduler.ClassAuth, Until: until, Reason: "auth http 401 (instance b)"})
 		err := do(s, "private", scheduler.Outcome{Status: 200})
@@ -73,7 +98,7 @@ func TestSharedBreakerAdopted(t *testing.T) {
 func TestSharedHoldPublished(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		holds := &fakeHolds{}
-		s, _ := newScheduler(t, breakerConfig(), scheduler.WithSharedHolds(holds))
+		s, _ := newScheduler(t, breakerConfig(), scheduler.WithShared(holds))
 		_ = do(s, "b0", scheduler.Outcome{Status: 429, RetryAfter: 3 * time.Second})
 		_ = do(s, "b1", scheduler.Outcome{Status: 418, Ban: true, RetryAfter: time.Minute})
 		var bucket, breaker bool
@@ -96,7 +121,7 @@ func TestSharedHoldPublished(t *testing.T) {
 func TestSharedBucketPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		holds := &fakeHolds{}
-		s, clk := newScheduler(t, baseConfig(), scheduler.WithSharedHolds(holds))
+		s, clk := newScheduler(t, baseConfig(), scheduler.WithShared(holds))
 		holds.set(scheduler.SharedHold{Class: scheduler.ClassRateLimit, Bucket: "private", Until: t0.Add(2 * time.Second), Reason: "rate_limit http 429"})
 		rec := &recorder{clk: clk}
 		res := doAll(t, s, clk, req("a", "private", scheduler.PriorityOrders, 1, rec.scripted("a")))
@@ -110,7 +135,7 @@ func TestSharedBucketPause(t *testing.T) {
 	})
 }
 
-// gateCounter is a shared Counter (Reserver, Waker) that refuses until opened.
+// gateCounter is a shared window's Counter that refuses to reserve until opened.
 type gateCounter struct {
 	mu       sync.Mutex
 	open     bool
@@ -127,7 +152,6 @@ func (c *gateCounter) Remove(_, _ time.Time, n int64) {
 }
 func (c *gateCounter) Adopt(time.Time, time.Time, int64) {}
 func (c *gateCounter) Next(time.Time) time.Time          { return time.Time{} }
-func (c *gateCounter) SetWaker(f func())                 { c.wake = f }
 func (c *gateCounter) Reserve(_ time.Time, n, limit int64) (bool, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -138,19 +162,21 @@ func (c *gateCounter) Reserve(_ time.Time, n, limit int64) (bool, time.Time) {
 	return true, time.Time{}
 }
 
-// TestReserverAndWake: a request waits while a shared window refuses it, and goes when the
-// window's Waker says budget came back.
-func TestReserverAndWake(t *testing.T) {
+// TestSharedWindowReserveAndWake: a request waits while a shared window refuses it, and goes
+// when the shared store wakes the scheduler because budget came back.
+func TestSharedWindowReserveAndWake(t *testing.T) {
 	c := &gateCounter{}
 	cfg := baseConfig()
-	cfg.Windows[0].Kind = "shared"
-	s, err := scheduler.New(cfg, scheduler.WithWindowKind("shared", func(scheduler.WindowConfig) scheduler.Counter { return c }))
+	s, err := scheduler.New(cfg, scheduler.WithShared(&fakeHolds{windows: map[string]*gateCounter{cfg.Windows[0].Name: c}}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if c.wake == nil {
-		t.Fatal("SetWaker was not called")
+	c.mu.Lock()
+	wake := c.wake
+	c.mu.Unlock()
+	if wake == nil {
+		t.Fatal("the shared window was not given the scheduler's wake")
 	}
 	sent := make(chan struct{})
 	done := make(chan error)
@@ -172,7 +198,7 @@ func TestReserverAndWake(t *testing.T) {
 	c.mu.Lock()
 	c.open = true
 	c.mu.Unlock()
-	c.wake()
+	wake()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -180,5 +206,36 @@ func TestReserverAndWake(t *testing.T) {
 	defer c.mu.Unlock()
 	if c.reserved != 5 {
 		t.Fatalf("reserved = %d, want 5", c.reserved)
+	}
+}
+
+// TestAddWindowShared: a window added while the bot runs (Kraken's per pair) goes through the
+// shared store like a configured one: its requests reserve fleet-wide.
+func TestAddWindowShared(t *testing.T) {
+	c := &gateCounter{open: true}
+	sh := &fakeHolds{windows: map[string]*gateCounter{"pair:XBTUSD": c}}
+	s, err := scheduler.New(baseConfig(), scheduler.WithShared(sh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AddWindow(scheduler.WindowConfig{Name: "pair:XBTUSD", Kind: scheduler.KindDecaying, Limit: 60, Interval: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	sh.mu.Lock()
+	asked := append([]string(nil), sh.asked...)
+	sh.mu.Unlock()
+	if !slices.Contains(asked, "pair:XBTUSD") {
+		t.Fatalf("Shared.Window asked about %v, not the added window", asked)
+	}
+	r := &scheduler.Request{Bucket: "private", Priority: scheduler.PriorityOrders, Costs: []scheduler.Cost{{Window: "pair:XBTUSD", Amount: 8}},
+		Attempt: func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }}
+	if _, err := s.Do(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reserved != 8 {
+		t.Fatalf("reserved %d on the shared window, want 8", c.reserved)
 	}
 }

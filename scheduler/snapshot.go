@@ -12,7 +12,9 @@ type Snapshot struct {
 	Windows  []WindowState  `json:"windows"`
 	Buckets  []BucketState  `json:"buckets"`
 	Breakers []BreakerState `json:"breakers"`
-	Queued   map[string]int `json:"queued"` // requests waiting, by priority name
+	// Endpoints are the endpoints with a run of malformed answers, held or not yet.
+	Endpoints []EndpointState `json:"endpoints,omitempty"`
+	Queued    map[string]int  `json:"queued"` // requests waiting, by priority name
 	// RetryBudget is the retry budget over its sliding window.
 	RetryBudget RetryBudgetState `json:"retry_budget"`
 }
@@ -44,6 +46,8 @@ type BucketState struct {
 	// cancels and reads go.
 	HeldUntil       time.Time `json:"held_until,omitzero"`
 	OrdersHeldUntil time.Time `json:"orders_held_until,omitzero"`
+	// HoldReason is the failure that started the longer of the two, redacted.
+	HoldReason string `json:"hold_reason,omitempty"`
 }
 
 // BreakerState is one failure class's breaker in a Snapshot.
@@ -53,6 +57,8 @@ type BreakerState struct {
 	Until time.Time `json:"until,omitzero"`
 	// OrderLimit: the opening came from order-count refusals alone; it holds new orders only.
 	OrderLimit bool `json:"order_limit,omitempty"`
+	// Reason is the failure that opened it, redacted; set while open or half-open.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Snapshot returns the scheduler's state now.
@@ -76,15 +82,34 @@ func (s *Scheduler) Snapshot() Snapshot {
 		}
 		if h := b.holds[scopeOrders].until; h.After(now) {
 			st.OrdersHeldUntil = h
+			st.HoldReason = b.holds[scopeOrders].reason
+		}
+		if !st.HeldUntil.IsZero() && !st.HeldUntil.Before(st.OrdersHeldUntil) {
+			st.HoldReason = b.holds[scopeAll].reason
 		}
 		snap.Buckets = append(snap.Buckets, st)
 	}
 	sort.Slice(snap.Buckets, func(i, j int) bool { return snap.Buckets[i].Name < snap.Buckets[j].Name })
 	for _, br := range s.breakers {
 		state, until := br.state(now)
-		snap.Breakers = append(snap.Breakers, BreakerState{Class: br.class.String(), State: state, Until: until,
-			OrderLimit: state == "open" && br.scope == scopeOrders})
+		st := BreakerState{Class: br.class.String(), State: state, Until: until,
+			OrderLimit: state == "open" && br.scope == scopeOrders}
+		if state != "closed" {
+			st.Reason = br.reason
+		}
+		snap.Breakers = append(snap.Breakers, st)
 	}
+	for k, f := range s.endpoints {
+		st := EndpointState{Method: k.method, Endpoint: redactEndpoint(k.path), Malformed: f.run, Reason: f.reason}
+		if f.until.After(now) {
+			st.HeldUntil = f.until
+		}
+		snap.Endpoints = append(snap.Endpoints, st)
+	}
+	sort.Slice(snap.Endpoints, func(i, j int) bool {
+		a, b := snap.Endpoints[i], snap.Endpoints[j]
+		return a.Endpoint < b.Endpoint || a.Endpoint == b.Endpoint && a.Method < b.Method
+	})
 	for p := range s.queue {
 		snap.Queued[Priority(p).String()] = s.queue[p].n
 	}

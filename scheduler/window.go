@@ -6,7 +6,7 @@ import (
 )
 
 // Counter counts one limit window's usage the way the exchange counts it. It is the seam for
-// window kinds (fixed, sliding, decaying: see WindowConfig.Kind) and for fleet mode, where a shared store keeps the
+// window kinds (fixed, sliding, decaying: see WindowConfig.Kind) and (through Shared) for fleet mode, where a shared store keeps the
 // count so that several instances stay at the total of one.
 //
 // Every time passed to a Counter is on the exchange's clock: the scheduler's clock plus the
@@ -46,13 +46,13 @@ type fixedCounter struct {
 }
 
 func (c *fixedCounter) index(t time.Time) int64 {
-	return FixedWindowIndex(t, time.Duration(c.interval))
+	return fixedWindowIndex(t, time.Duration(c.interval))
 }
 
-// FixedWindowIndex numbers the fixed window of length interval that t falls in, counting from
+// fixedWindowIndex numbers the fixed window of length interval that t falls in, counting from
 // the Unix epoch: windows aligned the way Binance aligns them ("a 1 MINUTE interval starts
 // every minute"). Window n spans [n·interval, (n+1)·interval). interval must be positive.
-func FixedWindowIndex(t time.Time, interval time.Duration) int64 {
+func fixedWindowIndex(t time.Time, interval time.Duration) int64 {
 	ns, iv := t.UnixNano(), int64(interval)
 	q := ns / iv
 	if ns%iv < 0 { // floor, not truncation, before the epoch

@@ -12,6 +12,7 @@
 //		"github.com/shopspring/decimal"
 //
 //		"github.com/keelbot/keel/adapters"
+//		_ "github.com/keelbot/keel/adapters/exchanges" // every exchange and the simulator: pick with exchange.name
 //		"github.com/keelbot/keel/runtime"
 //		"github.com/keelbot/keel/strategy"
 //	)
@@ -51,6 +52,32 @@
 // Its settings live under strategies.tight in the YAML config; an unknown key or a wrong type
 // stops start-up naming the key. examples/tight is this strategy, runnable.
 //
+// Of Keel's packages a strategy imports this one and adapters (the exchange's types: sides,
+// order types, orders, balances), and nothing else; only main wires in runtime and the
+// exchanges it links (adapters/exchanges links them all). Intent is the orders manager's own
+// type, and the errors Orders and Market return are exported here, so handling them needs no
+// other import:
+//
+//	o, err := env.Orders.Place(ctx, in)
+//	var invalid *strategy.ValidationError
+//	switch {
+//	case errors.Is(err, strategy.ErrHalted):
+//		// The kill switch is tripped; nothing was sent. Wait: Place again on a later event.
+//	case errors.Is(err, strategy.ErrUnknownOutcome):
+//		// The order may be live. Keep o.ClientOrderID (you may cancel by it); an OrderUpdate
+//		// settles it. Never place it again yourself.
+//	case errors.As(err, &invalid):
+//		// The intent breaks the symbol's rules (invalid.Field, invalid.Filter); nothing was
+//		// sent. Fix the strategy or its config rather than retry it unchanged.
+//	case err != nil:
+//		// Nothing is live for this intent (refused by the exchange, or never sent).
+//	}
+//
+// Cancel returns ErrNotOpen for an order that already filled, and adapters.ErrOrderNotFound
+// for one the exchange does not know; ErrShed means a low-priority lookup (Market.Symbol,
+// Market.Fees) was dropped while the bot was short of request budget; an OrderUpdate whose Err
+// matches ErrNotPlaced reports an order of unknown outcome that proved never placed.
+//
 // What the runtime promises a strategy:
 //   - OnEvent is called from one goroutine per strategy, one event at a time: no locks needed.
 //     A slow strategy delays only itself; quotes and ticks it could not take are coalesced to
@@ -61,9 +88,10 @@
 //   - Strategies start only after reconciliation: open orders and balances are true at Start.
 //   - A panic stops only the strategy that panicked (logged with its stack).
 //   - Place never sends an order twice: each intent carries an idempotency key journalled
-//     before it is sent. An unknown outcome is resolved by the runtime and reported as an
-//     OrderUpdate; never place it again yourself.
-//   - While the kill switch is tripped Place fails without sending; Cancel still works.
+//     before it is sent. An unknown outcome (ErrUnknownOutcome) is resolved by the runtime
+//     and reported as an OrderUpdate; never place it again yourself.
+//   - While the kill switch is tripped Place fails without sending (ErrHalted); Cancel still
+//     works.
 //   - DataStatus{Stale: true} means quotes may be old: stop quoting until it clears.
 //
 // Optional interfaces: Starter (Start, once before the first event) and Stopper (Stop, on

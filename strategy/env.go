@@ -4,9 +4,9 @@ import (
 	"context"
 
 	"github.com/rs/zerolog"
-	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/orders"
 )
 
 // ConfigSection decodes a strategy's own config section (strategies.<name>) into a struct,
@@ -31,28 +31,29 @@ type Env struct {
 	Portfolio Portfolio
 }
 
-// Intent is an order a strategy wants. The orders manager rounds the price to the symbol's
-// tick and the quantity down to its step, checks the filters, and refuses anything invalid
-// before a byte is sent.
-type Intent struct {
-	Symbol      string
-	Side        adapters.Side
-	Type        adapters.OrderType
-	TimeInForce adapters.TimeInForce // default GTC for limit orders
-	Quantity    decimal.Decimal
-	Price       decimal.Decimal // limit orders only
-}
+// Intent is an order a strategy wants: Symbol, Side, Type, TimeInForce (default GTC for limit
+// orders), Quantity and Price (limit orders only). The orders manager rounds the price to the
+// symbol's tick and the quantity down to its step, checks the filters, and refuses anything
+// invalid (a *ValidationError) before a byte is sent. Leave its Strategy field empty: the
+// runtime fills in the placing strategy's name.
+//
+// It is the orders manager's own type (one Intent in Keel, not a copy per layer); the journal
+// keeps it, rounded, as an idempotency.IntentRecord.
+type Intent = orders.Intent
 
 // Orders is a strategy's order API. Every order carries an idempotency key journalled before
 // it is sent, so a retry, a timeout or a crash never places it twice.
 type Orders interface {
 	// Place sends the intent at orders priority and returns the order as the exchange
-	// acknowledged it. While the kill switch is tripped it fails without sending anything.
-	// An error for which errors.Is(err, scheduler.ErrUnknownOutcome) means the outcome is
-	// not known yet: an OrderUpdate will tell, never place it again yourself.
+	// acknowledged it. Its errors (see ErrHalted and the others beside it): ErrHalted while
+	// the kill switch is tripped, nothing sent; a *ValidationError (ErrInvalidIntent) for an
+	// intent the symbol's filters refuse, nothing sent; ErrUnknownOutcome when the outcome is
+	// not known yet: an OrderUpdate will tell, never place it again yourself. After any other
+	// error no order is live for the intent.
 	Place(ctx context.Context, in Intent) (adapters.Order, error)
 	// Cancel cancels one of the strategy's orders at critical priority (cancels pass a tripped
-	// kill switch).
+	// kill switch). An order already cancelled or expired is success; one already filled is
+	// ErrNotOpen; one the exchange does not know is adapters.ErrOrderNotFound.
 	Cancel(ctx context.Context, symbol, clientOrderID string) error
 	// Open returns the strategy's live orders as last known.
 	Open() []adapters.Order

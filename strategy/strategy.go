@@ -112,6 +112,20 @@ type Definition struct {
 	CheckConfig func(section ConfigSection) error
 }
 
+// ConfigError is a strategy's Validate refusing its section. Err is Validate's error, which
+// starts with the key inside the section ("spread_bps: must be > 0"); the runtime reports it
+// as a config error on strategies.<name>.<key>, one line like its own.
+type ConfigError struct {
+	Strategy string
+	Err      error
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("strategy %s: config: strategies.%s.%v", e.Strategy, e.Strategy, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // GroupTag is the fx value group the runtime collects strategies from.
 const GroupTag = `group:"strategies"`
 
@@ -135,7 +149,7 @@ func Module[C any](name string, newStrategy func(env Env, cfg C) (Strategy, erro
 		}
 		if v, ok := any(&cfg).(interface{ Validate() error }); ok {
 			if err := v.Validate(); err != nil {
-				return cfg, fmt.Errorf("strategy %s: config: strategies.%s.%w", name, name, err)
+				return cfg, &ConfigError{Strategy: name, Err: err}
 			}
 		}
 		return cfg, nil

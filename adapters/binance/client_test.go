@@ -109,6 +109,13 @@ func TestEndpointWeights(t *testing.T) {
 			return nil
 		}},
 		{"myTrades", 20, false, func() error { _, err := c.Trades(ctx, "BTCUSDT", 0); return err }},
+		{"apiRestrictions", 1, false, func() error {
+			p, err := c.KeyPermissions(ctx)
+			if err == nil && (!p.CanTrade || p.CanWithdraw || p.KeyType == "") {
+				err = fmt.Errorf("the simulator's default key: %+v, want trading, no withdrawals, a key type", p)
+			}
+			return err
+		}},
 	}
 	exercised := map[string]bool{}
 	for _, tt := range tests {

@@ -50,10 +50,13 @@ type Config struct {
 	RecvWindow int `koanf:"recv_window"`
 	// Timeout bounds one HTTP attempt (default 15s).
 	Timeout time.Duration `koanf:"timeout"`
-	// StreamURL is the market data streams root (default wss://stream.binance.com:9443).
+	// StreamURL is the market data streams root. Default: base_url's environment's
+	// (production wss://stream.binance.com:9443, testnet wss://stream.testnet.binance.vision:9443,
+	// demo wss://demo-stream.binance.com:9443); a URL of another Binance environment is refused.
 	StreamURL string `koanf:"stream_url"`
-	// WSAPIURL is the WebSocket API endpoint that serves the user data stream (default
-	// wss://ws-api.binance.com:443/ws-api/v3).
+	// WSAPIURL is the WebSocket API endpoint that serves the user data stream. Default: base_url's
+	// environment's (production wss://ws-api.binance.com:443/ws-api/v3, testnet
+	// wss://ws-api.testnet.binance.vision/ws-api/v3, demo wss://demo-ws-api.binance.com/ws-api/v3).
 	WSAPIURL string `koanf:"ws_api_url"`
 }
 
@@ -76,11 +79,65 @@ func (c *Config) setDefaults() {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	c.deriveStreamURLs()
+}
+
+// setFixedDefaults is setDefaults without the stream URLs, which derive from the final
+// base_url: a config's NewConfig applies these before the user's keys are decoded.
+func (c *Config) setFixedDefaults() {
+	stream, ws := c.StreamURL, c.WSAPIURL
+	c.setDefaults()
+	c.StreamURL, c.WSAPIURL = stream, ws
+}
+
+// Binance's environments: production, the Spot testnet and demo mode serve the same API from
+// different hosts, with separate keys and separate markets.
+const (
+	envProduction = "production"
+	envTestnet    = "testnet"
+	envDemo       = "demo"
+)
+
+// streamURLs are each environment's default market-stream root and WebSocket API endpoint
+// (binance-spot-api-docs: testnet/general-info.md, demo-mode/general-info.md).
+var streamURLs = map[string][2]string{
+	envProduction: {DefaultStreamURL, DefaultWSAPIURL},
+	envTestnet:    {"wss://stream.testnet.binance.vision:9443", "wss://ws-api.testnet.binance.vision/ws-api/v3"},
+	envDemo:       {"wss://demo-stream.binance.com:9443", "wss://demo-ws-api.binance.com/ws-api/v3"},
+}
+
+// environment names the Binance environment a URL's host belongs to, or "" for a host that
+// is not Binance's (the simulator, a proxy).
+func environment(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	host := strings.ToLower(u.Hostname())
+	switch {
+	case host == "testnet.binance.vision" || strings.HasSuffix(host, ".testnet.binance.vision"):
+		return envTestnet
+	case strings.HasPrefix(host, "demo-") && strings.HasSuffix(host, ".binance.com"):
+		return envDemo
+	case host == "binance.com" || strings.HasSuffix(host, ".binance.com"):
+		return envProduction
+	}
+	return ""
+}
+
+// deriveStreamURLs fills empty stream URLs from base_url's environment: a testnet base_url
+// gets the testnet streams, not production's. A base_url that is not Binance's leaves them
+// at production's, as before: name them when you point base_url elsewhere.
+func (c *Config) deriveStreamURLs() {
+	urls, ok := streamURLs[environment(c.BaseURL)]
+	if !ok {
+		urls = streamURLs[envProduction]
+	}
 	if c.StreamURL == "" {
-		c.StreamURL = DefaultStreamURL
+		c.StreamURL = urls[0]
 	}
 	if c.WSAPIURL == "" {
-		c.WSAPIURL = DefaultWSAPIURL
+		c.WSAPIURL = urls[1]
 	}
 }
 
@@ -102,6 +159,14 @@ func (c Config) Validate() error {
 	for key, v := range map[string]string{"stream_url": c.StreamURL, "ws_api_url": c.WSAPIURL} {
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 			return configErr(key, "expected a ws(s) URL, got %q", v)
+		}
+	}
+	if env := environment(c.BaseURL); env != "" {
+		for _, key := range []string{"stream_url", "ws_api_url"} {
+			v := map[string]string{"stream_url": c.StreamURL, "ws_api_url": c.WSAPIURL}[key]
+			if other := environment(v); other != "" && other != env {
+				return configErr(key, "%q is Binance %s but base_url %q is %s: the streams would watch another market than the orders go to (leave %s empty to follow base_url)", v, other, c.BaseURL, env, key)
+			}
 		}
 	}
 	if c.RecvWindow < 1 || c.RecvWindow > MaxRecvWindow {

@@ -19,7 +19,7 @@ const (
 )
 
 // Scheduler bucket names. Private buckets hold signed calls; the concurrency caps are the
-// scheduler's configuration (DESIGN.md: private 2, public 4).
+// scheduler's configuration (docs/architecture.md: private 2, public 4).
 const (
 	BucketOrders  = "orders"  // private: order placement and cancels
 	BucketAccount = "account" // private: signed reads (account, orders, trades)
@@ -96,6 +96,9 @@ type endpoint struct {
 //	DELETE /api/v3/openOrders           1 (0 when successful since 2026-04-02, as above)
 //	GET    /api/v3/myTrades             20 (5 with orderId, which the adapter does not send)
 //	GET    /api/v3/account/commission   20
+//	GET    /sapi/v1/account/apiRestrictions  1 (wallet/account/api-key-permission; SAPI weight,
+//	                                    charged to the REQUEST_WEIGHT window here to stay on
+//	                                    the safe side)
 //
 // GET /api/v3/account serves two calls: balances at account priority, and the account's
 // standing (permissions, fees) at background priority for the runtime's cache.
@@ -117,12 +120,13 @@ var (
 	epMyTrades     = endpoint{path: "/api/v3/myTrades", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 20, maxBody: bodyLarge}
 	epAccountInfo  = endpoint{path: "/api/v3/account", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 20, maxBody: bodyLarge}
 	epCommission   = endpoint{path: "/api/v3/account/commission", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 20, maxBody: bodySmall}
+	epKeyScopes    = endpoint{path: "/sapi/v1/account/apiRestrictions", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 1, maxBody: bodySmall}
 )
 
 // allEndpoints lists every endpoint above, for the test that holds each declared weight to
 // what the exchange (the simulator) charges.
 var allEndpoints = []endpoint{epPing, epTime, epExchangeInfo, epTicker, epBookTicker, epDepth, epAccount, epNewOrder,
-	epQueryOrder, epCancelOrder, epOpenOrders, epCancelAll, epMyTrades, epAccountInfo, epCommission}
+	epQueryOrder, epCancelOrder, epOpenOrders, epCancelAll, epMyTrades, epAccountInfo, epCommission, epKeyScopes}
 
 // openOrdersAllWeight is GET /api/v3/openOrders' weight without symbol (6 with one).
 const openOrdersAllWeight = 80

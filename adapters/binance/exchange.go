@@ -23,7 +23,7 @@ func invalid(format string, args ...any) error {
 	return localError(scheduler.ClassValidation, fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...)))
 }
 
-// clientOrderIDPattern is Binance's newClientOrderId rule (DESIGN.md "Order idempotency").
+// clientOrderIDPattern is Binance's newClientOrderId rule (docs/architecture.md "Order idempotency").
 var clientOrderIDPattern = regexp.MustCompile(`^[a-zA-Z0-9-_]{1,36}$`)
 
 func checkSymbol(symbol string) error {

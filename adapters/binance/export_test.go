@@ -9,3 +9,6 @@ func DeclaredEndpoints() []string {
 	}
 	return out
 }
+
+// StreamURLs are the market-stream root and WebSocket API endpoint the client connects to.
+func (c *Client) StreamURLs() (string, string) { return c.cfg.StreamURL, c.cfg.WSAPIURL }

@@ -15,7 +15,7 @@ func init() {
 		Name: "binance",
 		NewConfig: func() adapters.Config {
 			c := &BotConfig{}
-			c.setDefaults()
+			c.setFixedDefaults() // stream URLs follow the base_url the user sets
 			return c
 		},
 		New: func(cfg adapters.Config, env adapters.Env) (adapters.Exchange, error) {
@@ -64,8 +64,10 @@ func (c *Config) AcceptanceWindow() time.Duration {
 }
 
 // ForSimulator points the config at a simulator speaking Binance's dialect.
-func (c *Config) ForSimulator(restURL, wsURL, apiKey, apiSecret string) {
-	c.BaseURL, c.StreamURL, c.WSAPIURL = restURL, wsURL, wsURL+"/ws-api/v3"
-	c.APIKey, c.APISecret = Secret(apiKey), Secret(apiSecret)
+// Binance announces its windows in exchangeInfo, so a time-scaled simulator needs no scale
+// here.
+func (c *Config) ForSimulator(s adapters.SimEndpoint) {
+	c.BaseURL, c.StreamURL, c.WSAPIURL = s.RESTURL, s.WSURL, s.WSURL+"/ws-api/v3"
+	c.APIKey, c.APISecret = Secret(s.APIKey), Secret(s.APISecret)
 	c.Ed25519PrivateKey, c.Ed25519PrivateKeyFile = "", ""
 }

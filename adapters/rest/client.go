@@ -64,8 +64,11 @@ type Config struct {
 
 // Answer is what an attempt received, for Config.Classify.
 type Answer struct {
-	Status int
-	Header http.Header
+	// Endpoint and Method are the call's (Call.Endpoint, Call.Method): an exchange whose
+	// limits and usage headers are per endpoint reads them by it.
+	Endpoint, Method string
+	Status           int
+	Header           http.Header
 	// Body is the answer's body, at most the call's body limit; nil when it could not be read.
 	Body []byte
 	// Write is the call's Write: an answer that leaves a write's effect unknown must be
@@ -226,13 +229,35 @@ func TransportClass(written, write bool) scheduler.Class {
 
 // attempt performs one HTTP try and describes its outcome to the scheduler.
 func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
-	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return scheduler.Outcome{Class: scheduler.ClassTransient, Err: err} // nothing sent
+	}
 	var (
 		wmu     sync.Mutex
 		written bool
 		once    sync.Once
 	)
+	// A write that has left is seen through to its answer: cancelling the caller's context
+	// (a strategy stopping, a shutdown) after the request was written would turn an order the
+	// exchange is placing into an unknown outcome. So a write's context ends with the
+	// caller's only until the request is written; after that only Config.Timeout ends it.
+	parent := ctx
+	if call.Write {
+		parent = context.WithoutCancel(ctx)
+	}
+	actx, cancel := context.WithTimeout(parent, c.cfg.Timeout)
+	defer cancel()
+	if call.Write {
+		stop := context.AfterFunc(ctx, func() {
+			wmu.Lock()
+			sent := written
+			wmu.Unlock()
+			if !sent {
+				cancel()
+			}
+		})
+		defer stop()
+	}
 	done := func() {
 		if call.Written != nil {
 			once.Do(call.Written)
@@ -282,16 +307,20 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 	if err != nil {
 		if success {
 			// The exchange answered but we cannot read it: for a write the effect is unknown.
-			out.Class = TransportClass(true, call.Write)
+			out.Class, out.Malformed = TransportClass(true, call.Write), true
 			out.Err = fmt.Errorf("%s: %w: %s %s: reading the answer: %s", c.cfg.Name, ErrMalformedAnswer, call.Method, call.Endpoint, c.sanitize(err, call))
 			return out
 		}
 		raw = nil
 	}
-	c.cfg.Classify(Answer{Status: resp.StatusCode, Header: resp.Header, Body: raw, Write: call.Write, Now: now}, &out)
+	c.cfg.Classify(Answer{Endpoint: call.Endpoint, Method: call.Method, Status: resp.StatusCode, Header: resp.Header, Body: raw, Write: call.Write, Now: now}, &out)
 	if success && out.Class == scheduler.ClassNone && out.Err == nil && call.Parse != nil {
 		if perr := call.Parse(raw); perr != nil {
-			out.Class = TransportClass(true, call.Write)
+			// An endpoint fault, not a platform outage: the scheduler counts it per endpoint.
+			out.Class, out.Malformed = TransportClass(true, call.Write), true
+			if !errors.Is(perr, ErrMalformedAnswer) {
+				perr = fmt.Errorf("%w: %w", ErrMalformedAnswer, perr)
+			}
 			out.Err = fmt.Errorf("%s: %s %s: %w", c.cfg.Name, call.Method, call.Endpoint, perr)
 		}
 	}

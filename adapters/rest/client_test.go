@@ -90,8 +90,8 @@ func TestBodyBound(t *testing.T) {
 	c := newClient(t, ex.URL)
 	for write, want := range map[bool]scheduler.Class{true: scheduler.ClassUnknown, false: scheduler.ClassTransient} {
 		out := get(c, "/big", write, func([]byte) error { t.Fatal("an oversized body was parsed"); return nil })
-		if out.Class != want || !errors.Is(out.Err, rest.ErrMalformedAnswer) {
-			t.Fatalf("write=%v: class %s err %v", write, out.Class, out.Err)
+		if out.Class != want || !out.Malformed || !errors.Is(out.Err, rest.ErrMalformedAnswer) {
+			t.Fatalf("write=%v: class %s malformed %v err %v", write, out.Class, out.Malformed, out.Err)
 		}
 	}
 }
@@ -117,6 +117,25 @@ func TestBodyBoundPerCall(t *testing.T) {
 	}
 	if out := call(0); out.Err != nil || out.Class != scheduler.ClassNone {
 		t.Fatalf("no call limit: the client's 64 bytes apply: class %s err %v", out.Class, out.Err)
+	}
+}
+
+// A 2xx whose body the adapter cannot parse is marked malformed (an endpoint fault the
+// scheduler counts per endpoint, not a platform outage), its error matching
+// ErrMalformedAnswer even when the parser did not say so; a failure without an answer is not.
+func TestUnparsableSuccessIsMalformed(t *testing.T) {
+	ex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"bidPrice":`)
+	}))
+	defer ex.Close()
+	c := newClient(t, ex.URL)
+	out := get(c, "/api/ticker", false, func(b []byte) error { return errors.New("unexpected end of JSON input") })
+	if out.Class != scheduler.ClassTransient || !out.Malformed || !errors.Is(out.Err, rest.ErrMalformedAnswer) {
+		t.Fatalf("class %s malformed %v err %v, want a transient malformed answer", out.Class, out.Malformed, out.Err)
+	}
+	ex.Close()
+	if out := get(c, "/api/ticker", false, nil); out.Malformed {
+		t.Fatalf("a connection failure was marked malformed: %+v", out)
 	}
 }
 
@@ -211,5 +230,44 @@ func TestSecretNeverPrints(t *testing.T) {
 	b, _ := s.MarshalJSON()
 	if strings.Contains(string(b), "hunter2") {
 		t.Fatal("secret marshalled")
+	}
+}
+
+// A write that has left is seen through to its answer: the caller's context ending after the
+// request was written (a strategy stopping, a shutdown) does not turn an order the exchange
+// is placing into an unknown outcome. A write whose context ended before it was sent is not
+// sent.
+func TestWriteSeenThroughAfterCancel(t *testing.T) {
+	received := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var hits atomic.Int64
+	ex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		received <- struct{}{}
+		<-release
+		io.WriteString(w, "placed")
+	}))
+	defer ex.Close()
+	c := newClient(t, ex.URL)
+	place := func(ctx context.Context) (scheduler.Outcome, string) {
+		var body string
+		out, _ := c.Do(ctx, rest.Call{Endpoint: "/order", Method: http.MethodPost, Write: true,
+			Build: func(ctx context.Context) (*http.Request, error) {
+				return http.NewRequestWithContext(ctx, http.MethodPost, c.URL("/order", ""), strings.NewReader("x=1"))
+			},
+			Parse: func(b []byte) error { body = string(b); return nil }})
+		return out, body
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-received; cancel(); close(release) }()
+	out, body := place(ctx)
+	if out.Class != scheduler.ClassNone || body != "placed" {
+		t.Fatalf("a written placement whose caller stopped: class %s body %q err %v, want the exchange's answer", out.Class, body, out.Err)
+	}
+	gone, cancelGone := context.WithCancel(context.Background())
+	cancelGone()
+	out, _ = place(gone)
+	if hits.Load() != 1 || out.Class == scheduler.ClassUnknown {
+		t.Fatalf("a placement cancelled before it was sent: %d requests reached the exchange, class %s", hits.Load(), out.Class)
 	}
 }

@@ -113,6 +113,19 @@ func (s *Server) SetTradingDisabled(key string, disabled bool) error {
 	return nil
 }
 
+// SetKeyScopes changes what GET /sapi/v1/account/apiRestrictions reports for key:
+// withdrawals enabled, IP restriction on.
+func (s *Server) SetKeyScopes(key string, enableWithdrawals, ipRestrict bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[key]
+	if !ok {
+		return ErrUnknownKey
+	}
+	a.cfg.EnableWithdrawals, a.cfg.IPRestrict = enableWithdrawals, ipRestrict
+	return nil
+}
+
 // KeyDisabled reports whether key is revoked or disabled.
 func (s *Server) KeyDisabled(key string) bool {
 	s.mu.Lock()

@@ -66,6 +66,10 @@ type Config struct {
 
 	// Streams configures the WebSocket streams and the WebSocket API (ws_streams.go).
 	Streams StreamConfig
+
+	// DialectConfig tunes the dialect, of the type its files define (BybitConfig for bybit);
+	// nil takes the exchange's documented values. Dialects that need no settings ignore it.
+	DialectConfig any
 }
 
 // Account is one exchange account. An account has an HMAC secret, an Ed25519 public key, or
@@ -80,6 +84,12 @@ type Account struct {
 	// /api/v3/account answers canTrade false and the engine refuses its orders (-2010) and
 	// cancels (-2011) with errors.md's message.
 	TradingDisabled bool
+	// EnableWithdrawals and IPRestrict are the key's scopes as GET
+	// /sapi/v1/account/apiRestrictions reports them (wallet/account/api-key-permission).
+	// The default is the safe key: withdrawals off, IP restriction off (Binance requires an IP
+	// restriction before it lets a key withdraw, which the simulator does not enforce).
+	EnableWithdrawals bool
+	IPRestrict        bool
 }
 
 // Symbol is one trading pair and its filters (filters.md: PRICE_FILTER, LOT_SIZE, NOTIONAL).

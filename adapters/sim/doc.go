@@ -19,7 +19,8 @@
 // Public: GET /api/v3/ping, /api/v3/time, /api/v3/exchangeInfo, /api/v3/depth,
 // /api/v3/ticker/price, /api/v3/ticker/bookTicker. Signed: GET /api/v3/account,
 // GET /api/v3/account/commission, POST/GET/DELETE /api/v3/order, POST /api/v3/order/test, GET/DELETE /api/v3/openOrders,
-// GET /api/v3/allOrders, GET /api/v3/myTrades, GET /api/v3/rateLimit/order. The listenKey
+// GET /api/v3/allOrders, GET /api/v3/myTrades, GET /api/v3/rateLimit/order, GET
+// /sapi/v1/account/apiRestrictions (weight 1: the key's scopes, Account.EnableWithdrawals and IPRestrict). The listenKey
 // endpoints (/api/v3/userDataStream) are absent: Binance retired them on 2026-02-20.
 //
 // Weights (rest-api.md, per endpoint): ping 1, time 1, exchangeInfo 20, depth by limit

@@ -122,7 +122,8 @@ func newExchange(cfg adapters.Config, env adapters.Env) (adapters.Exchange, erro
 	if env.OnStop != nil {
 		env.OnStop(srv.Close)
 	}
-	inner.(adapters.SimTarget).ForSimulator(srv.URL(), "ws://"+srv.Addr().String(), DefaultAPIKey, DefaultAPISecret)
+	inner.(adapters.SimTarget).ForSimulator(adapters.SimEndpoint{RESTURL: srv.URL(), WSURL: "ws://" + srv.Addr().String(),
+		APIKey: DefaultAPIKey, APISecret: DefaultAPISecret, TimeScale: c.TimeScale})
 	if err := inner.Validate(); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("sim: the %s adapter's config for the simulator: %w", c.Dialect, err)

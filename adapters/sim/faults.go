@@ -70,6 +70,14 @@ type Faults struct {
 	// PadBytes, if > 0, appends that many spaces to successful answers (still valid JSON):
 	// an oversized body. At most 64 MiB.
 	PadBytes int `json:"pad_bytes"`
+	// MalformedRate applies the request and answers 200 with a body no client can read
+	// (truncated JSON): one broken endpoint (with Paths) of an exchange that is otherwise up.
+	MalformedRate float64 `json:"malformed_rate"`
+	// EchoAPIKey makes the injected error and auth answers end their message with the API
+	// key the request carried ("(key: ...)"), as some exchanges echo what they refused: a bot
+	// must not log it, write it in a kill-switch reason or serve it on /status. Binance
+	// dialect (the X-MBX-APIKEY header).
+	EchoAPIKey bool `json:"echo_api_key"`
 	// Paths limits the faults to these paths (e.g. "/api/v3/order"); empty means every
 	// /api/ path.
 	Paths []string `json:"paths"`
@@ -85,7 +93,7 @@ func (f Faults) Validate() error {
 		name string
 		v    float64
 	}{{"error_rate", f.ErrorRate}, {"timeout_rate", f.TimeoutRate}, {"unknown_rate", f.UnknownRate},
-		{"auth_error_rate", f.AuthErrorRate}} {
+		{"auth_error_rate", f.AuthErrorRate}, {"malformed_rate", f.MalformedRate}} {
 		if !(r.v >= 0 && r.v <= 1) {
 			return fmt.Errorf("faults: %s: want a fraction in [0, 1], got %v", r.name, r.v)
 		}
@@ -110,6 +118,10 @@ func (f Faults) Validate() error {
 	return nil
 }
 
+// malformedBody is what MalformedRate answers: JSON cut short, as a broken proxy or a
+// half-deployed endpoint would send it.
+const malformedBody = `{"symbol":"BTCUSDT","bidPrice":`
+
 type faultKind int
 
 const (
@@ -119,6 +131,7 @@ const (
 	faultHang
 	faultUnknown
 	faultAuth
+	faultMalformed
 )
 
 func (f Faults) applies(method, path string) bool {
@@ -166,6 +179,8 @@ func (f Faults) draw(method, path string, u float64) faultKind {
 		return faultDrop
 	case u < f.ErrorRate+f.AuthErrorRate+f.TimeoutRate+f.UnknownRate:
 		return faultUnknown
+	case u < f.ErrorRate+f.AuthErrorRate+f.TimeoutRate+f.UnknownRate+f.MalformedRate:
+		return faultMalformed
 	}
 	return faultNone
 }

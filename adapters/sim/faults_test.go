@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -300,5 +301,23 @@ func TestFault429ActsAsTheWeightLimit(t *testing.T) {
 	putFaults(t, h, `{"error_rate":1,"error_status":429}`)
 	if got := h.get("/api/v3/ping", "").header.Get("Retry-After"); got != "23" {
 		t.Fatalf("Retry-After %q, want 23", got)
+	}
+}
+
+// TestFaultMalformedOnOneEndpoint: malformed_rate answers 200 with a body that does not
+// parse, on the named endpoint only; the others answer normally.
+func TestFaultMalformedOnOneEndpoint(t *testing.T) {
+	h := newHarness(t, nil)
+	putFaults(t, h, `{"malformed_rate":1,"paths":["/api/v3/ticker/bookTicker"]}`)
+	r := h.get("/api/v3/ticker/bookTicker", "symbol=BTCUSDT")
+	var v any
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &v) == nil {
+		t.Fatalf("bookTicker under malformed_rate: %d %s, want a 200 that does not parse", r.status, r.body)
+	}
+	if r := h.get("/api/v3/ticker/price", "symbol=BTCUSDT"); r.status != http.StatusOK || json.Unmarshal(r.body, &v) != nil {
+		t.Fatalf("another endpoint: %d %s, want a good answer", r.status, r.body)
+	}
+	if r := h.do(http.MethodPut, "/sim/faults", "", `{"malformed_rate":2}`, nil); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "malformed_rate") {
+		t.Fatalf("malformed_rate 2: %d %s, want 400 naming it", r.status, r.body)
 	}
 }

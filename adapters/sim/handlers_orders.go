@@ -493,6 +493,24 @@ func (s *Server) accountInfo(c *call) reply {
 	})
 }
 
+// apiRestrictions answers GET /sapi/v1/account/apiRestrictions (wallet docs, "Get API Key
+// Permission", weight 1): the key's scopes, with the account's Account.EnableWithdrawals and
+// IPRestrict; spot trading is enabled unless the account is TradingDisabled.
+func (s *Server) apiRestrictions(c *call) reply {
+	if aerr := c.req.signedDone(); aerr != nil {
+		return fail(aerr)
+	}
+	a := c.acct
+	return ok(map[string]any{
+		"ipRestrict": a.cfg.IPRestrict, "createTime": 1623840271000, "enableReading": true,
+		"enableWithdrawals": a.cfg.EnableWithdrawals, "enableInternalTransfer": false, "enableMargin": false,
+		"enableFutures": false, "permitsUniversalTransfer": false, "enableVanillaOptions": false,
+		"enableFixApiTrade": false, "enableFixReadOnly": true,
+		"enableSpotAndMarginTrading": !a.cfg.TradingDisabled, "enablePortfolioMarginTrading": false,
+		"tradingAuthorityExpirationTime": 0,
+	})
+}
+
 // commissionRates answers GET /api/v3/account/commission (rest-api.md "Query Commission Rates"):
 // the simulator charges CommissionRate as maker and taker on every fill, in the asset
 // received, with no tax, no special commission and no BNB discount.

@@ -99,6 +99,7 @@ var routes = []route{
 	{method: http.MethodGet, path: "/api/v3/allOrders", handler: (*Server).allOrdersHandler, weight: fixed(20), signed: true},
 	{method: http.MethodGet, path: "/api/v3/myTrades", handler: (*Server).myTrades, weight: myTradesWeight, signed: true},
 	{method: http.MethodGet, path: "/api/v3/rateLimit/order", handler: (*Server).rateLimitOrder, weight: fixed(40), signed: true},
+	{method: http.MethodGet, path: "/sapi/v1/account/apiRestrictions", handler: (*Server).apiRestrictions, weight: fixed(1), signed: true},
 }
 
 // lookupRoute finds the endpoint; an unknown one has a nil handler and weight 1.

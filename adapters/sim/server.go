@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -245,6 +246,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep, proceed = reply{status: errRejectedKey().status, body: errRejectedKey()}, false
 		authRefused = true
 	}
+	if e, ok := rep.body.(*apiError); ok && faults.EchoAPIKey && (fault == faultError || fault == faultAuth) {
+		e.Msg += " (key: " + r.Header.Get("X-MBX-APIKEY") + ")"
+	}
 
 	s.mu.Lock()
 	if proceed {
@@ -281,6 +285,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch fault {
 		case faultUnknown:
 			rep = reply{status: errTimeout().status, body: errTimeout()}
+		case faultMalformed:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, malformedBody)
+			return
 		case faultDrop:
 			// The order is booked; the client never hears. http.ErrAbortHandler closes the
 			// connection without an answer.

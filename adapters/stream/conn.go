@@ -22,7 +22,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -31,6 +30,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/jitter"
 )
 
 // Config configures a Conn. Zero fields take the defaults noted, applied in setDefaults.
@@ -46,7 +46,7 @@ type Config struct {
 	// streams. Default 30s; negative disables.
 	PingInterval time.Duration
 	// BackoffBase and BackoffCap: before attempt n (0 after a healthy connection) the Conn
-	// waits rand(0, min(cap, base·2^n)). Defaults 200ms and 10s.
+	// waits jitter.Full: rand(0, min(cap, base·2^n)). Defaults 200ms and 10s.
 	BackoffBase, BackoffCap time.Duration
 	// StableAfter: a connection that lived this long, or delivered a message, resets the
 	// backoff. Default 5s.
@@ -156,7 +156,7 @@ var ErrReconnect = errors.New("stream: reconnect requested")
 type Conn struct {
 	cfg Config
 	h   Handler
-	rng *rand.Rand // used by Run's goroutine only
+	rng *jitter.Rand
 
 	attempts, connects, reconnects atomic.Int64
 	limiterErrors                  atomic.Int64
@@ -171,7 +171,7 @@ type Conn struct {
 // New builds a Conn; Run starts it.
 func New(cfg Config, h Handler) *Conn {
 	cfg.setDefaults()
-	return &Conn{cfg: cfg, h: h, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eedc0ffee))}
+	return &Conn{cfg: cfg, h: h, rng: jitter.New(cfg.Seed)}
 }
 
 // Stats returns the counters.
@@ -200,7 +200,7 @@ func (c *Conn) Run(ctx context.Context) error {
 	for {
 		// Full jitter before every attempt, the first after a drop included: streams dropped
 		// together come back spread over the window instead of in one burst.
-		d := c.backoff(failures)
+		d := jitter.Full(c.rng, c.cfg.BackoffBase, c.cfg.BackoffCap, failures)
 		if !clock.Sleep(ctx, c.cfg.Clock, d) {
 			return ctx.Err()
 		}
@@ -232,15 +232,6 @@ func (c *Conn) Run(ctx context.Context) error {
 			failures++
 		}
 	}
-}
-
-// backoff is rand(0, min(cap, base·2^n)).
-func (c *Conn) backoff(n int) time.Duration {
-	ceil := c.cfg.BackoffBase << min(n, 30)
-	if ceil > c.cfg.BackoffCap || ceil <= 0 {
-		ceil = c.cfg.BackoffCap
-	}
-	return time.Duration(c.rng.Int64N(int64(ceil) + 1))
 }
 
 // session runs one connection to its end and returns why it ended.

@@ -11,10 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/shopspring/decimal"
 	"go.uber.org/goleak"
 
-	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/stream"
 	"github.com/keelbot/keel/clock"
 )
@@ -162,105 +160,6 @@ func TestReadDeadlineDropsSilentConnection(t *testing.T) {
 	}
 }
 
-func lvl(p, q string) adapters.Level {
-	return adapters.Level{Price: decimal.RequireFromString(p), Quantity: decimal.RequireFromString(q)}
-}
-
-// TestBookTopRefusesACrossedBook: a synced book whose best bid is at or above its best ask
-// has no top to trade on (ok false), and says which levels it found; once an update uncrosses
-// it, it has one again.
-func TestBookTopRefusesACrossedBook(t *testing.T) {
-	b := adapters.NewOrderBook("X")
-	b.Update(adapters.DepthUpdate{FirstID: 1, FinalID: 1})
-	if !b.Snapshot(adapters.Book{LastUpdateID: 10, Bids: []adapters.Level{lvl("5", "1"), lvl("2", "1")}, Asks: []adapters.Level{lvl("3", "1")}}) {
-		t.Fatal("snapshot refused")
-	}
-	if bid, ask, ok := b.Top(); ok || bid.Price.String() != "5" || ask.Price.String() != "3" {
-		t.Fatalf("crossed book: top %v %v ok %v, want 5/3 refused", bid, ask, ok)
-	}
-	b.Update(adapters.DepthUpdate{FirstID: 11, FinalID: 11, Bids: []adapters.Level{lvl("5", "0")}})
-	if bid, ask, ok := b.Top(); !ok || bid.Price.String() != "2" || ask.Price.String() != "3" {
-		t.Fatalf("uncrossed: top %v %v ok %v", bid, ask, ok)
-	}
-	b.Update(adapters.DepthUpdate{FirstID: 12, FinalID: 12, Bids: []adapters.Level{lvl("3", "1")}})
-	if _, _, ok := b.Top(); ok {
-		t.Fatal("a locked book (bid = ask) has a top")
-	}
-	b.Update(adapters.DepthUpdate{FirstID: 13, FinalID: 13, Bids: []adapters.Level{lvl("3", "0"), lvl("2", "0")}})
-	if bid, _, ok := b.Top(); ok || !bid.Price.IsZero() {
-		t.Fatalf("empty bid side: bid %v ok %v", bid, ok)
-	}
-}
-
-// TestBookSync walks the documented procedure: buffer, snapshot, drop old updates, bridge,
-// then a gap asks for exactly one snapshot however many updates follow it.
-func TestBookSync(t *testing.T) {
-	b := adapters.NewOrderBook("X")
-	if _, need := b.Update(adapters.DepthUpdate{FirstID: 95, FinalID: 99, Bids: []adapters.Level{lvl("1", "1")}}); !need {
-		t.Fatal("first update did not ask for a snapshot")
-	}
-	if _, need := b.Update(adapters.DepthUpdate{FirstID: 100, FinalID: 103, Bids: []adapters.Level{lvl("2", "5")}}); need {
-		t.Fatal("asked twice")
-	}
-	if !b.Snapshot(adapters.Book{LastUpdateID: 101, Bids: []adapters.Level{lvl("1", "3")}, Asks: []adapters.Level{lvl("3", "1")}}) {
-		t.Fatal("snapshot refused")
-	}
-	bid, ask, ok := b.Top()
-	if !ok || bid.Price.String() != "2" || ask.Price.String() != "3" || b.LastUpdateID() != 103 {
-		t.Fatalf("top %v %v %v at %d", bid, ask, ok, b.LastUpdateID())
-	}
-	if applied, _ := b.Update(adapters.DepthUpdate{FirstID: 104, FinalID: 104, Bids: []adapters.Level{lvl("2", "0")}}); !applied {
-		t.Fatal("next update not applied")
-	}
-	asks := 0
-	for i := int64(0); i < 20; i++ {
-		if _, need := b.Update(adapters.DepthUpdate{FirstID: 110 + i, FinalID: 110 + i}); need {
-			asks++
-		}
-	}
-	if asks != 1 || b.Synced() {
-		t.Fatalf("a gap asked for %d snapshots (synced %v), want 1", asks, b.Synced())
-	}
-	if b.StaleSnapshots() != 0 {
-		t.Fatalf("a gap in the stream counted as %d stale snapshots", b.StaleSnapshots())
-	}
-	if b.Snapshot(adapters.Book{LastUpdateID: 105}) {
-		t.Fatal("a snapshot older than the buffer was accepted")
-	}
-	if !b.Snapshot(adapters.Book{LastUpdateID: 120}) || !b.Synced() || b.LastUpdateID() != 129 {
-		t.Fatalf("resync: synced %v at %d", b.Synced(), b.LastUpdateID())
-	}
-	if b.StaleSnapshots() != 1 {
-		t.Fatalf("stale snapshots %d, want 1", b.StaleSnapshots())
-	}
-}
-
-// A snapshot that lands before the new connection has buffered anything (it was in flight
-// across a reconnect) is judged by the first update after it: one that starts past it proves
-// the snapshot stale, and the book asks for one more.
-func TestBookSnapshotAcrossReconnect(t *testing.T) {
-	b := adapters.NewOrderBook("X")
-	b.Resync()
-	if !b.Snapshot(adapters.Book{LastUpdateID: 50, Bids: []adapters.Level{lvl("1", "1")}}) {
-		t.Fatal("snapshot with nothing buffered refused")
-	}
-	applied, need := b.Update(adapters.DepthUpdate{FirstID: 60, FinalID: 61})
-	if applied || !need || b.Synced() || b.StaleSnapshots() != 1 {
-		t.Fatalf("applied %v need %v synced %v stale %d, want a stale snapshot re-asked", applied, need, b.Synced(), b.StaleSnapshots())
-	}
-	if !b.Snapshot(adapters.Book{LastUpdateID: 60}) || b.LastUpdateID() != 61 {
-		t.Fatalf("resync at %d", b.LastUpdateID())
-	}
-	// A straddling first update is accepted.
-	b.Resync()
-	if !b.Snapshot(adapters.Book{LastUpdateID: 70}) {
-		t.Fatal("refused")
-	}
-	if applied, need := b.Update(adapters.DepthUpdate{FirstID: 65, FinalID: 72}); !applied || need || b.StaleSnapshots() != 1 {
-		t.Fatalf("straddling update: applied %v need %v stale %d", applied, need, b.StaleSnapshots())
-	}
-}
-
 // countingLimiter is a hand-written AttemptLimiter that records how many connections the
 // server had accepted each time it was asked, and refuses the first fail calls with an error
 // of its own (a fleet store out of reach).
@@ -355,5 +254,78 @@ func TestNilLimiterTakesDefault(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("never connected")
+	}
+}
+
+// TestBackoffGrowsAndResetsAfterHealthyConnection walks a Conn's waits on a fake clock: each
+// failed dial doubles the range of the next wait (rand(0, base·2^n)), and a connection that
+// delivered a message resets it, so a stream that was healthy for a while comes back fast
+// while a dead endpoint is not hammered.
+func TestBackoffGrowsAndResetsAfterHealthyConnection(t *testing.T) {
+	const healthy = 7 // the dial that connects and delivers; every other dial is refused
+	var dials atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if dials.Add(1) != healthy {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		_ = c.Write(r.Context(), websocket.MessageText, []byte(`{"hello":1}`))
+		_ = c.Close(websocket.StatusNormalClosure, "bye")
+	}))
+	defer srv.Close()
+
+	const base = time.Second
+	clk := clock.NewFake(t0)
+	states := make(chan stream.State, 10)
+	c := stream.New(stream.Config{URL: "ws" + srv.URL[4:], Seed: 3, Clock: clk, PingInterval: -1,
+		ReadTimeout: 1000 * time.Hour, StableAfter: 1000 * time.Hour, BackoffBase: base, BackoffCap: time.Hour},
+		stream.Handler{OnState: func(s stream.State) { states <- s }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// wait returns the wait Run parked on before the next dial, and lets it pass.
+	wait := func() time.Duration {
+		t.Helper()
+		clk.BlockUntil(1)
+		at, _ := clk.NextDeadline()
+		d := at.Sub(clk.Now())
+		clk.Set(at)
+		return d
+	}
+	var grown time.Duration
+	for n := range healthy { // before dial n+1, after n failures
+		d := wait()
+		if ceil := base << n; d <= 0 || d >= ceil {
+			t.Fatalf("wait before dial %d = %v, want in (0, %v) after %d failures", n+1, d, ceil, n)
+		}
+		grown = max(grown, d)
+	}
+	if grown < 4*base {
+		t.Fatalf("longest wait after six failures %v: the backoff did not grow", grown)
+	}
+	for _, up := range []bool{true, false} {
+		select {
+		case s := <-states:
+			if s.Up != up {
+				t.Fatalf("state %+v, want up=%v", s, up)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("dial %d: no state change to up=%v", healthy, up)
+		}
+	}
+	if d := wait(); d >= base {
+		t.Fatalf("wait after a connection that delivered = %v, want reset to under %v", d, base)
+	}
+	if d := wait(); d >= 2*base {
+		t.Fatalf("wait after the next failure = %v, want under %v", d, 2*base)
+	}
+	if got := c.Stats(); got.Attempts < healthy+1 || got.Connects != 1 {
+		t.Fatalf("stats %+v, want at least %d attempts and 1 connection", got, healthy+1)
 	}
 }

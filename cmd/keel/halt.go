@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/runtime"
@@ -89,13 +90,15 @@ func haltMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func resumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, o := switchFlags("resume", "[flags]", stderr)
+	fs, o := switchFlags("resume", `[--reason "why"] [flags]`, stderr)
+	reason := fs.String("reason", "", "why trading resumes (recorded in fleet mode, where only a resume record lifts a halt)")
+	who := fs.String("who", "", "who resumes (default: your user name)")
 	sw, closeSwitch, err := openSwitch(fs, o, args)
 	if err != nil {
 		return err
 	}
 	defer closeSwitch()
-	if err := sw.Resume(ctx); err != nil {
+	if err := sw.ResumeWith(ctx, killswitch.Reason{Who: *who, Why: *reason}); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, sw.State())
@@ -104,17 +107,97 @@ func resumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func statusMain(args []string, stdout, stderr io.Writer) error {
 	fs, o := switchFlags("status", "[flags]", stderr)
-	asJSON := fs.Bool("json", false, `print {"halted": ..., "reason": {...}}`)
-	sw, closeSwitch, err := openSwitch(fs, o, args)
+	asJSON := fs.Bool("json", false, `print {"halted", "reason", "file", "fleet", "bot"} as JSON`)
+	timeout := fs.Duration("timeout", time.Second, "how long to wait for the bot's admin server to answer GET /healthz")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var (
+		sw          *killswitch.Switch
+		target      runtime.OperatorTarget
+		closeSwitch = func() error { return nil }
+		err         error
+	)
+	switch {
+	case fs.NArg() > 0:
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	case o.file != "" && o.config != "":
+		return usageError{errors.New("--file and --config name two switches; give one")}
+	case o.file != "":
+		target.File = o.file
+		sw, err = killswitch.File(o.file)
+	default:
+		sw, target, closeSwitch, err = runtime.OpenOperator(runtime.LoadOptions{Path: runtime.ConfigPath(o.config)})
+	}
 	if err != nil {
 		return err
 	}
 	defer closeSwitch()
+	rep := statusReport{Status: sw.State(), File: fileState{Path: target.File}}
+	if _, err := os.Stat(target.File); err == nil {
+		rep.File.Present = true
+	}
+	if target.FleetKey != "" {
+		rep.Fleet = &fleetState{Store: target.Store, Key: target.FleetKey}
+	}
+	switch {
+	case o.file != "":
+		rep.Bot = botState{BotProbe: runtime.BotProbe{Detail: "not asked: --file names no admin address (give --config)"}}
+	case target.Admin == "":
+		rep.Bot = botState{BotProbe: runtime.BotProbe{Detail: "not asked: admin.listen is empty (the admin server is off)"}}
+	default:
+		rep.Bot = botState{Admin: target.Admin, BotProbe: runtime.ProbeAdmin(context.Background(), target.Admin, *timeout)}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(sw.State())
+		return enc.Encode(rep)
 	}
-	fmt.Fprintln(stdout, sw.State())
+	rep.print(stdout)
 	return nil
+}
+
+// statusReport is what `keel status` knows, each part with how it knows it.
+type statusReport struct {
+	killswitch.Status
+	File  fileState   `json:"file"`
+	Fleet *fleetState `json:"fleet,omitempty"`
+	Bot   botState    `json:"bot"`
+}
+
+type fileState struct {
+	Path    string `json:"path"`
+	Present bool   `json:"present"`
+}
+
+type fleetState struct {
+	Store string `json:"store"`
+	Key   string `json:"key"`
+}
+
+type botState struct {
+	Admin string `json:"admin,omitempty"`
+	runtime.BotProbe
+}
+
+func (r statusReport) print(w io.Writer) {
+	fmt.Fprintf(w, "kill switch: %s\n", r.Status)
+	present := "absent"
+	if r.File.Present {
+		present = "present"
+	}
+	fmt.Fprintf(w, "  file %s: %s\n", r.File.Path, present)
+	if r.Fleet != nil {
+		fmt.Fprintf(w, "  fleet key %s in %s (a halt there halts every instance)\n", r.Fleet.Key, r.Fleet.Store)
+	}
+	switch {
+	case r.Bot.Admin == "":
+		fmt.Fprintf(w, "bot: %s\n", r.Bot.Detail)
+	case r.Bot.Healthy:
+		fmt.Fprintf(w, "bot: answering on %s (%s)\n", r.Bot.Admin, r.Bot.Detail)
+	case r.Bot.Answers:
+		fmt.Fprintf(w, "bot: answering on %s but not healthy (%s)\n", r.Bot.Admin, r.Bot.Detail)
+	default:
+		fmt.Fprintf(w, "bot: none answers on %s (%s)\n", r.Bot.Admin, r.Bot.Detail)
+	}
 }

@@ -29,7 +29,7 @@ func TestHaltResumeStatus(t *testing.T) {
 	resume := func(a []string, o, e *bytes.Buffer) error { return resumeMain(ctx, a, o, e) }
 	status := func(a []string, o, e *bytes.Buffer) error { return statusMain(a, o, e) }
 
-	if got := run(status); got != "running" {
+	if got := run(status); !strings.HasPrefix(got, "kill switch: not halted\n  file "+file+": absent\nbot: not asked") {
 		t.Errorf("status = %q", got)
 	}
 	if got := run(halt, "--reason", "maintenance", "--who", "alice"); !strings.HasPrefix(got, "halted: maintenance (by alice") {
@@ -42,10 +42,10 @@ func TestHaltResumeStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(run(status, "--json")), &st); err != nil || !st.Halted || st.Reason.Who != "alice" {
 		t.Errorf("status --json = %+v, %v", st, err)
 	}
-	if got := run(resume); got != "running" {
+	if got := run(resume); got != "not halted" {
 		t.Errorf("resume = %q", got)
 	}
-	if got := run(status); got != "running" {
+	if got := run(status); !strings.HasPrefix(got, "kill switch: not halted\n  file "+file+": absent") {
 		t.Errorf("status after resume = %q", got)
 	}
 
@@ -125,10 +125,22 @@ func TestHaltReachesTheFleet(t *testing.T) {
 	if halted, r := sw.Halted(); !halted || r.Why != "fleet-wide" {
 		t.Fatalf("another instance: halted %v (%+v)", halted, r)
 	}
-	if err := resumeMain(context.Background(), []string{"--config", cfg}, &out, &errw); err != nil {
+	out.Reset()
+	if err := statusMain([]string{"--config", cfg}, &out, &errw); err != nil || !strings.Contains(out.String(), "fleet key "+prefix+"killswitch in redis://") {
+		t.Fatalf("status in fleet mode does not name the fleet key: %v\n%s", err, out.String())
+	}
+	if err := resumeMain(context.Background(), []string{"--config", cfg, "--reason", "all clear", "--who", "bob"}, &out, &errw); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := rdb.Exists(context.Background(), prefix+"killswitch").Result(); n != 0 {
 		t.Fatal("resume left the fleet halted")
+	}
+	// The resume is recorded (who, when, why, the halt it lifted): only such a record lifts
+	// the other instances' halt.
+	rec := rdb.Get(context.Background(), prefix+"killswitch:resume").Val()
+	for _, want := range []string{`"who":"bob"`, `"why":"all clear"`, `"when":`, `"lifted":{`, "fleet-wide"} {
+		if !strings.Contains(rec, want) {
+			t.Errorf("resume record %s lacks %s", rec, want)
+		}
 	}
 }

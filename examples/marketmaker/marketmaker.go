@@ -9,7 +9,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
-	"github.com/keelbot/keel/killswitch"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -117,7 +116,13 @@ func (m *MarketMaker) requote(ctx context.Context, q strategy.Quote) error {
 			if moved.LessThan(decimal.NewFromInt(m.cfg.RequoteBps)) || q.Time.Sub(cur.placed) < m.cfg.MinRequote {
 				continue
 			}
-			if err := m.env.Orders.Cancel(ctx, m.cfg.Symbol, cur.clientID); err != nil {
+			err := m.env.Orders.Cancel(ctx, m.cfg.Symbol, cur.clientID)
+			if errors.Is(err, strategy.ErrNotOpen) {
+				// It filled before the cancel arrived: its fill update clears the side, and
+				// the next quote places a fresh one.
+				continue
+			}
+			if err != nil {
 				errs = append(errs, fmt.Errorf("cancel %s: %w", side, err))
 				continue
 			}
@@ -127,7 +132,7 @@ func (m *MarketMaker) requote(ctx context.Context, q strategy.Quote) error {
 			Symbol: m.cfg.Symbol, Side: side, Type: adapters.Limit, TimeInForce: adapters.GTC,
 			Quantity: m.cfg.Quantity, Price: prices[side],
 		})
-		if errors.Is(err, killswitch.ErrHalted) {
+		if errors.Is(err, strategy.ErrHalted) {
 			// An operator or the runtime halted trading: not this strategy's error. Say so
 			// once, and keep trying on later quotes so quoting resumes with the switch.
 			if !m.halted {
@@ -135,6 +140,14 @@ func (m *MarketMaker) requote(ctx context.Context, q strategy.Quote) error {
 			}
 			m.halted = true
 			return errors.Join(errs...)
+		}
+		if errors.Is(err, strategy.ErrUnknownOutcome) {
+			// It may be resting. Keep it as this side's quote, so that the next requote
+			// cancels it by its id instead of stacking a second quote beside it; its order
+			// update (live, filled, or rejected as never placed) settles it.
+			m.env.Log.Warn().Err(err).Str("side", string(side)).Msg("placement outcome unknown; counting the quote as live")
+			m.quotes[side] = &quote{clientID: o.ClientOrderID, mid: mid, placed: q.Time}
+			continue
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("place %s: %w", side, err))

@@ -80,8 +80,8 @@ func mustOpen(t *testing.T, open Opener) idempotency.Store {
 	return s
 }
 
-func intent(n int) idempotency.Intent {
-	return idempotency.Intent{
+func intent(n int) idempotency.IntentRecord {
+	return idempotency.IntentRecord{
 		Symbol: "BTCUSDT", Side: "BUY", Type: "LIMIT", TimeInForce: "GTC",
 		Quantity: "0.00100000", Price: fmt.Sprintf("%d.01", 60000+n), Strategy: "mm",
 	}

@@ -1,4 +1,4 @@
-// Package archtest enforces DESIGN.md's package table: imports only point down it, and each
+// Package archtest enforces docs/architecture.md's package table: imports only point down it, and each
 // package uses only the third-party libraries its row allows. A wrong arrow fails CI.
 package archtest
 
@@ -16,7 +16,7 @@ import (
 
 const module = "github.com/keelbot/keel"
 
-// rule is one row of DESIGN.md's table. Paths are relative to the module; a rule applies to
+// rule is one row of docs/architecture.md's table. Paths are relative to the module; a rule applies to
 // the package and everything below it unless a more specific rule exists.
 type rule struct {
 	keel       []string // keel packages (and their subpackages) it may import directly
@@ -25,30 +25,34 @@ type rule struct {
 }
 
 var rules = map[string]rule{
-	"scheduler":   {keel: []string{"scheduler", "clock", "internal"}, thirdParty: []string{"github.com/sony/gobreaker/v2", "github.com/rs/zerolog"}},
-	"idempotency": {keel: []string{"idempotency", "clock", "internal"}, thirdParty: []string{"go.etcd.io/bbolt", "github.com/redis/go-redis/v9"}},
-	"killswitch":  {keel: []string{"killswitch", "clock", "internal"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/redis/go-redis/v9"}},
-	"adapters": {keel: []string{"adapters", "scheduler", "clock", "internal"}, thirdParty: []string{
+	"scheduler":   {keel: []string{"scheduler", "clock", "jitter", "internal"}, thirdParty: []string{"github.com/sony/gobreaker/v2", "github.com/rs/zerolog"}},
+	"idempotency": {keel: []string{"idempotency", "clock", "jitter", "internal"}, thirdParty: []string{"go.etcd.io/bbolt", "github.com/redis/go-redis/v9"}},
+	"killswitch":  {keel: []string{"killswitch", "clock", "jitter", "internal"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/redis/go-redis/v9"}},
+	"adapters": {keel: []string{"adapters", "scheduler", "clock", "jitter", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "github.com/coder/websocket", "github.com/rs/zerolog", "golang.org/x/sync",
 	}},
-	"orders": {keel: []string{"orders", "adapters", "idempotency", "scheduler", "clock", "internal"}, thirdParty: []string{
+	"orders": {keel: []string{"orders", "adapters", "idempotency", "scheduler", "clock", "jitter", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "github.com/rs/zerolog",
 	}},
-	"strategy": {keel: []string{"strategy", "adapters", "orders", "scheduler", "clock", "internal"}, thirdParty: []string{
+	// strategy re-exports the errors of orders, scheduler and killswitch a strategy handles,
+	// so that a strategy imports strategy and adapters only (see examples_test.go).
+	"strategy": {keel: []string{"strategy", "adapters", "orders", "scheduler", "killswitch", "clock", "jitter", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "go.uber.org/fx", "github.com/rs/zerolog",
 	}},
 	// runtime is the composition root over the exchange contract: it builds whatever
 	// exchange.name names from the registry and links no exchange itself.
-	"runtime": {keel: []string{"clock", "scheduler", "idempotency", "killswitch", "adapters", "orders", "strategy", "internal", "configs"},
+	"runtime": {keel: []string{"clock", "jitter", "scheduler", "idempotency", "killswitch", "adapters", "orders", "strategy", "internal", "configs"},
 		notKeel: []string{"adapters/binance", "adapters/bybit", "adapters/kraken", "adapters/coinbase", "adapters/sim", "adapters/exchanges"}},
 	"examples": {keel: []string{""}},
 	"cmd":      {keel: []string{""}},
 	// internal packages serve everyone, so they may import no public keel package.
-	"internal": {keel: []string{"internal", "clock"}},
-	// clock is the floor: time for everyone, importing nothing of keel's and nothing third-party.
-	"clock": {keel: []string{"clock"}, thirdParty: []string{}},
+	"internal": {keel: []string{"internal", "clock", "jitter"}},
+	// clock and jitter are the floor: time and the randomness of waits for everyone, importing
+	// nothing of keel's (not even each other) and nothing third-party.
+	"clock":  {keel: []string{"clock"}, thirdParty: []string{}},
+	"jitter": {keel: []string{"jitter"}, thirdParty: []string{}},
 	// internal/fleet implements the seams of scheduler, killswitch and idempotency on Redis.
-	"internal/fleet": {keel: []string{"scheduler", "killswitch", "idempotency", "clock", "internal"}, thirdParty: []string{
+	"internal/fleet": {keel: []string{"scheduler", "killswitch", "idempotency", "clock", "jitter", "internal"}, thirdParty: []string{
 		"github.com/redis/go-redis/v9", "github.com/rs/zerolog",
 	}},
 	// configs embeds YAML; it imports nothing.
@@ -104,7 +108,7 @@ func listPackages(t *testing.T) ([]pkg, map[string]bool) {
 }
 
 // violations checks keel packages against rules and describes each package without a row,
-// each import of a keel package against DESIGN.md's arrows, and each third-party import its
+// each import of a keel package against docs/architecture.md's arrows, and each third-party import its
 // row does not allow. std names the standard library's packages; a path whose first element
 // has no dot is taken for one too.
 func violations(ours []pkg, std map[string]bool) []string {
@@ -113,7 +117,7 @@ func violations(ours []pkg, std map[string]bool) []string {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
 		r, ok := ruleFor(rel)
 		if !ok {
-			out = append(out, fmt.Sprintf("%s: no row in DESIGN.md's package table; add one to archtest", rel))
+			out = append(out, fmt.Sprintf("%s: no row in docs/architecture.md's package table; add one to archtest", rel))
 			continue
 		}
 		for _, imp := range p.Imports {
@@ -123,7 +127,7 @@ func violations(ours []pkg, std map[string]bool) []string {
 			case imp == module || strings.HasPrefix(imp, module+"/"):
 				target := strings.TrimPrefix(strings.TrimPrefix(imp, module), "/")
 				if !under(target, r.keel) || under(target, r.notKeel) {
-					out = append(out, fmt.Sprintf("%s imports %s: against DESIGN.md's arrows (allowed: %v)", rel, target, r.keel))
+					out = append(out, fmt.Sprintf("%s imports %s: against docs/architecture.md's arrows (allowed: %v)", rel, target, r.keel))
 				}
 			case r.thirdParty != nil && !under(imp, r.thirdParty):
 				out = append(out, fmt.Sprintf("%s imports %s: not a dependency its row allows (%v)", rel, imp, r.thirdParty))
@@ -135,7 +139,7 @@ func violations(ours []pkg, std map[string]bool) []string {
 
 // TestWrongArrowsFail feeds the checker synthetic packages: each wrong arrow, each
 // third-party import outside its row and each package without a row is reported; the arrows
-// DESIGN.md allows are not.
+// docs/architecture.md allows are not.
 func TestWrongArrowsFail(t *testing.T) {
 	std := map[string]bool{"fmt": true, "time": true}
 	tests := []struct {
@@ -144,20 +148,25 @@ func TestWrongArrowsFail(t *testing.T) {
 		want    string // the violation reported, "" for none
 	}{
 		{"scheduler", []string{"fmt", "github.com/sony/gobreaker/v2", "github.com/rs/zerolog", module + "/clock"}, ""},
-		{"scheduler", []string{module + "/adapters"}, "scheduler imports adapters: against DESIGN.md's arrows"},
-		{"scheduler", []string{module + "/killswitch"}, "scheduler imports killswitch: against DESIGN.md's arrows"},
+		{"scheduler", []string{module + "/adapters"}, "scheduler imports adapters: against docs/architecture.md's arrows"},
+		{"scheduler", []string{module + "/killswitch"}, "scheduler imports killswitch: against docs/architecture.md's arrows"},
 		{"scheduler", []string{"github.com/redis/go-redis/v9"}, "scheduler imports github.com/redis/go-redis/v9: not a dependency its row allows"},
 		{"adapters", []string{module + "/scheduler", "github.com/shopspring/decimal"}, ""},
-		{"adapters", []string{module + "/orders"}, "adapters imports orders: against DESIGN.md's arrows"},
-		{"adapters/binance", []string{module + "/orders"}, "adapters/binance imports orders: against DESIGN.md's arrows"},
+		{"adapters", []string{module + "/orders"}, "adapters imports orders: against docs/architecture.md's arrows"},
+		{"adapters/binance", []string{module + "/orders"}, "adapters/binance imports orders: against docs/architecture.md's arrows"},
 		{"orders", []string{module + "/adapters", module + "/idempotency", module + "/scheduler"}, ""},
 		{"orders", []string{"go.uber.org/fx"}, "orders imports go.uber.org/fx: not a dependency its row allows"},
-		{"strategy", []string{module + "/runtime"}, "strategy imports runtime: against DESIGN.md's arrows"},
-		{"clock", []string{module + "/scheduler"}, "clock imports scheduler: against DESIGN.md's arrows"},
+		{"strategy", []string{module + "/runtime"}, "strategy imports runtime: against docs/architecture.md's arrows"},
+		{"clock", []string{module + "/scheduler"}, "clock imports scheduler: against docs/architecture.md's arrows"},
+		{"scheduler", []string{module + "/clock", module + "/jitter"}, ""},
+		{"adapters/stream", []string{module + "/jitter"}, ""},
+		{"jitter", []string{"time"}, ""},
+		{"jitter", []string{module + "/clock"}, "jitter imports clock: against docs/architecture.md's arrows"},
+		{"jitter", []string{"golang.org/x/exp/rand"}, "jitter imports golang.org/x/exp/rand: not a dependency its row allows"},
 		{"configs", []string{"gopkg.in/yaml.v3"}, "configs imports gopkg.in/yaml.v3: not a dependency its row allows"},
 		{"examples/marketmaker", []string{module + "/runtime", "go.uber.org/fx"}, ""},
 		{"cmd/keel", []string{module + "/runtime"}, ""},
-		{"metrics", []string{"fmt"}, "metrics: no row in DESIGN.md's package table"},
+		{"metrics", []string{"fmt"}, "metrics: no row in docs/architecture.md's package table"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg+" "+strings.Join(tt.imports, ","), func(t *testing.T) {

@@ -49,7 +49,7 @@ func TestFallbackShareWithinTotals(t *testing.T) {
 			fleet := downFleet(t, size, clk, &log)
 			var sems []*semaphore
 			for _, f := range fleet {
-				sems = append(sems, f.newSemaphore(scheduler.BucketConfig{Name: "private", MaxConcurrency: tc.cap}, 1).(*semaphore))
+				sems = append(sems, f.newSemaphore(scheduler.BucketConfig{Name: "private", MaxConcurrency: tc.cap}, 1, localSemaphores(t, 1)))
 				f.MarkDown(errors.New("test: Redis away"))
 			}
 			// Instance 0 still has a request in flight on a Redis slot taken before.
@@ -125,7 +125,7 @@ func TestFallbackWindowShare(t *testing.T) {
 	fleet := downFleet(t, size, clk, &log)
 	var ws []*counter
 	for _, f := range fleet {
-		ws = append(ws, f.newCounter(scheduler.WindowConfig{Name: "W", Limit: limit, Interval: time.Minute}).(*counter))
+		ws = append(ws, f.newCounter(scheduler.WindowConfig{Name: "W", Limit: limit, Interval: time.Minute}))
 	}
 	c0 := ws[0]
 	c0.roll(t0)
@@ -162,7 +162,7 @@ func TestFallbackWindowShare(t *testing.T) {
 		}
 	}
 	// A window whose limit is below the fleet's size has no local share.
-	small := fleet[1].newCounter(scheduler.WindowConfig{Name: "S", Limit: 3, Interval: time.Minute}).(*counter)
+	small := fleet[1].newCounter(scheduler.WindowConfig{Name: "S", Limit: 3, Interval: time.Minute})
 	if ok, _ := small.Reserve(next, 1, 3); ok {
 		t.Error("a window of limit 3 gave a local share to one of 5 instances")
 	}
@@ -177,5 +177,35 @@ func TestFallbackWindowShare(t *testing.T) {
 	}
 	if down, _ := fleet[2].Down(); down {
 		t.Fatal("asked Redis for a lease in the period it came back in")
+	}
+}
+
+// TestFallbackAtStartIsImmediate: an instance that cannot reach Redis when it starts holds no
+// lease, so its local share of a bucket and of a window's current period applies at once
+// (a bot started while Redis is down reads exchange info and balances, failed safe).
+func TestFallbackAtStartIsImmediate(t *testing.T) {
+	const size = 2
+	t0 := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	var log bytes.Buffer
+	f := downFleet(t, size, clk, &log)[0]
+	sem := f.newSemaphore(scheduler.BucketConfig{Name: "private", MaxConcurrency: 4}, 1, localSemaphores(t, 1))
+	w := f.newCounter(scheduler.WindowConfig{Name: "W", Limit: 1000, Interval: time.Minute})
+	f.MarkDownAtStart(errors.New("test: Redis away at start"))
+	if _, ok := sem.TryAcquire(); !ok {
+		t.Error("no local slot at once for an instance that started while Redis was down")
+	}
+	var got int64
+	for {
+		if ok, _ := w.Reserve(t0, 10, 1000); !ok {
+			break
+		}
+		got += 10
+	}
+	if got != 1000/size {
+		t.Errorf("took %d of the window's current period at start, want its share %d", got, 1000/size)
+	}
+	if st := f.Status(); st.Store != "down" || !st.Since.Equal(t0) {
+		t.Errorf("status %+v: want down since %v", st, t0)
 	}
 }

@@ -1,6 +1,6 @@
 // Package fleet runs several Keel instances that share one API key as one client, through
-// Redis. It implements the seams the other packages define: the scheduler's shared window
-// Counter (Reserver), bucket Semaphore and SharedHolds; a killswitch.Backend; and the gate that
+// Redis. It implements the seams the other packages define: scheduler.Shared (the windows,
+// bucket semaphores and holds the scheduler shares); a killswitch.Backend; and the gate that
 // keeps orders in while Redis cannot be reached. The idempotency journal's Redis store lives
 // in idempotency (RedisStore); Fleet.Journal returns one under the fleet's prefix, and the
 // fleet marks its instance alive in it so that the others know when to take its entries over.
@@ -150,16 +150,25 @@ type Fleet struct {
 	spreadHash uint64
 	attempts   atomic.Int64 // TakeAttempt's calls so far: with holder, each one's own member
 
-	mu       sync.Mutex
-	down     bool      // guarded by mu
-	downErr  string    // guarded by mu
-	downAt   time.Time // guarded by mu: when the last outage was noticed (f.opts.Now)
+	mu      sync.Mutex
+	down    bool      // guarded by mu
+	downErr string    // guarded by mu
+	downAt  time.Time // guarded by mu: when the last outage was noticed (f.opts.Now)
+	// since is downAt for /status; downAt itself is the epoch for an outage that began
+	// before this instance ever reached Redis (MarkDown at start): it holds no lease, so its
+	// local share applies at once. Guarded by mu.
+	since    time.Time
 	upAt     time.Time // guarded by mu: when Redis last answered again after one
 	downGen  int       // guarded by mu: outages so far (each semaphore catches up with it)
 	sems     []*semaphore
 	counters []*counter
 
 	holds *holds
+
+	// ns is the fleet's namespace id as this instance last saw it in Redis ("" before the
+	// first look): a sentinel written once by the first instance, never expiring. If it
+	// vanishes or changes, Redis lost what the fleet kept there (see SyncedBackend).
+	ns string // guarded by mu
 
 	syncs   chan *semaphore // slots to give back, leases to renew: done by eventLoop
 	ctx     context.Context
@@ -216,11 +225,20 @@ func (f *Fleet) Start() {
 func (f *Fleet) Close() error {
 	f.cancel()
 	f.wg.Wait()
-	// Give back what is still held, best effort: the leases would free it anyway.
-	ctx, cancel := context.WithTimeout(context.Background(), f.opts.OpTimeout)
-	defer cancel()
+	// Give back what is still held, handed to the instances waiting with a notice, so that a
+	// fleet stopping together does not wait out the leases (which would free it anyway).
+	if down, _ := f.Down(); down {
+		return nil
+	}
+	held := 0
 	for _, s := range f.semaphores() {
+		held += s.heldCount()
+		ctx, cancel := context.WithTimeout(context.Background(), f.opts.OpTimeout)
 		s.dropAll(ctx)
+		cancel()
+	}
+	if held > 0 {
+		f.log.Info().Int("slots", held).Msg("fleet: leaving: slots handed back to the fleet")
 	}
 	return nil
 }
@@ -230,15 +248,13 @@ func (f *Fleet) Journal(opts ...idempotency.Option) *idempotency.RedisStore {
 	return idempotency.NewRedisStore(f.rdb, f.opts.Prefix, opts...)
 }
 
-// SchedulerOptions are the scheduler options that share its windows, buckets and holds: fixed
-// windows become leased Redis windows (sliding windows are not shared; Check refuses them),
-// every bucket a Redis semaphore, every breaker opening and bucket pause a shared hold.
+// SchedulerOptions are the scheduler options that share its windows, buckets and holds
+// (scheduler.WithShared; see seam.go): fixed windows become leased Redis windows, every bucket
+// a Redis semaphore, every breaker opening and bucket pause a shared hold. A window of another
+// kind (Check refuses them in the configuration; AddWindow may add one at run time) stays
+// local, on a share of limit ÷ Options.Size, and is logged.
 func (f *Fleet) SchedulerOptions() []scheduler.Option {
-	return []scheduler.Option{
-		scheduler.WithWindowKind(scheduler.KindFixed, f.newCounter),
-		scheduler.WithSemaphores(f.newSemaphore),
-		scheduler.WithSharedHolds(f.holds),
-	}
+	return []scheduler.Option{scheduler.WithShared(seam{f})}
 }
 
 // Check reports a scheduler configuration fleet mode cannot share: a window of a kind other
@@ -270,7 +286,7 @@ func (f *Fleet) Status() Status {
 	f.mu.Lock()
 	st := Status{Store: "up", Size: f.opts.Size, Prefix: f.opts.Prefix}
 	if f.down {
-		st.Store, st.Since, st.Reason = "down", f.downAt, f.downErr
+		st.Store, st.Since, st.Reason = "down", f.since, f.downErr
 	}
 	f.mu.Unlock()
 	for _, s := range f.semaphores() {
@@ -300,21 +316,30 @@ func (f *Fleet) Down() (bool, string) {
 }
 
 // fail records a failed Redis call: the fleet is down until a ping succeeds.
-func (f *Fleet) fail(err error) {
+func (f *Fleet) fail(err error) { f.failAt(err, false) }
+
+// failAt is fail; atStart marks an outage that began before this instance ever reached Redis
+// (no lease to wait out: the local share applies at once).
+func (f *Fleet) failAt(err error, atStart bool) {
 	if err == nil || errors.Is(err, context.Canceled) && f.ctx.Err() != nil {
 		return
 	}
+	wait := f.opts.SlotLease
 	f.mu.Lock()
 	was := f.down
 	if !was {
 		f.down, f.downErr, f.downAt = true, err.Error(), f.opts.Now()
+		f.since = f.downAt
 		f.downGen++
+		if atStart && f.upAt.IsZero() && f.downGen == 1 {
+			f.downAt, wait = time.Unix(0, 0), 0
+		}
 	}
 	f.mu.Unlock()
 	if was {
 		return
 	}
-	ev := f.log.Error().Err(err).Str("prefix", f.opts.Prefix).Dur("local_share_after", f.opts.SlotLease)
+	ev := f.log.Error().Err(err).Str("prefix", f.opts.Prefix).Dur("local_share_after", wait)
 	if none := f.noLocalShare(); len(none) > 0 {
 		ev = ev.Strs("no_local_share", none)
 	}
@@ -575,9 +600,36 @@ func (f *Fleet) spread(d int64) int64 {
 // what has less than a third left.
 func (f *Fleet) renewBelow() time.Duration { return 9 * f.opts.SlotLease / 10 }
 
+// namespaceKey is the sentinel that tells the fleet its Redis data is still there.
+func (f *Fleet) namespaceKey() string { return f.opts.Prefix + "namespace" }
+
+// newNamespaceID is a sentinel value for SET NX: the first instance's wins.
+func (f *Fleet) newNamespaceID() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return f.holder + "." + hex.EncodeToString(b[:])
+}
+
+// sawNamespace takes in the sentinel as read, and reports whether it differs from the one seen
+// before: the namespace was lost (and has just been written again).
+func (f *Fleet) sawNamespace(id string) (lost bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lost = f.ns != "" && id != f.ns
+	f.ns = id
+	return lost
+}
+
 // errBadReply is a script's answer of the wrong shape.
 var errBadReply = errors.New("fleet: unexpected reply from Redis")
 
-// MarkDown records that Redis could not be reached (the runtime's first ping at start-up):
-// orders stay held until a ping succeeds.
+// MarkDown records that Redis could not be reached: orders stay held until a ping succeeds,
+// and the local shares apply once the leases granted before have run out.
 func (f *Fleet) MarkDown(err error) { f.fail(err) }
+
+// MarkDownAtStart records that Redis could not be reached before this instance ever reached
+// it (the runtime's first ping): orders stay held until a ping succeeds. This instance holds
+// no lease, so it runs on its local share at once: its share of each bucket and of each
+// window's current period (the others, if any, still count what Redis granted them before
+// against their own shares).
+func (f *Fleet) MarkDownAtStart(err error) { f.failAt(err, true) }

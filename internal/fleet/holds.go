@@ -36,7 +36,7 @@ for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out`)
 
-// holds is the fleet's scheduler.SharedHolds: one key per hold ("h:<class>:<bucket>", and
+// holds are the holds part of the fleet's scheduler.Shared: one key per hold ("h:<class>:<bucket>", and
 // ":orders" after it for a hold of an order-count limit) whose
 // time to live is the hold's, on Redis's clock. Publish writes in the background, and the
 // write is announced to every instance, which adds it to the cache Holds answers from; the
@@ -64,7 +64,7 @@ func newHolds(f *Fleet) *holds {
 	return &holds{f: f, pending: make(chan scheduler.SharedHold, 256), readReq: make(chan struct{}, 1)}
 }
 
-// Publish implements scheduler.SharedHolds. It never blocks: a hold that finds the queue full
+// Publish is scheduler.Shared's. It never blocks: a hold that finds the queue full
 // is dropped (this instance holds anyway).
 func (h *holds) Publish(sh scheduler.SharedHold) {
 	select {
@@ -75,7 +75,7 @@ func (h *holds) Publish(sh scheduler.SharedHold) {
 	h.add(sh)
 }
 
-// Holds implements scheduler.SharedHolds.
+// Holds is scheduler.Shared's.
 func (h *holds) Holds(time.Time) []scheduler.SharedHold {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -115,3 +115,74 @@ func holdSlotsForever() {
 	}
 	<-block
 }
+
+// TestFleetDepartingInstanceHandsOverItsSlots: an instance that closes while it holds every
+// slot of a bucket (its requests still in flight) hands them to the instance waiting, which
+// goes at once instead of waiting out the leases (10 s here).
+func TestFleetDepartingInstanceHandsOverItsSlots(t *testing.T) {
+	rdb, prefix := fleettest.Require(t)
+	cfg := scheduler.Config{Windows: []scheduler.WindowConfig{{Name: "W", Limit: 1000, Interval: time.Minute}},
+		Buckets: []scheduler.BucketConfig{{Name: "orders", MaxConcurrency: 2}}, AIMD: scheduler.AIMDConfig{SuccessRun: 1}}
+	member := func(id string) (*fleet.Fleet, *scheduler.Scheduler) {
+		f, err := fleet.New(rdb, fleet.Options{Prefix: prefix, InstanceID: id, SlotLease: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Start()
+		s, err := scheduler.New(cfg, f.SchedulerOptions()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close(); f.Close() })
+		return f, s
+	}
+	ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
+	fa, sa := member("a")
+	if _, err := sa.Do(t.Context(), &scheduler.Request{Bucket: "orders", Priority: scheduler.PriorityOrders, Attempt: ok}); err != nil {
+		t.Fatal(err) // AIMD starts at 1 slot: one success raises it to the cap of 2
+	}
+	block := make(chan struct{})
+	held := make(chan struct{}, 2)
+	done := make(chan struct{}, 2)
+	for range 2 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			_, _ = sa.Do(context.Background(), &scheduler.Request{Bucket: "orders", Priority: scheduler.PriorityOrders, Budget: time.Minute,
+				Attempt: func(context.Context, int) scheduler.Outcome {
+					held <- struct{}{}
+					<-block
+					return scheduler.Outcome{Status: 200}
+				}})
+		}()
+	}
+	<-held
+	<-held
+	defer func() { close(block); <-done; <-done }()
+
+	_, sb := member("b")
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := sb.Do(ctx, &scheduler.Request{Bucket: "orders", Priority: scheduler.PriorityOrders, Budget: 3 * time.Second, Attempt: ok})
+		got <- err
+	}()
+	eventually(t, 2*time.Second, "b did not queue for a slot", func() bool {
+		return rdb.ZCard(context.Background(), prefix+"q:orders").Val() == 1
+	})
+	select {
+	case err := <-got:
+		t.Fatalf("b got a slot while a held both: %v", err)
+	default:
+	}
+	left := time.Now()
+	if err := fa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("b after a left: %v", err)
+	}
+	if waited := time.Since(left); waited > time.Second {
+		t.Errorf("b got a's slot %v after a left, want at once (the lease is 10 s)", waited)
+	}
+}

@@ -25,8 +25,8 @@ type ret struct {
 	at            int64
 }
 
-// semaphore is a bucket's concurrency cap shared by the fleet (scheduler.Semaphore and
-// scheduler.Waker). The scheduler calls it with its lock held, one call at a time; mu guards
+// semaphore is a bucket's concurrency cap shared by the fleet (a scheduler.Semaphore, built
+// by Shared.Semaphore). The scheduler calls it with its lock held, one call at a time; mu guards
 // it against the fleet's background goroutines. Lock order: a counter's mu, then a
 // semaphore's (a lease's round trip carries the semaphores' renewals); never the reverse.
 type semaphore struct {
@@ -60,17 +60,20 @@ type semaphore struct {
 	offset       time.Duration // Redis's clock minus ours, as last measured
 	queued       bool          // waiting in f.syncs
 	local        scheduler.Semaphore
+	newLocal     func(maxConcurrency int) scheduler.Semaphore // the scheduler's local AIMD semaphore
 	localHeld    int
 	wake         func()
 }
 
-func (f *Fleet) newSemaphore(b scheduler.BucketConfig, successRun int) scheduler.Semaphore {
+// newSemaphore builds bucket b's shared semaphore; local builds the scheduler's in-process
+// one, for the local share.
+func (f *Fleet) newSemaphore(b scheduler.BucketConfig, successRun int, local func(int) scheduler.Semaphore) *semaphore {
 	lb := b
 	lb.MaxConcurrency = b.MaxConcurrency / f.opts.Size
 	s := &semaphore{
 		f: f, bucket: b.Name, cap: b.MaxConcurrency, initial: (b.MaxConcurrency + 1) / 2, run: max(1, successRun), lb: lb,
 		keys:  []string{f.opts.Prefix + "s:" + b.Name, f.opts.Prefix + "a:" + b.Name, f.opts.Prefix + "q:" + b.Name, f.eventsChannel()},
-		local: scheduler.NewLocalSemaphore(lb, successRun),
+		local: local(lb.MaxConcurrency), newLocal: local,
 	}
 	s.limit = s.initial
 	if s.localCap() == 0 {
@@ -347,7 +350,7 @@ func (s *semaphore) cameBack() {
 		s.force = append(s.force, sl)
 	}
 	s.localHeld = 0
-	s.local = scheduler.NewLocalSemaphore(s.lb, s.run)
+	s.local = s.newLocal(s.lb.MaxConcurrency)
 	if len(s.force) > 0 {
 		s.kickLocked()
 	}
@@ -358,19 +361,30 @@ func (s *semaphore) cameBack() {
 	}
 }
 
-// dropAll returns every slot still held, in one go (Close).
+// dropAll gives back every slot still held, in one round trip (Close), and leaves the queue:
+// the script hands each slot to the head of the queue with its notice ("g") and announces the
+// room left ("r"), so an instance waiting for one goes at once instead of at its lease's end.
+// A busy slot goes too: its request is being abandoned with the process.
 func (s *semaphore) dropAll(ctx context.Context) {
 	s.mu.Lock()
-	members := make([]any, 0, len(s.slots)+len(s.returns))
+	op := &bucketOp{ok: s.pendingOK, reset: boolInt(s.pendingReset), returns: s.returns}
 	for _, sl := range s.slots {
-		members = append(members, sl.member)
+		if !sl.exp.IsZero() {
+			op.returns = append(op.returns, ret{member: sl.member, class: "spare", at: sl.at})
+		}
 	}
-	for _, r := range s.returns {
-		members = append(members, r.member)
-	}
-	s.slots, s.returns = nil, nil
+	s.slots, s.returns, s.pendingOK, s.pendingReset = nil, nil, 0, false
 	s.mu.Unlock()
-	if len(members) > 0 {
-		_ = s.f.rdb.ZRem(ctx, s.keys[0], members...).Err()
+	// Out of the queue first, so that no slot is handed to this departing instance.
+	_ = s.f.rdb.ZRem(ctx, s.keys[2], s.f.holder).Err()
+	if !op.empty() {
+		_ = s.call(ctx, op)
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

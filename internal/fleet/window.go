@@ -32,7 +32,8 @@ redis.call('SET', KEYS[1], used, 'PX', ARGV[4])
 redis.call('PUBLISH', KEYS[2], 'f|' .. KEYS[1] .. '|' .. used)
 return {g, used}`)
 
-// counter is a fixed window shared by the fleet (scheduler.Counter and scheduler.Reserver).
+// counter is a fixed window shared by the fleet (a scheduler.Counter with Reserve, built by
+// Shared.Window).
 // It leases chunks of the window's current period from Redis and grants from its lease; the
 // sum of every instance's leases never exceeds the cap asked for, so the fleet never sends
 // more than the limit in a period. The scheduler calls it with its lock held, one call at a
@@ -56,7 +57,7 @@ type counter struct {
 	lastN, lastLimit int64 // the last Reserve's cost and cap: what a prefetch asks for
 }
 
-func (f *Fleet) newCounter(w scheduler.WindowConfig) scheduler.Counter {
+func (f *Fleet) newCounter(w scheduler.WindowConfig) *counter {
 	c := &counter{
 		f: f, name: w.Name, interval: int64(w.Interval),
 		base: max(1, int64(math.Floor(float64(w.Limit)*f.opts.LeaseShare))),
@@ -77,7 +78,19 @@ func (f *Fleet) newCounter(w scheduler.WindowConfig) scheduler.Counter {
 // index is the period now falls in. The window starts are the scheduler's fixed windows'
 // (epoch-aligned on the exchange's clock).
 func (c *counter) index(t time.Time) int64 {
-	return scheduler.FixedWindowIndex(t, time.Duration(c.interval))
+	return fixedWindowIndex(t, time.Duration(c.interval))
+}
+
+// fixedWindowIndex numbers the fixed window of length interval that t falls in, counting from
+// the Unix epoch, as the scheduler's fixed windows do (Binance's: "a 1 MINUTE interval starts
+// every minute"): window n spans [n·interval, (n+1)·interval).
+func fixedWindowIndex(t time.Time, interval time.Duration) int64 {
+	ns, iv := t.UnixNano(), int64(interval)
+	q := ns / iv
+	if ns%iv < 0 { // floor, not truncation, before the epoch
+		q--
+	}
+	return q
 }
 
 // roll starts a new period when now is past the current one. requires that c.mu is held.
@@ -186,7 +199,7 @@ func (c *counter) localShareLocked(now time.Time) (local, allowed bool) {
 	return false, false
 }
 
-// Reserve implements scheduler.Reserver.
+// Reserve counts n fleet-wide if the fleet's total stays within limit (see scheduler.Shared).
 func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -40,7 +40,7 @@ func TestWindowIgnoresNoticesOfALaterPeriod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := f.newCounter(scheduler.WindowConfig{Name: "W", Limit: 100, Interval: time.Minute}).(*counter)
+	c := f.newCounter(scheduler.WindowConfig{Name: "W", Limit: 100, Interval: time.Minute})
 	if ok, _ := c.Reserve(t0, 1, 100); !ok {
 		t.Fatal("first request refused")
 	}

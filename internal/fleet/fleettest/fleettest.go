@@ -82,13 +82,21 @@ func Clean(rdb redis.UniversalClient, prefix string) {
 type Server struct {
 	t    testing.TB
 	Addr string
-	dir  string
-	cmd  *exec.Cmd
+	// Password is what the server requires (requirepass), "" for none.
+	Password string
+	dir      string
+	cmd      *exec.Cmd
 }
 
 // StartServer starts a private redis-server; it is killed when the test ends. Without the
 // redis-server binary it fails (CI=true) or skips the test.
 func StartServer(t testing.TB) *Server {
+	t.Helper()
+	return StartServerWithPassword(t, "")
+}
+
+// StartServerWithPassword is StartServer for a server that requires password (none if "").
+func StartServerWithPassword(t testing.TB, password string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		Missing(t, "no redis-server binary in PATH")
@@ -99,7 +107,7 @@ func StartServer(t testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	s := &Server{t: t, Addr: "127.0.0.1:" + strconv.Itoa(port), dir: t.TempDir()}
+	s := &Server{t: t, Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password, dir: t.TempDir()}
 	s.Start()
 	t.Cleanup(s.Kill)
 	return s
@@ -111,10 +119,13 @@ func (s *Server) Start() {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "yes", "--appendfsync", "always", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
+	if s.Password != "" {
+		s.cmd.Args = append(s.cmd.Args, "--requirepass", s.Password)
+	}
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("redis-server: %v", err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: s.Addr, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr, Password: s.Password, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
 	defer rdb.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
