@@ -187,29 +187,28 @@ func set(side map[string]Level, l Level) {
 
 func key(p decimal.Decimal) string { return p.String() }
 
-// Top returns the best bid and ask; false while unsynced or when a side is empty.
+// Top returns the best bid and ask; ok is false while unsynced, when a side is empty, or when
+// the top is crossed or locked (bid >= ask): a local book in that state is wrong (missed or
+// reordered updates, a bad snapshot) and its top is not a price to trade on. The levels found
+// are returned either way (a zero Level for an empty side), so a caller can say why.
 func (b *OrderBook) Top() (bid, ask Level, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.synced {
 		return bid, ask, false
 	}
-	first := true
+	hasBid, hasAsk := false, false
 	for _, l := range b.bids {
-		if first || l.Price.GreaterThan(bid.Price) {
-			bid, first = l, false
+		if !hasBid || l.Price.GreaterThan(bid.Price) {
+			bid, hasBid = l, true
 		}
 	}
-	if first {
-		return bid, ask, false
-	}
-	first = true
 	for _, l := range b.asks {
-		if first || l.Price.LessThan(ask.Price) {
-			ask, first = l, false
+		if !hasAsk || l.Price.LessThan(ask.Price) {
+			ask, hasAsk = l, true
 		}
 	}
-	return bid, ask, !first
+	return bid, ask, hasBid && hasAsk && bid.Price.LessThan(ask.Price)
 }
 
 // Levels is a copy of the local book: up to depth levels a side, best first (depth <= 0: all).

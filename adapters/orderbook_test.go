@@ -80,3 +80,29 @@ func TestBookSnapshotAcrossReconnect(t *testing.T) {
 		t.Fatalf("straddling update: applied %v need %v stale %d", applied, need, b.StaleSnapshots())
 	}
 }
+
+// TestBookTopRefusesACrossedBook: a synced book whose best bid is at or above its best ask
+// has no top to trade on (ok false), and says which levels it found; once an update uncrosses
+// it, it has one again.
+func TestBookTopRefusesACrossedBook(t *testing.T) {
+	b := adapters.NewOrderBook("X")
+	b.Update(adapters.DepthUpdate{FirstID: 1, FinalID: 1})
+	if !b.Snapshot(adapters.Book{LastUpdateID: 10, Bids: []adapters.Level{lvl("5", "1"), lvl("2", "1")}, Asks: []adapters.Level{lvl("3", "1")}}) {
+		t.Fatal("snapshot refused")
+	}
+	if bid, ask, ok := b.Top(); ok || bid.Price.String() != "5" || ask.Price.String() != "3" {
+		t.Fatalf("crossed book: top %v %v ok %v, want 5/3 refused", bid, ask, ok)
+	}
+	b.Update(adapters.DepthUpdate{FirstID: 11, FinalID: 11, Bids: []adapters.Level{lvl("5", "0")}})
+	if bid, ask, ok := b.Top(); !ok || bid.Price.String() != "2" || ask.Price.String() != "3" {
+		t.Fatalf("uncrossed: top %v %v ok %v", bid, ask, ok)
+	}
+	b.Update(adapters.DepthUpdate{FirstID: 12, FinalID: 12, Bids: []adapters.Level{lvl("3", "1")}})
+	if _, _, ok := b.Top(); ok {
+		t.Fatal("a locked book (bid = ask) has a top")
+	}
+	b.Update(adapters.DepthUpdate{FirstID: 13, FinalID: 13, Bids: []adapters.Level{lvl("3", "0"), lvl("2", "0")}})
+	if bid, _, ok := b.Top(); ok || !bid.Price.IsZero() {
+		t.Fatalf("empty bid side: bid %v ok %v", bid, ok)
+	}
+}

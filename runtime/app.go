@@ -338,6 +338,7 @@ func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *ki
 	opts := append(fleetSchedulerOptions(fl, killSwitchGate{sw}),
 		scheduler.WithLogger(lg.Attempts),
 		scheduler.WithObserver(func(ev scheduler.AttemptEvent) { m.observeAttempt(c.Exchange.Name, ev) }),
+		scheduler.WithHoldObserver(func(ev scheduler.HoldEvent) { logHold(lg.Logger, ev) }),
 		scheduler.WithAuthFailureHook(func(o scheduler.Outcome) {
 			why := authTripReason(o)
 			if err := sw.TripAuto(context.Background(), why); err != nil {

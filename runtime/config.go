@@ -108,10 +108,22 @@ type ShutdownConfig struct {
 	Timeout time.Duration `koanf:"timeout"`
 }
 
+// defaultStaleAfter and maxStaleAfter bound market.stale_after, in poll intervals.
+const (
+	defaultStaleAfter = 3
+	maxStaleAfter     = 1000
+)
+
 // MarketConfig configures market data.
 type MarketConfig struct {
 	// PollInterval between best bid/ask polls of each subscribed symbol. Default 1s.
 	PollInterval time.Duration `koanf:"poll_interval"`
+	// StaleAfter is how many poll intervals old a polled quote may be: past that the symbol is
+	// stale (DataStatus{Stale: true}) until a quote arrives in time, so a poll that hangs or
+	// trickles cannot keep strategies quoting on old prices. Default 3; must be > 1 (the next
+	// poll answers at least one interval after the last). Streamed symbols are judged by their
+	// stream, not by age: a quiet book sends nothing and is not stale.
+	StaleAfter float64 `koanf:"stale_after"`
 	// Tick is the interval of strategies' Tick events. Default 1s.
 	Tick time.Duration `koanf:"tick"`
 	// InfoTTL is how long exchange info (symbols, filters) is cached. Default 10m.
@@ -288,6 +300,9 @@ func (c *Config) setDefaults() {
 	if c.Market.PollInterval == 0 {
 		c.Market.PollInterval = time.Second
 	}
+	if c.Market.StaleAfter == 0 {
+		c.Market.StaleAfter = defaultStaleAfter
+	}
 	if c.Market.Tick == 0 {
 		c.Market.Tick = time.Second
 	}
@@ -356,6 +371,9 @@ func (c *Config) Validate() error {
 		if d < 0 {
 			return &ConfigError{Key: key, Reason: fmt.Sprintf("must be a positive duration, got %s", d)}
 		}
+	}
+	if !(c.Market.StaleAfter > 1 && c.Market.StaleAfter <= maxStaleAfter) {
+		return &ConfigError{Key: "market.stale_after", Reason: fmt.Sprintf("want a number of poll intervals > 1 and <= %d, got %v", maxStaleAfter, c.Market.StaleAfter)}
 	}
 	for name, section := range c.Strategies {
 		if _, ok := section.(map[string]any); !ok && section != nil {

@@ -97,6 +97,11 @@ type loopParams struct {
 // the REST poller runs and whether its answers count as fresh.
 func (l *Loop) wireMarket(pollInterval time.Duration) {
 	l.feed = newMarketFeed(l.ex, l.clk, l.rng, l.log, pollInterval, l.deliver)
+	staleAfter := l.cfg.Market.StaleAfter
+	if staleAfter == 0 {
+		staleAfter = defaultStaleAfter
+	}
+	l.feed.staleAfter = time.Duration(staleAfter * float64(pollInterval))
 	l.streams = newStreamState()
 	l.feed.streamed = l.streams.marketHealthy
 	l.feed.streamOwned = l.streams.marketOwned

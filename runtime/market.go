@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/jitter"
-	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -65,13 +65,22 @@ func (c *infoCache) Symbol(ctx context.Context, symbol string) (adapters.SymbolI
 // marketFeed polls best bid/ask of subscribed symbols at market priority and fans quotes out to
 // the strategies that subscribed. A failed poll marks the symbol stale (strategies get a
 // DataStatus) until a fresh quote arrives.
+//
+// Only sane data is data: a quote is published only if 0 < bid < ask with positive sizes
+// (strategy.Quote.Problem), from the poller and the market stream alike; otherwise the symbol
+// is stale, with the reason. A polled quote older than staleAfter is stale too, whether the
+// answer came late (a poll that trickles) or has not come at all (a watchdog, watch, judges
+// while the poll hangs). Each change of a symbol's staleness is one log event and one
+// DataStatus, never one per poll.
 type marketFeed struct {
 	ex       adapters.Exchange
 	clk      clock.Clock
 	rng      *jitter.Rand
 	log      zerolog.Logger
 	interval time.Duration
-	deliver  func(strategyName string, ev strategy.Event)
+	// staleAfter is market.stale_after × market.poll_interval; 0 disables the age check.
+	staleAfter time.Duration
+	deliver    func(strategyName string, ev strategy.Event)
 	// streamed, when set, reports symbols a healthy stream serves: the poller skips them.
 	streamed func(symbol string) bool
 	// streamOwned, when set, reports symbols whose freshness a market stream decides: a
@@ -83,6 +92,12 @@ type marketFeed struct {
 	subs   map[string]map[string]bool // symbol → strategy names
 	quotes map[string]strategy.Quote
 	stale  map[string]bool
+	// polled holds the symbols whose freshness the poller decides, with when their last
+	// sane quote was asked for: the watchdog's clock.
+	polled map[string]time.Time
+	// judged holds the symbols the feed itself made stale (a refused quote, an old one): the
+	// next sane quote from a source that decides freshness lifts it.
+	judged map[string]bool
 	books  map[string]*adapters.OrderBook // kept by the market stream, when it runs
 	added  chan struct{}                  // has a value after a symbol was subscribed for the first time
 }
@@ -91,6 +106,7 @@ func newMarketFeed(ex adapters.Exchange, clk clock.Clock, rng *jitter.Rand, log 
 	deliver func(string, strategy.Event)) *marketFeed {
 	return &marketFeed{ex: ex, clk: clk, rng: rng, log: log, interval: interval, deliver: deliver,
 		subs: map[string]map[string]bool{}, quotes: map[string]strategy.Quote{}, stale: map[string]bool{},
+		polled: map[string]time.Time{}, judged: map[string]bool{},
 		books: map[string]*adapters.OrderBook{}, added: make(chan struct{}, 1)}
 }
 
@@ -127,6 +143,22 @@ func (f *marketFeed) book(symbol string, depth int) (adapters.Book, bool) {
 	return b.Levels(depth), true
 }
 
+// bookProblem says why symbol's streamed book has no top to trade on ("" when it has one,
+// or when no stream keeps a book for it).
+func (f *marketFeed) bookProblem(symbol string) string {
+	f.mu.Lock()
+	b := f.books[symbol]
+	f.mu.Unlock()
+	if b == nil {
+		return ""
+	}
+	bid, ask, ok := b.Top()
+	if ok {
+		return ""
+	}
+	return strategy.Quote{BidPrice: bid.Price, BidQty: bid.Quantity, AskPrice: ask.Price, AskQty: ask.Quantity}.Problem()
+}
+
 func (f *marketFeed) symbols() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -141,6 +173,11 @@ func (f *marketFeed) symbols() []string {
 // run polls until ctx ends. The first poll waits a jittered fraction of the interval so a
 // fleet restarted together does not poll in lockstep.
 func (f *marketFeed) run(ctx context.Context) {
+	if f.staleAfter > 0 {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { f.watch(ctx) })
+	}
 	if !clock.Sleep(ctx, f.clk, f.rng.Duration(f.interval)) {
 		return
 	}
@@ -157,34 +194,113 @@ func (f *marketFeed) run(ctx context.Context) {
 	}
 }
 
+// watch marks a polled symbol stale once its last quote was asked for more than staleAfter
+// ago, while the poll that should replace it hangs or trickles: strategies stop quoting on
+// old data within 1.25 × staleAfter, not when the poll finally gives up.
+func (f *marketFeed) watch(ctx context.Context) {
+	every := max(f.staleAfter/4, time.Millisecond)
+	for clock.Sleep(ctx, f.clk, every) {
+		now := f.clk.Now()
+		var expired []string
+		f.mu.Lock()
+		for sym, asked := range f.polled {
+			if now.Sub(asked) <= f.staleAfter {
+				continue
+			}
+			delete(f.polled, sym)
+			f.judged[sym] = true
+			if f.transitionLocked(sym, true) {
+				expired = append(expired, sym)
+			}
+		}
+		f.mu.Unlock()
+		sort.Strings(expired)
+		for _, sym := range expired {
+			f.announce(sym, true, fmt.Sprintf("no quote for over %s (market.stale_after × market.poll_interval): the poll is late", f.staleAfter))
+		}
+	}
+}
+
 func (f *marketFeed) poll(ctx context.Context, symbol string) {
+	asked := f.clk.Now()
 	bt, err := f.ex.BookTicker(ctx, symbol)
 	if ctx.Err() != nil {
 		return
 	}
 	if err != nil {
 		f.setStale(symbol, true, err.Error())
-		if !errors.Is(err, scheduler.ErrShed) {
-			f.log.Debug().Err(err).Str("symbol", symbol).Msg("quote poll failed; data stale")
-		}
+		return
+	}
+	now := f.clk.Now()
+	if took := now.Sub(asked); f.staleAfter > 0 && took > f.staleAfter {
+		// A trickled answer carries prices as old as the request: not data.
+		f.judge(symbol, fmt.Sprintf("quote took %s to arrive, over %s (market.stale_after × market.poll_interval)",
+			took.Round(time.Millisecond), f.staleAfter))
 		return
 	}
 	// A symbol a market stream follows is fresh when its book is, not when a poll answers.
-	f.publish(strategy.Quote{Symbol: symbol, BidPrice: bt.BidPrice, BidQty: bt.BidQty,
-		AskPrice: bt.AskPrice, AskQty: bt.AskQty, Time: f.clk.Now()},
+	f.publishPolled(strategy.Quote{Symbol: symbol, BidPrice: bt.BidPrice, BidQty: bt.BidQty,
+		AskPrice: bt.AskPrice, AskQty: bt.AskQty, Time: now}, asked,
 		f.streamOwned == nil || !f.streamOwned(symbol))
 }
 
-// publish keeps q as its symbol's latest quote and sends it to the subscribers; fresh also
-// declares the symbol's data fresh (before the quote, so strategies see the status first).
-func (f *marketFeed) publish(q strategy.Quote, fresh bool) {
+// publishPolled publishes a polled quote asked for at asked; fresh also declares the
+// symbol's data fresh (before the quote, so strategies see the status first) and hands its
+// freshness to the watchdog.
+func (f *marketFeed) publishPolled(q strategy.Quote, asked time.Time, fresh bool) {
+	if p := q.Problem(); p != "" {
+		f.judge(q.Symbol, "refused quote: "+p)
+		return
+	}
 	f.mu.Lock()
 	f.quotes[q.Symbol] = q
-	f.mu.Unlock()
+	changed := false
 	if fresh {
+		f.polled[q.Symbol] = asked
+		delete(f.judged, q.Symbol)
+		changed = f.transitionLocked(q.Symbol, false)
+	}
+	f.mu.Unlock()
+	if changed {
+		f.announce(q.Symbol, false, "")
+	}
+	f.fanOut(q.Symbol, q)
+}
+
+// publish publishes a streamed quote (its freshness is the stream's, streamStatus). A quote
+// that is not sane makes the symbol stale; the next sane one from a healthy stream lifts that.
+func (f *marketFeed) publish(q strategy.Quote) {
+	if p := q.Problem(); p != "" {
+		f.judge(q.Symbol, "refused quote: "+p)
+		return
+	}
+	f.mu.Lock()
+	f.quotes[q.Symbol] = q
+	lift := f.judged[q.Symbol]
+	if lift {
+		delete(f.judged, q.Symbol)
+	}
+	f.mu.Unlock()
+	if lift && f.streamed != nil && f.streamed(q.Symbol) {
 		f.setStale(q.Symbol, false, "")
 	}
 	f.fanOut(q.Symbol, q)
+}
+
+// judge makes symbol stale for a reason the feed found in the data itself. The first such
+// reason is announced even when the symbol was already stale for another (a stream that was
+// down and resynced onto a crossed book): the operator and the strategies learn why it stays
+// stale; repeats of the judgement are not announced.
+func (f *marketFeed) judge(symbol, reason string) {
+	f.mu.Lock()
+	delete(f.polled, symbol)
+	first := !f.judged[symbol]
+	f.judged[symbol] = true
+	changed := f.transitionLocked(symbol, true)
+	f.mu.Unlock()
+	if changed || first {
+		f.announce(symbol, true, reason)
+	}
 }
 
 // setBook registers the local book a market stream keeps for symbol.
@@ -194,16 +310,39 @@ func (f *marketFeed) setBook(symbol string, b *adapters.OrderBook) {
 	f.books[symbol] = b
 }
 
+// setStale records what a source that decides freshness (a failed poll, a market stream's
+// status) says of symbol. The watchdog stops judging it until the poller declares it fresh.
 func (f *marketFeed) setStale(symbol string, stale bool, reason string) {
 	f.mu.Lock()
+	delete(f.polled, symbol)
+	if !stale {
+		delete(f.judged, symbol)
+	}
+	changed := f.transitionLocked(symbol, stale)
+	f.mu.Unlock()
+	if changed {
+		f.announce(symbol, stale, reason)
+	}
+}
+
+// transitionLocked records symbol's staleness and reports whether strategies must be told:
+// when it changed, but not for the first fresh quote (nothing was stale before).
+// requires that f.mu is held.
+func (f *marketFeed) transitionLocked(symbol string, stale bool) bool {
 	was, known := f.stale[symbol]
 	f.stale[symbol] = stale
-	f.mu.Unlock()
 	if was == stale && known {
-		return
+		return false
 	}
-	if !stale && !known {
-		return // first quote: nothing was stale before
+	return stale || known
+}
+
+// announce tells the symbol's strategies and the log that its data became stale or fresh.
+func (f *marketFeed) announce(symbol string, stale bool, reason string) {
+	if stale {
+		f.log.Warn().Str("symbol", symbol).Str("reason", reason).Msg("market data stale: strategies are told to stop quoting it")
+	} else {
+		f.log.Info().Str("symbol", symbol).Msg("market data fresh again")
 	}
 	f.fanOut(symbol, strategy.DataStatus{Symbol: symbol, Stale: stale, Reason: reason})
 }

@@ -252,18 +252,23 @@ func (l *Loop) runMarketStream(ctx context.Context, client adapters.Streamer, op
 }
 
 // streamQuote publishes a symbol's book top as a Quote, stamped with the exchange's event time.
+// An empty side or a crossed top is not published: the feed marks the symbol stale instead.
 func (l *Loop) streamQuote(symbol string, book *adapters.OrderBook, u adapters.DepthUpdate) {
-	bid, ask, ok := book.Top()
-	if !ok {
-		return
-	}
+	bid, ask, _ := book.Top()
 	l.feed.publish(strategy.Quote{Symbol: symbol, BidPrice: bid.Price, BidQty: bid.Quantity,
-		AskPrice: ask.Price, AskQty: ask.Quantity, Time: u.Time}, false)
+		AskPrice: ask.Price, AskQty: ask.Quantity, Time: u.Time})
 }
 
 // streamStatus marks a symbol stale while its stream is down or resyncing (the poller takes
-// over), and fresh once its book is synced (the poller stops).
+// over), and fresh once its book is synced (the poller stops), unless the synced book's top
+// is not sane.
 func (l *Loop) streamStatus(symbol string, fresh bool, reason string) {
 	l.streams.setHealthy(symbol, fresh)
+	if fresh {
+		if p := l.feed.bookProblem(symbol); p != "" {
+			l.feed.judge(symbol, "refused quote: "+p)
+			return
+		}
+	}
 	l.feed.setStale(symbol, !fresh, reason)
 }

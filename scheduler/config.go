@@ -118,6 +118,13 @@ type BackoffConfig struct {
 	// costs more than waiting.
 	BanPause    time.Duration `koanf:"ban_pause"`
 	BanPauseCap time.Duration `koanf:"ban_pause_cap"`
+	// MaxRetryAfter caps the Retry-After of anything but a ban: a longer one is honoured for
+	// this long, then one request tries again. Default 5m (Binance's windows that answer
+	// 429s last a minute or five; only the daily order count asks for longer).
+	MaxRetryAfter time.Duration `koanf:"max_retry_after"`
+	// MaxBan caps how long a ban (418) holds, whatever its Retry-After or "banned until"
+	// says. Default 72h, Binance's documented longest IP ban. Must be >= ban_pause_cap.
+	MaxBan time.Duration `koanf:"max_ban"`
 	// ResumeSpread and ResumeSpreadRatio spread the requests waiting on a pause when it ends:
 	// each resumes after rand(0, min(ResumeSpread, ResumeSpreadRatio·pause)).
 	// Defaults 1s and 0.1.
@@ -189,6 +196,8 @@ const (
 	defaultRateLimitPause    = time.Second
 	defaultBanPause          = 2 * time.Minute
 	defaultBanPauseCap       = 30 * time.Minute
+	defaultMaxRetryAfter     = 5 * time.Minute
+	defaultMaxBan            = 72 * time.Hour
 	defaultResumeSpread      = time.Second
 	defaultResumeSpreadRatio = 0.1
 	defaultCancelProbe       = 2 * time.Second
@@ -239,6 +248,8 @@ func (c Config) withDefaults() Config {
 	defDur(&c.Backoff.RateLimitPause, defaultRateLimitPause)
 	defDur(&c.Backoff.BanPause, defaultBanPause)
 	defDur(&c.Backoff.BanPauseCap, defaultBanPauseCap)
+	defDur(&c.Backoff.MaxRetryAfter, defaultMaxRetryAfter)
+	defDur(&c.Backoff.MaxBan, defaultMaxBan)
 	defDur(&c.Backoff.ResumeSpread, defaultResumeSpread)
 	def(&c.Backoff.ResumeSpreadRatio, defaultResumeSpreadRatio)
 	defDur(&c.Backoff.CancelProbe, defaultCancelProbe)
@@ -389,6 +400,7 @@ func (c Config) validate(known func(kind string) bool) error {
 		{"backoff.base", c.Backoff.Base}, {"backoff.cap", c.Backoff.Cap},
 		{"backoff.rate_limit_pause", c.Backoff.RateLimitPause}, {"backoff.resume_spread", c.Backoff.ResumeSpread},
 		{"backoff.ban_pause", c.Backoff.BanPause}, {"backoff.ban_pause_cap", c.Backoff.BanPauseCap},
+		{"backoff.max_retry_after", c.Backoff.MaxRetryAfter}, {"backoff.max_ban", c.Backoff.MaxBan},
 		{"backoff.cancel_probe", c.Backoff.CancelProbe},
 		{"retry_budget.window", c.RetryBudget.Window},
 		{"breakers.auth.open_for", c.Breakers.Auth.OpenFor}, {"breakers.rate_limit.open_for", c.Breakers.RateLimit.OpenFor},
@@ -406,6 +418,12 @@ func (c Config) validate(known func(kind string) bool) error {
 	}
 	if c.Backoff.BanPauseCap < c.Backoff.BanPause {
 		return fieldErr("backoff.ban_pause_cap", "must be >= backoff.ban_pause (%v), got %v", c.Backoff.BanPause, c.Backoff.BanPauseCap)
+	}
+	if c.Backoff.MaxBan < c.Backoff.BanPauseCap {
+		return fieldErr("backoff.max_ban", "must be >= backoff.ban_pause_cap (%v), got %v", c.Backoff.BanPauseCap, c.Backoff.MaxBan)
+	}
+	if c.Backoff.MaxRetryAfter < c.Backoff.RateLimitPause {
+		return fieldErr("backoff.max_retry_after", "must be >= backoff.rate_limit_pause (%v), got %v", c.Backoff.RateLimitPause, c.Backoff.MaxRetryAfter)
 	}
 	if !(c.Backoff.ResumeSpreadRatio > 0 && c.Backoff.ResumeSpreadRatio <= 1) {
 		return fieldErr("backoff.resume_spread_ratio", "must be in (0,1], got %v", c.Backoff.ResumeSpreadRatio)

@@ -18,6 +18,9 @@ type options struct {
 	authHook  func(Outcome)
 	kinds     map[string]NewCounterFunc
 	shared    Shared
+
+	// holdObservers receive every bucket pause (bounds.go).
+	holdObservers []func(HoldEvent)
 }
 
 // WithClock sets the scheduler's clock (default: the wall clock). Tests pass a fake.

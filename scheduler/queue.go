@@ -453,8 +453,10 @@ func (s *Scheduler) releaseAuthPassLocked(w *waiter) {
 // finishLocked takes an attempt's outcome back: the bucket's slot and AIMD, the exchange's
 // usage counts, the bucket's pause on a 429 or a ban, the breakers; then pumps. It returns
 // the wait the exchange asked for: the Retry-After, or for a ban without one the ban pause.
+// A bucket pause it starts or extends is described in *held, for the hold observers
+// (bounds.go), when there are any.
 // requires that s.mu is held.
-func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Time) time.Duration {
+func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Time, held *HoldEvent) time.Duration {
 	server := now.Add(s.offset)
 	b := w.bucket
 	var before [3]time.Time
@@ -467,10 +469,11 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 	}
 	b.sem.Release(class)
 	s.releaseAuthPassLocked(w)
+	o, asked := s.cfg.Backoff.bound(o)
 	s.noteEndpointLocked(w, o, class, now)
 	for _, u := range o.Usage {
 		if win := s.windows[u.Window]; win != nil {
-			win.counter.Adopt(w.sentServer, server, u.Used)
+			win.counter.Adopt(w.sentServer, server, clampUsage(u.Used, win.cfg.Limit))
 		}
 	}
 	retryAfter := o.RetryAfter
@@ -488,6 +491,10 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 		extended := h.extend(now.Add(pause), resumeSpread(pause, s.cfg.Backoff.ResumeSpread, s.cfg.Backoff.ResumeSpreadRatio), describe(class, o))
 		if extended && retryAfter > 0 {
 			w.holdGen[sc] = h.gen // its retry delay already includes the spread
+		}
+		if extended && len(s.holdObservers) > 0 {
+			*held = HoldEvent{Time: now, Until: h.until, Bucket: b.cfg.Name, OrdersOnly: sc == scopeOrders,
+				Ban: isBan(o), Reason: h.reason, Asked: asked}
 		}
 	}
 	for _, d := range w.dones {

@@ -28,6 +28,9 @@ type Scheduler struct {
 	kinds     map[string]NewCounterFunc
 	shared    Shared
 
+	// holdObservers receive every bucket pause (bounds.go).
+	holdObservers []func(HoldEvent)
+
 	mu       sync.Mutex
 	closed   bool
 	offset   time.Duration // exchange clock minus ours
@@ -101,6 +104,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		done:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 	}
+	s.holdObservers = o.holdObservers
 	now := s.clock.Now()
 	for _, wc := range cfg.Windows {
 		s.addWindowLocked(wc, now)
@@ -362,9 +366,11 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 		}
 		o, end := s.attempt(ctx, w)
 		class := Classify(o, r.Write)
+		var held HoldEvent
 		s.mu.Lock()
-		retryAfter := s.finishLocked(w, o, class, end)
+		retryAfter := s.finishLocked(w, o, class, end, &held)
 		s.mu.Unlock()
+		s.notifyHold(held)
 
 		ev := AttemptEvent{
 			Time: end, Endpoint: redactEndpoint(r.Endpoint), Method: r.Method, Bucket: r.Bucket, Priority: r.Priority,

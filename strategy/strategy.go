@@ -49,9 +49,37 @@ type Quote struct {
 	Time     time.Time
 }
 
-// Mid is (bid+ask)/2.
+// Mid is (bid+ask)/2, and zero for a quote that is not Valid: a strategy that checks
+// Mid().IsPositive() before dividing by it can never divide by zero or price off a crossed
+// book.
 func (q Quote) Mid() decimal.Decimal {
+	if !q.Valid() {
+		return decimal.Decimal{}
+	}
 	return q.BidPrice.Add(q.AskPrice).Div(decimal.NewFromInt(2))
+}
+
+// Valid reports whether q can be traded on: 0 < bid < ask, both sizes positive. The runtime
+// delivers no other quote (it marks the symbol stale instead); Valid is for strategies that
+// build or keep quotes themselves.
+func (q Quote) Valid() bool { return q.Problem() == "" }
+
+// Problem says why q cannot be traded on (an empty side, a crossed or locked book, a
+// non-positive size), or "" when it can.
+func (q Quote) Problem() string {
+	switch {
+	case !q.BidPrice.IsPositive():
+		return "no bid (bid price " + q.BidPrice.String() + ")"
+	case !q.AskPrice.IsPositive():
+		return "no ask (ask price " + q.AskPrice.String() + ")"
+	case !q.BidQty.IsPositive():
+		return "no bid size (bid quantity " + q.BidQty.String() + ")"
+	case !q.AskQty.IsPositive():
+		return "no ask size (ask quantity " + q.AskQty.String() + ")"
+	case !q.BidPrice.LessThan(q.AskPrice):
+		return "crossed book (bid " + q.BidPrice.String() + " >= ask " + q.AskPrice.String() + ")"
+	}
+	return ""
 }
 
 // Trade is one public trade of a symbol the strategy watches (market.streams on: trades come

@@ -42,8 +42,8 @@ func WithHTTPClient(h *http.Client) Option { return rest.WithHTTPClient(h) }
 // WithClock sets the local clock (default: the wall clock).
 func WithClock(clk clock.Clock) Option { return rest.WithClock(clk) }
 
-// maxBody bounds an answer's size; exchangeInfo for every symbol is the largest (a few MB).
-const maxBody = 32 << 20
+// maxBody bounds an answer of an endpoint without its own bound (bodies.go).
+const maxBody = bodyLarge
 
 // maxRetryAfter bounds a wait we honour (Binance's longest ban is 3 days).
 const maxRetryAfter = 72 * time.Hour
@@ -61,6 +61,7 @@ type Client struct {
 
 	mu        sync.Mutex
 	intervals map[string]time.Duration // window → interval, for reading usage headers
+	limits    map[string]int64         // window → announced limit, the most a usage header may say
 }
 
 // New builds a Client. It validates cfg (after defaults) and reads the signing key.
@@ -86,9 +87,9 @@ func New(cfg Config, sched Scheduler, opts ...Option) (*Client, error) {
 	}
 	c.clock = c.rest.Clock()
 	c.time = rest.NewTimeKeeper("binance", c.clock, time.Duration(cfg.RecvWindow)*time.Millisecond)
-	c.intervals = map[string]time.Duration{}
+	c.intervals, c.limits = map[string]time.Duration{}, map[string]int64{}
 	for _, l := range DefaultRateLimits() {
-		c.intervals[l.Window] = l.Interval
+		c.intervals[l.Window], c.limits[l.Window] = l.Interval, l.Limit
 	}
 	return c, nil
 }
@@ -153,6 +154,7 @@ func (c *Client) do(ctx context.Context, cl call) (scheduler.Outcome, error) {
 		Build:          func(ctx context.Context) (*http.Request, error) { return c.build(ctx, cl) },
 		Parse:          cl.parse,
 		Sending:        cl.sending,
+		MaxBody:        cl.ep.maxBody,
 	})
 }
 
@@ -240,7 +242,8 @@ func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 	}
 }
 
-// usage reads the X-MBX-USED-WEIGHT-* and X-MBX-ORDER-COUNT-* headers into scheduler usage.
+// usage reads the X-MBX-USED-WEIGHT-* and X-MBX-ORDER-COUNT-* headers into scheduler usage,
+// each clamped to its window's announced limit.
 func (c *Client) usage(h http.Header) []scheduler.Usage {
 	var out []scheduler.Usage
 	c.mu.Lock()
@@ -269,7 +272,9 @@ func (c *Client) usage(h http.Header) []scheduler.Usage {
 		}
 		for w, iv := range c.intervals {
 			if iv == d && strings.HasPrefix(w, kind+"_") {
-				out = append(out, scheduler.Usage{Window: w, Used: used})
+				// Clamped to the announced limit: a count past it says "full" and no more (a
+				// hostile 999,999,999 must not read as a window full for ages).
+				out = append(out, scheduler.Usage{Window: w, Used: min(used, c.limits[w])})
 			}
 		}
 	}

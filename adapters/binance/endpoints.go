@@ -71,6 +71,9 @@ type endpoint struct {
 	priority scheduler.Priority
 	weight   int64 // REQUEST_WEIGHT; see weightFor for parameter-dependent weights
 	orders   bool  // counts against the ORDERS windows (unfilled order count 1)
+	// maxBody bounds the answer, sized to what the endpoint returns (bodies.go); 0: the
+	// client's default.
+	maxBody int64
 }
 
 // The endpoints of issue 3. Weights (rest-api.md):
@@ -102,22 +105,22 @@ type endpoint struct {
 //
 // Every request also counts 1 against RAW_REQUESTS.
 var (
-	epPing         = endpoint{path: "/api/v3/ping", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityBackground, weight: 1}
-	epTime         = endpoint{path: "/api/v3/time", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityBackground, weight: 1}
-	epExchangeInfo = endpoint{path: "/api/v3/exchangeInfo", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityBackground, weight: 20}
-	epTicker       = endpoint{path: "/api/v3/ticker/price", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket, weight: 2}
-	epBookTicker   = endpoint{path: "/api/v3/ticker/bookTicker", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket, weight: 2}
-	epDepth        = endpoint{path: "/api/v3/depth", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket, weight: 5}
-	epAccount      = endpoint{path: "/api/v3/account", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 20}
-	epNewOrder     = endpoint{path: "/api/v3/order", method: http.MethodPost, signed: true, write: true, bucket: BucketOrders, priority: scheduler.PriorityOrders, weight: 1, orders: true}
-	epQueryOrder   = endpoint{path: "/api/v3/order", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 4}
-	epCancelOrder  = endpoint{path: "/api/v3/order", method: http.MethodDelete, signed: true, write: true, bucket: BucketOrders, priority: scheduler.PriorityCritical, weight: 1}
-	epOpenOrders   = endpoint{path: "/api/v3/openOrders", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 6}
-	epCancelAll    = endpoint{path: "/api/v3/openOrders", method: http.MethodDelete, signed: true, write: true, bucket: BucketOrders, priority: scheduler.PriorityCritical, weight: 1}
-	epMyTrades     = endpoint{path: "/api/v3/myTrades", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 20}
-	epAccountInfo  = endpoint{path: "/api/v3/account", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 20}
-	epCommission   = endpoint{path: "/api/v3/account/commission", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 20}
-	epKeyScopes    = endpoint{path: "/sapi/v1/account/apiRestrictions", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 1}
+	epPing         = endpoint{path: "/api/v3/ping", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityBackground, weight: 1, maxBody: bodyTiny}
+	epTime         = endpoint{path: "/api/v3/time", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityBackground, weight: 1, maxBody: bodyTiny}
+	epExchangeInfo = endpoint{path: "/api/v3/exchangeInfo", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityBackground, weight: 20, maxBody: bodyExchangeInfo}
+	epTicker       = endpoint{path: "/api/v3/ticker/price", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket, weight: 2, maxBody: bodySmall}
+	epBookTicker   = endpoint{path: "/api/v3/ticker/bookTicker", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket, weight: 2, maxBody: bodySmall}
+	epDepth        = endpoint{path: "/api/v3/depth", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket, weight: 5, maxBody: bodyDepth}
+	epAccount      = endpoint{path: "/api/v3/account", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 20, maxBody: bodyLarge}
+	epNewOrder     = endpoint{path: "/api/v3/order", method: http.MethodPost, signed: true, write: true, bucket: BucketOrders, priority: scheduler.PriorityOrders, weight: 1, orders: true, maxBody: bodySmall}
+	epQueryOrder   = endpoint{path: "/api/v3/order", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 4, maxBody: bodySmall}
+	epCancelOrder  = endpoint{path: "/api/v3/order", method: http.MethodDelete, signed: true, write: true, bucket: BucketOrders, priority: scheduler.PriorityCritical, weight: 1, maxBody: bodySmall}
+	epOpenOrders   = endpoint{path: "/api/v3/openOrders", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 6, maxBody: bodyLarge}
+	epCancelAll    = endpoint{path: "/api/v3/openOrders", method: http.MethodDelete, signed: true, write: true, bucket: BucketOrders, priority: scheduler.PriorityCritical, weight: 1, maxBody: bodyLarge}
+	epMyTrades     = endpoint{path: "/api/v3/myTrades", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityAccount, weight: 20, maxBody: bodyLarge}
+	epAccountInfo  = endpoint{path: "/api/v3/account", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 20, maxBody: bodyLarge}
+	epCommission   = endpoint{path: "/api/v3/account/commission", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 20, maxBody: bodySmall}
+	epKeyScopes    = endpoint{path: "/sapi/v1/account/apiRestrictions", method: http.MethodGet, signed: true, bucket: BucketAccount, priority: scheduler.PriorityBackground, weight: 1, maxBody: bodySmall}
 )
 
 // allEndpoints lists every endpoint above, for the test that holds each declared weight to

@@ -82,7 +82,7 @@ func (c *Client) learnLimits(limits []adapters.RateLimit) error {
 			continue
 		}
 		c.mu.Lock()
-		c.intervals[l.Window] = l.Interval
+		c.intervals[l.Window], c.limits[l.Window] = l.Interval, l.Limit
 		c.mu.Unlock()
 		if ls != nil {
 			if err := ls.SetWindowLimit(l.Window, l.Limit, l.Interval); err != nil {

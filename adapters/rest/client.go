@@ -69,7 +69,7 @@ type Answer struct {
 	Endpoint, Method string
 	Status           int
 	Header           http.Header
-	// Body is the answer's body, at most Config.MaxBody bytes; nil when it could not be read.
+	// Body is the answer's body, at most the call's body limit; nil when it could not be read.
 	Body []byte
 	// Write is the call's Write: an answer that leaves a write's effect unknown must be
 	// classified scheduler.ClassUnknown, a read's scheduler.ClassTransient.
@@ -177,6 +177,10 @@ type Call struct {
 	Written func()
 	// Parse reads a success's body; an error makes the answer malformed.
 	Parse func(body []byte) error
+	// MaxBody, if > 0, bounds this call's answer instead of Config.MaxBody: size it to what
+	// the endpoint returns (a ticker is a few hundred bytes, a full exchange info megabytes),
+	// so a hostile or broken answer costs that much memory at most.
+	MaxBody int64
 	// Sending, if set, is told the local time just before each attempt is sent.
 	Sending func(time.Time)
 }
@@ -291,9 +295,13 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 	}
 	now := c.clock.Now()
 	out.RetryAfter = RetryAfter(resp.Header.Get("Retry-After"), now, c.cfg.MaxRetryAfter)
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBody+1))
-	if err == nil && int64(len(raw)) > c.cfg.MaxBody {
-		err = fmt.Errorf("answer larger than %d bytes", c.cfg.MaxBody)
+	limit := c.cfg.MaxBody
+	if call.MaxBody > 0 {
+		limit = call.MaxBody
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err == nil && int64(len(raw)) > limit {
+		err = fmt.Errorf("answer larger than %d bytes", limit)
 	}
 	success := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if err != nil {

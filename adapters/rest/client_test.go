@@ -96,6 +96,30 @@ func TestBodyBound(t *testing.T) {
 	}
 }
 
+// Call.MaxBody overrides Config.MaxBody for one call, both ways: a small endpoint refuses
+// what the client's default would take, a large one takes what the default would refuse.
+func TestBodyBoundPerCall(t *testing.T) {
+	ex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Repeat("x", 40))
+	}))
+	defer ex.Close()
+	c := newClient(t, ex.URL) // Config.MaxBody 64
+	call := func(limit int64) scheduler.Outcome {
+		out, _ := c.Do(context.Background(), rest.Call{Endpoint: "/e", Method: http.MethodGet, MaxBody: limit,
+			Build: func(ctx context.Context) (*http.Request, error) {
+				return http.NewRequestWithContext(ctx, http.MethodGet, c.URL("/e", ""), nil)
+			},
+			Parse: func([]byte) error { return nil }})
+		return out
+	}
+	if out := call(16); !errors.Is(out.Err, rest.ErrMalformedAnswer) || !strings.Contains(out.Err.Error(), "larger than 16 bytes") {
+		t.Fatalf("a 40-byte answer under a 16-byte call limit: %v", out.Err)
+	}
+	if out := call(0); out.Err != nil || out.Class != scheduler.ClassNone {
+		t.Fatalf("no call limit: the client's 64 bytes apply: class %s err %v", out.Class, out.Err)
+	}
+}
+
 // A 2xx whose body the adapter cannot parse is marked malformed (an endpoint fault the
 // scheduler counts per endpoint, not a platform outage), its error matching
 // ErrMalformedAnswer even when the parser did not say so; a failure without an answer is not.

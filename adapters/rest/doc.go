@@ -22,7 +22,8 @@
 //     landed, reconcile before resending);
 //   - never follows a redirect: a signed request's credentials stay with the exchange's host,
 //     and a 3xx is an answer like any other (transient, unknown for a write);
-//   - reads at most Config.MaxBody bytes of an answer;
+//   - reads at most Config.MaxBody bytes of an answer, or the call's own Call.MaxBody (size it
+//     to what the endpoint returns);
 //   - reads Retry-After in seconds or as an HTTP date (RetryAfter), bounded;
 //   - hands status, headers and body to the adapter's Classify (so an exchange that reports
 //     failures inside HTTP 200 bodies is classified by body), then parses a success with

@@ -17,7 +17,11 @@ import (
 //	GET    /sim/stats                                    Stats
 //	GET    /sim/orders                                   []OrderRecord, every order ever created
 //	GET    /sim/faults                                   the current Faults
-//	PUT    /sim/faults   Faults                          replace the faults (POST works too)
+//	PUT    /sim/faults   Faults                          replace the faults (POST works too):
+//	                                                     rates of errors, timeouts, unknowns; and
+//	                                                     hostile answers: quote (zero_bid, crossed,
+//	                                                     zero), trickle_ms, retry_after_raw,
+//	                                                     ban_until_ms, used_weight, pad_bytes
 //	DELETE /sim/faults                                   clear the faults
 //	POST   /sim/keys/revoke   {"api_key":"K"}            every signed call with K: 401 -2015
 //	POST   /sim/keys/restore  {"api_key":"K"}            undo a revoke or an automatic disable

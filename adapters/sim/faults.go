@@ -1,12 +1,18 @@
 package sim
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // Faults are failures injected for tests, set through PUT /sim/faults or SetFaults. The zero
@@ -41,6 +47,29 @@ type Faults struct {
 	// (a permission or IP rule changed, or a spurious refusal) while others still work. It
 	// does not count toward disabling the key.
 	AuthErrorRate float64 `json:"auth_error_rate"`
+	// Answers a hostile world sends: numbers and prices that parse but must not be trusted.
+	// Each applies to every matching answer (Paths, Methods), not at a rate.
+	//
+	// Quote bends the prices of GET /api/v3/ticker/bookTicker answers and GET /api/v3/depth
+	// snapshots: "zero_bid" (an empty bid side: bid 0), "crossed" (a bid above the best
+	// ask), "zero" (every price and size 0).
+	Quote string `json:"quote"`
+	// TrickleMS sends answers slowly: computed at once, their body spread over this many
+	// milliseconds (server clock), so they arrive carrying prices as old as the request.
+	TrickleMS int `json:"trickle_ms"`
+	// RetryAfterRaw, if set, is sent verbatim as the Retry-After of an injected 429 or 418
+	// ("999999999", "Fri, 31 Dec 2100 23:59:59 GMT") while the simulator itself enforces
+	// only the ordinary wait: an exchange, or a proxy, announcing an absurd one.
+	RetryAfterRaw string `json:"retry_after_raw"`
+	// BanUntilMS, with error_status 418, makes an injected 418 a ban "until" this instant
+	// (ms since the epoch) in its message, as Binance words one, without Retry-After; the
+	// simulator itself bans nobody.
+	BanUntilMS int64 `json:"ban_until_ms"`
+	// UsedWeight, if > 0, replaces the X-MBX-USED-WEIGHT-* usage headers of answers.
+	UsedWeight int64 `json:"used_weight"`
+	// PadBytes, if > 0, appends that many spaces to successful answers (still valid JSON):
+	// an oversized body. At most 64 MiB.
+	PadBytes int `json:"pad_bytes"`
 	// MalformedRate applies the request and answers 200 with a body no client can read
 	// (truncated JSON): one broken endpoint (with Paths) of an exchange that is otherwise up.
 	MalformedRate float64 `json:"malformed_rate"`
@@ -77,6 +106,14 @@ func (f Faults) Validate() error {
 		return errors.New("faults: latency_ms, jitter_ms, hang_ms and retry_after_s must be >= 0")
 	case f.TimeoutMode != "" && f.TimeoutMode != "drop" && f.TimeoutMode != "hang":
 		return fmt.Errorf("faults: timeout_mode: want drop or hang, got %q", f.TimeoutMode)
+	case f.Quote != "" && f.Quote != quoteZeroBid && f.Quote != quoteCrossed && f.Quote != quoteZero:
+		return fmt.Errorf("faults: quote: want %s, %s or %s, got %q", quoteZeroBid, quoteCrossed, quoteZero, f.Quote)
+	case f.TrickleMS < 0 || f.UsedWeight < 0 || f.BanUntilMS < 0:
+		return errors.New("faults: trickle_ms, used_weight and ban_until_ms must be >= 0")
+	case f.PadBytes < 0 || f.PadBytes > maxPadBytes:
+		return fmt.Errorf("faults: pad_bytes: want 0 to %d, got %d", maxPadBytes, f.PadBytes)
+	case len(f.RetryAfterRaw) > 200 || strings.ContainsAny(f.RetryAfterRaw, "\r\n"):
+		return errors.New("faults: retry_after_raw: want one header value of at most 200 characters")
 	}
 	return nil
 }
@@ -153,4 +190,106 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f
+}
+
+// The values of Faults.Quote.
+const (
+	quoteZeroBid = "zero_bid"
+	quoteCrossed = "crossed"
+	quoteZero    = "zero"
+)
+
+// maxPadBytes bounds Faults.PadBytes.
+const maxPadBytes = 64 << 20
+
+// bendBook applies Faults.Quote to a book's sides (best first), for an answer of path.
+func (f Faults) bendBook(path string, bids, asks []bookLevel) ([]bookLevel, []bookLevel) {
+	if f.Quote == "" || !f.applies(http.MethodGet, path) {
+		return bids, asks
+	}
+	switch f.Quote {
+	case quoteZeroBid:
+		return nil, asks
+	case quoteZero:
+		return nil, nil
+	case quoteCrossed:
+		if len(asks) == 0 {
+			return bids, asks
+		}
+		// A bid 1% above the best ask: far enough that the price walk's diff updates leave
+		// it alone, so a streamed book synced from this snapshot stays crossed.
+		ask := decimal.RequireFromString(asks[0][0])
+		crossed := bookLevel{fmt8(ask.Add(ask.Div(decimal.NewFromInt(100)))), asks[0][1]}
+		return append([]bookLevel{crossed}, bids...), asks
+	}
+	return bids, asks
+}
+
+// bendHeaders applies UsedWeight, and RetryAfterRaw to an injected refusal, to an answer's
+// headers.
+func (f Faults) bendHeaders(h http.Header, method, path string, injected bool) {
+	if !f.applies(method, path) {
+		return
+	}
+	if injected && f.RetryAfterRaw != "" {
+		h.Set("Retry-After", f.RetryAfterRaw)
+	}
+	if f.UsedWeight > 0 {
+		for name := range h {
+			if strings.HasPrefix(strings.ToUpper(name), "X-MBX-USED-WEIGHT-") {
+				h[name] = []string{strconv.FormatInt(f.UsedWeight, 10)}
+			}
+		}
+	}
+}
+
+// injectedError is the answer of an injected error (error_rate): ErrorStatus, default 503
+// -1008; a 418 with BanUntilMS is a ban until then, as Binance words one.
+func (f Faults) injectedError() reply {
+	status, code, msg := http.StatusServiceUnavailable, -1008, msgServerBusy
+	if f.ErrorStatus == http.StatusTeapot && f.BanUntilMS > 0 {
+		e := errBanned(f.BanUntilMS)
+		return reply{status: e.status, body: e}
+	}
+	if f.ErrorStatus != 0 && f.ErrorStatus != status {
+		status, code, msg = f.ErrorStatus, -1000, msgUnknown
+	}
+	return reply{status: status, body: &apiError{status: status, Code: code, Msg: msg}}
+}
+
+// writeAnswer writes rep as writeJSON does, padded (PadBytes) and trickled (TrickleMS) when
+// the faults say so.
+func (s *Server) writeAnswer(w http.ResponseWriter, r *http.Request, rep reply, f Faults) {
+	if (f.PadBytes == 0 && f.TrickleMS == 0) || !f.applies(r.Method, r.URL.Path) {
+		writeJSON(w, rep)
+		return
+	}
+	b, err := json.Marshal(rep.body)
+	if err != nil {
+		writeJSON(w, rep)
+		return
+	}
+	if f.PadBytes > 0 && rep.status < 300 {
+		b = append(b, bytes.Repeat([]byte{' '}, f.PadBytes)...)
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(rep.status)
+	if f.TrickleMS <= 0 {
+		_, _ = w.Write(b)
+		return
+	}
+	const parts = 10
+	flusher, _ := w.(http.Flusher)
+	for i := range parts {
+		if !s.wait(r.Context(), time.Duration(f.TrickleMS)*time.Millisecond/parts) {
+			return
+		}
+		if _, err := w.Write(b[i*len(b)/parts : (i+1)*len(b)/parts]); err != nil {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
 }

@@ -139,6 +139,7 @@ func (s *Server) depth(c *call) reply {
 		return fail(aerr)
 	}
 	bids, asks := m.book(int(depthLimit(q)))
+	bids, asks = s.faults.bendBook("/api/v3/depth", bids, asks)
 	s.stats.depth[m.sym.Name]++
 	return ok(map[string]any{"lastUpdateId": m.updateID, "bids": bids, "asks": asks})
 }
@@ -152,10 +153,14 @@ func (s *Server) tickerPrice(c *call) reply {
 func (s *Server) bookTicker(c *call) reply {
 	return s.ticker(c, func(m *market) map[string]any {
 		bids, asks := m.book(1)
+		bids, asks = s.faults.bendBook("/api/v3/ticker/bookTicker", bids, asks)
 		out := map[string]any{"symbol": m.sym.Name, "bidPrice": fmt8(zero), "bidQty": fmt8(zero),
-			"askPrice": asks[0][0], "askQty": asks[0][1]}
+			"askPrice": fmt8(zero), "askQty": fmt8(zero)}
 		if len(bids) > 0 {
 			out["bidPrice"], out["bidQty"] = bids[0][0], bids[0][1]
+		}
+		if len(asks) > 0 {
+			out["askPrice"], out["askQty"] = asks[0][0], asks[0][1]
 		}
 		return out
 	})

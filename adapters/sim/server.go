@@ -240,11 +240,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	authRefused := false
 	if proceed && fault == faultError {
-		status, code, msg := http.StatusServiceUnavailable, -1008, msgServerBusy
-		if faults.ErrorStatus != 0 && faults.ErrorStatus != status {
-			status, code, msg = faults.ErrorStatus, -1000, msgUnknown
-		}
-		rep, proceed = reply{status: status, body: &apiError{status: status, Code: code, Msg: msg}}, false
+		rep, proceed = faults.injectedError(), false
 	}
 	if proceed && fault == faultAuth {
 		rep, proceed = reply{status: errRejectedKey().status, body: errRejectedKey()}, false
@@ -284,6 +280,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hdrRetry > 0 {
 		h.Set("Retry-After", strconv.FormatInt(hdrRetry, 10))
 	}
+	faults.bendHeaders(h, r.Method, r.URL.Path, fault == faultError)
 	if proceed && rep.status < 300 {
 		switch fault {
 		case faultUnknown:
@@ -306,7 +303,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 	}
-	writeJSON(w, rep)
+	s.writeAnswer(w, r, rep, faults)
 }
 
 // admit runs the checks that come before an endpoint: parse errors, bans and Retry-After,

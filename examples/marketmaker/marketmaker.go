@@ -74,6 +74,12 @@ func (m *MarketMaker) OnEvent(ctx context.Context, ev strategy.Event) error {
 		if m.stale || e.Symbol != m.cfg.Symbol {
 			return nil
 		}
+		// The runtime delivers only sane quotes (0 < bid < ask, sizes > 0) and says
+		// DataStatus{Stale: true} otherwise, but a strategy that divides by the mid checks it
+		// anyway: an empty side or a crossed book priced this way sells at half the market.
+		if !e.Mid().IsPositive() {
+			return nil
+		}
 		return m.requote(ctx, e)
 	case strategy.DataStatus:
 		// Quoting on stale prices is how market makers get picked off: pull both sides and
@@ -99,7 +105,7 @@ func (m *MarketMaker) OnEvent(ctx context.Context, ev strategy.Event) error {
 
 // requote places a missing side, and replaces a side whose mid moved more than RequoteBps.
 func (m *MarketMaker) requote(ctx context.Context, q strategy.Quote) error {
-	mid := q.Mid()
+	mid := q.Mid() // positive: OnEvent checked
 	half := mid.Mul(decimal.NewFromInt(m.cfg.SpreadBps)).Div(tenThousand).Div(decimal.NewFromInt(2))
 	prices := map[adapters.Side]decimal.Decimal{adapters.Buy: mid.Sub(half), adapters.Sell: mid.Add(half)}
 	var errs []error

@@ -62,7 +62,8 @@ func TestHaltIsNotAStrategyError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	quote := strategy.Quote{Symbol: "BTCUSDT", BidPrice: decimal.NewFromInt(100), AskPrice: decimal.NewFromInt(101), Time: time.Unix(1, 0)}
+	quote := strategy.Quote{Symbol: "BTCUSDT", BidPrice: decimal.NewFromInt(100), AskPrice: decimal.NewFromInt(101),
+		BidQty: decimal.NewFromInt(1), AskQty: decimal.NewFromInt(1), Time: time.Unix(1, 0)}
 	for range 10 {
 		if err := mm.OnEvent(context.Background(), quote); err != nil {
 			t.Fatalf("a quote while halted returned %v", err)
@@ -103,7 +104,8 @@ func TestStaleDataPullsQuotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	quote := strategy.Quote{Symbol: "BTCUSDT", BidPrice: decimal.NewFromInt(100), AskPrice: decimal.NewFromInt(101), Time: time.Unix(1, 0)}
+	quote := strategy.Quote{Symbol: "BTCUSDT", BidPrice: decimal.NewFromInt(100), AskPrice: decimal.NewFromInt(101),
+		BidQty: decimal.NewFromInt(1), AskQty: decimal.NewFromInt(1), Time: time.Unix(1, 0)}
 	if err := mm.OnEvent(ctx, quote); err != nil || len(ords.placed) != 2 {
 		t.Fatalf("first quote: err %v, placed %d", err, len(ords.placed))
 	}
@@ -139,7 +141,8 @@ func TestUnknownOutcomeCountsAsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	quote := strategy.Quote{Symbol: "BTCUSDT", BidPrice: decimal.NewFromInt(100), AskPrice: decimal.NewFromInt(101), Time: time.Unix(1, 0)}
+	quote := strategy.Quote{Symbol: "BTCUSDT", BidPrice: decimal.NewFromInt(100), AskPrice: decimal.NewFromInt(101),
+		BidQty: decimal.NewFromInt(1), AskQty: decimal.NewFromInt(1), Time: time.Unix(1, 0)}
 	if err := mm.OnEvent(ctx, quote); err != nil {
 		t.Fatalf("unknown outcomes returned %v; they are the runtime's to settle", err)
 	}
@@ -170,5 +173,32 @@ func TestUnknownOutcomeCountsAsLive(t *testing.T) {
 	}
 	if err := mm.OnEvent(ctx, moved); err != nil || len(ords.placed) != 4 || ords.placed[3].Side != adapters.Sell {
 		t.Fatalf("after the ask's fill: placed %+v (err %v), want a new ask", ords.placed, err)
+	}
+}
+
+// TestInsaneQuotesAreNeverTraded: a quote with an empty side, an all-zero quote and a crossed
+// one place nothing and do not panic (a zero mid used to divide by zero).
+func TestInsaneQuotesAreNeverTraded(t *testing.T) {
+	ords := &fakeOrders{}
+	mm, err := New(strategy.Env{Name: "mm", Log: zerolog.Nop(), Orders: ords, Market: nopMarket{}},
+		Config{Symbol: "BTCUSDT", Quantity: decimal.RequireFromString("0.001"), SpreadBps: 10, RequoteBps: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, d := decimal.NewFromInt(1), decimal.RequireFromString
+	for name, q := range map[string]strategy.Quote{
+		"zero bid": {BidPrice: d("0"), BidQty: d("0"), AskPrice: d("100"), AskQty: one},
+		"all zero": {},
+		"crossed":  {BidPrice: d("101"), BidQty: one, AskPrice: d("100"), AskQty: one},
+		"locked":   {BidPrice: d("100"), BidQty: one, AskPrice: d("100"), AskQty: one},
+		"no size":  {BidPrice: d("99"), BidQty: d("0"), AskPrice: d("100"), AskQty: one},
+	} {
+		q.Symbol, q.Time = "BTCUSDT", time.Unix(1, 0)
+		if err := mm.OnEvent(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(ords.placed) != 0 {
+			t.Fatalf("%s: placed %+v", name, ords.placed)
+		}
 	}
 }

@@ -34,7 +34,7 @@ func New(env strategy.Env, cfg Config) (strategy.Strategy, error) {
 
 func (t *Tight) OnEvent(ctx context.Context, ev strategy.Event) error {
 	q, ok := ev.(strategy.Quote)
-	if !ok || len(t.env.Orders.Open()) > 0 {
+	if !ok || !q.Valid() || len(t.env.Orders.Open()) > 0 {
 		return nil
 	}
 	spreadBps := q.AskPrice.Sub(q.BidPrice).Div(q.Mid()).Mul(decimal.NewFromInt(10000))
