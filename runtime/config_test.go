@@ -174,10 +174,13 @@ func TestConfigErrorsNeverCarryTheSecret(t *testing.T) {
 // Every exchange template asks for its secrets from the environment, then loads as that
 // exchange with the adapter's own config.
 func TestExchangeTemplatesNeedSecretsFromTheEnvironment(t *testing.T) {
-	for _, tt := range []struct{ file, name, baseURL string }{
-		{"../configs/binance.yaml", "binance", "https://api.binance.com"},
-		{"../configs/kraken.yaml", "kraken", "https://api.kraken.com"},
-		{"../configs/bybit.yaml", "bybit", "https://api-testnet.bybit.com"},
+	const b64 = "c2VjcmV0"                                      // base64, as Kraken issues secrets
+	const seed = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2U=" // a 32-byte Ed25519 seed, base64
+	for _, tt := range []struct{ file, name, baseURL, secret string }{
+		{"../configs/binance.yaml", "binance", "https://api.binance.com", b64},
+		{"../configs/kraken.yaml", "kraken", "https://api.kraken.com", b64},
+		{"../configs/bybit.yaml", "bybit", "https://api-testnet.bybit.com", b64},
+		{"../configs/coinbase.yaml", "coinbase", "https://api.coinbase.com", seed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: tt.file, Environ: []string{}})
@@ -185,7 +188,7 @@ func TestExchangeTemplatesNeedSecretsFromTheEnvironment(t *testing.T) {
 				t.Fatalf("the template without environment must ask for the key: %v", err)
 			}
 			c, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: tt.file, Environ: []string{
-				"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=c2VjcmV0",
+				"KEEL_EXCHANGE_API_KEY=k", "KEEL_EXCHANGE_API_SECRET=" + tt.secret,
 			}})
 			if err != nil {
 				t.Fatal(err)
@@ -193,7 +196,7 @@ func TestExchangeTemplatesNeedSecretsFromTheEnvironment(t *testing.T) {
 			if c.Exchange.Name != tt.name || !strings.Contains(fmt.Sprint(c.Exchange.Adapter), tt.baseURL) {
 				t.Fatalf("template: %s %v", c.Exchange.Name, c.Exchange.Adapter)
 			}
-			if strings.Contains(fmt.Sprint(c.Exchange.Adapter), "c2VjcmV0") {
+			if strings.Contains(fmt.Sprint(c.Exchange.Adapter), tt.secret) {
 				t.Fatalf("the adapter config prints its secret: %v", c.Exchange.Adapter)
 			}
 		})

@@ -3,7 +3,6 @@ package binance_test
 import (
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -20,7 +19,7 @@ func harness(ed bool) adaptertest.Harness {
 		if ed {
 			key = edKey
 		}
-		return &adaptertest.Env{
+		return adaptertest.Simulator(&adaptertest.Env{
 			Exchange: f.client,
 			Symbol:   "BTCUSDT",
 			BadKey: func(t *testing.T) adapters.Exchange {
@@ -28,68 +27,13 @@ func harness(ed bool) adaptertest.Harness {
 					c.APIKey = "keel-no-such-key"
 				}}).client
 			},
-			RevokeKey: func(t *testing.T) func() {
-				if err := f.sim.RevokeKey(key); err != nil {
-					t.Fatal(err)
-				}
-				return func() {
-					if err := f.sim.RestoreKey(key); err != nil {
-						t.Error(err)
-					}
-				}
-			},
-			SetPrice: func(t *testing.T, symbol string, price decimal.Decimal) {
-				if err := f.sim.SetPrice(symbol, price.String()); err != nil {
-					t.Fatal(err)
-				}
-			},
 			Usage: f.sched.Usage,
-			DisableTrading: func(t *testing.T) func() {
-				if err := f.sim.SetTradingDisabled(key, true); err != nil {
-					t.Fatal(err)
-				}
-				return func() {
-					if err := f.sim.SetTradingDisabled(key, false); err != nil {
-						t.Error(err)
-					}
-				}
-			},
-			Inject: func(t *testing.T, fault adaptertest.Fault) func() {
-				f.sim.SetFaults(simFault(t, fault))
-				return func() { f.sim.SetFaults(sim.Faults{}) }
-			},
-			Requests: func() (all, placements int64) {
-				st := f.sim.Stats()
-				return st.Total.Requests, st.Endpoints["POST /api/v3/order"].Requests
-			},
 			// The simulator's default: CommissionRate 0.001 as maker and taker, nothing else.
 			WantFees: &adapters.TradingFees{Symbol: "BTCUSDT",
 				Standard: adapters.CommissionRates{Maker: decimal.RequireFromString("0.001"), Taker: decimal.RequireFromString("0.001")},
 				Discount: adapters.FeeDiscount{Asset: "BNB", Rate: decimal.RequireFromString("0.75")}},
-		}
+		}, f.sim, key, http.MethodPost, "/api/v3/order")
 	}}
-}
-
-// simFault is the simulator's way of failing as fault says: a 429 -1003 with Retry-After, a
-// 503 before the request is applied, a -1007 after it is, or a connection closed after it is.
-func simFault(t *testing.T, fault adaptertest.Fault) sim.Faults {
-	var f sim.Faults
-	switch fault.Kind {
-	case adaptertest.FaultRateLimit:
-		f = sim.Faults{ErrorRate: 1, ErrorStatus: http.StatusTooManyRequests, RetryAfterS: int(fault.RetryAfter / time.Second)}
-	case adaptertest.FaultServerError:
-		f = sim.Faults{ErrorRate: 1}
-	case adaptertest.FaultUnknownOutcome:
-		f = sim.Faults{UnknownRate: 1}
-	case adaptertest.FaultLostAnswer:
-		f = sim.Faults{TimeoutRate: 1}
-	default:
-		t.Fatalf("no simulator fault for %+v", fault)
-	}
-	if fault.Placements {
-		f.Paths, f.Methods = []string{"/api/v3/order"}, []string{http.MethodPost}
-	}
-	return f
 }
 
 // TestConformance runs the adapter conformance suite against the simulator over real HTTP,

@@ -3,7 +3,6 @@ package bybit_test
 import (
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -16,74 +15,18 @@ import (
 func harness() adaptertest.Harness {
 	return adaptertest.Harness{New: func(t *testing.T) *adaptertest.Env {
 		f := newFixture(t, sim.Config{}, fixtureOpts{})
-		return &adaptertest.Env{
+		return adaptertest.Simulator(&adaptertest.Env{
 			Exchange: f.client,
 			Symbol:   "BTCUSDT",
 			BadKey: func(t *testing.T) adapters.Exchange {
 				return newClientOn(t, f.sim, fixtureOpts{cfg: func(c *bybit.Config) { c.APIKey = "keel-no-such-key" }}).client
 			},
-			RevokeKey: func(t *testing.T) func() {
-				if err := f.sim.RevokeKey(testKey); err != nil {
-					t.Fatal(err)
-				}
-				return func() {
-					if err := f.sim.RestoreKey(testKey); err != nil {
-						t.Error(err)
-					}
-				}
-			},
-			SetPrice: func(t *testing.T, symbol string, price decimal.Decimal) {
-				if err := f.sim.SetPrice(symbol, price.String()); err != nil {
-					t.Fatal(err)
-				}
-			},
 			Usage: f.sched.Usage,
-			DisableTrading: func(t *testing.T) func() {
-				if err := f.sim.SetTradingDisabled(testKey, true); err != nil {
-					t.Fatal(err)
-				}
-				return func() {
-					if err := f.sim.SetTradingDisabled(testKey, false); err != nil {
-						t.Error(err)
-					}
-				}
-			},
-			Inject: func(t *testing.T, fault adaptertest.Fault) func() {
-				f.sim.SetFaults(simFault(t, fault))
-				return func() { f.sim.SetFaults(sim.Faults{}) }
-			},
-			Requests: func() (all, placements int64) {
-				st := f.sim.Stats()
-				return st.Total.Requests, st.Endpoints["POST /v5/order/create"].Requests
-			},
 			// The simulator's default: CommissionRate 0.001 as maker and taker.
 			WantFees: &adapters.TradingFees{Symbol: "BTCUSDT",
 				Standard: adapters.CommissionRates{Maker: decimal.RequireFromString("0.001"), Taker: decimal.RequireFromString("0.001")}},
-		}
+		}, f.sim, testKey, http.MethodPost, "/v5/order/create")
 	}}
-}
-
-// simFault is the bybit dialect's way of failing as fault says: retCode 10006 with a reset
-// timestamp, retCode 10016 before the request is applied, 170007 after it is, or a
-// connection closed after it is.
-func simFault(t *testing.T, fault adaptertest.Fault) sim.Faults {
-	var f sim.Faults
-	switch fault.Kind {
-	case adaptertest.FaultRateLimit:
-		f = sim.Faults{ErrorRate: 1, ErrorStatus: http.StatusTooManyRequests, RetryAfterS: int(fault.RetryAfter / time.Second)}
-	case adaptertest.FaultServerError:
-		f = sim.Faults{ErrorRate: 1}
-	case adaptertest.FaultUnknownOutcome:
-		f = sim.Faults{UnknownRate: 1}
-	case adaptertest.FaultLostAnswer:
-		f = sim.Faults{TimeoutRate: 1}
-	default:
-		t.Fatalf("no simulator fault for %+v", fault)
-	}
-	if fault.Placements {
-		f.Paths, f.Methods = []string{"/v5/order/create"}, []string{http.MethodPost}
-	}
-	return f
 }
 
 // TestConformance runs the adapter conformance suite against the bybit dialect over real

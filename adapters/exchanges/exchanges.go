@@ -9,8 +9,9 @@
 package exchanges
 
 import (
-	_ "github.com/keelbot/keel/adapters/binance" // exchange.name: binance
-	_ "github.com/keelbot/keel/adapters/bybit"   // exchange.name: bybit
-	_ "github.com/keelbot/keel/adapters/kraken"  // exchange.name: kraken
-	_ "github.com/keelbot/keel/adapters/sim"     // exchange.name: sim (embedded, any dialect)
+	_ "github.com/keelbot/keel/adapters/binance"  // exchange.name: binance
+	_ "github.com/keelbot/keel/adapters/bybit"    // exchange.name: bybit
+	_ "github.com/keelbot/keel/adapters/coinbase" // exchange.name: coinbase
+	_ "github.com/keelbot/keel/adapters/kraken"   // exchange.name: kraken
+	_ "github.com/keelbot/keel/adapters/sim"      // exchange.name: sim (embedded, any dialect)
 )

@@ -225,13 +225,35 @@ func TransportClass(written, write bool) scheduler.Class {
 
 // attempt performs one HTTP try and describes its outcome to the scheduler.
 func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
-	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return scheduler.Outcome{Class: scheduler.ClassTransient, Err: err} // nothing sent
+	}
 	var (
 		wmu     sync.Mutex
 		written bool
 		once    sync.Once
 	)
+	// A write that has left is seen through to its answer: cancelling the caller's context
+	// (a strategy stopping, a shutdown) after the request was written would turn an order the
+	// exchange is placing into an unknown outcome. So a write's context ends with the
+	// caller's only until the request is written; after that only Config.Timeout ends it.
+	parent := ctx
+	if call.Write {
+		parent = context.WithoutCancel(ctx)
+	}
+	actx, cancel := context.WithTimeout(parent, c.cfg.Timeout)
+	defer cancel()
+	if call.Write {
+		stop := context.AfterFunc(ctx, func() {
+			wmu.Lock()
+			sent := written
+			wmu.Unlock()
+			if !sent {
+				cancel()
+			}
+		})
+		defer stop()
+	}
 	done := func() {
 		if call.Written != nil {
 			once.Do(call.Written)

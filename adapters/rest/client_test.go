@@ -208,3 +208,42 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Fatal("secret marshalled")
 	}
 }
+
+// A write that has left is seen through to its answer: the caller's context ending after the
+// request was written (a strategy stopping, a shutdown) does not turn an order the exchange
+// is placing into an unknown outcome. A write whose context ended before it was sent is not
+// sent.
+func TestWriteSeenThroughAfterCancel(t *testing.T) {
+	received := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var hits atomic.Int64
+	ex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		received <- struct{}{}
+		<-release
+		io.WriteString(w, "placed")
+	}))
+	defer ex.Close()
+	c := newClient(t, ex.URL)
+	place := func(ctx context.Context) (scheduler.Outcome, string) {
+		var body string
+		out, _ := c.Do(ctx, rest.Call{Endpoint: "/order", Method: http.MethodPost, Write: true,
+			Build: func(ctx context.Context) (*http.Request, error) {
+				return http.NewRequestWithContext(ctx, http.MethodPost, c.URL("/order", ""), strings.NewReader("x=1"))
+			},
+			Parse: func(b []byte) error { body = string(b); return nil }})
+		return out, body
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-received; cancel(); close(release) }()
+	out, body := place(ctx)
+	if out.Class != scheduler.ClassNone || body != "placed" {
+		t.Fatalf("a written placement whose caller stopped: class %s body %q err %v, want the exchange's answer", out.Class, body, out.Err)
+	}
+	gone, cancelGone := context.WithCancel(context.Background())
+	cancelGone()
+	out, _ = place(gone)
+	if hits.Load() != 1 || out.Class == scheduler.ClassUnknown {
+		t.Fatalf("a placement cancelled before it was sent: %d requests reached the exchange, class %s", hits.Load(), out.Class)
+	}
+}

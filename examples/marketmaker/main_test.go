@@ -132,6 +132,7 @@ func TestSIGTERMExitsZeroWithinFiveSeconds(t *testing.T) {
 		// cancel costs 8: at real time two cancels can wait 10 s for room (configs/kraken.yaml
 		// gives shutdown 20 s). Ten times faster, the counter drains within the 5 s.
 		{"kraken", "/0/private/AddOrder", []string{"KEEL_EXCHANGE_TIME_SCALE=10"}},
+		{"coinbase", "/api/v3/brokerage/orders", nil},
 	} {
 		t.Run(d.dialect, func(t *testing.T) {
 			t.Parallel()

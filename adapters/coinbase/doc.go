@@ -1,0 +1,71 @@
+// Package coinbase is Keel's Coinbase Advanced Trade REST adapter (spot): an
+// adapters.Exchange and adapters.AccountReader that describes every call to a scheduler,
+// signs each private request with a fresh JWT, classifies every answer from one table
+// (classify.go) and reads Coinbase's JSON into exchange-neutral types with decimals built
+// from strings. The HTTP mechanics are adapters/rest's.
+//
+//	c, err := coinbase.New(coinbase.Config{APIKey: name, APISecret: pem}, sched)
+//
+// The REST root is https://api.coinbase.com. Coinbase's sandbox is static and
+// unauthenticated, so the way to try a bot is the simulator: keel sim --dialect coinbase, or
+// exchange.name sim with exchange.dialect coinbase.
+//
+// # Authentication
+//
+// Every private request carries Authorization: Bearer <JWT> (docs.cdp.coinbase.com, "API
+// Key Authentication"): header alg ES256 (a P-256 key, its PEM as Coinbase issues it; the
+// signature is r‖s) or EdDSA (an Ed25519 secret, base64), kid the key name, a random nonce,
+// typ JWT; claims sub the key name, iss "cdp", nbf, exp and uri "METHOD host/path". nbf and
+// exp are read off Coinbase's clock (GET /time, kept by a rest.TimeKeeper), not the host's:
+// the adapter refuses to sign when the host clock is further off than the JWT lives.
+// A 401 is re-signed once (Coinbase refuses valid JWTs now and then); a second 401 is an
+// auth failure — the breaker and the kill switch — and the clock is measured again. A 403
+// (Missing required scopes) is a permission stop. The private key never leaves the signer:
+// Config, Secret and Client print redacted.
+//
+// # Answers and limits
+//
+// Order refusals are HTTP 200 with success:false and the reason in error_response
+// (new_order_failure_reason, preview_failure_reason, error); cancels are 200 with a result
+// per order. The body decides, never the status. A 429's body is an HTML page and is never
+// parsed. Limits: private endpoints 30 requests/s per user (every key and process of the
+// user: a fleet must share one budget per Coinbase user), public 10/s per IP, as sliding
+// one-second windows (COINBASE_PRIVATE_1S, COINBASE_PUBLIC_1S) that adopt
+// x-ratelimit-limit/-remaining as the usage.
+//
+// # Orders
+//
+// client_order_id (at most 128 characters) is a lasting idempotency key: a create repeating
+// one returns the original order instead of a second. So after an unknown outcome the
+// identical create with the same id is always safe; a caller re-placing an id this client saw
+// acknowledged gets ErrDuplicateClientOrderID (validation) without a request. Coinbase
+// cannot look an order up by client_order_id: QueryOrder reads orders this client placed by
+// their order_id, and otherwise looks through the product's open orders and its latest
+// orders (historyPages pages), which bounds how far back "not found" is proof.
+//
+// Key permissions: KeyPermissions (GET /key_permissions) and its Check, which refuses a key
+// that cannot trade or can transfer (adapters.KeyInspector, keel doctor's hook, is not on
+// main yet).
+//
+// # Guesses (the docs are silent)
+//
+//   - JWTs live jwt_lifetime (default 5 s, at most 120 s): Coinbase is taken to check exp as
+//     a bound, so a shorter life than the docs' 120 s is accepted, and it bounds how late a
+//     request can land the way Binance's recvWindow does (the orders journal's window);
+//   - x-ratelimit-reset is a Unix time in seconds (a small number: seconds from now); a
+//     Retry-After, where present, wins; both windows slide;
+//   - Keel's symbol of a product is base and quote without the dash (BTC-USD is BTCUSD);
+//   - every create refusal is validation (nothing was created) except RATE_LIMIT_EXCEEDED
+//     (rate limit), GEOFENCING_RESTRICTION (auth), MISSING_MARKET_TRADE_DATA and
+//     ORDER_IS_BEING_REPLACED (transient); UNKNOWN_CANCEL_FAILURE_REASON leaves a cancel's
+//     outcome unknown; UNKNOWN_CANCEL_ORDER, ORDER_IS_FULLY_FILLED and
+//     DUPLICATE_CANCEL_REQUEST mean nothing is open (adapters.ErrOrderNotFound);
+//   - fee rates are the account's fee tier (GET /transaction_summary), the same on every
+//     product; commissions are in the quote currency;
+//   - a fill's trade_id is used as Keel's TradeID when numeric, else hashed (TradeID).
+//
+// # Streams
+//
+// REST only: the Definition declares Streams false, and the runtime polls REST. The
+// WebSocket feeds (level2, ticker, market_trades, heartbeats, user) are not built yet.
+package coinbase
