@@ -90,6 +90,8 @@ type Config struct {
 	// takes over another instance's unsettled entries only when that instance is not alive
 	// and none of them was touched for this long. Default 5m; at least SettleTime.
 	TakeoverAfter time.Duration `koanf:"takeover_after"`
+	// ValidationGuard bounds identical validation refusals (guard.go).
+	ValidationGuard GuardConfig `koanf:"validation_guard"`
 }
 
 func (c *Config) setDefaults() {
@@ -126,6 +128,7 @@ func (c *Config) setDefaults() {
 	if c.TakeoverAfter == 0 {
 		c.TakeoverAfter = DefaultTakeoverAfter
 	}
+	c.ValidationGuard.setDefaults()
 }
 
 // acceptWindow is how long after a request was signed the exchange may still accept it, as
@@ -168,7 +171,7 @@ func (c Config) Validate() error {
 	case c.TakeoverAfter < c.SettleTime:
 		return configErr("takeover_after", "expected at least settle_time (%s), got %s", c.SettleTime, c.TakeoverAfter)
 	}
-	return nil
+	return c.ValidationGuard.validate()
 }
 
 // Keys makes and recognises idempotency keys; *idempotency.KeyGenerator implements it.
@@ -238,4 +241,7 @@ type Params struct {
 	// SettleTime, not up to SendTimeout + SettleTime. Never set it for a journal that several
 	// processes share; a fleet's shared journal ignores it.
 	ExclusiveJournal bool
+	// Balance returns what the runtime knows of an asset's balance (false: nothing yet), so
+	// that Place refuses an order the account cannot cover without sending it. nil: no check.
+	Balance func(asset string) (adapters.Balance, bool)
 }

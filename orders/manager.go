@@ -33,6 +33,8 @@ type Manager struct {
 	metrics Metrics
 	cfg     Config
 	info    *infoCache
+	guard   *guard
+	balance func(asset string) (adapters.Balance, bool)
 
 	// shared is the journal when a fleet shares it, and instance this instance's key tag: then
 	// the manager settles and adopts only this instance's orders (see fleet.go). nil, "" for a
@@ -96,7 +98,7 @@ func New(p Params) (*Manager, error) {
 	}
 	m := &Manager{
 		ex: p.Exchange, store: p.Store, keys: p.Keys, log: p.Log, clock: p.Clock,
-		metrics: p.Metrics, cfg: p.Config,
+		metrics: p.Metrics, cfg: p.Config, guard: newGuard(p.Config.ValidationGuard, p.Log), balance: p.Balance,
 		orders: map[string]*tracked{}, done: newFinished(finishedMemory), subs: map[int]func(Event){},
 		takenOver: map[string]bool{}, foreign: map[string]bool{},
 	}

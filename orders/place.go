@@ -27,8 +27,10 @@ const (
 // Place validates and rounds the intent (Prepare), journals a new key for it, marks the entry
 // sent (with the deadline by which its last try is signed: Config.SendTimeout, or ctx's
 // deadline if sooner) and submits it at orders priority, and returns the order as the
-// exchange acknowledged it. Nothing is sent for an invalid intent (a *ValidationError) or
-// when the journal cannot record the entry.
+// exchange acknowledged it. Nothing is sent for an invalid intent (a *ValidationError, an
+// order the known free balance cannot cover included), while the validation guard refuses
+// its kind (a *GuardError: the exchange refused the same order too often; guard.go) or when
+// the journal cannot record the entry.
 //
 // When the exchange's answer leaves the outcome unknown (a timeout, a 5xx, -1007), the order
 // is queried by its key: found means acknowledged; "not found" is proof of absence only once
@@ -48,6 +50,15 @@ func (m *Manager) Place(ctx context.Context, in Intent) (adapters.Order, error) 
 	if err != nil {
 		return adapters.Order{}, err
 	}
+	if err := m.guard.check(in.Strategy, req.Symbol, m.clock.Now()); err != nil {
+		// Per order at info: the incident's warning and escalation are the guard's own events.
+		m.log.Info().Str("event", "request_refused").Str("reason", "validation_guard").Str("strategy", in.Strategy).
+			Str("symbol", req.Symbol).Str("error_message", err.Error()).Msg("")
+		return adapters.Order{}, err
+	}
+	if err := m.checkFunds(req, info); err != nil {
+		return adapters.Order{}, err
+	}
 	req.ClientOrderID = m.keys.Next()
 	key := req.ClientOrderID
 	err = m.store.Reserve(ctx, idempotency.Entry{
@@ -58,7 +69,9 @@ func (m *Manager) Place(ctx context.Context, in Intent) (adapters.Order, error) 
 		return adapters.Order{}, fmt.Errorf("orders: journal %s: %w", key, err)
 	}
 	m.track(key, requestOrder(req, ""), in.Strategy, true, m.clock.Now())
-	return m.submit(ctx, req)
+	o, err := m.submit(ctx, req)
+	m.guard.observe(in.Strategy, req.Symbol, err, m.clock.Now())
+	return o, err
 }
 
 // requestOrder is the order a request describes, before the exchange said anything.

@@ -339,10 +339,18 @@ func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *ki
 		scheduler.WithLogger(lg.Attempts),
 		scheduler.WithObserver(func(ev scheduler.AttemptEvent) { m.observeAttempt(c.Exchange.Name, ev) }),
 		scheduler.WithHoldObserver(func(ev scheduler.HoldEvent) { logHold(lg.Logger, ev) }),
-		scheduler.WithAuthFailureHook(func(o scheduler.Outcome) {
+		scheduler.WithAuthFailureEvent(func(o scheduler.Outcome, ev scheduler.AttemptEvent) {
 			why := authTripReason(o)
+			first := sw.Check() == nil
 			if err := sw.TripAuto(context.Background(), why); err != nil {
 				lg.Logger.Error().Err(err).Msg("could not write the kill switch file after an auth failure; this process is halted anyway")
+			}
+			if first {
+				// The attempt that tripped it, by the ids the attempt's own event carries.
+				lg.Logger.Error().Str("event", "kill_switch_trip").
+					Str("exchange", c.Exchange.Name).Str("endpoint", ev.Endpoint).Str("method", ev.Method).
+					Str("request_id", ev.RequestID).Str("idempotency_key", ev.IdempotencyKey).
+					Str("reason", why).Msg("kill switch tripped by an auth failure")
 			}
 		}),
 	)
@@ -397,7 +405,23 @@ func provideExchange(lc fx.Lifecycle, c *Config, lg Logging, s *scheduler.Schedu
 	if err != nil {
 		return nil, sectionError("exchange", err)
 	}
+	s.SetProber(readProber(ex))
 	return ex, nil
+}
+
+// readProber tests a half-open breaker with a cheap idempotent read: the server time (which
+// also refreshes the clock offset) for the platform and rate limits, a signed balances read
+// for auth (a public read would not test the key); adapters without a server-time call use
+// the balances read for all.
+func readProber(ex adapters.Exchange) scheduler.Prober {
+	syncer, _ := ex.(interface{ SyncTime(context.Context) error })
+	return func(ctx context.Context, c scheduler.Class) error {
+		if c != scheduler.ClassAuth && syncer != nil {
+			return syncer.SyncTime(ctx)
+		}
+		_, err := ex.Balances(ctx)
+		return err
+	}
 }
 
 func provideJournal(lc fx.Lifecycle, c *Config, lg Logging, fl *fleet.Fleet) (idempotency.Store, error) {

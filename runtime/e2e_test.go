@@ -673,7 +673,8 @@ func TestJournalIsCompactedWhileRunning(t *testing.T) {
 }
 
 // TestAttemptEventsHaveExactlyTheStableFields: the running bot's per-attempt events carry
-// exactly docs/architecture.md's fields, nothing the runtime's loggers add.
+// exactly docs/architecture.md's fields (the seed's 16 and issue 19's four), nothing the
+// runtime's loggers add.
 func TestAttemptEventsHaveExactlyTheStableFields(t *testing.T) {
 	dir := t.TempDir()
 	b := startBot(t, dir, botEnv(dir), "probe")
@@ -682,12 +683,13 @@ func TestAttemptEventsHaveExactlyTheStableFields(t *testing.T) {
 	}
 	b.app.RequireStop()
 	want := strings.Fields("ts bot_instance_id exchange endpoint method status error_code error_message request_id " +
-		"attempt latency_ms rate_limit_bucket concurrency_inflight retry_reason delay_ms idempotency_key")
+		"attempt latency_ms rate_limit_bucket concurrency_inflight retry_reason delay_ms idempotency_key " +
+		"failure_class weight queue_wait_ms retry_after_ms")
 	events := 0
 	for _, line := range strings.Split(b.logs.String(), "\n") {
 		var ev map[string]any
-		if json.Unmarshal([]byte(line), &ev) != nil || ev["rate_limit_bucket"] == nil {
-			continue
+		if json.Unmarshal([]byte(line), &ev) != nil || ev["rate_limit_bucket"] == nil || ev["event"] != nil {
+			continue // not an attempt event (named events carry "event")
 		}
 		events++
 		if len(ev) != len(want) {

@@ -87,6 +87,7 @@ type loopParams struct {
 	Orders     OrderService
 	Switch     *killswitch.Switch
 	Info       *infoCache
+	Portfolio  *portfolio
 	Strategies []strategy.Definition `group:"strategies"`
 	Clock      clock.Clock           `optional:"true"`
 	Fleet      *fleet.Fleet          `optional:"true"`
@@ -125,7 +126,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 		l.streamsOffered = def.Streams
 	}
 	l.wireMarket(p.Config.Market.PollInterval)
-	l.portfolio = &portfolio{ex: p.Exchange, clk: clk, rng: l.rng, log: l.log, interval: p.Config.Portfolio.RefreshInterval}
+	l.portfolio = p.Portfolio
 	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
 	return l, nil
 }

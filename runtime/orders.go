@@ -9,6 +9,7 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
+	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/orders"
 	"github.com/keelbot/keel/strategy"
 )
@@ -26,17 +27,21 @@ type ordersParams struct {
 
 // provideOrders builds the orders manager on the journal, with keys that carry the bot's
 // prefix and instance id, and adapts it to the main loop's OrderService.
-func provideOrders(p ordersParams) (*orders.Manager, OrderService, error) {
+func provideOrders(p ordersParams) (*orders.Manager, OrderService, *portfolio, error) {
 	keys, err := idempotency.NewKeyGenerator(p.Config.Bot.KeyPrefix, p.Config.Bot.InstanceID)
 	if err != nil {
-		return nil, nil, &ConfigError{Key: "bot.key_prefix", Reason: err.Error()}
+		return nil, nil, nil, &ConfigError{Key: "bot.key_prefix", Reason: err.Error()}
 	}
 	cfg := p.Config.Orders
 	clk := p.Clock
 	if clk == nil {
 		clk = realClock
 	}
+	// The portfolio is the loop's; the manager reads it to refuse orders the account cannot
+	// cover before sending them.
+	pf := &portfolio{ex: p.Exchange, clk: clk, rng: jitter.NewRandom(), log: p.Logging.Logger, interval: p.Config.Portfolio.RefreshInterval}
 	m, err := orders.New(orders.Params{
+		Balance:  pf.balanceKnown,
 		Exchange: p.Exchange,
 		Store:    p.Journal,
 		Keys:     keys,
@@ -49,9 +54,9 @@ func provideOrders(p ordersParams) (*orders.Manager, OrderService, error) {
 		Config:           cfg,
 	})
 	if err != nil {
-		return nil, nil, sectionError("orders", err)
+		return nil, nil, nil, sectionError("orders", err)
 	}
-	return m, orderService{m: m, log: p.Logging}, nil
+	return m, orderService{m: m, log: p.Logging}, pf, nil
 }
 
 func isFileJournal(s idempotency.Store) bool {

@@ -94,6 +94,17 @@ func (p *portfolio) run(ctx context.Context) {
 	}
 }
 
+// balanceKnown returns asset's balance as last refreshed; false before the first refresh.
+func (p *portfolio) balanceKnown(asset string) (adapters.Balance, bool) {
+	p.mu.RLock()
+	refreshed := p.balances != nil
+	p.mu.RUnlock()
+	if !refreshed {
+		return adapters.Balance{}, false
+	}
+	return p.Balance(asset), true
+}
+
 func (p *portfolio) Balance(asset string) adapters.Balance {
 	p.mu.RLock()
 	defer p.mu.RUnlock()

@@ -16,7 +16,9 @@ import (
 // clock) and trips. Time is ours: gobreaker's open timeout runs on the wall clock, which
 // neither a fake clock nor a 418's Retry-After can move, so from the trip the breaker is open
 // until openUntil, on the scheduler's clock, and then half-open: it lets one probe through
-// (probing), whose success closes it and whose failure opens it again. Each trip starts a
+// (probing), whose success closes it and whose failure opens it again. With a Prober the probe
+// is always a read (probeWaits): an order or a cancel never tests an exchange that was
+// failing, since it might be applied and never acknowledged. Each trip starts a
 // fresh cb for the next closed period; results of requests let through before the trip land
 // in the old one, whose generation has moved on, so they are ignored, as gobreaker ignores
 // results from before a transition.
@@ -43,7 +45,11 @@ type breaker struct {
 	lastIP  time.Time // the last IP-wide failure
 	tripped bool      // open or half-open: from the trip until a probe closes it
 	probing bool      // a half-open probe is in flight
-	ratio   *rolling  // a: calls, b: failures, over cfg.Window
+	// sending is set while a read the scheduler sent (WithProber) to probe this breaker runs;
+	// sentAt is when the last one was sent.
+	sending bool
+	sentAt  time.Time
+	ratio   *rolling // a: calls, b: failures, over cfg.Window
 
 	// Set before each report, read by the callbacks.
 	now        time.Time
@@ -143,6 +149,13 @@ func (b *breaker) holds(w *waiter) bool {
 		return b.scope.stops(w)
 	}
 	return true
+}
+
+// probeWaits reports whether w must wait for a read to probe the half-open breaker: with a
+// prober, a write is never the probe.
+// requires that Scheduler.mu is held.
+func (b *breaker) probeWaits(w *waiter, prober bool) bool {
+	return prober && b.tripped && w.req.Write
 }
 
 // open reports whether the breaker is open at now.

@@ -99,6 +99,9 @@ type bucket struct {
 	// authCancel is set while a cancel that passed the open auth breaker is in flight: one
 	// at a time, so a revoked key is not hammered.
 	authCancel bool
+	// authNext is when the next cancel may pass the open auth breaker, after one that passed
+	// it failed on auth again.
+	authNext time.Time
 	// cancelProbe is when a cancel of this bucket last passed a hold or an open breaker that
 	// stops cancels (or a full window): the next may pass Backoff.CancelProbe later.
 	cancelProbe time.Time

@@ -104,10 +104,11 @@ func TestCancelPassesAuthBreaker(t *testing.T) {
 }
 
 // TestAuthCancelsOneAtATime: while the auth breaker is open, a bucket has at most one cancel
-// in flight; the next waits for it (it is not refused), then goes.
+// in flight; the next waits for it (it is not refused), and when the first failed on auth
+// again, for a jittered CancelProbe more, then goes.
 func TestAuthCancelsOneAtATime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s, _ := newScheduler(t, breakerConfig())
+		s, clk := newScheduler(t, breakerConfig())
 		do(s, "private", scheduler.Outcome{Status: 401})
 		first, release := make(chan struct{}), make(chan struct{})
 		results := make(chan error, 2)
@@ -146,12 +147,20 @@ func TestAuthCancelsOneAtATime(t *testing.T) {
 			t.Fatalf("%d cancels queued after the other bucket's, want the second still waiting for the first", q)
 		}
 		close(release)
-		var errs []error
-		for range 2 {
-			errs = append(errs, <-results)
+		if err := <-results; scheduler.ClassOf(err) != scheduler.ClassAuth {
+			t.Fatalf("first cancel: %v, want its auth failure", err)
 		}
-		if scheduler.ClassOf(errs[0]) != scheduler.ClassAuth || errs[1] != nil {
-			t.Fatalf("results %v, want the first cancel's auth failure, then the second's success", errs)
+		// The first failed on auth again: the second is spaced, not sent on its heels.
+		synctest.Wait()
+		mu.Lock()
+		sent = secondSent
+		mu.Unlock()
+		if sent {
+			t.Fatal("second cancel sent right after the first failed on auth; want it spaced")
+		}
+		clk.Advance(3 * time.Second) // 1.5 CancelProbe: the longest jittered spacing
+		if err := <-results; err != nil {
+			t.Fatalf("second cancel: %v, want its success after the spacing", err)
 		}
 		s.Close()
 	})

@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"context"
+
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/jitter"
 	"github.com/rs/zerolog"
@@ -16,6 +18,8 @@ type options struct {
 	gate      Gate
 	observers []func(AttemptEvent)
 	authHook  func(Outcome)
+	authEvent func(Outcome, AttemptEvent)
+	prober    Prober
 	kinds     map[string]NewCounterFunc
 	shared    Shared
 
@@ -49,6 +53,25 @@ func WithObserver(f func(AttemptEvent)) Option {
 // WithAuthFailureHook sets a function called with the outcome of every auth failure: the
 // kill switch trips on it. It runs on the request's goroutine and must not block.
 func WithAuthFailureHook(f func(Outcome)) Option { return func(o *options) { o.authHook = f } }
+
+// WithAuthFailureEvent is WithAuthFailureHook with the attempt's event too (its request_id
+// and idempotency_key), so that whatever the hook trips can name the attempt that caused it.
+// Both hooks may be set; each is called once per auth failure.
+func WithAuthFailureEvent(f func(Outcome, AttemptEvent)) Option {
+	return func(o *options) { o.authEvent = f }
+}
+
+// Prober sends one cheap, idempotent read that tests what a half-open breaker of class c
+// guards (server time or ping for the platform and rate limits; a signed read for auth)
+// through the scheduler, like any read, and returns its error. The scheduler calls it on a
+// goroutine of its own, with a context that Close cancels.
+type Prober func(ctx context.Context, c Class) error
+
+// WithProber sets the prober. With one, a half-open breaker's probe is always a read: writes
+// (orders and cancels) wait until a read has gone through and closed it, and if none is
+// queued the scheduler sends one with p. Without one (the default), any request may be the
+// probe, the next order included.
+func WithProber(p Prober) Option { return func(o *options) { o.prober = p } }
 
 // WithWindowKind registers a window kind: WindowConfig.Kind names it, f builds its Counter
 // (a user's own way of counting). Registering a built-in kind's name replaces its Counter; the

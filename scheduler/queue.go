@@ -263,12 +263,22 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 				s.completeLocked(w, br.openError(now))
 				return
 			}
-			if br.class == ClassAuth && b.authCancel {
-				return // one cancel at a time through an open auth breaker; its end pumps again
+			if br.class == ClassAuth {
+				if b.authCancel {
+					return // one cancel at a time through an open auth breaker; its end pumps again
+				}
+				if now.Before(b.authNext) {
+					wake(b.authNext) // auth keeps failing: cancels are spaced
+					return
+				}
 			}
 			continue // passes the open breaker
 		}
 		if br.probing {
+			return // the probe's end pumps again
+		}
+		if br.probeWaits(w, s.prober != nil) {
+			s.sendProbeLocked(br, now, wake)
 			return // the probe's end pumps again
 		}
 	}
@@ -468,6 +478,12 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 		beforeHold[sc] = b.holds[sc].until
 	}
 	b.sem.Release(class)
+	if w.authPass && class == ClassAuth {
+		// A cancel through the open auth breaker failed on auth again: the next waits a
+		// jittered CancelProbe, so a revoked key sees a few cancels, not a burst.
+		p := s.cfg.Backoff.CancelProbe
+		b.authNext = now.Add(p/2 + s.rand.Duration(p))
+	}
 	s.releaseAuthPassLocked(w)
 	o, asked := s.cfg.Backoff.bound(o)
 	s.noteEndpointLocked(w, o, class, now)
@@ -508,6 +524,35 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 	s.publishLocked(before, beforeHold, b, now)
 	s.pumpLocked(now)
 	return retryAfter
+}
+
+// sendProbeLocked sends a read through the prober to test the half-open breaker br, unless one
+// is running or one was sent less than Backoff.CancelProbe ago (then wake says when).
+// requires that s.mu is held.
+func (s *Scheduler) sendProbeLocked(br *breaker, now time.Time, wake func(time.Time)) {
+	if br.sending || s.closed {
+		return
+	}
+	if !br.sentAt.IsZero() {
+		if at := br.sentAt.Add(s.cfg.Backoff.CancelProbe); now.Before(at) {
+			wake(at)
+			return
+		}
+	}
+	br.sending, br.sentAt = true, now
+	s.probes.Add(1)
+	go s.runProbe(s.prober, br)
+}
+
+// runProbe sends one probe read for br with p and pumps when it is done.
+func (s *Scheduler) runProbe(p Prober, br *breaker) {
+	defer s.probes.Done()
+	err := p(s.probeCtx, br.class)
+	s.logProbe(br.class, err)
+	s.mu.Lock()
+	br.sending = false
+	s.pumpLocked(s.clock.Now())
+	s.mu.Unlock()
 }
 
 // setWakeLocked records when the dispatcher must next pump and wakes it if that changed.

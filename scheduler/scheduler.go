@@ -25,22 +25,32 @@ type Scheduler struct {
 	gate      Gate
 	observers []func(AttemptEvent)
 	authHook  func(Outcome)
+	authEvent func(Outcome, AttemptEvent)
 	kinds     map[string]NewCounterFunc
 	shared    Shared
 
 	// holdObservers receive every bucket pause (bounds.go).
 	holdObservers []func(HoldEvent)
 
-	mu       sync.Mutex
-	closed   bool
-	offset   time.Duration // exchange clock minus ours
-	windows  map[string]*window
-	buckets  map[string]*bucket
-	breakers []*breaker // auth, rate_limit, transient
-	queue    [NumPriorities]fifo
-	scan     uint64
-	retries  retryBudget
-	ban      banState
+	// Probes the scheduler sends (WithProber) run under probeCtx; Close cancels it and waits.
+	probeCtx    context.Context
+	probeCancel context.CancelFunc
+	probes      sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	prober Prober
+	offset time.Duration // exchange clock minus ours
+	// offsetLogged is the clock offset last logged; offsetKnown, whether one was.
+	offsetLogged time.Duration
+	offsetKnown  bool
+	windows      map[string]*window
+	buckets      map[string]*bucket
+	breakers     []*breaker // auth, rate_limit, transient
+	queue        [NumPriorities]fifo
+	scan         uint64
+	retries      retryBudget
+	ban          banState
 	// endpoints counts malformed answers per endpoint (endpoint.go); only endpoints with a
 	// run of them have an entry.
 	endpoints map[endpointKey]*endpointFault
@@ -84,6 +94,8 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		gate:      o.gate,
 		observers: o.observers,
 		authHook:  o.authHook,
+		authEvent: o.authEvent,
+		prober:    o.prober,
 		kinds:     o.kinds,
 		shared:    o.shared,
 		windows:   map[string]*window{},
@@ -105,6 +117,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		loopDone: make(chan struct{}),
 	}
 	s.holdObservers = o.holdObservers
+	s.probeCtx, s.probeCancel = context.WithCancel(context.Background())
 	now := s.clock.Now()
 	for _, wc := range cfg.Windows {
 		s.addWindowLocked(wc, now)
@@ -209,13 +222,36 @@ func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Durat
 }
 
 // SetClockOffset sets the exchange's clock minus ours (server time - local time), so that
-// fixed windows are aligned to the exchange's clock.
+// fixed windows are aligned to the exchange's clock. The first offset is logged (event
+// clock_offset), and so is every later one that moved more than ClockOffsetLogStep from the
+// last logged: a drifting host clock shows in the log before it fails signatures.
 func (s *Scheduler) SetClockOffset(d time.Duration) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	now := s.clock.Now()
 	s.offset = d
-	s.pumpLocked(s.clock.Now())
+	moved := !s.offsetKnown || (d-s.offsetLogged).Abs() > ClockOffsetLogStep
+	prev, first := s.offsetLogged, !s.offsetKnown
+	if moved {
+		s.offsetLogged, s.offsetKnown = d, true
+	}
+	s.pumpLocked(now)
+	s.mu.Unlock()
+	if moved {
+		s.logClockOffset(now, d, prev, first)
+	}
 }
+
+// SetProber sets the prober (WithProber) once the scheduler exists: the adapter whose reads
+// probe is built with the scheduler.
+func (s *Scheduler) SetProber(p Prober) {
+	s.mu.Lock()
+	s.prober = p
+	s.mu.Unlock()
+}
+
+// ClockOffsetLogStep is how far the clock offset must move from the last logged one to be
+// logged again.
+const ClockOffsetLogStep = 100 * time.Millisecond
 
 // Close stops the scheduler: queued requests and later calls to Do fail with ErrClosed.
 // Attempts already in flight finish; their requests are not retried. Close returns when the
@@ -235,6 +271,8 @@ func (s *Scheduler) Close() error {
 		}
 	}
 	s.mu.Unlock()
+	s.probeCancel()
+	s.probes.Wait()
 	close(s.done)
 	<-s.loopDone
 	return nil
@@ -339,7 +377,9 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 	}
 	if w.places {
 		if err := s.gate.Allow(ctx, r.Priority); err != nil {
-			return Outcome{}, &GateClosedError{Err: err}
+			err = &GateClosedError{Err: err}
+			s.logRefused(w, eventRefused, err)
+			return Outcome{}, err
 		}
 	}
 	var (
@@ -351,8 +391,10 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 		w.attempt = attempt
 		if err := s.acquire(ctx, w); err != nil {
 			if attempt == 1 {
+				s.logRefused(w, eventRefused, err)
 				return Outcome{}, notSent(err)
 			}
+			s.logRefused(w, eventRetryGivenUp, err)
 			return last, newError(lastClass, last, attempt-1, err)
 		}
 		if w.places {
@@ -361,7 +403,13 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 				s.abortLocked(w, s.clock.Now())
 				s.pumpLocked(s.clock.Now())
 				s.mu.Unlock()
-				return last, &GateClosedError{Err: err}
+				err = &GateClosedError{Err: err}
+				if attempt == 1 {
+					s.logRefused(w, eventRefused, err)
+				} else {
+					s.logRefused(w, eventRetryGivenUp, err)
+				}
+				return last, err
 			}
 		}
 		o, end := s.attempt(ctx, w)
@@ -376,9 +424,12 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 			Time: end, Endpoint: redactEndpoint(r.Endpoint), Method: r.Method, Bucket: r.Bucket, Priority: r.Priority,
 			IdempotencyKey: r.IdempotencyKey, Attempt: attempt, Status: o.Status, Code: o.Code,
 			Message: message(o), RequestID: redactRequestID(o.RequestID), Class: class, Latency: end.Sub(w.grantedAt),
-			QueueWait: w.grantedAt.Sub(w.enqueued), InFlight: w.inflight,
+			QueueWait: w.grantedAt.Sub(w.enqueued), InFlight: w.inflight, RetryAfter: retryAfter,
 		}
-		var final error
+		if len(w.costs) > 0 {
+			ev.Weight = w.costs[0].amt
+		}
+		var final, givenUp error
 		if class != ClassNone {
 			var delay time.Duration
 			delay, final = s.retryDecision(ctx, w, o, class, retryAfter, &retries, end)
@@ -386,15 +437,25 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 				ev.RetryReason, ev.Delay = class.String(), delay
 				w.notBefore = end.Add(delay)
 			} else {
-				final = newError(class, o, attempt, causeOf(final))
+				cause := causeOf(final)
+				final = newError(class, o, attempt, cause)
+				givenUp = cause // nil: the policy table's verdict, not a retry given up
 			}
 		}
 		s.logAttempt(&ev)
+		if givenUp != nil {
+			s.logRefused(w, eventRetryGivenUp, givenUp)
+		}
 		for _, f := range s.observers {
 			f(ev)
 		}
-		if class == ClassAuth && s.authHook != nil {
-			s.authHook(o)
+		if class == ClassAuth {
+			if s.authHook != nil {
+				s.authHook(o)
+			}
+			if s.authEvent != nil {
+				s.authEvent(o, ev)
+			}
 		}
 		if class == ClassNone {
 			return o, nil

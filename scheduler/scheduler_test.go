@@ -284,10 +284,12 @@ func TestClose(t *testing.T) {
 	})
 }
 
-// designFields are docs/architecture.md's "Stable surfaces" log fields: an event has these and no other.
+// designFields are docs/architecture.md's "Stable surfaces" log fields: the 16 of the seed,
+// kept as they are, then the four issue 19 added. An attempt event has these and no other.
 var designFields = []string{"ts", "bot_instance_id", "exchange", "endpoint", "method", "status", "error_code",
 	"error_message", "request_id", "attempt", "latency_ms", "rate_limit_bucket", "concurrency_inflight",
-	"retry_reason", "delay_ms", "idempotency_key"}
+	"retry_reason", "delay_ms", "idempotency_key",
+	"failure_class", "weight", "queue_wait_ms", "retry_after_ms"}
 
 // logLines parses the JSON events in buf, failing the test unless each has exactly
 // designFields.
@@ -342,6 +344,7 @@ func TestLogEvent(t *testing.T) {
 			"method": "POST", "status": 503.0, "error_code": -1001.0, "error_message": "internal error; signature=[REDACTED]",
 			"request_id": "req-1", "attempt": 1.0, "latency_ms": 25.0, "rate_limit_bucket": "private",
 			"concurrency_inflight": 1.0, "retry_reason": "unknown", "idempotency_key": "keel-abc-1",
+			"failure_class": "unknown", "weight": 1.0, "queue_wait_ms": 0.0, "retry_after_ms": 0.0,
 		}
 		for k, v := range want {
 			if first[k] != v {
@@ -351,7 +354,8 @@ func TestLogEvent(t *testing.T) {
 		if d := first["delay_ms"].(float64); d < 0 || d > 200 {
 			t.Errorf("delay_ms = %v, want full jitter in [0, 200)", d)
 		}
-		if second["attempt"] != 2.0 || second["retry_reason"] != "" || second["delay_ms"] != 0.0 || second["request_id"] != "req-2" {
+		if second["attempt"] != 2.0 || second["retry_reason"] != "" || second["delay_ms"] != 0.0 || second["request_id"] != "req-2" ||
+			second["failure_class"] != "ok" {
 			t.Errorf("second event = %v", second)
 		}
 		if len(events) != 2 || events[0].Class != scheduler.ClassUnknown || events[1].Class != scheduler.ClassNone || events[0].Latency != 25*time.Millisecond {

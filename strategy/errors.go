@@ -48,7 +48,19 @@ var (
 	// Place that returned ErrUnknownOutcome, or one in flight at a crash) proved never to
 	// have reached the exchange: nothing is live for it, and you may place again.
 	ErrNotPlaced = orders.ErrNotPlaced
+
+	// ErrRepeatedRejection is matched by every *GuardError: the exchange refused the same
+	// order of this strategy and symbol (same error code) more often than
+	// orders.validation_guard.budget allows within its window, so Place refused without
+	// sending. Repeated invalid requests get accounts banned: change the order (its size, its
+	// price) or wait until GuardError.Until; the refusal doubles while the rejections go on.
+	ErrRepeatedRejection = orders.ErrGuarded
 )
+
+// GuardError is Place's local refusal by the validation guard (see ErrRepeatedRejection):
+// Code is the exchange's error code of the refusals, Until when an order of that kind may go
+// again. Read it with errors.As.
+type GuardError = orders.GuardError
 
 // ValidationError is Place's refusal of an intent the exchange would refuse, before anything
 // was sent: Field names what was wrong ("quantity", "price", "notional", ...), Filter the

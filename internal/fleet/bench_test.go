@@ -101,12 +101,18 @@ func BenchmarkFleetGoodput(b *testing.B) {
 	coldSent := readDepth(insts, time.Until(time.Now().Add(2*time.Second).Truncate(time.Second)))
 	coldRTT := hook.n.Load() - rtt0
 	var sent int64
+	each := make([]int64, n)
 	rtt0 = hook.n.Load()
 	b.ResetTimer()
 	for range b.N {
-		sent += readDepth(insts, time.Until(time.Now().Add(time.Second/2).Truncate(time.Second).Add(time.Second))) // to the window's end
+		for i, k := range readDepthEach(insts, time.Until(time.Now().Add(time.Second/2).Truncate(time.Second).Add(time.Second))) { // to the window's end
+			each[i] += k
+			sent += k
+		}
 	}
 	b.StopTimer()
+	// The spread of the shares: Jain's index over what each instance sent (goal >= 0.9).
+	b.ReportMetric(jain(each), "fairness")
 	// The limit is per 1 s window aligned to the clock: each iteration had one.
 	windows := float64(b.N)
 	st := x.sim.Stats()
@@ -119,5 +125,23 @@ func BenchmarkFleetGoodput(b *testing.B) {
 	}
 	if coldSent > 0 {
 		b.ReportMetric(float64(coldRTT)/float64(coldSent), "cold-rtt/req")
+	}
+}
+
+// TestFleetSharesAreFair: five instances reading as fast as they can through one shared
+// budget end with equal shares: Jain's fairness index of what each sent is at least 0.9 over
+// three windows, after one to converge.
+func TestFleetSharesAreFair(t *testing.T) {
+	rdb, prefix := fleettest.Require(t)
+	x := newExchange(t, 60)
+	const n = 5
+	var insts []*instance
+	for i := range n {
+		insts = append(insts, newInstance(t, rdb, prefix, fmt.Sprint("f", i), n, x, instanceOpts{}))
+	}
+	readDepth(insts, time.Second)
+	each := readDepthEach(insts, 3*time.Second)
+	if j := jain(each); j < 0.9 {
+		t.Fatalf("shares %v: fairness %.3f, want >= 0.9", each, j)
 	}
 }

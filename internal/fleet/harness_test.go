@@ -199,23 +199,50 @@ const depthLimit = 1001
 // readDepth has six goroutines per instance read BTCUSDT's depth (depthLimit, weight 250)
 // back to back for d, and returns how many reads succeeded.
 func readDepth(insts []*instance, d time.Duration) int64 {
+	var sum int64
+	for _, n := range readDepthEach(insts, d) {
+		sum += n
+	}
+	return sum
+}
+
+// readDepthEach is readDepth by instance: what each sent.
+func readDepthEach(insts []*instance, d time.Duration) []int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	var sent atomic.Int64
+	sent := make([]atomic.Int64, len(insts))
 	var wg sync.WaitGroup
-	for _, in := range insts {
+	for i, in := range insts {
 		for range 6 {
 			wg.Go(func() {
 				for ctx.Err() == nil {
 					if _, err := in.c.Depth(ctx, "BTCUSDT", depthLimit); err == nil {
-						sent.Add(1)
+						sent[i].Add(1)
 					}
 				}
 			})
 		}
 	}
 	wg.Wait()
-	return sent.Load()
+	out := make([]int64, len(insts))
+	for i := range sent {
+		out[i] = sent[i].Load()
+	}
+	return out
+}
+
+// jain is Jain's fairness index of the shares xs: 1 when all are equal, 1/n when one
+// instance has everything.
+func jain(xs []int64) float64 {
+	var sum, sq float64
+	for _, x := range xs {
+		sum += float64(x)
+		sq += float64(x) * float64(x)
+	}
+	if sq == 0 {
+		return 1
+	}
+	return sum * sum / (float64(len(xs)) * sq)
 }
 
 // eventually polls cond until it holds or the deadline passes.
