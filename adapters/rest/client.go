@@ -40,6 +40,21 @@ const (
 // sense. For a read it is a transient failure; for a write it leaves the outcome unknown.
 var ErrMalformedAnswer = errors.New("malformed answer")
 
+// ErrRedirect matches an answer that redirected the request elsewhere: never followed, so
+// the credentials and the signed body stay with the exchange's host. For a write the outcome
+// is unknown (scheduler.Classify), for a read it is transient.
+var ErrRedirect = errors.New("redirect refused")
+
+// redirectTarget is a Location's scheme, host and path: its query may carry a signature.
+func redirectTarget(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil || loc == "" {
+		return "an unreadable location"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
 // Config configures a Client. Zero values take the defaults above.
 type Config struct {
 	// Name is the exchange's name, prefixed to errors ("bybit").
@@ -314,6 +329,10 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 		raw = nil
 	}
 	c.cfg.Classify(Answer{Endpoint: call.Endpoint, Method: call.Method, Status: resp.StatusCode, Header: resp.Header, Body: raw, Write: call.Write, Now: now}, &out)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && out.Err == nil {
+		// Not followed (New's redirect policy): say where it pointed, without its query.
+		out.Err = fmt.Errorf("%s: %s %s: %w to %s", c.cfg.Name, call.Method, call.Endpoint, ErrRedirect, redirectTarget(resp.Header.Get("Location")))
+	}
 	if success && out.Class == scheduler.ClassNone && out.Err == nil && call.Parse != nil {
 		if perr := call.Parse(raw); perr != nil {
 			// An endpoint fault, not a platform outage: the scheduler counts it per endpoint.

@@ -79,6 +79,9 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	if scheduler.Classify(out, true) == scheduler.ClassNone {
 		t.Fatal("a redirect answered to a write passed as success")
 	}
+	if !errors.Is(out.Err, rest.ErrRedirect) || !strings.Contains(out.Err.Error(), other.URL+"/steal") || strings.Contains(out.Err.Error(), "s3cr3t") {
+		t.Fatalf("the error must name the target (not its query): %v", out.Err)
+	}
 }
 
 // A success larger than MaxBody is malformed: unknown for a write, transient for a read.

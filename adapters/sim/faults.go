@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,11 @@ type Faults struct {
 	// must not log it, write it in a kill-switch reason or serve it on /status. Binance
 	// dialect (the X-MBX-APIKEY header).
 	EchoAPIKey bool `json:"echo_api_key"`
+	// RedirectTo, if set, answers every matching request (Paths, Methods) of any dialect
+	// with 307 Temporary Redirect to this origin plus the request's path and query, without
+	// applying it: a compromised edge or proxy steering a signed request elsewhere. A
+	// client must not follow it (its key and signed body would reach that host).
+	RedirectTo string `json:"redirect_to"`
 	// Paths limits the faults to these paths (e.g. "/api/v3/order"); empty means every
 	// /api/ path.
 	Paths []string `json:"paths"`
@@ -98,6 +104,11 @@ func (f Faults) Validate() error {
 			return fmt.Errorf("faults: %s: want a fraction in [0, 1], got %v", r.name, r.v)
 		}
 		sum += r.v
+	}
+	if f.RedirectTo != "" {
+		if u, err := url.Parse(f.RedirectTo); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("faults: redirect_to: want an http(s) origin, got %q", f.RedirectTo)
+		}
 	}
 	switch {
 	case sum > 1:

@@ -3,10 +3,12 @@ package sim_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keelbot/keel/adapters/sim"
 	"github.com/shopspring/decimal"
 )
 
@@ -110,5 +112,32 @@ func TestHostileFaultsRefusedNamingTheField(t *testing.T) {
 		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), want) {
 			t.Errorf("%s: %d %s, want 400 naming %s", body, r.status, r.body, want)
 		}
+	}
+}
+
+// The redirect fault answers the matching requests of any dialect with a 307 to the other
+// origin, keeping path and query, and applies nothing; a bad origin is refused by name.
+func TestFaultRedirect(t *testing.T) {
+	for _, dialect := range sim.Dialects() {
+		s, err := sim.New(sim.Config{Dialect: dialect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(s)
+		s.SetFaults(sim.Faults{RedirectTo: "http://elsewhere.invalid", Paths: []string{"/x/y"}})
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Get(srv.URL + "/x/y?a=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != "http://elsewhere.invalid/x/y?a=1" {
+			t.Fatalf("%s: %d %q", dialect, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		srv.Close()
+		s.Close()
+	}
+	if err := (sim.Faults{RedirectTo: "ftp://x"}).Validate(); err == nil || !strings.Contains(err.Error(), "redirect_to") {
+		t.Fatalf("a bad redirect_to: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -193,6 +194,9 @@ func ok(body any) reply { return reply{status: http.StatusOK, body: body} }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(r.URL.Path) >= 5 && r.URL.Path[:5] == "/sim/" {
 		s.serveAdmin(w, r)
+		return
+	}
+	if s.redirected(w, r) {
 		return
 	}
 	if s.dialect.serve != nil {
@@ -418,4 +422,21 @@ func (s *Server) wait(ctx context.Context, d time.Duration) bool {
 	case <-s.closing:
 		return false
 	}
+}
+
+// redirected answers r with the RedirectTo fault's 307, counted in the stats, when it applies.
+func (s *Server) redirected(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	f := s.faults
+	if f.RedirectTo == "" || !f.applies(r.Method, r.URL.Path) {
+		s.mu.Unlock()
+		return false
+	}
+	ep := s.stats.endpoint(r.Method + " " + r.URL.Path)
+	ep.Requests++
+	s.stats.total.Requests++
+	s.mu.Unlock()
+	target := strings.TrimRight(f.RedirectTo, "/") + r.URL.RequestURI()
+	http.Redirect(w, r, target, http.StatusTemporaryRedirect)
+	return true
 }
