@@ -138,8 +138,8 @@ func (c *Client) do(ctx context.Context, cl call) (scheduler.Outcome, error) {
 	return c.rest.Do(ctx, rest.Call{
 		Endpoint: cl.ep.path, Method: cl.ep.method, Bucket: cl.ep.bucket, Priority: cl.priority,
 		Costs: cl.ep.costs(), Write: cl.ep.write, Cancel: cl.ep.cancel, IdempotencyKey: cl.key, RetrySafe: cl.retry,
-		Sending: cl.sending,
-		Build:   func(ctx context.Context) (*http.Request, error) { return c.build(ctx, cl, query) },
+		Sending: cl.sending, MaxBody: cl.ep.maxBody(),
+		Build: func(ctx context.Context) (*http.Request, error) { return c.build(ctx, cl, query) },
 		Parse: func(body []byte) error {
 			env, err := parseEnvelope(body)
 			if err != nil {

@@ -139,3 +139,23 @@ func (ep endpoint) costs() []scheduler.Cost {
 	}
 	return c
 }
+
+// Answer size bounds (rest.Call.MaxBody): every answer is read into memory before it is
+// parsed, so the bound is what a hostile or broken answer can cost, sized to what the
+// endpoint returns at its largest with a wide margin. A larger answer is malformed.
+const (
+	bodySmall = 64 << 10 // server time, one ticker, an order acknowledgement, fee rates
+	bodyList  = 4 << 20  // an order book of 1000 levels a side, a page of orders or fills, balances
+	bodyLarge = 16 << 20 // every spot instrument's rules
+)
+
+// maxBody is ep's answer size bound.
+func (ep endpoint) maxBody() int64 {
+	switch ep.path {
+	case epInstruments.path:
+		return bodyLarge
+	case epOrderbook.path, epWallet.path, epRealtime.path, epHistory.path, epExecutions.path, epCancelAll.path:
+		return bodyList
+	}
+	return bodySmall
+}

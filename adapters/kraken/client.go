@@ -181,7 +181,8 @@ func (c *Client) do(ctx context.Context, cl call) (scheduler.Outcome, error) {
 		costs = cl.ep.costs()
 	}
 	rc := rest.Call{Endpoint: cl.ep.path, Method: cl.ep.method, Bucket: cl.ep.bucket, Priority: cl.priority,
-		Costs: costs, Write: cl.ep.write, Cancel: cl.ep.cancel, IdempotencyKey: cl.key, RetrySafe: cl.retry, Parse: cl.parse}
+		Costs: costs, Write: cl.ep.write, Cancel: cl.ep.cancel, IdempotencyKey: cl.key, RetrySafe: cl.retry, Parse: cl.parse,
+		MaxBody: cl.ep.maxBody()}
 	if !cl.ep.private {
 		rc.Build = func(ctx context.Context) (*http.Request, error) {
 			return http.NewRequestWithContext(ctx, http.MethodGet, c.rest.URL(cl.ep.path, cl.params.Encode()), nil)

@@ -113,3 +113,24 @@ func CancelCost(age time.Duration) int64 {
 
 // addOrderCost is AddOrder's fixed trading-engine cost.
 const addOrderCost = 1
+
+// Answer size bounds (rest.Call.MaxBody): every answer is read into memory before it is
+// parsed, so the bound is what a hostile or broken answer can cost, sized to what the
+// endpoint returns at its largest with a wide margin. A larger answer is malformed.
+const (
+	bodySmall = 64 << 10 // server time, one ticker, an order's placement or cancel
+	bodyList  = 4 << 20  // a depth snapshot, balances, a page of orders or trades, fees
+	bodyLarge = 16 << 20 // every asset and every pair's rules
+)
+
+// maxBody is ep's answer size bound.
+func (ep endpoint) maxBody() int64 {
+	switch ep.path {
+	case epAssets.path, epAssetPairs.path:
+		return bodyLarge
+	case epDepth.path, epBalanceEx.path, epOpenOrders.path, epClosedOrders.path, epQueryOrders.path,
+		epTradesHistory.path, epTradeVolume.path:
+		return bodyList
+	}
+	return bodySmall
+}
