@@ -17,6 +17,8 @@ type ipState struct {
 	violations  int
 	bannedUntil time.Time
 	bans        int // how many bans so far; each doubles the next
+	// banHits counts requests received while banned (see Server.SetRebanAfter).
+	banHits int
 }
 
 // requires that s.mu is held.
@@ -51,6 +53,7 @@ func (s *Server) ban(st *ipState, now time.Time, d time.Duration) time.Time {
 	st.bans++
 	st.bannedUntil = now.Add(d)
 	st.violations = 0
+	st.banHits = 0
 	st.retryUntil = time.Time{}
 	return st.bannedUntil
 }
@@ -61,6 +64,15 @@ func (s *Server) ban(st *ipState, now time.Time, d time.Duration) time.Time {
 // requires that s.mu is held.
 func (s *Server) checkBackoff(st *ipState, now time.Time, ep *endpointStats) (*apiError, int64) {
 	if now.Before(st.bannedUntil) {
+		st.banHits++
+		if s.rebanAfter > 0 && st.banHits >= s.rebanAfter {
+			// A client that keeps knocking during its ban is a repeat offender: the ban
+			// grows to the next step of the escalation, starting now.
+			until := s.ban(st, now, 0)
+			s.stats.bans++
+			ep.Bans++
+			s.cfg.Logger.Warn().Str("event", "ip_banned").Time("until", until).Int("bans", st.bans).Msg("sim: IP ban extended for requests during the ban")
+		}
 		return errBanned(st.bannedUntil.UnixMilli()), retryAfter(now, st.bannedUntil)
 	}
 	if now.Before(st.retryUntil) {
@@ -105,4 +117,14 @@ func (s *Server) authFailed(acct *account, now time.Time) {
 		ks.disabled = true
 		s.cfg.Logger.Warn().Str("event", "key_disabled").Int("failures", len(ks.failures)).Msg("sim: API key disabled after repeated auth failures")
 	}
+}
+
+// SetRebanAfter makes an IP that sends n requests while banned banned again at once for the
+// next, doubled step of the escalation (Binance: bans "scale in duration for repeat
+// offenders"); 0 (the default) leaves a ban as it was set. keel certify turns it on so a
+// client that ignores a 418 is seen to make its ban grow.
+func (s *Server) SetRebanAfter(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rebanAfter = max(n, 0)
 }

@@ -29,6 +29,7 @@ type Server struct {
 	mu          sync.Mutex
 	rng         *rand.Rand
 	offset      time.Duration // admin clock offset added to the server's time
+	rebanAfter  int           // SetRebanAfter; 0: a ban is never extended by requests during it
 	markets     map[string]*market
 	marketOrder []string
 	accounts    map[string]*account // by API key

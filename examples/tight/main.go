@@ -6,12 +6,14 @@ package main
 
 import (
 	"context"
+	"os"
 
 	_ "github.com/keelbot/keel/adapters/exchanges" // every exchange and the simulator: pick with exchange.name
 
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/certify"
 	"github.com/keelbot/keel/runtime"
 	"github.com/keelbot/keel/strategy"
 )
@@ -46,4 +48,10 @@ func (t *Tight) OnEvent(ctx context.Context, ev strategy.Event) error {
 	return err
 }
 
-func main() { runtime.Main(strategy.Module("tight", New)) }
+func main() {
+	mod := strategy.Module("tight", New)
+	if certify.Requested(os.Args) { // go run ./examples/tight certify --config examples/tight/tight.yaml
+		os.Exit(certify.Command(os.Args[2:], os.Stdout, os.Stderr, mod))
+	}
+	runtime.Main(mod)
+}

@@ -43,6 +43,8 @@ var rules = map[string]rule{
 	// exchange.name names from the registry and links no exchange itself.
 	"runtime": {keel: []string{"clock", "jitter", "scheduler", "idempotency", "killswitch", "adapters", "orders", "strategy", "internal", "configs"},
 		notKeel: []string{"adapters/binance", "adapters/bybit", "adapters/kraken", "adapters/coinbase", "adapters/sim", "adapters/exchanges"}},
+	// certify composes the runtime with the simulator to put a bot through incidents.
+	"certify":  {keel: []string{""}},
 	"examples": {keel: []string{""}},
 	"cmd":      {keel: []string{""}},
 	// internal packages serve everyone, so they may import no public keel package.

@@ -1,0 +1,246 @@
+package certify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keelbot/keel/adapters/sim"
+	"github.com/keelbot/keel/clock"
+)
+
+// harness is what a scenario drives: the simulator of one run and what it recorded.
+type harness struct {
+	o   Options
+	srv *sim.Server
+	clk clock.Clock
+	// keyDisabled is the simulator's verdict on the key before the scenario refused it itself
+	// (clock-drift); nil means read it at the end.
+	keyDisabled *bool
+	// marks are stats snapshots by name, taken by the scenario.
+	marks map[string]sim.Stats
+	// trips reads the kill-switch trips logged so far (nil for the naive client);
+	// tripsBefore is how many there were when the scenario refused the key.
+	trips       func() []string
+	tripsBefore int
+}
+
+func (h *harness) sleep(ctx context.Context, d time.Duration) { clock.Sleep(ctx, h.clk, d) }
+
+func (h *harness) mark(name string) { h.marks[name] = h.srv.Stats() }
+
+// atLeast is d scaled, but never shorter than min: a bot's own timers (backoff, ticks) are not
+// scaled, so an incident must last long enough for it to meet the incident at all.
+func (h *harness) atLeast(d, min time.Duration) time.Duration { return max(scaled(h.o, d), min) }
+
+// scenario is one incident: how it is injected, what the bot's log should let an operator
+// see, and the pass criteria.
+type scenario struct {
+	name string
+	// env adds KEEL_ settings to the bot's run (e.g. polling instead of streams).
+	env []string
+	// inject applies the incident to h.srv and returns when it is over.
+	inject func(ctx context.Context, h *harness)
+	// naive is the naive client's workload under the same incident.
+	naive naiveWorkload
+	// judge sets r.Pass and r.Why for the bot's run.
+	judge func(h *harness, r *Row)
+	// query is the operator's jq line; match and fields are the same selection in Go.
+	query  string
+	match  func(ev map[string]any) bool
+	fields []string
+}
+
+var scenarios = []scenario{
+	{
+		name: "retry-burst",
+		env:  []string{"KEEL_MARKET_STREAMS=false", "KEEL_MARKET_POLL_INTERVAL=50ms"},
+		inject: func(ctx context.Context, h *harness) {
+			h.srv.SetFaults(sim.Faults{ErrorRate: 0.3, ErrorStatus: 429, Methods: []string{"GET"}})
+			h.sleep(ctx, 3*time.Second)
+			h.srv.SetFaults(sim.Faults{})
+			h.sleep(ctx, time.Second)
+		},
+		naive:  naiveReads,
+		judge:  func(h *harness, r *Row) { noAbuse(r) },
+		query:  `jq -c 'select(.failure_class=="rate_limit") | {ts,rate_limit_bucket,endpoint,status,weight,retry_after_ms}' keel.log`,
+		match:  func(ev map[string]any) bool { return ev["failure_class"] == "rate_limit" },
+		fields: []string{"ts", "rate_limit_bucket", "endpoint", "status", "weight", "retry_after_ms"},
+	},
+	{
+		name: "invalid-requests",
+		inject: func(ctx context.Context, h *harness) {
+			h.mark("before")
+			_ = h.srv.SetTradingDisabled(sim.DefaultAPIKey, true)
+			h.sleep(ctx, 4*time.Second)
+			_ = h.srv.SetTradingDisabled(sim.DefaultAPIKey, false)
+			h.mark("after")
+		},
+		naive: naiveOrders,
+		judge: func(h *harness, r *Row) {
+			sent := h.marks["after"].Endpoints[orderEndpoint].Requests - h.marks["before"].Endpoints[orderEndpoint].Requests
+			if !noAbuse(r) {
+				return
+			}
+			if sent > 3 {
+				r.Pass, r.Why = false, fmt.Sprintf("%d refused orders reached the exchange, want at most 3 (orders.validation_guard)", sent)
+				return
+			}
+			r.Why = fmt.Sprintf("%d refused orders reached the exchange (at most 3)", sent)
+		},
+		query:  `jq -c 'select(.event=="validation_guard") | {ts,state,strategy,symbol,error_code,rejections,until}' keel.log`,
+		match:  func(ev map[string]any) bool { return ev["event"] == "validation_guard" },
+		fields: []string{"ts", "state", "strategy", "symbol", "error_code", "rejections", "until"},
+	},
+	{
+		name: "clock-drift",
+		inject: func(ctx context.Context, h *harness) {
+			h.srv.SetClockOffset(-3 * time.Second)
+			h.sleep(ctx, 1500*time.Millisecond)
+			h.srv.SetClockOffset(-3500 * time.Millisecond)
+			h.sleep(ctx, 1500*time.Millisecond)
+			disabled := h.srv.KeyDisabled(sim.DefaultAPIKey)
+			h.keyDisabled = &disabled
+			if h.trips != nil {
+				h.tripsBefore = len(h.trips())
+			}
+			h.mark("revoked")
+			_ = h.srv.RevokeKey(sim.DefaultAPIKey)
+			h.sleep(ctx, 2*time.Second)
+			h.mark("end")
+		},
+		naive: naiveSigned,
+		judge: func(h *harness, r *Row) {
+			if !noAbuse(r) {
+				return
+			}
+			after := h.marks["end"].Total.AuthFailures - h.marks["revoked"].Total.AuthFailures
+			switch {
+			case h.tripsBefore > 0:
+				r.Pass, r.Why = false, "the clock drift alone tripped the kill switch: "+r.Trips[0]
+			case len(r.Trips) == 0:
+				r.Pass, r.Why = false, "the key was refused and the kill switch did not trip"
+			case after > 3:
+				r.Pass, r.Why = false, fmt.Sprintf("%d signed requests were refused after the key was, want at most 3 (no retries of auth failures)", after)
+			default:
+				r.Why = fmt.Sprintf("drift absorbed; %d signed request(s) after the refusal, then halted", after)
+			}
+		},
+		query: `jq -c 'select(.event=="kill_switch_trip" or .event=="clock_offset") | {ts,event,offset_ms,endpoint,reason}' keel.log`,
+		match: func(ev map[string]any) bool {
+			return ev["event"] == "kill_switch_trip" || ev["event"] == "clock_offset"
+		},
+		fields: []string{"ts", "event", "offset_ms", "endpoint", "reason"},
+	},
+	{
+		name: "outage",
+		inject: func(ctx context.Context, h *harness) {
+			h.srv.SetFaults(sim.Faults{ErrorRate: 0.6, ErrorStatus: 503, TimeoutRate: 0.3})
+			h.sleep(ctx, h.atLeast(time.Minute, 3*time.Second))
+			h.srv.SetFaults(sim.Faults{})
+			h.sleep(ctx, time.Second)
+		},
+		naive: naiveReads,
+		judge: func(h *harness, r *Row) {
+			if !noAbuse(r) {
+				return
+			}
+			if limit := r.FirstAttempts/4 + 3; r.Retries > limit {
+				r.Pass, r.Why = false, fmt.Sprintf("%d retries for %d first attempts, want at most %d", r.Retries, r.FirstAttempts, limit)
+				return
+			}
+			r.Why = fmt.Sprintf("retry amplification %.2f", amplification(r))
+		},
+		query: `jq -c 'select(.failure_class=="transient" or .event=="breaker_probe") | {ts,event,endpoint,status,breaker,error_message}' keel.log`,
+		match: func(ev map[string]any) bool {
+			return ev["failure_class"] == "transient" || ev["event"] == "breaker_probe"
+		},
+		fields: []string{"ts", "event", "endpoint", "status", "breaker", "error_message"},
+	},
+	{
+		name: "waf-ban",
+		inject: func(ctx context.Context, h *harness) {
+			h.srv.SetRebanAfter(5)
+			h.srv.SetFaults(sim.Faults{ErrorRate: 1, ErrorStatus: 403})
+			h.sleep(ctx, h.atLeast(30*time.Second, time.Second))
+			h.srv.SetFaults(sim.Faults{})
+			ban := h.atLeast(2*time.Minute, 2*time.Second)
+			h.srv.Ban("127.0.0.1", ban)
+			h.sleep(ctx, ban)
+			h.mark("ban_end")
+			h.sleep(ctx, 3*time.Second)
+			h.mark("end")
+		},
+		naive: naiveReads,
+		judge: func(h *harness, r *Row) {
+			if r.KeyDisabled {
+				r.Pass, r.Why = false, "the key was disabled"
+				return
+			}
+			if r.Bans > 1 {
+				r.Pass, r.Why = false, fmt.Sprintf("the ban grew: %d bans, want only the injected one", r.Bans)
+				return
+			}
+			resumed := h.marks["end"].Total.Requests - h.marks["ban_end"].Total.Requests
+			if resumed == 0 {
+				r.Pass, r.Why = false, "no request after the ban ended: the bot did not resume"
+				return
+			}
+			r.Pass, r.Why = true, fmt.Sprintf("held through the ban (%d answers 418), resumed with %d requests", r.Status418, resumed)
+		},
+		query:  `jq -c 'select(.status==418 or .status==403) | {ts,endpoint,status,retry_after_ms,error_message}' keel.log`,
+		match:  func(ev map[string]any) bool { return ev["status"] == 418.0 || ev["status"] == 403.0 },
+		fields: []string{"ts", "endpoint", "status", "retry_after_ms", "error_message"},
+	},
+}
+
+const orderEndpoint = "POST /api/v3/order"
+
+// noAbuse fails r for a ban or a disabled key and reports whether r still passes.
+func noAbuse(r *Row) bool {
+	r.Pass = true
+	switch {
+	case r.Bans > 0 || r.Status418 > 0:
+		r.Pass, r.Why = false, fmt.Sprintf("banned: %d bans, %d answers 418", r.Bans, r.Status418)
+	case r.KeyDisabled:
+		r.Pass, r.Why = false, "the simulator disabled the key for repeated auth failures"
+	default:
+		r.Why = "no ban, key enabled"
+	}
+	return r.Pass
+}
+
+func amplification(r *Row) float64 {
+	if r.FirstAttempts == 0 {
+		return 0
+	}
+	return float64(r.FirstAttempts+r.Retries) / float64(r.FirstAttempts)
+}
+
+// answer runs the scenario's query over the bot's JSON log: how many lines match, and the
+// first one projected on the query's fields.
+func (s scenario) answer(logs string) string {
+	n := 0
+	first := ""
+	for _, line := range strings.Split(logs, "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) != nil || !s.match(ev) {
+			continue
+		}
+		n++
+		if first == "" {
+			proj := map[string]any{}
+			for _, f := range s.fields {
+				proj[f] = ev[f]
+			}
+			b, _ := json.Marshal(proj)
+			first = string(b)
+		}
+	}
+	if n == 0 {
+		return "no lines"
+	}
+	return fmt.Sprintf("%d lines; first %s", n, first)
+}
