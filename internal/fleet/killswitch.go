@@ -94,12 +94,20 @@ func (b *RedisBackend) Trip(ctx context.Context, r killswitch.Reason) (killswitc
 type ResumeRecord struct {
 	Resume killswitch.Reason  `json:"resume"`
 	Lifted *killswitch.Reason `json:"lifted"`
+	// AtMS is when the resume was recorded (ms since the epoch, the resumer's clock).
+	AtMS int64 `json:"at_ms,omitempty"`
 }
 
 // lifts reports whether the record lifted the halt r.
+// A resume lifts the halt it found in Redis, and any halt issued before it: after a store
+// loss the instances may each hold a different halt (their own "store lost", one written
+// back), and an operator's resume is meant for all of them. A halt issued after the resume
+// (by another host's clock, within its skew) stays: failing closed.
 func (rec ResumeRecord) lifts(r killswitch.Reason) bool {
-	l := rec.Lifted
-	return l != nil && l.Who == r.Who && l.Why == r.Why && l.Host == r.Host && l.PID == r.PID && l.When.Equal(r.When)
+	if l := rec.Lifted; l != nil && l.Who == r.Who && l.Why == r.Why && l.Host == r.Host && l.PID == r.PID && l.When.Equal(r.When) {
+		return true
+	}
+	return rec.AtMS > 0 && !r.When.IsZero() && rec.AtMS >= r.When.UnixMilli()
 }
 
 // resumeScript deletes the halt and records the resume with the halt it lifted, atomically.
@@ -108,11 +116,11 @@ local cur = redis.call('GET', KEYS[1])
 redis.call('DEL', KEYS[1])
 local lifted = 'null'
 if cur and pcall(cjson.decode, cur) then lifted = cur end
-redis.call('SET', KEYS[2], '{"resume":' .. ARGV[1] .. ',"lifted":' .. lifted .. '}')
+redis.call('SET', KEYS[2], '{"resume":' .. ARGV[1] .. ',"lifted":' .. lifted .. ',"at_ms":' .. ARGV[2] .. '}')
 return 1`)
 
-// writeBackScript puts a vanished halt back, unless a resume record that lifted it has been
-// written since it was last seen: the check and the write are one step, so a resume landing
+// writeBackScript puts a vanished halt back, unless a resume record that lifted it (or was
+// written after it was issued, ARGV[2] ms) has been written since it was last seen: the check and the write are one step, so a resume landing
 // between an instance's read and its write-back is never undone. It returns {0, halt} when it
 // wrote the halt back, {1, halt} when a halt is already in place, {2, record} when the halt
 // was resumed.
@@ -123,6 +131,9 @@ local rec = redis.call('GET', KEYS[2])
 if rec then
   local ok, r = pcall(cjson.decode, rec)
   local okh, h = pcall(cjson.decode, ARGV[1])
+  if ok and type(r) == 'table' and tonumber(r.at_ms) and tonumber(ARGV[2]) > 0 and tonumber(r.at_ms) >= tonumber(ARGV[2]) then
+    return {2, rec}
+  end
   if ok and okh and type(r) == 'table' and type(r.lifted) == 'table' then
     local l = r.lifted
     if l.who == h.who and l.why == h.why and l.when == h.when and
@@ -141,7 +152,11 @@ func (b *RedisBackend) writeBack(ctx context.Context, held killswitch.Reason) (i
 	if err != nil {
 		return held, false, err
 	}
-	res, err := writeBackScript.run(ctx, b.rdb, []string{b.key, b.resumeKey()}, v).Slice()
+	var heldMS int64
+	if !held.When.IsZero() {
+		heldMS = held.When.UnixMilli()
+	}
+	res, err := writeBackScript.run(ctx, b.rdb, []string{b.key, b.resumeKey()}, v, heldMS).Slice()
 	if err != nil || len(res) != 2 {
 		return held, false, fmt.Errorf("killswitch: %s: write back: %v", b, err)
 	}
@@ -156,6 +171,40 @@ func (b *RedisBackend) writeBack(ctx context.Context, held killswitch.Reason) (i
 	return inForce, false, nil
 }
 
+// resumeIfScript resumes like resumeScript, but only while the halt in Redis is still the
+// one the caller read (ARGV[3]); it returns 1 when it lifted it, 0 when the halt had changed
+// or gone.
+var resumeIfScript = newScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local ok, c = pcall(cjson.decode, cur)
+local okh, h = pcall(cjson.decode, ARGV[3])
+if not (ok and okh and type(c) == 'table' and c.who == h.who and c.why == h.why and c.when == h.when) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], '{"resume":' .. ARGV[1] .. ',"lifted":' .. cur .. ',"at_ms":' .. ARGV[2] .. '}')
+return 1`)
+
+// resumeIfHeld lifts the halt held, if it is still the one in Redis, recording r.
+func (b *RedisBackend) resumeIfHeld(ctx context.Context, r, held killswitch.Reason) (bool, error) {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return false, err
+	}
+	h, err := json.Marshal(held)
+	if err != nil {
+		return false, err
+	}
+	at := r.When
+	if at.IsZero() {
+		at = time.Now()
+	}
+	n, err := resumeIfScript.run(ctx, b.rdb, []string{b.key, b.resumeKey()}, v, at.UnixMilli(), h).Int()
+	if err != nil {
+		return false, fmt.Errorf("killswitch: %s: %w", b, err)
+	}
+	return n == 1, nil
+}
+
 // Resume implements killswitch.Backend: ResumeWith with no reason.
 func (b *RedisBackend) Resume(ctx context.Context) error {
 	return b.ResumeWith(ctx, killswitch.Reason{Who: "unknown", When: time.Now(), Why: "no reason given"})
@@ -167,7 +216,11 @@ func (b *RedisBackend) ResumeWith(ctx context.Context, r killswitch.Reason) erro
 	if err != nil {
 		return err
 	}
-	if err := resumeScript.run(ctx, b.rdb, []string{b.key, b.resumeKey()}, v).Err(); err != nil {
+	at := r.When
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if err := resumeScript.run(ctx, b.rdb, []string{b.key, b.resumeKey()}, v, at.UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("killswitch: %s: %w", b, err)
 	}
 	return nil
@@ -291,7 +344,9 @@ func (b *SyncedBackend) Load(ctx context.Context) (killswitch.Status, error) {
 		b.agreed, b.known = true, &rs.Reason
 		return fs, nil
 	case rs.Halted && b.agreed: // the file was deleted here: resume the fleet
-		if err := b.redis.ResumeWith(ctx, b.fileResume()); err != nil {
+		// Only the halt just read: if a resume (or another halt) landed since, the next load
+		// follows it instead, so a `keel resume` is never overwritten by its own file deletion.
+		if lifted, err := b.redis.resumeIfHeld(ctx, b.fileResume(), rs.Reason); err != nil || !lifted {
 			return rs, nil
 		}
 		b.agreed, b.known = false, nil
