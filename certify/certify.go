@@ -44,6 +44,9 @@
 //     the simulator extending a ban that is knocked on 5 times. Pass: the ban is never
 //     extended (exactly the one injected), and the bot sends requests again after it ends.
 //
+// The scheduler's backoff.ban_pause and ban_pause_cap stand for the exchange's shortest ban, so they are
+// scaled with the simulator's time; the bot's own timers (backoff, breakers) are not.
+//
 // Not yet implemented: deploy-burst (5 instances, fleet store), reconnect-storm, hot-endpoint.
 package certify
 

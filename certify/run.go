@@ -16,7 +16,20 @@ import (
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/internal/syncbuf"
 	"github.com/keelbot/keel/runtime"
+	"github.com/keelbot/keel/scheduler"
 )
+
+// scaledBanPause scales the scheduler's ban pause (how long an IP ban without a stated length
+// is held, doubled on repeats up to its cap) by the time scale: its defaults stand for the
+// exchange's shortest documented ban (2 minutes on Binance), and the simulator's bans run
+// time-scale faster. The bot's own timers (backoff, breakers' open_for) are not scaled.
+func scaledBanPause(o Options) []string {
+	b := scheduler.Config{}.Effective().Backoff
+	return []string{
+		"KEEL_SCHEDULER_BACKOFF_BAN_PAUSE=" + scaled(o, b.BanPause).String(),
+		"KEEL_SCHEDULER_BACKOFF_BAN_PAUSE_CAP=" + scaled(o, b.BanPauseCap).String(),
+	}
+}
 
 // runKeel runs the bot (the runtime and modules, with o's config) under s on its embedded
 // simulator and measures what the simulator saw.
@@ -40,6 +53,7 @@ func runKeel(ctx context.Context, o Options, s scenario, modules []fx.Option) Ro
 	if o.Dialect != "" {
 		env = append(env, "KEEL_EXCHANGE_DIALECT="+o.Dialect)
 	}
+	env = append(env, scaledBanPause(o)...)
 	env = append(env, s.env...)
 	logs := &syncbuf.Buffer{}
 	var ex adapters.Exchange
