@@ -35,7 +35,7 @@
 //     invalid order over and over would be refused). Pass: at most 3 refused orders reach the
 //     exchange (the validation guard's budget), no ban, key not disabled.
 //   - clock-drift: the exchange's clock jumps 3 s behind the host's and drifts 0.5 s further;
-//     then the key is refused (-2015, as a wrong secret is). Pass: the key is never disabled
+//     then a signing bug: the exchange's secret changes under the bot (-1022). Pass: the key is never disabled
 //     by the simulator during the drift, no ban, and after the refusal the kill switch trips
 //     naming the auth failure with at most 3 signed requests sent after it.
 //   - deploy-burst: five instances of the bot start within 100 ms against one simulator whose
