@@ -375,7 +375,12 @@ func (l *Loop) stop(ctx context.Context) error {
 	}
 	if ready && l.cfg.Shutdown.CancelOpenOrders {
 		if err := l.orders.CancelAll(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("runtime: cancelling open orders on shutdown: %w", err))
+			// Not every order could be cancelled, or the open orders could not be listed (after
+			// an auth trip the listing is refused): whether any may be live is the journal's
+			// to say, so a halted bot with nothing open still exits 0.
+			if err := l.flatAfterFailedCancel(ctx, err); err != nil {
+				errs = append(errs, err)
+			}
 		} else {
 			l.log.Info().Msg("open orders cancelled on shutdown")
 		}
