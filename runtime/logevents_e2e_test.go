@@ -93,3 +93,30 @@ func TestStreamEventsAreLogged(t *testing.T) {
 		return ev["reason"] == "retry" && ev["error_message"] == "" && ev["weight"] == 5.0
 	})
 }
+
+// TestClockOffsetIsLoggedAtStartAndWhenItMoves: the bot logs the exchange's clock offset at
+// its first measure, and, measuring it every market.clock_check, again once it moved by more
+// than 100 ms (the simulator's clock stepped 400 ms ahead), with the offset it moved from; a
+// move under 100 ms (a further 50 ms) is not logged.
+func TestClockOffsetIsLoggedAtStartAndWhenItMoves(t *testing.T) {
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir, "KEEL_MARKET_CLOCK_CHECK=100ms"), "probe")
+	defer b.app.RequireStop()
+	first := b.waitEvent(t, "clock_offset", 10*time.Second, nil)
+	hasFields(t, first, "ts", "bot_instance_id", "exchange", "offset_ms")
+	if off := first["offset_ms"].(float64); math.Abs(off) > 50 || first["previous_offset_ms"] != nil {
+		t.Fatalf("first clock_offset %v, want the loopback simulator within 50 ms and no previous offset", first)
+	}
+	b.sim.SetClockOffset(400 * time.Millisecond)
+	moved := b.waitEvent(t, "clock_offset", 10*time.Second, func(ev map[string]any) bool { return ev["previous_offset_ms"] != nil })
+	if off := moved["offset_ms"].(float64); math.Abs(off-400) > 50 || moved["previous_offset_ms"] != first["offset_ms"] {
+		t.Fatalf("clock_offset after a 400 ms step %v, want ~400 ms from %v", moved, first["offset_ms"])
+	}
+	b.sim.SetClockOffset(450 * time.Millisecond)
+	checks := func() int64 { return b.sim.Stats().Endpoints["GET /api/v3/time"].Requests }
+	after := checks()
+	b.eventually(t, "three more clock checks", 10*time.Second, func() bool { return checks() >= after+3 })
+	if n := len(namedEvents(b.logs.String(), "clock_offset")); n != 2 {
+		t.Fatalf("%d clock_offset events, want 2: a 50 ms move is not news", n)
+	}
+}
