@@ -124,6 +124,10 @@ type Embedded struct {
 // ExchangeConfig.URL (that simulator belongs to whoever started it).
 func (e *Embedded) Server() *Server { return e.srv }
 
+// Unwrap is the dialect's adapter, for what the runtime looks for beyond the Exchange
+// interface (its server-time read for clock checks and breaker probes).
+func (e *Embedded) Unwrap() adapters.Exchange { return e.Exchange }
+
 // embeddedAccount is Embedded over an adapter that also reads fees and account standing.
 type embeddedAccount struct {
 	*Embedded
