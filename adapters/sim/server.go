@@ -40,7 +40,8 @@ type Server struct {
 	nextTradeID int64
 	faults      Faults
 	stats       stats
-	hub         *wsHub // WebSocket streams and API (ws_streams.go)
+	hub         *wsHub                 // WebSocket streams and API (ws_streams.go)
+	klineSent   map[string]*klineState // by kline stream name (ws_klines.go)
 	dialect     dialect
 	// dialectState is the dialect's own state (dialect.state), nil for Binance's.
 	dialectState any
