@@ -82,7 +82,7 @@ func (l *Loop) runStreams(ctx context.Context) {
 		return
 	}
 	client := l.ex
-	lim := l.connectionLimiter()
+	lim := l.wsLimiter()
 	seed := l.rng.Uint64()
 	opts := adapters.StreamOptions{Limiter: lim, Clock: l.clk, Seed: seed}
 	var wg sync.WaitGroup
@@ -145,6 +145,13 @@ func (l *Loop) runStreams(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// wsLimiter is the one connection limiter of every stream of the bot (market, user data,
+// candles): the exchange counts attempts per IP, whichever stream makes them.
+func (l *Loop) wsLimiter() stream.AttemptLimiter {
+	l.wsOnce.Do(func() { l.wsLim = l.connectionLimiter() })
+	return l.wsLim
 }
 
 // connectionLimiter caps WebSocket connection attempts: the exchange counts them per IP, so
