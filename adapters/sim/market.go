@@ -21,9 +21,11 @@ type market struct {
 	ticks                    int64 // current price in ticks
 	floorTicks               int64 // the walk never goes below this
 	rng                      *rand.Rand
-	lastStep                 time.Time // start of the walk step the price belongs to
-	stepAt                   time.Time // the time of the step being taken (its trade's time)
-	tape                     tape      // the public trades as bars (candles.go)
+	lastStep                 time.Time       // start of the walk step the price belongs to
+	stepAt                   time.Time       // the time of the step being taken (its trade's time)
+	tape                     tape            // the public trades as bars (candles.go)
+	replay                   *replayPath     // recorded candles instead of the walk (replay.go)
+	replayQty                decimal.Decimal // the quantity of the replay point being played
 	updateID                 int64
 	open                     []*order   // resting orders, oldest first
 	depth                    streamBook // shape, diff tracking and stream state (ws_book.go)
@@ -71,6 +73,10 @@ func (m *market) price() decimal.Decimal { return m.tick.Mul(decimal.NewFromInt(
 // through visit so resting orders can fill at the price that crossed them. A server idle for
 // long catches up at most maxSteps steps.
 func (m *market) walk(now time.Time, interval time.Duration, visit func()) {
+	if m.replay != nil {
+		m.replayTo(now, visit)
+		return
+	}
 	const maxSteps = 10000
 	n := int64(now.Sub(m.lastStep) / interval)
 	if n <= 0 {

@@ -61,7 +61,11 @@ func (m *market) touch(trade bool) {
 	if trade {
 		m.depth.tradeID++
 		prev := m.tape.lastTicks
-		wt := walkTrade{id: m.depth.tradeID, ticks: m.ticks, qty: m.baseQty(), buyer: m.ticks < prev, at: m.stepAt}
+		qty := m.baseQty()
+		if m.replay != nil {
+			qty = m.replayQty
+		}
+		wt := walkTrade{id: m.depth.tradeID, ticks: m.ticks, qty: qty, buyer: m.ticks < prev, at: m.stepAt}
 		m.depth.trades = append(m.depth.trades, wt)
 		m.record(wt)
 		if len(m.depth.trades) > 1000 {
