@@ -87,7 +87,9 @@ func (s *Server) sync(now time.Time) {
 	streaming := s.hub.streaming()
 	for _, name := range s.marketOrder {
 		m := s.markets[name]
-		m.walk(now, s.walkInterval, func() { s.matchResting(m, now) })
+		// A resting order fills at the time of the step that crossed it, however late the
+		// catch-up runs.
+		m.walk(now, s.walkInterval, func() { s.matchResting(m, m.stepAt) })
 		if !streaming {
 			m.discardDiff()
 		}

@@ -40,8 +40,11 @@ type Server struct {
 	nextTradeID int64
 	faults      Faults
 	stats       stats
-	hub         *wsHub // WebSocket streams and API (ws_streams.go)
-	dialect     dialect
+	hub         *wsHub                 // WebSocket streams and API (ws_streams.go)
+	klineSent   map[string]*klineState // by kline stream name (ws_klines.go)
+	// orderListener hears every order change in-process (inprocess.go).
+	orderListener func(OrderEvent)
+	dialect       dialect
 	// dialectState is the dialect's own state (dialect.state), nil for Binance's.
 	dialectState any
 
@@ -76,8 +79,22 @@ func New(cfg Config) (*Server, error) {
 		s.walkInterval = time.Millisecond
 	}
 	now := s.now()
+	replays := map[string]Replay{}
+	for _, r := range cfg.Replay {
+		replays[r.Symbol] = r
+	}
 	for i, sym := range cfg.Symbols {
+		if r, ok := replays[sym.Name]; ok {
+			sym.Price = r.Candles[0].Open.String() // the book opens where the file does
+		}
 		m := newMarket(sym, cfg.Seed, i, now)
+		if r, ok := replays[sym.Name]; ok {
+			start := r.Start
+			if start.IsZero() {
+				start = now
+			}
+			m.replay = &replayPath{candles: r.Candles, start: start, scale: cfg.TimeScale}
+		}
 		m.initDepth(cfg.Streams.BookLevels)
 		s.markets[sym.Name] = m
 		s.marketOrder = append(s.marketOrder, sym.Name)

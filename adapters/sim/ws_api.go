@@ -260,6 +260,7 @@ func (h *wsHub) count(f func(*StreamStats)) {
 // TRADE, CANCELED or EXPIRED; t is the trade of a TRADE.
 // requires that s.mu is held.
 func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) {
+	s.notifyOrder(o, execType, t, now)
 	h := s.hub
 	h.mu.Lock()
 	subs := append([]userSub(nil), h.userSubs[o.acct]...)

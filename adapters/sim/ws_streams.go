@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -357,6 +358,9 @@ type streamEvent struct {
 	body    map[string]any
 	timeKey []string // fields that hold times
 	at      time.Time
+	// build, when set, makes the body for a client's time unit (times nested deeper than
+	// timeKey reaches, as in a kline's).
+	build func(micro bool) map[string]any
 }
 
 // tick computes this interval's events under s.mu and sends them.
@@ -372,9 +376,13 @@ func (h *wsHub) tick(now time.Time) {
 	h.mu.Unlock()
 	var skipped int64
 	var delayed []delayedMsg
+	klineNames := h.klineStreams()
 	s.mu.Lock()
 	snow := s.now()
 	s.sync(snow)
+	for _, e := range s.klineEvents(klineNames, snow) {
+		evs = append(evs, out{e.stream, e.ev})
+	}
 	for _, name := range s.marketOrder {
 		m := s.markets[name]
 		lower := strings.ToLower(name)
@@ -452,6 +460,14 @@ func (h *wsHub) tick(now time.Time) {
 }
 
 func (e streamEvent) encode(stream string, combined, micro bool) []byte {
+	if e.build != nil {
+		var v any = e.build(micro)
+		if combined {
+			v = map[string]any{"stream": stream, "data": v}
+		}
+		b, _ := json.Marshal(v)
+		return b
+	}
 	body := make(map[string]any, len(e.body)+2)
 	for k, v := range e.body {
 		body[k] = v
@@ -563,7 +579,32 @@ func (s *Server) validStream(name string) bool {
 	case "trade", "bookTicker", "depth@100ms":
 		return true
 	}
-	return false
+	_, _, ok = parseKlineStream(kind)
+	return ok
+}
+
+// klineStreams lists the kline streams some connection follows.
+func (h *wsHub) klineStreams() []string {
+	h.mu.Lock()
+	conns := h.connList()
+	h.mu.Unlock()
+	seen := map[string]bool{}
+	var names []string
+	for _, c := range conns {
+		if c.api {
+			continue
+		}
+		c.mu.Lock()
+		for n := range c.streams {
+			if strings.Contains(n, "@kline_") && !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+		c.mu.Unlock()
+	}
+	sort.Strings(names)
+	return names
 }
 
 // serveWS answers the WebSocket paths; false for any other path.
