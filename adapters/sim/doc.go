@@ -19,7 +19,10 @@
 // Public: GET /api/v3/ping, /api/v3/time, /api/v3/exchangeInfo, /api/v3/depth,
 // /api/v3/ticker/price, /api/v3/ticker/bookTicker, /api/v3/trades (weight 25),
 // /api/v3/klines and /api/v3/uiKlines (weight 2; candles.go and handlers_klines.go, which say
-// where Binance's docs leave the answer open and what the simulator does). Signed: GET /api/v3/account,
+// where Binance's docs leave the answer open and what the simulator does), /api/v3/ticker/24hr,
+// /api/v3/ticker (rolling window), /api/v3/avgPrice, /api/v3/historicalTrades and
+// /api/v3/aggTrades (marketdata.go: weights, shapes, and the simulator's choices where the docs
+// leave the answer open). Signed: GET /api/v3/account,
 // GET /api/v3/account/commission, POST/GET/DELETE /api/v3/order, POST /api/v3/order/test, GET/DELETE /api/v3/openOrders,
 // GET /api/v3/allOrders, GET /api/v3/myTrades, GET /api/v3/rateLimit/order, GET
 // /sapi/v1/account/apiRestrictions (weight 1: the key's scopes, Account.EnableWithdrawals and IPRestrict). The listenKey

@@ -166,24 +166,8 @@ func (s *Server) bookTicker(c *call) reply {
 	})
 }
 
-// ticker answers an object for symbol, an array for symbols or for all symbols.
+// ticker answers an object for symbol, an array for symbols or for all symbols
+// (marketdata.go's tickers, which reads symbolStatus).
 func (s *Server) ticker(c *call, one func(*market) map[string]any) reply {
-	q := c.req
-	_, single := q.values["symbol"]
-	names, aerr := s.symbolList(q)
-	if aerr != nil {
-		return fail(aerr)
-	}
-	q.accept("symbolStatus")
-	if aerr := q.unread(); aerr != nil {
-		return fail(aerr)
-	}
-	if single {
-		return ok(one(s.markets[names[0]]))
-	}
-	out := make([]map[string]any, 0, len(names))
-	for _, n := range names {
-		out = append(out, one(s.markets[n]))
-	}
-	return ok(out)
+	return s.tickers(c, nil, one)
 }
