@@ -15,15 +15,17 @@ import (
 
 // WebSocket streams, as web-socket-streams.md describes them:
 //
-//	/ws/<stream>[/<stream>...]          raw streams: each message is the event itself
-//	/stream?streams=<s1>/<s2>/...       combined: {"stream":"<name>","data":<event>}
-//	/ws-api/v3                          the WebSocket API (ws_api.go): user data stream
+//	/ws, /ws/<stream>[/<stream>...]     raw streams: each message is the event itself
+//	/stream[?streams=<s1>/<s2>/...]     combined: {"stream":"<name>","data":<event>}
+//	/ws-api/v3                          the WebSocket API (ws_api.go, ws_api_methods.go)
 //
 // Streams: <symbol>@trade (one per step of the price walk), <symbol>@bookTicker (when the best
-// bid or ask changes) and <symbol>@depth@100ms (diff updates with U/u consistent with
-// GET /api/v3/depth's lastUpdateId; ws_book.go). Symbols are lower case. timeUnit=MICROSECOND
-// in the URL makes event times microseconds. Live SUBSCRIBE, UNSUBSCRIBE and
-// LIST_SUBSCRIPTIONS messages are answered.
+// bid or ask changes), <symbol>@depth@100ms (diff updates with U/u consistent with
+// GET /api/v3/depth's lastUpdateId; ws_book.go), the klines (ws_klines.go), and @aggTrade,
+// @depth, @depth<n>[@100ms], @ticker, @miniTicker, @ticker_<w>, @avgPrice, !miniTicker@arr and
+// !ticker_<w>@arr (ws_market.go). Symbols are lower case. timeUnit=MICROSECOND in the URL makes
+// event times microseconds. SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY and
+// GET_PROPERTY are answered (ws_control.go).
 //
 // Limits ("Websocket Limits"): StreamConfig.ConnectionsPerWindow connection attempts per IP
 // per ConnectionWindow (300 per 5 minutes, time-scaled), past which the upgrade is refused
@@ -136,6 +138,8 @@ type wsHub struct {
 	wake     chan struct{}
 	userSubs map[*account][]userSub
 	wg       sync.WaitGroup
+	// market is the market streams' state between ticks (ws_market.go); guarded by s.mu.
+	market *streamState
 }
 
 type delayedMsg struct {
@@ -361,6 +365,9 @@ type streamEvent struct {
 	// build, when set, makes the body for a client's time unit (times nested deeper than
 	// timeKey reaches, as in a kline's).
 	build func(micro bool) map[string]any
+	// payload, when set, is the whole event for a client's time unit (an object or, for the
+	// all-market streams, an array; ws_market.go).
+	payload func(micro bool) any
 }
 
 // tick computes this interval's events under s.mu and sends them.
@@ -377,7 +384,11 @@ func (h *wsHub) tick(now time.Time) {
 	var skipped int64
 	var delayed []delayedMsg
 	klineNames := h.klineStreams()
+	subs := h.subscribedStreams()
 	s.mu.Lock()
+	ss := s.streamState()
+	ss.ticks++
+	slow := ss.ticks%10 == 0
 	snow := s.now()
 	s.sync(snow)
 	for _, e := range s.klineEvents(klineNames, snow) {
@@ -387,9 +398,10 @@ func (h *wsHub) tick(now time.Time) {
 		m := s.markets[name]
 		lower := strings.ToLower(name)
 		for _, t := range m.depth.trades {
-			evs = append(evs, out{lower + "@trade", streamEvent{body: map[string]any{
-				"e": "trade", "s": name, "t": t.id, "p": fmt8(m.tickPrice(t.ticks)), "q": fmt8(t.qty),
-				"m": t.buyer, "M": true}, timeKey: []string{"E", "T"}, at: snow}})
+			evs = append(evs, out{lower + "@trade", m.tradeEvent(t, snow)})
+			if subs[lower+"@aggTrade"] {
+				evs = append(evs, out{lower + "@aggTrade", m.aggTradeEvent(t, snow)})
+			}
 		}
 		m.depth.trades = m.depth.trades[:0]
 		d, ok := m.diff()
@@ -406,8 +418,10 @@ func (h *wsHub) tick(now time.Time) {
 		if mine && faults.SkipDepth > 0 {
 			faults.SkipDepth--
 			skipped++
+			s.slowDepth(m, d, true)
 			continue
 		}
+		s.slowDepth(m, d, false)
 		if d.bids == nil {
 			d.bids = []bookLevel{}
 		}
@@ -422,6 +436,9 @@ func (h *wsHub) tick(now time.Time) {
 			continue
 		}
 		evs = append(evs, out{lower + "@depth@100ms", ev})
+	}
+	for _, e := range s.marketEvents(subs, snow, slow) {
+		evs = append(evs, out{e.stream, e.ev})
 	}
 	s.mu.Unlock()
 
@@ -448,10 +465,11 @@ func (h *wsHub) tick(now time.Time) {
 			if c.api || !c.subscribed(e.stream) {
 				continue
 			}
-			key := [2]bool{c.combined, c.micro}
+			combined := c.isCombined()
+			key := [2]bool{combined, c.micro}
 			b, ok := cache[key]
 			if !ok {
-				b = e.ev.encode(e.stream, c.combined, c.micro)
+				b = e.ev.encode(e.stream, combined, c.micro)
 				cache[key] = b
 			}
 			c.push(b)
@@ -460,6 +478,14 @@ func (h *wsHub) tick(now time.Time) {
 }
 
 func (e streamEvent) encode(stream string, combined, micro bool) []byte {
+	if e.payload != nil {
+		v := e.payload(micro)
+		if combined {
+			v = map[string]any{"stream": stream, "data": v}
+		}
+		b, _ := json.Marshal(v)
+		return b
+	}
 	if e.build != nil {
 		var v any = e.build(micro)
 		if combined {
@@ -489,23 +515,23 @@ func (e streamEvent) encode(stream string, combined, micro bool) []byte {
 
 // wsConn is one WebSocket connection.
 type wsConn struct {
-	hub      *wsHub
-	c        *websocket.Conn
-	ip       string
-	api      bool
-	combined bool
-	micro    bool
-	ctx      context.Context
-	cancel   context.CancelFunc
-	send     chan []byte
+	hub    *wsHub
+	c      *websocket.Conn
+	ip     string
+	api    bool
+	micro  bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	send   chan []byte
 
-	mu      sync.Mutex
-	streams map[string]bool
-	msgWin  time.Time
-	msgs    int
-	session *account // after session.logon
-	subs    map[int]wsSub
-	nextSub int
+	mu       sync.Mutex
+	combined bool // SET_PROPERTY may change it (ws_control.go)
+	streams  map[string]bool
+	msgWin   time.Time
+	msgs     int
+	session  *account // after session.logon
+	subs     map[int]wsSub
+	nextSub  int
 }
 
 func (c *wsConn) subscribed(stream string) bool {
@@ -566,23 +592,6 @@ type wsSub struct {
 	session bool
 }
 
-// validStream reports whether name is a stream the simulator serves.
-func (s *Server) validStream(name string) bool {
-	sym, kind, ok := strings.Cut(name, "@")
-	if !ok || sym != strings.ToLower(sym) {
-		return false
-	}
-	if _, ok := s.markets[strings.ToUpper(sym)]; !ok {
-		return false
-	}
-	switch kind {
-	case "trade", "bookTicker", "depth@100ms":
-		return true
-	}
-	_, _, ok = parseKlineStream(kind)
-	return ok
-}
-
 // klineStreams lists the kline streams some connection follows.
 func (h *wsHub) klineStreams() []string {
 	h.mu.Lock()
@@ -615,6 +624,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	combined := false
 	switch {
 	case api:
+	case path == "/ws" || path == "/ws/":
 	case strings.HasPrefix(path, "/ws/"):
 		names = strings.Split(strings.TrimPrefix(path, "/ws/"), "/")
 	case path == "/stream" || path == "/stream/":
@@ -629,7 +639,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	for _, n := range names {
 		if !s.validStream(n) {
 			s.mu.Unlock()
-			writeJSON(w, reply{status: http.StatusBadRequest, body: errf(http.StatusBadRequest, -1121, "Invalid symbol.")})
+			writeJSON(w, reply{status: http.StatusBadRequest, body: map[string]any{"error": streamErr(2, msgInvalidStream)}})
 			return true
 		}
 	}
@@ -733,57 +743,6 @@ func (c *wsConn) pinger() {
 			c.kill()
 			return
 		}
-	}
-}
-
-// control answers SUBSCRIBE, UNSUBSCRIBE and LIST_SUBSCRIPTIONS on a stream connection.
-func (c *wsConn) control(msg []byte) {
-	var req struct {
-		Method string          `json:"method"`
-		Params []string        `json:"params"`
-		ID     json.RawMessage `json:"id"`
-	}
-	if err := json.Unmarshal(msg, &req); err != nil {
-		c.reply(map[string]any{"code": 3, "msg": "Invalid JSON: " + err.Error()})
-		return
-	}
-	id := req.ID
-	if id == nil {
-		id = json.RawMessage("null")
-	}
-	s := c.hub.s
-	switch req.Method {
-	case "SUBSCRIBE", "UNSUBSCRIBE":
-		s.mu.Lock()
-		for _, n := range req.Params {
-			if !s.validStream(n) {
-				s.mu.Unlock()
-				c.reply(map[string]any{"code": 2, "msg": "Invalid request: unknown stream " + n, "id": id})
-				return
-			}
-		}
-		s.mu.Unlock()
-		c.mu.Lock()
-		for _, n := range req.Params {
-			if req.Method == "SUBSCRIBE" {
-				c.streams[n] = true
-			} else {
-				delete(c.streams, n)
-			}
-		}
-		c.mu.Unlock()
-		c.reply(map[string]any{"result": nil, "id": id})
-	case "LIST_SUBSCRIPTIONS":
-		c.mu.Lock()
-		list := make([]string, 0, len(c.streams))
-		for n := range c.streams {
-			list = append(list, n)
-		}
-		c.mu.Unlock()
-		c.reply(map[string]any{"result": list, "id": id})
-	default:
-		c.reply(map[string]any{"code": 2, "msg": "Invalid request: unknown variant " + req.Method +
-			", expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`", "id": id})
 	}
 }
 
