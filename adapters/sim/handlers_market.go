@@ -23,7 +23,7 @@ func (s *Server) serverTime(c *call) reply {
 	if err := c.req.unread(); err != nil {
 		return fail(err)
 	}
-	return ok(map[string]int64{"serverTime": c.now.UnixMilli()})
+	return ok(map[string]int64{"serverTime": c.req.timeUnit(c.now)})
 }
 
 func fail(e *apiError) reply { return reply{status: e.status, body: e} }
@@ -53,7 +53,7 @@ func (s *Server) exchangeInfo(c *call) reply {
 			"opoAllowed":                      false,
 			"quoteOrderQtyMarketAllowed":      true,
 			"allowTrailingStop":               false,
-			"cancelReplaceAllowed":            false,
+			"cancelReplaceAllowed":            true,
 			"amendAllowed":                    false,
 			"pegInstructionsAllowed":          false,
 			"isSpotTradingAllowed":            true,
@@ -67,7 +67,7 @@ func (s *Server) exchangeInfo(c *call) reply {
 	}
 	return ok(map[string]any{
 		"timezone":        "UTC",
-		"serverTime":      c.now.UnixMilli(),
+		"serverTime":      c.req.timeUnit(c.now),
 		"rateLimits":      s.limits.rateLimits(),
 		"exchangeFilters": []any{},
 		"symbols":         syms,

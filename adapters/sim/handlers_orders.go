@@ -126,7 +126,9 @@ func (s *Server) orderParams(c *call) (orderSpec, *apiError) {
 	if typ == "LIMIT" || typ == "MARKET" {
 		sp.respType = "FULL"
 	}
-	if rt, has := q.str("newOrderRespType"); has {
+	// An empty newOrderRespType is the default: go-binance's WebSocket API client sends one
+	// whether set or not, and works against Binance.
+	if rt, has := q.str("newOrderRespType"); has && rt != "" {
 		if rt != "ACK" && rt != "RESULT" && rt != "FULL" {
 			return sp, errInvalidParam("newOrderRespType")
 		}
@@ -210,7 +212,7 @@ func (s *Server) newOrder(c *call) reply {
 	}
 	c.ep.OrdersCreated++
 	s.stats.total.OrdersCreated++
-	return ok(o.placed(sp.respType))
+	return ok(o.placed(sp.respType, c.req))
 }
 
 func (s *Server) testOrder(c *call) reply {
@@ -258,7 +260,7 @@ func (s *Server) queryOrder(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	return ok(o.queried())
+	return ok(o.queried(c.req))
 }
 
 func (s *Server) cancelOrder(c *call) reply {
@@ -289,7 +291,7 @@ func (s *Server) cancelOrder(c *call) reply {
 		cancelID = s.genClientID()
 	}
 	s.finish(o, statusCanceled, c.now)
-	return ok(o.canceled(cancelID, c.now))
+	return ok(o.canceled(cancelID, c.now, c.req))
 }
 
 func (s *Server) cancelOpenOrders(c *call) reply {
@@ -307,7 +309,7 @@ func (s *Server) cancelOpenOrders(c *call) reply {
 	out := make([]map[string]any, 0, len(open))
 	for _, o := range open {
 		s.finish(o, statusCanceled, c.now)
-		out = append(out, o.canceled(s.genClientID(), c.now))
+		out = append(out, o.canceled(s.genClientID(), c.now, c.req))
 	}
 	return ok(out)
 }
@@ -323,7 +325,7 @@ func (s *Server) openOrders(c *call) reply {
 	}
 	out := []map[string]any{}
 	for _, o := range c.acct.openOrders(m) {
-		out = append(out, o.queried())
+		out = append(out, o.queried(c.req))
 	}
 	return ok(out)
 }
@@ -407,7 +409,7 @@ func (s *Server) allOrdersHandler(c *call) reply {
 	}
 	out := []map[string]any{}
 	for _, o := range pageOf(l, sel) {
-		out = append(out, o.queried())
+		out = append(out, o.queried(c.req))
 	}
 	return ok(out)
 }
@@ -447,7 +449,7 @@ func (s *Server) myTrades(c *call) reply {
 			"symbol": t.symbol, "id": t.id, "orderId": t.orderID, "orderListId": -1,
 			"price": fmt8(t.price), "qty": fmt8(t.qty), "quoteQty": fmt8(t.quoteQty),
 			"commission": fmt8(t.commission), "commissionAsset": t.commissionAsset,
-			"time": t.time.UnixMilli(), "isBuyer": t.isBuyer, "isMaker": t.isMaker, "isBestMatch": true,
+			"time": c.req.timeUnit(t.time), "isBuyer": t.isBuyer, "isMaker": t.isMaker, "isBestMatch": true,
 		})
 	}
 	return ok(out)
@@ -488,7 +490,7 @@ func (s *Server) accountInfo(c *call) reply {
 		"commissionRates": commissionMap(s.commission, s.commission), "canTrade": !a.cfg.TradingDisabled,
 		"canWithdraw": true, "canDeposit": true, "brokered": false,
 		"requireSelfTradePrevention": false, "preventSor": false,
-		"updateTime": c.now.UnixMilli(), "accountType": "SPOT",
+		"updateTime": c.req.timeUnit(c.now), "accountType": "SPOT",
 		"balances": bals, "permissions": []string{"SPOT"}, "uid": 354937868,
 	})
 }
@@ -561,14 +563,14 @@ func (o *order) base() map[string]any {
 }
 
 // placed is the POST /api/v3/order answer for ACK, RESULT or FULL.
-func (o *order) placed(respType string) map[string]any {
+func (o *order) placed(respType string, q *request) map[string]any {
 	if respType == "ACK" {
 		return map[string]any{"symbol": o.m.sym.Name, "orderId": o.id, "orderListId": -1,
-			"clientOrderId": o.clientID, "transactTime": o.created.UnixMilli()}
+			"clientOrderId": o.clientID, "transactTime": q.timeUnit(o.created)}
 	}
 	out := o.base()
-	out["transactTime"] = o.created.UnixMilli()
-	out["workingTime"] = o.created.UnixMilli()
+	out["transactTime"] = q.timeUnit(o.created)
+	out["workingTime"] = q.timeUnit(o.created)
 	if respType == "FULL" {
 		fills := []map[string]any{}
 		for _, t := range o.fills {
@@ -581,20 +583,20 @@ func (o *order) placed(respType string) map[string]any {
 }
 
 // queried is the GET /api/v3/order (and openOrders, allOrders) shape.
-func (o *order) queried() map[string]any {
+func (o *order) queried(q *request) map[string]any {
 	out := o.base()
-	out["time"] = o.created.UnixMilli()
-	out["updateTime"] = o.updated.UnixMilli()
+	out["time"] = q.timeUnit(o.created)
+	out["updateTime"] = q.timeUnit(o.updated)
 	out["isWorking"] = true
-	out["workingTime"] = o.created.UnixMilli()
+	out["workingTime"] = q.timeUnit(o.created)
 	return out
 }
 
 // canceled is the DELETE /api/v3/order shape.
-func (o *order) canceled(cancelID string, now time.Time) map[string]any {
+func (o *order) canceled(cancelID string, now time.Time, q *request) map[string]any {
 	out := o.base()
 	out["origClientOrderId"] = o.clientID
 	out["clientOrderId"] = cancelID
-	out["transactTime"] = now.UnixMilli()
+	out["transactTime"] = q.timeUnit(now)
 	return out
 }

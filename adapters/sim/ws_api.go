@@ -10,10 +10,10 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// The WebSocket API (/ws-api/v3, web-socket-api.md) as far as a bot needs it for the user data
-// stream since the listenKey endpoints were retired (CHANGELOG 2026-02-20):
+// The WebSocket API (/ws-api/v3, web-socket-api.md): the session and user data stream methods
+// here (the user data stream lives here since the listenKey endpoints were retired, CHANGELOG
+// 2026-02-20), the market data, trading and account methods in ws_api_methods.go:
 //
-//	ping, time
 //	session.logon                      Ed25519 keys only: apiKey, timestamp, signature; an
 //	                                   HMAC key is refused with -4056
 //	session.status, session.logout     logout ends the subscriptions userDataStream.subscribe
@@ -22,8 +22,11 @@ import (
 //	userDataStream.subscribe.signature any session: apiKey, timestamp, [recvWindow], signature
 //	userDataStream.unsubscribe         [subscriptionId]
 //
-// Requests are {"id","method","params"}; answers {"id","status","result"} or
-// {"id","status","error":{"code","msg"}}. A signature is computed over every param but
+// Requests are {"id","method","params"}; answers {"id","status","result","rateLimits"} or
+// {"id","status","error":{"code","msg"[,"data"]},"rateLimits"}. session.status (and
+// session.logon's result) carry apiKey and authorizedSince (null when not logged on),
+// connectedSince, returnRateLimits (the connection's default) and serverTime. executionReport's
+// "I" is an execution id, one per event. A signature is computed over every param but
 // signature, sorted by name, as name=value joined by '&' (HMAC-SHA256 hex or Ed25519
 // base64). Events arrive as {"subscriptionId":N,"event":{...}}: executionReport for every
 // order change the matching engine makes and outboundAccountPosition for the balances it
@@ -46,18 +49,21 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 	if id == nil {
 		id = json.RawMessage("null")
 	}
-	answer := func(result any) { c.reply(map[string]any{"id": id, "status": 200, "result": result}) }
-	fail := func(e *apiError) {
-		c.reply(map[string]any{"id": id, "status": e.status, "error": map[string]any{"code": e.Code, "msg": e.Msg}})
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	// Weight, limits and rateLimits in answers: ws_api_methods.go.
+	x, done := s.apiAdmit(c, id, &req, now)
+	if done {
+		return
+	}
+	answer, fail := x.answer, func(e *apiError) {
+		if authCode(e) {
+			s.authFailure(x.ep)
+		}
+		x.fail(e)
+	}
 	switch req.Method {
-	case "ping":
-		answer(map[string]any{})
-	case "time":
-		answer(map[string]any{"serverTime": now.UnixMilli()})
 	case "session.logon":
 		a, aerr := s.wsAuth(req.Params, now, true)
 		if aerr != nil {
@@ -65,20 +71,12 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 			return
 		}
 		c.mu.Lock()
-		c.session = a
+		c.session, c.authorized = a, now
 		c.mu.Unlock()
 		s.hub.count(func(st *StreamStats) { st.Logons++ })
-		answer(map[string]any{"apiKey": a.cfg.APIKey, "authorizedSince": now.UnixMilli(),
-			"connectedSince": now.UnixMilli(), "returnRateLimits": false, "serverTime": now.UnixMilli(), "userDataStream": false})
+		answer(c.sessionStatus(now))
 	case "session.status":
-		c.mu.Lock()
-		var key any
-		if c.session != nil {
-			key = c.session.cfg.APIKey
-		}
-		subs := len(c.subs) > 0
-		c.mu.Unlock()
-		answer(map[string]any{"apiKey": key, "serverTime": now.UnixMilli(), "userDataStream": subs})
+		answer(c.sessionStatus(now))
 	case "session.logout":
 		c.mu.Lock()
 		c.session = nil
@@ -151,27 +149,30 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 		s.hub.dropUserSubs(c, ended)
 		answer(map[string]any{})
 	default:
-		fail(errf(http.StatusBadRequest, -1020, msgUnsupportedOp))
+		s.apiRoute(x)
 	}
+}
+
+// sessionStatus is session.status's (and session.logon's) result, with the fields
+// web-socket-api.md lists; apiKey and authorizedSince are null when not logged on.
+func (c *wsConn) sessionStatus(now time.Time) map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var key, since any
+	if c.session != nil {
+		key, since = c.session.cfg.APIKey, unitOf(c.authorized, c.micro)
+	}
+	return map[string]any{"apiKey": key, "authorizedSince": since, "connectedSince": unitOf(c.connected, c.micro),
+		"returnRateLimits": c.rateLimitsDefault, "serverTime": unitOf(now, c.micro), "userDataStream": len(c.subs) > 0}
 }
 
 // wsAuth checks a signed WebSocket API request: apiKey, timestamp, recvWindow, signature.
 // ed25519Only is session.logon's rule.
 // requires that s.mu is held.
 func (s *Server) wsAuth(params map[string]json.RawMessage, now time.Time, ed25519Only bool) (*account, *apiError) {
-	vals := map[string]string{}
-	for k, raw := range params {
-		var str string
-		if err := json.Unmarshal(raw, &str); err == nil {
-			vals[k] = str
-			continue
-		}
-		var n json.Number
-		if err := json.Unmarshal(raw, &n); err == nil {
-			vals[k] = n.String()
-			continue
-		}
-		return nil, errIllegalChars(k, "a string or a number")
+	vals, aerr := wsValues(params)
+	if aerr != nil {
+		return nil, aerr
 	}
 	key := vals["apiKey"]
 	if !validKeyFormat(key) {
@@ -268,6 +269,9 @@ func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) 
 	if len(subs) == 0 {
 		return
 	}
+	// "I" is the execution id: one per event the engine emits.
+	s.hub.execID++
+	execID := s.hub.execID
 	ms := now.UnixMilli()
 	last, lastPx, comm := "0.00000000", "0.00000000", "0"
 	var commAsset any
@@ -288,7 +292,7 @@ func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) 
 		"e": "executionReport", "E": ms, "s": o.m.sym.Name, "c": o.clientID, "S": o.side, "o": o.typ,
 		"f": o.tif, "q": fmt8(o.origQty), "p": fmt8(o.price), "P": "0.00000000", "F": "0.00000000",
 		"g": -1, "C": orig, "x": execType, "X": o.status, "r": "NONE", "i": o.id, "l": last,
-		"z": fmt8(o.executed), "L": lastPx, "n": comm, "N": commAsset, "T": ms, "t": tradeID, "I": o.id,
+		"z": fmt8(o.executed), "L": lastPx, "n": comm, "N": commAsset, "T": ms, "t": tradeID, "I": execID,
 		"w": o.status == statusNew, "m": maker, "M": false, "O": o.created.UnixMilli(),
 		"Z": fmt8(o.cumQuote), "Y": fmt8(decimal.Zero), "Q": quote, "W": o.created.UnixMilli(),
 		"V": "NONE",

@@ -416,4 +416,3 @@ func TestStreamsThirdPartyClient(t *testing.T) {
 		}
 	}
 }
-

@@ -140,6 +140,8 @@ type wsHub struct {
 	wg       sync.WaitGroup
 	// market is the market streams' state between ticks (ws_market.go); guarded by s.mu.
 	market *streamState
+	// execID numbers executionReport events ("I"); guarded by s.mu.
+	execID int64
 }
 
 type delayedMsg struct {
@@ -530,8 +532,12 @@ type wsConn struct {
 	msgWin   time.Time
 	msgs     int
 	session  *account // after session.logon
-	subs     map[int]wsSub
-	nextSub  int
+	// connected and authorized (session.logon) are session.status's connectedSince and
+	// authorizedSince; rateLimitsDefault is false when the URL said returnRateLimits=false.
+	connected, authorized time.Time
+	rateLimitsDefault     bool
+	subs                  map[int]wsSub
+	nextSub               int
 }
 
 func (c *wsConn) subscribed(stream string) bool {
@@ -658,7 +664,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &wsConn{hub: h, ip: host, api: api, combined: combined, ctx: ctx, cancel: cancel,
 		send: make(chan []byte, s.cfg.Streams.SendBuffer), streams: map[string]bool{}, subs: map[int]wsSub{},
-		micro: strings.EqualFold(r.URL.Query().Get("timeUnit"), "MICROSECOND")}
+		micro:             strings.EqualFold(r.URL.Query().Get("timeUnit"), "MICROSECOND"),
+		rateLimitsDefault: r.URL.Query().Get("returnRateLimits") != "false"}
+	if api {
+		c.connected = s.apiConnected(host) // "Connecting to WebSocket API costs 2 weight."
+	}
 	for _, n := range names {
 		c.streams[n] = true
 	}
