@@ -32,7 +32,9 @@ type Config struct {
 	Shutdown   ShutdownConfig    `koanf:"shutdown"`
 	Log        LogConfig         `koanf:"log"`
 	Market     MarketConfig      `koanf:"market"`
-	Portfolio  PortfolioConfig   `koanf:"portfolio"`
+	// Backtest is read by `keel backtest` only (backtest_config.go).
+	Backtest  BacktestConfig  `koanf:"backtest"`
+	Portfolio PortfolioConfig `koanf:"portfolio"`
 	// OnStrategyFailure is what happens when a strategy dies (panics, or its Start fails):
 	// "cancel" (the default) cancels its open orders and lets the others go on; "halt" also
 	// trips the kill switch, naming the strategy (killswitch.cancel_on_trip then cancels
