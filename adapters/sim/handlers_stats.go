@@ -21,9 +21,9 @@ import (
 // tapeStats are a market's statistics over [from, now].
 type tapeStats struct {
 	open, high, low, last, prevClose int64 // ticks
-	volume, quote                       decimal.Decimal
-	firstID, lastID, count              int64
-	openTime                            time.Time
+	volume, quote                    decimal.Decimal
+	firstID, lastID, count           int64
+	openTime                         time.Time
 }
 
 // stats sums the one-minute bars starting at or after from (floored to a minute).

@@ -28,7 +28,7 @@ func TestMarketStatsEndpoints(t *testing.T) {
 	// 24hr over everything traded: open, last, high, low, volume, count from the tape.
 	var st struct {
 		Symbol, OpenPrice, LastPrice, HighPrice, LowPrice, Volume, WeightedAvgPrice, PriceChangePercent, BidPrice, AskPrice string
-		Count, FirstID, LastID                                                                                                  int64
+		Count, FirstID, LastID                                                                                              int64
 	}
 	r := h.get("/api/v3/ticker/24hr", "symbol=BTCUSDT")
 	r.json(t, &st)
