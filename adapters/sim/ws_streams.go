@@ -532,8 +532,12 @@ type wsConn struct {
 	msgWin  time.Time
 	msgs    int
 	session *account // after session.logon
-	subs    map[int]wsSub
-	nextSub int
+	// authorized is when session.logon succeeded; connected when the connection opened.
+	authorized, connected time.Time
+	// returnLimits: the connection URL did not say returnRateLimits=false.
+	returnLimits bool
+	subs         map[int]wsSub
+	nextSub      int
 }
 
 func (c *wsConn) subscribed(stream string) bool {
@@ -693,7 +697,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &wsConn{hub: h, ip: host, api: api, combined: combined, ctx: ctx, cancel: cancel,
 		send: make(chan []byte, s.cfg.Streams.SendBuffer), streams: map[string]bool{}, subs: map[int]wsSub{},
-		micro: strings.EqualFold(r.URL.Query().Get("timeUnit"), "MICROSECOND")}
+		micro:        strings.EqualFold(r.URL.Query().Get("timeUnit"), "MICROSECOND"),
+		connected:    s.clock.Now(),
+		returnLimits: r.URL.Query().Get("returnRateLimits") != "false"}
 	for _, n := range names {
 		c.streams[n] = true
 	}
@@ -936,3 +942,6 @@ func (c *wsConn) reply(v any) {
 	b, _ := json.Marshal(v)
 	c.push(b)
 }
+
+// unit prints t in the connection's time unit.
+func (c *wsConn) unit(t time.Time) int64 { return unit(t, c.micro) }
