@@ -38,11 +38,12 @@
 // /api/v3/order, DELETE /api/v3/order or DELETE /api/v3/openOrders weighs 0 and a failed one
 // is charged (the rule since 2026-04-02, CHANGELOG 2026-03-27, which also lists POST
 // /api/v3/order/cancelReplace; POST /api/v3/order/test is not among the endpoints it lists).
-// Every time in an answer is in microseconds with X-MBX-TIME-UNIT: MICROSECOND.
+// Limits.ChargeAllOrders restores the older rule. Every time in an answer is in microseconds
+// with X-MBX-TIME-UNIT: MICROSECOND.
 //
 // WebSockets: streams (ws_streams.go, ws_market.go, ws_klines.go, ws_control.go) and the
 // WebSocket API (ws_api.go, ws_api_methods.go: every method above by its WebSocket name, with
-// rateLimits, returnRateLimits, session authentication and timeUnit). Limits.ChargeAllOrders restores the older rule.
+// rateLimits, returnRateLimits, session authentication and timeUnit).
 //
 // # Limits and abuse
 //

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
 )
 
 // In-process access for programs that embed the simulator as their matching engine (the
@@ -46,17 +48,49 @@ func (s *Server) notifyOrder(o *order, execType string, t *trade, now time.Time)
 	s.orderListener(ev)
 }
 
-// Top is a symbol's last trade price and best bid and ask, with the market moved to now;
+// Book is the top depth levels per side of a symbol's book, with the market moved to now;
 // false for a symbol not listed.
-func (s *Server) Top(symbol string) (last, bid, ask decimal.Decimal, ok bool) {
+func (s *Server) Book(symbol string, depth int) (adapters.Book, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.markets[symbol]
 	if m == nil {
-		return last, bid, ask, false
+		return adapters.Book{}, false
 	}
 	s.sync(s.now())
-	return m.price(), m.tickPrice(m.ticks - 1), m.tickPrice(m.ticks + 1), true
+	bids, asks := m.book(depth)
+	conv := func(ls []bookLevel) []adapters.Level {
+		out := make([]adapters.Level, len(ls))
+		for i, l := range ls {
+			out[i] = adapters.Level{Price: decimal.RequireFromString(l[0]), Quantity: decimal.RequireFromString(l[1])}
+		}
+		return out
+	}
+	return adapters.Book{Symbol: symbol, LastUpdateID: m.updateID, Bids: conv(bids), Asks: conv(asks)}, true
+}
+
+// Candles are a symbol's candles as GET /api/v3/klines would answer q at now (the last
+// q.Limit, or the first from q.Start), without a request; false for a symbol not listed or an
+// interval not served.
+func (s *Server) Candles(symbol string, interval adapters.Interval, q adapters.CandleQuery) ([]adapters.Candle, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.markets[symbol]
+	off, err := adapters.ParseTimeZone(q.TimeZone)
+	if m == nil || !interval.Valid() || err != nil {
+		return nil, false
+	}
+	now := s.now()
+	s.sync(now)
+	if q.Limit <= 0 {
+		q.Limit = 500
+	}
+	ks := m.candles(klineQuery{interval: interval, offset: off, start: q.Start, end: q.End, limit: q.Limit}, now)
+	out := make([]adapters.Candle, len(ks))
+	for i, k := range ks {
+		out[i] = k.Candle
+	}
+	return out, true
 }
 
 // Sync moves every market to the server's time now: the trades due are played and the

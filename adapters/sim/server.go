@@ -44,6 +44,7 @@ type Server struct {
 	klineSent   map[string]*klineState // by kline stream name (ws_klines.go)
 	// orderListener hears every order change in-process (inprocess.go).
 	orderListener func(OrderEvent)
+	execID        int64 // the last executionReport's execution id (ws_api.go)
 	dialect       dialect
 	// dialectState is the dialect's own state (dialect.state), nil for Binance's.
 	dialectState any
@@ -457,4 +458,11 @@ func (s *Server) redirected(w http.ResponseWriter, r *http.Request) bool {
 	target := strings.TrimRight(f.RedirectTo, "/") + r.URL.RequestURI()
 	http.Redirect(w, r, target, http.StatusTemporaryRedirect)
 	return true
+}
+
+// nextExecID numbers executionReports: Binance's "I" is an execution id, distinct per event.
+// requires that s.mu is held.
+func (s *Server) nextExecID() int64 {
+	s.execID++
+	return s.execID
 }

@@ -270,8 +270,7 @@ func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) 
 		return
 	}
 	// "I" is the execution id: one per event the engine emits.
-	s.hub.execID++
-	execID := s.hub.execID
+	execID := s.nextExecID()
 	ms := now.UnixMilli()
 	last, lastPx, comm := "0.00000000", "0.00000000", "0"
 	var commAsset any

@@ -140,8 +140,6 @@ type wsHub struct {
 	wg       sync.WaitGroup
 	// market is the market streams' state between ticks (ws_market.go); guarded by s.mu.
 	market *streamState
-	// execID numbers executionReport events ("I"); guarded by s.mu.
-	execID int64
 }
 
 type delayedMsg struct {
@@ -423,7 +421,11 @@ func (h *wsHub) tick(now time.Time) {
 			s.slowDepth(m, d, true)
 			continue
 		}
-		s.slowDepth(m, d, false)
+		if subs[lower+"@depth"] || subs[lower+"@depth@1000ms"] {
+			s.slowDepth(m, d, false)
+		} else {
+			s.slowDepth(m, d, true) // nobody follows the 1000 ms diffs: gather nothing
+		}
 		if d.bids == nil {
 			d.bids = []bookLevel{}
 		}

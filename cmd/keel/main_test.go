@@ -202,3 +202,23 @@ func TestSimReplay(t *testing.T) {
 		t.Fatalf("unknown symbol: exit %d, %q", code, errw.String())
 	}
 }
+
+// TestKeelBacktest runs the README's first-run command: `keel backtest` on the shipped sample
+// with the example's config, from the module root as a user would.
+func TestKeelBacktest(t *testing.T) {
+	wd, _ := os.Getwd()
+	if err := os.Chdir("../.."); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	var out, errb bytes.Buffer
+	if err := backtestMain([]string{"--config", "examples/macross/bt.yaml", "--from", "2024-05-04", "--to", "2024-05-04T06:00:00Z"}, &out, &errb); err != nil {
+		t.Fatalf("keel backtest: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "backtest BTCUSDT 1m: 360 candles") || !strings.Contains(out.String(), "would hit a rate limit live") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+	if code := dispatch([]string{"backtest", "--from", "nope"}, &errb); code != 2 {
+		t.Fatalf("bad --from: exit %d", code)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	_ "github.com/keelbot/keel/adapters/exchanges" // every exchange and the simulator: pick with exchange.name
 
+	"github.com/keelbot/keel/backtest"
 	"github.com/keelbot/keel/certify"
 	"github.com/keelbot/keel/examples/macross/crossover"
 	"github.com/keelbot/keel/runtime"
@@ -19,6 +20,9 @@ func main() {
 	mod := strategy.Module("macross", crossover.New)
 	if certify.Requested(os.Args) {
 		os.Exit(certify.Command(os.Args[2:], os.Stdout, os.Stderr, mod))
+	}
+	if backtest.Requested(os.Args) { // go run ./examples/macross backtest --config examples/macross/bt.yaml
+		os.Exit(backtest.Command(os.Args[2:], os.Stdout, os.Stderr, mod))
 	}
 	runtime.Main(mod)
 }

@@ -20,7 +20,7 @@ import (
 // exchange or the simulator, which register themselves). Test files may use anything.
 var (
 	strategyFileMay = []string{"strategy", "adapters"}
-	mainFileMay     = []string{"runtime", "certify"}
+	mainFileMay     = []string{"runtime", "certify", "backtest"}
 	mainFileMayTree = []string{"adapters"}
 )
 

@@ -60,6 +60,7 @@ type Crossover struct {
 	cfg Config
 	// long: the last filled order was a buy. busy: an order is on its way.
 	long, busy bool
+	base       string // the symbol's base asset
 }
 
 // New builds the strategy.
@@ -69,7 +70,12 @@ func New(env strategy.Env, cfg Config) (strategy.Strategy, error) {
 
 // Start reads the history and subscribes to the closes.
 func (c *Crossover) Start(ctx context.Context) error {
-	_, err := c.env.Market.Candles(ctx, c.cfg.Symbol, c.cfg.Interval, c.cfg.Slow+1)
+	info, err := c.env.Market.Symbol(ctx, c.cfg.Symbol)
+	if err != nil {
+		return err
+	}
+	c.base = info.BaseAsset
+	_, err = c.env.Market.Candles(ctx, c.cfg.Symbol, c.cfg.Interval, c.cfg.Slow+1)
 	return err
 }
 
@@ -106,7 +112,12 @@ func (c *Crossover) OnEvent(ctx context.Context, ev strategy.Event) error {
 }
 
 func (c *Crossover) send(ctx context.Context, side adapters.Side) error {
-	o, err := c.env.Orders.Place(ctx, strategy.Intent{Symbol: c.cfg.Symbol, Side: side, Type: adapters.Market, Quantity: c.cfg.Quantity})
+	qty := c.cfg.Quantity
+	if side == adapters.Sell {
+		// The buy's commission was taken in the base asset: sell what is there, at most qty.
+		qty = decimal.Min(qty, c.env.Portfolio.Balance(c.base).Free)
+	}
+	o, err := c.env.Orders.Place(ctx, strategy.Intent{Symbol: c.cfg.Symbol, Side: side, Type: adapters.Market, Quantity: qty})
 	if err != nil && !errors.Is(err, strategy.ErrUnknownOutcome) {
 		return err
 	}

@@ -1,0 +1,128 @@
+package sim_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	gobinance "github.com/adshao/go-binance/v2"
+	"github.com/coder/websocket"
+
+	"github.com/keelbot/keel/adapters/sim"
+)
+
+// TestMarketStreamsWithGoBinance follows @aggTrade, @depth5@100ms, @depth (1000ms diffs),
+// @ticker and !miniTicker@arr with an unmodified go-binance, and @ticker_1h, @miniTicker and
+// @avgPrice with a plain client: each arrives, in its documented shape, consistent with the
+// simulator's trades and book.
+func TestMarketStreamsWithGoBinance(t *testing.T) {
+	s := wsSim(t, func(c *sim.Config) {
+		c.WalkInterval = 20 * time.Millisecond
+		c.Streams.Interval = 20 * time.Millisecond
+	})
+	prev, keep := gobinance.BaseWsMainURL, gobinance.WebsocketKeepalive
+	gobinance.BaseWsMainURL, gobinance.WebsocketKeepalive = wsURL(s, "/ws"), false
+	defer func() { gobinance.BaseWsMainURL, gobinance.WebsocketKeepalive = prev, keep }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	var mu sync.Mutex
+	got := map[string]int{}
+	var depth []*gobinance.WsDepthEvent
+	note := func(k string) { mu.Lock(); got[k]++; mu.Unlock() }
+	var stops []chan struct{}
+	var dones []chan struct{}
+	serve := func(done, stop chan struct{}, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		stops, dones = append(stops, stop), append(dones, done)
+	}
+	serve(gobinance.WsAggTradeServe("BTCUSDT", func(e *gobinance.WsAggTradeEvent) {
+		if e.Event == "aggTrade" && e.Price != "" && e.FirstBreakdownTradeID == e.AggTradeID {
+			note("aggTrade")
+		}
+	}, func(error) {}))
+	serve(gobinance.WsPartialDepthServe100Ms("BTCUSDT", "5", func(e *gobinance.WsPartialDepthEvent) {
+		if len(e.Bids) == 5 && len(e.Asks) == 5 && e.LastUpdateID > 0 {
+			note("depth5")
+		}
+	}, func(error) {}))
+	serve(gobinance.WsDepthServe("BTCUSDT", func(e *gobinance.WsDepthEvent) {
+		mu.Lock()
+		depth = append(depth, e)
+		mu.Unlock()
+	}, func(error) {}))
+	serve(gobinance.WsMarketStatServe("BTCUSDT", func(e *gobinance.WsMarketStatEvent) {
+		if e.Event == "24hrTicker" && e.LastPrice != "" && e.Count > 0 && e.BidPrice != "" {
+			note("ticker")
+		}
+	}, func(error) {}))
+	serve(gobinance.WsAllMiniMarketsStatServe(func(e gobinance.WsAllMiniMarketsStatEvent) {
+		if len(e) == 3 && e[0].Event == "24hrMiniTicker" {
+			note("miniArr")
+		}
+	}, func(error) {}))
+	raw := dialWS(t, ctx, s, "/stream?streams=btcusdt@ticker_1h/btcusdt@miniTicker/btcusdt@avgPrice")
+	go func() {
+		for {
+			_, b, err := raw.Read(ctx)
+			if err != nil {
+				return
+			}
+			var env struct {
+				Stream string         `json:"stream"`
+				Data   map[string]any `json:"data"`
+			}
+			if json.Unmarshal(b, &env) == nil {
+				note(env.Stream + ":" + env.Data["e"].(string))
+			}
+		}
+	}()
+	want := []string{"aggTrade", "depth5", "ticker", "miniArr", "btcusdt@ticker_1h:1hTicker", "btcusdt@miniTicker:24hrMiniTicker", "btcusdt@avgPrice:avgPrice"}
+	for {
+		mu.Lock()
+		missing := ""
+		for _, k := range want {
+			if got[k] == 0 {
+				missing = k
+			}
+		}
+		nd := len(depth)
+		mu.Unlock()
+		if missing == "" && nd >= 3 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("missing %q (got %v, %d depth updates)", missing, got, nd)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for _, stop := range stops {
+		close(stop)
+	}
+	for _, d := range dones {
+		<-d
+	}
+	// The 1000ms diffs chain: each U is the previous u + 1.
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(depth); i++ {
+		if depth[i].FirstUpdateID != depth[i-1].LastUpdateID+1 {
+			t.Fatalf("@depth update %d: U %d after u %d", i, depth[i].FirstUpdateID, depth[i-1].LastUpdateID)
+		}
+	}
+}
+
+// dialRaw dials path and returns the handshake's answer; the caller closes any connection.
+func dialRaw(ctx context.Context, s *sim.Server, path string) (*websocket.Conn, *http.Response, error) {
+	c, res, err := websocket.Dial(ctx, wsURL(s, path), nil)
+	if c != nil {
+		c.CloseNow()
+	}
+	return c, res, err
+}
