@@ -157,10 +157,12 @@ func (s *Server) apiAdmit(c *wsConn, id json.RawMessage, req *apiReq, now time.T
 		} else {
 			x.rateLimits = v
 		}
-		delete(req.Params, "returnRateLimits")
 	}
 	if perr == nil {
 		x.values, perr = wsValues(req.Params)
+		// returnRateLimits is the API's own: the signature covers it (every param but
+		// signature), the REST handler never sees it.
+		delete(x.values, "returnRateLimits")
 	}
 	q := &request{method: "WS", path: req.Method, values: x.values, read: map[string]bool{}, micro: c.micro}
 	if q.values == nil {

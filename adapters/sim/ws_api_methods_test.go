@@ -237,6 +237,10 @@ func TestWSAPITrading(t *testing.T) {
 	if st["clientOrderId"] != "ws-1" || st["isWorking"] != true || st["time"].(float64) < 1e15 {
 		t.Fatalf("order.status %v", st)
 	}
+	// returnRateLimits is a parameter like any other: the signature covers it (ccxt signs it).
+	if ans := w.call("order.status", signed(map[string]any{"symbol": "BTCUSDT", "orderId": orderID, "returnRateLimits": false})); ans["status"] != float64(200) || ans["rateLimits"] != nil {
+		t.Fatalf("signed with returnRateLimits false: %v", ans)
+	}
 	if open := w.call("openOrders.status", signed(map[string]any{"symbol": "BTCUSDT"}))["result"].([]any); len(open) != 1 {
 		t.Fatalf("openOrders.status %v", open)
 	}

@@ -24,8 +24,9 @@ import (
 //   - an id that is neither a 64-bit integer, an alphanumeric string of at most 36 characters
 //     nor null (all three are accepted, as the docs say) gets the table's "request ID must be an
 //     unsigned integer".
-// A connection opened with an unknown stream in its URL is refused before the upgrade: HTTP
-// 400 with {"error":{"code":2,"msg":"Invalid request: invalid stream"}}.
+// A connection whose URL names something that is no stream (/ws/0, /ws/btcusdt@nope) is
+// accepted and that name ignored: Binance does so, and ccxt depends on it (it opens
+// /ws/<n> and subscribes with SUBSCRIBE; adapters/sim/testdata/ccxt/check.js).
 
 const msgInvalidStream = "Invalid request: invalid stream"
 

@@ -3,7 +3,6 @@ package sim_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -80,10 +79,23 @@ func TestStreamControlMessages(t *testing.T) {
 			t.Fatalf("%.60s:\n got %s\nwant %s", tc.send, b, tc.want)
 		}
 	}
-	// A URL naming an unknown stream is refused before the upgrade.
-	_, resp, err := websocket.Dial(ctx, wsURL(s, "/ws/btcusdt@nope"), nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("unknown stream in the URL: %v %v", err, resp)
+	// A URL naming something that is no stream is accepted, and the name ignored (ccxt opens
+	// /ws/0 and subscribes with SUBSCRIBE).
+	c2 := dialWS(t, ctx, s, "/ws/0/btcusdt@nope/ethusdt@trade")
+	if err := c2.Write(ctx, websocket.MessageText, []byte(`{"method":"LIST_SUBSCRIPTIONS","id":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, b, err := c2.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(string(b), `{"id":1`) {
+			if string(b) != `{"id":1,"result":["ethusdt@trade"]}` {
+				t.Fatalf("URL streams: %s", b)
+			}
+			break
+		}
 	}
 }
 

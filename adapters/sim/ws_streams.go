@@ -643,15 +643,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	default:
 		return false
 	}
-	s.mu.Lock()
-	for _, n := range names {
-		if !s.validStream(n) {
-			s.mu.Unlock()
-			writeJSON(w, reply{status: http.StatusBadRequest, body: map[string]any{"error": streamErr(2, msgInvalidStream)}})
-			return true
-		}
-	}
-	s.mu.Unlock()
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -671,8 +662,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	if api {
 		c.connected = s.apiConnected(host) // "Connecting to WebSocket API costs 2 weight."
 	}
+	// A name in the URL that is no stream is ignored, not refused: Binance accepts such
+	// connections (ccxt opens /ws/0 and subscribes with SUBSCRIBE; ws_control.go).
 	for _, n := range names {
-		c.streams[n] = true
+		if s.validStream(n) {
+			c.streams[n] = true
+		}
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		OnPingReceived: func(context.Context, []byte) bool { return c.incoming() },
