@@ -332,9 +332,10 @@ func TestWSAPITrading(t *testing.T) {
 }
 
 // TestExecutionReportIDs: each executionReport of an order carries its own execution id "I".
+// On a timeUnit=MICROSECOND connection their times are microseconds.
 func TestExecutionReportIDs(t *testing.T) {
 	s := wsSim(t, nil)
-	w := dialAPI(t, s, "")
+	w := dialAPI(t, s, "?timeUnit=MICROSECOND")
 	if ans := w.call("userDataStream.subscribe.signature", signedParams(testKey, func(p string) string { return sim.SignHMAC(testSecret, p) })); ans["status"] != float64(200) {
 		t.Fatalf("subscribe: %v", ans)
 	}
@@ -354,6 +355,9 @@ func TestExecutionReportIDs(t *testing.T) {
 		readJSON(t, w.ctx, w.c, &ev)
 		if ev.Event["e"] != "executionReport" {
 			continue
+		}
+		if ev.Event["E"].(float64) < 1e15 || ev.Event["O"].(float64) < 1e15 {
+			t.Fatalf("times not in µs: %v", ev.Event)
 		}
 		id := ev.Event["I"].(float64)
 		what := fmt.Sprint(ev.Event["i"], ev.Event["x"])
