@@ -51,6 +51,9 @@ type waiter struct {
 type charge struct {
 	win *window
 	amt int64
+	// limit is the most of the window the request's priority could fill at the latest look
+	// (lending.go).
+	limit int64
 }
 
 // breakerDone is how a granted request reports to breaker b: through the done allow
@@ -227,6 +230,9 @@ func (s *Scheduler) pumpLocked(now time.Time) {
 // requires that s.mu is held.
 func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(time.Time)) {
 	b := w.bucket
+	for _, c := range w.costs { // w waits on these windows: no lending of them past it
+		c.win.demand.seen[w.prio] = now
+	}
 	// heldUntil is the end of the holds and open breakers that stop w, a cancel: it passes
 	// them as its bucket's cancel probe, one per Backoff.CancelProbe, so that the kill
 	// switch's and the shutdown's cancels always have a path.
@@ -311,7 +317,8 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		w.costs[i].amt = amt
 	}
 	blocked, turn := false, false
-	for _, c := range w.costs {
+	for i := range w.costs {
+		c := &w.costs[i]
 		win, amt := c.win, c.amt
 		if win.reserved == s.scan {
 			blocked = true
@@ -320,8 +327,25 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		if amt <= 0 {
 			continue
 		}
+		s.fractionLocked(win, now)
+		// The priority's headroom first (the most it may have to leave), and only when that
+		// does not fit, what the priorities above it need now (lending.go).
 		head := s.cfg.Headroom.of(w.prio)
-		if win.counter.Used(server)+amt > win.capFor(s.cfg.SafetyFraction, head) {
+		share, lent := head, head >= 1
+		lend := func() bool {
+			if lent {
+				return false
+			}
+			lent = true
+			share = s.shareLocked(win, w.prio, now)
+			return share > head
+		}
+		used := win.counter.Used(server) + win.usage.ahead(server)
+		c.limit = win.capShare(share)
+		if used+amt > c.limit && lend() {
+			c.limit = win.capShare(share)
+		}
+		if used+amt > c.limit {
 			// A window that stays full past one probe interval (the exchange's usage header
 			// says so) is a hold too.
 			if next := win.counter.Next(server); w.cancel && (next.IsZero() || next.Add(-s.offset).After(now.Add(s.cfg.Backoff.CancelProbe))) {
@@ -341,7 +365,12 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 			}
 			continue
 		}
-		if ok, at := win.pace.check(now, amt, (1-head)*win.pace.burst); !ok {
+		ok, at := win.pace.check(now, amt, (1-share)*win.pace.burst)
+		if !ok && lend() {
+			c.limit = win.capShare(share)
+			ok, at = win.pace.check(now, amt, (1-share)*win.pace.burst)
+		}
+		if !ok {
 			blocked = true
 			wake(at)
 		}
@@ -361,7 +390,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		if !shared || c.amt <= 0 {
 			continue
 		}
-		if ok, retry := r.Reserve(server, c.amt, c.win.capFor(s.cfg.SafetyFraction, s.cfg.Headroom.of(w.prio))); !ok {
+		if ok, retry := r.Reserve(server, c.amt, c.limit); !ok {
 			s.unreserveLocked(w, i, server)
 			for _, c := range w.costs {
 				c.win.reserved = s.scan
@@ -390,12 +419,15 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		}
 		w.dones = append(w.dones, breakerDone{br, br.allow(now)})
 	}
-	for _, c := range w.costs {
+	for i := range w.costs {
+		c := &w.costs[i]
 		if c.amt > 0 {
 			if _, shared := c.win.counter.(reserver); !shared {
 				c.win.counter.Add(server, c.amt)
 			}
 			c.win.pace.take(now, c.amt)
+			c.win.demand.granted(now, w.prio, c.amt)
+			c.win.usage.granted(server, c.amt)
 		}
 	}
 	if w.attempt == 1 {
@@ -439,6 +471,7 @@ func (s *Scheduler) abortLocked(w *waiter, now time.Time) {
 		if c.amt > 0 {
 			c.win.counter.Remove(w.sentServer, server, c.amt)
 			c.win.pace.give(c.amt)
+			c.win.usage.aborted(w.sentServer, server, c.amt)
 		}
 	}
 	w.bucket.sem.Abort()
@@ -489,7 +522,7 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 	s.noteEndpointLocked(w, o, class, now)
 	for _, u := range o.Usage {
 		if win := s.windows[u.Window]; win != nil {
-			win.counter.Adopt(w.sentServer, server, clampUsage(u.Used, win.cfg.Limit))
+			s.reportLocked(win, w, clampUsage(u.Used, win.cfg.Limit), now, server)
 		}
 	}
 	retryAfter := o.RetryAfter

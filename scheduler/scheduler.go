@@ -132,8 +132,10 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 // addWindowLocked adds a validated-with-defaults window of a known kind.
 // requires that s.mu is held (or s is not shared yet).
 func (s *Scheduler) addWindowLocked(wc WindowConfig, now time.Time) {
-	w := &window{cfg: wc, counter: s.newCounter(wc)}
-	w.configurePace(s.cfg.SafetyFraction, now)
+	w := &window{cfg: wc, counter: s.newCounter(wc), fraction: s.cfg.SafetyFraction}
+	w.configurePace(now)
+	w.demand.reset(wc.Interval)
+	s.resetUsage(w)
 	s.windows[wc.Name] = w
 }
 
@@ -165,6 +167,13 @@ func (s *Scheduler) AddWindow(w WindowConfig) error {
 	// No pump: no request waits on a window that did not exist.
 	s.addWindowLocked(wc, s.clock.Now())
 	return nil
+}
+
+// resetUsage starts w's usage record afresh for its config (usage.go): only a fixed window
+// counted locally estimates others' spend itself.
+func (s *Scheduler) resetUsage(w *window) {
+	_, fixed := w.counter.(*fixedCounter)
+	w.usage = usage{confirmed: w.usage.confirmed, doubted: w.usage.doubted, fixed: fixed, interval: int64(w.cfg.Interval)}
 }
 
 // knownKind reports whether s can build a window of kind. s.kinds is set by New and only
@@ -215,8 +224,12 @@ func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Durat
 			w.counter.Add(server, used)
 		}
 	}
+	if wc.Interval != w.cfg.Interval {
+		w.demand.reset(wc.Interval)
+	}
 	w.cfg = wc
-	w.configurePace(s.cfg.SafetyFraction, now)
+	s.resetUsage(w)
+	w.configurePace(now)
 	s.pumpLocked(now)
 	return nil
 }
