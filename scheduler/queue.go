@@ -2,12 +2,22 @@ package scheduler
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
-// waiter is one request's place in the queue, reused for each of its attempts.
-// Fields below the links are guarded by Scheduler.mu.
+// waiter is one request's place in the queue, reused for each of its attempts (and, pooled,
+// by later requests). Fields below the links are guarded by Scheduler.mu.
 type waiter struct {
+	waiterState
+	// Backing arrays for costs and dones, so that a common request allocates less. A pooled
+	// waiter keeps what they held: costs and dones are written before they are read.
+	costsBuf [2]charge
+	donesBuf [3]breakerDone
+}
+
+// waiterState is what a pooled waiter starts afresh (zero) for each request.
+type waiterState struct {
 	req    *Request
 	prio   Priority
 	bucket *bucket
@@ -15,8 +25,9 @@ type waiter struct {
 	// places is a write that is not a cancel: it may add exposure (new orders, amendments).
 	// The gate is asked before each of its attempts, and order-count holds stop it.
 	places   bool
-	cancel   bool      // Request.Cancel
-	deadline time.Time // end of the request's time budget
+	cancel   bool // Request.Cancel
+	budget   time.Duration
+	deadline time.Time // end of the request's time budget: budget from its first queueing
 	maxWait  time.Duration
 
 	prev, next *waiter
@@ -39,10 +50,6 @@ type waiter struct {
 	inflight   int
 	dones      []breakerDone
 	authPass   bool // passed the open auth breaker: holds its bucket's authCancel
-
-	// Backing arrays for costs and dones, so that a common request allocates less.
-	costsBuf [2]charge
-	donesBuf [3]breakerDone
 }
 
 // charge is one of a request's costs: its window, and what it costs at the latest look at
@@ -56,11 +63,32 @@ type charge struct {
 	limit int64
 }
 
-// breakerDone is how a granted request reports to breaker b: through the done allow
-// returned, or, when done is nil, with reportPassed (it passed b while b was open).
+// breakerDone is how a granted request reports to breaker b: with reportPassed when it
+// passed b while b was open; through done when it is b's half-open probe; otherwise with
+// reportClosed, for the closed period gen (breaker.go: a success is not worth gobreaker's
+// bookkeeping while no failure is counted).
 type breakerDone struct {
-	b    *breaker
-	done func(error)
+	b      *breaker
+	done   func(error)
+	passed bool
+	gen    uint64
+}
+
+// waiters are reused: a request's waiter is its largest allocation. Its ready channel is not
+// (made when a request first has to wait, so a request granted at once makes none): a channel
+// belongs to the synctest bubble that made it, and a pooled one could reach another.
+var waiters = sync.Pool{New: func() any { return new(waiter) }}
+
+// getWaiter returns a zeroed waiter.
+func getWaiter() *waiter {
+	return waiters.Get().(*waiter)
+}
+
+// putWaiter gives w back once its request is over: nothing refers to it any more (it left the
+// queue, and its ready channel was drained or never signalled).
+func putWaiter(w *waiter) {
+	w.waiterState = waiterState{}
+	waiters.Put(w)
 }
 
 // fifo is one priority level of the queue: an intrusive doubly linked list, oldest first.
@@ -104,6 +132,9 @@ func (q *fifo) remove(w *waiter) {
 func (s *Scheduler) acquire(ctx context.Context, w *waiter) error {
 	s.mu.Lock()
 	now := s.clock.Now()
+	if w.deadline.IsZero() { // the first attempt: the request's budget starts
+		w.deadline = now.Add(w.budget)
+	}
 	if err := s.admitLocked(w, now); err != nil {
 		s.mu.Unlock()
 		return err
@@ -413,11 +444,15 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 			continue
 		}
 		if br.open(now) { // passes it (checked above): reported by reportPassed, not counted
-			w.dones = append(w.dones, breakerDone{br, nil})
+			w.dones = append(w.dones, breakerDone{b: br, passed: true})
 			authPass = authPass || br.class == ClassAuth
 			continue
 		}
-		w.dones = append(w.dones, breakerDone{br, br.allow(now)})
+		if br.tripped { // half-open: the one probe
+			w.dones = append(w.dones, breakerDone{b: br, done: br.probe(now)})
+			continue
+		}
+		w.dones = append(w.dones, breakerDone{b: br, gen: br.gen})
 	}
 	for i := range w.costs {
 		c := &w.costs[i]
@@ -547,10 +582,13 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 		}
 	}
 	for _, d := range w.dones {
-		if d.done == nil {
+		switch {
+		case d.passed:
 			d.b.reportPassed(now, class, o, banUntil)
-		} else {
+		case d.done != nil:
 			d.b.report(d.done, now, class, o, banUntil)
+		default:
+			d.b.reportClosed(d.gen, now, class, o, banUntil)
 		}
 	}
 	w.dones = w.dones[:0]
