@@ -169,11 +169,14 @@ type RetryConfig struct {
 }
 
 // RetryBudgetConfig caps retries globally: over a sliding Window, retries may number at most
-// Floor + Ratio·(first attempts), so an outage can never multiply traffic.
+// max(Floor, Ratio·(first attempts)), so an outage can never multiply traffic. The floor lets
+// a quiet bot retry at all (a handful of requests a minute makes a Ratio of none); it is not
+// added on top of the ratio, which at 60 requests a minute would let retries add 18% where
+// the ratio says 10%.
 type RetryBudgetConfig struct {
 	// Ratio defaults to 0.10.
 	Ratio float64 `koanf:"ratio"`
-	// Floor defaults to 5 retries per Window.
+	// Floor is the retries allowed per Window however few the first attempts. Default 5.
 	Floor int `koanf:"floor"`
 	// Window defaults to 1m.
 	Window time.Duration `koanf:"window"`

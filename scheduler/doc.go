@@ -61,7 +61,7 @@
 // auth and validation failures are final; rate_limit and transient ones are retried up to
 // their configured counts, never before the exchange's Retry-After, with full-jitter backoff
 // otherwise, always inside the request's budget and within the global retry budget (retries
-// at most 10% of first attempts over a sliding minute, plus a small floor). A transient
+// at most 10% of first attempts over a sliding minute, or a small floor when that is more). A transient
 // failure of a write is an unknown outcome, retried only when the request's RetrySafe proves
 // the first try did not land. When a bucket's pause ends, its waiting requests resume spread
 // over rand(0, min(1s, 0.1·pause)), not as a herd.

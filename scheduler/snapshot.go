@@ -19,8 +19,8 @@ type Snapshot struct {
 	RetryBudget RetryBudgetState `json:"retry_budget"`
 }
 
-// RetryBudgetState is the retry budget in a Snapshot: retries may reach Allowed (a floor plus
-// the ratio of first attempts) over the window; past it, failures are not retried.
+// RetryBudgetState is the retry budget in a Snapshot: retries may reach Allowed (the ratio of
+// first attempts, or the floor when that is more) over the window; past it, failures are not retried.
 type RetryBudgetState struct {
 	FirstAttempts int64 `json:"first_attempts"`
 	Retries       int64 `json:"retries"`
