@@ -244,10 +244,12 @@ func (s *Scheduler) pumpLocked(now time.Time) {
 			case !w.shedAt.IsZero() && !now.Before(w.shedAt):
 				s.completeLocked(w, ErrShed)
 			default:
-				s.tryGrantLocked(w, now, server, wake)
-				if !w.done {
-					wake(w.deadline)
-					wake(w.shedAt)
+				// Once w's wait ends its goroutine owns it again (and gives it back to the pool
+				// when its request is over): nothing here reads it after.
+				deadline, shedAt := w.deadline, w.shedAt
+				if !s.tryGrantLocked(w, now, server, wake) {
+					wake(deadline)
+					wake(shedAt)
 				}
 			}
 			w = nx
@@ -257,9 +259,10 @@ func (s *Scheduler) pumpLocked(now time.Time) {
 }
 
 // tryGrantLocked grants w if it can go at now; otherwise it tells wake when to look again
-// (or relies on a release to pump again).
+// (or relies on a release to pump again). It reports whether w's wait ended (granted or
+// failed), after which the caller must not touch w.
 // requires that s.mu is held.
-func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(time.Time)) {
+func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(time.Time)) bool {
 	b := w.bucket
 	for _, c := range w.costs { // w waits on these windows: no lending of them past it
 		c.win.demand.seen[w.prio] = now
@@ -285,7 +288,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	if now.Before(w.notBefore) {
 		wake(w.notBefore)
-		return
+		return false
 	}
 	for _, br := range s.breakers {
 		if !br.applies(b) {
@@ -298,25 +301,25 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 					continue
 				}
 				s.completeLocked(w, br.openError(now))
-				return
+				return true
 			}
 			if br.class == ClassAuth {
 				if b.authCancel {
-					return // one cancel at a time through an open auth breaker; its end pumps again
+					return false // one cancel at a time through an open auth breaker; its end pumps again
 				}
 				if now.Before(b.authNext) {
 					wake(b.authNext) // auth keeps failing: cancels are spaced
-					return
+					return false
 				}
 			}
 			continue // passes the open breaker
 		}
 		if br.probing {
-			return // the probe's end pumps again
+			return false // the probe's end pumps again
 		}
 		if br.probeWaits(w, s.prober != nil) {
 			s.sendProbeLocked(br, now, wake)
-			return // the probe's end pumps again
+			return false // the probe's end pumps again
 		}
 	}
 	probe := false // w goes as its bucket's cancel probe
@@ -324,16 +327,16 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		// A hold that ends within one probe interval is waited out, as any request would.
 		if !heldUntil.After(now.Add(s.cfg.Backoff.CancelProbe)) {
 			wake(heldUntil)
-			return
+			return false
 		}
 		if at := s.cancelProbeAt(b, now); now.Before(at) {
 			wake(minTime(at, heldUntil))
-			return
+			return false
 		}
 		probe = true
 	}
 	if st := b.sem.State(); st.InFlight >= st.Limit {
-		return // a release pumps again
+		return false // a release pumps again
 	}
 	// The costs at now: a time-dependent cost is charged what it costs at admission.
 	for i := range w.costs {
@@ -342,7 +345,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		if c.AmountAt != nil {
 			if err := s.checkAmount(i, "amount_at", amt, w.costs[i].win, w.prio); err != nil {
 				s.completeLocked(w, err)
-				return
+				return true
 			}
 		}
 		w.costs[i].amt = amt
@@ -410,10 +413,10 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		for _, c := range w.costs {
 			c.win.reserved = s.scan
 		}
-		return
+		return false
 	}
 	if turn {
-		return
+		return false
 	}
 	// Shared windows count the cost fleet-wide before anything else is taken.
 	for i, c := range w.costs {
@@ -429,13 +432,13 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 			if !retry.IsZero() {
 				wake(retry.Add(-s.offset))
 			}
-			return
+			return false
 		}
 	}
 	inflight, ok := b.sem.TryAcquire()
 	if !ok {
 		s.unreserveLocked(w, len(w.costs), server)
-		return
+		return false
 	}
 	w.dones = w.dones[:0]
 	authPass := false
@@ -475,6 +478,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	b.authCancel = b.authCancel || authPass
 	s.completeLocked(w, nil)
+	return true
 }
 
 // unreserveLocked gives back what the shared windows before index upto reserved for w at
