@@ -127,3 +127,33 @@ func TestMarketStatsEndpoints(t *testing.T) {
 	// (go-binance's RecentTradesService asks the legacy /api/v1/trades, which rest-api.md no
 	// longer documents and the simulator does not serve.)
 }
+
+// TestTimeUnitMicrosecond: with X-MBX-TIME-UNIT: MICROSECOND every time in an answer is in
+// microseconds — server time, orders' times, trades' — and in milliseconds without it.
+func TestTimeUnitMicrosecond(t *testing.T) {
+	h := newHarness(t, nil)
+	micro := map[string]string{"X-MBX-TIME-UNIT": "MICROSECOND"}
+	var st struct{ ServerTime int64 }
+	h.do("GET", "/api/v3/time", "", "", micro).json(t, &st)
+	if st.ServerTime != h.clk.Now().UnixMicro() {
+		t.Fatalf("serverTime %d, want %d", st.ServerTime, h.clk.Now().UnixMicro())
+	}
+	h.get("/api/v3/time", "").json(t, &st)
+	if st.ServerTime != h.clk.Now().UnixMilli() {
+		t.Fatalf("serverTime in ms %d", st.ServerTime)
+	}
+	r := h.signed("POST", "/api/v3/order", vals("symbol", "BTCUSDT", "side", "BUY", "type", "LIMIT", "timeInForce", "GTC",
+		"quantity", "0.001", "price", "30000", "newClientOrderId", "tu-1"))
+	if r.status != 200 {
+		t.Fatalf("order: %s", r.body)
+	}
+	p := vals("symbol", "BTCUSDT", "origClientOrderId", "tu-1", "timestamp", h.ms())
+	payload := p.Encode()
+	q := h.do("GET", "/api/v3/order", payload+"&signature="+sim.SignHMAC(h.secret, payload), "",
+		map[string]string{"X-MBX-APIKEY": h.key, "X-MBX-TIME-UNIT": "MICROSECOND"})
+	var o struct{ Time, UpdateTime, WorkingTime int64 }
+	q.json(t, &o)
+	if o.Time < 1e15 || o.UpdateTime < 1e15 || o.WorkingTime < 1e15 {
+		t.Fatalf("order times not in µs: %s", q.body)
+	}
+}

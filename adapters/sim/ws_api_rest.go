@@ -90,6 +90,9 @@ func (s *Server) apiREST(c *wsConn, req apiReq, target [2]string, now time.Time)
 	if proceed {
 		cl := &call{req: q, acct: acct, now: now, ip: st, ep: ep}
 		rep = rt.handler(s, cl)
+		if q.micro && !rt.microAware && rep.status < 300 {
+			rep.body = inMicros(rep.body)
+		}
 		if rt.freeOnSuccess && !s.cfg.Limits.ChargeAllOrders && rep.status < 300 {
 			s.charge(st, ep, now, -rt.weight(q))
 		}
