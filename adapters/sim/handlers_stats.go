@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
 )
 
 // Market statistics (rest-api.md "24hr ticker price change statistics", "Rolling window price
@@ -378,6 +380,56 @@ func (s *Server) aggTrades(c *call) reply {
 	for _, t := range ts {
 		out = append(out, map[string]any{"a": t.id, "p": fmt8(m.tickPrice(t.ticks)), "q": fmt8(t.qty), "f": t.id, "l": t.id,
 			"T": q.timeUnit(t.at), "m": t.buyer, "M": true})
+	}
+	return ok(out)
+}
+
+// GET /api/v3/ticker/tradingDay (weight 4 per symbol, at most 200): the statistics of the
+// current trading day in timeZone (default UTC), from the day's open to now; closeTime is the
+// day's last millisecond, as the docs' example shows.
+func (s *Server) tradingDayTicker(c *call) reply {
+	q := c.req
+	_, single := q.values["symbol"]
+	if _, many := q.values["symbols"]; !single && !many {
+		return fail(errEitherParam("symbol", "symbols"))
+	}
+	names, aerr := s.symbolList(q)
+	if aerr != nil {
+		return fail(aerr)
+	}
+	if len(names) > 100 {
+		return fail(errf(http.StatusBadRequest, -1101, "Too many values sent for parameter 'symbols', max is 100."))
+	}
+	var off time.Duration
+	if tz, ok := q.str("timeZone"); ok {
+		o, err := adapters.ParseTimeZone(tz)
+		if err != nil || tz == "" {
+			return fail(errInvalidParam("timeZone"))
+		}
+		off = o
+	}
+	full, aerr := tickerType(q)
+	if aerr != nil {
+		return fail(aerr)
+	}
+	q.accept("symbolStatus")
+	if aerr := q.unread(); aerr != nil {
+		return fail(aerr)
+	}
+	day := adapters.Interval("1d")
+	open := day.OpenTime(c.now, off)
+	end := day.Next(open, off).Add(-time.Millisecond)
+	one := func(m *market) map[string]any {
+		out := s.statsJSON(q, m, open, c.now, full, false)
+		out["openTime"], out["closeTime"] = q.timeUnit(open), q.timeUnit(end)
+		return out
+	}
+	if single {
+		return ok(one(s.markets[names[0]]))
+	}
+	out := make([]map[string]any, 0, len(names))
+	for _, n := range names {
+		out = append(out, one(s.markets[n]))
 	}
 	return ok(out)
 }

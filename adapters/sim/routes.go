@@ -97,6 +97,7 @@ var routes = []route{
 	{method: http.MethodGet, path: "/api/v3/avgPrice", handler: (*Server).avgPrice, weight: fixed(2), microAware: true},
 	{method: http.MethodGet, path: "/api/v3/ticker/24hr", handler: (*Server).ticker24hr, weight: ticker24hrWeight, microAware: true},
 	{method: http.MethodGet, path: "/api/v3/ticker", handler: (*Server).rollingTicker, weight: rollingWeight, microAware: true},
+	{method: http.MethodGet, path: "/api/v3/ticker/tradingDay", handler: (*Server).tradingDayTicker, weight: rollingWeight, microAware: true},
 	{method: http.MethodGet, path: "/api/v3/ticker/price", handler: (*Server).tickerPrice, weight: bySymbol},
 	{method: http.MethodGet, path: "/api/v3/ticker/bookTicker", handler: (*Server).bookTicker, weight: bySymbol},
 	{method: http.MethodGet, path: "/api/v3/account", handler: (*Server).accountInfo, weight: fixed(20), signed: true},

@@ -60,6 +60,8 @@ func TestMarketStatsEndpoints(t *testing.T) {
 		{"/api/v3/ticker", "symbol=BTCUSDT&windowSize=5m", 4},
 		{"/api/v3/ticker", `symbols=["BTCUSDT","ETHUSDT","DOGEUSDT"]`, 12},
 		{"/api/v3/avgPrice", "symbol=BTCUSDT", 2},
+		{"/api/v3/ticker/tradingDay", "symbol=BTCUSDT&timeZone=8", 4},
+		{"/api/v3/ticker/tradingDay", `symbols=["BTCUSDT","ETHUSDT"]&type=MINI`, 8},
 		{"/api/v3/aggTrades", "symbol=BTCUSDT&limit=5", 4},
 		{"/api/v3/historicalTrades", "symbol=BTCUSDT&limit=5", 25},
 	} {
@@ -84,6 +86,12 @@ func TestMarketStatsEndpoints(t *testing.T) {
 		if r := h.get(tc.path, tc.query); r.status != 400 || r.code() != tc.code {
 			t.Errorf("%s?%s: %d %s, want code %d", tc.path, tc.query, r.status, r.body, tc.code)
 		}
+	}
+	// The trading day at +08:00 opens at 16:00 UTC the day before (the clock says 12:1x UTC).
+	var td struct{ OpenTime, CloseTime int64 }
+	h.get("/api/v3/ticker/tradingDay", "symbol=BTCUSDT&timeZone=8").json(t, &td)
+	if time.UnixMilli(td.OpenTime).UTC().Hour() != 16 || td.CloseTime-td.OpenTime != 86400000-1 {
+		t.Fatalf("tradingDay +8: %+v", td)
 	}
 	// The rolling window starts on a minute: 5m covers the last 5-6 minutes' trades.
 	var roll struct{ OpenTime, CloseTime, Count int64 }

@@ -30,6 +30,7 @@ var apiMethods = map[string][2]string{
 	"avgPrice":                  {http.MethodGet, "/api/v3/avgPrice"},
 	"ticker.24hr":               {http.MethodGet, "/api/v3/ticker/24hr"},
 	"ticker":                    {http.MethodGet, "/api/v3/ticker"},
+	"ticker.tradingDay":         {http.MethodGet, "/api/v3/ticker/tradingDay"},
 	"ticker.price":              {http.MethodGet, "/api/v3/ticker/price"},
 	"ticker.book":               {http.MethodGet, "/api/v3/ticker/bookTicker"},
 	"order.place":               {http.MethodPost, "/api/v3/order"},
