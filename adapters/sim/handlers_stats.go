@@ -257,26 +257,25 @@ func (s *Server) avgPrice(c *call) reply {
 }
 
 // avg is the volume-weighted price of the trades of the last 5 minutes (the last price when
-// none traded) and the last trade's time.
+// none traded) and the last trade's time, from the one-second bars (an hour of them is kept,
+// whatever the trade rate).
 func (m *market) avg(now time.Time) (decimal.Decimal, time.Time) {
-	from := now.Add(-5 * time.Minute)
-	vol, quote := decimal.Zero, decimal.Zero
-	last := now
-	for _, t := range m.tape.recent {
-		if t.at.Before(from) {
-			continue
+	from := now.Add(-5 * time.Minute).UnixMilli()
+	var vol, quote int64
+	for _, b := range m.tape.seconds.bars {
+		if b.start >= from-from%1000 && b.trades > 0 {
+			vol += b.volume
+			quote += b.quote
 		}
-		px := m.tickPrice(t.ticks)
-		vol, quote = vol.Add(t.qty), quote.Add(px.Mul(t.qty))
-		last = t.at
 	}
-	if !vol.IsPositive() {
-		if n := len(m.tape.recent); n > 0 {
-			last = m.tape.recent[n-1].at
-		}
+	last := now
+	if n := len(m.tape.recent); n > 0 {
+		last = m.tape.recent[n-1].at
+	}
+	if vol == 0 {
 		return m.price(), last
 	}
-	return quote.Div(vol).Round(8), last
+	return decimal.NewFromInt(quote).Mul(m.tick).Div(decimal.NewFromInt(vol)).Round(8), last
 }
 
 // tradesFrom is the kept trades with id >= fromID, at most limit.

@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"strconv"
 	"testing"
@@ -163,5 +164,34 @@ func TestTimeUnitMicrosecond(t *testing.T) {
 	q.json(t, &o)
 	if o.Time < 1e15 || o.UpdateTime < 1e15 || o.WorkingTime < 1e15 {
 		t.Fatalf("order times not in µs: %s", q.body)
+	}
+}
+
+// TestAvgPriceIsTheLastFiveMinutes: /api/v3/avgPrice is the volume-weighted price of the
+// trades of the last five minutes, whatever the trade rate.
+func TestAvgPriceIsTheLastFiveMinutes(t *testing.T) {
+	h := newHarness(t, func(c *sim.Config) { c.WalkInterval = 100 * time.Millisecond })
+	h.get("/api/v3/time", "")
+	for range 10 { // 10 minutes of 10 trades a second: more than the trades kept in full
+		h.clk.Advance(time.Minute)
+		h.get("/api/v3/time", "")
+	}
+	now := h.clk.Now()
+	var ks [][]json.RawMessage
+	h.get("/api/v3/klines", "symbol=BTCUSDT&interval=1s&limit=1000&startTime="+strconv.FormatInt(now.Add(-5*time.Minute).UnixMilli(), 10)).json(t, &ks)
+	vol, quote := decimal.Zero, decimal.Zero
+	for _, k := range ks {
+		var v, q string
+		json.Unmarshal(k[5], &v)
+		json.Unmarshal(k[7], &q)
+		vol, quote = vol.Add(decimal.RequireFromString(v)), quote.Add(decimal.RequireFromString(q))
+	}
+	var avg struct {
+		Mins  int
+		Price string
+	}
+	h.get("/api/v3/avgPrice", "symbol=BTCUSDT").json(t, &avg)
+	if avg.Mins != 5 || avg.Price != quote.Div(vol).Round(8).StringFixed(8) {
+		t.Fatalf("avgPrice %+v, want %s (from %d one-second candles)", avg, quote.Div(vol).Round(8).StringFixed(8), len(ks))
 	}
 }
