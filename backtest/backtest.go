@@ -160,7 +160,10 @@ const (
 // Run backtests the strategies of modules (strategy.Module values) with o.
 func Run(ctx context.Context, o Options, modules ...fx.Option) (Report, error) {
 	began := time.Now()
-	cfg, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: o.Config, Environ: o.Environ})
+	// The exchange section is not used (the backtest trades on the simulator), so a bot's
+	// production config without its secrets loads: read as paper trading, which needs no key.
+	environ := append(append([]string{}, o.Environ...), "KEEL_EXCHANGE_MODE=paper")
+	cfg, _, err := runtime.LoadConfig(runtime.LoadOptions{Path: o.Config, Environ: environ})
 	if err != nil {
 		return Report{}, err
 	}

@@ -149,6 +149,14 @@ func TestCommand(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Candles != 5 {
 		t.Fatalf("json: %v %+v", err, rep)
 	}
+	// A production config without its secrets: the exchange section is not used.
+	out.Reset()
+	prod := filepath.Join(t.TempDir(), "prod.yaml")
+	b, _ := os.ReadFile(tinyConfig(t))
+	os.WriteFile(prod, append([]byte("exchange:\n  name: binance\n  base_url: https://api.binance.com\n"), b...), 0o600)
+	if code := Command([]string{"--config", prod}, &out, &errb, macross); code != 0 || !strings.Contains(out.String(), "-8.191904 USDT") {
+		t.Fatalf("a Binance config without keys: exit %d: %s%s", code, errb.String(), out.String())
+	}
 	for _, tc := range []struct {
 		args []string
 		code int

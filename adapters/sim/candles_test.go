@@ -192,12 +192,9 @@ func TestKlinesThirdPartyClient(t *testing.T) {
 	c := gobinance.NewClient("", "")
 	c.BaseURL = srv.URL()
 
-	prev, keep := gobinance.BaseWsMainURL, gobinance.WebsocketKeepalive
+	prev := gobinance.BaseWsMainURL
 	gobinance.BaseWsMainURL = "ws://" + srv.Addr().String() + "/ws"
-	// The client's keep-alive goroutine outlives the connection by its timeout; the server's
-	// pings are answered without it.
-	gobinance.WebsocketKeepalive = false
-	defer func() { gobinance.BaseWsMainURL, gobinance.WebsocketKeepalive = prev, keep }()
+	defer func() { gobinance.BaseWsMainURL = prev }()
 	closed := make(chan *gobinance.WsKlineEvent, 16)
 	done, stop, err := gobinance.WsKlineServe("BTCUSDT", "1s", func(ev *gobinance.WsKlineEvent) {
 		if ev.Kline.IsFinal {

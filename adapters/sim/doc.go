@@ -20,7 +20,7 @@
 // /api/v3/ticker/price, /api/v3/ticker/bookTicker, /api/v3/trades (weight 25),
 // /api/v3/klines and /api/v3/uiKlines (weight 2; candles.go and handlers_klines.go, which say
 // where Binance's docs leave the answer open and what the simulator does), /api/v3/ticker/24hr,
-// /api/v3/ticker (rolling window), /api/v3/avgPrice, /api/v3/historicalTrades and
+// /api/v3/ticker (rolling window), /api/v3/ticker/tradingDay, /api/v3/avgPrice, /api/v3/historicalTrades and
 // /api/v3/aggTrades (marketdata.go: weights, shapes, and the simulator's choices where the docs
 // leave the answer open). Signed: GET /api/v3/account,
 // GET /api/v3/account/commission, POST/GET/DELETE /api/v3/order, POST /api/v3/order/test,

@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
 )
 
 // Market data beyond the book and the klines (rest-api.md "Market Data endpoints"):
 //
 //	GET /api/v3/ticker/24hr        weight 2 for symbol, 2/40/80 for 1-20/21-100/101+ symbols, 80 for all
 //	GET /api/v3/ticker             rolling window (windowSize, default 1d); 4 a symbol, at most 200
+//	GET /api/v3/ticker/tradingDay  the trading day in timeZone; 4 a symbol, at most 200
 //	GET /api/v3/avgPrice           weight 2
 //	GET /api/v3/historicalTrades   weight 25
 //	GET /api/v3/aggTrades          weight 4
@@ -318,6 +321,47 @@ func (s *Server) rollingTicker(c *call) reply {
 		return aerr
 	}, func(m *market) map[string]any {
 		st := m.rollingStats(window, c.now)
+		if mini {
+			return st.miniJSON(c.req, m.sym.Name)
+		}
+		return st.rollingJSON(c.req, m.sym.Name)
+	})
+}
+
+// tradingDayTicker answers GET /api/v3/ticker/tradingDay (rest-api.md "Trading Day Ticker"):
+// symbol or symbols (one mandatory, at most 100), timeZone (default UTC), type, symbolStatus;
+// 4 a symbol, at most 200. The day is the one holding now in timeZone: openTime its start,
+// closeTime its last millisecond (as the docs' example), the statistics those of its trades
+// so far.
+func (s *Server) tradingDayTicker(c *call) reply {
+	q := c.req
+	_, hasOne := q.values["symbol"]
+	_, hasMany := q.values["symbols"]
+	if !hasOne && !hasMany {
+		q.accept("symbol", "symbols")
+		return fail(errEitherParam("symbol", "symbols"))
+	}
+	if countSymbols(q) > 100 {
+		q.accept("symbols")
+		return fail(errInvalidParam("symbols"))
+	}
+	var off time.Duration
+	var mini bool
+	return s.tickers(c, func(q *request) *apiError {
+		if tz, ok := q.str("timeZone"); ok {
+			o, err := adapters.ParseTimeZone(tz)
+			if err != nil || tz == "" {
+				return errInvalidParam("timeZone")
+			}
+			off = o
+		}
+		var aerr *apiError
+		mini, aerr = tickerType(q)
+		return aerr
+	}, func(m *market) map[string]any {
+		open := adapters.Interval("1d").OpenTime(c.now, off)
+		st := m.stats(&m.tape.minutes, open, c.now)
+		st.closeTime = open.Add(24*time.Hour - time.Millisecond)
 		if mini {
 			return st.miniJSON(c.req, m.sym.Name)
 		}

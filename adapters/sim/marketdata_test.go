@@ -271,6 +271,8 @@ func TestMarketDataWeights(t *testing.T) {
 		{"/api/v3/ticker", syms(3), 12},
 		{"/api/v3/ticker", syms(50), 200},
 		{"/api/v3/ticker", syms(51), 200},
+		{"/api/v3/ticker/tradingDay", "symbol=BTCUSDT", 4},
+		{"/api/v3/ticker/tradingDay", syms(60), 200},
 		{"/api/v3/avgPrice", "symbol=BTCUSDT", 2},
 		{"/api/v3/historicalTrades", "symbol=BTCUSDT", 25},
 		{"/api/v3/aggTrades", "symbol=BTCUSDT", 4},

@@ -93,6 +93,7 @@ var routes = []route{
 	{method: http.MethodGet, path: "/api/v3/ticker/bookTicker", handler: (*Server).bookTicker, weight: bySymbol},
 	{method: http.MethodGet, path: "/api/v3/ticker/24hr", handler: (*Server).ticker24hr, weight: ticker24hrWeight},
 	{method: http.MethodGet, path: "/api/v3/ticker", handler: (*Server).rollingTicker, weight: rollingTickerWeight},
+	{method: http.MethodGet, path: "/api/v3/ticker/tradingDay", handler: (*Server).tradingDayTicker, weight: rollingTickerWeight},
 	{method: http.MethodGet, path: "/api/v3/avgPrice", handler: (*Server).avgPriceHandler, weight: fixed(2)},
 	{method: http.MethodGet, path: "/api/v3/historicalTrades", handler: (*Server).historicalTrades, weight: fixed(25)},
 	{method: http.MethodGet, path: "/api/v3/aggTrades", handler: (*Server).aggTrades, weight: fixed(4)},

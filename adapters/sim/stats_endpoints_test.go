@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"strconv"
 	"testing"
@@ -60,6 +61,8 @@ func TestMarketStatsEndpoints(t *testing.T) {
 		{"/api/v3/ticker", "symbol=BTCUSDT&windowSize=5m", 4},
 		{"/api/v3/ticker", `symbols=["BTCUSDT","ETHUSDT","DOGEUSDT"]`, 12},
 		{"/api/v3/avgPrice", "symbol=BTCUSDT", 2},
+		{"/api/v3/ticker/tradingDay", "symbol=BTCUSDT&timeZone=8", 4},
+		{"/api/v3/ticker/tradingDay", `symbols=["BTCUSDT","ETHUSDT"]&type=MINI`, 8},
 		{"/api/v3/aggTrades", "symbol=BTCUSDT&limit=5", 4},
 		{"/api/v3/historicalTrades", "symbol=BTCUSDT&limit=5", 25},
 	} {
@@ -85,6 +88,12 @@ func TestMarketStatsEndpoints(t *testing.T) {
 		if r := h.get(tc.path, tc.query); r.status != 400 || r.code() != tc.code {
 			t.Errorf("%s?%s: %d %s, want code %d", tc.path, tc.query, r.status, r.body, tc.code)
 		}
+	}
+	// The trading day at +08:00 opens at 16:00 UTC the day before (the clock says 12:1x UTC).
+	var td struct{ OpenTime, CloseTime int64 }
+	h.get("/api/v3/ticker/tradingDay", "symbol=BTCUSDT&timeZone=8").json(t, &td)
+	if time.UnixMilli(td.OpenTime).UTC().Hour() != 16 || td.CloseTime-td.OpenTime != 86400000-1 {
+		t.Fatalf("tradingDay +8: %+v", td)
 	}
 	// The rolling window starts on a minute: 5m covers the last 5-6 minutes' trades.
 	var roll struct{ OpenTime, CloseTime, Count int64 }
@@ -127,4 +136,63 @@ func TestMarketStatsEndpoints(t *testing.T) {
 	}
 	// (go-binance's RecentTradesService asks the legacy /api/v1/trades, which rest-api.md no
 	// longer documents and the simulator does not serve.)
+}
+
+// TestTimeUnitMicrosecond: with X-MBX-TIME-UNIT: MICROSECOND every time in an answer is in
+// microseconds — server time, orders' times, trades' — and in milliseconds without it.
+func TestTimeUnitMicrosecond(t *testing.T) {
+	h := newHarness(t, nil)
+	micro := map[string]string{"X-MBX-TIME-UNIT": "MICROSECOND"}
+	var st struct{ ServerTime int64 }
+	h.do("GET", "/api/v3/time", "", "", micro).json(t, &st)
+	if st.ServerTime != h.clk.Now().UnixMicro() {
+		t.Fatalf("serverTime %d, want %d", st.ServerTime, h.clk.Now().UnixMicro())
+	}
+	h.get("/api/v3/time", "").json(t, &st)
+	if st.ServerTime != h.clk.Now().UnixMilli() {
+		t.Fatalf("serverTime in ms %d", st.ServerTime)
+	}
+	r := h.signed("POST", "/api/v3/order", vals("symbol", "BTCUSDT", "side", "BUY", "type", "LIMIT", "timeInForce", "GTC",
+		"quantity", "0.001", "price", "30000", "newClientOrderId", "tu-1"))
+	if r.status != 200 {
+		t.Fatalf("order: %s", r.body)
+	}
+	p := vals("symbol", "BTCUSDT", "origClientOrderId", "tu-1", "timestamp", h.ms())
+	payload := p.Encode()
+	q := h.do("GET", "/api/v3/order", payload+"&signature="+sim.SignHMAC(h.secret, payload), "",
+		map[string]string{"X-MBX-APIKEY": h.key, "X-MBX-TIME-UNIT": "MICROSECOND"})
+	var o struct{ Time, UpdateTime, WorkingTime int64 }
+	q.json(t, &o)
+	if o.Time < 1e15 || o.UpdateTime < 1e15 || o.WorkingTime < 1e15 {
+		t.Fatalf("order times not in µs: %s", q.body)
+	}
+}
+
+// TestAvgPriceIsTheLastFiveMinutes: /api/v3/avgPrice is the volume-weighted price of the
+// trades of the last five minutes, whatever the trade rate.
+func TestAvgPriceIsTheLastFiveMinutes(t *testing.T) {
+	h := newHarness(t, func(c *sim.Config) { c.WalkInterval = 100 * time.Millisecond })
+	h.get("/api/v3/time", "")
+	for range 10 { // 10 minutes of 10 trades a second: more than the trades kept in full
+		h.clk.Advance(time.Minute)
+		h.get("/api/v3/time", "")
+	}
+	now := h.clk.Now()
+	var ks [][]json.RawMessage
+	h.get("/api/v3/klines", "symbol=BTCUSDT&interval=1s&limit=1000&startTime="+strconv.FormatInt(now.Add(-5*time.Minute).UnixMilli(), 10)).json(t, &ks)
+	vol, quote := decimal.Zero, decimal.Zero
+	for _, k := range ks {
+		var v, q string
+		json.Unmarshal(k[5], &v)
+		json.Unmarshal(k[7], &q)
+		vol, quote = vol.Add(decimal.RequireFromString(v)), quote.Add(decimal.RequireFromString(q))
+	}
+	var avg struct {
+		Mins  int
+		Price string
+	}
+	h.get("/api/v3/avgPrice", "symbol=BTCUSDT").json(t, &avg)
+	if avg.Mins != 5 || avg.Price != quote.Div(vol).Round(8).StringFixed(8) {
+		t.Fatalf("avgPrice %+v, want %s (from %d one-second candles)", avg, quote.Div(vol).Round(8).StringFixed(8), len(ks))
+	}
 }

@@ -13,7 +13,7 @@ import (
 // the parameters of the request, so shapes, checks, codes and weights are the REST ones:
 //
 //	ping, time, exchangeInfo, depth, trades.recent, trades.historical, trades.aggregate,
-//	klines, uiKlines, avgPrice, ticker.24hr, ticker, ticker.price, ticker.book
+//	klines, uiKlines, avgPrice, ticker.24hr, ticker, ticker.tradingDay, ticker.price, ticker.book
 //	order.place, order.test, order.status, order.cancel, order.cancelReplace,
 //	openOrders.status, openOrders.cancelAll, allOrders, myTrades, account.status,
 //	account.commission, account.rateLimits.orders
@@ -55,6 +55,7 @@ var wsRoutes = map[string][2]string{
 	"avgPrice":                  {http.MethodGet, "/api/v3/avgPrice"},
 	"ticker.24hr":               {http.MethodGet, "/api/v3/ticker/24hr"},
 	"ticker":                    {http.MethodGet, "/api/v3/ticker"},
+	"ticker.tradingDay":         {http.MethodGet, "/api/v3/ticker/tradingDay"},
 	"ticker.price":              {http.MethodGet, "/api/v3/ticker/price"},
 	"ticker.book":               {http.MethodGet, "/api/v3/ticker/bookTicker"},
 	"order.place":               {http.MethodPost, "/api/v3/order"},

@@ -141,6 +141,7 @@ func TestWSAPIMarketMethods(t *testing.T) {
 		{"ticker.24hr", map[string]any{"symbol": "BTCUSDT"}, "/api/v3/ticker/24hr", "symbol=BTCUSDT", 2},
 		{"ticker.24hr", map[string]any{"type": "MINI"}, "/api/v3/ticker/24hr", "type=MINI", 80},
 		{"ticker", map[string]any{"symbol": "BTCUSDT", "windowSize": "2h"}, "/api/v3/ticker", "symbol=BTCUSDT&windowSize=2h", 4},
+		{"ticker.tradingDay", map[string]any{"symbols": []string{"BTCUSDT", "ETHUSDT"}, "timeZone": "-1:30"}, "/api/v3/ticker/tradingDay", "symbols=" + url.QueryEscape(`["BTCUSDT","ETHUSDT"]`) + "&timeZone=-1:30", 8},
 		{"klines", map[string]any{"symbol": "BTCUSDT", "interval": "1m", "limit": 2}, "/api/v3/klines", "symbol=BTCUSDT&interval=1m&limit=2", 2},
 		{"uiKlines", map[string]any{"symbol": "BTCUSDT", "interval": "1h"}, "/api/v3/uiKlines", "symbol=BTCUSDT&interval=1h", 2},
 		{"avgPrice", map[string]any{"symbol": "BTCUSDT"}, "/api/v3/avgPrice", "symbol=BTCUSDT", 2},
@@ -384,7 +385,6 @@ func TestWSAPIThirdPartyClient(t *testing.T) {
 		wsAPIAddr = ln.Addr().String()
 		ln.Close()
 		gobinance.BaseWsApiMainURL = "ws://" + wsAPIAddr + "/ws-api/v3"
-		gobinance.WebsocketKeepalive = false
 	})
 	s, err := sim.New(sim.Config{Seed: 3, WalkInterval: 1000 * time.Hour, APIKey: testKey, APISecret: testSecret})
 	if err != nil {

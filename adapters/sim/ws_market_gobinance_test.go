@@ -23,9 +23,9 @@ func TestMarketStreamsWithGoBinance(t *testing.T) {
 		c.WalkInterval = 20 * time.Millisecond
 		c.Streams.Interval = 20 * time.Millisecond
 	})
-	prev, keep := gobinance.BaseWsMainURL, gobinance.WebsocketKeepalive
-	gobinance.BaseWsMainURL, gobinance.WebsocketKeepalive = wsURL(s, "/ws"), false
-	defer func() { gobinance.BaseWsMainURL, gobinance.WebsocketKeepalive = prev, keep }()
+	prev := gobinance.BaseWsMainURL
+	gobinance.BaseWsMainURL = wsURL(s, "/ws")
+	defer func() { gobinance.BaseWsMainURL = prev }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 

@@ -354,12 +354,11 @@ func TestTickerStreamsAreTheTape(t *testing.T) {
 // functions pointed at the simulator.
 func TestStreamsThirdPartyClient(t *testing.T) {
 	srv := listen(t, sim.Config{Seed: 5, WalkInterval: 20 * time.Millisecond, Streams: sim.StreamConfig{Interval: 5 * time.Millisecond}})
-	prev, prevCombined, keep := gobinance.BaseWsMainURL, gobinance.BaseCombinedMainURL, gobinance.WebsocketKeepalive
+	prev, prevCombined := gobinance.BaseWsMainURL, gobinance.BaseCombinedMainURL
 	gobinance.BaseWsMainURL = "ws://" + srv.Addr().String() + "/ws"
 	gobinance.BaseCombinedMainURL = "ws://" + srv.Addr().String() + "/stream?streams="
-	gobinance.WebsocketKeepalive = false
 	defer func() {
-		gobinance.BaseWsMainURL, gobinance.BaseCombinedMainURL, gobinance.WebsocketKeepalive = prev, prevCombined, keep
+		gobinance.BaseWsMainURL, gobinance.BaseCombinedMainURL = prev, prevCombined
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
