@@ -322,6 +322,13 @@ func TestWSAPITrading(t *testing.T) {
 	if ans["status"] != float64(200) || weightCount(ans)-before != 20 {
 		t.Fatalf("order.test with computeCommissionRates: weight %d, %v", weightCount(ans)-before, ans)
 	}
+	if std := ans["result"].(map[string]any)["standardCommissionForOrder"].(map[string]any); std["maker"] != "0.00100000" || std["taker"] != "0.00100000" {
+		t.Fatalf("order.test commission rates: %v", ans["result"])
+	}
+	if ans := logon.call("order.test", ts(map[string]any{"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+		"quantity": "0.001", "price": "60000"})); len(ans["result"].(map[string]any)) != 0 {
+		t.Fatalf("order.test without computeCommissionRates: %v", ans)
+	}
 	if rl := logon.call("account.rateLimits.orders", ts(map[string]any{}))["result"].([]any); len(rl) != 2 {
 		t.Fatalf("account.rateLimits.orders %v", rl)
 	}
