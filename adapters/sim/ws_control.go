@@ -25,8 +25,9 @@ import (
 //     nor null (all three are accepted, as the docs say) gets the table's "request ID must be an
 //     unsigned integer".
 // A connection whose URL names something that is no stream (/ws/0, /ws/btcusdt@nope) is
-// accepted and that name ignored: Binance does so, and ccxt depends on it (it opens
-// /ws/<n> and subscribes with SUBSCRIBE; adapters/sim/testdata/ccxt/check.js).
+// accepted and that name ignored: Binance does so (a trace of ccxt connecting to
+// wss://stream.binance.com:9443/ws/0 and subscribing is in ccxt/ccxt#18162), and ccxt depends
+// on it (adapters/sim/testdata/ccxt/check.js).
 
 const msgInvalidStream = "Invalid request: invalid stream"
 
