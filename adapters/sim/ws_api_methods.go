@@ -30,7 +30,8 @@ import (
 // Limits: weight is the IP's REST weight (one REQUEST_WEIGHT window shared with REST and
 // every connection of the IP), charged before the method runs, refunded when a method listed
 // in CHANGELOG 2026-03-27 succeeds (order.place, order.cancel, openOrders.cancelAll,
-// order.cancelReplace), as REST does; connecting costs 2. Answers carry "rateLimits" unless
+// order.cancelReplace), as REST does. Connecting (2) and the session and user data stream
+// methods (2 each) are charged with Limits.ChargeWSAPISessions only. Answers carry "rateLimits" unless
 // the request says "returnRateLimits": false or the connection was opened with
 // ?returnRateLimits=false (a request's "returnRateLimits": true overrides that):
 // REQUEST_WEIGHT always, the ORDERS windows too for order.place and order.cancelReplace. A 429
@@ -39,7 +40,8 @@ import (
 //
 // Where the docs leave the answer open the simulator chooses: an unknown method is 400 -1020;
 // a parameter that is an object is -1100; a signed method without apiKey on a session not
-// logged on is -1102 (apiKey mandatory); session.*, userDataStream.* weigh 2.
+// logged on is -1102 (apiKey mandatory); userDataStream.subscribe and .unsubscribe, whose
+// weight the docs leave out, weigh 2 like the other session methods.
 
 // wsRoutes maps each method to its REST endpoint.
 var wsRoutes = map[string][2]string{
@@ -172,7 +174,11 @@ func (s *Server) apiAdmit(c *wsConn, id json.RawMessage, req *apiReq, now time.T
 	if r, ok := wsRoutes[req.Method]; ok {
 		x.rt = lookupRoute(r[0], r[1])
 	} else if sessionMethods[req.Method] {
-		x.rt = route{handler: func(*Server, *call) reply { return reply{} }, weight: fixed(2)}
+		w := int64(0)
+		if s.cfg.Limits.ChargeWSAPISessions {
+			w = 2
+		}
+		x.rt = route{handler: func(*Server, *call) reply { return reply{} }, weight: fixed(w)}
 	} else {
 		x.rt = route{weight: fixed(1)} // unknown: admit answers -1020
 	}
@@ -326,8 +332,10 @@ func (s *Server) apiConnected(ip string) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	ep := s.stats.endpoint("WS connect")
-	s.charge(s.ip(ip), ep, now, 2)
+	if s.cfg.Limits.ChargeWSAPISessions {
+		ep := s.stats.endpoint("WS connect")
+		s.charge(s.ip(ip), ep, now, 2)
+	}
 	return now
 }
 

@@ -119,12 +119,16 @@ func dropTimes(v any) any {
 // TestWSAPIMarketMethods: every public method answers what its REST endpoint answers, charges
 // its documented weight to the IP's REQUEST_WEIGHT, and carries rateLimits unless told not to.
 func TestWSAPIMarketMethods(t *testing.T) {
-	s := wsSim(t, nil)
+	s := wsSim(t, func(c *sim.Config) { c.Limits.ChargeWSAPISessions = true })
 	w := dialAPI(t, s, "")
 	prev := weightCount(w.call("ping", nil))
 	if prev != 3 { // connecting costs 2, ping 1
 		t.Fatalf("weight after connect and ping %d, want 3", prev)
 	}
+	if got := weightCount(w.call("session.status", nil)); got-prev != 2 {
+		t.Fatalf("session.status weighs %d, want 2", got-prev)
+	}
+	prev += 2
 	for _, tc := range []struct {
 		method      string
 		params      map[string]any
@@ -228,8 +232,8 @@ func TestWSAPITrading(t *testing.T) {
 		m := l.(map[string]any)
 		kinds = append(kinds, fmt.Sprint(m["rateLimitType"], " ", m["intervalNum"], m["interval"], " ", m["count"]))
 	}
-	if strings.Join(kinds, ",") != "ORDERS 10SECOND 1,ORDERS 1DAY 1,REQUEST_WEIGHT 1MINUTE 2" {
-		// connecting weighs 2; the successful order.place weighs 0.
+	if strings.Join(kinds, ",") != "ORDERS 10SECOND 1,ORDERS 1DAY 1,REQUEST_WEIGHT 1MINUTE 0" {
+		// the successful order.place weighs 0 (and the connection nothing by default).
 		t.Fatalf("order.place rateLimits %v", kinds)
 	}
 	orderID := res["orderId"]

@@ -660,7 +660,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 		micro:             strings.EqualFold(r.URL.Query().Get("timeUnit"), "MICROSECOND"),
 		rateLimitsDefault: r.URL.Query().Get("returnRateLimits") != "false"}
 	if api {
-		c.connected = s.apiConnected(host) // "Connecting to WebSocket API costs 2 weight."
+		c.connected = s.apiConnected(host) // "Connecting to WebSocket API costs 2 weight." (ws_api_methods.go)
 	}
 	// A name in the URL that is no stream is ignored, not refused: Binance accepts such
 	// connections (ccxt opens /ws/0 and subscribes with SUBSCRIBE; ws_control.go).
