@@ -44,8 +44,7 @@
 // orders (historyPages pages), which bounds how far back "not found" is proof.
 //
 // Key permissions: KeyPermissions (GET /key_permissions) and its Check, which refuses a key
-// that cannot trade or can transfer (adapters.KeyInspector, keel doctor's hook, is not on
-// main yet).
+// that cannot trade or can transfer.
 //
 // # Guesses (the docs are silent)
 //
@@ -66,6 +65,15 @@
 //
 // # Streams
 //
-// REST only: the Definition declares Streams false, and the runtime polls REST. The
-// WebSocket feeds (level2, ticker, market_trades, heartbeats, user) are not built yet.
+// MarketStream follows books (level2) and trades (market_trades), with ticker and candles on
+// request (StreamOptions.OnTicker, OnCandle); UserStream follows the account's orders (the
+// user channel). Each connection subscribes heartbeats first, then one channel per message,
+// each with a fresh JWT (no uri claim), within the 5 s Coinbase allows; a skipped
+// sequence_num or a drop is one reconnect (adapters/stream.Conn: one dial at a time, jittered
+// backoff, a shared attempt limiter, plus this client's own pacing of 6 attempts a second for
+// Coinbase's 8 per IP) and one level2 snapshot per product over it, never a REST call.
+// ws_url and ws_user_url follow base_url: production's endpoints with production's REST root,
+// the same host's /ws and /ws/user otherwise (the simulator); production's streams behind
+// another REST root are refused. Guesses: sequence_num counts per connection; a trade's side
+// is the taker's. See stream.go.
 package coinbase

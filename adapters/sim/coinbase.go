@@ -37,13 +37,14 @@ import (
 //   - Limits (coinbase_limits.go): private 30 requests/s per user, public 10/s per IP, sliding,
 //     429 with an HTML body past them, x-ratelimit-* headers on every answer.
 //   - A lockout after repeated 401s of one key: a MODEL (Coinbase documents no ban policy).
+//   - The WebSocket feeds at /ws and /ws/user (coinbase_ws.go).
 //
 // Stats: Status429 counts the 429s; a lockout counts as a ban. Faults apply to
 // /api/v3/brokerage paths in Coinbase's terms (coinbaseInjected).
 const DialectCoinbase = "coinbase"
 
 func init() {
-	registerDialect(dialect{name: DialectCoinbase, serve: serveCoinbase, state: newCoinbaseState})
+	registerDialect(dialect{name: DialectCoinbase, serve: serveCoinbase, state: newCoinbaseState, orderEvent: cbOrderEvent})
 }
 
 // coinbasePrefix is the root of every Advanced Trade path.
@@ -57,6 +58,7 @@ type coinbaseState struct {
 	users    map[*account]*coinbaseLimitState
 	keys     map[*account]*coinbaseKey
 	lockouts map[*account]*coinbaseLockout
+	wsState  *cbWSState // the WebSocket feeds (coinbase_ws.go); nil until the first connection
 }
 
 func newCoinbaseState(s *Server) any {
@@ -321,6 +323,10 @@ func bstr(m map[string]any, keys ...string) (string, bool) {
 // serveCoinbase answers one request: the public per-IP limit, faults, authentication and
 // the lockout, the per-user limit, the endpoint, then the limit headers.
 func serveCoinbase(s *Server, w http.ResponseWriter, r *http.Request) {
+	if cbIsWebSocket(r) {
+		s.cbServeWS(w, r)
+		return
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

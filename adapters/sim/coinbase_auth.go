@@ -166,14 +166,7 @@ const cbMaxLifetime = 120
 
 // cbClaimsValid checks issuer, time window and uri.
 func cbClaimsValid(cl coinbaseJWTClaims, method, host, path string, now time.Time) bool {
-	if cl.Iss != "cdp" && cl.Iss != "coinbase-cloud" {
-		return false
-	}
-	if cl.Nbf == nil || cl.Exp == nil {
-		return false
-	}
-	sec := now.Unix()
-	if *cl.Nbf > sec || *cl.Exp <= sec || *cl.Exp-*cl.Nbf > cbMaxLifetime {
+	if !cbClaimsTimely(cl, now) {
 		return false
 	}
 	uri := cl.URI
@@ -181,4 +174,17 @@ func cbClaimsValid(cl coinbaseJWTClaims, method, host, path string, now time.Tim
 		uri = cl.URIs[0]
 	}
 	return uri == method+" "+host+path
+}
+
+// cbClaimsTimely checks issuer and time window: all a WebSocket message's JWT, which names no
+// uri, is checked for besides its signature.
+func cbClaimsTimely(cl coinbaseJWTClaims, now time.Time) bool {
+	if cl.Iss != "cdp" && cl.Iss != "coinbase-cloud" {
+		return false
+	}
+	if cl.Nbf == nil || cl.Exp == nil {
+		return false
+	}
+	sec := now.Unix()
+	return *cl.Nbf <= sec && *cl.Exp > sec && *cl.Exp-*cl.Nbf <= cbMaxLifetime
 }
