@@ -43,8 +43,9 @@
 // their order_id, and otherwise looks through the product's open orders and its latest
 // orders (historyPages pages), which bounds how far back "not found" is proof.
 //
-// Key permissions: KeyPermissions (GET /key_permissions) and its Check, which refuses a key
-// that cannot trade or can transfer.
+// Key permissions: KeyScopes (GET /key_permissions) and its Check, which refuses a key that
+// cannot trade or can transfer; KeyPermissions is the same read as adapters.KeyInspector, so
+// keel doctor fails such a key.
 //
 // # Guesses (the docs are silent)
 //
