@@ -79,9 +79,10 @@ func orderBody(req adapters.OrderRequest, p product) ([]byte, error) {
 // PlaceOrder places req under req.ClientOrderID (POST /orders, orders priority), then reads
 // the order back (GET /orders/historical/{order_id}) for its state: a market order is
 // already filled. A refusal arrives as HTTP 200 with success:false and is classified by its
-// reason. An error matching scheduler.ErrUnknownOutcome means the order may exist: the way
-// to settle it is QueryOrder, or the identical create again with the same client order id,
-// which Coinbase answers with the original order instead of a second one.
+// reason. An unknown outcome is settled first by resending the identical create
+// (resendIdentical); an error matching scheduler.ErrUnknownOutcome, once those retries are
+// spent, means the order may exist: QueryOrder, or the identical create again with the same
+// client order id, settles it.
 func (c *Client) PlaceOrder(ctx context.Context, req adapters.OrderRequest, opts ...adapters.CallOption) (adapters.Order, error) {
 	if err := checkClientID(req.ClientOrderID); err != nil {
 		return adapters.Order{}, err
@@ -101,7 +102,7 @@ func (c *Client) PlaceOrder(ctx context.Context, req adapters.OrderRequest, opts
 		return adapters.Order{}, err
 	}
 	var orderID string
-	_, err = c.do(ctx, call{ep: epCreate, body: body, priority: prio, key: req.ClientOrderID, retry: o.RetrySafe,
+	_, err = c.do(ctx, call{ep: epCreate, body: body, priority: prio, key: req.ClientOrderID, retry: resendIdentical,
 		parse: func(b []byte) error {
 			a, err := parseCreate(b)
 			if err != nil {
@@ -130,6 +131,16 @@ func (c *Client) PlaceOrder(ctx context.Context, req adapters.OrderRequest, opts
 		Side: req.Side, Type: req.Type, TimeInForce: req.TimeInForce, Price: req.Price, Quantity: req.Quantity,
 		Status: adapters.StatusNew}, nil
 }
+
+// resendIdentical is the create's RetrySafe: after an unknown outcome (a timeout, a 5xx, a
+// dropped connection) the identical create — the same body, the same client_order_id, a fresh
+// JWT — is always safe to send again, because Coinbase answers a repeated client_order_id with
+// the original order instead of a second one. So the scheduler settles an unknown outcome by
+// resending within its retry budget, with no lookup first (a lookup by client_order_id is a
+// paged list: slower, and bounded in how far back it sees). The caller's own RetrySafe (the
+// orders manager's query) is not needed here; when the retries run out the outcome stays
+// unknown and the caller settles it as for any exchange.
+func resendIdentical(context.Context, scheduler.Outcome) (bool, error) { return true, nil }
 
 // getOrder reads one order by order_id (GET /orders/historical/{order_id}).
 func (c *Client) getOrder(ctx context.Context, orderID string, opts []adapters.CallOption) (adapters.Order, error) {
