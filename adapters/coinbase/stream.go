@@ -456,6 +456,9 @@ func (m *MarketStream) onL2(raw json.RawMessage, at time.Time) error {
 		if err != nil {
 			return err
 		}
+		if !px.IsPositive() {
+			return malformed("l2_data: a zero price level")
+		}
 		q, err := amount("new_quantity", l.NewQuantity, false)
 		if err != nil {
 			return err
@@ -525,6 +528,9 @@ func (m *MarketStream) onTrades(raw json.RawMessage) error {
 		q, err := amount("trade size", t.Size, false)
 		if err != nil {
 			return err
+		}
+		if !px.IsPositive() || !q.IsPositive() {
+			return malformed("market_trades: a trade at price %s of size %s", px, q)
 		}
 		// side is the taker's (a guess: the docs say BUY or SELL): a SELL took a resting buy.
 		m.h.OnTrade(adapters.Trade{Symbol: sym, ID: TradeID(t.TradeID), Price: px, Quantity: q,
