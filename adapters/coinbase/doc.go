@@ -43,6 +43,10 @@
 // their order_id, and otherwise looks through the product's open orders and its latest
 // orders (historyPages pages), which bounds how far back "not found" is proof.
 //
+// Candles (GET /market/products/{product_id}/candles, public) are Coinbase's own method, not
+// part of the exchange contract: Candles(symbol, granularity, start, end), at most MaxCandles
+// a request, oldest first.
+//
 // Key permissions: KeyScopes (GET /key_permissions) and its Check, which refuses a key that
 // cannot trade or can transfer; KeyPermissions is the same read as adapters.KeyInspector, so
 // keel doctor fails such a key.

@@ -73,6 +73,7 @@ var (
 	epProducts    = endpoint{path: root + "/market/products", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityBackground}
 	epProduct     = endpoint{path: root + "/market/products/{product_id}", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket}
 	epBook        = endpoint{path: root + "/market/product_book", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket}
+	epCandles     = endpoint{path: root + "/market/products/{product_id}/candles", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket}
 	epAccounts    = endpoint{path: root + "/accounts", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
 	epPermissions = endpoint{path: root + "/key_permissions", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityBackground}
 	epSummary     = endpoint{path: root + "/transaction_summary", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityBackground}
@@ -81,7 +82,7 @@ var (
 	epGetOrder    = endpoint{path: root + "/orders/historical/{order_id}", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
 	epListOrders  = endpoint{path: root + "/orders/historical/batch", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
 	epListFills   = endpoint{path: root + "/orders/historical/fills", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
-	allEndpoints  = []endpoint{epTime, epProducts, epProduct, epBook, epAccounts, epPermissions, epSummary, epCreate, epCancel, epGetOrder, epListOrders, epListFills}
+	allEndpoints  = []endpoint{epTime, epProducts, epProduct, epBook, epCandles, epAccounts, epPermissions, epSummary, epCreate, epCancel, epGetOrder, epListOrders, epListFills}
 )
 
 // window is the scheduler window ep counts against.

@@ -18,6 +18,7 @@ func FuzzParsers(f *testing.F) {
 		`{"accounts":[{"currency":"BTC","available_balance":{"value":"1"},"hold":{"value":"0"}}],"has_next":false}`,
 		`{"success":false,"error_response":{"error":"INSUFFICIENT_FUND"}}`,
 		`{"results":[{"success":false,"failure_reason":"UNKNOWN_CANCEL_ORDER"}]}`,
+		`{"candles":[{"start":"1704067200","low":"1","high":"2","open":"1.5","close":"1.8","volume":"3"}]}`,
 		`<html><body>429</body></html>`, ``, `null`, `{"pricebook":{"bids":[{"price":"2","size":"1"}],"asks":[{"price":"1","size":"1"}]}}`,
 	} {
 		f.Add([]byte(s))
@@ -45,6 +46,13 @@ func FuzzParsers(f *testing.F) {
 			a.failure()
 		}
 		_, _ = parseCancel(b)
+		if cs, err := parseCandles(b); err == nil {
+			for _, c := range cs {
+				if c.Low.GreaterThan(c.High) || c.Close.GreaterThan(c.High) || c.Open.LessThan(c.Low) {
+					t.Fatalf("a candle outside its range accepted: %+v", c)
+				}
+			}
+		}
 		if m := gatewayMessage(b); strings.Contains(strings.ToLower(m), "<html") {
 			t.Fatal("an HTML page reached a message")
 		}

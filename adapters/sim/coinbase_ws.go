@@ -618,6 +618,7 @@ func (s *Server) cbTick() {
 			}
 		}
 	}
+	s.cbAbsorb(cb) // the candles' history sees the trades before they are drained
 	for _, name := range s.marketOrder {
 		m := s.markets[name]
 		id := CoinbaseProductID(m.sym)
