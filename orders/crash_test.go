@@ -64,10 +64,10 @@ const (
 	crashSecret       = "keel-crash-secret"
 	// crashSkew is the clock error allowed; a dialect's settle time is its recvWindow plus it
 	// (350 ms on Binance), the least orders.Config accepts.
-	crashSkew = 100 * time.Millisecond
-	crashRecvMs       = 250
-	crashKills        = 36
-	crashHelperMax    = 30 * time.Second
+	crashSkew      = 100 * time.Millisecond
+	crashRecvMs    = 250
+	crashKills     = 36
+	crashHelperMax = 30 * time.Second
 	// crashHTTPTimeout bounds one HTTP attempt: what ends a "hang".
 	crashHTTPTimeout = 100 * time.Millisecond
 	// crashSendTimeout is the placements' budget (orders.Config.SendTimeout), room for a hang
