@@ -51,8 +51,10 @@
 //   - outage: 60 s (scaled) of 60% 503s and 30% dropped connections on every endpoint. Pass:
 //     retries are at most a quarter of first attempts (plus 3), no ban, key not disabled.
 //   - hot-endpoint: for 3 s, 16 readers of the bot's own adapter (its scheduler) read the
-//     deepest book (depth 5000, weight 250) beside the strategy. Pass: no rate-limit answer,
-//     no ban, and the strategy places at least half as many orders as in the 3 s before.
+//     deepest book (depth 5000, weight 250) beside the strategy, and the harness places (and
+//     cancels) an order every 200 ms through the same scheduler. Pass: no rate-limit answer,
+//     no ban, every order placed, none queued over 250 ms or half the reads' longest wait
+//     (the reads queue for seconds).
 //   - waf-ban: 403 from the edge (WAF) for 30 s (scaled), then a 2-minute (scaled) IP ban, with
 //     the simulator extending a ban that is knocked on 5 times. Pass: the ban is never
 //     extended (exactly the one injected), and the bot sends requests again within 12 s of

@@ -117,7 +117,7 @@ func runKeel(ctx context.Context, o Options, s scenario, modules []fx.Option) Ro
 		row.Error = "the exchange is not the embedded simulator"
 		return row
 	}
-	h := &harness{o: o, srv: e.Server(), clk: clock.Real{}, marks: map[string]sim.Stats{}, ex: b.ex,
+	h := &harness{o: o, srv: e.Server(), clk: clock.Real{}, marks: map[string]sim.Stats{}, ex: b.ex, logs: b.logs.String,
 		trips: func() []string { _, _, t := fromLogs(b.logs.String()); return t }}
 	// Let the bot reconcile, subscribe and trade before the incident.
 	h.sleep(ctx, time.Second)
@@ -199,7 +199,7 @@ func runInstances(ctx context.Context, o Options, s scenario, modules []fx.Optio
 		}
 		return all.String()
 	}
-	h := &harness{o: o, srv: srv, clk: clock.Real{}, marks: map[string]sim.Stats{}, ex: bots[0].ex,
+	h := &harness{o: o, srv: srv, clk: clock.Real{}, marks: map[string]sim.Stats{}, ex: bots[0].ex, logs: logs,
 		trips: func() []string { _, _, t := fromLogs(logs()); return t }}
 	s.inject(ctx, h)
 	st := srv.Stats()

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/sim"
@@ -33,8 +36,30 @@ type harness struct {
 	// tripsBefore is how many there were when the scenario refused the key.
 	trips       func() []string
 	tripsBefore int
-	// note is what the incident itself measured, for the verdict.
-	note string
+	// note is what the incident itself measured, for the verdict; placed and failed are the
+	// client order ids of the orders it placed itself.
+	note           string
+	placed, failed []string
+	// logs reads the bot's JSON log so far (nil for the naive client).
+	logs func() string
+}
+
+// queueWaits returns the queue_wait_ms of every attempt event in the bot's log that match
+// selects.
+func (h *harness) queueWaits(match func(ev map[string]any) bool) []int64 {
+	if h.logs == nil {
+		return nil
+	}
+	var out []int64
+	for _, line := range strings.Split(h.logs(), "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) != nil || ev["attempt"] == nil || !match(ev) {
+			continue
+		}
+		w, _ := ev["queue_wait_ms"].(float64)
+		out = append(out, int64(w))
+	}
+	return out
 }
 
 func (h *harness) sleep(ctx context.Context, d time.Duration) { clock.Sleep(ctx, h.clk, d) }
@@ -106,9 +131,11 @@ var scenarios = []scenario{
 			}
 			r.Why = fmt.Sprintf("%d refused orders reached the exchange (at most 3)", sent)
 		},
-		query:  `jq -c 'select(.event=="validation_guard") | {ts,state,strategy,symbol,error_code,rejections,until}' keel.log`,
-		match:  func(ev map[string]any) bool { return ev["event"] == "validation_guard" },
-		fields: []string{"ts", "state", "strategy", "symbol", "error_code", "rejections", "until"},
+		query: `jq -c 'select(.event=="validation_guard" or .failure_class=="validation") | {ts,event,endpoint,error_code,error_message,state,until}' keel.log`,
+		match: func(ev map[string]any) bool {
+			return ev["event"] == "validation_guard" || ev["failure_class"] == "validation"
+		},
+		fields: []string{"ts", "event", "endpoint", "error_code", "error_message", "state", "until"},
 	},
 	{
 		name: "clock-drift",
@@ -125,7 +152,12 @@ var scenarios = []scenario{
 			h.mark("revoked")
 			// A signing bug: the exchange no longer verifies the bot's signatures (-1022).
 			_ = h.srv.RotateSecret(sim.DefaultAPIKey, "not-the-secret-the-bot-signs-with")
-			h.sleep(ctx, 2*time.Second)
+			// The bot meets it at its next signed request, whenever its strategy or its
+			// refreshes make one: wait for the trip (up to 8 s), then a second for stragglers.
+			for deadline := time.Now().Add(8 * time.Second); h.trips != nil && len(h.trips()) <= h.tripsBefore && time.Now().Before(deadline); {
+				h.sleep(ctx, 100*time.Millisecond)
+			}
+			h.sleep(ctx, time.Second)
 			h.mark("end")
 		},
 		naive: naiveSigned,
@@ -186,9 +218,12 @@ var scenarios = []scenario{
 				r.Why = fmt.Sprintf("%d drops of %d connections: %d reconnects, %d book snapshots", stormDrops, conns, opened, snapshots)
 			}
 		},
-		query:  `jq -c 'select(.endpoint=="/api/v3/depth") | {ts,endpoint,status,weight,queue_wait_ms}' keel.log`,
-		match:  func(ev map[string]any) bool { return ev["endpoint"] == "/api/v3/depth" },
-		fields: []string{"ts", "endpoint", "status", "weight", "queue_wait_ms"},
+		query: `jq -c 'select(.event? // "" | startswith("stream_")) | {ts,event,stream,attempt,delay_ms,reason,weight}' keel.log`,
+		match: func(ev map[string]any) bool {
+			name, _ := ev["event"].(string)
+			return strings.HasPrefix(name, "stream_")
+		},
+		fields: []string{"ts", "event", "stream", "attempt", "delay_ms", "reason", "weight"},
 	},
 	{
 		name: "outage",
@@ -218,12 +253,15 @@ var scenarios = []scenario{
 	{
 		name: "hot-endpoint",
 		inject: func(ctx context.Context, h *harness) {
-			h.mark("quiet")
-			h.sleep(ctx, hotFor)
 			h.mark("before")
 			if h.ex == nil { // the naive client: its own workload is the hot endpoint
 				h.sleep(ctx, hotFor)
 				h.mark("after")
+				return
+			}
+			tk, err := h.ex.Ticker(ctx, "BTCUSDT")
+			if err != nil {
+				h.note = "no ticker before the load: " + err.Error()
 				return
 			}
 			lctx, stop := context.WithTimeout(ctx, hotFor)
@@ -241,6 +279,22 @@ var scenarios = []scenario{
 					}
 				})
 			}
+			// Beside the readers, an order every 200 ms through the same scheduler (resting
+			// far below the market, cancelled at once): each must go out without queueing
+			// behind the reads.
+			price := tk.Price.Div(decimal.NewFromInt(2)).Round(2)
+			for i := 0; lctx.Err() == nil; i++ {
+				id := fmt.Sprintf("certhot%d", i)
+				_, err := h.ex.PlaceOrder(ctx, adapters.OrderRequest{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
+					TimeInForce: adapters.GTC, Quantity: decimal.RequireFromString("0.001"), Price: price, ClientOrderID: id})
+				if err != nil {
+					h.failed = append(h.failed, id+": "+err.Error())
+				} else {
+					h.placed = append(h.placed, id)
+					_, _ = h.ex.CancelOrder(ctx, "BTCUSDT", id)
+				}
+				h.sleep(lctx, 200*time.Millisecond)
+			}
 			wg.Wait()
 			h.mark("after")
 			h.note = fmt.Sprintf("%d of %d depth-5000 reads shed", shed.Load(), reads.Load())
@@ -250,17 +304,20 @@ var scenarios = []scenario{
 			if !noAbuse(r) {
 				return
 			}
-			placed := func(a, b string) int64 {
-				return h.marks[b].Endpoints[orderEndpoint].Requests - h.marks[a].Endpoints[orderEndpoint].Requests
-			}
-			quiet, hot := placed("quiet", "before"), placed("before", "after")
+			orders, reads := h.queueWaits(func(ev map[string]any) bool {
+				return ev["endpoint"] == "/api/v3/order" && ev["method"] == "POST" && slices.Contains(h.placed, fmt.Sprint(ev["idempotency_key"]))
+			}), h.queueWaits(func(ev map[string]any) bool { return ev["endpoint"] == "/api/v3/depth" })
 			switch {
 			case r.RateLimit > 0:
 				r.Pass, r.Why = false, fmt.Sprintf("%d rate-limit answers: the hot endpoint was not kept inside the budget", r.RateLimit)
-			case hot*2 < quiet:
-				r.Pass, r.Why = false, fmt.Sprintf("orders starved: %d placements under the load, %d in as long before it", hot, quiet)
+			case len(h.failed) > 0 || len(h.placed) == 0:
+				r.Pass, r.Why = false, fmt.Sprintf("orders failed under the load: %d placed, %d failed (%s) %s", len(h.placed), len(h.failed), strings.Join(h.failed, "; "), h.note)
+			case slices.Max(append(orders, 0)) > max(hotOrderWait.Milliseconds(), slices.Max(append(reads, 0))/2):
+				r.Pass, r.Why = false, fmt.Sprintf("orders queued behind the reads: longest wait %d ms (reads %d ms), want at most %d ms or half the reads'",
+					slices.Max(orders), slices.Max(append(reads, 0)), hotOrderWait.Milliseconds())
 			default:
-				r.Why = fmt.Sprintf("%d placements under the load (%d before); %s", hot, quiet, h.note)
+				r.Why = fmt.Sprintf("%d orders placed under the load, longest queue wait %d ms (depth reads: %d ms); %s",
+					len(h.placed), slices.Max(append(orders, 0)), slices.Max(append(reads, 0)), h.note)
 			}
 		},
 		query: `jq -c 'select(.weight>=100 or (.event=="request_refused" and .reason=="shed")) | {ts,event,endpoint,weight,queue_wait_ms,reason}' keel.log`,
@@ -317,6 +374,10 @@ const (
 	// hotReaders read the deepest book for hotFor in hot-endpoint, beside the strategy.
 	hotReaders = 16
 	hotFor     = 3 * time.Second
+	// hotOrderWait is the longest an order may queue in hot-endpoint, or half the reads'
+	// longest wait when the machine is so loaded that everything queues (the reads queue for
+	// seconds; without priorities orders would queue as long).
+	hotOrderWait = 250 * time.Millisecond
 	// resumeWithin is how soon after a ban ends waf-ban wants a request again.
 	resumeWithin = 12 * time.Second
 )
