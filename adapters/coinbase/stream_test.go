@@ -326,19 +326,25 @@ func TestSequenceGapResyncsOnce(t *testing.T) {
 	sameAsREST(t, ctx, f, ms)
 }
 
-// TestUserStreamOrders: the user channel reports a placed order, its cancel, and an order the
-// client did not place itself, by client order id; a revoked key stops the stream with
+// TestUserStreamOrders: the user channel reports the open orders as its snapshot, a placed
+// order, and its cancel, by client order id; a revoked key stops the stream with
 // adapters.ErrStreamAuth.
 func TestUserStreamOrders(t *testing.T) {
 	s := streamSim(t, sim.CoinbaseConfig{})
 	f := newClientOn(t, s, fixtureOpts{})
 	ctx := testCtx(t)
+	place := func(id string) adapters.Order {
+		t.Helper()
+		o, err := f.client.PlaceOrder(ctx, adapters.OrderRequest{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
+			TimeInForce: adapters.GTC, Quantity: decimal.RequireFromString("0.01"), Price: decimal.RequireFromString("1000"), ClientOrderID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	before := place("ws-0") // open before the stream starts: its snapshot holds it
 	orders := make(chan adapters.Order, 100)
-	ups := make(chan bool, 100)
-	us, err := f.client.OpenUserStream(adapters.UserHandler{
-		OnOrder:  func(o adapters.Order) { orders <- o },
-		OnStatus: func(up bool, _ error) { ups <- up },
-	}, coinbase.StreamOptions{Seed: 4})
+	us, err := f.client.OpenUserStream(adapters.UserHandler{OnOrder: func(o adapters.Order) { orders <- o }}, coinbase.StreamOptions{Seed: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,13 +352,6 @@ func TestUserStreamOrders(t *testing.T) {
 	rctx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	go func() { runErr <- us.Run(rctx) }()
-	for up := false; !up; {
-		select {
-		case up = <-ups:
-		case <-ctx.Done():
-			t.Fatal("the user stream never came up")
-		}
-	}
 	wait := func(id string, st adapters.OrderStatus) adapters.Order {
 		t.Helper()
 		for {
@@ -366,13 +365,11 @@ func TestUserStreamOrders(t *testing.T) {
 			}
 		}
 	}
-	// The subscription is confirmed before anything is placed: the snapshot arrived.
-	time.Sleep(50 * time.Millisecond)
-	placed, err := f.client.PlaceOrder(ctx, adapters.OrderRequest{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
-		TimeInForce: adapters.GTC, Quantity: decimal.RequireFromString("0.01"), Price: decimal.RequireFromString("1000"), ClientOrderID: "ws-1"})
-	if err != nil {
-		t.Fatal(err)
+	// The snapshot came after the subscription: from here on every change is reported.
+	if got := wait("ws-0", adapters.StatusNew); got.ExchangeOrderID != before.ExchangeOrderID {
+		t.Fatalf("snapshot %+v, REST %+v", got, before)
 	}
+	placed := place("ws-1")
 	got := wait("ws-1", adapters.StatusNew)
 	if got.ExchangeOrderID != placed.ExchangeOrderID || !got.Price.Equal(placed.Price) || !got.Quantity.Equal(placed.Quantity) || got.Side != adapters.Buy {
 		t.Fatalf("stream %+v, REST %+v", got, placed)
