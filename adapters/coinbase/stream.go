@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
@@ -64,6 +65,10 @@ type StreamOptions struct {
 	Limiter adapters.AttemptLimiter
 	Clock   clock.Clock
 	Seed    uint64
+	// Log receives the streams' events (adapters.StreamOptions.Log): adapters/stream's
+	// stream_connect, stream_drop and stream_reconnect, and stream_resync for each level2
+	// snapshot; zero: none.
+	Log zerolog.Logger
 	// OnTicker and OnCandle, when set, subscribe a MarketStream to the ticker and candles
 	// channels too.
 	OnTicker func(TickerEvent)
@@ -129,7 +134,7 @@ func (o StreamOptions) conn(c *Client, u, name string) stream.Config {
 	if o.Limiter != nil {
 		shared = o.Limiter
 	}
-	cfg.URL, cfg.Name, cfg.Clock, cfg.Seed = u, name, o.Clock, o.Seed
+	cfg.URL, cfg.Name, cfg.Clock, cfg.Seed, cfg.Log = u, name, o.Clock, o.Seed, o.Log
 	cfg.Limiter = pacedLimiter{own: c.pace(o.Clock).conns, shared: shared}
 	if cfg.DialTimeout <= 0 || cfg.DialTimeout > SubscribeWithin {
 		cfg.DialTimeout = SubscribeWithin
@@ -240,6 +245,8 @@ type MarketStream struct {
 	// The connection's goroutine only.
 	seq  sequence
 	l2id map[string]int64
+	why  string // why the current connection's snapshots were needed (stream_resync's reason)
+	gap  bool   // the last connection was dropped for a gap in sequence_num
 
 	snapshots atomic.Int64
 	mu        sync.Mutex
@@ -248,7 +255,7 @@ type MarketStream struct {
 
 // MarketStream is the contract's market stream (adapters.Streamer).
 func (c *Client) MarketStream(symbols []string, h adapters.MarketHandler, o adapters.StreamOptions) (adapters.MarketStream, error) {
-	return c.OpenMarketStream(symbols, h, StreamOptions{Limiter: o.Limiter, Clock: o.Clock, Seed: o.Seed})
+	return c.OpenMarketStream(symbols, h, StreamOptions{Limiter: o.Limiter, Clock: o.Clock, Seed: o.Seed, Log: o.Log})
 }
 
 // OpenMarketStream builds a market stream for symbols (Keel symbols: BTCUSD), with Coinbase's
@@ -343,6 +350,10 @@ func (m *MarketStream) channels() []string {
 
 func (m *MarketStream) onConnect(ctx context.Context, s *stream.Session) error {
 	m.seq.reset()
+	m.why = ResyncConnect
+	if m.gap {
+		m.why, m.gap = ResyncGap, false
+	}
 	for _, ch := range m.channels() {
 		var ids []string
 		if ch != "heartbeats" {
@@ -365,6 +376,15 @@ func (m *MarketStream) setFresh(symbol string, fresh bool, reason string) {
 	}
 	m.h.OnStatus(symbol, fresh, reason)
 }
+
+// Why a symbol's book was resynced: stream_resync's reason (as adapters/binance names them).
+const (
+	ResyncConnect = "connect" // a (re)connect: the book may have missed updates while down
+	ResyncGap     = "gap"     // a gap in sequence_num: a message was missed
+)
+
+// EventResync is the log event of one order-book snapshot taken to resync a symbol.
+const EventResync = "stream_resync"
 
 func (m *MarketStream) onState(st stream.State) {
 	for _, s := range m.symbols {
@@ -419,6 +439,7 @@ func (m *MarketStream) onMessage(msg []byte) error {
 		for _, s := range m.symbols {
 			m.setFresh(s, false, err.Error())
 		}
+		m.gap = true
 		return err
 	}
 	at := wsTime(env.Timestamp)
@@ -495,6 +516,9 @@ func (m *MarketStream) onL2(raw json.RawMessage, at time.Time) error {
 		}
 		book.Snapshot(adapters.Book{Symbol: sym, LastUpdateID: id, Bids: bids, Asks: asks})
 		m.snapshots.Add(1)
+		m.opts.Log.Info().Str("event", EventResync).Str("stream", m.conn.Name()).Str("symbol", sym).Str("reason", m.why).
+			Int64("weight", 0).Int("levels", len(bids)+len(asks)).Str("error_message", "").
+			Msg("order book snapshot for a resync: level2 over the new subscription, no REST call")
 		m.setFresh(sym, true, "")
 		if m.h.OnBook != nil {
 			m.h.OnBook(sym, book, u)
@@ -636,7 +660,7 @@ type UserStream struct {
 
 // UserStream is the contract's user data stream: the user channel (needs a key).
 func (c *Client) UserStream(h adapters.UserHandler, o adapters.StreamOptions) (adapters.UserStream, error) {
-	return c.OpenUserStream(h, StreamOptions{Limiter: o.Limiter, Clock: o.Clock, Seed: o.Seed})
+	return c.OpenUserStream(h, StreamOptions{Limiter: o.Limiter, Clock: o.Clock, Seed: o.Seed, Log: o.Log})
 }
 
 // OpenUserStream builds the user stream with Coinbase's own options.

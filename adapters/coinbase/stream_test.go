@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/coinbase"
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/adapters/stream"
+	"github.com/keelbot/keel/internal/syncbuf"
 )
 
 var streamSymbols = []string{"BTCUSDT", "ETHUSDT", "DOGEUSDT"}
@@ -290,15 +292,17 @@ func TestStreamsSurviveDropStorm(t *testing.T) {
 }
 
 // TestSequenceGapResyncsOnce: one skipped message (a gap in sequence_num) costs one reconnect
-// and one snapshot per symbol.
+// and one snapshot per symbol, each logged as a stream_resync with its reason (connect at
+// first, gap after) and no REST weight.
 func TestSequenceGapResyncsOnce(t *testing.T) {
 	s := streamSim(t, sim.CoinbaseConfig{})
 	f := newClientOn(t, s, fixtureOpts{})
 	ctx := testCtx(t)
 	statuses := make(chan status, 10000)
+	var logs syncbuf.Buffer
 	ms, err := f.client.OpenMarketStream(streamSymbols, adapters.MarketHandler{
 		OnStatus: func(sym string, fresh bool, _ string) { statuses <- status{sym, fresh} },
-	}, coinbase.StreamOptions{Seed: 3})
+	}, coinbase.StreamOptions{Seed: 3, Log: zerolog.New(&logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,6 +326,22 @@ func TestSequenceGapResyncsOnce(t *testing.T) {
 	waitFresh(t, ctx, ms, statuses, "after the gap")
 	if got := ms.Snapshots() - before; got != int64(len(streamSymbols)) || ms.Conn().Stats().Connects != 2 {
 		t.Fatalf("the gap cost %d snapshots and %d connections, want %d and 2", got, ms.Conn().Stats().Connects, len(streamSymbols))
+	}
+	reasons := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var ev struct {
+			Event, Reason, Symbol string
+			Weight               *int64
+		}
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Event == coinbase.EventResync {
+			if ev.Weight == nil || *ev.Weight != 0 || ev.Symbol == "" {
+				t.Errorf("resync event %s", line)
+			}
+			reasons[ev.Reason]++
+		}
+	}
+	if reasons[coinbase.ResyncConnect] != len(streamSymbols) || reasons[coinbase.ResyncGap] != len(streamSymbols) {
+		t.Errorf("stream_resync reasons %v, want %d connect and %d gap", reasons, len(streamSymbols), len(streamSymbols))
 	}
 	sameAsREST(t, ctx, f, ms)
 }
