@@ -130,9 +130,9 @@ func (o StreamOptions) conn(c *Client, u, name string) stream.Config {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
-	var shared adapters.AttemptLimiter
-	if o.Limiter != nil {
-		shared = o.Limiter
+	shared := o.Limiter
+	if l, ok := shared.(*stream.Limiter); ok && l == nil {
+		shared = nil // a typed nil: no shared limiter, as adapters/stream reads it
 	}
 	cfg.URL, cfg.Name, cfg.Clock, cfg.Seed, cfg.Log = u, name, o.Clock, o.Seed, o.Log
 	cfg.Limiter = pacedLimiter{own: c.pace(o.Clock).conns, shared: shared}
