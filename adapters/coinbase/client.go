@@ -58,6 +58,8 @@ type Client struct {
 	ackOrder []string
 
 	pacing pacer // the streams' connection and message pacing
+
+	readBacks sync.Map // order_id → struct{}: orders read back right after their create
 }
 
 // maxAcked bounds the acknowledged ids the client remembers.

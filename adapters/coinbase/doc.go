@@ -59,6 +59,11 @@
 //   - x-ratelimit-reset is a Unix time in seconds (a small number: seconds from now); a
 //     Retry-After, where present, wins; both windows slide;
 //   - Keel's symbol of a product is base and quote without the dash (BTC-USD is BTCUSD);
+//   - an order read back right after its create that already ended FAILED with reject_reason
+//     RATE_LIMIT_EXCEEDED is the order-rate signal: the read-back runs in the orders bucket and
+//     its first such answer is classified rate_limit (OrderLimit), so the scheduler holds the
+//     creates; PlaceOrder then fails with ErrOrderFailed, nothing live. A FAILED order seen
+//     later (a list, the user channel) is only a rejected order;
 //   - every create refusal is validation (nothing was created) except RATE_LIMIT_EXCEEDED
 //     (rate limit), GEOFENCING_RESTRICTION (auth), MISSING_MARKET_TRADE_DATA and
 //     ORDER_IS_BEING_REPLACED (transient); UNKNOWN_CANCEL_FAILURE_REASON leaves a cancel's

@@ -80,9 +80,12 @@ var (
 	epCreate      = endpoint{path: root + "/orders", method: http.MethodPost, private: true, write: true, bucket: BucketOrders, priority: scheduler.PriorityOrders}
 	epCancel      = endpoint{path: root + "/orders/batch_cancel", method: http.MethodPost, private: true, write: true, cancel: true, bucket: BucketOrders, priority: scheduler.PriorityCritical}
 	epGetOrder    = endpoint{path: root + "/orders/historical/{order_id}", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
-	epListOrders  = endpoint{path: root + "/orders/historical/batch", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
-	epListFills   = endpoint{path: root + "/orders/historical/fills", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
-	allEndpoints  = []endpoint{epTime, epProducts, epProduct, epBook, epCandles, epAccounts, epPermissions, epSummary, epCreate, epCancel, epGetOrder, epListOrders, epListFills}
+	// epReadBack is the read of an order right after its create, part of the placement: in the
+	// orders bucket, so an order accepted and then FAILED for the order rate holds the creates.
+	epReadBack   = endpoint{path: epGetOrder.path, method: http.MethodGet, private: true, bucket: BucketOrders, priority: scheduler.PriorityOrders}
+	epListOrders = endpoint{path: root + "/orders/historical/batch", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
+	epListFills  = endpoint{path: root + "/orders/historical/fills", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
+	allEndpoints = []endpoint{epTime, epProducts, epProduct, epBook, epCandles, epAccounts, epPermissions, epSummary, epCreate, epCancel, epGetOrder, epListOrders, epListFills}
 )
 
 // window is the scheduler window ep counts against.

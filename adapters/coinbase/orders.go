@@ -3,6 +3,7 @@ package coinbase
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 
@@ -124,7 +125,20 @@ func (c *Client) PlaceOrder(ctx context.Context, req adapters.OrderRequest, opts
 		return adapters.Order{}, fmt.Errorf("coinbase: place %s: %w", req.ClientOrderID, err)
 	}
 	c.remember(req.ClientOrderID, orderID)
-	if got, gerr := c.getOrder(ctx, orderID, []adapters.CallOption{adapters.WithPriority(prio)}); gerr == nil {
+	c.readBacks.Store(orderID, struct{}{})
+	got, gerr := c.readOrder(ctx, epReadBack, orderID, prio)
+	_, unsignalled := c.readBacks.LoadAndDelete(orderID)
+	if gerr == nil {
+		if got.Status == adapters.StatusRejected {
+			// Accepted, then FAILED: nothing is live. When the reason was the order rate, the
+			// read-back's first answer was the scheduler's rate-limit signal (classifyAnswer).
+			class, why := scheduler.ClassValidation, ""
+			if !unsignalled {
+				class, why = scheduler.ClassRateLimit, " (RATE_LIMIT_EXCEEDED)"
+			}
+			return adapters.Order{}, rest.LocalError(class,
+				fmt.Errorf("coinbase: place %s: %w%s: accepted as %s", req.ClientOrderID, ErrOrderFailed, why, orderID))
+		}
 		return got, nil
 	}
 	return adapters.Order{Symbol: req.Symbol, ClientOrderID: req.ClientOrderID, ExchangeOrderID: orderID,
@@ -142,11 +156,19 @@ func (c *Client) PlaceOrder(ctx context.Context, req adapters.OrderRequest, opts
 // unknown and the caller settles it as for any exchange.
 func resendIdentical(context.Context, scheduler.Outcome) (bool, error) { return true, nil }
 
+// ErrOrderFailed is wrapped when an order Coinbase accepted ended FAILED at once (its
+// reject_reason, RATE_LIMIT_EXCEEDED among them): nothing is live under its client order id.
+var ErrOrderFailed = errors.New("coinbase: order accepted, then FAILED")
+
 // getOrder reads one order by order_id (GET /orders/historical/{order_id}).
 func (c *Client) getOrder(ctx context.Context, orderID string, opts []adapters.CallOption) (adapters.Order, error) {
 	o := adapters.ApplyCallOptions(opts)
-	prio := o.PriorityOr(epGetOrder.priority)
-	raw, err := fetch(ctx, c, call{ep: epGetOrder, path: root + "/orders/historical/" + url.PathEscape(orderID), priority: prio},
+	return c.readOrder(ctx, epGetOrder, orderID, o.PriorityOr(epGetOrder.priority))
+}
+
+// readOrder reads one order by order_id through ep (epGetOrder, or epReadBack after a create).
+func (c *Client) readOrder(ctx context.Context, ep endpoint, orderID string, prio scheduler.Priority) (adapters.Order, error) {
+	raw, err := fetch(ctx, c, call{ep: ep, path: root + "/orders/historical/" + url.PathEscape(orderID), priority: prio},
 		func(b []byte) (apiOrder, error) {
 			var r struct {
 				Order *apiOrder `json:"order"`

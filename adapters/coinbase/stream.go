@@ -235,6 +235,7 @@ type MarketStream struct {
 	h       adapters.MarketHandler
 	opts    StreamOptions
 	conn    *stream.Conn
+	name    string // the connection's name, as its events give it
 	symbols []string
 	books   map[string]*adapters.OrderBook // by symbol
 
@@ -279,7 +280,8 @@ func (c *Client) OpenMarketStream(symbols []string, h adapters.MarketHandler, op
 		m.symbols = append(m.symbols, s)
 		m.books[s] = adapters.NewOrderBook(s)
 	}
-	m.conn = stream.New(opts.conn(c, c.cfg.WSURL, "coinbase market:"+strings.Join(m.symbols, ",")), stream.Handler{
+	m.name = "coinbase market:" + strings.Join(m.symbols, ",")
+	m.conn = stream.New(opts.conn(c, c.cfg.WSURL, m.name), stream.Handler{
 		OnConnect: m.onConnect, OnMessage: m.onMessage, OnState: m.onState})
 	return m, nil
 }
@@ -516,7 +518,7 @@ func (m *MarketStream) onL2(raw json.RawMessage, at time.Time) error {
 		}
 		book.Snapshot(adapters.Book{Symbol: sym, LastUpdateID: id, Bids: bids, Asks: asks})
 		m.snapshots.Add(1)
-		m.opts.Log.Info().Str("event", EventResync).Str("stream", m.conn.Name()).Str("symbol", sym).Str("reason", m.why).
+		m.opts.Log.Info().Str("event", EventResync).Str("stream", m.name).Str("symbol", sym).Str("reason", m.why).
 			Int64("weight", 0).Int("levels", len(bids)+len(asks)).Str("error_message", "").
 			Msg("order book snapshot for a resync: level2 over the new subscription, no REST call")
 		m.setFresh(sym, true, "")

@@ -331,7 +331,7 @@ func TestSequenceGapResyncsOnce(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		var ev struct {
 			Event, Reason, Symbol string
-			Weight               *int64
+			Weight                *int64
 		}
 		if json.Unmarshal([]byte(line), &ev) == nil && ev.Event == coinbase.EventResync {
 			if ev.Weight == nil || *ev.Weight != 0 || ev.Symbol == "" {
