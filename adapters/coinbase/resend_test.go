@@ -96,3 +96,25 @@ func TestUnknownOutcomeResolvedByIdenticalResend(t *testing.T) {
 		t.Fatalf("placed %+v", o)
 	}
 }
+
+// TestClockStepIsAbsorbed: Coinbase's clock steps 3 s back after the adapter measured it; the
+// next signed requests are still accepted (nbf is backdated), and no 401 reaches the auth
+// breaker and the kill switch. (Forward, a step within jwt_lifetime is absorbed by exp.)
+func TestClockStepIsAbsorbed(t *testing.T) {
+	f := newFixture(t, sim.Config{}, fixtureOpts{})
+	ctx := testCtx(t)
+	if _, err := f.client.Balances(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []time.Duration{-3 * time.Second, 3 * time.Second} {
+		f.sim.SetClockOffset(step)
+		for range 3 {
+			if _, err := f.client.Balances(ctx); err != nil {
+				t.Fatalf("after Coinbase's clock stepped %s: %v", step, err)
+			}
+		}
+	}
+	if n := f.sim.Stats().Total.AuthFailures; n != 0 {
+		t.Fatalf("%d 401s after 3 s steps", n)
+	}
+}

@@ -415,8 +415,8 @@ func TestUserStreamOrders(t *testing.T) {
 
 // TestSubscribeMessages reads what the adapter sends a WebSocket server: within 5 s of
 // connecting, one subscribe per channel — heartbeats first — each with a JWT of its own
-// (distinct nonces) that names the key, iss "cdp", no uri, nbf from Coinbase's clock (the
-// simulator's, set 3 s off the host's) and exp nbf+jwt_lifetime; the JWT verifies.
+// (distinct nonces) that names the key, iss "cdp", no uri, exp jwt_lifetime past Coinbase's
+// clock (the simulator's, set 3 s off the host's) and nbf MaxNbfSlack before it.
 func TestSubscribeMessages(t *testing.T) {
 	s := streamSim(t, sim.CoinbaseConfig{})
 	s.SetClockOffset(3 * time.Second) // within jwt_lifetime: a larger offset is refused (TimeKeeper)
@@ -483,8 +483,8 @@ func TestSubscribeMessages(t *testing.T) {
 			t.Fatalf("%s: claims %v", m.Channel, cl)
 		}
 		nbf, exp := int64(cl["nbf"].(float64)), int64(cl["exp"].(float64))
-		if off := nbf - time.Now().Unix(); off < 2 || off > 4 || exp-nbf != 5 {
-			t.Fatalf("%s: nbf %d s from the host's clock (want ~3, Coinbase's), exp-nbf %d", m.Channel, off, exp-nbf)
+		if off := exp - time.Now().Unix(); off < 7 || off > 9 || exp-nbf != 5+int64(coinbase.MaxNbfSlack/time.Second) {
+			t.Fatalf("%s: exp %d s from the host's clock (want ~3+5: Coinbase's clock plus jwt_lifetime), exp-nbf %d", m.Channel, off, exp-nbf)
 		}
 		if m.Channel == "heartbeats" && len(m.ProductIDs) != 0 || m.Channel != "heartbeats" && (len(m.ProductIDs) != 1 || m.ProductIDs[0] != "BTC-USDT") {
 			t.Fatalf("%s: product_ids %v", m.Channel, m.ProductIDs)
