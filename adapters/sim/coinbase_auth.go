@@ -44,10 +44,12 @@ func CoinbaseSimSeed(secret string) []byte {
 	return h[:]
 }
 
-// coinbaseKey is an account's public key, in one form or both.
+// coinbaseKey is an account's public key, in one form or both, and the secret it was read
+// from.
 type coinbaseKey struct {
-	ec *ecdsa.PublicKey
-	ed ed25519.PublicKey
+	ec     *ecdsa.PublicKey
+	ed     ed25519.PublicKey
+	secret string
 }
 
 // coinbasePublicKey reads an account's key as the package doc says.
@@ -81,12 +83,13 @@ func coinbasePublicKey(acct Account) coinbaseKey {
 	return k
 }
 
-// key returns the public key of a, read once.
+// key returns the public key of a, read once per secret (RotateSecret changes it).
 // requires that s.mu is held.
 func (cb *coinbaseState) key(a *account) *coinbaseKey {
 	k, ok := cb.keys[a]
-	if !ok {
+	if !ok || k.secret != a.cfg.HMACSecret {
 		kk := coinbasePublicKey(a.cfg)
+		kk.secret = a.cfg.HMACSecret
 		k = &kk
 		cb.keys[a] = k
 	}

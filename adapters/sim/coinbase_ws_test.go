@@ -150,3 +150,30 @@ func TestCoinbaseWebSocketRules(t *testing.T) {
 		t.Fatalf("stats: refused %d", st.Refused)
 	}
 }
+
+// TestCoinbaseRotatedSecretIsRefused: after RotateSecret, JWTs signed with the old key are
+// refused (401), on REST and on a WebSocket subscription.
+func TestCoinbaseRotatedSecretIsRefused(t *testing.T) {
+	s := listen(t, sim.Config{Dialect: sim.DialectCoinbase, Seed: 1})
+	c, _, err := cbDial(t, s, "/ws/user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	sub := func() map[string]any {
+		b, _ := json.Marshal(map[string]any{"type": "subscribe", "channel": "user", "jwt": cbWSJWT(time.Now(), "cdp")})
+		if err := c.Write(context.Background(), websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+		return cbRead(t, c, func(m map[string]any) bool { return m["type"] == "error" || m["channel"] == "user" })
+	}
+	if m := sub(); m == nil || m["channel"] != "user" {
+		t.Fatalf("the default key's subscription: %v", m)
+	}
+	if err := s.RotateSecret(sim.DefaultAPIKey, "a-new-secret"); err != nil {
+		t.Fatal(err)
+	}
+	if m := sub(); m == nil || m["type"] != "error" {
+		t.Fatalf("a JWT of the rotated-out key: %v", m)
+	}
+}
