@@ -200,7 +200,7 @@ var crashDialects = []crashDialect{
 				JWTLifetime: time.Second, Timeout: crashHTTPTimeout}, sched, coinbase.WithHTTPClient(&http.Client{Transport: tr}))
 			return c, sched, err
 		},
-		recvWindow: time.Second, // the JWT's lifetime, Coinbase's shortest (whole seconds)
+		recvWindow: (&coinbase.Config{JWTLifetime: time.Second}).AcceptanceWindow(), // the shortest JWT, and its exp's rounding
 		exchangeID: func(o sim.OrderRecord) string { return sim.CoinbaseOrderID(o.OrderID) },
 	},
 }

@@ -49,7 +49,8 @@ type Config struct {
 	// the user order data WebSocket (default ProductionWSUserURL, or /ws/user likewise).
 	WSURL     string `koanf:"ws_url"`
 	WSUserURL string `koanf:"ws_user_url"`
-	// JWTLifetime is exp - nbf of every JWT, in (0, 120s]; default 5s.
+	// JWTLifetime is how long every JWT lives from its signing (exp, rounded up to the
+	// second), in whole seconds in [1s, 120s]; default 5s.
 	JWTLifetime time.Duration `koanf:"jwt_lifetime"`
 	// Timeout bounds one HTTP attempt (default 15s).
 	Timeout time.Duration `koanf:"timeout"`
@@ -162,12 +163,12 @@ func (c *Config) SchedulerWindows() []scheduler.WindowConfig { return SchedulerW
 // SchedulerBuckets are the buckets the adapter's requests name.
 func (c *Config) SchedulerBuckets() []scheduler.BucketConfig { return SchedulerBuckets() }
 
-// AcceptanceWindow is the JWT's lifetime: a request lands at most that long after it was
-// signed.
+// AcceptanceWindow is how long after it was signed a request can still land: the JWT's
+// lifetime, plus the second its exp is rounded up by.
 func (c *Config) AcceptanceWindow() time.Duration {
 	d := *c
 	d.setDefaults()
-	return d.JWTLifetime
+	return d.JWTLifetime + time.Second
 }
 
 // SimSecret is the Ed25519 secret (base64 of the 64-byte key) the simulator's coinbase

@@ -18,8 +18,9 @@
 // typ JWT; claims sub the key name, iss "cdp", nbf, exp and uri "METHOD host/path". nbf and
 // exp are read off Coinbase's clock (GET /time, kept by a rest.TimeKeeper), not the host's:
 // the adapter refuses to sign when the host clock is further off than the JWT lives. exp is
-// the signing instant plus jwt_lifetime; nbf is backdated by up to 30 s (MaxNbfSlack), so a
-// step of either clock between two measurements does not turn a good key into a 401.
+// the signing instant plus jwt_lifetime, rounded up to the second (so the acceptance window
+// is jwt_lifetime + 1 s); nbf is backdated by up to 30 s (MaxNbfSlack), so a step of either
+// clock between two measurements does not turn a good key into a 401.
 // A 401 is re-signed once (Coinbase refuses valid JWTs now and then); a second 401 is an
 // auth failure — the breaker and the kill switch — and the clock is measured again. A 403
 // (Missing required scopes) is a permission stop. The private key never leaves the signer:

@@ -132,8 +132,16 @@ func (s *signer) sign(uri string, now time.Time, lifetime time.Duration) (string
 	// clock (or ours) between two measurements then costs nothing, where an nbf a little
 	// ahead of Coinbase's clock is a 401 — an auth failure that halts trading. exp is not
 	// moved: it is what bounds how late the request can land.
-	slack := int64(min(MaxNbfSlack, MaxJWTLifetime-lifetime) / time.Second)
-	c, _ := json.Marshal(jwtClaims{Sub: s.name, Iss: Issuer, Nbf: now.Unix() - max(slack, 0), Exp: now.Unix() + int64(lifetime/time.Second), URI: uri})
+	// exp is rounded up to the second, so the JWT lives at least lifetime (a truncated exp
+	// could leave a 1 s JWT a millisecond); exp - nbf stays within the docs' 120 s.
+	slack := int64(max(min(MaxNbfSlack, MaxJWTLifetime-lifetime-time.Second), 0) / time.Second)
+	nbf, end := now.Unix()-slack, now.Add(lifetime)
+	exp := end.Unix()
+	if end.Nanosecond() > 0 {
+		exp++
+	}
+	exp = min(exp, nbf+int64(MaxJWTLifetime/time.Second))
+	c, _ := json.Marshal(jwtClaims{Sub: s.name, Iss: Issuer, Nbf: nbf, Exp: exp, URI: uri})
 	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
 	var sig []byte
 	if s.ec != nil {
