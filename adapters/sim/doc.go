@@ -25,7 +25,8 @@
 // what the simulator does; /api/v3/ticker/tradingDay (4 per symbol, at most 200).
 // X-MBX-TIME-UNIT: MICROSECOND makes every answer's times microseconds (those the engine keeps
 // to the millisecond end in 000). Signed: GET /api/v3/account,
-// GET /api/v3/account/commission, POST/GET/DELETE /api/v3/order, POST /api/v3/order/test, GET/DELETE /api/v3/openOrders,
+// GET /api/v3/account/commission, POST/GET/DELETE /api/v3/order, POST /api/v3/order/test,
+// POST /api/v3/order/cancelReplace (handlers_replace.go), GET/DELETE /api/v3/openOrders,
 // GET /api/v3/allOrders, GET /api/v3/myTrades, GET /api/v3/rateLimit/order, GET
 // /sapi/v1/account/apiRestrictions (weight 1: the key's scopes, Account.EnableWithdrawals and IPRestrict). The listenKey
 // endpoints (/api/v3/userDataStream) are absent: Binance retired them on 2026-02-20.

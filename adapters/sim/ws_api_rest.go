@@ -15,8 +15,7 @@ import (
 // carry no signature. Replies carry "rateLimits" unless the request's returnRateLimits param
 // is false, or the connection URL's returnRateLimits=false and the param does not say true.
 // Times are milliseconds, or microseconds on a connection opened with timeUnit=MICROSECOND. A
-// method may be prefixed "v3/". order.cancelReplace is refused as unsupported (-1020): the
-// simulator's symbols have cancelReplaceAllowed false.
+// method may be prefixed "v3/".
 var apiMethods = map[string][2]string{
 	"ping":                      {http.MethodGet, "/api/v3/ping"},
 	"time":                      {http.MethodGet, "/api/v3/time"},
@@ -37,6 +36,7 @@ var apiMethods = map[string][2]string{
 	"order.test":                {http.MethodPost, "/api/v3/order/test"},
 	"order.status":              {http.MethodGet, "/api/v3/order"},
 	"order.cancel":              {http.MethodDelete, "/api/v3/order"},
+	"order.cancelReplace":       {http.MethodPost, "/api/v3/order/cancelReplace"},
 	"openOrders.status":         {http.MethodGet, "/api/v3/openOrders"},
 	"openOrders.cancelAll":      {http.MethodDelete, "/api/v3/openOrders"},
 	"allOrders":                 {http.MethodGet, "/api/v3/allOrders"},
@@ -106,6 +106,13 @@ func (s *Server) apiREST(c *wsConn, req apiReq, target [2]string, now time.Time)
 	if rep.status >= 300 {
 		if e, ok := rep.body.(*apiError); ok {
 			return apiFail(e, rl)
+		}
+		if m, ok := rep.body.(map[string]any); ok { // an error with data (order.cancelReplace)
+			out := map[string]any{"status": rep.status, "error": m}
+			if rl != nil {
+				out["rateLimits"] = rl
+			}
+			return out
 		}
 	}
 	out := map[string]any{"status": rep.status, "result": rep.body}

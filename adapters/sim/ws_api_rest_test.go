@@ -160,8 +160,10 @@ func TestWebSocketAPIMethods(t *testing.T) {
 	if ans := a.call("openOrders.cancelAll", map[string]any{"symbol": "BTCUSDT"}); ans.Status == 200 {
 		t.Fatalf("unsigned on an anonymous session: %+v", ans)
 	}
-	if ans := a.call("order.cancelReplace", map[string]any{}); ans.Status != 400 || ans.Error.Code != -1020 {
-		t.Fatalf("cancelReplace: %+v", ans)
+	if ans := a.call("order.cancelReplace", signed(map[string]any{"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
+		"timeInForce": "GTC", "quantity": "0.001", "price": "30001", "cancelReplaceMode": "STOP_ON_FAILURE",
+		"cancelOrigClientOrderId": "nope"}, testKey, testSecret, now)); ans.Status != 400 || ans.Error.Code != -2022 {
+		t.Fatalf("cancelReplace of an unknown order: %+v %+v", ans, ans.Error)
 	}
 	var st map[string]any
 	json.Unmarshal(a.call("session.status", nil).Result, &st)
