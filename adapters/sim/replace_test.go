@@ -1,8 +1,13 @@
 package sim_test
 
 import (
+	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"testing"
+	"time"
+
+	gobinance "github.com/adshao/go-binance/v2"
 )
 
 // TestCancelReplace: POST /api/v3/order/cancelReplace cancels and places in one request, and
@@ -78,5 +83,28 @@ func TestCancelReplace(t *testing.T) {
 	if r := h.signed("POST", "/api/v3/order/cancelReplace", vals("symbol", "BTCUSDT", "side", "BUY", "type", "LIMIT",
 		"quantity", "0.001", "price", "30000", "cancelReplaceMode", "SOMETIMES", "cancelOrigClientOrderId", "b")); r.code() != -1130 {
 		t.Fatalf("bad mode: %s", r.body)
+	}
+}
+
+// TestCancelReplaceGoBinance replaces an order with go-binance's CancelReplaceOrderService,
+// unmodified.
+func TestCancelReplaceGoBinance(t *testing.T) {
+	h := newHarness(t, nil)
+	hs := httptest.NewServer(h.s)
+	defer hs.Close()
+	c := gobinance.NewClient(testKey, testSecret)
+	c.BaseURL = hs.URL
+	c.TimeOffset = time.Now().UnixMilli() - h.clk.Now().UnixMilli() // go-binance signs now - TimeOffset: the simulator's clock
+	ctx := context.Background()
+	if _, err := c.NewCreateOrderService().Symbol("BTCUSDT").Side(gobinance.SideTypeBuy).Type(gobinance.OrderTypeLimit).
+		TimeInForce(gobinance.TimeInForceTypeGTC).Quantity("0.001").Price("30000").NewClientOrderID("gb-a").Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.NewCancelReplaceOrderService().Symbol("BTCUSDT").Side(gobinance.SideTypeBuy).Type(gobinance.OrderTypeLimit).
+		CancelReplaceMode(gobinance.CancelReplaceModeStopOnFailure).TimeInForce(gobinance.TimeInForceTypeGTC).
+		Quantity("0.001").Price("30001").CancelOrigClientOrderID("gb-a").NewClientOrderID("gb-b").Do(ctx)
+	if err != nil || res.CancelResult != "SUCCESS" || res.NewOrderResult != "SUCCESS" || res.NewOrderResponse.ClientOrderID != "gb-b" ||
+		res.CancelResponse.Status != gobinance.OrderStatusTypeCanceled {
+		t.Fatalf("cancelReplace: %v %+v", err, res)
 	}
 }
