@@ -9,7 +9,8 @@ import "net/http"
 // under cancelReplaceMode STOP_ON_FAILURE, the placement. Both succeeded: 200 with
 // cancelResult and newOrderResult SUCCESS and both answers. Otherwise the error carries the
 // same fields under "data": 409 -2021 when one of the two succeeded, 400 -2022 when neither did
-// (newOrderResult NOT_ATTEMPTED after a failed cancel under STOP_ON_FAILURE). Which answer
+// (newOrderResult NOT_ATTEMPTED after a failed cancel under STOP_ON_FAILURE, which still counts
+// as an unfilled order, as documented). Which answer
 // shapes the failed half takes ({"code","msg"}) follows the docs' examples.
 func (s *Server) cancelReplace(c *call) reply {
 	q := c.req
@@ -66,6 +67,15 @@ func (s *Server) cancelReplace(c *call) reply {
 		data["cancelResponse"] = errorBody(canceled)
 	}
 	newOK := false
+	if !cancelOK && mode == "STOP_ON_FAILURE" {
+		// "A new order that was not attempted ... will still increase the unfilled order
+		// count by 1."
+		a := c.acct
+		a.orders10s.at(c.now)
+		a.ordersDay.at(c.now)
+		a.orders10s.count++
+		a.ordersDay.count++
+	}
 	if cancelOK || mode == "ALLOW_FAILURE" {
 		placed := s.newOrder(sub(newVals, http.MethodPost))
 		newOK = placed.status < 300

@@ -61,6 +61,10 @@ func TestCancelReplace(t *testing.T) {
 	if r.status != 400 || v.Code != -2022 || v.CancelResult != "FAILURE" || v.NewOrderResult != "NOT_ATTEMPTED" || v.CancelResponse["code"] != -2011.0 {
 		t.Fatalf("stop on failure: %d %s", r.status, r.body)
 	}
+	// The order not attempted still counts as an unfilled order: a, b, and it.
+	if n := r.header.Get("X-MBX-ORDER-COUNT-10S"); n != "3" {
+		t.Fatalf("unfilled order count %s after a, b and the order not attempted, want 3", n)
+	}
 	r = replace("ALLOW_FAILURE", "a", "c", "30001")
 	v = decode(r)
 	if r.status != 409 || v.Code != -2021 || v.CancelResult != "FAILURE" || v.NewOrderResult != "SUCCESS" {
