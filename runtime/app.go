@@ -406,6 +406,10 @@ func provideExchange(lc fx.Lifecycle, c *Config, lg Logging, s *scheduler.Schedu
 	if err != nil {
 		return nil, sectionError("exchange", err)
 	}
+	if c.Exchange.Mode == "paper" {
+		ex = paperExchange(ex, c.Exchange.Paper)
+		log.Warn().Str("exchange", c.Exchange.Name).Msg("paper trading (exchange.mode: paper): market data is the exchange's, orders fill locally against its book; nothing is placed and no key is used")
+	}
 	s.SetProber(readProber(ex))
 	return ex, nil
 }

@@ -32,7 +32,9 @@ type Config struct {
 	Shutdown   ShutdownConfig    `koanf:"shutdown"`
 	Log        LogConfig         `koanf:"log"`
 	Market     MarketConfig      `koanf:"market"`
-	Portfolio  PortfolioConfig   `koanf:"portfolio"`
+	// Backtest is read by `keel backtest` only (backtest_config.go).
+	Backtest  BacktestConfig  `koanf:"backtest"`
+	Portfolio PortfolioConfig `koanf:"portfolio"`
 	// OnStrategyFailure is what happens when a strategy dies (panics, or its Start fails):
 	// "cancel" (the default) cancels its open orders and lets the others go on; "halt" also
 	// trips the kill switch, naming the strategy (killswitch.cancel_on_trip then cancels
@@ -87,6 +89,12 @@ type ExchangeConfig struct {
 	// Name is a registered exchange (adapters.Registered): one whose package the binary
 	// imports ("binance", "bybit", "kraken", and "sim" for the embedded simulator).
 	Name string `koanf:"name"`
+	// Mode is "live" (the default) or "paper": market data from the exchange (public
+	// endpoints and streams, no key needed), orders filled locally against its live book
+	// (adapters/paper; paper.go).
+	Mode string `koanf:"mode"`
+	// Paper is the paper account, for mode paper.
+	Paper PaperConfig `koanf:"paper"`
 	// Adapter is the rest of the section, decoded strictly into the named adapter's own
 	// config type (adapters.Definition.NewConfig).
 	Adapter adapters.Config `koanf:"-"`
@@ -204,6 +212,9 @@ func (e *ExchangeConfig) decode(k *koanf.Koanf) error {
 	}
 	section := k.Copy()
 	section.Delete("exchange.name")
+	if err := e.decodePaper(section); err != nil {
+		return err
+	}
 	e.Adapter = def.NewConfig()
 	return decodeStrict(section, "exchange", e.Adapter)
 }
@@ -338,7 +349,11 @@ func (c *Config) Validate() error {
 	if c.Exchange.Adapter == nil {
 		return &ConfigError{Key: "exchange.name", Reason: fmt.Sprintf("want one of %v, got %q", adapters.Registered(), c.Exchange.Name)}
 	}
-	if err := c.Exchange.Adapter.Validate(); err != nil {
+	validate := c.Exchange.Adapter.Validate
+	if pc, ok := c.Exchange.Adapter.(adapters.PublicConfig); ok && c.Exchange.Mode == "paper" {
+		validate = pc.ValidatePublic // paper trading reads public data only: no key needed
+	}
+	if err := validate(); err != nil {
 		return sectionError("exchange", err)
 	}
 	if !validKeyPart(c.Bot.InstanceID) {

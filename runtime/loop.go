@@ -11,6 +11,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/stream"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
@@ -58,6 +59,9 @@ type Loop struct {
 	defs           []strategy.Definition
 	shutdown       fx.Shutdowner
 	feed           *marketFeed
+	candles        *candleFeed // candles.go
+	wsOnce         sync.Once
+	wsLim          stream.AttemptLimiter // wsLimiter
 	info           *infoCache
 	portfolio      *portfolio
 	streams        *streamState      // streams.go
@@ -126,6 +130,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 		l.streamsOffered = def.Streams
 	}
 	l.wireMarket(p.Config.Market.PollInterval)
+	l.candles = newCandleFeed(l.ex, l.clk, l.rng, l.log, l.cfg.Market.Streams && l.streamsOffered, l.deliver)
 	l.portfolio = p.Portfolio
 	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
 	return l, nil
@@ -214,6 +219,10 @@ func (l *Loop) boot(ctx context.Context) error {
 	}
 	l.background(ctx, l.runStreams)
 	l.background(ctx, l.feed.run)
+	if l.cfg.Market.Streams && l.streamsOffered {
+		l.candles.limiter = l.wsLimiter()
+	}
+	l.background(ctx, l.candles.run)
 	l.background(ctx, l.portfolio.run)
 	l.background(ctx, l.ticker)
 	l.background(ctx, l.refreshOrders)
@@ -356,7 +365,7 @@ func (l *Loop) envFor(name string) strategy.Env {
 		Log:       l.log.With().Str("strategy", name).Logger(),
 		Config:    strategySection{cfg: l.cfg, name: name},
 		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw, dead: l.strategyDead},
-		Market:    marketView{name: name, feed: l.feed, info: l.info},
+		Market:    marketView{name: name, feed: l.feed, info: l.info, candles: l.candles},
 		Portfolio: l.portfolio,
 	}
 }

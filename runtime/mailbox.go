@@ -19,7 +19,8 @@ type mailbox struct {
 	mu      sync.Mutex
 	orders  []strategy.OrderUpdate
 	trades  []strategy.Trade
-	dropped int // trades dropped since the last TakeDropped
+	candles []strategy.Candle // closes, a few a minute: kept whole
+	dropped int               // trades dropped since the last TakeDropped
 	quotes  map[string]strategy.Quote
 	status  map[string]strategy.DataStatus
 	qorder  []string // symbols in arrival order of their pending quote or status
@@ -53,6 +54,8 @@ func (m *mailbox) Put(ev strategy.Event) {
 			m.dropped += n
 		}
 		m.trades = append(m.trades, e)
+	case strategy.Candle:
+		m.candles = append(m.candles, e)
 	case strategy.Quote:
 		m.markSymbolLocked(e.Symbol)
 		m.quotes[e.Symbol] = e
@@ -79,7 +82,7 @@ func (m *mailbox) markSymbolLocked(symbol string) {
 }
 
 // Take returns everything pending in delivery order: order updates first (they change what
-// the strategy owns), then trades as they printed, then per symbol its data status and latest
+// the strategy owns), then trades as they printed, then closed candles in order, then per symbol its data status and latest
 // quote, then the tick.
 func (m *mailbox) Take() []strategy.Event {
 	m.mu.Lock()
@@ -93,6 +96,10 @@ func (m *mailbox) Take() []strategy.Event {
 		out = append(out, t)
 	}
 	m.trades = m.trades[:0]
+	for _, c := range m.candles {
+		out = append(out, c)
+	}
+	m.candles = m.candles[:0]
 	for _, sym := range m.qorder {
 		if s, ok := m.status[sym]; ok {
 			out = append(out, s)

@@ -362,9 +362,10 @@ func (f *marketFeed) fanOut(symbol string, ev strategy.Event) {
 
 // marketView is one strategy's strategy.Market.
 type marketView struct {
-	name string
-	feed *marketFeed
-	info *infoCache
+	name    string
+	feed    *marketFeed
+	info    *infoCache
+	candles *candleFeed
 }
 
 func (m marketView) Subscribe(symbols ...string)                { m.feed.subscribe(m.name, symbols...) }
@@ -377,4 +378,7 @@ func (m marketView) Symbol(ctx context.Context, symbol string) (adapters.SymbolI
 }
 func (m marketView) Fees(ctx context.Context, symbol string) (adapters.TradingFees, error) {
 	return m.info.Fees(ctx, symbol)
+}
+func (m marketView) Candles(ctx context.Context, symbol string, interval adapters.Interval, n int) ([]strategy.Candle, error) {
+	return m.candles.candles(ctx, m.name, symbol, interval, n)
 }

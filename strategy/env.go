@@ -76,6 +76,14 @@ type Market interface {
 	// Fees returns the account's commission rates on symbol, cached for market.info_ttl;
 	// strategies asking at once share one request.
 	Fees(ctx context.Context, symbol string) (adapters.TradingFees, error)
+	// Candles returns the last n closed candles (1 <= n <= 1000) of symbol at interval
+	// ("1s", "1m", ..., "1M": adapters.Intervals), oldest first; fewer when the market has
+	// less history. The first call reads the series over REST (one call, shared by strategies
+	// asking at once); the runtime then keeps it current from the exchange's kline stream, so
+	// later calls cost nothing, and it subscribes this strategy to a Candle event at each
+	// close. An exchange adapter without candles answers an error matching
+	// adapters.ErrNoCandles.
+	Candles(ctx context.Context, symbol string, interval adapters.Interval, n int) ([]Candle, error)
 }
 
 // Portfolio is the account as last refreshed.

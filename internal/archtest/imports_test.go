@@ -44,7 +44,10 @@ var rules = map[string]rule{
 	"runtime": {keel: []string{"clock", "jitter", "scheduler", "idempotency", "killswitch", "adapters", "orders", "strategy", "internal", "configs"},
 		notKeel: []string{"adapters/binance", "adapters/bybit", "adapters/kraken", "adapters/coinbase", "adapters/sim", "adapters/exchanges"}},
 	// certify composes the runtime with the simulator to put a bot through incidents.
-	"certify":  {keel: []string{""}},
+	"certify": {keel: []string{""}},
+	// backtest composes the strategies, the orders manager, the Binance adapter and the
+	// simulator on simulated time.
+	"backtest": {keel: []string{""}, notKeel: []string{"examples", "cmd"}},
 	"examples": {keel: []string{""}},
 	"cmd":      {keel: []string{""}},
 	// internal packages serve everyone, so they may import no public keel package.
