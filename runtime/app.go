@@ -38,6 +38,7 @@ var Module = fx.Module("keel",
 	SchedulerModule,
 	ExchangeModule,
 	OrdersModule,
+	LedgerModule,
 	LoopModule,
 	AdminModule,
 )

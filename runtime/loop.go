@@ -62,6 +62,7 @@ type Loop struct {
 	portfolio      *portfolio
 	streams        *streamState      // streams.go
 	journal        idempotency.Store // nil in tests that run without one
+	fills          *fills            // the ledger (ledger.go); nil in tests that run without one
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -92,6 +93,7 @@ type loopParams struct {
 	Clock      clock.Clock           `optional:"true"`
 	Fleet      *fleet.Fleet          `optional:"true"`
 	Journal    idempotency.Store     `optional:"true"`
+	Ledger     *fills                `optional:"true"`
 }
 
 // wireMarket builds the market feed and the stream state that decides, per symbol, whether
@@ -120,6 +122,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 		runners: map[string]*runner{},
 		pulls:   map[string]*pullState{},
 		journal: p.Journal,
+		fills:   p.Ledger,
 	}
 	l.info = p.Info
 	if def, err := adapters.Lookup(p.Config.Exchange.Name); err == nil {
@@ -166,8 +169,20 @@ func (l *Loop) boot(ctx context.Context) error {
 	if err := l.reconcile(ctx); err != nil {
 		return fmt.Errorf("runtime: reconciliation: %w", err)
 	}
+	if l.fills != nil {
+		// After reconciliation: the journal answers by then, in fleet mode too.
+		if err := l.fills.load(ctx); err != nil {
+			return err
+		}
+	}
 	if err := l.portfolio.refresh(ctx); err != nil {
 		return fmt.Errorf("runtime: first balance refresh: %w", err)
+	}
+	if l.fills != nil {
+		l.fills.setMarks(l.feed.mid)
+		// Fills while the bot was down, or the whole ledger when it is missing; a failure
+		// here is retried with the next fill, never a reason not to start.
+		l.fills.catchUp(ctx)
 	}
 	l.log.Info().Int("strategies", len(l.defs)).Msg("reconciled; starting strategies")
 
@@ -218,6 +233,9 @@ func (l *Loop) boot(ctx context.Context) error {
 	l.background(ctx, l.ticker)
 	l.background(ctx, l.refreshOrders)
 	l.background(ctx, l.compactJournal)
+	if l.fills != nil {
+		l.background(ctx, l.fills.run)
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -340,7 +358,7 @@ func (l *Loop) envFor(name string) strategy.Env {
 		Config:    strategySection{cfg: l.cfg, name: name},
 		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw, dead: l.strategyDead},
 		Market:    marketView{name: name, feed: l.feed, info: l.info},
-		Portfolio: l.portfolio,
+		Portfolio: strategyPortfolio{portfolio: l.portfolio, fills: l.fills, name: name},
 	}
 }
 
