@@ -262,6 +262,8 @@ func strategyConfigError(name string, err error) error {
 type Logging struct {
 	Logger   zerolog.Logger
 	Attempts zerolog.Logger
+	// Console: the lines are for a human (a terminal), who gets the summary line.
+	Console bool
 }
 
 type loggingParams struct {
@@ -278,6 +280,7 @@ func provideLogging(p loggingParams) Logging {
 	return Logging{
 		Logger:   NewLogger(p.Config.Log, w, p.Config.Bot.InstanceID),
 		Attempts: newBareLogger(p.Config.Log, w),
+		Console:  consoleFormat(p.Config.Log, w),
 	}
 }
 
@@ -382,6 +385,9 @@ func authTripReason(o scheduler.Outcome) string {
 // observeAttempt feeds one attempt into the metrics.
 func (m *Metrics) observeAttempt(exchange string, ev scheduler.AttemptEvent) {
 	m.Attempts.WithLabelValues(exchange, ev.Endpoint, ev.Bucket, ev.Class.String(), statusLabel(ev.Status)).Inc()
+	if ev.Status != 0 { // answered: a latency on the wire
+		m.RequestDuration.WithLabelValues(exchange, ev.Endpoint, ev.Bucket).Observe(ev.Latency.Seconds())
+	}
 	if ev.RetryReason != "" { // this attempt failed and a retry follows
 		m.Retries.WithLabelValues(ev.Bucket, ev.RetryReason).Inc()
 	}

@@ -33,6 +33,7 @@ type Config struct {
 	Log        LogConfig         `koanf:"log"`
 	Market     MarketConfig      `koanf:"market"`
 	Portfolio  PortfolioConfig   `koanf:"portfolio"`
+	UI         UIConfig          `koanf:"ui"`
 	// OnStrategyFailure is what happens when a strategy dies (panics, or its Start fails):
 	// "cancel" (the default) cancels its open orders and lets the others go on; "halt" also
 	// trips the kill switch, naming the strategy (killswitch.cancel_on_trip then cancels
@@ -312,6 +313,9 @@ func (c *Config) setDefaults() {
 	if c.Portfolio.RefreshInterval == 0 {
 		c.Portfolio.RefreshInterval = 10 * time.Second
 	}
+	if c.UI.SummaryInterval == 0 {
+		c.UI.SummaryInterval = 10 * time.Second
+	}
 	if c.OnStrategyFailure == "" {
 		c.OnStrategyFailure = FailureCancel
 	}
@@ -367,6 +371,7 @@ func (c *Config) Validate() error {
 		"journal.retention": c.Journal.Retention, "shutdown.timeout": c.Shutdown.Timeout,
 		"market.poll_interval": c.Market.PollInterval, "market.tick": c.Market.Tick,
 		"market.info_ttl": c.Market.InfoTTL, "portfolio.refresh_interval": c.Portfolio.RefreshInterval,
+		"ui.summary_interval": c.UI.SummaryInterval,
 	} {
 		if d < 0 {
 			return &ConfigError{Key: key, Reason: fmt.Sprintf("must be a positive duration, got %s", d)}

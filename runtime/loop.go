@@ -16,6 +16,7 @@ import (
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -63,6 +64,8 @@ type Loop struct {
 	streams        *streamState      // streams.go
 	journal        idempotency.Store // nil in tests that run without one
 	fills          *fills            // the ledger (ledger.go); nil in tests that run without one
+	sched          *scheduler.Scheduler
+	console        bool // logs go to a human: print the summary line
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -94,6 +97,7 @@ type loopParams struct {
 	Fleet      *fleet.Fleet          `optional:"true"`
 	Journal    idempotency.Store     `optional:"true"`
 	Ledger     *fills                `optional:"true"`
+	Scheduler  *scheduler.Scheduler  `optional:"true"`
 }
 
 // wireMarket builds the market feed and the stream state that decides, per symbol, whether
@@ -123,6 +127,8 @@ func provideLoop(p loopParams) (*Loop, error) {
 		pulls:   map[string]*pullState{},
 		journal: p.Journal,
 		fills:   p.Ledger,
+		sched:   p.Scheduler,
+		console: p.Logging.Console,
 	}
 	l.info = p.Info
 	if def, err := adapters.Lookup(p.Config.Exchange.Name); err == nil {
@@ -130,6 +136,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 	}
 	l.wireMarket(p.Config.Market.PollInterval)
 	l.portfolio = p.Portfolio
+	p.Metrics.Registry.MustRegister(streamCollector{l})
 	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
 	return l, nil
 }
@@ -235,6 +242,9 @@ func (l *Loop) boot(ctx context.Context) error {
 	l.background(ctx, l.compactJournal)
 	if l.fills != nil {
 		l.background(ctx, l.fills.run)
+	}
+	if l.console && l.sched != nil {
+		l.background(ctx, func(ctx context.Context) { l.summaryLoop(ctx, l.sched.Snapshot) })
 	}
 	<-ctx.Done()
 	return nil
