@@ -35,6 +35,7 @@ var Module = fx.Module("keel",
 	FleetModule,
 	JournalModule,
 	KillSwitchModule,
+	AlertsModule,
 	SchedulerModule,
 	ExchangeModule,
 	OrdersModule,
@@ -338,11 +339,11 @@ type killSwitchGate struct{ sw *killswitch.Switch }
 
 func (g killSwitchGate) Allow(context.Context, scheduler.Priority) error { return g.sw.Check() }
 
-func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *killswitch.Switch, fl *fleet.Fleet) (*scheduler.Scheduler, error) {
+func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *killswitch.Switch, fl *fleet.Fleet, al *alerter) (*scheduler.Scheduler, error) {
 	opts := append(fleetSchedulerOptions(fl, killSwitchGate{sw}),
 		scheduler.WithLogger(lg.Attempts),
 		scheduler.WithObserver(func(ev scheduler.AttemptEvent) { m.observeAttempt(c.Exchange.Name, ev) }),
-		scheduler.WithHoldObserver(func(ev scheduler.HoldEvent) { logHold(lg.Logger, ev) }),
+		scheduler.WithHoldObserver(func(ev scheduler.HoldEvent) { logHold(lg.Logger, ev); al.hold(ev) }),
 		scheduler.WithAuthFailureEvent(func(o scheduler.Outcome, ev scheduler.AttemptEvent) {
 			why := authTripReason(o)
 			first := sw.Check() == nil

@@ -34,6 +34,7 @@ type Config struct {
 	Market     MarketConfig      `koanf:"market"`
 	Portfolio  PortfolioConfig   `koanf:"portfolio"`
 	UI         UIConfig          `koanf:"ui"`
+	Notify     NotifyConfig      `koanf:"notify"`
 	// OnStrategyFailure is what happens when a strategy dies (panics, or its Start fails):
 	// "cancel" (the default) cancels its open orders and lets the others go on; "halt" also
 	// trips the kill switch, naming the strategy (killswitch.cancel_on_trip then cancels
@@ -313,6 +314,7 @@ func (c *Config) setDefaults() {
 	if c.Portfolio.RefreshInterval == 0 {
 		c.Portfolio.RefreshInterval = 10 * time.Second
 	}
+	c.Notify.setDefaults()
 	if c.UI.SummaryInterval == 0 {
 		c.UI.SummaryInterval = 10 * time.Second
 	}
@@ -362,6 +364,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Log.Validate(); err != nil {
+		return err
+	}
+	if err := c.Notify.validate(); err != nil {
 		return err
 	}
 	if c.OnStrategyFailure != FailureCancel && c.OnStrategyFailure != FailureHalt {

@@ -37,6 +37,8 @@ var rules = map[string]rule{
 	// ledger books fills into positions and PnL: plain data over decimals, so strategy can
 	// re-export its types and runtime feed it.
 	"ledger": {keel: []string{"ledger", "clock", "jitter", "internal"}, thirdParty: []string{"github.com/shopspring/decimal"}},
+	// notify pages a human over plain HTTP: the standard library only.
+	"notify": {keel: []string{"notify", "clock", "jitter", "internal"}, thirdParty: []string{}},
 	// strategy re-exports the errors of orders, scheduler and killswitch a strategy handles,
 	// so that a strategy imports strategy and adapters only (see examples_test.go).
 	"strategy": {keel: []string{"strategy", "adapters", "ledger", "orders", "scheduler", "killswitch", "clock", "jitter", "internal"}, thirdParty: []string{
@@ -44,7 +46,7 @@ var rules = map[string]rule{
 	}},
 	// runtime is the composition root over the exchange contract: it builds whatever
 	// exchange.name names from the registry and links no exchange itself.
-	"runtime": {keel: []string{"clock", "jitter", "scheduler", "idempotency", "killswitch", "adapters", "ledger", "orders", "strategy", "internal", "configs"},
+	"runtime": {keel: []string{"clock", "jitter", "scheduler", "idempotency", "killswitch", "adapters", "ledger", "notify", "orders", "strategy", "internal", "configs"},
 		notKeel: []string{"adapters/binance", "adapters/bybit", "adapters/kraken", "adapters/coinbase", "adapters/sim", "adapters/exchanges"}},
 	// certify composes the runtime with the simulator to put a bot through incidents.
 	"certify":  {keel: []string{""}},
