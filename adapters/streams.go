@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rs/zerolog"
+
 	"github.com/keelbot/keel/clock"
 )
 
@@ -42,6 +44,10 @@ type StreamOptions struct {
 	Clock clock.Clock
 	// Seed seeds the reconnect jitter, so streams started together drift apart.
 	Seed uint64
+	// Log receives the stream's events, one per connect, drop, reconnect attempt and resync
+	// (adapters/stream's stream_connect, stream_drop, stream_reconnect, and stream_resync for
+	// each order-book snapshot with its weight); the zero Logger writes nothing.
+	Log zerolog.Logger
 }
 
 // MarketHandler receives a market stream's events, on the stream's goroutines. Nil fields

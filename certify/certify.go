@@ -35,16 +35,33 @@
 //     invalid order over and over would be refused). Pass: at most 3 refused orders reach the
 //     exchange (the validation guard's budget), no ban, key not disabled.
 //   - clock-drift: the exchange's clock jumps 3 s behind the host's and drifts 0.5 s further;
-//     then the key is refused (-2015, as a wrong secret is). Pass: the key is never disabled
+//     then a signing bug: the exchange's secret changes under the bot (-1022). Pass: the key is never disabled
 //     by the simulator during the drift, no ban, and after the refusal the kill switch trips
 //     naming the auth failure with at most 3 signed requests sent after it.
+//   - deploy-burst: five instances of the bot start within 100 ms against one simulator whose
+//     request-weight limit (300 per minute, scaled) their start-ups together exceed, with no
+//     fleet store: each learns the IP's usage from the exchange's headers. Pass: no ban, key
+//     not disabled (a few 429s are answered, and backed off).
+//   - deploy-burst-fleet: the same with the instances sharing --store-url (fleet mode). Pass:
+//     no rate-limit answer at all. Skipped without --store-url.
+//   - reconnect-storm: every stream connection is dropped 8 times, 750 ms apart. Pass: no
+//     ban, no connection refused by the exchange's connection limit, at most one new
+//     connection per dropped one and one book snapshot per symbol per drop (plus one). The
+//     naive client speaks REST only: it has no row here.
 //   - outage: 60 s (scaled) of 60% 503s and 30% dropped connections on every endpoint. Pass:
 //     retries are at most a quarter of first attempts (plus 3), no ban, key not disabled.
+//   - hot-endpoint: for 3 s, 16 readers of the bot's own adapter (its scheduler) read the
+//     deepest book (depth 5000, weight 250) beside the strategy, and the harness places (and
+//     cancels) an order every 200 ms through the same scheduler. Pass: no rate-limit answer,
+//     no ban, every order placed, none queued over 250 ms or half the reads' longest wait
+//     (the reads queue for seconds).
 //   - waf-ban: 403 from the edge (WAF) for 30 s (scaled), then a 2-minute (scaled) IP ban, with
 //     the simulator extending a ban that is knocked on 5 times. Pass: the ban is never
-//     extended (exactly the one injected), and the bot sends requests again after it ends.
+//     extended (exactly the one injected), and the bot sends requests again within 12 s of
+//     its end (its rate_limit breaker stays open its open_for, then a read probes).
 //
-// Not yet implemented: deploy-burst (5 instances, fleet store), reconnect-storm, hot-endpoint.
+// The scheduler's backoff.ban_pause and ban_pause_cap stand for the exchange's shortest ban, so
+// they are scaled with the simulator's time; the bot's own timers (backoff, breakers) are not.
 package certify
 
 import (
@@ -81,6 +98,9 @@ type Options struct {
 	Naive bool
 	// TimeScale of the simulator; default 60.
 	TimeScale float64
+	// StoreURL is the Redis the deploy-burst-fleet scenario's instances share (fleet mode);
+	// empty skips that scenario.
+	StoreURL string
 }
 
 // Row is one scenario's result for one client (the bot, or the naive client).
@@ -98,10 +118,12 @@ type Row struct {
 	Retries       int64    `json:"retries"`
 	Trips         []string `json:"kill_switch_trips"`
 	Pass          bool     `json:"pass"`
-	Why           string   `json:"why"`
-	Query         string   `json:"query,omitempty"`
-	Answer        string   `json:"answer,omitempty"`
-	Error         string   `json:"error,omitempty"`
+	// Skipped: the scenario needs what this run lacks (Why says what); it counts as passed.
+	Skipped bool   `json:"skipped,omitempty"`
+	Why     string `json:"why"`
+	Query   string `json:"query,omitempty"`
+	Answer  string `json:"answer,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Report is the JSON output.
@@ -122,6 +144,7 @@ func Command(args []string, stdout, stderr io.Writer, modules ...fx.Option) int 
 	scen := fs.String("scenario", "", "run only these scenarios, comma-separated: "+strings.Join(Names(), ", "))
 	dialect := fs.String("dialect", "", "exchange dialect of the simulator: "+strings.Join(sim.Dialects(), ", ")+" (default: the config's)")
 	naive := fs.Bool("naive", false, "also run the built-in naive client under each scenario")
+	store := fs.String("store-url", "", "the Redis (redis://host:port/db) the deploy-burst-fleet instances share; without it that scenario is skipped")
 	asJSON := fs.Bool("json", false, "print the report as JSON (for CI)")
 	scale := sim.TimeScaleFlag(60)
 	fs.Var(&scale, "time-scale", "run the simulator's windows, Retry-After and bans this many times faster")
@@ -135,7 +158,7 @@ func Command(args []string, stdout, stderr io.Writer, modules ...fx.Option) int 
 		fmt.Fprintf(stderr, "certify: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	o := Options{Config: *cfg, Dialect: *dialect, Naive: *naive, TimeScale: float64(scale)}
+	o := Options{Config: *cfg, Dialect: *dialect, Naive: *naive, TimeScale: float64(scale), StoreURL: *store}
 	if *scen != "" {
 		o.Scenarios = strings.Split(*scen, ",")
 	}
@@ -196,7 +219,7 @@ func Run(ctx context.Context, o Options, modules ...fx.Option) (Report, error) {
 		wg.Go(func() {
 			r := runKeel(ctx, o, s, modules)
 			rows[i] = append(rows[i], r)
-			if o.Naive {
+			if o.Naive && s.naive != nil {
 				rows[i] = append(rows[i], runNaive(ctx, o, s))
 			}
 		})
@@ -244,6 +267,8 @@ func PrintTable(w io.Writer, rep Report) {
 		switch {
 		case r.Error != "":
 			verdict = "ERROR: " + r.Error
+		case r.Skipped:
+			verdict = "SKIP: " + r.Why
 		case r.Client == clientNaive && r.Pass:
 			verdict = "survived: " + r.Why
 		case r.Client == clientNaive:

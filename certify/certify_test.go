@@ -38,7 +38,7 @@ func TestCommandRefusesBadInput(t *testing.T) {
 // TestNamesInIssueOrder: the scenarios run and print in the issue's order.
 func TestNamesInIssueOrder(t *testing.T) {
 	got := strings.Join(certify.Names(), ",")
-	if want := "retry-burst,invalid-requests,clock-drift,outage,waf-ban"; got != want {
+	if want := "retry-burst,invalid-requests,clock-drift,deploy-burst,deploy-burst-fleet,reconnect-storm,outage,hot-endpoint,waf-ban"; got != want {
 		t.Fatalf("scenarios %s, want %s", got, want)
 	}
 }

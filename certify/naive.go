@@ -113,3 +113,10 @@ func naiveOrders(ctx context.Context, n *naive) {
 			"type": {"LIMIT"}, "timeInForce": {"GTC"}, "quantity": {"0.001"}, "price": {"1000.00"}}, true)
 	})
 }
+
+// naiveHeavy polls the deepest book (weight 250), as a client with no notion of weight would.
+func naiveHeavy(ctx context.Context, n *naive) {
+	n.loop(ctx, func() {
+		n.until(ctx, http.MethodGet, "/api/v3/depth", url.Values{"symbol": {"BTCUSDT"}, "limit": {"5000"}}, false)
+	})
+}

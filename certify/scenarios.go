@@ -3,12 +3,20 @@ package certify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/shopspring/decimal"
+
+	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/scheduler"
 )
 
 // harness is what a scenario drives: the simulator of one run and what it recorded.
@@ -16,6 +24,9 @@ type harness struct {
 	o   Options
 	srv *sim.Server
 	clk clock.Clock
+	// ex is the (first) bot's exchange adapter, through its scheduler (nil for the naive
+	// client): a scenario loads it as a strategy would.
+	ex adapters.Exchange
 	// keyDisabled is the simulator's verdict on the key before the scenario refused it itself
 	// (clock-drift); nil means read it at the end.
 	keyDisabled *bool
@@ -25,6 +36,30 @@ type harness struct {
 	// tripsBefore is how many there were when the scenario refused the key.
 	trips       func() []string
 	tripsBefore int
+	// note is what the incident itself measured, for the verdict; placed and failed are the
+	// client order ids of the orders it placed itself.
+	note           string
+	placed, failed []string
+	// logs reads the bot's JSON log so far (nil for the naive client).
+	logs func() string
+}
+
+// queueWaits returns the queue_wait_ms of every attempt event in the bot's log that match
+// selects.
+func (h *harness) queueWaits(match func(ev map[string]any) bool) []int64 {
+	if h.logs == nil {
+		return nil
+	}
+	var out []int64
+	for _, line := range strings.Split(h.logs(), "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) != nil || ev["attempt"] == nil || !match(ev) {
+			continue
+		}
+		w, _ := ev["queue_wait_ms"].(float64)
+		out = append(out, int64(w))
+	}
+	return out
 }
 
 func (h *harness) sleep(ctx context.Context, d time.Duration) { clock.Sleep(ctx, h.clk, d) }
@@ -45,6 +80,12 @@ type scenario struct {
 	inject func(ctx context.Context, h *harness)
 	// naive is the naive client's workload under the same incident.
 	naive naiveWorkload
+	// instances > 1 runs that many bots (and naive clients) against one simulator of the
+	// run's own, started within 100 ms; fleet makes the bots share --store-url.
+	instances int
+	fleet     bool
+	// limits are the simulator's (zero: its defaults).
+	limits sim.Limits
 	// judge sets r.Pass and r.Why for the bot's run.
 	judge func(h *harness, r *Row)
 	// query is the operator's jq line; match and fields are the same selection in Go.
@@ -90,9 +131,11 @@ var scenarios = []scenario{
 			}
 			r.Why = fmt.Sprintf("%d refused orders reached the exchange (at most 3)", sent)
 		},
-		query:  `jq -c 'select(.event=="validation_guard") | {ts,state,strategy,symbol,error_code,rejections,until}' keel.log`,
-		match:  func(ev map[string]any) bool { return ev["event"] == "validation_guard" },
-		fields: []string{"ts", "state", "strategy", "symbol", "error_code", "rejections", "until"},
+		query: `jq -c 'select(.event=="validation_guard" or .failure_class=="validation") | {ts,event,endpoint,error_code,error_message,state,until}' keel.log`,
+		match: func(ev map[string]any) bool {
+			return ev["event"] == "validation_guard" || ev["failure_class"] == "validation"
+		},
+		fields: []string{"ts", "event", "endpoint", "error_code", "error_message", "state", "until"},
 	},
 	{
 		name: "clock-drift",
@@ -107,7 +150,8 @@ var scenarios = []scenario{
 				h.tripsBefore = len(h.trips())
 			}
 			h.mark("revoked")
-			_ = h.srv.RevokeKey(sim.DefaultAPIKey)
+			// A signing bug: the exchange no longer verifies the bot's signatures (-1022).
+			_ = h.srv.RotateSecret(sim.DefaultAPIKey, "not-the-secret-the-bot-signs-with")
 			h.sleep(ctx, 2*time.Second)
 			h.mark("end")
 		},
@@ -133,6 +177,45 @@ var scenarios = []scenario{
 			return ev["event"] == "kill_switch_trip" || ev["event"] == "clock_offset"
 		},
 		fields: []string{"ts", "event", "offset_ms", "endpoint", "reason"},
+	},
+	deployBurst("deploy-burst", false),
+	deployBurst("deploy-burst-fleet", true),
+	{
+		name: "reconnect-storm",
+		inject: func(ctx context.Context, h *harness) {
+			h.mark("before")
+			for range stormDrops {
+				h.srv.DropStreams()
+				h.sleep(ctx, 750*time.Millisecond)
+			}
+			h.mark("after")
+			h.sleep(ctx, time.Second)
+		},
+		judge: func(h *harness, r *Row) {
+			if !noAbuse(r) {
+				return
+			}
+			before, after := h.marks["before"], h.marks["after"]
+			conns := int64(before.Streams.Open)
+			opened := after.Streams.Opened - before.Streams.Opened
+			snapshots := sum(after.DepthSnapshots) - sum(before.DepthSnapshots)
+			// Each drop costs at most one new connection per connection the bot had and one
+			// book snapshot per symbol (a resync per reconnect, never a loop of them).
+			symbols := int64(max(1, len(before.DepthSnapshots)))
+			switch {
+			case after.Streams.Refused > before.Streams.Refused:
+				r.Pass, r.Why = false, fmt.Sprintf("%d connection attempts refused by the connection limit", after.Streams.Refused-before.Streams.Refused)
+			case opened > (stormDrops+1)*conns:
+				r.Pass, r.Why = false, fmt.Sprintf("%d connections opened for %d drops of %d connections, want at most %d", opened, stormDrops, conns, (stormDrops+1)*conns)
+			case snapshots > (stormDrops+1)*symbols:
+				r.Pass, r.Why = false, fmt.Sprintf("%d book snapshots for %d drops, want at most %d (one per reconnect per symbol)", snapshots, stormDrops, (stormDrops+1)*symbols)
+			default:
+				r.Why = fmt.Sprintf("%d drops of %d connections: %d reconnects, %d book snapshots", stormDrops, conns, opened, snapshots)
+			}
+		},
+		query:  `jq -c 'select(.endpoint=="/api/v3/depth") | {ts,endpoint,status,weight,queue_wait_ms}' keel.log`,
+		match:  func(ev map[string]any) bool { return ev["endpoint"] == "/api/v3/depth" },
+		fields: []string{"ts", "endpoint", "status", "weight", "queue_wait_ms"},
 	},
 	{
 		name: "outage",
@@ -160,6 +243,83 @@ var scenarios = []scenario{
 		fields: []string{"ts", "event", "endpoint", "status", "breaker", "error_message"},
 	},
 	{
+		name: "hot-endpoint",
+		inject: func(ctx context.Context, h *harness) {
+			h.mark("before")
+			if h.ex == nil { // the naive client: its own workload is the hot endpoint
+				h.sleep(ctx, hotFor)
+				h.mark("after")
+				return
+			}
+			tk, err := h.ex.Ticker(ctx, "BTCUSDT")
+			if err != nil {
+				h.note = "no ticker before the load: " + err.Error()
+				return
+			}
+			lctx, stop := context.WithTimeout(ctx, hotFor)
+			defer stop()
+			var wg sync.WaitGroup
+			var reads, shed atomic.Int64
+			for range hotReaders {
+				wg.Go(func() {
+					for lctx.Err() == nil {
+						_, err := h.ex.Depth(lctx, "BTCUSDT", 5000)
+						reads.Add(1)
+						if errors.Is(err, scheduler.ErrShed) {
+							shed.Add(1)
+						}
+					}
+				})
+			}
+			// Beside the readers, an order every 200 ms through the same scheduler (resting
+			// far below the market, cancelled at once): each must go out without queueing
+			// behind the reads.
+			price := tk.Price.Div(decimal.NewFromInt(2)).Round(2)
+			for i := 0; lctx.Err() == nil; i++ {
+				id := fmt.Sprintf("certhot%d", i)
+				_, err := h.ex.PlaceOrder(ctx, adapters.OrderRequest{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
+					TimeInForce: adapters.GTC, Quantity: decimal.RequireFromString("0.001"), Price: price, ClientOrderID: id})
+				if err != nil {
+					h.failed = append(h.failed, id+": "+err.Error())
+				} else {
+					h.placed = append(h.placed, id)
+					_, _ = h.ex.CancelOrder(ctx, "BTCUSDT", id)
+				}
+				h.sleep(lctx, 200*time.Millisecond)
+			}
+			wg.Wait()
+			h.mark("after")
+			h.note = fmt.Sprintf("%d of %d depth-5000 reads shed", shed.Load(), reads.Load())
+		},
+		naive: naiveHeavy,
+		judge: func(h *harness, r *Row) {
+			if !noAbuse(r) {
+				return
+			}
+			orders, reads := h.queueWaits(func(ev map[string]any) bool {
+				return ev["endpoint"] == "/api/v3/order" && ev["method"] == "POST" && slices.Contains(h.placed, fmt.Sprint(ev["idempotency_key"]))
+			}), h.queueWaits(func(ev map[string]any) bool { return ev["endpoint"] == "/api/v3/depth" })
+			switch {
+			case r.RateLimit > 0:
+				r.Pass, r.Why = false, fmt.Sprintf("%d rate-limit answers: the hot endpoint was not kept inside the budget", r.RateLimit)
+			case len(h.failed) > 0 || len(h.placed) == 0:
+				r.Pass, r.Why = false, fmt.Sprintf("orders failed under the load: %d placed, %d failed (%s) %s", len(h.placed), len(h.failed), strings.Join(h.failed, "; "), h.note)
+			case slices.Max(append(orders, 0)) > max(hotOrderWait.Milliseconds(), slices.Max(append(reads, 0))/2):
+				r.Pass, r.Why = false, fmt.Sprintf("orders queued behind the reads: longest wait %d ms (reads %d ms), want at most %d ms or half the reads'",
+					slices.Max(orders), slices.Max(append(reads, 0)), hotOrderWait.Milliseconds())
+			default:
+				r.Why = fmt.Sprintf("%d orders placed under the load, longest queue wait %d ms (depth reads: %d ms); %s",
+					len(h.placed), slices.Max(append(orders, 0)), slices.Max(append(reads, 0)), h.note)
+			}
+		},
+		query: `jq -c 'select(.weight>=100 or (.event=="request_refused" and .reason=="shed")) | {ts,event,endpoint,weight,queue_wait_ms,reason}' keel.log`,
+		match: func(ev map[string]any) bool {
+			w, _ := ev["weight"].(float64)
+			return w >= 100 || (ev["event"] == "request_refused" && ev["reason"] == "shed")
+		},
+		fields: []string{"ts", "event", "endpoint", "weight", "queue_wait_ms", "reason"},
+	},
+	{
 		name: "waf-ban",
 		inject: func(ctx context.Context, h *harness) {
 			h.srv.SetRebanAfter(5)
@@ -170,7 +330,9 @@ var scenarios = []scenario{
 			h.srv.Ban("127.0.0.1", ban)
 			h.sleep(ctx, ban)
 			h.mark("ban_end")
-			h.sleep(ctx, 3*time.Second)
+			// Resuming slowly is right: the rate_limit breaker the block opened stays open its
+			// open_for (10 s by default, the bot's own time, not scaled), then a read probes.
+			h.sleep(ctx, resumeWithin)
 			h.mark("end")
 		},
 		naive: naiveReads,
@@ -197,6 +359,56 @@ var scenarios = []scenario{
 }
 
 const orderEndpoint = "POST /api/v3/order"
+
+const (
+	// stormDrops is how many times reconnect-storm drops every stream, 750 ms apart.
+	stormDrops = 8
+	// hotReaders read the deepest book for hotFor in hot-endpoint, beside the strategy.
+	hotReaders = 16
+	hotFor     = 3 * time.Second
+	// hotOrderWait is the longest an order may queue in hot-endpoint, or half the reads'
+	// longest wait when the machine is so loaded that everything queues (the reads queue for
+	// seconds; without priorities orders would queue as long).
+	hotOrderWait = 250 * time.Millisecond
+	// resumeWithin is how soon after a ban ends waf-ban wants a request again.
+	resumeWithin = 12 * time.Second
+)
+
+// deployBurst is scenario 4: five instances of the bot start within 100 ms against one
+// simulator whose request-weight limit their start-ups together exceed (300 per minute,
+// scaled), without a fleet store (each learns the IP's usage from the exchange's headers) or
+// with one (they share one budget: no rate-limit answer at all).
+func deployBurst(name string, fleet bool) scenario {
+	return scenario{
+		name:      name,
+		instances: 5,
+		fleet:     fleet,
+		limits:    sim.Limits{RequestWeight: 300},
+		inject:    func(ctx context.Context, h *harness) { h.sleep(ctx, 4*time.Second) },
+		naive:     naiveReads,
+		judge: func(h *harness, r *Row) {
+			if !noAbuse(r) {
+				return
+			}
+			if fleet && r.RateLimit > 0 {
+				r.Pass, r.Why = false, fmt.Sprintf("%d rate-limit answers with a shared budget, want 0", r.RateLimit)
+				return
+			}
+			r.Why = fmt.Sprintf("5 instances, %d rate-limit answers, no ban", r.RateLimit)
+		},
+		// Which instance sent what, and what came back: one line per instance and answer.
+		query:  `jq -c 'select(.attempt!=null) | {bot_instance_id,status,failure_class}' keel.log | sort | uniq -c`,
+		match:  func(ev map[string]any) bool { return ev["attempt"] != nil },
+		fields: []string{"bot_instance_id", "status", "failure_class"},
+	}
+}
+
+func sum(m map[string]int64) (n int64) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
 
 // noAbuse fails r for a ban or a disabled key and reports whether r still passes.
 func noAbuse(r *Row) bool {

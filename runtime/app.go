@@ -422,7 +422,7 @@ func provideExchange(lc fx.Lifecycle, c *Config, lg Logging, s *scheduler.Schedu
 // for auth (a public read would not test the key); adapters without a server-time call use
 // the balances read for all.
 func readProber(ex adapters.Exchange) scheduler.Prober {
-	syncer, _ := ex.(interface{ SyncTime(context.Context) error })
+	syncer := timeSyncer(ex)
 	return func(ctx context.Context, c scheduler.Class) error {
 		if c != scheduler.ClassAuth && syncer != nil {
 			return syncer.SyncTime(ctx)
@@ -430,6 +430,26 @@ func readProber(ex adapters.Exchange) scheduler.Prober {
 		_, err := ex.Balances(ctx)
 		return err
 	}
+}
+
+// clockSyncer is an adapter that measures the exchange's clock (a server-time read) and passes
+// the offset to its scheduler (which logs it: clock_offset).
+type clockSyncer interface{ SyncTime(context.Context) error }
+
+// timeSyncer returns ex's clock syncer, looking through a wrapping adapter (the embedded
+// simulator's, Unwrap) to the dialect's; nil when there is none.
+func timeSyncer(ex adapters.Exchange) clockSyncer {
+	for ex != nil {
+		if s, ok := ex.(clockSyncer); ok {
+			return s
+		}
+		w, ok := ex.(interface{ Unwrap() adapters.Exchange })
+		if !ok {
+			return nil
+		}
+		ex = w.Unwrap()
+	}
+	return nil
 }
 
 func provideJournal(lc fx.Lifecycle, c *Config, lg Logging, fl *fleet.Fleet) (idempotency.Store, error) {

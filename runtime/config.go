@@ -130,6 +130,11 @@ type MarketConfig struct {
 	Tick time.Duration `koanf:"tick"`
 	// InfoTTL is how long exchange info (symbols, filters) is cached. Default 10m.
 	InfoTTL time.Duration `koanf:"info_ttl"`
+	// ClockCheck is how often the exchange's clock is measured against ours (its server-time
+	// read, background priority, jittered ±20%), so that a drifting or stepped host clock is
+	// logged (event clock_offset, on a move over 100 ms) before signatures fail. Default 1m.
+	// Adapters without a server-time call (Kraken) are not checked.
+	ClockCheck time.Duration `koanf:"clock_check"`
 	// Streams follows market data and the user data stream over WebSockets (runtime/streams.go);
 	// REST polling then runs only for symbols whose stream is down or resyncing, and the order
 	// refresh only while the user data stream is down. true in the built-in defaults.
@@ -308,6 +313,9 @@ func (c *Config) setDefaults() {
 	if c.Market.Tick == 0 {
 		c.Market.Tick = time.Second
 	}
+	if c.Market.ClockCheck == 0 {
+		c.Market.ClockCheck = time.Minute
+	}
 	if c.Market.InfoTTL == 0 {
 		c.Market.InfoTTL = 10 * time.Minute
 	}
@@ -377,6 +385,7 @@ func (c *Config) Validate() error {
 		"market.poll_interval": c.Market.PollInterval, "market.tick": c.Market.Tick,
 		"market.info_ttl": c.Market.InfoTTL, "portfolio.refresh_interval": c.Portfolio.RefreshInterval,
 		"ui.summary_interval": c.UI.SummaryInterval,
+		"market.clock_check": c.Market.ClockCheck,
 	} {
 		if d < 0 {
 			return &ConfigError{Key: key, Reason: fmt.Sprintf("must be a positive duration, got %s", d)}

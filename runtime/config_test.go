@@ -125,6 +125,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{name: "zero poll interval", yaml: "market:\n  poll_interval: 0ms\n", wantKey: "market.poll_interval: 0 is not"},
 		{name: "zero tick", env: []string{"KEEL_MARKET_TICK=0"}, wantKey: "market.tick: 0 is not"},
 		{name: "zero info ttl", yaml: "market:\n  info_ttl: 0\n", wantKey: "market.info_ttl: 0 is not"},
+		{name: "zero clock check", env: []string{"KEEL_MARKET_CLOCK_CHECK=0s"}, wantKey: "market.clock_check: 0 is not"},
 		{name: "zero refresh", yaml: "portfolio:\n  refresh_interval: 0\n", wantKey: "portfolio.refresh_interval: 0 is not"},
 		{name: "zero kill switch poll", env: []string{"KEEL_KILLSWITCH_POLL_INTERVAL=0"}, wantKey: "killswitch.poll_interval: 0 is not"},
 		{name: "zero recv window", env: append(binanceEnv(), "KEEL_EXCHANGE_RECV_WINDOW=0"), wantKey: "exchange.recv_window: 0 is not"},

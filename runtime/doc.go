@@ -22,5 +22,8 @@
 //
 // Shutdown, in order: the admin server stops, strategies stop (Stop is called), open orders
 // are cancelled at critical priority when shutdown.cancel_open_orders is set, the journal is
-// closed, then the embedded simulator, the scheduler and the kill switch's watcher stop.
+// closed, then the embedded simulator, the scheduler and the kill switch's watcher stop. When
+// the cancels fail (or the open orders cannot be listed, as through the auth breaker after a
+// refused key), the journal decides the exit code: 0 when it proves nothing of this bot open,
+// 1 naming the client order ids that may be live.
 package runtime

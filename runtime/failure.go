@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -163,31 +164,79 @@ func (l *Loop) strategies() []StrategyStatus {
 // otherwise an error naming the orders that may be (or saying the journal could not be
 // read). The shutdown asks it when it could not cancel: a stop before reconciliation ended.
 func (l *Loop) provenFlat(ctx context.Context) error {
-	if l.journal == nil {
-		return nil
-	}
-	// The local journal is read even when the shutdown's time is spent: the exit code
-	// depends on it.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	// Reserved entries were never sent (sent is journalled before the request leaves).
-	entries, err := l.journal.List(ctx, idempotency.StateSent, idempotency.StateUnknown, idempotency.StateAcked)
+	ids, err := l.mayBeLive(ctx)
 	if err != nil {
 		return fmt.Errorf("runtime: stopped before reconciliation finished, and the journal could not be read: orders may be live: %w", err)
-	}
-	var ids []string
-	for _, e := range entries {
-		if l.fleet == nil || e.OwnerInstance() == l.cfg.Bot.InstanceID {
-			ids = append(ids, e.Key)
-		}
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	shown := ids
-	if len(shown) > 10 {
-		shown = shown[:10]
-	}
 	return fmt.Errorf("runtime: stopped before reconciliation finished: the journal knows of %d order(s) that may be live: %s",
-		len(ids), strings.Join(shown, ", "))
+		len(ids), shownIDs(ids))
+}
+
+// flatAfterFailedCancel decides the exit code of a shutdown whose cancel-all failed (the open
+// orders could not be listed, say through the open auth breaker after the key was refused, or
+// a cancel failed): from the journal and the orders this process still tracks. It returns
+// nil, after a warning saying so, when they prove no order of this bot open; otherwise an
+// error naming the client order ids that may be live, logged at error with them.
+func (l *Loop) flatAfterFailedCancel(ctx context.Context, cancelErr error) error {
+	ids, err := l.mayBeLive(ctx)
+	if err != nil {
+		l.log.Error().Err(err).AnErr("cancel_error", cancelErr).
+			Msg("shutdown: cancelling open orders failed and the journal could not be read: orders may be live")
+		return fmt.Errorf("runtime: cancelling open orders on shutdown: %w; and the journal could not be read, so orders may be live: %v", cancelErr, err)
+	}
+	if len(ids) == 0 {
+		l.log.Warn().AnErr("cancel_error", cancelErr).
+			Msg("shutdown: cancelling open orders failed, but the journal proves no order of this bot open: exit 0")
+		return nil
+	}
+	l.log.Error().AnErr("cancel_error", cancelErr).Strs("client_order_ids", ids).
+		Msgf("shutdown: %d order(s) may still be live at the exchange: restart so reconciliation settles them, and look", len(ids))
+	return fmt.Errorf("runtime: cancelling open orders on shutdown: %w; %d order(s) may be live: %s", cancelErr, len(ids), shownIDs(ids))
+}
+
+// mayBeLive returns the client order ids of this bot (in a fleet, this instance) that the
+// journal cannot prove final (sent, unknown or acknowledged; a reserved entry was never
+// sent), with any order the manager still tracks as open, sorted.
+func (l *Loop) mayBeLive(ctx context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	if l.orders != nil {
+		for _, o := range l.orders.Open("") {
+			if !o.Status.Final() {
+				seen[o.ClientOrderID] = true
+			}
+		}
+	}
+	if l.journal != nil {
+		// The local journal is read even when the shutdown's time is spent: the exit code
+		// depends on it.
+		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		// Reserved entries were never sent (sent is journalled before the request leaves).
+		entries, err := l.journal.List(jctx, idempotency.StateSent, idempotency.StateUnknown, idempotency.StateAcked)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if l.fleet == nil || e.OwnerInstance() == l.cfg.Bot.InstanceID {
+				seen[e.Key] = true
+			}
+		}
+	}
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// shownIDs lists at most ten ids for a message, saying how many more there are.
+func shownIDs(ids []string) string {
+	if len(ids) <= 10 {
+		return strings.Join(ids, ", ")
+	}
+	return strings.Join(ids[:10], ", ") + fmt.Sprintf(" and %d more", len(ids)-10)
 }

@@ -246,6 +246,7 @@ func (l *Loop) boot(ctx context.Context) error {
 	if l.console && l.sched != nil {
 		l.background(ctx, func(ctx context.Context) { l.summaryLoop(ctx, l.sched.Snapshot) })
 	}
+	l.background(ctx, l.checkClock)
 	<-ctx.Done()
 	return nil
 }
@@ -320,6 +321,22 @@ func (l *Loop) refreshOrders(ctx context.Context) {
 		}
 		if !clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, interval, 0.2)) {
 			return
+		}
+	}
+}
+
+// checkClock measures the exchange's clock every market.clock_check (jittered), so a host
+// clock that drifts or steps is logged (clock_offset, on a move over 100 ms) within that time,
+// not only when a signature fails or the half-hourly resync comes. One server-time read at
+// background priority each time (weight 1 on Binance).
+func (l *Loop) checkClock(ctx context.Context) {
+	syncer := timeSyncer(l.ex)
+	if syncer == nil {
+		return
+	}
+	for clock.Sleep(ctx, l.clk, jitter.Spread(l.rng, l.cfg.Market.ClockCheck, 0.2)) {
+		if err := syncer.SyncTime(ctx); err != nil && ctx.Err() == nil {
+			l.log.Debug().Err(err).Msg("clock check failed; trying again at the next")
 		}
 	}
 }
@@ -403,7 +420,12 @@ func (l *Loop) stop(ctx context.Context) error {
 	}
 	if ready && l.cfg.Shutdown.CancelOpenOrders {
 		if err := l.orders.CancelAll(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("runtime: cancelling open orders on shutdown: %w", err))
+			// Not every order could be cancelled, or the open orders could not be listed (after
+			// an auth trip the listing is refused): whether any may be live is the journal's
+			// to say, so a halted bot with nothing open still exits 0.
+			if err := l.flatAfterFailedCancel(ctx, err); err != nil {
+				errs = append(errs, err)
+			}
 		} else {
 			l.log.Info().Msg("open orders cancelled on shutdown")
 		}

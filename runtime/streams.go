@@ -84,7 +84,10 @@ func (l *Loop) runStreams(ctx context.Context) {
 	client := l.ex
 	lim := l.connectionLimiter()
 	seed := l.rng.Uint64()
-	opts := adapters.StreamOptions{Limiter: lim, Clock: l.clk, Seed: seed}
+	// Each connect, drop, reconnect attempt and resync snapshot is one log event (a
+	// reconnect storm reads back from the log: README "Reading the logs").
+	log := l.log.With().Str("exchange", l.cfg.Exchange.Name).Logger()
+	opts := adapters.StreamOptions{Limiter: lim, Clock: l.clk, Seed: seed, Log: log}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(1)

@@ -75,9 +75,12 @@ func statusClass(status int) rowClass {
 	case status == http.StatusUnauthorized:
 		return authFailure
 	case status == http.StatusForbidden:
-		// 403: a WAF rule was violated. Not something a retry fixes: stop and escalate,
-		// which is what the auth class does.
-		return authFailure
+		// 403: "a WAF (Web Application Firewall) rule has been violated. This can indicate a
+		// rate limit violation or a security block." The edge blocks the IP, not the key:
+		// hold every request of the IP as for a ban of unknown length (the scheduler's
+		// backoff.ban_pause, doubled on repeats) and resume slowly, rather than trip the kill
+		// switch over a block that lifts on its own. Auth failures are 401s and -1022/-2015.
+		return banned
 	case status >= 500:
 		// 5XX: "the execution status is UNKNOWN and could have been a success".
 		return unknownExec

@@ -35,7 +35,7 @@ func TestClassify(t *testing.T) {
 		{418, -1003, rateLimit, rateLimit, true},
 		{418, 0, rateLimit, rateLimit, true},
 		// Auth: stop and escalate.
-		{400, -1021, auth, auth, false},
+		{400, -1021, auth, auth, false}, // a repeat; the first after a measurement is a refusal (clock_test.go)
 		{400, -1022, auth, auth, false},
 		{401, -2014, auth, auth, false},
 		{401, -2015, auth, auth, false},
@@ -43,8 +43,8 @@ func TestClassify(t *testing.T) {
 		{400, -2015, auth, auth, false},
 		{401, 0, auth, auth, false},
 		{400, -1002, auth, auth, false},
-		{403, 0, auth, auth, false},     // WAF
-		{403, -1013, auth, auth, false}, // the status wins: a WAF block is not a filter failure
+		{403, 0, rateLimit, rateLimit, true},     // WAF: the IP is blocked, held as a ban
+		{403, -1013, rateLimit, rateLimit, true}, // the status wins: a WAF block is not a filter failure
 		// Execution status unknown.
 		{400, -1006, transient, unknown, false},
 		{400, -1007, transient, unknown, false},

@@ -224,6 +224,9 @@ func (c *Client) build(ctx context.Context, cl call) (*http.Request, error) {
 func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 	out.Usage = c.usage(a.Header)
 	if a.Status >= 200 && a.Status < 300 {
+		if signedEndpoint(a.Method, a.Endpoint) {
+			c.time.Accepted(a.Sent)
+		}
 		return
 	}
 	code, msg, _ := parseError(a.Body)
@@ -236,9 +239,13 @@ func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 	if ban && out.RetryAfter == 0 {
 		out.RetryAfter = banUntil(msg, a.Now.Add(c.time.Offset(a.Now)))
 	}
-	if code == -1021 {
-		// Our offset is stale (or the exchange stepped): resync before the next signature.
-		c.time.MarkStale()
+	if code == -1021 && !c.time.Refused(a.Sent) {
+		// Our offset is stale, or the exchange's clock stepped: the offset is measured again
+		// before the next signature, and this refusal is a refused request, not an auth
+		// failure, unless it was signed with an offset already re-measured for the same reason
+		// (rest.TimeKeeper.Refused).
+		out.Class = scheduler.ClassValidation
+		out.Message += " (clock offset re-measured before the next signature)"
 	}
 }
 

@@ -128,6 +128,16 @@ var (
 var allEndpoints = []endpoint{epPing, epTime, epExchangeInfo, epTicker, epBookTicker, epDepth, epAccount, epNewOrder,
 	epQueryOrder, epCancelOrder, epOpenOrders, epCancelAll, epMyTrades, epAccountInfo, epCommission, epKeyScopes}
 
+// signedEndpoint reports whether method and path name a signed endpoint.
+func signedEndpoint(method, path string) bool {
+	for _, ep := range allEndpoints {
+		if ep.signed && ep.method == method && ep.path == path {
+			return true
+		}
+	}
+	return false
+}
+
 // openOrdersAllWeight is GET /api/v3/openOrders' weight without symbol (6 with one).
 const openOrdersAllWeight = 80
 

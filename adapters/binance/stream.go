@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/stream"
 	"github.com/keelbot/keel/clock"
@@ -26,6 +28,8 @@ type StreamOptions struct {
 	Limiter adapters.AttemptLimiter
 	Clock   clock.Clock
 	Seed    uint64
+	// Log receives the streams' events (adapters.StreamOptions.Log); zero: none.
+	Log zerolog.Logger
 	// DepthLimit is the snapshot size for resyncs (GET /api/v3/depth limit). Default 100
 	// (weight 5).
 	DepthLimit int
@@ -36,7 +40,7 @@ type StreamOptions struct {
 
 func (o StreamOptions) conn(u, name string) stream.Config {
 	c := o.Conn
-	c.URL, c.Name, c.Limiter, c.Clock, c.Seed = u, name, o.Limiter, o.Clock, o.Seed
+	c.URL, c.Name, c.Limiter, c.Clock, c.Seed, c.Log = u, name, o.Limiter, o.Clock, o.Seed, o.Log
 	return c
 }
 
@@ -61,11 +65,12 @@ type MarketStream struct {
 
 	mu    sync.Mutex
 	fresh map[string]bool
+	why   map[string]string // why a symbol's pending resync was asked for (stream_resync's reason)
 }
 
 // MarketStream is the contract's market stream (adapters.Streamer) with default options.
 func (c *Client) MarketStream(symbols []string, h adapters.MarketHandler, o adapters.StreamOptions) (adapters.MarketStream, error) {
-	return c.OpenMarketStream(symbols, h, StreamOptions{Limiter: o.Limiter, Clock: o.Clock, Seed: o.Seed})
+	return c.OpenMarketStream(symbols, h, StreamOptions{Limiter: o.Limiter, Clock: o.Clock, Seed: o.Seed, Log: o.Log})
 }
 
 // OpenMarketStream builds a stream for symbols (upper case, as the REST API names them),
@@ -81,7 +86,7 @@ func (c *Client) OpenMarketStream(symbols []string, h MarketHandler, opts Stream
 		opts.Clock = clock.Real{}
 	}
 	m := &MarketStream{c: c, h: h, opts: opts, books: map[string]*adapters.OrderBook{}, need: map[string]chan struct{}{},
-		snapshots: map[string]*atomic.Int64{}, fresh: map[string]bool{}}
+		snapshots: map[string]*atomic.Int64{}, fresh: map[string]bool{}, why: map[string]string{}}
 	var names []string
 	for _, s := range symbols {
 		if err := checkSymbol(s); err != nil {
@@ -146,7 +151,7 @@ func (m *MarketStream) onState(st stream.State) {
 			// so updates from here on are buffered until it arrives.
 			m.books[s].Resync()
 			m.setFresh(s, false, "stream connected: resyncing order book")
-			m.ask(s)
+			m.ask(s, ResyncConnect)
 		} else {
 			m.books[s].Reset()
 			reason := "stream down"
@@ -172,11 +177,14 @@ func (m *MarketStream) resyncWorker(ctx context.Context, symbol string) {
 			continue // an ask from before a snapshot that already landed
 		}
 		m.snapshots[symbol].Add(1)
+		why := m.takeWhy(symbol)
 		snap, err := m.c.Depth(ctx, symbol, m.opts.DepthLimit, adapters.WithPriority(scheduler.PriorityMarket))
 		if ctx.Err() != nil {
 			return
 		}
+		m.logResync(symbol, why, err)
 		if err != nil {
+			m.setWhy(symbol, ResyncRetry)
 			failures++
 			m.setFresh(symbol, false, "order book snapshot failed: "+err.Error())
 			// Back off before asking again; the book asks again with the next update.
@@ -195,12 +203,57 @@ func (m *MarketStream) resyncWorker(ctx context.Context, symbol string) {
 		if book.Snapshot(snap) {
 			m.setFresh(symbol, true, "")
 		} else {
-			m.ask(symbol) // the snapshot was older than the buffered updates
+			m.ask(symbol, ResyncStale) // the snapshot was older than the buffered updates
 		}
 	}
 }
 
-func (m *MarketStream) ask(symbol string) {
+// Why a symbol's book was resynced: stream_resync's reason.
+const (
+	ResyncConnect = "connect"        // a (re)connect: the book may have missed updates while down
+	ResyncGap     = "gap"            // a gap in update ids
+	ResyncStale   = "stale_snapshot" // the last snapshot was older than the buffered updates
+	ResyncRetry   = "retry"          // the last snapshot request failed
+)
+
+// EventResync is the log event of one order-book snapshot fetched to resync a symbol.
+const EventResync = "stream_resync"
+
+// logResync writes symbol's stream_resync event: one depth snapshot, its weight and why; err
+// is the request's failure, if any.
+func (m *MarketStream) logResync(symbol, why string, err error) {
+	lvl, msg := zerolog.InfoLevel, ""
+	if err != nil {
+		lvl, msg = zerolog.WarnLevel, scheduler.Redact(err.Error())
+	}
+	m.opts.Log.WithLevel(lvl).Str("event", EventResync).Str("stream", m.conn.Name()).Str("symbol", symbol).
+		Str("reason", why).Int64("weight", depthWeight(min(m.opts.DepthLimit, maxBookLevels))).
+		Int("depth_limit", m.opts.DepthLimit).Str("error_message", msg).Msg("order book snapshot for a resync")
+}
+
+// setWhy records why symbol's next resync is asked for, unless a reason is already pending.
+func (m *MarketStream) setWhy(symbol, why string) {
+	m.mu.Lock()
+	if m.why[symbol] == "" {
+		m.why[symbol] = why
+	}
+	m.mu.Unlock()
+}
+
+// takeWhy returns and clears why symbol's resync was asked for.
+func (m *MarketStream) takeWhy(symbol string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	why := m.why[symbol]
+	delete(m.why, symbol)
+	if why == "" {
+		why = ResyncGap
+	}
+	return why
+}
+
+func (m *MarketStream) ask(symbol, why string) {
+	m.setWhy(symbol, why)
 	select {
 	case m.need[symbol] <- struct{}{}:
 	default:
@@ -261,7 +314,7 @@ func (m *MarketStream) onMessage(msg []byte) error {
 			if wasSynced {
 				m.setFresh(u.Symbol, false, fmt.Sprintf("gap in update ids at %d: resyncing order book", u.FirstID))
 			}
-			m.ask(u.Symbol)
+			m.ask(u.Symbol, ResyncGap)
 		}
 		if applied && m.h.OnBook != nil {
 			m.h.OnBook(u.Symbol, book, u)

@@ -70,7 +70,7 @@ var ErrStreamAuth = adapters.ErrStreamAuth
 
 // UserStream is the contract's user data stream (adapters.Streamer) with default options.
 func (c *Client) UserStream(h adapters.UserHandler, o adapters.StreamOptions) (adapters.UserStream, error) {
-	return c.OpenUserStream(h, StreamOptions{Limiter: o.Limiter, Clock: o.Clock, Seed: o.Seed})
+	return c.OpenUserStream(h, StreamOptions{Limiter: o.Limiter, Clock: o.Clock, Seed: o.Seed, Log: o.Log})
 }
 
 // OpenUserStream builds the account's user data stream with Binance's own options; it needs

@@ -1,29 +1,38 @@
 package binance_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/scheduler"
 )
 
-// TestWAFBlockStopsAndEscalates: when Binance's WAF answers 403, the adapter through a real
-// scheduler gets an auth-class failure after one request, the auth breaker opens (and holds
-// the next signed call without sending it), the auth-failure hook (what trips the kill
-// switch) runs once, and nothing is retried: the simulator counts every request.
-func TestWAFBlockStopsAndEscalates(t *testing.T) {
+// TestWAFBlockHoldsEverythingAndResumes: Binance answers 403 when "a WAF rule has been
+// violated. This can indicate a rate limit violation or a security block" (rest-api.md "HTTP
+// Return Codes"): the IP is blocked, the key is fine. Through a real scheduler the adapter
+// gets a rate_limit-class failure after one request, nothing is retried, the auth-failure hook
+// (what trips the kill switch) never runs, every request of the IP is held for the ban pause
+// (unsent), and after it a read goes through again.
+func TestWAFBlockHoldsEverythingAndResumes(t *testing.T) {
+	const pause = 3 * time.Second
 	var mu sync.Mutex
 	var escalated []scheduler.Outcome
-	f := newFixture(t, sim.Config{}, fixtureOpts{schedOpts: []scheduler.Option{
-		scheduler.WithAuthFailureHook(func(o scheduler.Outcome) {
+	f := newFixture(t, sim.Config{}, fixtureOpts{
+		schedCfg: func(c *scheduler.Config) {
+			c.Backoff.BanPause, c.Backoff.BanPauseCap = pause, 4*pause
+			c.Breakers.RateLimit.OpenFor = time.Second
+		},
+		schedOpts: []scheduler.Option{scheduler.WithAuthFailureHook(func(o scheduler.Outcome) {
 			mu.Lock()
 			defer mu.Unlock()
 			escalated = append(escalated, o)
-		}),
-	}})
+		})},
+	})
 	ctx := testCtx(t)
 	if err := f.client.SyncTime(ctx); err != nil { // so that the signed call below sends one request
 		t.Fatal(err)
@@ -33,8 +42,8 @@ func TestWAFBlockStopsAndEscalates(t *testing.T) {
 	before := sent()
 
 	_, err := f.client.Balances(ctx)
-	if c := scheduler.ClassOf(err); c != scheduler.ClassAuth {
-		t.Fatalf("class %s (%v), want auth", c, err)
+	if c := scheduler.ClassOf(err); c != scheduler.ClassRateLimit {
+		t.Fatalf("class %s (%v), want rate_limit", c, err)
 	}
 	var se *scheduler.Error
 	if !errors.As(err, &se) || se.Attempts != 1 || se.Outcome.Status != http.StatusForbidden {
@@ -43,27 +52,42 @@ func TestWAFBlockStopsAndEscalates(t *testing.T) {
 	if n := sent() - before; n != 1 {
 		t.Fatalf("%d requests reached the exchange, want 1 (no retry)", n)
 	}
-	open := false
-	for _, b := range f.sched.Snapshot().Breakers {
-		open = open || (b.Class == scheduler.ClassAuth.String() && b.State == "open")
-	}
-	if !open {
-		t.Fatalf("auth breaker not open: %+v", f.sched.Snapshot().Breakers)
-	}
 	mu.Lock()
-	hooked := append([]scheduler.Outcome(nil), escalated...)
+	hooked := len(escalated)
 	mu.Unlock()
-	if len(hooked) != 1 || hooked[0].Status != http.StatusForbidden {
-		t.Fatalf("auth-failure hook ran %d times (%+v), want once for the 403", len(hooked), hooked)
+	if hooked != 0 {
+		t.Fatalf("the auth-failure hook (kill switch) ran %d times for a WAF block", hooked)
 	}
 
-	// While the breaker is open a signed read fails fast, unsent.
-	_, err = f.client.OpenOrders(ctx, "BTCUSDT")
-	var bo *scheduler.BreakerOpenError
-	if !errors.As(err, &bo) || bo.Class != scheduler.ClassAuth {
-		t.Fatalf("signed read with the auth breaker open: %v, want the auth breaker's refusal", err)
+	// During the hold, a public read that cannot wait it out is refused unsent.
+	f.sim.SetFaults(sim.Faults{})
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err = f.client.Ping(short)
+	cancel()
+	if err == nil {
+		t.Fatal("a read went through during the WAF hold")
 	}
 	if n := sent() - before; n != 1 {
-		t.Fatalf("%d requests reached the exchange, want still 1", n)
+		t.Fatalf("%d requests reached the exchange during the hold, want still 1", n)
+	}
+
+	// Once the hold (and the rate_limit breaker it opened) is over, a read goes out: the
+	// breaker's refusal says until when, and nothing is sent before.
+	for {
+		err := f.client.Ping(ctx)
+		var bo *scheduler.BreakerOpenError
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &bo) || bo.Class != scheduler.ClassRateLimit {
+			t.Fatalf("after the hold: %v", err)
+		}
+		if n := sent() - before; n != 1 {
+			t.Fatalf("%d requests reached the exchange while the breaker was open, want still 1", n)
+		}
+		time.Sleep(time.Until(bo.Until))
+	}
+	if n := sent() - before; n != 2 {
+		t.Fatalf("%d requests reached the exchange, want 2", n)
 	}
 }

@@ -217,6 +217,9 @@ func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 	}
 	code := *env.RetCode
 	if code == 0 {
+		if ep.signed {
+			c.time.Accepted(a.Sent)
+		}
 		return
 	}
 	out.Code, out.Message = code, snippet([]byte(withoutOrigin(env.RetMsg)))
@@ -232,8 +235,14 @@ func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 		// have windows of their own and go on.
 		out.OrderLimit = ep.path == epCreate.path
 	case 10002, -1:
-		// Our offset is stale, or the exchange stepped: resync before the next signature.
-		c.time.MarkStale()
+		// Our offset is stale, or the exchange's clock stepped: the offset is measured again
+		// before the next signature, and this refusal is a refused request, not an auth
+		// failure, unless it was signed with an offset already re-measured for the same reason
+		// (rest.TimeKeeper.Refused).
+		if !c.time.Refused(a.Sent) {
+			out.Class = scheduler.ClassValidation
+			out.Message += " (clock offset re-measured before the next signature)"
+		}
 	}
 }
 

@@ -241,9 +241,10 @@ func TestLearnsTheAccountsLimits(t *testing.T) {
 }
 
 // TestTimestampRejectedResyncs: when Bybit's clock moves (the simulator's steps 1.5 s back),
-// the next signed call is refused with 10002, classified auth; the adapter measures the clock
-// again before its next signature, and that call's timestamp is accepted. (The auth breaker is
-// open after the 10002; a cancel is what passes it, as the kill switch's would.)
+// the next signed call is refused with 10002, classified validation (a refused request: the
+// clock stepped, the key is fine); the adapter measures the clock again before its next
+// signature, and that call's timestamp is accepted. A second step before a request signed
+// with the new offset was accepted is an auth failure: measuring did not help.
 func TestTimestampRejectedResyncs(t *testing.T) {
 	s := startSim(t, sim.Config{})
 	f := newClientOn(t, s, fixtureOpts{})
@@ -256,14 +257,26 @@ func TestTimestampRejectedResyncs(t *testing.T) {
 	s.SetClockOffset(-1500 * time.Millisecond) // our timestamps now run 1.5 s ahead: past server + 1000
 	_, err := f.client.Balances(ctx)
 	var se *scheduler.Error
-	if !errors.As(err, &se) || se.Class != scheduler.ClassAuth || se.Outcome.Code != 10002 {
-		t.Fatalf("got %v, want auth 10002", err)
+	if !errors.As(err, &se) || se.Class != scheduler.ClassValidation || se.Outcome.Code != 10002 {
+		t.Fatalf("got %v, want a validation refusal 10002", err)
 	}
-	if _, err := f.client.CancelOrder(ctx, "BTCUSDT", "no-such-order"); !errors.Is(err, adapters.ErrOrderNotFound) {
-		t.Fatalf("after the resync: %v, want the exchange's answer to a well-signed cancel", err)
+	if _, err := f.client.Balances(ctx); err != nil {
+		t.Fatalf("after the resync: %v", err)
 	}
 	if syncs() != before+1 {
 		t.Fatalf("%d clock syncs, want 1", syncs()-before)
+	}
+
+	s.SetClockOffset(-3 * time.Second)
+	if _, err := f.client.Balances(ctx); scheduler.ClassOf(err) != scheduler.ClassValidation {
+		t.Fatalf("a second step after a proven offset: %v, want a refusal", err)
+	}
+	if err := f.client.SyncTime(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.SetClockOffset(-4500 * time.Millisecond)
+	if _, err := f.client.Balances(ctx); scheduler.ClassOf(err) != scheduler.ClassAuth {
+		t.Fatalf("a step right after re-measuring for one: %v, want auth", err)
 	}
 }
 

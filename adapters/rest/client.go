@@ -91,6 +91,8 @@ type Answer struct {
 	Write bool
 	// Now is the local time the answer was read.
 	Now time.Time
+	// Sent is the local time the attempt was sent (its signature's time).
+	Sent time.Time
 }
 
 // Option customizes a Client.
@@ -293,8 +295,9 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 		return scheduler.Outcome{Class: class, Err: err}
 	}
 	defer done()
+	sent := c.clock.Now()
 	if call.Sending != nil {
-		call.Sending(c.clock.Now())
+		call.Sending(sent)
 	}
 	resp, err := c.http.Do(hreq)
 	wmu.Lock()
@@ -328,7 +331,7 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 		}
 		raw = nil
 	}
-	c.cfg.Classify(Answer{Endpoint: call.Endpoint, Method: call.Method, Status: resp.StatusCode, Header: resp.Header, Body: raw, Write: call.Write, Now: now}, &out)
+	c.cfg.Classify(Answer{Endpoint: call.Endpoint, Method: call.Method, Status: resp.StatusCode, Header: resp.Header, Body: raw, Write: call.Write, Now: now, Sent: sent}, &out)
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 && out.Err == nil {
 		// Not followed (New's redirect policy): say where it pointed, without its query.
 		out.Err = fmt.Errorf("%s: %s %s: %w to %s", c.cfg.Name, call.Method, call.Endpoint, ErrRedirect, redirectTarget(resp.Header.Get("Location")))

@@ -48,6 +48,12 @@ type TimeKeeper struct {
 	stale    bool          // an answer said our timestamp was off: resync before signing
 	offset   time.Duration // server minus local, measured at syncedAt
 	syncedAt time.Time     // local reading at the sync, with its monotonic reading if any
+	// measuredAt is when the latest measurement completed: a request sent before it was
+	// signed with an older offset.
+	measuredAt time.Time
+	// remeasured: the current offset was measured because the exchange refused a timestamp,
+	// and no request signed with it has been accepted yet.
+	remeasured bool
 }
 
 // NewTimeKeeper returns a keeper for exchange (its name, for messages) that refuses to sign
@@ -75,9 +81,42 @@ func (k *TimeKeeper) Record(server, sent, received time.Time) time.Duration {
 	mid := sent.Add(rtt / 2)
 	off := server.Sub(mid.Round(0))
 	k.mu.Lock()
-	k.synced, k.stale, k.offset, k.syncedAt = true, false, off, mid
+	k.remeasured = k.stale
+	k.synced, k.stale, k.offset, k.syncedAt, k.measuredAt = true, false, off, mid, received
 	k.mu.Unlock()
 	return off
+}
+
+// Refused records that the exchange refused, as out of its window, a timestamp signed for a
+// request sent at local time sent, and reports whether the refusal is fatal. The first
+// refusal is not: the exchange's clock stepped (or ours did), so the next signed call measures
+// the offset again (as MarkStale) and the refused request counts as refused, not as an auth
+// failure. It is fatal when the request was signed with an offset already re-measured after
+// such a refusal and not yet proven by an accepted request: measuring again did not help, so
+// the host's clock is broken and an operator must look. A request sent before the latest
+// measurement proves nothing about it (it was in flight with the old offset): not fatal.
+func (k *TimeKeeper) Refused(sent time.Time) (fatal bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.synced && sent.Before(k.measuredAt) {
+		return false
+	}
+	if k.remeasured {
+		return true
+	}
+	k.stale = true
+	return false
+}
+
+// Accepted records that the exchange accepted a signed request sent at local time sent: when
+// it was signed with the current offset, that offset is proven, and a later refusal is again
+// first met with a new measurement.
+func (k *TimeKeeper) Accepted(sent time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.remeasured && !sent.Before(k.measuredAt) {
+		k.remeasured = false
+	}
 }
 
 // MarkStale makes the next signed call resync first: the exchange said a timestamp was off.

@@ -75,3 +75,38 @@ func TestTimeKeeperWithoutStep(t *testing.T) {
 		t.Fatalf("fake clock, offset %v", off)
 	}
 }
+
+// TestTimeKeeperRefusals: the first timestamp refusal after a measurement asks for a new one
+// and is not fatal; a refusal of a request signed with that new offset, before any request
+// signed with it was accepted, is fatal; a request in flight from before the new measurement
+// proves nothing either way; an accepted request proves the offset, so the next step is again
+// met with a measurement.
+func TestTimeKeeperRefusals(t *testing.T) {
+	t0 := time.UnixMilli(1_700_000_000_000).UTC()
+	k := rest.NewTimeKeeper("test", clock.NewFake(t0), 5*time.Second)
+	measure := func(at time.Time) { k.Record(at, at, at) }
+	measure(t0)
+
+	if k.Refused(t0.Add(time.Second)) {
+		t.Fatal("the first refusal after a routine measurement is fatal")
+	}
+	if !k.NeedsSync(t0.Add(time.Second)) {
+		t.Fatal("a refusal must ask for a new measurement")
+	}
+	measure(t0.Add(2 * time.Second))
+	if k.Refused(t0.Add(1500 * time.Millisecond)) {
+		t.Fatal("a request signed before the new measurement made the refusal fatal")
+	}
+	if k.NeedsSync(t0.Add(3 * time.Second)) {
+		t.Fatal("a stale refusal asked for another measurement")
+	}
+	if !k.Refused(t0.Add(3 * time.Second)) {
+		t.Fatal("a refusal of a request signed with the re-measured offset is not fatal")
+	}
+
+	measure(t0.Add(4 * time.Second))
+	k.Accepted(t0.Add(5 * time.Second))
+	if k.Refused(t0.Add(6 * time.Second)) {
+		t.Fatal("after an accepted request, a refusal is fatal at once")
+	}
+}

@@ -87,6 +87,21 @@ func (s *Server) RevokeKey(key string) error {
 	return nil
 }
 
+// RotateSecret gives key a new HMAC secret (and no Ed25519 key) on the exchange's side, as
+// when a deploy ships the wrong secret: the client's signatures stop verifying (Binance
+// -1022), and repeated failures disable the key as any bad signature does. The Binance and
+// Bybit dialects verify against it.
+func (s *Server) RotateSecret(key, secret string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[key]
+	if !ok {
+		return ErrUnknownKey
+	}
+	a.cfg.HMACSecret, a.cfg.Ed25519PublicKey = secret, nil
+	return nil
+}
+
 // RestoreKey undoes RevokeKey and an automatic disable, and forgets past auth failures.
 func (s *Server) RestoreKey(key string) error {
 	s.mu.Lock()

@@ -3,6 +3,8 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/keelbot/keel/adapters"
@@ -31,8 +33,14 @@ type ExchangeConfig struct {
 	// Seed drives the price walks, generated ids and fault draws. Default 1.
 	Seed int64 `koanf:"seed"`
 	// TimeScale runs limit windows, Retry-After, bans and prices this many times faster.
-	// Default 1.
+	// Default 1. With URL, it must be the running simulator's (adapters whose limits the
+	// exchange does not announce scale their own by it).
 	TimeScale float64 `koanf:"time_scale"`
+	// URL, when set, connects to a simulator already running there (`keel sim`, or one a
+	// test or `keel certify` shares between several bots) instead of starting one: its REST
+	// root ("http://127.0.0.1:8600"), with the simulator's default credentials. Seed is then
+	// the running simulator's business.
+	URL string `koanf:"url"`
 }
 
 // dialectConfig is the dialect adapter's own default config.
@@ -59,7 +67,26 @@ func (c *ExchangeConfig) Validate() error {
 	if err := ValidateTimeScale("time_scale", c.TimeScale); err != nil {
 		return err
 	}
+	if c.URL != "" {
+		if _, err := wsRoot(c.URL); err != nil {
+			return fmt.Errorf("url: %w", err)
+		}
+	}
 	return nil
+}
+
+// wsRoot is the WebSocket root of a simulator serving REST at rest: the same host, ws for
+// http and wss for https.
+func wsRoot(rest string) (string, error) {
+	u, err := url.Parse(rest)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return "", fmt.Errorf("want a simulator's REST root like http://127.0.0.1:8600, got %q", rest)
+	}
+	scheme := "ws"
+	if u.Scheme == "https" {
+		scheme = "wss"
+	}
+	return scheme + "://" + u.Host, nil
 }
 
 // SchedulerWindows are the dialect adapter's.
@@ -93,8 +120,13 @@ type Embedded struct {
 	srv *Server
 }
 
-// Server is the simulator the adapter talks to.
+// Server is the simulator the adapter talks to; nil when it connected to one at
+// ExchangeConfig.URL (that simulator belongs to whoever started it).
 func (e *Embedded) Server() *Server { return e.srv }
+
+// Unwrap is the dialect's adapter, for what the runtime looks for beyond the Exchange
+// interface (its server-time read for clock checks and breaker probes).
+func (e *Embedded) Unwrap() adapters.Exchange { return e.Exchange }
 
 // embeddedAccount is Embedded over an adapter that also reads fees and account standing.
 type embeddedAccount struct {
@@ -111,30 +143,42 @@ func newExchange(cfg adapters.Config, env adapters.Env) (adapters.Exchange, erro
 	if err != nil {
 		return nil, err
 	}
-	srv, err := New(Config{Dialect: c.Dialect, Seed: c.Seed, TimeScale: c.TimeScale,
-		APIKey: DefaultAPIKey, APISecret: DefaultAPISecret})
-	if err != nil {
-		return nil, err
+	var srv *Server
+	end := adapters.SimEndpoint{RESTURL: strings.TrimSuffix(c.URL, "/"), APIKey: DefaultAPIKey, APISecret: DefaultAPISecret, TimeScale: c.TimeScale}
+	closeSrv := func() {}
+	if c.URL == "" {
+		srv, err = New(Config{Dialect: c.Dialect, Seed: c.Seed, TimeScale: c.TimeScale,
+			APIKey: DefaultAPIKey, APISecret: DefaultAPISecret})
+		if err != nil {
+			return nil, err
+		}
+		if err := srv.Listen("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("sim: embedded simulator: %w", err)
+		}
+		if env.OnStop != nil {
+			env.OnStop(srv.Close)
+		}
+		closeSrv = func() { srv.Close() }
+		end.RESTURL = srv.URL()
 	}
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("sim: embedded simulator: %w", err)
+	if end.WSURL, err = wsRoot(end.RESTURL); err != nil {
+		closeSrv()
+		return nil, fmt.Errorf("sim: url: %w", err)
 	}
-	if env.OnStop != nil {
-		env.OnStop(srv.Close)
-	}
-	inner.(adapters.SimTarget).ForSimulator(adapters.SimEndpoint{RESTURL: srv.URL(), WSURL: "ws://" + srv.Addr().String(),
-		APIKey: DefaultAPIKey, APISecret: DefaultAPISecret, TimeScale: c.TimeScale})
+	inner.(adapters.SimTarget).ForSimulator(end)
 	if err := inner.Validate(); err != nil {
-		srv.Close()
+		closeSrv()
 		return nil, fmt.Errorf("sim: the %s adapter's config for the simulator: %w", c.Dialect, err)
 	}
 	ex, err := def.New(inner, env)
 	if err != nil {
-		srv.Close()
+		closeSrv()
 		return nil, errors.Join(fmt.Errorf("sim: building the %s adapter", c.Dialect), err)
 	}
-	if env.Logf != nil {
+	if env.Logf != nil && srv != nil {
 		env.Logf("embedded simulated exchange started at %s (dialect %s)", srv.URL(), c.Dialect)
+	} else if env.Logf != nil {
+		env.Logf("connected to the simulated exchange at %s (dialect %s)", end.RESTURL, c.Dialect)
 	}
 	e := &Embedded{Exchange: ex, srv: srv}
 	if ar, ok := ex.(adapters.AccountReader); ok {

@@ -10,6 +10,13 @@
 // exchange's limit (Binance: 300 connection attempts per 5 minutes per IP). The Limiter here
 // counts in one process; several processes behind one IP plug in a limiter they share.
 //
+// Each connection's life is logged through Config.Log, one event per step, so a reconnect
+// storm can be read back from the log: stream_connect (a connection came up: its attempt, how
+// long the handshake and the attempt limiter took), stream_drop (a connection that was up went
+// down: why, and how long it had lived), stream_reconnect (an attempt is about to be made
+// after a failure or a drop: which attempt since the last healthy connection, the jittered
+// delay before it, and what ended the previous one).
+//
 // Most callers want:
 //
 //	lim := stream.NewLimiter(stream.LimiterConfig{}, nil)  // 240 attempts per 5 minutes
@@ -28,9 +35,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
 
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/jitter"
+	"github.com/keelbot/keel/scheduler"
 )
 
 // Config configures a Conn. Zero fields take the defaults noted, applied in setDefaults.
@@ -64,6 +73,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// ReadLimit is the largest message accepted. Default 4 MiB.
 	ReadLimit int64
+	// Log receives the connection's events (stream_connect, stream_drop, stream_reconnect;
+	// see the package doc), each with an "event" and a "stream" field. The zero Logger
+	// writes nothing.
+	Log zerolog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -174,6 +187,9 @@ func New(cfg Config, h Handler) *Conn {
 	return &Conn{cfg: cfg, h: h, rng: jitter.New(cfg.Seed)}
 }
 
+// Name is the stream's name (Config.Name), as its events and errors give it.
+func (c *Conn) Name() string { return c.cfg.Name }
+
 // Stats returns the counters.
 func (c *Conn) Stats() Stats {
 	return Stats{Attempts: c.attempts.Load(), Connects: c.connects.Load(), Reconnects: c.reconnects.Load(),
@@ -197,13 +213,18 @@ func (c *Conn) Reconnect() {
 // ctx's error, or an error wrapping ErrStop from a handler.
 func (c *Conn) Run(ctx context.Context) error {
 	failures := 0
+	var ended error // what ended the previous attempt; nil before the first
 	for {
 		// Full jitter before every attempt, the first after a drop included: streams dropped
 		// together come back spread over the window instead of in one burst.
 		d := jitter.Full(c.rng, c.cfg.BackoffBase, c.cfg.BackoffCap, failures)
+		if ended != nil {
+			c.logReconnect(failures+1, d, ended)
+		}
 		if !clock.Sleep(ctx, c.cfg.Clock, d) {
 			return ctx.Err()
 		}
+		asked := c.cfg.Clock.Now()
 		if err := c.cfg.Limiter.Wait(ctx); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -212,17 +233,19 @@ func (c *Conn) Run(ctx context.Context) error {
 			// off and ask again.
 			c.limiterErrors.Add(1)
 			failures++
+			ended = fmt.Errorf("stream %s: connection attempt limiter: %w", c.cfg.Name, err)
 			continue
 		}
 		c.attempts.Add(1)
 		began := c.cfg.Clock.Now()
-		err := c.session(ctx)
+		err := c.session(ctx, failures+1, began.Sub(asked))
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if errors.Is(err, ErrStop) {
 			return err
 		}
+		ended = err
 		// A connection that came up and delivered data resets the backoff: the next attempt
 		// waits rand(0, base). Failed dials, and connections dropped before any data, back
 		// off exponentially.
@@ -234,8 +257,10 @@ func (c *Conn) Run(ctx context.Context) error {
 	}
 }
 
-// session runs one connection to its end and returns why it ended.
-func (c *Conn) session(ctx context.Context) (err error) {
+// session runs one connection, the attempt-th since the last healthy one, which waited
+// limiterWait for the attempt limiter, to its end and returns why it ended.
+func (c *Conn) session(ctx context.Context, attempt int, limiterWait time.Duration) (err error) {
+	dialed := c.cfg.Clock.Now()
 	cctx, drop := context.WithCancelCause(ctx)
 	defer drop(nil)
 	dctx, cancel := context.WithTimeout(cctx, c.cfg.DialTimeout)
@@ -262,6 +287,8 @@ func (c *Conn) session(ctx context.Context) (err error) {
 	c.mu.Lock()
 	c.drop, c.pending = drop, false
 	c.mu.Unlock()
+	up := c.cfg.Clock.Now()
+	c.logConnect(n, attempt, up.Sub(dialed), limiterWait)
 	if c.h.OnState != nil {
 		c.h.OnState(State{Up: true, Connects: n})
 	}
@@ -275,6 +302,9 @@ func (c *Conn) session(ctx context.Context) (err error) {
 		drop(err)
 		_ = ws.CloseNow()
 		wg.Wait()
+		if ctx.Err() == nil { // a stop is no drop
+			c.logDrop(n, c.cfg.Clock.Now().Sub(up), err)
+		}
 		if c.h.OnState != nil {
 			c.h.OnState(State{Up: false, Connects: n, Err: err})
 		}
@@ -330,4 +360,38 @@ func (c *Conn) watch(ctx context.Context, ws *websocket.Conn, drop context.Cance
 			}
 		}
 	}
+}
+
+// The connection's log events (Config.Log).
+const (
+	EventConnect   = "stream_connect"
+	EventDrop      = "stream_drop"
+	EventReconnect = "stream_reconnect"
+)
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// logConnect: the n-th connection came up at its attempt-th try.
+func (c *Conn) logConnect(n int64, attempt int, handshake, limiterWait time.Duration) {
+	c.cfg.Log.Info().Str("event", EventConnect).Str("stream", c.cfg.Name).Int64("connects", n).
+		Int("attempt", attempt).Float64("handshake_ms", ms(handshake)).Float64("limiter_wait_ms", ms(limiterWait)).
+		Msg("stream connected")
+}
+
+// logDrop: the n-th connection went down after living for up.
+func (c *Conn) logDrop(n int64, up time.Duration, why error) {
+	msg := ""
+	if why != nil {
+		msg = scheduler.Redact(why.Error())
+	}
+	c.cfg.Log.Warn().Str("event", EventDrop).Str("stream", c.cfg.Name).Int64("connects", n).
+		Float64("up_ms", ms(up)).Str("error_message", msg).Msg("stream dropped")
+}
+
+// logReconnect: the attempt-th try since the last healthy connection will be made after delay,
+// because the previous one ended with why.
+func (c *Conn) logReconnect(attempt int, delay time.Duration, why error) {
+	c.cfg.Log.Info().Str("event", EventReconnect).Str("stream", c.cfg.Name).Int("attempt", attempt).
+		Int64("delay_ms", delay.Milliseconds()).Str("error_message", scheduler.Redact(why.Error())).
+		Msg("stream reconnecting")
 }

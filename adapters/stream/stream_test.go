@@ -2,19 +2,23 @@ package stream_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/keelbot/keel/adapters/stream"
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -260,7 +264,9 @@ func TestNilLimiterTakesDefault(t *testing.T) {
 // TestBackoffGrowsAndResetsAfterHealthyConnection walks a Conn's waits on a fake clock: each
 // failed dial doubles the range of the next wait (rand(0, base·2^n)), and a connection that
 // delivered a message resets it, so a stream that was healthy for a while comes back fast
-// while a dead endpoint is not hammered.
+// while a dead endpoint is not hammered. Every wait after an attempt is logged
+// (stream_reconnect) with the very delay waited and why the attempt before it ended; the
+// connection's coming up and going down are logged too.
 func TestBackoffGrowsAndResetsAfterHealthyConnection(t *testing.T) {
 	const healthy = 7 // the dial that connects and delivers; every other dial is refused
 	var dials atomic.Int64
@@ -281,8 +287,10 @@ func TestBackoffGrowsAndResetsAfterHealthyConnection(t *testing.T) {
 	const base = time.Second
 	clk := clock.NewFake(t0)
 	states := make(chan stream.State, 10)
-	c := stream.New(stream.Config{URL: "ws" + srv.URL[4:], Seed: 3, Clock: clk, PingInterval: -1,
-		ReadTimeout: 1000 * time.Hour, StableAfter: 1000 * time.Hour, BackoffBase: base, BackoffCap: time.Hour},
+	var logs syncbuf.Buffer
+	c := stream.New(stream.Config{URL: "ws" + srv.URL[4:], Name: "s1", Seed: 3, Clock: clk, PingInterval: -1,
+		ReadTimeout: 1000 * time.Hour, StableAfter: 1000 * time.Hour, BackoffBase: base, BackoffCap: time.Hour,
+		Log: zerolog.New(&logs)},
 		stream.Handler{OnState: func(s stream.State) { states <- s }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -299,8 +307,10 @@ func TestBackoffGrowsAndResetsAfterHealthyConnection(t *testing.T) {
 		return d
 	}
 	var grown time.Duration
+	var waited []time.Duration
 	for n := range healthy { // before dial n+1, after n failures
 		d := wait()
+		waited = append(waited, d)
 		if ceil := base << n; d <= 0 || d >= ceil {
 			t.Fatalf("wait before dial %d = %v, want in (0, %v) after %d failures", n+1, d, ceil, n)
 		}
@@ -319,8 +329,39 @@ func TestBackoffGrowsAndResetsAfterHealthyConnection(t *testing.T) {
 			t.Fatalf("dial %d: no state change to up=%v", healthy, up)
 		}
 	}
-	if d := wait(); d >= base {
-		t.Fatalf("wait after a connection that delivered = %v, want reset to under %v", d, base)
+	afterDrop := wait()
+	if afterDrop >= base {
+		t.Fatalf("wait after a connection that delivered = %v, want reset to under %v", afterDrop, base)
+	}
+	// The log: a reconnect per wait after a failed dial (attempt n+1 after n failures, its
+	// delay exactly the wait), then the connection up and down, then a first attempt again.
+	var events []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		events = append(events, ev)
+	}
+	if len(events) < healthy+2 { // more: the next dial may have failed already
+		t.Fatalf("%d log events, want at least %d:\n%s", len(events), healthy+2, logs.String())
+	}
+	for n := 1; n < healthy; n++ {
+		ev := events[n-1]
+		if ev["event"] != stream.EventReconnect || ev["stream"] != "s1" || ev["attempt"] != float64(n+1) ||
+			ev["delay_ms"] != float64(waited[n].Milliseconds()) || !strings.Contains(ev["error_message"].(string), "503") {
+			t.Fatalf("event %d: %v, want stream_reconnect attempt %d after %v, naming the refused dial", n, ev, n+1, waited[n])
+		}
+	}
+	up, down, again := events[healthy-1], events[healthy], events[healthy+1]
+	if up["event"] != stream.EventConnect || up["connects"] != 1.0 || up["attempt"] != float64(healthy) || up["limiter_wait_ms"] != 0.0 {
+		t.Fatalf("connect event %v, want the first connection at attempt %d", up, healthy)
+	}
+	if down["event"] != stream.EventDrop || down["connects"] != 1.0 || down["level"] != "warn" || down["error_message"] == "" {
+		t.Fatalf("drop event %v, want the first connection's drop at warn with why", down)
+	}
+	if again["event"] != stream.EventReconnect || again["attempt"] != 1.0 || again["delay_ms"] != float64(afterDrop.Milliseconds()) {
+		t.Fatalf("reconnect after the drop %v, want attempt 1 after %v", again, afterDrop)
 	}
 	if d := wait(); d >= 2*base {
 		t.Fatalf("wait after the next failure = %v, want under %v", d, 2*base)

@@ -44,6 +44,22 @@ func Require(t testing.TB) (*redis.Client, string) {
 	return rdb, prefix
 }
 
+// OptionalURL returns the shared Redis's URL (db 0) for a test that runs without it, only
+// less: "" (and a log line saying so) when none answers, a failure when CI=true.
+func OptionalURL(t testing.TB, without string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", Addr, time.Second)
+	if err == nil {
+		c.Close()
+		return "redis://" + Addr + "/0"
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("no Redis at %s (%v); .ci/run starts one", Addr, err)
+	}
+	t.Logf("no Redis at %s: %s", Addr, without)
+	return ""
+}
+
 // Missing fails (CI=true) or skips the test because Redis is not available.
 func Missing(t testing.TB, why string) {
 	t.Helper()
