@@ -337,7 +337,13 @@ func provideKillSwitch(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, fl *f
 // every order; critical requests (cancels) never reach it.
 type killSwitchGate struct{ sw *killswitch.Switch }
 
-func (g killSwitchGate) Allow(context.Context, scheduler.Priority) error { return g.sw.Check() }
+func (g killSwitchGate) Allow(ctx context.Context, _ scheduler.Priority) error {
+	err := g.sw.Check()
+	if err != nil && ctx.Value(reducing{}) == true && g.sw.ReduceOnly() {
+		return nil // checked to reduce a position (reducer.place): reduce-only mode lets it out
+	}
+	return err
+}
 
 func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *killswitch.Switch, fl *fleet.Fleet, al *alerter) (*scheduler.Scheduler, error) {
 	opts := append(fleetSchedulerOptions(fl, killSwitchGate{sw}),

@@ -295,6 +295,16 @@ func (f *fills) fetchTrades(ctx context.Context, symbol string, owners map[strin
 	return booked, nil
 }
 
+// settle fetches the trades of every fill still waiting for them, so positions hold the
+// fees paid in the base asset (flatten sells what the account holds, not what it bought).
+func (f *fills) settle(ctx context.Context) {
+	for _, s := range f.l.Pending() {
+		if _, err := f.fetchTrades(ctx, s, nil); err != nil && ctx.Err() == nil {
+			f.log.Warn().Err(err).Str("symbol", s).Msg("ledger: fetching trades before flattening failed; using the position as reported")
+		}
+	}
+}
+
 // tradePageSize is a full page of the trades endpoint without a limit (Binance: 500).
 const tradePageSize = 500
 

@@ -65,7 +65,8 @@ type Loop struct {
 	journal        idempotency.Store // nil in tests that run without one
 	fills          *fills            // the ledger (ledger.go); nil in tests that run without one
 	sched          *scheduler.Scheduler
-	console        bool // logs go to a human: print the summary line
+	console        bool     // logs go to a human: print the summary line
+	reducer        *reducer // reduce-only placements (actions.go)
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -137,6 +138,7 @@ func provideLoop(p loopParams) (*Loop, error) {
 	l.wireMarket(p.Config.Market.PollInterval)
 	l.portfolio = p.Portfolio
 	p.Metrics.Registry.MustRegister(streamCollector{l})
+	l.reducer = &reducer{fills: p.Ledger, orders: p.Orders}
 	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
 	return l, nil
 }
@@ -383,7 +385,7 @@ func (l *Loop) envFor(name string) strategy.Env {
 		Name:      name,
 		Log:       l.log.With().Str("strategy", name).Logger(),
 		Config:    strategySection{cfg: l.cfg, name: name},
-		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw, dead: l.strategyDead},
+		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw, dead: l.strategyDead, reducer: l.reducer},
 		Market:    marketView{name: name, feed: l.feed, info: l.info},
 		Portfolio: strategyPortfolio{portfolio: l.portfolio, fills: l.fills, name: name},
 	}
@@ -448,6 +450,8 @@ type strategyOrders struct {
 	name string
 	sw   *killswitch.Switch
 	dead func(name string) bool
+	// reducer lets out, in reduce-only mode, the orders that reduce the strategy's position.
+	reducer *reducer
 }
 
 // Place refuses at once while the kill switch is tripped: a halted bot whose strategy keeps
@@ -460,6 +464,9 @@ func (o strategyOrders) Place(ctx context.Context, in strategy.Intent) (adapters
 	}
 	if o.sw != nil {
 		if err := o.sw.Check(); err != nil {
+			if o.sw.ReduceOnly() && o.reducer != nil {
+				return o.reducer.place(ctx, o.name, in, err)
+			}
 			return adapters.Order{}, err
 		}
 	}

@@ -64,6 +64,8 @@ func provideAdmin(p adminParams) *AdminServer {
 	}
 	healthy := func() error { return p.Loop.health(p.Switch, p.Scheduler.Snapshot()) }
 	h := NewAdminHandler(p.Metrics, status, healthy, func() { snapshot() })
+	h = (&actions{token: string(p.Config.Admin.Token), log: p.Logging.Logger.With().Str("component", "admin").Logger(),
+		sw: p.Switch, loop: p.Loop, reducer: p.Loop.reducer}).routes(h)
 	srv := NewAdminServer(p.Config.Admin, h, p.Logging.Logger)
 	if p.Config.Admin.Listen != "" {
 		p.Lifecycle.Append(fx.Hook{
