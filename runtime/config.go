@@ -385,7 +385,7 @@ func (c *Config) Validate() error {
 		"market.poll_interval": c.Market.PollInterval, "market.tick": c.Market.Tick,
 		"market.info_ttl": c.Market.InfoTTL, "portfolio.refresh_interval": c.Portfolio.RefreshInterval,
 		"ui.summary_interval": c.UI.SummaryInterval,
-		"market.clock_check": c.Market.ClockCheck,
+		"market.clock_check":  c.Market.ClockCheck,
 	} {
 		if d < 0 {
 			return &ConfigError{Key: key, Reason: fmt.Sprintf("must be a positive duration, got %s", d)}
