@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/ledger"
 	"github.com/keelbot/keel/scheduler"
 )
@@ -133,12 +134,48 @@ var (
 		[]string{"symbol"}, nil)
 )
 
+var (
+	descUnknownOldest = prometheus.NewDesc("keel_orders_unknown_oldest_seconds",
+		"Age of the oldest order whose outcome is still unknown (0 when none): it may be live on the exchange.", nil, nil)
+	descStoreUp = prometheus.NewDesc("keel_store_up",
+		"1 while a store answers (store=journal: the order journal; store=redis: fleet mode's Redis); 0: new orders are refused.",
+		[]string{"store"}, nil)
+)
+
 func (c streamCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descStreamConnected
 	ch <- descMarketStale
+	ch <- descUnknownOldest
+	ch <- descStoreUp
+}
+
+// collectJournal reads the journal's unknown outcomes: their oldest age, and whether the
+// journal answers at all (one read per scrape, bounded by the scrape's own pace).
+func (c streamCollector) collectJournal(ch chan<- prometheus.Metric) {
+	l := c.l
+	if l.fleet != nil {
+		down, _ := l.fleet.Down()
+		ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, boolGauge(!down), "redis")
+	}
+	if l.journal == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	entries, err := l.journal.List(ctx, idempotency.StateUnknown)
+	ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, boolGauge(err == nil), "journal")
+	oldest := 0.0
+	now := l.clk.Now()
+	for _, e := range entries {
+		oldest = max(oldest, now.Sub(e.UpdatedAt).Seconds())
+	}
+	if err == nil {
+		ch <- prometheus.MustNewConstMetric(descUnknownOldest, prometheus.GaugeValue, oldest)
+	}
 }
 
 func (c streamCollector) Collect(ch chan<- prometheus.Metric) {
+	c.collectJournal(ch)
 	l := c.l
 	symbols := l.feed.symbols()
 	for _, s := range symbols {
