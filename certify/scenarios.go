@@ -152,7 +152,12 @@ var scenarios = []scenario{
 			h.mark("revoked")
 			// A signing bug: the exchange no longer verifies the bot's signatures (-1022).
 			_ = h.srv.RotateSecret(sim.DefaultAPIKey, "not-the-secret-the-bot-signs-with")
-			h.sleep(ctx, 2*time.Second)
+			// The bot meets it at its next signed request, whenever its strategy or its
+			// refreshes make one: wait for the trip (up to 8 s), then a second for stragglers.
+			for deadline := time.Now().Add(8 * time.Second); h.trips != nil && len(h.trips()) <= h.tripsBefore && time.Now().Before(deadline); {
+				h.sleep(ctx, 100*time.Millisecond)
+			}
+			h.sleep(ctx, time.Second)
 			h.mark("end")
 		},
 		naive: naiveSigned,
@@ -213,9 +218,12 @@ var scenarios = []scenario{
 				r.Why = fmt.Sprintf("%d drops of %d connections: %d reconnects, %d book snapshots", stormDrops, conns, opened, snapshots)
 			}
 		},
-		query:  `jq -c 'select(.endpoint=="/api/v3/depth") | {ts,endpoint,status,weight,queue_wait_ms}' keel.log`,
-		match:  func(ev map[string]any) bool { return ev["endpoint"] == "/api/v3/depth" },
-		fields: []string{"ts", "endpoint", "status", "weight", "queue_wait_ms"},
+		query: `jq -c 'select(.event? // "" | startswith("stream_")) | {ts,event,stream,attempt,delay_ms,reason,weight}' keel.log`,
+		match: func(ev map[string]any) bool {
+			name, _ := ev["event"].(string)
+			return strings.HasPrefix(name, "stream_")
+		},
+		fields: []string{"ts", "event", "stream", "attempt", "delay_ms", "reason", "weight"},
 	},
 	{
 		name: "outage",
