@@ -192,7 +192,7 @@ func TestExchangeTemplatesNeedSecretsFromTheEnvironment(t *testing.T) {
 	}
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
-		if name == "sim" {
+		if name == "sim" || name == "alerts" { // alerts.yaml is Prometheus's, not a bot's
 			continue
 		}
 		t.Run(name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/idempotency"
+	"github.com/keelbot/keel/internal/fleet/fleettest"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -147,4 +148,30 @@ func ledgerInJournal(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestLedgerInRedisSurvivesARestart: in fleet mode the journal, and the ledger in it, live in
+// Redis: a second process with the same instance id (and a fresh directory: nothing on disk)
+// finds the position, and a fresh simulator (no trades to rebuild from) proves it came from
+// Redis.
+func TestLedgerInRedisSurvivesARestart(t *testing.T) {
+	_, prefix := fleettest.Require(t)
+	fleetEnv := []string{"KEEL_STORE_URL=redis://" + fleettest.Addr + "/0", "KEEL_STORE_PREFIX=" + prefix, "KEEL_MARKET_STREAMS=false"}
+	dir := t.TempDir()
+	b := startBot(t, dir, botEnv(dir, fleetEnv...), "probe")
+	p := b.probes["probe"]
+	if _, err := p.env.Orders.Place(context.Background(), strategy.Intent{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Market, Quantity: dec("0.01")}); err != nil {
+		t.Fatal(err)
+	}
+	b.eventually(t, "the fee booked", 10*time.Second, func() bool { return p.env.Portfolio.Position("BTCUSDT").Fees["BTC"].IsPositive() })
+	before := p.env.Portfolio.Position("BTCUSDT")
+	b.app.RequireStop()
+
+	dir2 := t.TempDir()
+	b2 := startBot(t, dir2, botEnv(dir2, fleetEnv...), "probe")
+	defer b2.app.RequireStop()
+	after := b2.probes["probe"].env.Portfolio.Position("BTCUSDT")
+	if !after.Quantity.Equal(before.Quantity) || !after.FeesQuote.Equal(before.FeesQuote) || after.Fills != 1 {
+		t.Fatalf("after a restart in fleet mode: %+v, want %+v", after, before)
+	}
 }
