@@ -242,11 +242,17 @@ func (l *Ledger) ApplyUpdate(u Update) decimal.Decimal {
 		o.UpdQty, o.UpdQuote = u.Executed, u.ExecutedQuote
 	}
 	o.Final = o.Final || u.Final
+	// Worth persisting only if it booked something or settles an order that had fills: an
+	// acknowledgement or the cancel of an order that never filled changes no position, and
+	// a market maker makes many.
+	changed := booked.IsPositive() || (o.settled() && o.UpdQty.IsPositive())
 	if o.settled() {
 		delete(l.orders, u.OrderID)
 	}
 	l.mu.Unlock()
-	l.notify()
+	if changed {
+		l.notify()
+	}
 	return booked
 }
 

@@ -305,6 +305,9 @@ func (f *fills) settle(ctx context.Context) {
 	}
 }
 
+// saveSpacing is the least time between two writes of the ledger into the journal.
+const saveSpacing = 200 * time.Millisecond
+
 // tradePageSize is a full page of the trades endpoint without a limit (Binance: 500).
 const tradePageSize = 500
 
@@ -322,6 +325,11 @@ func (f *fills) run(ctx context.Context) {
 			case <-f.dirty:
 				if err := f.save(ctx); err != nil && ctx.Err() == nil {
 					f.log.Error().Err(err).Msg("ledger: saving to the journal failed; positions are kept in memory and saved at the next change")
+				}
+				// A burst of fills is one write, not one per fill: the journal's writes are the
+				// orders' too. What a crash loses meanwhile, the trades after the cursor restore.
+				if !clock.Sleep(ctx, f.clk, saveSpacing) {
+					return
 				}
 			}
 		}
