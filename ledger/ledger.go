@@ -493,6 +493,22 @@ func (l *Ledger) Pending() []string {
 	return out
 }
 
+// Unfetched lists the symbols with trades applied above their fetch cursor (attached to order
+// reports, not fetched): a fetch moves the cursor past them, which bounds what the ledger
+// remembers of trade ids.
+func (l *Ledger) Unfetched() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for sym, s := range l.seen {
+		if len(s.ids) > 0 {
+			out = append(out, sym)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Symbols lists every symbol the ledger holds anything for.
 func (l *Ledger) Symbols() []string {
 	l.mu.Lock()

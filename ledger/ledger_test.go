@@ -192,3 +192,23 @@ func BenchmarkApply(b *testing.B) {
 		}
 	})
 }
+
+// TestFetchCursorBoundsSeenIDs: trade ids applied from order reports are remembered until a
+// fetch moves the cursor past them; then they are forgotten and still count as seen.
+func TestFetchCursorBoundsSeenIDs(t *testing.T) {
+	l := New()
+	l.ApplyTrade(trade("A", 10, true, "1", "100", "0", ""))
+	l.ApplyTrade(trade("A", 11, true, "1", "100", "0", ""))
+	if got := l.Unfetched(); len(got) != 1 || got[0] != "BTCUSDT" {
+		t.Fatalf("unfetched = %v, want BTCUSDT", got)
+	}
+	l.SetCursor("BTCUSDT", 11)
+	if got := l.Unfetched(); len(got) != 0 {
+		t.Fatalf("unfetched after the cursor moved = %v", got)
+	}
+	if l.ApplyTrade(trade("A", 11, true, "1", "100", "0", "")) {
+		t.Fatal("a trade below the cursor applied again")
+	}
+	p, _ := l.Position("mm", "BTCUSDT")
+	eq(t, "quantity", p.Quantity, "2")
+}

@@ -111,8 +111,16 @@ func (m Message) Text() string {
 	if m.Suppressed > 0 {
 		fmt.Fprintf(&b, "\n(%d messages dropped by the rate cap before this one)", m.Suppressed)
 	}
-	return b.String()
+	s := b.String()
+	if len(s) > maxText {
+		// Telegram refuses a message over 4096 characters; a page must never fail for its length.
+		s = strings.ToValidUTF8(s[:maxText], "") + "…"
+	}
+	return s
 }
+
+// maxText bounds a message's text (Telegram's limit is 4096 characters).
+const maxText = 3500
 
 // Sink delivers messages somewhere a human reads them. Send is called from the sink's own
 // goroutine, one message at a time; it returns an error to have the message retried.

@@ -305,6 +305,17 @@ func (f *fills) settle(ctx context.Context) {
 	}
 }
 
+func dedupe(ss []string) []string {
+	sort.Strings(ss)
+	out := ss[:0]
+	for i, s := range ss {
+		if i == 0 || s != ss[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // saveSpacing is the least time between two writes of the ledger into the journal.
 const saveSpacing = 200 * time.Millisecond
 
@@ -337,6 +348,7 @@ func (f *fills) run(ctx context.Context) {
 	defer wg.Wait()
 	sweep := 30 * time.Second
 	for {
+		sweeping := false
 		timer, stop := f.clk.NewTimer(jitter.Spread(f.rng, sweep, 0.2))
 		select {
 		case <-ctx.Done():
@@ -344,13 +356,20 @@ func (f *fills) run(ctx context.Context) {
 			return
 		case <-f.fetch:
 		case <-timer:
+			sweeping = true
 		}
 		stop()
 		// Let the exchange list the trades, and gather the fills of a burst into one fetch.
 		if !clock.Sleep(ctx, f.clk, tradeFetchDelay) {
 			return
 		}
-		for _, s := range f.l.Pending() {
+		symbols := f.l.Pending()
+		if sweeping {
+			// Trades that came attached to order reports (REST polling) leave their ids to
+			// remember until a fetch moves the cursor past them.
+			symbols = append(symbols, f.l.Unfetched()...)
+		}
+		for _, s := range dedupe(symbols) {
 			if _, err := f.fetchTrades(ctx, s, nil); err != nil && ctx.Err() == nil && !errors.Is(err, scheduler.ErrShed) {
 				f.log.Debug().Err(err).Str("symbol", s).Msg("ledger: fetching trades failed; retrying")
 			}
