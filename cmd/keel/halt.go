@@ -17,10 +17,10 @@ import (
 // halt, resume and status act on the kill-switch file a running bot watches: it halts within
 // its poll interval (250 ms by default) and resumes when the file goes.
 func init() {
-	commands["halt"] = command{summary: "halt trading: create the kill-switch file with a reason", run: func(args []string, stderr io.Writer) error {
+	commands["halt"] = command{summary: "halt trading (--reduce-only: only orders that reduce a position), through the bot or the kill-switch file", run: func(args []string, stderr io.Writer) error {
 		return haltMain(context.Background(), args, os.Stdout, stderr)
 	}}
-	commands["resume"] = command{summary: "resume trading: delete the kill-switch file", run: func(args []string, stderr io.Writer) error {
+	commands["resume"] = command{summary: "resume trading, through the bot or by deleting the kill-switch file", run: func(args []string, stderr io.Writer) error {
 		return resumeMain(context.Background(), args, os.Stdout, stderr)
 	}}
 	commands["cancel-all"] = command{summary: "cancel a running bot's open orders (--strategy, --symbol) through its admin server", run: func(args []string, stderr io.Writer) error {
