@@ -125,7 +125,6 @@ type alerter struct {
 	banUntil    time.Time
 	openSince   map[string]time.Time // breaker class → first seen open
 	paged       map[string]bool      // breaker class or "store" or an order key → paged
-	unknownSeen map[string]bool
 }
 
 func provideAlerter(lc fx.Lifecycle, c *Config, lg Logging, p struct {
@@ -144,7 +143,7 @@ func provideAlerter(lc fx.Lifecycle, c *Config, lg Logging, p struct {
 	n := notify.New(notify.Config{Bot: c.Bot.InstanceID + " " + c.Exchange.Name, UpdateInterval: c.Notify.UpdateInterval,
 		MaxPerMinute: c.Notify.MaxPerMinute}, sinks, clk, jitter.NewRandom(),
 		func(f string, args ...any) { log.Warn().Msg(redact.String(fmt.Sprintf(f, args...))) })
-	a := &alerter{n: n, cfg: c.Notify, clk: clk, log: log, openSince: map[string]time.Time{}, paged: map[string]bool{}, unknownSeen: map[string]bool{}}
+	a := &alerter{n: n, cfg: c.Notify, clk: clk, log: log, openSince: map[string]time.Time{}, paged: map[string]bool{}}
 	if len(sinks) == 0 {
 		return a, nil
 	}

@@ -65,7 +65,7 @@ func TestAlerterPagesWhatItFinds(t *testing.T) {
 	go n.Run(ctx)
 	cfg := NotifyConfig{}
 	cfg.setDefaults()
-	a := &alerter{n: n, cfg: cfg, clk: clk, log: zerolog.Nop(), openSince: map[string]time.Time{}, paged: map[string]bool{}, unknownSeen: map[string]bool{}}
+	a := &alerter{n: n, cfg: cfg, clk: clk, log: zerolog.Nop(), openSince: map[string]time.Time{}, paged: map[string]bool{}}
 	journal := idempotency.NewMemoryStore()
 	open := scheduler.Snapshot{Breakers: []scheduler.BreakerState{{Class: "transient", State: "open", Reason: "http 503"}}}
 
