@@ -121,10 +121,10 @@ type alerter struct {
 	clk clock.Clock
 	log zerolog.Logger
 
-	mu          sync.Mutex
-	banUntil    time.Time
-	openSince   map[string]time.Time // breaker class → first seen open
-	paged       map[string]bool      // breaker class or "store" or an order key → paged
+	mu        sync.Mutex
+	banUntil  time.Time
+	openSince map[string]time.Time // breaker class → first seen open
+	paged     map[string]bool      // breaker class or "store" or an order key → paged
 }
 
 func provideAlerter(lc fx.Lifecycle, c *Config, lg Logging, p struct {
