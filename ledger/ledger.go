@@ -257,8 +257,9 @@ func (l *Ledger) ApplyUpdate(u Update) decimal.Decimal {
 }
 
 // ApplyTrade books one trade of a strategy's order: in full if its order's updates have not
-// booked it, its fee alone if they have. A trade already applied (same symbol and trade id)
-// is ignored; false then.
+// booked it, its fee alone if they have. A trade already applied (same symbol and trade id),
+// or without a trade id (> 0), is ignored; false then. Trade ids must grow per symbol, as the
+// exchanges' do: the fetch cursor (SetCursor) counts every id up to it as seen.
 func (l *Ledger) ApplyTrade(t Trade) bool {
 	l.mu.Lock()
 	ok := l.applyTradeLocked(t)
@@ -270,7 +271,9 @@ func (l *Ledger) ApplyTrade(t Trade) bool {
 }
 
 func (l *Ledger) applyTradeLocked(t Trade) bool {
-	if t.Strategy == "" {
+	// A trade without an id could not be told from itself fetched again: its order's update
+	// books the fill instead (without the fee).
+	if t.Strategy == "" || t.TradeID <= 0 {
 		return false
 	}
 	s := l.seen[t.Symbol]
