@@ -217,6 +217,9 @@ func tradeOf(strategyName, base, quote string, t adapters.Fill) ledger.Trade {
 // their strategy by the journal; trades of orders it does not know (another bot, a human)
 // are left out.
 func (f *fills) catchUp(ctx context.Context) {
+	// Strategies wait for it: bounded, and what it misses the next fill's fetch catches up.
+	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
 	owners := map[string]string{} // exchange order id → strategy
 	symbols := map[string]bool{}
 	entries, err := f.journal.List(ctx)
@@ -251,6 +254,9 @@ func (f *fills) catchUp(ctx context.Context) {
 		}
 	}
 }
+
+// catchUpTimeout bounds the start-up fetch of trades.
+const catchUpTimeout = 10 * time.Second
 
 // maxTradeFetchPages bounds one fetch; the cursor keeps the rest for the next one.
 const maxTradeFetchPages = 10
