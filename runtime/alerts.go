@@ -111,7 +111,9 @@ func (c NotifyConfig) secrets() []string {
 }
 
 // AlertsModule pages a human (notify.yaml's sinks) on the incidents an operator must act on.
-var AlertsModule = fx.Module("alerts", fx.Provide(provideAlerter), fx.Invoke(watchIncidents))
+// The watcher is provided, not invoked: the main loop asks for it, so an app built only to
+// read its configuration starts no scheduler for it.
+var AlertsModule = fx.Module("alerts", fx.Provide(provideAlerter, watchIncidents))
 
 // alerter turns the bot's incidents into notify events. Every method returns at once: paging
 // never holds up trading.
@@ -208,12 +210,15 @@ type watchParams struct {
 	Fleet     *fleet.Fleet `optional:"true"`
 }
 
+// incidentWatch is the running watchIncidents (the main loop depends on it).
+type incidentWatch struct{}
+
 // watchIncidents follows the kill switch, and looks every notify.check_interval at the
 // breakers, the journal's unknown outcomes and the store.
-func watchIncidents(p watchParams) {
+func watchIncidents(p watchParams) *incidentWatch {
 	a := p.Alerter
 	if len(a.n.Sinks()) == 0 {
-		return
+		return &incidentWatch{}
 	}
 	var unsubscribe func()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -236,6 +241,7 @@ func watchIncidents(p watchParams) {
 			return nil
 		},
 	})
+	return &incidentWatch{}
 }
 
 // check pages what a look at the bot's state finds.

@@ -99,6 +99,7 @@ type loopParams struct {
 	Journal    idempotency.Store     `optional:"true"`
 	Ledger     *fills                `optional:"true"`
 	Scheduler  *scheduler.Scheduler  `optional:"true"`
+	Incidents  *incidentWatch        `optional:"true"` // paging (alerts.go) runs with the loop
 }
 
 // wireMarket builds the market feed and the stream state that decides, per symbol, whether
