@@ -175,3 +175,26 @@ func TestLedgerInRedisSurvivesARestart(t *testing.T) {
 		t.Fatalf("after a restart in fleet mode: %+v, want %+v", after, before)
 	}
 }
+
+// TestEveryDialectBooksFillsWithFees: on each exchange dialect of the simulator, a market buy
+// becomes the strategy's position at once and its fee follows from the exchange's trades.
+func TestEveryDialectBooksFillsWithFees(t *testing.T) {
+	for _, dialect := range []string{"binance", "bybit", "kraken", "coinbase"} {
+		t.Run(dialect, func(t *testing.T) {
+			dir := t.TempDir()
+			b := startBot(t, dir, botEnv(dir, "KEEL_EXCHANGE_DIALECT="+dialect), "probe")
+			defer b.app.RequireStop()
+			p := b.probes["probe"]
+			if _, err := p.env.Orders.Place(context.Background(), strategy.Intent{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Market, Quantity: dec("0.01")}); err != nil {
+				t.Fatal(err)
+			}
+			if q := p.env.Portfolio.Position("BTCUSDT").Quantity; !q.IsPositive() {
+				t.Fatalf("position right after the fill: %s", q)
+			}
+			b.eventually(t, "the fee booked", 10*time.Second, func() bool { return p.env.Portfolio.Position("BTCUSDT").FeesQuote.IsPositive() })
+			if pos := p.env.Portfolio.Position("BTCUSDT"); pos.Fills != 1 || !pos.AvgEntry.IsPositive() {
+				t.Fatalf("position %+v, want one fill with an entry price", pos)
+			}
+		})
+	}
+}
