@@ -29,6 +29,9 @@ type naive struct {
 // naiveWorkers is its concurrency: no cap but the number of loops its author started.
 const naiveWorkers = 8
 
+// naiveRoundTrip is the round trip to an exchange that paces its immediate retries.
+const naiveRoundTrip = time.Millisecond
+
 // naivePace is its poll interval between successful requests.
 const naivePace = 20 * time.Millisecond
 
@@ -49,6 +52,10 @@ func (n *naive) until(ctx context.Context, method, path string, q url.Values, si
 		if n.send(ctx, method, path, q, signed) {
 			return
 		}
+		// Retried at once: the next try leaves as the refusal arrives, one internet round
+		// trip after the last one (loopback has none; without it the naive client would only
+		// measure how fast this machine can refuse it).
+		clock.Sleep(ctx, clock.Real{}, naiveRoundTrip)
 	}
 }
 

@@ -93,31 +93,37 @@ func (b *instance) stop() {
 	_ = b.app.Stop(stopCtx)
 }
 
-// runKeel runs the bot (the runtime and modules, with o's config) under s on its embedded
-// simulator and measures what the simulator saw.
+// runKeel runs the bot (the runtime and modules, with o's config) under s against a simulator
+// of the run's own (exchange.url) and measures what the simulator saw.
 func runKeel(ctx context.Context, o Options, s scenario, modules []fx.Option) Row {
 	if s.instances > 1 {
 		return runInstances(ctx, o, s, modules)
 	}
 	row := Row{Scenario: s.name, Client: clientKeel, Query: s.query}
+	dialect, err := botDialect(o, s)
+	if err != nil {
+		row.Error = err.Error()
+		return row
+	}
+	srv, err := startSim(o, dialect, s.limits)
+	if err != nil {
+		row.Error = err.Error()
+		return row
+	}
+	defer srv.Close()
 	dir, cleanup, err := tempDir()
 	if err != nil {
 		row.Error = err.Error()
 		return row
 	}
 	defer cleanup()
-	b, err := startInstance(ctx, o, botEnv(o, s, dir), modules)
+	b, err := startInstance(ctx, o, botEnv(o, s, dir, "KEEL_EXCHANGE_URL="+srv.URL()), modules)
 	if err != nil {
 		row.Error = err.Error()
 		return row
 	}
 	defer b.stop()
-	e, ok := b.ex.(interface{ Server() *sim.Server })
-	if !ok || e.Server() == nil {
-		row.Error = "the exchange is not the embedded simulator"
-		return row
-	}
-	h := &harness{o: o, srv: e.Server(), clk: clock.Real{}, marks: map[string]sim.Stats{}, ex: b.ex, logs: b.logs.String,
+	h := &harness{o: o, srv: srv, clk: clock.Real{}, marks: map[string]sim.Stats{}, ex: b.ex, logs: b.logs.String,
 		trips: func() []string { _, _, t := fromLogs(b.logs.String()); return t }}
 	// Let the bot reconcile, subscribe and trade before the incident.
 	h.sleep(ctx, time.Second)

@@ -108,6 +108,7 @@ func Main(opts ...fx.Option) {
 // Run is Main without the exit: it parses --config, builds the app, starts it, waits for
 // SIGINT/SIGTERM (or a fatal error inside), and stops it.
 func Run(opts ...fx.Option) error {
+	tuneGC() // the process's collector, for a stream's latency under load (gc.go)
 	fs := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
 	path := fs.String("config", "", "YAML config file (default configs/sim.yaml if it exists, else the built-in copy of it)")
 	if err := fs.Parse(os.Args[1:]); err != nil {

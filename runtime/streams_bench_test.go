@@ -2,8 +2,10 @@ package runtime
 
 import (
 	"context"
+	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,7 +57,7 @@ func (c *collector) report(b *testing.B, elapsed time.Duration) {
 
 // benchBot is the pieces of a Loop the quote path uses, on a simulator (20 levels a side) that walks every
 // millisecond and pushes stream updates every millisecond.
-func benchBot(b *testing.B, c *collector, pollInterval time.Duration, wrap func(adapters.Exchange) adapters.Exchange) (*Loop, *binance.Client, func()) {
+func benchBot(b testing.TB, c *collector, pollInterval time.Duration, wrap func(adapters.Exchange) adapters.Exchange) (*Loop, *binance.Client, func()) {
 	b.Helper()
 	srv, err := sim.New(sim.Config{Seed: 1, WalkInterval: time.Millisecond,
 		Streams: sim.StreamConfig{Interval: time.Millisecond, BookLevels: 20}})
@@ -97,10 +99,50 @@ func benchBot(b *testing.B, c *collector, pollInterval time.Duration, wrap func(
 // BenchmarkQuotesStream: book updates of three symbols through the market stream, the main
 // loop's mailbox and a strategy; latency from the simulator's event time to OnEvent.
 func BenchmarkQuotesStream(b *testing.B) {
+	defer tuneGC()() // as Run sets it
 	c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration { return time.Since(q.Time) }}
 	l, _, stop := benchBot(b, c, time.Hour, nil)
 	defer stop()
 	measure(b, l, c, l.runStreams)
+}
+
+// BenchmarkQuotesUnderLoad runs the stream and the REST polling paths while three goroutines
+// spin on the two cores (a CPU hog: the load of a busy host). "stream-gogc100" is the stream
+// at Go's default collector target, as before Run set gcPercent (gc.go): there the reader,
+// throttled by the collector's mark assists, leaves book updates queued in the socket.
+func BenchmarkQuotesUnderLoad(b *testing.B) {
+	b.Run("stream", func(b *testing.B) {
+		defer hog(3)()
+		BenchmarkQuotesStream(b)
+	})
+	b.Run("stream-gogc100", func(b *testing.B) {
+		defer debug.SetGCPercent(debug.SetGCPercent(100))
+		defer hog(3)()
+		c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration { return time.Since(q.Time) }}
+		l, _, stop := benchBot(b, c, time.Hour, nil)
+		defer stop()
+		measure(b, l, c, l.runStreams)
+	})
+	b.Run("rest-polling", func(b *testing.B) {
+		defer hog(3)()
+		BenchmarkQuotesRESTPolling(b)
+	})
+}
+
+// hog starts n goroutines that spin until the returned stop is called.
+func hog(n int) (stop func()) {
+	var quit atomic.Bool
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for x := 0; !quit.Load(); x++ {
+				if x%1024 == 0 {
+					x = 0
+				}
+			}
+		})
+	}
+	return func() { quit.Store(true); wg.Wait() }
 }
 
 // pollTimer stamps when each symbol's bookTicker poll was sent, so the REST path's latency
@@ -122,6 +164,7 @@ func (p *pollTimer) BookTicker(ctx context.Context, symbol string, opts ...adapt
 // the scheduler (which holds the poller to the REQUEST_WEIGHT budget); latency from the
 // poll's send to OnEvent.
 func BenchmarkQuotesRESTPolling(b *testing.B) {
+	defer tuneGC()()
 	pt := &pollTimer{sent: map[string]time.Time{}}
 	c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration {
 		pt.mu.Lock()
@@ -132,6 +175,9 @@ func BenchmarkQuotesRESTPolling(b *testing.B) {
 	defer stop()
 	measure(b, l, c, l.feed.run)
 }
+
+// benchPatience bounds how long measure waits for its quotes.
+const benchPatience = 2 * time.Minute
 
 // measure runs the bench strategy and source (the market stream or the REST poller) until the
 // collector has b.N quotes, and reports the rate and latencies.
@@ -144,7 +190,18 @@ func measure(b *testing.B, l *Loop, c *collector, source func(context.Context)) 
 	b.ReportAllocs()
 	b.ResetTimer()
 	began := time.Now()
-	<-c.done
+	select {
+	case <-c.done:
+	case <-time.After(benchPatience):
+		// A loop that delivers nothing (one never marked ready holds every event) must fail,
+		// not hang.
+		cancel()
+		wg.Wait()
+		c.mu.Lock()
+		got := len(c.lat)
+		c.mu.Unlock()
+		b.Fatalf("%d of %d quotes reached the strategy in %v", got, c.want, benchPatience)
+	}
 	elapsed := time.Since(began)
 	b.StopTimer()
 	cancel()

@@ -67,17 +67,51 @@ func BenchmarkBaseline(b *testing.B) {
 }
 
 // fakeExchange enforces one weight window on the wall clock, as Binance does (fixed windows
-// aligned to its clock), answering 429 past the limit and reporting its count.
+// aligned to its clock), answering 429 past the limit and reporting its count. A bystander
+// outside the client under test may spend share of every window, evenly through it, refused
+// like anyone past the limit; its spend shows in the count reported.
 type fakeExchange struct {
-	interval time.Duration
-	limit    int64
-	mu       sync.Mutex
-	served   map[int64]int64 // weight served per window index
-	rejected int
+	interval  time.Duration
+	limit     int64
+	share     int64
+	mu        sync.Mutex
+	served    map[int64]int64 // weight served to the client per window index
+	by        map[int64]int64 // weight served to the bystander per window index
+	tried     map[int64]int64 // the bystander's attempts per window index
+	rejected  int             // the client's refusals
+	byRefused int             // the bystander's
 }
 
 func newFakeExchange(limit int64, interval time.Duration) *fakeExchange {
-	return &fakeExchange{interval: interval, limit: limit, served: map[int64]int64{}}
+	return &fakeExchange{interval: interval, limit: limit, served: map[int64]int64{}, by: map[int64]int64{}, tried: map[int64]int64{}}
+}
+
+// withBystander adds a bystander spending share of every window.
+func (e *fakeExchange) withBystander(share int64) *fakeExchange {
+	e.share = share
+	return e
+}
+
+// catchUp makes the bystander's attempts (weight 1 each) due by now, in the window before
+// now's and now's. requires that e.mu is held.
+func (e *fakeExchange) catchUp(now int64) {
+	if e.share == 0 {
+		return
+	}
+	i := now / int64(e.interval)
+	for w := i - 1; w <= i; w++ {
+		due := e.share
+		if w == i {
+			due = e.share * (now - i*int64(e.interval)) / int64(e.interval)
+		}
+		for ; e.tried[w] < due; e.tried[w]++ {
+			if e.served[w]+e.by[w]+1 > e.limit {
+				e.byRefused++
+				continue
+			}
+			e.by[w]++
+		}
+	}
 }
 
 func (e *fakeExchange) serve(weight int64) scheduler.Outcome {
@@ -85,19 +119,21 @@ func (e *fakeExchange) serve(weight int64) scheduler.Outcome {
 	i := now / int64(e.interval)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	used := e.served[i]
+	e.catchUp(now)
+	used := e.served[i] + e.by[i]
 	if used+weight > e.limit {
 		e.rejected++
 		return scheduler.Outcome{Status: 429, RetryAfter: time.Duration((i+1)*int64(e.interval) - now)}
 	}
-	e.served[i] = used + weight
+	e.served[i] += weight
 	return scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: used + weight}}}
 }
 
-// goodput returns the mean weight served per window wholly inside [from, to].
+// goodput returns the mean weight served to the client per window wholly inside [from, to].
 func (e *fakeExchange) goodput(from, to time.Time) float64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.catchUp(to.UnixNano())
 	first, last := from.UnixNano()/int64(e.interval)+1, to.UnixNano()/int64(e.interval)-1
 	var sum int64
 	for i := first; i <= last; i++ {
@@ -106,52 +142,103 @@ func (e *fakeExchange) goodput(from, to time.Time) float64 {
 	return float64(sum) / float64(last-first+1)
 }
 
-// BenchmarkGoodput: 64 goroutines against a fake exchange enforcing a weight window scaled
-// down to 200ms (1000 weight, so 900 safe); each iteration runs one second. Reports the
-// weight served per window over the safe limit (goal >= 0.95) and the 429s (goal 0).
+// refusals returns the client's 429s and the bystander's so far.
+func (e *fakeExchange) refusals() (client, bystander int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.catchUp(time.Now().UnixNano())
+	return e.rejected, e.byRefused
+}
+
+// BenchmarkGoodput: 64 goroutines read as fast as they can (market priority, weight 2)
+// against a fake exchange enforcing 1000 weight per 200 ms window (Binance's fixed windows,
+// scaled down), answering 429 past it and reporting its count; beside it, in the same run,
+// the same load through a static token bucket at the exchange's nominal limit
+// (golang.org/x/time/rate at 5000 weight/s, a burst of one read: the usual client-side
+// throttle). "alone": nobody else spends the budget. "bystander": a client outside both
+// spends 30% of every window evenly through it; the usage header shows its spend. Each
+// iteration runs a second of each, after a warm-up of three windows.
+//
+// Reported: used/limit, the client's weight served per window over what the bystander leaves
+// of the limit (the limit alone; 70% of it beside the bystander), and 429s, its refusals; the
+// same for the static bucket as static-used/limit and static-429s; and the bystander's own
+// refusals beside each (bystander-429s, static-bystander-429s): a client that fills the window
+// up to what the header showed leaves the bystander to be refused.
+// Goals: alone >= 0.97 with 0 429s; with the bystander >= 0.95 with 0 429s (and none for the
+// bystander) while the static bucket gets 429s.
 func BenchmarkGoodput(b *testing.B) {
+	b.Run("alone", func(b *testing.B) { benchmarkGoodput(b, 0) })
+	b.Run("bystander", func(b *testing.B) { benchmarkGoodput(b, 300) })
+}
+
+func benchmarkGoodput(b *testing.B, bystander int64) {
 	const (
 		limit    = 1000
 		interval = 200 * time.Millisecond
 		weight   = 2
+		loops    = 64
 	)
+	left := float64(limit - bystander)
 	cfg := scheduler.Config{
 		Windows:       []scheduler.WindowConfig{{Name: "W", Limit: limit, Interval: interval}},
-		Buckets:       []scheduler.BucketConfig{{Name: "b", MaxConcurrency: 64}},
+		Buckets:       []scheduler.BucketConfig{{Name: "b", MaxConcurrency: loops, Public: true}},
 		DefaultBudget: 10 * time.Second,
 	}
-	ex := newFakeExchange(limit, interval)
+	keelEx := newFakeExchange(limit, interval).withBystander(bystander)
 	s, err := scheduler.New(cfg, scheduler.WithLogger(zerolog.New(io.Discard)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	r := &scheduler.Request{
-		Endpoint: "/api/v3/order/test", Method: "POST", Bucket: "b", Priority: scheduler.PriorityOrders,
+		Endpoint: "/api/v3/depth", Method: "GET", Bucket: "b", Priority: scheduler.PriorityMarket,
 		Costs:   []scheduler.Cost{{Window: "W", Amount: weight}},
-		Attempt: func(context.Context, int) scheduler.Outcome { return ex.serve(weight) },
+		Attempt: func(context.Context, int) scheduler.Outcome { return keelEx.serve(weight) },
 	}
-	var fractions []float64
-	for b.Loop() {
+	keel := func(ctx context.Context) { s.Do(ctx, r) }
+	staticEx := newFakeExchange(limit, interval).withBystander(bystander)
+	lim := rate.NewLimiter(rate.Limit(float64(limit)/interval.Seconds()), weight)
+	static := func(ctx context.Context) {
+		if lim.WaitN(ctx, weight) == nil {
+			staticEx.serve(weight)
+		}
+	}
+	run := func(d time.Duration, ex *fakeExchange, read func(context.Context)) float64 {
 		start := time.Now()
-		end := start.Add(time.Second)
+		ctx, cancel := context.WithDeadline(context.Background(), start.Add(d))
+		defer cancel()
 		var wg sync.WaitGroup
-		for range 64 {
+		for range loops {
 			wg.Go(func() {
-				for time.Now().Before(end) {
-					s.Do(context.Background(), r)
+				for ctx.Err() == nil {
+					read(ctx)
 				}
 			})
 		}
 		wg.Wait()
-		fractions = append(fractions, ex.goodput(start, end)/float64(limit*9/10))
+		return ex.goodput(start, start.Add(d))
 	}
-	var sum float64
-	for _, f := range fractions {
-		sum += f
+	run(3*interval, keelEx, keel)
+	run(3*interval, staticEx, static)
+	k429, kBy := keelEx.refusals()
+	s429, sBy := staticEx.refusals()
+	var keelSum, staticSum float64
+	n := 0
+	for b.Loop() {
+		keelSum += run(time.Second, keelEx, keel)
+		staticSum += run(time.Second, staticEx, static)
+		n++
 	}
-	b.ReportMetric(sum/float64(len(fractions)), "used/limit")
-	b.ReportMetric(float64(ex.rejected), "429s")
+	k429b, kByb := keelEx.refusals()
+	s429b, sByb := staticEx.refusals()
+	b.ReportMetric(keelSum/float64(n)/left, "used/limit")
+	b.ReportMetric(float64(k429b-k429), "429s")
+	b.ReportMetric(staticSum/float64(n)/left, "static-used/limit")
+	b.ReportMetric(float64(s429b-s429), "static-429s")
+	if bystander > 0 {
+		b.ReportMetric(float64(kByb-kBy), "bystander-429s")
+		b.ReportMetric(float64(sByb-sBy), "static-bystander-429s")
+	}
 }
 
 // BenchmarkPriority: p99 queue wait of orders-priority requests while 64 goroutines of

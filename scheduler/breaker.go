@@ -10,10 +10,13 @@ import (
 
 // breaker is the circuit breaker of one failure class, built on gobreaker's two-step breaker.
 //
-// gobreaker counts and decides: while the breaker is closed every request it lets through is
-// reported to a gobreaker breaker (cb), which counts consecutive failures (excluded results
-// aside), asks readyToTrip after each failure (the failure ratio is ours, on the scheduler's
-// clock) and trips. Time is ours: gobreaker's open timeout runs on the wall clock, which
+// gobreaker counts and decides: while the breaker is closed the results of the requests it lets
+// through are reported to a gobreaker breaker (cb), which counts consecutive failures (excluded
+// results aside), asks readyToTrip after each failure (the failure ratio is ours, on the
+// scheduler's clock) and trips. Only the results that can change what it decides are reported
+// to it (reportClosed): every failure, and the success that ends a run of failures. A success
+// while its run of consecutive failures is zero would leave it as it is, so the hot path does
+// not pay gobreaker's bookkeeping (two clock reads and a closure) for each of three breakers. Time is ours: gobreaker's open timeout runs on the wall clock, which
 // neither a fake clock nor a 418's Retry-After can move, so from the trip the breaker is open
 // until openUntil, on the scheduler's clock, and then half-open: it lets one probe through
 // (probing), whose success closes it and whose failure opens it again. With a Prober the probe
@@ -50,6 +53,12 @@ type breaker struct {
 	sending bool
 	sentAt  time.Time
 	ratio   *rolling // a: calls, b: failures, over cfg.Window
+	// gen counts the trips: a closed period is the gen it started in, and a result of a
+	// request let through in an earlier one is not reported to cb (gobreaker ignores results
+	// from before a transition). failing is set while cb's run of consecutive failures is not
+	// zero.
+	gen     uint64
+	failing bool
 
 	// Set before each report, read by the callbacks.
 	now        time.Time
@@ -104,6 +113,8 @@ func (b *breaker) trip() {
 	b.reason = b.lastReason
 	b.scope = b.tripScope()
 	b.cb = b.newCounter()
+	b.gen++
+	b.failing = false
 }
 
 // probeDone takes the half-open probe's result (what report passes to done): a failure opens
@@ -171,26 +182,41 @@ func (b *breaker) openError(now time.Time) *BreakerOpenError {
 	return nil
 }
 
-// allow lets a request through at now and returns the function that reports its result.
-// While half-open the request is the one probe. The caller has checked that the breaker is
-// not open and that no probe is in flight.
+// probe lets the one request of the half-open breaker through at now and returns the
+// function that takes its result. The caller has checked that the breaker is tripped, not
+// open, and that no probe is in flight.
 // requires that Scheduler.mu is held.
-func (b *breaker) allow(now time.Time) func(error) {
+func (b *breaker) probe(now time.Time) func(error) {
 	b.now = now
-	if b.tripped {
-		b.probing = true
-		return b.probeDone
+	b.probing = true
+	return b.probeDone
+}
+
+// reportClosed feeds the result of a request let through while the breaker was closed, in
+// closed period gen: to cb only when it can change cb's counts (a failure, or a success that
+// ends a run of failures) and cb still counts that period; the breaker's own figures (the
+// failure ratio, the scope) take every result.
+// requires that Scheduler.mu is held.
+func (b *breaker) reportClosed(gen uint64, now time.Time, c Class, o Outcome, banUntil time.Time) {
+	v := b.verdict(c, o)
+	if gen != b.gen || v == verdictExcluded || v == verdictSuccess && !b.failing {
+		b.report(nil, now, c, o, banUntil)
+		return
 	}
+	b.now = now
 	done, err := b.cb.Allow()
 	if err != nil {
 		// Cannot happen: cb is replaced the moment it trips, so it is always closed.
-		return func(error) {}
+		b.report(nil, now, c, o, banUntil)
+		return
 	}
-	return done
+	b.failing = v == verdictFailure // a trip, in done, clears it
+	b.report(done, now, c, o, banUntil)
 }
 
-// report feeds the result of an allowed request of class c (outcome o) at now; banUntil is
-// when the ban o announced ends (zero: no ban).
+// report feeds the result of an allowed request of class c (outcome o) at now to done (nil:
+// to the breaker's own figures only); banUntil is when the ban o announced ends (zero: no
+// ban).
 // requires that Scheduler.mu is held.
 func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome, banUntil time.Time) {
 	b.now = now
@@ -198,7 +224,7 @@ func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome, ba
 	switch b.verdict(c, o) {
 	case verdictFailure:
 		err = errFailure
-		b.ratio.add(now, 1, 1)
+		b.count(now, 1)
 		b.lastReason = describe(c, o)
 		b.countScope(now, o)
 		if b.class == ClassRateLimit && !banUntil.IsZero() {
@@ -208,12 +234,14 @@ func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome, ba
 			}
 		}
 	case verdictSuccess:
-		b.ratio.add(now, 1, 0)
+		b.count(now, 0)
 		b.ipRun = false
 	default:
 		err = errExcluded
 	}
-	done(err)
+	if done != nil {
+		done(err)
+	}
 	b.forceUntil = time.Time{}
 }
 
@@ -226,12 +254,12 @@ func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome, ba
 func (b *breaker) reportPassed(now time.Time, c Class, o Outcome, banUntil time.Time) {
 	switch b.verdict(c, o) {
 	case verdictSuccess:
-		b.ratio.add(now, 1, 0)
+		b.count(now, 0)
 		return
 	case verdictExcluded:
 		return
 	}
-	b.ratio.add(now, 1, 1)
+	b.count(now, 1)
 	b.countScope(now, o)
 	until := now.Add(b.cfg.OpenFor)
 	if b.class == ClassRateLimit && banUntil.After(until) {
@@ -307,4 +335,12 @@ func describe(c Class, o Outcome) string {
 		s += ": " + msg
 	}
 	return s
+}
+
+// count adds a call (failed: 1) at now to the failure ratio, if the breaker has one.
+// requires that Scheduler.mu is held.
+func (b *breaker) count(now time.Time, failed int64) {
+	if b.cfg.FailureRatio >= 0 {
+		b.ratio.add(now, 1, failed)
+	}
 }

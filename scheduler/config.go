@@ -28,11 +28,18 @@ type Config struct {
 	// Buckets are the concurrency buckets requests name.
 	Buckets []BucketConfig `koanf:"buckets"`
 
-	// SafetyFraction is the share of each announced limit the scheduler uses, in (0,1].
-	// 0 means the default, 0.9.
+	// SafetyFraction is the share of each announced limit the scheduler uses, in (0,1], while
+	// the exchange's usage reports do not confirm the window's count (none came lately, or
+	// one showed more than the count allowed for). 0 means the default, 0.9.
 	SafetyFraction float64 `koanf:"safety_fraction"`
-	// Headroom is the share of the safe limit each priority may use; the rest is kept for
-	// higher priorities.
+	// SafetyFractionConfirmed is the share of a window's announced limit used while the
+	// exchange's usage reports confirm its count (usage.go): one came within the window's
+	// interval and none in the last interval showed more than the count allowed for. In
+	// [safety_fraction, 1]; 0 means the default, 0.99 (or safety_fraction, if higher). Set it
+	// to safety_fraction to use one fixed fraction.
+	SafetyFractionConfirmed float64 `koanf:"safety_fraction_confirmed"`
+	// Headroom is the share of the safe limit each priority may use when higher priorities
+	// need theirs; what they do not need is lent (HeadroomConfig.Lookback).
 	Headroom HeadroomConfig `koanf:"headroom"`
 
 	// DefaultBudget bounds a request whose Budget is 0: queueing, attempts and retries.
@@ -93,14 +100,30 @@ type BucketConfig struct {
 	Public bool `koanf:"public"`
 }
 
-// HeadroomConfig is the share of the safe limit each priority may use, in (0,1].
-// Defaults: background and market 0.70, account 0.85, orders and critical 1.0.
+// HeadroomConfig is the share of the safe limit each priority may use, in (0,1], when the
+// priorities above it need the rest. Defaults: background and market 0.70, account 0.85,
+// orders and critical 1.0.
+//
+// The rest is kept only as far as it is needed, window by window (lending.go): a priority
+// below 1.0 may use all of a window but CancelFloor while no request of a higher priority
+// waited on that window within Lookback, and otherwise all but what the higher priorities
+// were granted of it over its last interval (at least CancelFloor, at most 1 - its share).
 type HeadroomConfig struct {
 	Background float64 `koanf:"background"`
 	Market     float64 `koanf:"market"`
 	Account    float64 `koanf:"account"`
 	Orders     float64 `koanf:"orders"`
 	Critical   float64 `koanf:"critical"`
+	// Lookback is how long a higher priority's request on a window is remembered: while one
+	// waited on it within Lookback, the lower priorities leave it what it was granted over
+	// the window's last interval. 0 means the default: twice the window's interval (a
+	// 1-minute window remembers 2 minutes). Negative: never lend, each priority keeps to its
+	// share.
+	Lookback time.Duration `koanf:"lookback"`
+	// CancelFloor is the share of the safe limit a lending priority always leaves, in [0,1)
+	// (capped by 1 - its share), so that cancels and orders find room in a window the reads
+	// have filled. 0 means the default, 0.01; negative means none.
+	CancelFloor float64 `koanf:"cancel_floor"`
 }
 
 // BackoffConfig shapes the waits between attempts.
@@ -146,11 +169,14 @@ type RetryConfig struct {
 }
 
 // RetryBudgetConfig caps retries globally: over a sliding Window, retries may number at most
-// Floor + Ratio·(first attempts), so an outage can never multiply traffic.
+// max(Floor, Ratio·(first attempts)), so an outage can never multiply traffic. The floor lets
+// a quiet bot retry at all (a handful of requests a minute makes a Ratio of none); it is not
+// added on top of the ratio, which at 60 requests a minute would let retries add 18% where
+// the ratio says 10%.
 type RetryBudgetConfig struct {
 	// Ratio defaults to 0.10.
 	Ratio float64 `koanf:"ratio"`
-	// Floor defaults to 5 retries per Window.
+	// Floor is the retries allowed per Window however few the first attempts. Default 5.
 	Floor int `koanf:"floor"`
 	// Window defaults to 1m.
 	Window time.Duration `koanf:"window"`
@@ -188,27 +214,32 @@ type BreakerConfig struct {
 
 // Defaults, applied by withDefaults.
 const (
-	defaultSafetyFraction    = 0.9
-	defaultBudget            = 30 * time.Second
-	defaultMaxWait           = 5 * time.Second
-	defaultBackoffBase       = 200 * time.Millisecond
-	defaultBackoffCap        = 10 * time.Second
-	defaultRateLimitPause    = time.Second
-	defaultBanPause          = 2 * time.Minute
-	defaultBanPauseCap       = 30 * time.Minute
-	defaultMaxRetryAfter     = 5 * time.Minute
-	defaultMaxBan            = 72 * time.Hour
-	defaultResumeSpread      = time.Second
-	defaultResumeSpreadRatio = 0.1
-	defaultCancelProbe       = 2 * time.Second
-	defaultRetries           = 2
-	defaultRetryRatio        = 0.10
-	defaultRetryFloor        = 5
-	defaultRetryWindow       = time.Minute
-	defaultSuccessRun        = 20
-	defaultBurst             = 0.2
-	defaultPrivateCap        = 2
-	defaultPublicCap         = 4
+	defaultSafetyFraction = 0.9
+	// defaultSafetyFractionConfirmed leaves 1% of a window for what the usage reports cannot
+	// see in time: another client's spend between two reports, a request counted in the
+	// next window.
+	defaultSafetyFractionConfirmed = 0.99
+	defaultCancelFloor             = 0.01
+	defaultBudget                  = 30 * time.Second
+	defaultMaxWait                 = 5 * time.Second
+	defaultBackoffBase             = 200 * time.Millisecond
+	defaultBackoffCap              = 10 * time.Second
+	defaultRateLimitPause          = time.Second
+	defaultBanPause                = 2 * time.Minute
+	defaultBanPauseCap             = 30 * time.Minute
+	defaultMaxRetryAfter           = 5 * time.Minute
+	defaultMaxBan                  = 72 * time.Hour
+	defaultResumeSpread            = time.Second
+	defaultResumeSpreadRatio       = 0.1
+	defaultCancelProbe             = 2 * time.Second
+	defaultRetries                 = 2
+	defaultRetryRatio              = 0.10
+	defaultRetryFloor              = 5
+	defaultRetryWindow             = time.Minute
+	defaultSuccessRun              = 20
+	defaultBurst                   = 0.2
+	defaultPrivateCap              = 2
+	defaultPublicCap               = 4
 
 	// KindFixed counts in windows aligned to the exchange's clock (Binance).
 	KindFixed = "fixed"
@@ -236,6 +267,8 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	def(&c.SafetyFraction, defaultSafetyFraction)
+	def(&c.SafetyFractionConfirmed, max(defaultSafetyFractionConfirmed, c.SafetyFraction))
+	def(&c.Headroom.CancelFloor, defaultCancelFloor)
 	def(&c.Headroom.Background, 0.70)
 	def(&c.Headroom.Market, 0.70)
 	def(&c.Headroom.Account, 0.85)
@@ -381,6 +414,12 @@ func (c Config) validate(known func(kind string) bool) error {
 	}
 	if !(c.SafetyFraction > 0 && c.SafetyFraction <= 1) {
 		return fieldErr("safety_fraction", "must be in (0,1], got %v", c.SafetyFraction)
+	}
+	if !(c.SafetyFractionConfirmed >= c.SafetyFraction && c.SafetyFractionConfirmed <= 1) {
+		return fieldErr("safety_fraction_confirmed", "must be in [safety_fraction (%v), 1], got %v", c.SafetyFraction, c.SafetyFractionConfirmed)
+	}
+	if c.Headroom.CancelFloor >= 1 {
+		return fieldErr("headroom.cancel_floor", "must be < 1 (negative: none), got %v", c.Headroom.CancelFloor)
 	}
 	for p := range Priority(NumPriorities) {
 		if h := c.Headroom.of(p); !(h > 0 && h <= 1) {

@@ -37,10 +37,12 @@
 //   - its bucket has a free slot (caps per bucket, adapted by AIMD: halved on a 429, one more
 //     after a run of successes) and is not paused by a Retry-After or a ban that holds it;
 //   - every window it costs has room for it within its priority's headroom (market and
-//     background may fill 70% of the safe limit, account 85%, orders and critical all of it;
-//     the safe limit is SafetyFraction of the announced one), and the window's pacing allows
-//     it (a burst, then an even release over the interval, so a window is never spent in its
-//     first second);
+//     background may fill 70% of the safe limit, account 85%, orders and critical all of it,
+//     when the levels above need the rest; what they do not need is lent, all but a floor for
+//     cancels: lending.go), and the window's pacing allows it (a burst, then an even release
+//     over the interval, so a window is never spent in its first second). The safe limit is
+//     SafetyFraction (0.9) of the announced one, or SafetyFractionConfirmed (0.99) while the
+//     exchange's usage reports confirm the window's count (usage.go);
 //   - and no eligible request of higher priority waits on the same window.
 //
 // Windows count the way their exchange does (WindowConfig.Kind): fixed windows aligned to the
@@ -59,7 +61,7 @@
 // auth and validation failures are final; rate_limit and transient ones are retried up to
 // their configured counts, never before the exchange's Retry-After, with full-jitter backoff
 // otherwise, always inside the request's budget and within the global retry budget (retries
-// at most 10% of first attempts over a sliding minute, plus a small floor). A transient
+// at most 10% of first attempts over a sliding minute, or a small floor when that is more). A transient
 // failure of a write is an unknown outcome, retried only when the request's RetrySafe proves
 // the first try did not land. When a bucket's pause ends, its waiting requests resume spread
 // over rand(0, min(1s, 0.1·pause)), not as a herd.

@@ -39,6 +39,8 @@ func Example() {
 		},
 	})
 	fmt.Println(out.Status, err)
+	// The exchange's count (12) is within what the scheduler expected: the request-weight
+	// window is confirmed and uses 0.99 of its limit; the others, without reports, 0.9.
 	for _, w := range s.Snapshot().Windows {
 		fmt.Printf("%s %d/%d\n", w.Name, w.Used, w.SafeLimit)
 	}
@@ -46,7 +48,7 @@ func Example() {
 	// 200 <nil>
 	// ORDERS 1/45
 	// ORDERS_1D 1/144000
-	// REQUEST_WEIGHT 12/5400
+	// REQUEST_WEIGHT 12/5940
 }
 
 // A write that timed out may have landed: the scheduler does not resend it, and the caller

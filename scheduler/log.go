@@ -2,8 +2,11 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 )
@@ -41,6 +44,60 @@ type AttemptEvent struct {
 // tsLayout is the event's ts: UTC, to the millisecond.
 const tsLayout = "2006-01-02T15:04:05.000Z07:00"
 
+// appendTS appends t in UTC as tsLayout formats it ("2025-01-06T12:00:00.025Z"), without
+// Time.Format's allocation and layout parsing: the attempt event writes one per attempt.
+func appendTS(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, tsLayout)
+	}
+	two := func(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+	b = two(two(b, year/100), year%100)
+	b = two(append(b, '-'), int(month))
+	b = two(append(b, '-'), day)
+	b = two(append(b, 'T'), hour)
+	b = two(append(b, ':'), minute)
+	b = two(append(b, ':'), sec)
+	ms := t.Nanosecond() / int(time.Millisecond)
+	return append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
+
+// appendMillis appends d in milliseconds to the microsecond, as the JSON number
+// float64(d.Microseconds())/1000 encodes to ("1.2", "0.025", "3"), without formatting a float:
+// a whole number of microseconds over 1000 is that decimal exactly, with no trailing zeros.
+func appendMillis(b []byte, d time.Duration) []byte {
+	us := d.Microseconds()
+	if us < 0 {
+		b = append(b, '-')
+		us = -us
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	if frac == 0 {
+		return b
+	}
+	b = append(b, '.', byte('0'+frac/100))
+	if frac%100 != 0 {
+		b = append(b, byte('0'+frac/10%10))
+		if frac%10 != 0 {
+			b = append(b, byte('0'+frac%10))
+		}
+	}
+	return b
+}
+
+// idFieldsJSON returns the event's constant fields encoded once, bot_instance_id's value and
+// then the exchange field ("bot-1","exchange":"binance"), for RawJSON: every attempt event
+// carries them, and escaping them anew each time is waste.
+func idFieldsJSON(instanceID, exchange string) []byte {
+	id, _ := json.Marshal(instanceID)
+	ex, _ := json.Marshal(exchange)
+	b := append(id, `,"exchange":`...)
+	return append(b, ex...)
+}
+
 // logAttempt writes the attempt's one log event. The logger's level decides which attempts
 // are written: a success at info, a failure at warn, an auth failure at error (escalation).
 // The event itself carries no level field: its fields are exactly those of docs/architecture.md's
@@ -61,28 +118,80 @@ func (s *Scheduler) logAttempt(ev *AttemptEvent) {
 	if e == nil {
 		return
 	}
-	e.Str("ts", ev.Time.UTC().Format(tsLayout)).
-		Str("bot_instance_id", s.cfg.InstanceID).
-		Str("exchange", s.cfg.Exchange).
-		Str("endpoint", ev.Endpoint).
-		Str("method", ev.Method).
-		Int("status", ev.Status).
-		Int("error_code", ev.Code).
-		Str("error_message", ev.Message).
-		Str("request_id", ev.RequestID).
-		Int("attempt", ev.Attempt).
-		Float64("latency_ms", float64(ev.Latency.Microseconds())/1000).
-		Str("rate_limit_bucket", ev.Bucket).
-		Int("concurrency_inflight", ev.InFlight).
-		Str("retry_reason", ev.RetryReason).
-		Int64("delay_ms", ev.Delay.Milliseconds()).
-		Str("idempotency_key", ev.IdempotencyKey).
-		Str("failure_class", ev.Class.String()).
-		Int64("weight", ev.Weight).
-		Float64("queue_wait_ms", float64(ev.QueueWait.Microseconds())/1000).
-		Int64("retry_after_ms", ev.RetryAfter.Milliseconds()).
+	var ts [len(tsLayout)]byte
+	var body [512]byte
+	e.Bytes("ts", appendTS(ts[:0], ev.Time)).
+		RawJSON("bot_instance_id", s.idFields).
+		RawJSON("endpoint", appendAttemptFields(body[:0], ev)).
 		Msg("")
 }
+
+// appendAttemptFields appends the attempt event's fields from endpoint's value on, in the
+// stable order (`"/api/v3/order","method":"POST",...,"retry_after_ms":0`): one pass with keys
+// written once here, where a zerolog call per field escapes each key anew (the attempt event
+// is on every request's path).
+func appendAttemptFields(b []byte, ev *AttemptEvent) []byte {
+	str := func(b []byte, key, v string) []byte { return appendJSONString(append(b, key...), v) }
+	num := func(b []byte, key string, v int64) []byte { return strconv.AppendInt(append(b, key...), v, 10) }
+	b = appendJSONString(b, ev.Endpoint)
+	b = str(b, `,"method":`, ev.Method)
+	b = num(b, `,"status":`, int64(ev.Status))
+	b = num(b, `,"error_code":`, int64(ev.Code))
+	b = str(b, `,"error_message":`, ev.Message)
+	b = str(b, `,"request_id":`, ev.RequestID)
+	b = num(b, `,"attempt":`, int64(ev.Attempt))
+	b = appendMillis(append(b, `,"latency_ms":`...), ev.Latency)
+	b = str(b, `,"rate_limit_bucket":`, ev.Bucket)
+	b = num(b, `,"concurrency_inflight":`, int64(ev.InFlight))
+	b = str(b, `,"retry_reason":`, ev.RetryReason)
+	b = num(b, `,"delay_ms":`, ev.Delay.Milliseconds())
+	b = str(b, `,"idempotency_key":`, ev.IdempotencyKey)
+	b = str(b, `,"failure_class":`, ev.Class.String())
+	b = num(b, `,"weight":`, ev.Weight)
+	b = appendMillis(append(b, `,"queue_wait_ms":`...), ev.QueueWait)
+	return num(b, `,"retry_after_ms":`, ev.RetryAfter.Milliseconds())
+}
+
+// appendJSONString appends s as a JSON string, escaped as zerolog escapes: '"', '\\' and
+// control characters escaped, invalid UTF-8 replaced by U+FFFD, anything else as it is.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+		}
+		b = append(b, s[start:i]...)
+		switch {
+		case c == '"', c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default: // invalid UTF-8
+			b = append(b, "\\ufffd"...)
+		}
+		i++
+		start = i
+	}
+	return append(append(b, s[start:]...), '"')
+}
+
+const hexDigits = "0123456789abcdef"
 
 // The events beside the per-attempt one carry an "event" field naming them.
 const (

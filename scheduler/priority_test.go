@@ -111,8 +111,8 @@ func TestZeroPriorityInversions(t *testing.T) {
 	})
 }
 
-// TestReservedHeadroom: each priority fills a window only up to its share of the safe limit,
-// leaving the rest to higher priorities.
+// TestReservedHeadroom: without lending (headroom.lookback < 0) each priority fills a window
+// only up to its share of the safe limit, leaving the rest to higher priorities.
 func TestReservedHeadroom(t *testing.T) {
 	tests := []struct {
 		p    scheduler.Priority
@@ -129,6 +129,7 @@ func TestReservedHeadroom(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := tightConfig(100)
 				cfg.Buckets = []scheduler.BucketConfig{{Name: "private", MaxConcurrency: 1000}}
+				cfg.Headroom.Lookback = -1
 				s, clk := newScheduler(t, cfg)
 				rec := &recorder{clk: clk}
 				var wg sync.WaitGroup

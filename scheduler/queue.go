@@ -2,12 +2,22 @@ package scheduler
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
-// waiter is one request's place in the queue, reused for each of its attempts.
-// Fields below the links are guarded by Scheduler.mu.
+// waiter is one request's place in the queue, reused for each of its attempts (and, pooled,
+// by later requests). Fields below the links are guarded by Scheduler.mu.
 type waiter struct {
+	waiterState
+	// Backing arrays for costs and dones, so that a common request allocates less. A pooled
+	// waiter keeps what they held: costs and dones are written before they are read.
+	costsBuf [2]charge
+	donesBuf [3]breakerDone
+}
+
+// waiterState is what a pooled waiter starts afresh (zero) for each request.
+type waiterState struct {
 	req    *Request
 	prio   Priority
 	bucket *bucket
@@ -15,8 +25,9 @@ type waiter struct {
 	// places is a write that is not a cancel: it may add exposure (new orders, amendments).
 	// The gate is asked before each of its attempts, and order-count holds stop it.
 	places   bool
-	cancel   bool      // Request.Cancel
-	deadline time.Time // end of the request's time budget
+	cancel   bool // Request.Cancel
+	budget   time.Duration
+	deadline time.Time // end of the request's time budget: budget from its first queueing
 	maxWait  time.Duration
 
 	prev, next *waiter
@@ -39,10 +50,6 @@ type waiter struct {
 	inflight   int
 	dones      []breakerDone
 	authPass   bool // passed the open auth breaker: holds its bucket's authCancel
-
-	// Backing arrays for costs and dones, so that a common request allocates less.
-	costsBuf [2]charge
-	donesBuf [3]breakerDone
 }
 
 // charge is one of a request's costs: its window, and what it costs at the latest look at
@@ -51,13 +58,37 @@ type waiter struct {
 type charge struct {
 	win *window
 	amt int64
+	// limit is the most of the window the request's priority could fill at the latest look
+	// (lending.go).
+	limit int64
 }
 
-// breakerDone is how a granted request reports to breaker b: through the done allow
-// returned, or, when done is nil, with reportPassed (it passed b while b was open).
+// breakerDone is how a granted request reports to breaker b: with reportPassed when it
+// passed b while b was open; through done when it is b's half-open probe; otherwise with
+// reportClosed, for the closed period gen (breaker.go: a success is not worth gobreaker's
+// bookkeeping while no failure is counted).
 type breakerDone struct {
-	b    *breaker
-	done func(error)
+	b      *breaker
+	done   func(error)
+	passed bool
+	gen    uint64
+}
+
+// waiters are reused: a request's waiter is its largest allocation. Its ready channel is not
+// (made when a request first has to wait, so a request granted at once makes none): a channel
+// belongs to the synctest bubble that made it, and a pooled one could reach another.
+var waiters = sync.Pool{New: func() any { return new(waiter) }}
+
+// getWaiter returns a zeroed waiter.
+func getWaiter() *waiter {
+	return waiters.Get().(*waiter)
+}
+
+// putWaiter gives w back once its request is over: nothing refers to it any more (it left the
+// queue, and its ready channel was drained or never signalled).
+func putWaiter(w *waiter) {
+	w.waiterState = waiterState{}
+	waiters.Put(w)
 }
 
 // fifo is one priority level of the queue: an intrusive doubly linked list, oldest first.
@@ -101,6 +132,9 @@ func (q *fifo) remove(w *waiter) {
 func (s *Scheduler) acquire(ctx context.Context, w *waiter) error {
 	s.mu.Lock()
 	now := s.clock.Now()
+	if w.deadline.IsZero() { // the first attempt: the request's budget starts
+		w.deadline = now.Add(w.budget)
+	}
 	if err := s.admitLocked(w, now); err != nil {
 		s.mu.Unlock()
 		return err
@@ -210,10 +244,12 @@ func (s *Scheduler) pumpLocked(now time.Time) {
 			case !w.shedAt.IsZero() && !now.Before(w.shedAt):
 				s.completeLocked(w, ErrShed)
 			default:
-				s.tryGrantLocked(w, now, server, wake)
-				if !w.done {
-					wake(w.deadline)
-					wake(w.shedAt)
+				// Once w's wait ends its goroutine owns it again (and gives it back to the pool
+				// when its request is over): nothing here reads it after.
+				deadline, shedAt := w.deadline, w.shedAt
+				if !s.tryGrantLocked(w, now, server, wake) {
+					wake(deadline)
+					wake(shedAt)
 				}
 			}
 			w = nx
@@ -223,10 +259,14 @@ func (s *Scheduler) pumpLocked(now time.Time) {
 }
 
 // tryGrantLocked grants w if it can go at now; otherwise it tells wake when to look again
-// (or relies on a release to pump again).
+// (or relies on a release to pump again). It reports whether w's wait ended (granted or
+// failed), after which the caller must not touch w.
 // requires that s.mu is held.
-func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(time.Time)) {
+func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(time.Time)) bool {
 	b := w.bucket
+	for _, c := range w.costs { // w waits on these windows: no lending of them past it
+		c.win.demand.seen[w.prio] = now
+	}
 	// heldUntil is the end of the holds and open breakers that stop w, a cancel: it passes
 	// them as its bucket's cancel probe, one per Backoff.CancelProbe, so that the kill
 	// switch's and the shutdown's cancels always have a path.
@@ -248,7 +288,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	if now.Before(w.notBefore) {
 		wake(w.notBefore)
-		return
+		return false
 	}
 	for _, br := range s.breakers {
 		if !br.applies(b) {
@@ -261,25 +301,25 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 					continue
 				}
 				s.completeLocked(w, br.openError(now))
-				return
+				return true
 			}
 			if br.class == ClassAuth {
 				if b.authCancel {
-					return // one cancel at a time through an open auth breaker; its end pumps again
+					return false // one cancel at a time through an open auth breaker; its end pumps again
 				}
 				if now.Before(b.authNext) {
 					wake(b.authNext) // auth keeps failing: cancels are spaced
-					return
+					return false
 				}
 			}
 			continue // passes the open breaker
 		}
 		if br.probing {
-			return // the probe's end pumps again
+			return false // the probe's end pumps again
 		}
 		if br.probeWaits(w, s.prober != nil) {
 			s.sendProbeLocked(br, now, wake)
-			return // the probe's end pumps again
+			return false // the probe's end pumps again
 		}
 	}
 	probe := false // w goes as its bucket's cancel probe
@@ -287,16 +327,16 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		// A hold that ends within one probe interval is waited out, as any request would.
 		if !heldUntil.After(now.Add(s.cfg.Backoff.CancelProbe)) {
 			wake(heldUntil)
-			return
+			return false
 		}
 		if at := s.cancelProbeAt(b, now); now.Before(at) {
 			wake(minTime(at, heldUntil))
-			return
+			return false
 		}
 		probe = true
 	}
 	if st := b.sem.State(); st.InFlight >= st.Limit {
-		return // a release pumps again
+		return false // a release pumps again
 	}
 	// The costs at now: a time-dependent cost is charged what it costs at admission.
 	for i := range w.costs {
@@ -305,13 +345,14 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		if c.AmountAt != nil {
 			if err := s.checkAmount(i, "amount_at", amt, w.costs[i].win, w.prio); err != nil {
 				s.completeLocked(w, err)
-				return
+				return true
 			}
 		}
 		w.costs[i].amt = amt
 	}
 	blocked, turn := false, false
-	for _, c := range w.costs {
+	for i := range w.costs {
+		c := &w.costs[i]
 		win, amt := c.win, c.amt
 		if win.reserved == s.scan {
 			blocked = true
@@ -320,8 +361,25 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		if amt <= 0 {
 			continue
 		}
+		s.fractionLocked(win, now)
+		// The priority's headroom first (the most it may have to leave), and only when that
+		// does not fit, what the priorities above it need now (lending.go).
 		head := s.cfg.Headroom.of(w.prio)
-		if win.counter.Used(server)+amt > win.capFor(s.cfg.SafetyFraction, head) {
+		share, lent := head, head >= 1
+		lend := func() bool {
+			if lent {
+				return false
+			}
+			lent = true
+			share = s.shareLocked(win, w.prio, now)
+			return share > head
+		}
+		used := win.counter.Used(server) + win.usage.ahead(server)
+		c.limit = win.capShare(share)
+		if used+amt > c.limit && lend() {
+			c.limit = win.capShare(share)
+		}
+		if used+amt > c.limit {
 			// A window that stays full past one probe interval (the exchange's usage header
 			// says so) is a hold too.
 			if next := win.counter.Next(server); w.cancel && (next.IsZero() || next.Add(-s.offset).After(now.Add(s.cfg.Backoff.CancelProbe))) {
@@ -341,7 +399,12 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 			}
 			continue
 		}
-		if ok, at := win.pace.check(now, amt, (1-head)*win.pace.burst); !ok {
+		ok, at := win.pace.check(now, amt, (1-share)*win.pace.burst)
+		if !ok && lend() {
+			c.limit = win.capShare(share)
+			ok, at = win.pace.check(now, amt, (1-share)*win.pace.burst)
+		}
+		if !ok {
 			blocked = true
 			wake(at)
 		}
@@ -350,10 +413,10 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		for _, c := range w.costs {
 			c.win.reserved = s.scan
 		}
-		return
+		return false
 	}
 	if turn {
-		return
+		return false
 	}
 	// Shared windows count the cost fleet-wide before anything else is taken.
 	for i, c := range w.costs {
@@ -361,7 +424,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		if !shared || c.amt <= 0 {
 			continue
 		}
-		if ok, retry := r.Reserve(server, c.amt, c.win.capFor(s.cfg.SafetyFraction, s.cfg.Headroom.of(w.prio))); !ok {
+		if ok, retry := r.Reserve(server, c.amt, c.limit); !ok {
 			s.unreserveLocked(w, i, server)
 			for _, c := range w.costs {
 				c.win.reserved = s.scan
@@ -369,13 +432,13 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 			if !retry.IsZero() {
 				wake(retry.Add(-s.offset))
 			}
-			return
+			return false
 		}
 	}
 	inflight, ok := b.sem.TryAcquire()
 	if !ok {
 		s.unreserveLocked(w, len(w.costs), server)
-		return
+		return false
 	}
 	w.dones = w.dones[:0]
 	authPass := false
@@ -384,18 +447,25 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 			continue
 		}
 		if br.open(now) { // passes it (checked above): reported by reportPassed, not counted
-			w.dones = append(w.dones, breakerDone{br, nil})
+			w.dones = append(w.dones, breakerDone{b: br, passed: true})
 			authPass = authPass || br.class == ClassAuth
 			continue
 		}
-		w.dones = append(w.dones, breakerDone{br, br.allow(now)})
+		if br.tripped { // half-open: the one probe
+			w.dones = append(w.dones, breakerDone{b: br, done: br.probe(now)})
+			continue
+		}
+		w.dones = append(w.dones, breakerDone{b: br, gen: br.gen})
 	}
-	for _, c := range w.costs {
+	for i := range w.costs {
+		c := &w.costs[i]
 		if c.amt > 0 {
 			if _, shared := c.win.counter.(reserver); !shared {
 				c.win.counter.Add(server, c.amt)
 			}
 			c.win.pace.take(now, c.amt)
+			c.win.demand.granted(now, w.prio, c.amt)
+			c.win.usage.granted(server, c.amt)
 		}
 	}
 	if w.attempt == 1 {
@@ -408,6 +478,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 	}
 	b.authCancel = b.authCancel || authPass
 	s.completeLocked(w, nil)
+	return true
 }
 
 // unreserveLocked gives back what the shared windows before index upto reserved for w at
@@ -439,6 +510,7 @@ func (s *Scheduler) abortLocked(w *waiter, now time.Time) {
 		if c.amt > 0 {
 			c.win.counter.Remove(w.sentServer, server, c.amt)
 			c.win.pace.give(c.amt)
+			c.win.usage.aborted(w.sentServer, server, c.amt)
 		}
 	}
 	w.bucket.sem.Abort()
@@ -489,7 +561,7 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 	s.noteEndpointLocked(w, o, class, now)
 	for _, u := range o.Usage {
 		if win := s.windows[u.Window]; win != nil {
-			win.counter.Adopt(w.sentServer, server, clampUsage(u.Used, win.cfg.Limit))
+			s.reportLocked(win, w, clampUsage(u.Used, win.cfg.Limit), now, server)
 		}
 	}
 	retryAfter := o.RetryAfter
@@ -514,10 +586,13 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 		}
 	}
 	for _, d := range w.dones {
-		if d.done == nil {
+		switch {
+		case d.passed:
 			d.b.reportPassed(now, class, o, banUntil)
-		} else {
+		case d.done != nil:
 			d.b.report(d.done, now, class, o, banUntil)
+		default:
+			d.b.reportClosed(d.gen, now, class, o, banUntil)
 		}
 	}
 	w.dones = w.dones[:0]

@@ -156,7 +156,8 @@ func TestNoRetryBeforeRetryAfter(t *testing.T) {
 }
 
 // TestRetryBudgetCapsOutage: during an outage (every answer a 503) retries add at most 10%
-// of first attempts plus the floor over the sliding minute, instead of tripling traffic.
+// of first attempts (or the floor, when that is more) over the sliding minute, instead of
+// tripling traffic.
 func TestRetryBudgetCapsOutage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := baseConfig()
@@ -184,15 +185,15 @@ func TestRetryBudgetCapsOutage(t *testing.T) {
 				t.Errorf("ClassOf = %v, want transient", scheduler.ClassOf(r.err))
 			}
 		}
-		if limit := 5 + n/10; retries > limit || retries == 0 {
+		if limit := max(5, n/10); retries > limit || retries == 0 {
 			t.Errorf("retries = %d, want in (0, %d] (without a budget: %d)", retries, limit, 2*n)
 		}
 		if budgetErrs == 0 {
 			t.Error("no request failed with ErrRetryBudget")
 		}
 		t.Logf("%d first attempts, %d retries, %d refused by the retry budget", n, retries, budgetErrs)
-		if rb := s.Snapshot().RetryBudget; rb.FirstAttempts != n || rb.Retries != int64(retries) || rb.Allowed != 5+n/10 {
-			t.Errorf("snapshot retry budget %+v, want %d first attempts, %d retries, %d allowed", rb, n, retries, 5+n/10)
+		if rb := s.Snapshot().RetryBudget; rb.FirstAttempts != n || rb.Retries != int64(retries) || rb.Allowed != max(5, n/10) {
+			t.Errorf("snapshot retry budget %+v, want %d first attempts, %d retries, %d allowed", rb, n, retries, max(5, n/10))
 		}
 		s.Close()
 	})
@@ -301,8 +302,8 @@ func TestInFlightRetriesSpread(t *testing.T) {
 	})
 }
 
-// TestRetryBudgetSlidingMinute: retries are allowed at floor + 10% of the first attempts of
-// the last minute. When first attempts age out of the minute, fewer retries are allowed; new
+// TestRetryBudgetSlidingMinute: retries are allowed at 10% of the first attempts of the last
+// minute, or the floor when that is more. When first attempts age out of the minute, fewer retries are allowed; new
 // first attempts raise the allowance again.
 func TestRetryBudgetSlidingMinute(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -352,29 +353,29 @@ func TestRetryBudgetSlidingMinute(t *testing.T) {
 		}
 
 		succeedN(100)
-		if b := budget(); b.FirstAttempts != 100 || b.Allowed != 5+10 {
-			t.Fatalf("after 100 first attempts: %+v, want 15 retries allowed", b)
+		if b := budget(); b.FirstAttempts != 100 || b.Allowed != 10 {
+			t.Fatalf("after 100 first attempts: %+v, want 10 retries allowed", b)
 		}
 		clk.Advance(30 * time.Second)
-		if b := budget(); b.FirstAttempts != 100 || b.Allowed != 15 {
+		if b := budget(); b.FirstAttempts != 100 || b.Allowed != 10 {
 			t.Fatalf("30s later: %+v, want the 100 still counted", b)
 		}
 		clk.Advance(31 * time.Second)
 		if b := budget(); b.FirstAttempts != 0 || b.Allowed != 5 {
 			t.Fatalf("61s later: %+v, want them aged out, the floor of 5 allowed", b)
 		}
-		// 20 failing together: 5 + 10% of their 20 first attempts = 7 retries, where the aged-out
-		// 100 would have allowed 17.
-		if retried, refused := failTogether(20); retried != 7 || refused != 13 {
-			t.Fatalf("after the first attempts aged out: %d retried, %d refused; want 7 and 13", retried, refused)
+		// 20 failing together: 10% of their 20 first attempts is 2, under the floor: 5 retries,
+		// where the aged-out 100 would have allowed 12.
+		if retried, refused := failTogether(20); retried != 5 || refused != 15 {
+			t.Fatalf("after the first attempts aged out: %d retried, %d refused; want 5 and 15", retried, refused)
 		}
 		succeedN(100)
-		if b := budget(); b.FirstAttempts != 120 || b.Retries != 7 || b.Allowed != 5+12 {
-			t.Fatalf("after 100 new first attempts: %+v, want 17 retries allowed, 7 spent", b)
+		if b := budget(); b.FirstAttempts != 120 || b.Retries != 5 || b.Allowed != 12 {
+			t.Fatalf("after 100 new first attempts: %+v, want 12 retries allowed, 5 spent", b)
 		}
-		// 5 + 10% of 140 = 19 allowed, 7 spent: 12 more.
-		if retried, refused := failTogether(20); retried != 12 || refused != 8 {
-			t.Fatalf("after new first attempts: %d retried, %d refused; want 12 and 8", retried, refused)
+		// 10% of 140 = 14 allowed, 5 spent: 9 more.
+		if retried, refused := failTogether(20); retried != 9 || refused != 11 {
+			t.Fatalf("after new first attempts: %d retried, %d refused; want 9 and 11", retried, refused)
 		}
 		s.Close()
 	})

@@ -54,8 +54,8 @@ func (r *rolling) sums(now time.Time) (a, b int64) {
 
 func (r *rolling) reset() { clear(r.slots) }
 
-// retryBudget lets retries add at most ratio on top of first attempts over its window, plus
-// a floor, so that an outage can never multiply traffic.
+// retryBudget lets retries add at most ratio on top of first attempts over its window, or a
+// floor when that is more, so that an outage can never multiply traffic.
 type retryBudget struct {
 	ratio float64
 	floor int64
@@ -64,10 +64,15 @@ type retryBudget struct {
 
 func (r *retryBudget) first(now time.Time) { r.count.add(now, 1, 0) }
 
+// allowed returns the retries the budget allows over its window, given firsts first attempts.
+func (r *retryBudget) allowed(firsts int64) float64 {
+	return max(float64(r.floor), r.ratio*float64(firsts))
+}
+
 // tryRetry spends one retry if the budget has one left at now.
 func (r *retryBudget) tryRetry(now time.Time) bool {
 	firsts, retries := r.count.sums(now)
-	if float64(retries) >= float64(r.floor)+r.ratio*float64(firsts) {
+	if float64(retries) >= r.allowed(firsts) {
 		return false
 	}
 	r.count.add(now, 0, 1)
@@ -77,7 +82,6 @@ func (r *retryBudget) tryRetry(now time.Time) bool {
 // state returns the budget at now, for Snapshot.
 func (r *retryBudget) state(now time.Time) RetryBudgetState {
 	firsts, retries := r.count.sums(now)
-	// tryRetry admits while retries < floor + ratio·firsts: that is the bound rounded up.
-	allowed := int64(math.Ceil(float64(r.floor) + r.ratio*float64(firsts)))
-	return RetryBudgetState{FirstAttempts: firsts, Retries: retries, Allowed: allowed}
+	// tryRetry admits while retries < allowed: that is the bound rounded up.
+	return RetryBudgetState{FirstAttempts: firsts, Retries: retries, Allowed: int64(math.Ceil(r.allowed(firsts)))}
 }

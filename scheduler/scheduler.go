@@ -22,6 +22,7 @@ type Scheduler struct {
 	clock     clock.Clock
 	rand      *jitter.Rand
 	log       zerolog.Logger
+	idFields  []byte // bot_instance_id's and exchange's values, encoded once (log.go)
 	gate      Gate
 	observers []func(AttemptEvent)
 	authHook  func(Outcome)
@@ -91,6 +92,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 		clock:     o.clock,
 		rand:      o.rand,
 		log:       o.log,
+		idFields:  idFieldsJSON(cfg.InstanceID, cfg.Exchange),
 		gate:      o.gate,
 		observers: o.observers,
 		authHook:  o.authHook,
@@ -132,8 +134,10 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 // addWindowLocked adds a validated-with-defaults window of a known kind.
 // requires that s.mu is held (or s is not shared yet).
 func (s *Scheduler) addWindowLocked(wc WindowConfig, now time.Time) {
-	w := &window{cfg: wc, counter: s.newCounter(wc)}
-	w.configurePace(s.cfg.SafetyFraction, now)
+	w := &window{cfg: wc, counter: s.newCounter(wc), fraction: s.cfg.SafetyFraction}
+	w.configurePace(now)
+	w.demand.reset(wc.Interval)
+	s.resetUsage(w)
 	s.windows[wc.Name] = w
 }
 
@@ -165,6 +169,13 @@ func (s *Scheduler) AddWindow(w WindowConfig) error {
 	// No pump: no request waits on a window that did not exist.
 	s.addWindowLocked(wc, s.clock.Now())
 	return nil
+}
+
+// resetUsage starts w's usage record afresh for its config (usage.go): only a fixed window
+// counted locally estimates others' spend itself.
+func (s *Scheduler) resetUsage(w *window) {
+	_, fixed := w.counter.(*fixedCounter)
+	w.usage = usage{confirmed: w.usage.confirmed, doubted: w.usage.doubted, fixed: fixed, interval: int64(w.cfg.Interval)}
 }
 
 // knownKind reports whether s can build a window of kind. s.kinds is set by New and only
@@ -215,8 +226,12 @@ func (s *Scheduler) SetWindowLimit(name string, limit int64, interval time.Durat
 			w.counter.Add(server, used)
 		}
 	}
+	if wc.Interval != w.cfg.Interval {
+		w.demand.reset(wc.Interval)
+	}
 	w.cfg = wc
-	w.configurePace(s.cfg.SafetyFraction, now)
+	s.resetUsage(w)
+	w.configurePace(now)
 	s.pumpLocked(now)
 	return nil
 }
@@ -278,8 +293,9 @@ func (s *Scheduler) Close() error {
 	return nil
 }
 
-// newWaiter validates r and resolves its bucket and windows.
-func (s *Scheduler) newWaiter(r *Request, now time.Time) (*waiter, error) {
+// newWaiter validates r and resolves its bucket and windows. Its budget starts when it first
+// enters the queue (acquire).
+func (s *Scheduler) newWaiter(r *Request) (*waiter, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
 	}
@@ -301,7 +317,8 @@ func (s *Scheduler) newWaiter(r *Request, now time.Time) (*waiter, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: bucket: %q is not configured", ErrInvalidRequest, r.Bucket)
 	}
-	w := &waiter{req: r, prio: r.Priority, bucket: b}
+	w := getWaiter()
+	w.req, w.prio, w.bucket = r, r.Priority, b
 	w.dones = w.donesBuf[:0]
 	if len(r.Costs) <= len(w.costsBuf) {
 		w.costs = w.costsBuf[:len(r.Costs)]
@@ -311,20 +328,21 @@ func (s *Scheduler) newWaiter(r *Request, now time.Time) (*waiter, error) {
 	for i, c := range r.Costs {
 		win, ok := s.windows[c.Window]
 		if !ok {
+			putWaiter(w)
 			return nil, fmt.Errorf("%w: costs[%d].window: %q is not configured", ErrInvalidRequest, i, c.Window)
 		}
 		if c.AmountAt == nil { // else checked when it is evaluated, at admission
 			if err := s.checkAmount(i, "amount", c.Amount, win, r.Priority); err != nil {
+				putWaiter(w)
 				return nil, err
 			}
 		}
 		w.costs[i].win = win
 	}
-	budget := r.Budget
-	if budget == 0 {
-		budget = s.cfg.DefaultBudget
+	w.budget = r.Budget
+	if w.budget == 0 {
+		w.budget = s.cfg.DefaultBudget
 	}
-	w.deadline = now.Add(budget)
 	w.maxWait = r.MaxWait
 	if w.maxWait == 0 {
 		w.maxWait = s.cfg.DefaultMaxWait
@@ -370,11 +388,11 @@ func (s *Scheduler) Do(ctx context.Context, r *Request) (Outcome, error) {
 	if err := ctx.Err(); err != nil {
 		return Outcome{}, notSent(err)
 	}
-	start := s.clock.Now()
-	w, err := s.newWaiter(r, start)
+	w, err := s.newWaiter(r)
 	if err != nil {
 		return Outcome{}, err
 	}
+	defer putWaiter(w)
 	if w.places {
 		if err := s.gate.Allow(ctx, r.Priority); err != nil {
 			err = &GateClosedError{Err: err}
@@ -480,9 +498,13 @@ func causeOf(err error) error {
 // attempt runs one try of w's request with a context that ends at the request's budget, and
 // returns its outcome and when it ended.
 func (s *Scheduler) attempt(ctx context.Context, w *waiter) (Outcome, time.Time) {
-	// The budget runs on the scheduler's clock; the context's deadline is on the wall clock.
-	remaining := w.deadline.Sub(w.grantedAt)
-	actx, cancel := context.WithDeadline(ctx, time.Now().Add(remaining))
+	// The budget runs on the scheduler's clock; the context's deadline is on the wall clock,
+	// which on the real clock is the budget's end itself (no second clock read).
+	deadline := w.deadline
+	if _, real := s.clock.(clock.Real); !real {
+		deadline = time.Now().Add(w.deadline.Sub(w.grantedAt))
+	}
+	actx, cancel := context.WithDeadline(ctx, deadline)
 	o := w.req.Attempt(actx, w.attempt)
 	cancel()
 	return o, s.clock.Now()

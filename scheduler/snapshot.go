@@ -19,8 +19,8 @@ type Snapshot struct {
 	RetryBudget RetryBudgetState `json:"retry_budget"`
 }
 
-// RetryBudgetState is the retry budget in a Snapshot: retries may reach Allowed (a floor plus
-// the ratio of first attempts) over the window; past it, failures are not retried.
+// RetryBudgetState is the retry budget in a Snapshot: retries may reach Allowed (the ratio of
+// first attempts, or the floor when that is more) over the window; past it, failures are not retried.
 type RetryBudgetState struct {
 	FirstAttempts int64 `json:"first_attempts"`
 	Retries       int64 `json:"retries"`
@@ -29,10 +29,12 @@ type RetryBudgetState struct {
 
 // WindowState is one limit window in a Snapshot.
 type WindowState struct {
-	Name      string        `json:"name"`
-	Kind      string        `json:"kind"`
-	Used      int64         `json:"used"`
-	Limit     int64         `json:"limit"`
+	Name  string `json:"name"`
+	Kind  string `json:"kind"`
+	Used  int64  `json:"used"`
+	Limit int64  `json:"limit"`
+	// SafeLimit is the limit times the safety fraction in force: SafetyFraction, or
+	// SafetyFractionConfirmed while the exchange's usage reports confirm the count.
 	SafeLimit int64         `json:"safe_limit"`
 	Interval  time.Duration `json:"interval"`
 }
@@ -69,9 +71,10 @@ func (s *Scheduler) Snapshot() Snapshot {
 	server := now.Add(s.offset)
 	snap := Snapshot{Time: now, Queued: make(map[string]int, NumPriorities)}
 	for _, w := range s.windows {
+		s.fractionLocked(w, now)
 		snap.Windows = append(snap.Windows, WindowState{
 			Name: w.cfg.Name, Kind: w.cfg.Kind, Used: w.counter.Used(server), Limit: w.cfg.Limit,
-			SafeLimit: w.safe(s.cfg.SafetyFraction), Interval: w.cfg.Interval,
+			SafeLimit: w.safe(w.fraction), Interval: w.cfg.Interval,
 		})
 	}
 	sort.Slice(snap.Windows, func(i, j int) bool { return snap.Windows[i].Name < snap.Windows[j].Name })

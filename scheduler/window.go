@@ -241,11 +241,16 @@ type window struct {
 	// reserved is the scan that found a request waiting on this window: no later request of
 	// that scan may take from it (strict priority, FIFO within a level).
 	reserved uint64
+	// fraction is the safety fraction in force: SafetyFraction, or SafetyFractionConfirmed
+	// while the exchange's usage reports confirm the count (usage.go).
+	fraction float64
+	usage    usage
+	demand   demand // what each priority asked of it lately (lending.go)
 }
 
-// configurePace sets the window's pacer for its config at now.
-func (w *window) configurePace(fraction float64, now time.Time) {
-	w.pace.configure(w.safe(fraction), w.paceRate(fraction), w.cfg.Burst, now)
+// configurePace sets the window's pacer for its config and safety fraction at now.
+func (w *window) configurePace(now time.Time) {
+	w.pace.configure(w.safe(w.fraction), w.paceRate(w.fraction), w.cfg.Burst, now)
 }
 
 // paceRate returns how fast the pacer refills, in tokens per nanosecond: the safe limit per

@@ -344,6 +344,9 @@ func (d wsDepth) update() (adapters.DepthUpdate, error) {
 		return u, malformed("depthUpdate", errors.New("bad update ids or symbol"))
 	}
 	var p decimals
+	// Sized once: a stream reader that grows them level by level allocates on every update.
+	u.Bids = make([]adapters.Level, 0, len(d.Bids))
+	u.Asks = make([]adapters.Level, 0, len(d.Asks))
 	for _, l := range d.Bids {
 		u.Bids = append(u.Bids, adapters.Level{Price: p.get("b price", l[0]), Quantity: p.get("b qty", l[1])})
 	}

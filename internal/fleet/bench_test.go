@@ -77,7 +77,7 @@ func BenchmarkFleetAcquireRelease(b *testing.B) {
 	})
 }
 
-// BenchmarkFleetGoodput runs five instances against one simulator (time scale 60: a 1 s
+// BenchmarkFleetGoodput (goal >= 0.9 of the limit, 0 429s) runs five instances against one simulator (time scale 60: a 1 s
 // weight window of 6000) for one window per iteration, each offering far more than the whole
 // budget of depth reads (weight 250), and reports how much of the limit the fleet used, the
 // 429s it got, the most depth requests in flight at the simulator, and Redis round trips per
@@ -116,7 +116,9 @@ func BenchmarkFleetGoodput(b *testing.B) {
 	// The limit is per 1 s window aligned to the clock: each iteration had one.
 	windows := float64(b.N)
 	st := x.sim.Stats()
-	// Market reads may use 70% (headroom) of 90% (safety) of the limit: 0.63 at most.
+	// Market reads alone may use all of the window but the cancel floor (1%) of its safe
+	// limit, 0.99 of the limit while the usage headers confirm the count: 23 reads of 250,
+	// 0.958 of the limit, at most.
 	b.ReportMetric(float64(250*sent)/(6000*windows), "used/limit")
 	b.ReportMetric(float64(st.Total.Status429+st.Total.Status418), "429s")
 	b.ReportMetric(float64(x.maxInflight("GET /api/v3/depth")), "max-inflight")
@@ -131,13 +133,20 @@ func BenchmarkFleetGoodput(b *testing.B) {
 // TestFleetSharesAreFair: five instances reading as fast as they can through one shared
 // budget end with equal shares: Jain's fairness index of what each sent is at least 0.9 over
 // three windows, after one to converge.
+//
+// The reads keep to their fixed headroom at the fixed safety fraction (15 reads a window, 3
+// each): what is measured is how the fleet shares a budget that binds. With lending and the
+// confirmed fraction the fleet reads 23 a window (BenchmarkFleetGoodput), which under -race
+// on two loaded cores is bound by the CPU and by the market bucket's 4 slots among 5
+// instances rather than by the budget.
 func TestFleetSharesAreFair(t *testing.T) {
 	rdb, prefix := fleettest.Require(t)
 	x := newExchange(t, 60)
 	const n = 5
 	var insts []*instance
+	fixed := func(c *scheduler.Config) { c.Headroom.Lookback, c.SafetyFractionConfirmed = -1, 0.9 }
 	for i := range n {
-		insts = append(insts, newInstance(t, rdb, prefix, fmt.Sprint("f", i), n, x, instanceOpts{}))
+		insts = append(insts, newInstance(t, rdb, prefix, fmt.Sprint("f", i), n, x, instanceOpts{sched: fixed}))
 	}
 	readDepth(insts, time.Second)
 	each := readDepthEach(insts, 3*time.Second)

@@ -231,7 +231,7 @@ func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 	ctx, cancel := c.f.op()
 	defer cancel()
 	p := c.f.rdb.Pipeline()
-	apply := c.queueLeaseLocked(ctx, p, n-(c.leased-c.used), limit)
+	apply := c.queueLeaseLocked(ctx, p, n, limit)
 	// The round trip also carries the other windows' leases that will be needed next, and the
 	// slots' renewals and returns that are due.
 	var after []func()
@@ -278,13 +278,28 @@ func (c *counter) laterLocked(n, limit int64) time.Time {
 	return time.Unix(0, c.period*c.interval+c.interval/2+c.f.spread(c.interval/4))
 }
 
-// queueLeaseLocked queues a lease of at least need under limit in p, and returns what takes
-// its answer in: how much was granted. A chunk grows with demand (what this instance took the
-// period before, twice what it leased in this one or twice the need), up to its fair share of
-// the cap; what this instance took on its local share while Redis was away is pushed with
-// it. requires that c.mu is held (also when the answer is taken in).
-func (c *counter) queueLeaseLocked(ctx context.Context, p redis.Pipeliner, need, limit int64) func() (int64, error) {
-	want := max(need, min(limit/int64(c.f.opts.Size), max(c.base, c.prevUsed, 2*c.leased, 2*need)))
+// queueLeaseLocked queues a lease under limit in p for a request of cost n, at least what the
+// lease left lacks for it, and returns what takes its answer in: how much was granted. A chunk
+// grows with demand (what this instance took the period before, twice what it leased in this
+// one or twice the need), up to its fair share of the cap (in all, while within it), and is
+// cut so that what the lease
+// then holds is a whole number of requests like this one: a remainder smaller than a request
+// would sit unused in every instance's lease while the fleet's total said the window was
+// spent (five instances leasing 1176 each of a 5880 cap for reads of 250 strand 880). What
+// this instance took on its local share while Redis was away is pushed with it. requires
+// that c.mu is held (also when the answer is taken in).
+func (c *counter) queueLeaseLocked(ctx context.Context, p redis.Pipeliner, n, limit int64) func() (int64, error) {
+	left := c.leased - c.used
+	need := n - left
+	fair := limit / int64(c.f.opts.Size)
+	want := min(fair, max(c.base, c.prevUsed, 2*c.leased, 2*need))
+	if c.leased < fair { // within its fair share (laterLocked): no chunk takes it past it
+		want = min(want, fair-c.leased)
+	}
+	want = max(need, want)
+	if n > 0 {
+		want = max(need, (left+want)/n*n-left)
+	}
 	ttl := 2*c.interval/int64(time.Millisecond) + 1000
 	q := leaseScript.queue(ctx, p, []string{c.key + strconv.FormatInt(c.period, 10), c.f.eventsChannel()},
 		want, need, limit, ttl, c.adopted, c.local)
@@ -316,7 +331,7 @@ func (c *counter) prefetchLocked(ctx context.Context, p redis.Pipeliner, now tim
 	if local, _ := c.localShareLocked(now); local {
 		return nil
 	}
-	apply := c.queueLeaseLocked(ctx, p, n-(c.leased-c.used), limit)
+	apply := c.queueLeaseLocked(ctx, p, n, limit)
 	return func() { _, _ = apply() }
 }
 
