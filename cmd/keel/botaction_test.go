@@ -86,3 +86,23 @@ func TestActionsGoThroughTheBot(t *testing.T) {
 		t.Fatalf("cancel-all without a bot: %v %s", err, out)
 	}
 }
+
+// TestHaltReduceOnlyByFile: without a bot, keel halt --reduce-only writes the mode into the
+// kill-switch file's reason, where a bot (starting or running) reads it.
+func TestHaltReduceOnlyByFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "KILLSWITCH")
+	var out, errw bytes.Buffer
+	if err := haltMain(context.Background(), []string{"--file", file, "--reason", "wind down", "--reduce-only"}, &out, &errw); err != nil {
+		t.Fatalf("halt --reduce-only: %v (%s)", err, errw.String())
+	}
+	if !strings.Contains(out.String(), "reduce-only") {
+		t.Fatalf("halt said %q, want the mode named", out.String())
+	}
+	sw, err := killswitch.File(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sw.ReduceOnly() {
+		t.Fatalf("the file's switch: %v, want halted reduce-only", sw.State())
+	}
+}
