@@ -35,8 +35,8 @@ func TestStreamControlMessages(t *testing.T) {
 			}
 			var v map[string]any
 			if json.Unmarshal(b, &v) == nil {
-				if _, ok := v["e"]; ok {
-					continue // a market event
+				if _, reply := v["id"]; !reply {
+					continue // a market event (raw, a partial book without "e", or combined)
 				}
 				return v
 			}
