@@ -70,6 +70,7 @@ import (
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/jitter"
+	"github.com/keelbot/keel/ledger"
 	"github.com/keelbot/keel/orders"
 	"github.com/keelbot/keel/runtime"
 	"github.com/keelbot/keel/scheduler"
@@ -366,6 +367,11 @@ func (w *world) run(ctx context.Context, cs []adapters.Candle, iv adapters.Inter
 	rep := Report{Symbol: w.symbol, Interval: iv, From: cs[0].OpenTime, To: cs[len(cs)-1].CloseTime, Candles: len(cs),
 		Quote: w.quote, Requests: map[string]int{}}
 	unsubscribe := w.mgr.Subscribe(func(ev orders.Event) {
+		// Positions as env.Portfolio shows them live (package ledger), from order updates;
+		// the fees are the report's (the simulator's trades are not read back here).
+		w.feed.ledger.ApplyUpdate(ledger.Update{Strategy: ev.Strategy, Symbol: ev.Order.Symbol, Base: w.base, Quote: w.quote,
+			OrderID: ev.Order.ExchangeOrderID, Buy: ev.Order.Side == adapters.Buy, Executed: ev.Order.ExecutedQty,
+			ExecutedQuote: ev.Order.CumulativeQuote, Final: ev.Order.Status.Final(), Time: ev.Order.UpdatedAt})
 		w.feed.deliver(ev.Strategy, strategy.OrderUpdate{Order: ev.Order, Previous: ev.Previous, Filled: ev.Filled, Err: ev.Err})
 		if ev.Filled.IsPositive() {
 			rep.Fills++

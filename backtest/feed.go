@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/ledger"
 	"github.com/keelbot/keel/runtime"
 	"github.com/keelbot/keel/strategy"
 )
@@ -31,6 +32,7 @@ type feed struct {
 	nextRead  time.Time // the next balance refresh due
 	nextSweep time.Time // the next order refresh sweep due
 
+	ledger            *ledger.Ledger  // the strategies' positions, marked at the last close
 	fees              decimal.Decimal // paid, in the quote asset
 	rejected, refused int
 }
@@ -46,8 +48,17 @@ type series struct {
 }
 
 func newFeed(w *world) *feed {
+	marks := func(symbol string) (decimal.Decimal, bool) {
+		px, ok := w.srv.Price(symbol)
+		if !ok {
+			return decimal.Decimal{}, false
+		}
+		d, err := decimal.NewFromString(px)
+		return d, err == nil
+	}
 	return &feed{w: w, quoteSubs: map[string]map[string]bool{}, series: map[adapters.CandleSeries]*series{},
-		feeCache: map[string]adapters.TradingFees{}, balances: map[string]adapters.Balance{}}
+		feeCache: map[string]adapters.TradingFees{}, balances: map[string]adapters.Balance{},
+		ledger: ledger.New(ledger.WithMarks(marks))}
 }
 
 func (f *feed) deliver(name string, ev strategy.Event) { f.queue = append(f.queue, queued{name, ev}) }
@@ -68,7 +79,7 @@ func (f *feed) env(name string) strategy.Env {
 		Config:    runtime.StrategySection(f.w.cfg, name),
 		Orders:    btOrders{f: f, name: name},
 		Market:    btMarket{f: f, name: name},
-		Portfolio: btPortfolio{f: f},
+		Portfolio: btPortfolio{f: f, name: name},
 	}
 }
 
@@ -341,7 +352,10 @@ func (o btOrders) Cancel(ctx context.Context, symbol, clientOrderID string) erro
 func (o btOrders) Open() []adapters.Order { return o.f.w.mgr.Open(o.name) }
 
 // btPortfolio is the account as last refreshed.
-type btPortfolio struct{ f *feed }
+type btPortfolio struct {
+	f    *feed
+	name string // the strategy's
+}
 
 func (p btPortfolio) Balance(asset string) adapters.Balance {
 	b, _ := p.f.balanceKnown(asset)
@@ -361,3 +375,13 @@ func (p btPortfolio) Balances() []adapters.Balance {
 }
 
 func (p btPortfolio) Account() (adapters.Account, bool) { return adapters.Account{}, false }
+
+// Position is the strategy's position on symbol, from its fills (fees not included: the
+// report carries them).
+func (p btPortfolio) Position(symbol string) strategy.Position {
+	pos, _ := p.f.ledger.Position(p.name, symbol)
+	return pos
+}
+
+// PnL sums the strategy's positions.
+func (p btPortfolio) PnL() strategy.PnL { return p.f.ledger.PnL(p.name) }

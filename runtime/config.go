@@ -35,6 +35,8 @@ type Config struct {
 	// Backtest is read by `keel backtest` only (backtest_config.go).
 	Backtest  BacktestConfig  `koanf:"backtest"`
 	Portfolio PortfolioConfig `koanf:"portfolio"`
+	UI        UIConfig        `koanf:"ui"`
+	Notify    NotifyConfig    `koanf:"notify"`
 	// OnStrategyFailure is what happens when a strategy dies (panics, or its Start fails):
 	// "cancel" (the default) cancels its open orders and lets the others go on; "halt" also
 	// trips the kill switch, naming the strategy (killswitch.cancel_on_trip then cancels
@@ -331,6 +333,10 @@ func (c *Config) setDefaults() {
 	if c.Portfolio.RefreshInterval == 0 {
 		c.Portfolio.RefreshInterval = 10 * time.Second
 	}
+	c.Notify.setDefaults()
+	if c.UI.SummaryInterval == 0 {
+		c.UI.SummaryInterval = 10 * time.Second
+	}
 	if c.OnStrategyFailure == "" {
 		c.OnStrategyFailure = FailureCancel
 	}
@@ -383,6 +389,9 @@ func (c *Config) Validate() error {
 	if err := c.Log.Validate(); err != nil {
 		return err
 	}
+	if err := c.Notify.validate(); err != nil {
+		return err
+	}
 	if c.OnStrategyFailure != FailureCancel && c.OnStrategyFailure != FailureHalt {
 		return &ConfigError{Key: "on_strategy_failure", Reason: fmt.Sprintf("want %s or %s, got %q", FailureCancel, FailureHalt, c.OnStrategyFailure)}
 	}
@@ -390,7 +399,8 @@ func (c *Config) Validate() error {
 		"journal.retention": c.Journal.Retention, "shutdown.timeout": c.Shutdown.Timeout,
 		"market.poll_interval": c.Market.PollInterval, "market.tick": c.Market.Tick,
 		"market.info_ttl": c.Market.InfoTTL, "portfolio.refresh_interval": c.Portfolio.RefreshInterval,
-		"market.clock_check": c.Market.ClockCheck,
+		"ui.summary_interval": c.UI.SummaryInterval,
+		"market.clock_check":  c.Market.ClockCheck,
 	} {
 		if d < 0 {
 			return &ConfigError{Key: key, Reason: fmt.Sprintf("must be a positive duration, got %s", d)}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
@@ -130,6 +131,15 @@ func (f *marketFeed) quote(symbol string) (strategy.Quote, bool) {
 	defer f.mu.Unlock()
 	q, ok := f.quotes[symbol]
 	return q, ok && !f.stale[symbol]
+}
+
+// mid is a symbol's mid price while its quote is fresh: the ledger's mark.
+func (f *marketFeed) mid(symbol string) (decimal.Decimal, bool) {
+	q, ok := f.quote(symbol)
+	if !ok || !q.Mid().IsPositive() {
+		return decimal.Zero, false
+	}
+	return q.Mid(), true
 }
 
 // book returns up to depth levels a side of symbol's streamed book while it is in sync.

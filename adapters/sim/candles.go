@@ -241,3 +241,19 @@ func (m *market) stepOrOne() decimal.Decimal {
 	}
 	return m.step
 }
+
+// publicTrade prints a trade that is not a walk step (a taker order's fill) on the tape and
+// the @trade stream. buyerMaker: the taker sold.
+// requires that s.mu is held.
+func (m *market) publicTrade(px, qty decimal.Decimal, buyerMaker bool, at time.Time) {
+	if m.depth.touchBid == nil {
+		return // a market built without initDepth (not through New)
+	}
+	m.depth.tradeID++
+	wt := walkTrade{id: m.depth.tradeID, ticks: px.Div(m.tick).IntPart(), qty: qty, buyer: buyerMaker, at: at}
+	m.depth.trades = append(m.depth.trades, wt)
+	if len(m.depth.trades) > 1000 {
+		m.depth.trades = m.depth.trades[len(m.depth.trades)-1000:]
+	}
+	m.record(wt)
+}

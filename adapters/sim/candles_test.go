@@ -233,3 +233,27 @@ func TestKlinesThirdPartyClient(t *testing.T) {
 		t.Fatalf("uiKlines: %v %+v", err, ui)
 	}
 }
+
+// TestTakerFillsArePublicTrades: a market order's fill prints on the public tape: the last
+// trade of /api/v3/trades, and in the current candle's volume.
+func TestTakerFillsArePublicTrades(t *testing.T) {
+	h := newHarness(t, func(c *sim.Config) { c.WalkInterval = time.Hour })
+	before := decodeKlines(t, h.get("/api/v3/klines", "symbol=BTCUSDT&interval=1m&limit=1"))
+	r := h.signed("POST", "/api/v3/order", vals("symbol", "BTCUSDT", "side", "SELL", "type", "MARKET", "quantity", "0.25"))
+	if r.status != 200 {
+		t.Fatalf("market sell: %s", r.body)
+	}
+	var trades []tapeTrade
+	h.get("/api/v3/trades", "symbol=BTCUSDT&limit=1").json(t, &trades)
+	if len(trades) != 1 || trades[0].Qty != "0.25000000" || !trades[0].IsBuyerMaker {
+		t.Fatalf("last public trade %+v, want the 0.25 sell (the buyer was the maker)", trades)
+	}
+	after := decodeKlines(t, h.get("/api/v3/klines", "symbol=BTCUSDT&interval=1m&limit=1"))
+	prev := decimal.Zero
+	if len(before) == 1 && before[0].open == after[0].open {
+		prev = decimal.RequireFromString(before[0].v)
+	}
+	if got := decimal.RequireFromString(after[0].v).Sub(prev); !got.Equal(decimal.RequireFromString("0.25")) {
+		t.Fatalf("the candle's volume grew by %s, want 0.25", got)
+	}
+}

@@ -90,7 +90,8 @@ type Account struct {
 	// EnableWithdrawals and IPRestrict are the key's scopes as GET
 	// /sapi/v1/account/apiRestrictions reports them (wallet/account/api-key-permission).
 	// The default is the safe key: withdrawals off, IP restriction off (Binance requires an IP
-	// restriction before it lets a key withdraw, which the simulator does not enforce).
+	// restriction before it lets a key withdraw, which the simulator does not enforce). The
+	// coinbase dialect reports EnableWithdrawals as key_permissions' can_transfer.
 	EnableWithdrawals bool
 	IPRestrict        bool
 }
@@ -137,13 +138,6 @@ type Limits struct {
 	// (false) a successful call weighs 0 and a failed one is charged, the rule Binance runs
 	// since 2026-04-02 (CHANGELOG 2026-03-27).
 	ChargeAllOrders bool
-	// ChargeWSAPISessions charges the WebSocket API's own costs to the IP's REQUEST_WEIGHT as
-	// web-socket-api.md documents them: 2 a connection, 2 each session.logon, session.status,
-	// session.logout and userDataStream.* request. Off by default: Keel's Binance adapter
-	// does not budget them yet, and under load the shared-IP scenarios of `keel certify`
-	// then meet rate limits their scheduler never saw (ws_api_methods.go). The methods with
-	// a REST twin (order.place, depth, ...) are always charged their weight.
-	ChargeWSAPISessions bool
 }
 
 // Abuse configures bans and key disabling. Zero fields take the defaults.

@@ -17,14 +17,16 @@
 // # Endpoints
 //
 // Public: GET /api/v3/ping, /api/v3/time, /api/v3/exchangeInfo, /api/v3/depth,
-// /api/v3/ticker/price, /api/v3/ticker/bookTicker, /api/v3/trades (weight 25),
-// /api/v3/klines and /api/v3/uiKlines (weight 2; candles.go and handlers_klines.go, which say
-// where Binance's docs leave the answer open and what the simulator does), /api/v3/ticker/24hr,
-// /api/v3/ticker (rolling window), /api/v3/ticker/tradingDay, /api/v3/avgPrice, /api/v3/historicalTrades and
-// /api/v3/aggTrades (marketdata.go: weights, shapes, and the simulator's choices where the docs
-// leave the answer open). Signed: GET /api/v3/account,
+// /api/v3/ticker/price, /api/v3/ticker/bookTicker, /api/v3/trades and /api/v3/historicalTrades
+// (weight 25), /api/v3/aggTrades (4), /api/v3/avgPrice (2), /api/v3/ticker/24hr (2 for a
+// symbol or up to 20 symbols, 40 for 21-100, 80 for more or all), /api/v3/ticker (4 per
+// symbol, at most 200), /api/v3/klines and /api/v3/uiKlines (2) — candles.go,
+// handlers_klines.go and handlers_stats.go say where Binance's docs leave the answer open and
+// what the simulator does; /api/v3/ticker/tradingDay (4 per symbol, at most 200).
+// X-MBX-TIME-UNIT: MICROSECOND makes every answer's times microseconds (those the engine keeps
+// to the millisecond end in 000). Signed: GET /api/v3/account,
 // GET /api/v3/account/commission, POST/GET/DELETE /api/v3/order, POST /api/v3/order/test,
-// POST /api/v3/order/cancelReplace (cancel_replace.go), GET/DELETE /api/v3/openOrders,
+// POST /api/v3/order/cancelReplace (handlers_replace.go), GET/DELETE /api/v3/openOrders,
 // GET /api/v3/allOrders, GET /api/v3/myTrades, GET /api/v3/rateLimit/order, GET
 // /sapi/v1/account/apiRestrictions (weight 1: the key's scopes, Account.EnableWithdrawals and IPRestrict). The listenKey
 // endpoints (/api/v3/userDataStream) are absent: Binance retired them on 2026-02-20.
@@ -32,18 +34,12 @@
 // Weights (rest-api.md, per endpoint): ping 1, time 1, exchangeInfo 20, depth by limit
 // (1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250), ticker/price and ticker/bookTicker 2
 // for one symbol and 4 without symbol or with symbols, account 20, account/commission 20,
-// POST order 1, order/test 1 (20 with computeCommissionRates), order/cancelReplace 1,
+// POST order 1, order/test 1,
 // GET order 4, DELETE order 1, GET openOrders 6 (80 without symbol), DELETE openOrders 1,
 // allOrders 20, myTrades 20 (5 with orderId), rateLimit/order 40. A successful POST
 // /api/v3/order, DELETE /api/v3/order or DELETE /api/v3/openOrders weighs 0 and a failed one
-// is charged (the rule since 2026-04-02, CHANGELOG 2026-03-27, which also lists POST
-// /api/v3/order/cancelReplace; POST /api/v3/order/test is not among the endpoints it lists).
-// Limits.ChargeAllOrders restores the older rule. Every time in an answer is in microseconds
-// with X-MBX-TIME-UNIT: MICROSECOND.
-//
-// WebSockets: streams (ws_streams.go, ws_market.go, ws_klines.go, ws_control.go) and the
-// WebSocket API (ws_api.go, ws_api_methods.go: every method above by its WebSocket name, with
-// rateLimits, returnRateLimits, session authentication and timeUnit).
+// is charged (the rule since 2026-04-02, CHANGELOG 2026-03-27; POST /api/v3/order/test is not
+// among the endpoints it lists). Limits.ChargeAllOrders restores the older rule.
 //
 // # Limits and abuse
 //

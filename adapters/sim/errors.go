@@ -12,9 +12,6 @@ type apiError struct {
 	status int
 	Code   int    `json:"code"`
 	Msg    string `json:"msg"`
-	// Data details some errors: cancelReplace's outcome of each half, the WebSocket API's
-	// serverTime and retryAfter on 429 and 418.
-	Data any `json:"data,omitempty"`
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("sim: %d %s", e.Code, e.Msg) }

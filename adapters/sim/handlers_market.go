@@ -23,7 +23,7 @@ func (s *Server) serverTime(c *call) reply {
 	if err := c.req.unread(); err != nil {
 		return fail(err)
 	}
-	return ok(map[string]int64{"serverTime": c.req.timeUnit(c.now)})
+	return ok(map[string]int64{"serverTime": c.now.UnixMilli()})
 }
 
 func fail(e *apiError) reply { return reply{status: e.status, body: e} }
@@ -67,7 +67,7 @@ func (s *Server) exchangeInfo(c *call) reply {
 	}
 	return ok(map[string]any{
 		"timezone":        "UTC",
-		"serverTime":      c.req.timeUnit(c.now),
+		"serverTime":      c.now.UnixMilli(),
 		"rateLimits":      s.limits.rateLimits(),
 		"exchangeFilters": []any{},
 		"symbols":         syms,
@@ -166,8 +166,24 @@ func (s *Server) bookTicker(c *call) reply {
 	})
 }
 
-// ticker answers an object for symbol, an array for symbols or for all symbols
-// (marketdata.go's tickers, which reads symbolStatus).
+// ticker answers an object for symbol, an array for symbols or for all symbols.
 func (s *Server) ticker(c *call, one func(*market) map[string]any) reply {
-	return s.tickers(c, nil, one)
+	q := c.req
+	_, single := q.values["symbol"]
+	names, aerr := s.symbolList(q)
+	if aerr != nil {
+		return fail(aerr)
+	}
+	q.accept("symbolStatus")
+	if aerr := q.unread(); aerr != nil {
+		return fail(aerr)
+	}
+	if single {
+		return ok(one(s.markets[names[0]]))
+	}
+	out := make([]map[string]any, 0, len(names))
+	for _, n := range names {
+		out = append(out, one(s.markets[n]))
+	}
+	return ok(out)
 }

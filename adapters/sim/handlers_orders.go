@@ -126,9 +126,7 @@ func (s *Server) orderParams(c *call) (orderSpec, *apiError) {
 	if typ == "LIMIT" || typ == "MARKET" {
 		sp.respType = "FULL"
 	}
-	// An empty newOrderRespType is the default: go-binance's WebSocket API client sends one
-	// whether set or not, and works against Binance.
-	if rt, has := q.str("newOrderRespType"); has && rt != "" {
+	if rt, has := q.str("newOrderRespType"); has {
 		if rt != "ACK" && rt != "RESULT" && rt != "FULL" {
 			return sp, errInvalidParam("newOrderRespType")
 		}
@@ -212,31 +210,14 @@ func (s *Server) newOrder(c *call) reply {
 	}
 	c.ep.OrdersCreated++
 	s.stats.total.OrdersCreated++
-	return ok(o.placed(sp.respType, c.req))
+	return ok(o.placed(sp.respType))
 }
 
 func (s *Server) testOrder(c *call) reply {
 	if _, aerr := s.orderParams(c); aerr != nil {
 		return fail(aerr)
 	}
-	switch c.req.values["computeCommissionRates"] {
-	case "", "false":
-		return ok(struct{}{})
-	case "true":
-		// rest-api.md "Test new order": the rates the order's trades would pay (the simulator
-		// has no special or tax commission and no BNB discount).
-		rates := func(maker, taker decimal.Decimal) map[string]string {
-			return map[string]string{"maker": fmt8(maker), "taker": fmt8(taker)}
-		}
-		return ok(map[string]any{
-			"standardCommissionForOrder": rates(s.commission, s.commission),
-			"specialCommissionForOrder":  rates(zero, zero),
-			"taxCommissionForOrder":      rates(zero, zero),
-			"discount": map[string]any{"enabledForAccount": false, "enabledForSymbol": false,
-				"discountAsset": "BNB", "discount": "0.75000000"},
-		})
-	}
-	return fail(errInvalidParam("computeCommissionRates"))
+	return ok(struct{}{})
 }
 
 // lookup reads symbol, orderId and origClientOrderId and finds the order.
@@ -277,7 +258,7 @@ func (s *Server) queryOrder(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	return ok(o.queried(c.req))
+	return ok(o.queried())
 }
 
 func (s *Server) cancelOrder(c *call) reply {
@@ -308,7 +289,7 @@ func (s *Server) cancelOrder(c *call) reply {
 		cancelID = s.genClientID()
 	}
 	s.finish(o, statusCanceled, c.now)
-	return ok(o.canceled(cancelID, c.now, c.req))
+	return ok(o.canceled(cancelID, c.now))
 }
 
 func (s *Server) cancelOpenOrders(c *call) reply {
@@ -326,7 +307,7 @@ func (s *Server) cancelOpenOrders(c *call) reply {
 	out := make([]map[string]any, 0, len(open))
 	for _, o := range open {
 		s.finish(o, statusCanceled, c.now)
-		out = append(out, o.canceled(s.genClientID(), c.now, c.req))
+		out = append(out, o.canceled(s.genClientID(), c.now))
 	}
 	return ok(out)
 }
@@ -342,7 +323,7 @@ func (s *Server) openOrders(c *call) reply {
 	}
 	out := []map[string]any{}
 	for _, o := range c.acct.openOrders(m) {
-		out = append(out, o.queried(c.req))
+		out = append(out, o.queried())
 	}
 	return ok(out)
 }
@@ -426,7 +407,7 @@ func (s *Server) allOrdersHandler(c *call) reply {
 	}
 	out := []map[string]any{}
 	for _, o := range pageOf(l, sel) {
-		out = append(out, o.queried(c.req))
+		out = append(out, o.queried())
 	}
 	return ok(out)
 }
@@ -466,7 +447,7 @@ func (s *Server) myTrades(c *call) reply {
 			"symbol": t.symbol, "id": t.id, "orderId": t.orderID, "orderListId": -1,
 			"price": fmt8(t.price), "qty": fmt8(t.qty), "quoteQty": fmt8(t.quoteQty),
 			"commission": fmt8(t.commission), "commissionAsset": t.commissionAsset,
-			"time": c.req.timeUnit(t.time), "isBuyer": t.isBuyer, "isMaker": t.isMaker, "isBestMatch": true,
+			"time": t.time.UnixMilli(), "isBuyer": t.isBuyer, "isMaker": t.isMaker, "isBestMatch": true,
 		})
 	}
 	return ok(out)
@@ -507,7 +488,7 @@ func (s *Server) accountInfo(c *call) reply {
 		"commissionRates": commissionMap(s.commission, s.commission), "canTrade": !a.cfg.TradingDisabled,
 		"canWithdraw": true, "canDeposit": true, "brokered": false,
 		"requireSelfTradePrevention": false, "preventSor": false,
-		"updateTime": c.req.timeUnit(c.now), "accountType": "SPOT",
+		"updateTime": c.now.UnixMilli(), "accountType": "SPOT",
 		"balances": bals, "permissions": []string{"SPOT"}, "uid": 354937868,
 	})
 }
@@ -580,14 +561,14 @@ func (o *order) base() map[string]any {
 }
 
 // placed is the POST /api/v3/order answer for ACK, RESULT or FULL.
-func (o *order) placed(respType string, q *request) map[string]any {
+func (o *order) placed(respType string) map[string]any {
 	if respType == "ACK" {
 		return map[string]any{"symbol": o.m.sym.Name, "orderId": o.id, "orderListId": -1,
-			"clientOrderId": o.clientID, "transactTime": q.timeUnit(o.created)}
+			"clientOrderId": o.clientID, "transactTime": o.created.UnixMilli()}
 	}
 	out := o.base()
-	out["transactTime"] = q.timeUnit(o.created)
-	out["workingTime"] = q.timeUnit(o.created)
+	out["transactTime"] = o.created.UnixMilli()
+	out["workingTime"] = o.created.UnixMilli()
 	if respType == "FULL" {
 		fills := []map[string]any{}
 		for _, t := range o.fills {
@@ -600,20 +581,20 @@ func (o *order) placed(respType string, q *request) map[string]any {
 }
 
 // queried is the GET /api/v3/order (and openOrders, allOrders) shape.
-func (o *order) queried(q *request) map[string]any {
+func (o *order) queried() map[string]any {
 	out := o.base()
-	out["time"] = q.timeUnit(o.created)
-	out["updateTime"] = q.timeUnit(o.updated)
+	out["time"] = o.created.UnixMilli()
+	out["updateTime"] = o.updated.UnixMilli()
 	out["isWorking"] = true
-	out["workingTime"] = q.timeUnit(o.created)
+	out["workingTime"] = o.created.UnixMilli()
 	return out
 }
 
 // canceled is the DELETE /api/v3/order shape.
-func (o *order) canceled(cancelID string, now time.Time, q *request) map[string]any {
+func (o *order) canceled(cancelID string, now time.Time) map[string]any {
 	out := o.base()
 	out["origClientOrderId"] = o.clientID
 	out["clientOrderId"] = cancelID
-	out["transactTime"] = q.timeUnit(now)
+	out["transactTime"] = now.UnixMilli()
 	return out
 }

@@ -386,6 +386,9 @@ func (s *Server) handle(rt route, req *request, st *ipState, now time.Time, ep *
 	}
 	c := &call{req: req, acct: acct, now: now, ip: st, ep: ep}
 	rep := rt.handler(s, c)
+	if req.micro && !rt.microAware && rep.status < 300 {
+		rep.body = inMicros(rep.body)
+	}
 	return rep, c.retry
 }
 

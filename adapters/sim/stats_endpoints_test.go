@@ -81,8 +81,7 @@ func TestMarketStatsEndpoints(t *testing.T) {
 		{"/api/v3/ticker", "symbol=BTCUSDT&windowSize=60m", -1130},
 		{"/api/v3/ticker", "symbol=BTCUSDT&windowSize=1d2h", -1130},
 		{"/api/v3/ticker/24hr", "symbol=BTCUSDT&type=HALF", -1130},
-		// (aggTrades' one-hour limit between startTime and endTime was removed: CHANGELOG
-		// "Changes to GET /api/v3/aggTrades", startTime and endTime may be any span apart.)
+		{"/api/v3/aggTrades", "symbol=BTCUSDT&startTime=0&endTime=3600001", -1127},
 		{"/api/v3/avgPrice", "", -1102},
 	} {
 		if r := h.get(tc.path, tc.query); r.status != 400 || r.code() != tc.code {

@@ -2,18 +2,21 @@ package sim
 
 import (
 	"encoding/json"
-	"maps"
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 )
 
-// The WebSocket API (/ws-api/v3, web-socket-api.md): the session and user data stream methods
-// here (the user data stream lives here since the listenKey endpoints were retired, CHANGELOG
-// 2026-02-20), the market data, trading and account methods in ws_api_methods.go:
+// The WebSocket API (/ws-api/v3, web-socket-api.md): the request methods that have a REST twin
+// (ping, time, exchangeInfo, depth, klines, ticker.*, trades.*, avgPrice, order.place,
+// order.test, order.status, order.cancel, openOrders.*, allOrders, myTrades, account.*;
+// ws_api_rest.go), and the session and user data stream methods a bot needs since the
+// listenKey endpoints were retired (CHANGELOG 2026-02-20):
 //
 //	session.logon                      Ed25519 keys only: apiKey, timestamp, signature; an
 //	                                   HMAC key is refused with -4056
@@ -23,11 +26,8 @@ import (
 //	userDataStream.subscribe.signature any session: apiKey, timestamp, [recvWindow], signature
 //	userDataStream.unsubscribe         [subscriptionId]
 //
-// Requests are {"id","method","params"}; answers {"id","status","result","rateLimits"} or
-// {"id","status","error":{"code","msg"[,"data"]},"rateLimits"}. session.status (and
-// session.logon's result) carry apiKey and authorizedSince (null when not logged on),
-// connectedSince, returnRateLimits (the connection's default) and serverTime. executionReport's
-// "I" is an execution id, one per event. A signature is computed over every param but
+// Requests are {"id","method","params"}; answers {"id","status","result"} or
+// {"id","status","error":{"code","msg"}}. A signature is computed over every param but
 // signature, sorted by name, as name=value joined by '&' (HMAC-SHA256 hex or Ed25519
 // base64). Events arrive as {"subscriptionId":N,"event":{...}}: executionReport for every
 // order change the matching engine makes and outboundAccountPosition for the balances it
@@ -50,21 +50,22 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 	if id == nil {
 		id = json.RawMessage("null")
 	}
+	answer := func(result any) { c.reply(map[string]any{"id": id, "status": 200, "result": result}) }
+	fail := func(e *apiError) {
+		c.reply(map[string]any{"id": id, "status": e.status, "error": map[string]any{"code": e.Code, "msg": e.Msg}})
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	// Weight, limits and rateLimits in answers: ws_api_methods.go.
-	x, done := s.apiAdmit(c, id, &req, now)
-	if done {
+	method := strings.TrimPrefix(req.Method, "v3/")
+	if target, ok := apiMethods[method]; ok {
+		req.Method = method
+		out := s.apiREST(c, req, target, now)
+		out["id"] = id
+		c.reply(out)
 		return
 	}
-	answer, fail := x.answer, func(e *apiError) {
-		if authCode(e) {
-			s.authFailure(x.ep)
-		}
-		x.fail(e)
-	}
-	switch req.Method {
+	switch method {
 	case "session.logon":
 		a, aerr := s.wsAuth(req.Params, now, true)
 		if aerr != nil {
@@ -72,12 +73,25 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 			return
 		}
 		c.mu.Lock()
-		c.session, c.authorized = a, now
+		c.session = a
+		c.mu.Unlock()
+		c.mu.Lock()
+		c.authorized = now
+		subs := len(c.subs) > 0
 		c.mu.Unlock()
 		s.hub.count(func(st *StreamStats) { st.Logons++ })
-		answer(c.sessionStatus(now))
+		answer(map[string]any{"apiKey": a.cfg.APIKey, "authorizedSince": c.unit(now),
+			"connectedSince": c.unit(c.connected), "returnRateLimits": c.returnLimits, "serverTime": c.unit(now), "userDataStream": subs})
 	case "session.status":
-		answer(c.sessionStatus(now))
+		c.mu.Lock()
+		var key, since any
+		if c.session != nil {
+			key, since = c.session.cfg.APIKey, c.unit(c.authorized)
+		}
+		subs := len(c.subs) > 0
+		c.mu.Unlock()
+		answer(map[string]any{"apiKey": key, "authorizedSince": since, "connectedSince": c.unit(c.connected),
+			"returnRateLimits": c.returnLimits, "serverTime": c.unit(now), "userDataStream": subs})
 	case "session.logout":
 		c.mu.Lock()
 		c.session = nil
@@ -150,30 +164,36 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 		s.hub.dropUserSubs(c, ended)
 		answer(map[string]any{})
 	default:
-		s.apiRoute(x)
+		fail(errf(http.StatusBadRequest, -1020, msgUnsupportedOp))
 	}
-}
-
-// sessionStatus is session.status's (and session.logon's) result, with the fields
-// web-socket-api.md lists; apiKey and authorizedSince are null when not logged on.
-func (c *wsConn) sessionStatus(now time.Time) map[string]any {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var key, since any
-	if c.session != nil {
-		key, since = c.session.cfg.APIKey, unitOf(c.authorized, c.micro)
-	}
-	return map[string]any{"apiKey": key, "authorizedSince": since, "connectedSince": unitOf(c.connected, c.micro),
-		"returnRateLimits": c.rateLimitsDefault, "serverTime": unitOf(now, c.micro), "userDataStream": len(c.subs) > 0}
 }
 
 // wsAuth checks a signed WebSocket API request: apiKey, timestamp, recvWindow, signature.
 // ed25519Only is session.logon's rule.
 // requires that s.mu is held.
 func (s *Server) wsAuth(params map[string]json.RawMessage, now time.Time, ed25519Only bool) (*account, *apiError) {
-	vals, aerr := wsValues(params)
-	if aerr != nil {
-		return nil, aerr
+	vals := map[string]string{}
+	for k, raw := range params {
+		var str string
+		if err := json.Unmarshal(raw, &str); err == nil {
+			vals[k] = str
+			continue
+		}
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err == nil {
+			vals[k] = n.String()
+			continue
+		}
+		var b bool
+		if err := json.Unmarshal(raw, &b); err == nil {
+			vals[k] = strconv.FormatBool(b)
+			continue
+		}
+		if len(raw) > 0 && raw[0] == '[' { // symbols: the array's JSON text is signed
+			vals[k] = string(raw)
+			continue
+		}
+		return nil, errIllegalChars(k, "a string, a number or a boolean")
 	}
 	key := vals["apiKey"]
 	if !validKeyFormat(key) {
@@ -263,6 +283,10 @@ func (h *wsHub) count(f func(*StreamStats)) {
 // requires that s.mu is held.
 func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) {
 	s.notifyOrder(o, execType, t, now)
+	if s.dialect.orderEvent != nil {
+		s.dialect.orderEvent(s, o, execType, t, now)
+		return
+	}
 	h := s.hub
 	h.mu.Lock()
 	subs := append([]userSub(nil), h.userSubs[o.acct]...)
@@ -270,8 +294,6 @@ func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) 
 	if len(subs) == 0 {
 		return
 	}
-	// "I" is the execution id: one per event the engine emits.
-	execID := s.nextExecID()
 	ms := now.UnixMilli()
 	last, lastPx, comm := "0.00000000", "0.00000000", "0"
 	var commAsset any
@@ -292,7 +314,7 @@ func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) 
 		"e": "executionReport", "E": ms, "s": o.m.sym.Name, "c": o.clientID, "S": o.side, "o": o.typ,
 		"f": o.tif, "q": fmt8(o.origQty), "p": fmt8(o.price), "P": "0.00000000", "F": "0.00000000",
 		"g": -1, "C": orig, "x": execType, "X": o.status, "r": "NONE", "i": o.id, "l": last,
-		"z": fmt8(o.executed), "L": lastPx, "n": comm, "N": commAsset, "T": ms, "t": tradeID, "I": execID,
+		"z": fmt8(o.executed), "L": lastPx, "n": comm, "N": commAsset, "T": ms, "t": tradeID, "I": s.nextExecID(),
 		"w": o.status == statusNew, "m": maker, "M": false, "O": o.created.UnixMilli(),
 		"Z": fmt8(o.cumQuote), "Y": fmt8(decimal.Zero), "Q": quote, "W": o.created.UnixMilli(),
 		"V": "NONE",
@@ -306,16 +328,8 @@ func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) 
 		bals = append(bals, map[string]string{"a": asset, "f": fmt8(b.free), "l": fmt8(b.locked)})
 	}
 	pos := map[string]any{"e": "outboundAccountPosition", "E": ms, "u": ms, "B": bals}
-	// A timeUnit=MICROSECOND connection gets every time of the events in microseconds.
-	erMicro, posMicro := maps.Clone(er), maps.Clone(pos)
-	erMicro["E"], erMicro["T"], erMicro["O"], erMicro["W"] = now.UnixMicro(), now.UnixMicro(), o.created.UnixMicro(), o.created.UnixMicro()
-	posMicro["E"], posMicro["u"] = now.UnixMicro(), now.UnixMicro()
 	for _, us := range subs {
-		evs := []any{er, pos}
-		if us.c.micro {
-			evs = []any{erMicro, posMicro}
-		}
-		for _, ev := range evs {
+		for _, ev := range []any{er, pos} {
 			b, _ := json.Marshal(map[string]any{"subscriptionId": us.id, "event": ev})
 			us.c.push(b)
 		}

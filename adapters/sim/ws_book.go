@@ -26,7 +26,9 @@ type streamBook struct {
 	touchBid, touchAsk map[int64]struct{}
 	trades             []walkTrade
 	tradeID            int64
-	lastBid, lastAsk   int64 // best bid/ask ticks last sent on bookTicker
+	lastBid, lastAsk   int64    // best bid/ask ticks last sent on bookTicker
+	slow               slowDiff // the 100ms diffs merged for the 1000ms @depth (ws_market.go)
+	lastPushedID       int64    // the trade id the last 1000ms push saw (ws_market.go)
 }
 
 type walkTrade struct {

@@ -106,7 +106,7 @@ type namedEvent struct {
 
 // klineEvent is the stream's payload: times in ms, or µs for a timeUnit=MICROSECOND client.
 func klineEvent(k kline, now time.Time) streamEvent {
-	return streamEvent{at: now, build: func(micro bool) map[string]any {
+	return streamEvent{at: now, build: func(micro bool) any {
 		unit := func(t time.Time) int64 {
 			if micro {
 				return t.UnixMicro()

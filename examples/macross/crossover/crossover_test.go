@@ -57,6 +57,8 @@ func (p fakePortfolio) Balance(asset string) adapters.Balance {
 }
 func (fakePortfolio) Balances() []adapters.Balance      { return nil }
 func (fakePortfolio) Account() (adapters.Account, bool) { return adapters.Account{}, false }
+func (fakePortfolio) Position(string) strategy.Position { return strategy.Position{} }
+func (fakePortfolio) PnL() strategy.PnL                 { return strategy.PnL{} }
 
 type fakeOrders struct {
 	strategy.Orders
