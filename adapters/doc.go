@@ -3,8 +3,8 @@
 // symbol filters, stream events), and the registry a runtime builds its exchange from.
 //
 // Subpackages: rest (the REST mechanics every adapter shares), stream (WebSocket
-// connections with reconnect backoff and a connection-attempt limiter), binance, bybit and
-// kraken (the exchanges), sim (the simulated exchange, with a dialect per exchange),
+// connections with reconnect backoff and a connection-attempt limiter), binance, bybit,
+// kraken and coinbase (the exchanges), sim (the simulated exchange, with a dialect per exchange),
 // adaptertest (the conformance suite), exchanges (links every exchange into a binary).
 //
 // # Writing an adapter

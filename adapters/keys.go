@@ -8,7 +8,7 @@ import (
 // KeyInspector is implemented by adapters that can read what their API key may do, for a
 // pre-deployment check (`keel doctor`): a trading bot's key should trade and should not
 // withdraw. It is optional: callers type-assert, and say they cannot check when it is absent.
-// adapters/binance.Client implements it.
+// adapters/binance.Client and adapters/coinbase.Client implement it.
 type KeyInspector interface {
 	// KeyPermissions reads the key's scopes at background priority.
 	KeyPermissions(ctx context.Context, opts ...CallOption) (KeyPermissions, error)
@@ -22,7 +22,11 @@ type KeyPermissions struct {
 	CanWithdraw bool
 	// IPRestricted: the exchange accepts the key only from listed addresses.
 	IPRestricted bool
-	// KeyType is the signing scheme the adapter uses with the key ("hmac", "ed25519").
+	// IPRestrictionUnreported: the exchange does not say whether the key is restricted to
+	// addresses (Coinbase's key_permissions), so IPRestricted means nothing.
+	IPRestrictionUnreported bool
+	// KeyType is the signing scheme the adapter uses with the key: "hmac" (a shared secret),
+	// "ed25519" or "ecdsa" (asymmetric: the exchange holds only the public half).
 	KeyType string
 	// Created is when the key was created (zero if the exchange does not say).
 	Created time.Time

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/binance"
+	"github.com/keelbot/keel/adapters/coinbase"
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/orders"
@@ -31,10 +33,13 @@ import (
 
 // The crash test. A helper process (this test binary, re-executed with crashEnv set; see
 // TestMain) runs a bot that places a deterministic sequence of intents through the real
-// stack: orders.Manager → adapters/binance → scheduler → the simulator, with the bbolt journal.
-// The parent kills it with SIGKILL at seeded random instants and restarts it on the same
-// journal, at least 30 times, while the simulator injects faults on /api/v3/order: 5xx before
-// the order is applied, timeouts that apply it, and 503 -1007 that applies it. The timeouts
+// stack: orders.Manager → the exchange's adapter → scheduler → the simulator speaking that
+// exchange's dialect, with the bbolt journal. It runs once per dialect of crashDialects
+// (Binance; Coinbase, whose client_order_id is a lasting key and whose adapter settles an
+// unknown create by resending it identically). The parent kills it with SIGKILL at seeded
+// random instants and restarts it on the same journal, at least 30 times, while the simulator
+// injects faults on the placement endpoint: 5xx before the order is applied, timeouts that
+// apply it, and a 5xx that applies it (Binance's 503 -1007, Coinbase's 500). The timeouts
 // alternate by run between the simulator's two modes: "drop" closes the connection without an
 // answer, "hang" holds it until the client's own per-attempt timeout (crashHTTPTimeout) fires,
 // so a real client-side timeout goes through the scheduler's retry probe and the manager.
@@ -49,6 +54,7 @@ import (
 // most once.
 const (
 	crashEnv     = "KEEL_ORDERS_CRASH_HELPER"
+	crashDialEnv = "KEEL_ORDERS_CRASH_DIALECT"
 	crashURLEnv  = "KEEL_ORDERS_CRASH_URL"
 	crashPathEnv = "KEEL_ORDERS_CRASH_JOURNAL"
 	// crashExclusiveEnv turns on Params.ExclusiveJournal in a run's helper: runs alternate, so
@@ -56,15 +62,17 @@ const (
 	crashExclusiveEnv = "KEEL_ORDERS_CRASH_EXCLUSIVE"
 	crashKey          = "keel-crash-key"
 	crashSecret       = "keel-crash-secret"
-	crashSettle       = 350 * time.Millisecond
-	crashRecvMs       = 250
-	crashKills        = 36
-	crashHelperMax    = 30 * time.Second
+	// crashSkew is the clock error allowed; a dialect's settle time is its recvWindow plus it
+	// (350 ms on Binance), the least orders.Config accepts.
+	crashSkew      = 100 * time.Millisecond
+	crashRecvMs    = 250
+	crashKills     = 36
+	crashHelperMax = 30 * time.Second
 	// crashHTTPTimeout bounds one HTTP attempt: what ends a "hang".
 	crashHTTPTimeout = 100 * time.Millisecond
 	// crashSendTimeout is the placements' budget (orders.Config.SendTimeout), room for a hang
 	// and the query after it. Scaled down with the recvWindow: a restart waits up to it plus
-	// crashSettle for an entry a kill left sent.
+	// the dialect's settle time for an entry a kill left sent.
 	crashSendTimeout = 300 * time.Millisecond
 )
 
@@ -116,43 +124,125 @@ func crashIntent(price string) int {
 	return i
 }
 
+// crashDialect is what the crash test needs of one exchange: its simulator, its adapter with a
+// scheduler sized to the simulator's limits, and the endpoint placements go to.
+type crashDialect struct {
+	name string
+	// simConfig is the simulator: the account, limits raised so the test is not about them.
+	simConfig func() sim.Config
+	// placeEndpoint is the placement's path: the faults aim at it (POST), and the scheduler's
+	// attempt events name it.
+	placeEndpoint string
+	// newClient builds the adapter on sched's windows, each HTTP attempt bounded by
+	// crashHTTPTimeout.
+	newClient func(url, instance string, tr *http.Transport) (adapters.Exchange, *scheduler.Scheduler, error)
+	// recvWindow is how late a signed placement can still be accepted.
+	recvWindow time.Duration
+	// exchangeID is the adapter's ExchangeOrderID of a simulator order.
+	exchangeID func(sim.OrderRecord) string
+}
+
+// crashCoinbaseKey is a key name as Coinbase writes them; the simulator reads crashSecret as
+// the seed of its Ed25519 key (sim.CoinbaseSimSeed), the adapter gets the key itself.
+const crashCoinbaseKey = "organizations/keel-crash/apiKeys/keel-crash-key"
+
+var crashDialects = []crashDialect{
+	{
+		name: sim.DialectBinance,
+		simConfig: func() sim.Config {
+			return sim.Config{Accounts: []sim.Account{{APIKey: crashKey, HMACSecret: crashSecret,
+				Balances: map[string]string{"USDT": "100000000", "BTC": "10"}}}, Limits: crashLimits}
+		},
+		placeEndpoint: "/api/v3/order",
+		newClient: func(url, instance string, tr *http.Transport) (adapters.Exchange, *scheduler.Scheduler, error) {
+			// The scheduler starts with the simulator's limits, as a bot configured for its
+			// account would (exchangeInfo then confirms them).
+			windows := binance.SchedulerWindows()
+			for i := range windows {
+				switch windows[i].Name {
+				case binance.WindowRequestWeight:
+					windows[i].Limit = crashLimits.RequestWeight
+				case binance.WindowOrders10s:
+					windows[i].Limit = crashLimits.Orders10s
+				case binance.WindowOrders1d:
+					windows[i].Limit = crashLimits.OrdersDay
+				}
+			}
+			sched, err := crashScheduler("binance", instance, windows, binance.SchedulerBuckets())
+			if err != nil {
+				return nil, nil, err
+			}
+			c, err := binance.New(binance.Config{BaseURL: url, APIKey: crashKey, APISecret: crashSecret,
+				RecvWindow: crashRecvMs, Timeout: crashHTTPTimeout}, sched, binance.WithHTTPClient(&http.Client{Transport: tr}))
+			return c, sched, err
+		},
+		recvWindow: crashRecvMs * time.Millisecond,
+		exchangeID: func(o sim.OrderRecord) string { return fmt.Sprint(o.OrderID) },
+	},
+	{
+		name: sim.DialectCoinbase,
+		simConfig: func() sim.Config {
+			return sim.Config{Dialect: sim.DialectCoinbase, Accounts: []sim.Account{{APIKey: crashCoinbaseKey, HMACSecret: crashSecret,
+				Balances: map[string]string{"USDT": "100000000", "BTC": "10"}}},
+				DialectConfig: sim.CoinbaseConfig{PrivateLimit: crashCoinbaseLimit, PublicLimit: crashCoinbaseLimit}}
+		},
+		placeEndpoint: "/api/v3/brokerage/orders",
+		newClient: func(url, instance string, tr *http.Transport) (adapters.Exchange, *scheduler.Scheduler, error) {
+			windows := coinbase.SchedulerWindows()
+			for i := range windows {
+				windows[i].Limit = crashCoinbaseLimit
+			}
+			sched, err := crashScheduler("coinbase", instance, windows, coinbase.SchedulerBuckets())
+			if err != nil {
+				return nil, nil, err
+			}
+			c, err := coinbase.New(coinbase.Config{BaseURL: url, APIKey: crashCoinbaseKey, APISecret: coinbase.Secret(coinbase.SimSecret(crashSecret)),
+				JWTLifetime: time.Second, Timeout: crashHTTPTimeout}, sched, coinbase.WithHTTPClient(&http.Client{Transport: tr}))
+			return c, sched, err
+		},
+		recvWindow: (&coinbase.Config{JWTLifetime: time.Second}).AcceptanceWindow(), // the shortest JWT, and its exp's rounding
+		exchangeID: func(o sim.OrderRecord) string { return sim.CoinbaseOrderID(o.OrderID) },
+	},
+}
+
+// crashCoinbaseLimit raises Coinbase's 30 private requests a second: 33 restarts a minute each
+// reconcile by listing orders, and the test is about crashes, not limits.
+const crashCoinbaseLimit = 2000
+
+// settle is how long after its send-by deadline "not found" proves a placement absent.
+func (d crashDialect) settle() time.Duration { return d.recvWindow + crashSkew }
+
+func crashDialectNamed(name string) (crashDialect, bool) {
+	for _, d := range crashDialects {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return crashDialect{}, false
+}
+
+func crashScheduler(exchange, instance string, windows []scheduler.WindowConfig, buckets []scheduler.BucketConfig) (*scheduler.Scheduler, error) {
+	return scheduler.New(scheduler.Config{Exchange: exchange, InstanceID: instance, Windows: windows, Buckets: buckets},
+		scheduler.WithLogger(zerolog.Nop()), scheduler.WithObserver(reportTimeouts))
+}
+
 // crashStack is the bot's stack on the simulator at url with the journal at path.
 type crashStack struct {
 	store  *idempotency.FileStore
 	sched  *scheduler.Scheduler
-	client *binance.Client
+	client adapters.Exchange
 	m      *orders.Manager
 	tr     *http.Transport
 }
 
-func openCrashStack(ctx context.Context, url, path, instance string, exclusive bool) (*crashStack, error) {
+func openCrashStack(ctx context.Context, d crashDialect, url, path, instance string, exclusive bool) (*crashStack, error) {
 	store, err := idempotency.OpenFile(path)
 	if err != nil {
 		return nil, err
 	}
 	st := &crashStack{store: store, tr: &http.Transport{}}
-	// The scheduler starts with the simulator's limits, as a bot configured for its account
-	// would (exchangeInfo then confirms them).
-	windows := binance.SchedulerWindows()
-	for i := range windows {
-		switch windows[i].Name {
-		case binance.WindowRequestWeight:
-			windows[i].Limit = crashLimits.RequestWeight
-		case binance.WindowOrders10s:
-			windows[i].Limit = crashLimits.Orders10s
-		case binance.WindowOrders1d:
-			windows[i].Limit = crashLimits.OrdersDay
-		}
-	}
-	st.sched, err = scheduler.New(scheduler.Config{Exchange: "binance", InstanceID: instance,
-		Windows: windows, Buckets: binance.SchedulerBuckets()},
-		scheduler.WithLogger(zerolog.Nop()), scheduler.WithObserver(reportTimeouts))
-	if err != nil {
-		st.close()
-		return nil, err
-	}
-	st.client, err = binance.New(binance.Config{BaseURL: url, APIKey: crashKey, APISecret: crashSecret,
-		RecvWindow: crashRecvMs, Timeout: crashHTTPTimeout}, st.sched, binance.WithHTTPClient(&http.Client{Transport: st.tr}))
+	crashPlaceEndpoint.Store(&d.placeEndpoint)
+	st.client, st.sched, err = d.newClient(url, instance, st.tr)
 	if err != nil {
 		st.close()
 		return nil, err
@@ -165,13 +255,13 @@ func openCrashStack(ctx context.Context, url, path, instance string, exclusive b
 	// ExclusiveJournal: a killed process's flock is gone with it, so a restart need not wait
 	// out the placements' send deadlines (what the runtime does for its bbolt journal).
 	st.m, err = orders.New(orders.Params{Exchange: st.client, Store: store, Keys: keys, ExclusiveJournal: exclusive,
-		Config: orders.Config{SettleTime: crashSettle, SendTimeout: crashSendTimeout,
-			RecvWindow: crashRecvMs * time.Millisecond, ClockSkew: 100 * time.Millisecond}})
+		Config: orders.Config{SettleTime: d.settle(), SendTimeout: crashSendTimeout,
+			RecvWindow: d.recvWindow, ClockSkew: crashSkew}})
 	if err != nil {
 		st.close()
 		return nil, err
 	}
-	// Learn the simulator's limits before anything else.
+	// Learn the simulator's limits and symbols before anything else.
 	for try := 0; ; try++ {
 		if _, err = st.client.ExchangeInfo(ctx); err == nil || try == 20 {
 			break
@@ -185,11 +275,15 @@ func openCrashStack(ctx context.Context, url, path, instance string, exclusive b
 	return st, nil
 }
 
-// reportTimeouts tells the parent about every attempt on /api/v3/order (a placement, or a
-// query settling one) that ended by the client's own timeout (no answer within
+// crashPlaceEndpoint is the placement endpoint of the dialect under test, for reportTimeouts.
+var crashPlaceEndpoint atomic.Pointer[string]
+
+// reportTimeouts tells the parent about every attempt on the placement endpoint (a placement,
+// or on Binance a query settling one) that ended by the client's own timeout (no answer within
 // crashHTTPTimeout), so the test can show the path was taken.
 func reportTimeouts(ev scheduler.AttemptEvent) {
-	if ev.Endpoint == "/api/v3/order" && ev.Status == 0 && ev.Latency >= crashHTTPTimeout {
+	ep := crashPlaceEndpoint.Load()
+	if ep != nil && ev.Endpoint == *ep && ev.Status == 0 && ev.Latency >= crashHTTPTimeout {
 		fmt.Printf("timeout %s\n", ev.Method)
 	}
 }
@@ -255,7 +349,11 @@ func runCrashHelper() int {
 		fmt.Fprintf(os.Stderr, "crash helper: "+format+"\n", args...)
 		return 2
 	}
-	st, err := openCrashStack(ctx, os.Getenv(crashURLEnv), os.Getenv(crashPathEnv), "h1", os.Getenv(crashExclusiveEnv) == "1")
+	d, ok := crashDialectNamed(os.Getenv(crashDialEnv))
+	if !ok {
+		return fail("no crash dialect %q", os.Getenv(crashDialEnv))
+	}
+	st, err := openCrashStack(ctx, d, os.Getenv(crashURLEnv), os.Getenv(crashPathEnv), "h1", os.Getenv(crashExclusiveEnv) == "1")
 	if err != nil {
 		return fail("start: %v", err)
 	}
@@ -283,7 +381,7 @@ func runCrashHelper() int {
 		case errors.Is(err, scheduler.ErrUnknownOutcome):
 			// Never place it again blindly: poll until the manager settles it.
 			for ctx.Err() == nil {
-				pause(ctx, crashSettle/4)
+				pause(ctx, d.settle()/4)
 				_ = st.m.Refresh(ctx)
 				e, gerr := st.store.Get(ctx, o.ClientOrderID)
 				if gerr != nil || e.State.Unresolved() {
@@ -321,10 +419,10 @@ type helperRun struct {
 	stderr   strings.Builder
 }
 
-func startHelper(t *testing.T, url, path string, exclusive bool) *helperRun {
+func startHelper(t *testing.T, d crashDialect, url, path string, exclusive bool) *helperRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashEnv+"=1", crashURLEnv+"="+url, crashPathEnv+"="+path,
+	cmd.Env = append(os.Environ(), crashEnv+"=1", crashDialEnv+"="+d.name, crashURLEnv+"="+url, crashPathEnv+"="+path,
 		fmt.Sprintf("%s=%d", crashExclusiveEnv, boolInt(exclusive)))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -380,11 +478,16 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns 30+ processes")
 	}
+	for _, d := range crashDialects {
+		t.Run(d.name, func(t *testing.T) { placeSurvivesCrashes(t, d) })
+	}
+}
+
+func placeSurvivesCrashes(t *testing.T, d crashDialect) {
 	start := time.Now()
-	s, err := sim.New(sim.Config{Seed: 7,
-		Accounts: []sim.Account{{APIKey: crashKey, HMACSecret: crashSecret,
-			Balances: map[string]string{"USDT": "100000000", "BTC": "10"}}},
-		Limits: crashLimits})
+	cfg := d.simConfig()
+	cfg.Seed = 7
+	s, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +495,8 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	faults := sim.Faults{ErrorRate: 0.05, TimeoutRate: 0.08, UnknownRate: 0.08, HangMS: 5000, Paths: []string{"/api/v3/order"}}
+	faults := sim.Faults{ErrorRate: 0.05, TimeoutRate: 0.08, UnknownRate: 0.08, HangMS: 5000,
+		Paths: []string{d.placeEndpoint}}
 	path := filepath.Join(t.TempDir(), "journal.db")
 
 	rng := rand.New(rand.NewPCG(20260301, 4))
@@ -406,7 +510,7 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 		}
 		faults.TimeoutMode = []string{"drop", "hang"}[run%2]
 		s.SetFaults(faults)
-		h := startHelper(t, s.URL(), path, run/2%2 == 0) // with each timeout mode
+		h := startHelper(t, d, s.URL(), path, run/2%2 == 0) // with each timeout mode
 		// Most kills land while the bot places orders; every fifth lands anywhere, start-up
 		// and reconciliation included.
 		spawned := time.Now()
@@ -445,7 +549,7 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 	s.SetFaults(sim.Faults{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := openCrashStack(ctx, s.URL(), path, "p1", false)
+	st, err := openCrashStack(ctx, d, s.URL(), path, "p1", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +608,7 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 		case e.State.Unresolved() || e.State == idempotency.StateRejected:
 			t.Errorf("entry %s still %s after reconciliation", e.Key, e.State)
 		case entryPlaced(e):
-			if !onExchange || o.Status != e.OrderStatus || fmt.Sprint(o.OrderID) != e.ExchangeOrderID {
+			if !onExchange || o.Status != e.OrderStatus || d.exchangeID(o) != e.ExchangeOrderID {
 				t.Errorf("journal %s (%s %s, order %s) disagrees with the exchange: %+v (there %v)",
 					e.Key, e.State, e.OrderStatus, e.ExchangeOrderID, o, onExchange)
 			}
@@ -525,14 +629,14 @@ func TestPlaceSurvivesCrashes(t *testing.T) {
 	t.Log(stats)
 	t.Logf("restarts' reconciliations: %d in-flight entries found placed, %d proven absent; mean time from spawn to ready %s",
 		foundAtRestart, absentAtRestart, readyIn/time.Duration(kills))
-	t.Logf("attempts on /api/v3/order ended by the client's own timeout: %d placements, %d queries",
-		timeouts[http.MethodPost], timeouts[http.MethodGet])
+	t.Logf("attempts on %s ended by the client's own timeout: %d placements, %d queries",
+		d.placeEndpoint, timeouts[http.MethodPost], timeouts[http.MethodGet])
 	if timeouts[http.MethodPost]+timeouts[http.MethodGet] == 0 {
-		t.Error("no attempt on /api/v3/order ended by the client's own timeout: the hang mode was not exercised")
+		t.Errorf("no attempt on %s ended by the client's own timeout: the hang mode was not exercised", d.placeEndpoint)
 	}
 	ss := s.Stats()
-	t.Logf("simulator: %d requests, %d answered 429, %d 418, %d orders created",
-		ss.Total.Requests, ss.Total.Status429, ss.Total.Status418, ss.Total.OrdersCreated)
+	t.Logf("simulator: %d requests, %d answered 429, %d 418, %d orders created from %d placement requests",
+		ss.Total.Requests, ss.Total.Status429, ss.Total.Status418, ss.Total.OrdersCreated, ss.Endpoints["POST "+d.placeEndpoint].Requests)
 	if len(simOrders) < 2*crashKills {
 		t.Errorf("too few orders for a meaningful test: %s", stats)
 	}

@@ -265,14 +265,20 @@ func checkKey(ctx context.Context, ex adapters.Exchange) []Check {
 	} else {
 		out = append(out, Check{Name: "key: withdrawals", Status: CheckOK, Evidence: "withdrawals are disabled"})
 	}
-	if p.IPRestricted {
+	switch {
+	case p.IPRestrictionUnreported:
+		out = append(out, Check{Name: "key: IP restriction", Status: CheckWarn, Evidence: fmt.Sprintf("cannot check: %s does not report whether the key is restricted to addresses", ex.Name()),
+			Action: "restrict the key to this host's IP addresses in the exchange's settings"})
+	case p.IPRestricted:
 		out = append(out, Check{Name: "key: IP restriction", Status: CheckOK, Evidence: "the key is restricted to listed IP addresses"})
-	} else {
+	default:
 		out = append(out, Check{Name: "key: IP restriction", Status: CheckWarn, Evidence: "the key works from any IP address", Action: "restrict it to this host's addresses"})
 	}
 	switch p.KeyType {
 	case "ed25519":
 		out = append(out, Check{Name: "key: type", Status: CheckOK, Evidence: "Ed25519"})
+	case "ecdsa":
+		out = append(out, Check{Name: "key: type", Status: CheckOK, Evidence: "ECDSA (P-256): the exchange holds only the public half"})
 	default:
 		out = append(out, Check{Name: "key: type", Status: CheckWarn, Evidence: fmt.Sprintf("%q: the secret travels with every deployment", p.KeyType),
 			Action: "use an Ed25519 key (exchange.ed25519_private_key_file): the exchange holds only the public half"})

@@ -76,6 +76,11 @@ type Env struct {
 	// of them, and the order placements among them. The failure subtests use it to check
 	// that nothing was resent.
 	Requests func() (all, placements int64)
+	// LastingClientIDs: the exchange answers a create repeating a client order id with the
+	// original order (Coinbase), so the adapter may settle an unknown outcome by resending
+	// the identical create. The unknown-outcome tests then allow resends, and still require
+	// at most one order under the id.
+	LastingClientIDs bool
 }
 
 // Run runs the conformance suite as subtests of t.

@@ -98,9 +98,10 @@ func testTransientRead(ctx context.Context, t *testing.T, env *Env) {
 }
 
 // testPlacementUnknown: a placement answered by kind comes back as an unknown outcome
-// (scheduler.ErrUnknownOutcome), is sent once and never resent, and querying it by its client
-// order id (what reconciliation does) finds it when the exchange applied it (lands), or finds
-// at most that one order.
+// (scheduler.ErrUnknownOutcome), is sent once and never resent (on an exchange with lasting
+// client ids, Env.LastingClientIDs, it may be resent identically, and each resend failed the
+// same way), and querying it by its client order id (what reconciliation does) finds it when
+// the exchange applied it (lands), or finds at most that one order.
 func testPlacementUnknown(kind FaultKind, lands bool) func(ctx context.Context, t *testing.T, env *Env) {
 	return func(ctx context.Context, t *testing.T, env *Env) {
 		needFaults(t, env)
@@ -117,7 +118,14 @@ func testPlacementUnknown(kind FaultKind, lands bool) func(ctx context.Context, 
 			t.Fatalf("got %v, want an unknown outcome", err)
 		}
 		wantClass(t, err, scheduler.ClassUnknown)
-		if _, placed := env.Requests(); placed-placed0 != 1 {
+		var se *scheduler.Error
+		_, placed := env.Requests()
+		switch {
+		case env.LastingClientIDs:
+			if !errors.As(err, &se) || placed-placed0 != int64(se.Attempts) {
+				t.Fatalf("%d placements reached the exchange for the attempts of %v", placed-placed0, err)
+			}
+		case placed-placed0 != 1:
 			t.Fatalf("%d placements reached the exchange, want 1: an unknown outcome is never resent", placed-placed0)
 		}
 

@@ -1,6 +1,7 @@
 package coinbase_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/scheduler"
@@ -124,5 +127,98 @@ func TestResignOnce(t *testing.T) {
 	}
 	if n := f.sim.Stats().Total.AuthFailures - before; n != 2 {
 		t.Fatalf("%d 401s for one call, want 2 (the request and one re-sign)", n)
+	}
+}
+
+// TestSharedIP: public endpoints are limited per IP (10/s), so every client behind the bot's
+// address shares them. Beside a polite bystander on the same IP (2.5 public reads a second),
+// the adapter reading tickers from 8 goroutines through its scheduler collects no 429; a
+// static token bucket at exactly the documented 10/s, on the same load beside the same
+// bystander in the same run, collects them.
+func TestSharedIP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two 2 s phases")
+	}
+	for _, mode := range []string{"scheduler", "token_bucket_10"} {
+		t.Run(mode, func(t *testing.T) {
+			s := startSim(t, sim.Config{})
+			var f *fixture
+			if mode == "scheduler" {
+				f = newClientOn(t, s, fixtureOpts{})
+			} else {
+				f = newClientOn(t, s, fixtureOpts{schedCfg: func(c *scheduler.Config) {
+					for i := range c.Windows {
+						c.Windows[i].Limit = 1_000_000 // the bucket alone paces
+					}
+				}})
+			}
+			ctx := testCtx(t)
+			if _, err := f.client.Ticker(ctx, "BTCUSDT"); err != nil { // products listed
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second) // the listing's requests leave the per-IP window (the test's pacing)
+			lim := rate.NewLimiter(10, 1)
+			before := s.Stats().Total.Status429
+			end := time.Now().Add(2 * time.Second)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			served, bystander429 := 0, 0
+			wg.Add(1)
+			go func() { // the bystander: a plain HTTP client reading a product every 400 ms
+				defer wg.Done()
+				tk := time.NewTicker(400 * time.Millisecond)
+				defer tk.Stop()
+				for time.Now().Before(end) {
+					<-tk.C
+					resp, err := http.Get(s.URL() + "/api/v3/brokerage/market/products/BTC-USDT")
+					if err != nil {
+						continue
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusTooManyRequests {
+						mu.Lock()
+						bystander429++
+						mu.Unlock()
+					}
+				}
+			}()
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for time.Now().Before(end) {
+						if mode != "scheduler" {
+							wctx, cancel := context.WithDeadline(ctx, end)
+							err := lim.Wait(wctx)
+							cancel()
+							if err != nil {
+								return
+							}
+						}
+						rctx, cancel := context.WithDeadline(ctx, end)
+						_, err := f.client.Ticker(rctx, "BTCUSDT")
+						cancel()
+						if err == nil {
+							mu.Lock()
+							served++
+							mu.Unlock()
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			http.DefaultClient.CloseIdleConnections()
+			got := s.Stats().Total.Status429 - before
+			t.Logf("%s: %d tickers served in 2 s beside the bystander; 429s: %d (the bystander's %d)", mode, served, got, bystander429)
+			switch {
+			case mode == "scheduler" && got != 0:
+				t.Fatalf("the adapter through the scheduler collected %d 429s on a shared IP", got-int64(bystander429))
+			case mode != "scheduler" && got == 0:
+				t.Fatal("the static 10/s bucket beside a bystander collected no 429: the test proves nothing")
+			case served == 0:
+				t.Fatal("nothing served")
+			}
+		})
 	}
 }

@@ -239,6 +239,25 @@ func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 			out.Code, out.Class = classifyReason(r.FailureReason, a.Write)
 			out.Message = snippet([]byte(r.FailureReason))
 		}
+	case a.Status == http.StatusOK && ep.path == epGetOrder.path && ep.method == http.MethodGet:
+		// An order read back right after its create that already ended FAILED for the order
+		// rate: the create was one too many. The first such answer is the rate-limit signal
+		// (the read-back runs in the orders bucket, which the scheduler then holds); its retry
+		// reads the order as it is.
+		var r struct {
+			Order struct {
+				OrderID      string `json:"order_id"`
+				Status       string `json:"status"`
+				RejectReason string `json:"reject_reason"`
+			} `json:"order"`
+		}
+		if json.Unmarshal(a.Body, &r) == nil && r.Order.Status == "FAILED" && r.Order.RejectReason == "RATE_LIMIT_EXCEEDED" {
+			if _, first := c.readBacks.LoadAndDelete(r.Order.OrderID); first {
+				out.Class, out.Code, out.OrderLimit = scheduler.ClassRateLimit, codeRateLimitExceeded, true
+				out.RetryAfter = max(out.RetryAfter, time.Second)
+				out.Message = "order accepted, then FAILED with RATE_LIMIT_EXCEEDED: over Coinbase's order rate"
+			}
+		}
 	case a.Status >= 200 && a.Status < 300:
 	case a.Status == http.StatusTooManyRequests:
 		// The body is an HTML page: never parsed, never quoted.

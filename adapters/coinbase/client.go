@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/rest"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/scheduler"
@@ -40,11 +39,8 @@ func WithClock(clk clock.Clock) Option { return func(o *options) { o.clock = clk
 var ErrNoCredentials = errors.New("coinbase: no API key configured for a private endpoint")
 
 // Client is the Coinbase Advanced Trade adapter. Build one with New; it is safe for
-// concurrent use. It has no streams (MarketStream and UserStream return
-// adapters.ErrNoStreams): the runtime polls REST.
+// concurrent use. Its streams are in stream.go.
 type Client struct {
-	adapters.NoStreams
-
 	cfg    Config  // without its secrets
 	signer *signer // nil for a public-only client
 	sched  Scheduler
@@ -60,6 +56,10 @@ type Client struct {
 	loadedAt time.Time
 	acked    map[string]string // client order id → order_id, for orders this process saw acknowledged
 	ackOrder []string
+
+	pacing pacer // the streams' connection and message pacing
+
+	readBacks sync.Map // order_id → struct{}: orders read back right after their create
 }
 
 // maxAcked bounds the acknowledged ids the client remembers.

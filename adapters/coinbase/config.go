@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -43,7 +44,13 @@ type Config struct {
 	// APISecret is its private key: the PEM of an ECDSA (P-256) key, or an Ed25519 secret in
 	// base64, as Coinbase shows them.
 	APISecret Secret `koanf:"api_secret"`
-	// JWTLifetime is exp - nbf of every JWT, in (0, 120s]; default 5s.
+	// WSURL is the market data WebSocket (default ProductionWSURL with the production REST
+	// root; otherwise the REST root's host at /ws, as the simulator serves it). WSUserURL is
+	// the user order data WebSocket (default ProductionWSUserURL, or /ws/user likewise).
+	WSURL     string `koanf:"ws_url"`
+	WSUserURL string `koanf:"ws_user_url"`
+	// JWTLifetime is how long every JWT lives from its signing (exp, rounded up to the
+	// second), in whole seconds in [1s, 120s]; default 5s.
 	JWTLifetime time.Duration `koanf:"jwt_lifetime"`
 	// Timeout bounds one HTTP attempt (default 15s).
 	Timeout time.Duration `koanf:"timeout"`
@@ -60,6 +67,22 @@ func (c *Config) setDefaults() {
 	if c.BaseURL == "" {
 		c.BaseURL = ProductionURL
 	}
+	if c.WSURL == "" || c.WSUserURL == "" {
+		// The streams follow the REST root: production's endpoints with production's root,
+		// the same host's otherwise (the simulator), never production's behind a test root.
+		market, user := ProductionWSURL, ProductionWSUserURL
+		if strings.TrimRight(c.BaseURL, "/") != ProductionURL {
+			root := strings.TrimRight(c.BaseURL, "/")
+			root = strings.Replace(strings.Replace(root, "https://", "wss://", 1), "http://", "ws://", 1)
+			market, user = root+"/ws", root+"/ws/user"
+		}
+		if c.WSURL == "" {
+			c.WSURL = market
+		}
+		if c.WSUserURL == "" {
+			c.WSUserURL = user
+		}
+	}
 	if c.JWTLifetime == 0 {
 		c.JWTLifetime = DefaultJWTLifetime
 	}
@@ -71,8 +94,8 @@ func (c *Config) setDefaults() {
 // String prints the config with its secrets redacted.
 func (c Config) String() string {
 	c.setDefaults()
-	return fmt.Sprintf("coinbase.Config{BaseURL:%q APIKey:%s APISecret:%s JWTLifetime:%s Timeout:%s}",
-		c.BaseURL, c.APIKey, c.APISecret, c.JWTLifetime, c.Timeout)
+	return fmt.Sprintf("coinbase.Config{BaseURL:%q WSURL:%q WSUserURL:%q APIKey:%s APISecret:%s JWTLifetime:%s Timeout:%s}",
+		c.BaseURL, c.WSURL, c.WSUserURL, c.APIKey, c.APISecret, c.JWTLifetime, c.Timeout)
 }
 
 // GoString keeps %#v redacted.
@@ -92,6 +115,15 @@ func (c *Config) Validate() error {
 	d.setDefaults()
 	if _, err := rest.ParseBaseURL(d.BaseURL); err != nil {
 		return configErr("base_url", "%v", err)
+	}
+	for _, u := range []struct{ key, val string }{{"ws_url", d.WSURL}, {"ws_user_url", d.WSUserURL}} {
+		if err := checkWSURL(u.val); err != nil {
+			return configErr(u.key, "%v", err)
+		}
+	}
+	if (d.WSURL == ProductionWSURL || d.WSUserURL == ProductionWSUserURL) && strings.TrimRight(d.BaseURL, "/") != ProductionURL {
+		return configErr("ws_url", "production's stream %s with base_url %s: set ws_url and ws_user_url for that environment, or leave them empty to follow base_url",
+			ProductionWSURL, d.BaseURL)
 	}
 	if d.JWTLifetime <= 0 || d.JWTLifetime > MaxJWTLifetime || d.JWTLifetime%time.Second != 0 {
 		return configErr("jwt_lifetime", "want whole seconds in [1s, %s], got %s", MaxJWTLifetime, d.JWTLifetime)
@@ -116,18 +148,27 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// checkWSURL accepts a ws:// or wss:// URL with a host.
+func checkWSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return fmt.Errorf("want a ws:// or wss:// URL, got %q", snippet([]byte(raw)))
+	}
+	return nil
+}
+
 // SchedulerWindows are the adapter's limit windows at Coinbase's documented limits.
 func (c *Config) SchedulerWindows() []scheduler.WindowConfig { return SchedulerWindows() }
 
 // SchedulerBuckets are the buckets the adapter's requests name.
 func (c *Config) SchedulerBuckets() []scheduler.BucketConfig { return SchedulerBuckets() }
 
-// AcceptanceWindow is the JWT's lifetime: a request lands at most that long after it was
-// signed.
+// AcceptanceWindow is how long after it was signed a request can still land: the JWT's
+// lifetime, plus the second its exp is rounded up by.
 func (c *Config) AcceptanceWindow() time.Duration {
 	d := *c
 	d.setDefaults()
-	return d.JWTLifetime
+	return d.JWTLifetime + time.Second
 }
 
 // SimSecret is the Ed25519 secret (base64 of the 64-byte key) the simulator's coinbase
@@ -141,6 +182,7 @@ func SimSecret(simSecret string) string {
 // ForSimulator points the config at a simulator speaking the coinbase dialect.
 func (c *Config) ForSimulator(s adapters.SimEndpoint) {
 	c.BaseURL, c.APIKey = s.RESTURL, Secret(s.APIKey)
+	c.WSURL, c.WSUserURL = s.WSURL+"/ws", s.WSURL+"/ws/user"
 	if _, err := parseKey(s.APIKey, s.APISecret); err == nil {
 		c.APISecret = Secret(s.APISecret)
 	} else {
@@ -186,7 +228,7 @@ func init() {
 			}
 			return New(c.Config, env.Scheduler)
 		},
-		// REST only: the runtime polls for quotes and order updates.
-		Streams: false,
+		// level2 and market_trades for books and trades, the user channel for orders.
+		Streams: true,
 	})
 }

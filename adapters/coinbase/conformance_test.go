@@ -58,6 +58,7 @@ func harness() adaptertest.Harness {
 				st := f.sim.Stats()
 				return st.Total.Requests, st.Endpoints["POST /api/v3/brokerage/orders"].Requests
 			},
+			LastingClientIDs: true,
 			WantFees: &adapters.TradingFees{Symbol: "BTCUSDT",
 				Standard: adapters.CommissionRates{Maker: decimal.RequireFromString("0.001"), Taker: decimal.RequireFromString("0.001")}},
 		}

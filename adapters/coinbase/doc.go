@@ -17,7 +17,10 @@
 // signature is r‖s) or EdDSA (an Ed25519 secret, base64), kid the key name, a random nonce,
 // typ JWT; claims sub the key name, iss "cdp", nbf, exp and uri "METHOD host/path". nbf and
 // exp are read off Coinbase's clock (GET /time, kept by a rest.TimeKeeper), not the host's:
-// the adapter refuses to sign when the host clock is further off than the JWT lives.
+// the adapter refuses to sign when the host clock is further off than the JWT lives. exp is
+// the signing instant plus jwt_lifetime, rounded up to the second (so the acceptance window
+// is jwt_lifetime + 1 s); nbf is backdated by up to 30 s (MaxNbfSlack), so a step of either
+// clock between two measurements does not turn a good key into a 401.
 // A 401 is re-signed once (Coinbase refuses valid JWTs now and then); a second 401 is an
 // auth failure — the breaker and the kill switch — and the clock is measured again. A 403
 // (Missing required scopes) is a permission stop. The private key never leaves the signer:
@@ -43,9 +46,13 @@
 // their order_id, and otherwise looks through the product's open orders and its latest
 // orders (historyPages pages), which bounds how far back "not found" is proof.
 //
-// Key permissions: KeyPermissions (GET /key_permissions) and its Check, which refuses a key
-// that cannot trade or can transfer (adapters.KeyInspector, keel doctor's hook, is not on
-// main yet).
+// Candles (GET /market/products/{product_id}/candles, public) are Coinbase's own method, not
+// part of the exchange contract: Candles(symbol, granularity, start, end), at most MaxCandles
+// a request, oldest first.
+//
+// Key permissions: KeyScopes (GET /key_permissions) and its Check, which refuses a key that
+// cannot trade or can transfer; KeyPermissions is the same read as adapters.KeyInspector, so
+// keel doctor fails such a key.
 //
 // # Guesses (the docs are silent)
 //
@@ -55,6 +62,11 @@
 //   - x-ratelimit-reset is a Unix time in seconds (a small number: seconds from now); a
 //     Retry-After, where present, wins; both windows slide;
 //   - Keel's symbol of a product is base and quote without the dash (BTC-USD is BTCUSD);
+//   - an order read back right after its create that already ended FAILED with reject_reason
+//     RATE_LIMIT_EXCEEDED is the order-rate signal: the read-back runs in the orders bucket and
+//     its first such answer is classified rate_limit (OrderLimit), so the scheduler holds the
+//     creates; PlaceOrder then fails with ErrOrderFailed, nothing live. A FAILED order seen
+//     later (a list, the user channel) is only a rejected order;
 //   - every create refusal is validation (nothing was created) except RATE_LIMIT_EXCEEDED
 //     (rate limit), GEOFENCING_RESTRICTION (auth), MISSING_MARKET_TRADE_DATA and
 //     ORDER_IS_BEING_REPLACED (transient); UNKNOWN_CANCEL_FAILURE_REASON leaves a cancel's
@@ -66,6 +78,15 @@
 //
 // # Streams
 //
-// REST only: the Definition declares Streams false, and the runtime polls REST. The
-// WebSocket feeds (level2, ticker, market_trades, heartbeats, user) are not built yet.
+// MarketStream follows books (level2) and trades (market_trades), with ticker and candles on
+// request (StreamOptions.OnTicker, OnCandle); UserStream follows the account's orders (the
+// user channel). Each connection subscribes heartbeats first, then one channel per message,
+// each with a fresh JWT (no uri claim), within the 5 s Coinbase allows; a skipped
+// sequence_num or a drop is one reconnect (adapters/stream.Conn: one dial at a time, jittered
+// backoff, a shared attempt limiter, plus this client's own pacing of 6 attempts a second for
+// Coinbase's 8 per IP) and one level2 snapshot per product over it, never a REST call.
+// ws_url and ws_user_url follow base_url: production's endpoints with production's REST root,
+// the same host's /ws and /ws/user otherwise (the simulator); production's streams behind
+// another REST root are refused. Guesses: sequence_num counts per connection; a trade's side
+// is the taker's. See stream.go.
 package coinbase

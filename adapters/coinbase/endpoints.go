@@ -73,15 +73,19 @@ var (
 	epProducts    = endpoint{path: root + "/market/products", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityBackground}
 	epProduct     = endpoint{path: root + "/market/products/{product_id}", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket}
 	epBook        = endpoint{path: root + "/market/product_book", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket}
+	epCandles     = endpoint{path: root + "/market/products/{product_id}/candles", method: http.MethodGet, bucket: BucketMarket, priority: scheduler.PriorityMarket}
 	epAccounts    = endpoint{path: root + "/accounts", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
 	epPermissions = endpoint{path: root + "/key_permissions", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityBackground}
 	epSummary     = endpoint{path: root + "/transaction_summary", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityBackground}
 	epCreate      = endpoint{path: root + "/orders", method: http.MethodPost, private: true, write: true, bucket: BucketOrders, priority: scheduler.PriorityOrders}
 	epCancel      = endpoint{path: root + "/orders/batch_cancel", method: http.MethodPost, private: true, write: true, cancel: true, bucket: BucketOrders, priority: scheduler.PriorityCritical}
 	epGetOrder    = endpoint{path: root + "/orders/historical/{order_id}", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
-	epListOrders  = endpoint{path: root + "/orders/historical/batch", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
-	epListFills   = endpoint{path: root + "/orders/historical/fills", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
-	allEndpoints  = []endpoint{epTime, epProducts, epProduct, epBook, epAccounts, epPermissions, epSummary, epCreate, epCancel, epGetOrder, epListOrders, epListFills}
+	// epReadBack is the read of an order right after its create, part of the placement: in the
+	// orders bucket, so an order accepted and then FAILED for the order rate holds the creates.
+	epReadBack   = endpoint{path: epGetOrder.path, method: http.MethodGet, private: true, bucket: BucketOrders, priority: scheduler.PriorityOrders}
+	epListOrders = endpoint{path: root + "/orders/historical/batch", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
+	epListFills  = endpoint{path: root + "/orders/historical/fills", method: http.MethodGet, private: true, bucket: BucketAccount, priority: scheduler.PriorityAccount}
+	allEndpoints = []endpoint{epTime, epProducts, epProduct, epBook, epCandles, epAccounts, epPermissions, epSummary, epCreate, epCancel, epGetOrder, epListOrders, epListFills}
 )
 
 // window is the scheduler window ep counts against.

@@ -17,6 +17,7 @@ import (
 var (
 	_ adapters.Exchange      = (*Client)(nil)
 	_ adapters.AccountReader = (*Client)(nil)
+	_ adapters.KeyInspector  = (*Client)(nil)
 )
 
 // ErrInvalidRequest is wrapped, classified validation, when a call is refused before sending.
@@ -261,10 +262,25 @@ func (p KeyPermissions) Check() error {
 	return nil
 }
 
-// KeyPermissions reads the key's permissions (GET /key_permissions, background priority).
-// `keel doctor` should fail unless KeyPermissions().Check() is nil (the doctor's hook,
-// adapters.KeyInspector, is not on main yet).
-func (c *Client) KeyPermissions(ctx context.Context, opts ...adapters.CallOption) (KeyPermissions, error) {
+// KeyPermissions is adapters.KeyInspector, keel doctor's check of the key: GET
+// /key_permissions as exchange-neutral scopes. CanTrade is can_trade, CanWithdraw
+// can_transfer (the doctor fails a key that cannot trade or can move funds out); Coinbase does
+// not report an IP allowlist (IPRestrictionUnreported); KeyType is "ecdsa" or "ed25519".
+func (c *Client) KeyPermissions(ctx context.Context, opts ...adapters.CallOption) (adapters.KeyPermissions, error) {
+	kp, err := c.KeyScopes(ctx, opts...)
+	if err != nil {
+		return adapters.KeyPermissions{}, err
+	}
+	out := adapters.KeyPermissions{CanTrade: kp.CanTrade, CanWithdraw: kp.CanTransfer, IPRestrictionUnreported: true}
+	if c.signer != nil {
+		out.KeyType = map[string]string{"ES256": "ecdsa", "EdDSA": "ed25519"}[c.signer.alg()]
+	}
+	return out, nil
+}
+
+// KeyScopes reads the key's permissions in Coinbase's terms (GET /key_permissions,
+// background priority); KeyScopes().Check() refuses a key unfit for a bot.
+func (c *Client) KeyScopes(ctx context.Context, opts ...adapters.CallOption) (KeyPermissions, error) {
 	o := adapters.ApplyCallOptions(opts)
 	return fetch(ctx, c, call{ep: epPermissions, priority: o.PriorityOr(epPermissions.priority)}, func(b []byte) (KeyPermissions, error) {
 		var r struct {
@@ -289,7 +305,7 @@ func (c *Client) KeyPermissions(ctx context.Context, opts ...adapters.CallOption
 // priority. CanTrade is can_trade, CanWithdraw can_transfer; deposits are not the key's to
 // refuse (CanDeposit true). Permissions lists VIEW, TRADE and TRANSFER as granted.
 func (c *Client) Account(ctx context.Context, opts ...adapters.CallOption) (adapters.Account, error) {
-	kp, err := c.KeyPermissions(ctx, opts...)
+	kp, err := c.KeyScopes(ctx, opts...)
 	if err != nil {
 		return adapters.Account{}, err
 	}

@@ -28,6 +28,10 @@ const Issuer = "cdp"
 // MaxJWTLifetime is the docs' exp - nbf: 120 seconds.
 const MaxJWTLifetime = 120 * time.Second
 
+// MaxNbfSlack is how far before the signing instant nbf is set (less when jwt_lifetime leaves
+// less room under MaxJWTLifetime).
+const MaxNbfSlack = 30 * time.Second
+
 // signer makes the JWT of one request (docs.cdp.coinbase.com, "API Key Authentication").
 type signer struct {
 	name string
@@ -123,8 +127,21 @@ func (s *signer) sign(uri string, now time.Time, lifetime time.Duration) (string
 		return "", fmt.Errorf("coinbase: JWT nonce: %w", err)
 	}
 	h, _ := json.Marshal(jwtHeader{Alg: s.alg(), Kid: s.name, Nonce: hex.EncodeToString(nonce[:]), Typ: "JWT"})
-	nbf := now.Unix()
-	c, _ := json.Marshal(jwtClaims{Sub: s.name, Iss: Issuer, Nbf: nbf, Exp: nbf + int64(lifetime/time.Second), URI: uri})
+	// nbf is backdated by up to MaxNbfSlack (never past the docs' 120 s of exp - nbf): a JWT
+	// may be used from any time before it is sent (RFC 7519 4.1.5), and a step of Coinbase's
+	// clock (or ours) between two measurements then costs nothing, where an nbf a little
+	// ahead of Coinbase's clock is a 401 — an auth failure that halts trading. exp is not
+	// moved: it is what bounds how late the request can land.
+	// exp is rounded up to the second, so the JWT lives at least lifetime (a truncated exp
+	// could leave a 1 s JWT a millisecond); exp - nbf stays within the docs' 120 s.
+	slack := int64(max(min(MaxNbfSlack, MaxJWTLifetime-lifetime-time.Second), 0) / time.Second)
+	nbf, end := now.Unix()-slack, now.Add(lifetime)
+	exp := end.Unix()
+	if end.Nanosecond() > 0 {
+		exp++
+	}
+	exp = min(exp, nbf+int64(MaxJWTLifetime/time.Second))
+	c, _ := json.Marshal(jwtClaims{Sub: s.name, Iss: Issuer, Nbf: nbf, Exp: exp, URI: uri})
 	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
 	var sig []byte
 	if s.ec != nil {

@@ -3,6 +3,7 @@ package coinbase
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 
@@ -79,9 +80,10 @@ func orderBody(req adapters.OrderRequest, p product) ([]byte, error) {
 // PlaceOrder places req under req.ClientOrderID (POST /orders, orders priority), then reads
 // the order back (GET /orders/historical/{order_id}) for its state: a market order is
 // already filled. A refusal arrives as HTTP 200 with success:false and is classified by its
-// reason. An error matching scheduler.ErrUnknownOutcome means the order may exist: the way
-// to settle it is QueryOrder, or the identical create again with the same client order id,
-// which Coinbase answers with the original order instead of a second one.
+// reason. An unknown outcome is settled first by resending the identical create
+// (resendIdentical); an error matching scheduler.ErrUnknownOutcome, once those retries are
+// spent, means the order may exist: QueryOrder, or the identical create again with the same
+// client order id, settles it.
 func (c *Client) PlaceOrder(ctx context.Context, req adapters.OrderRequest, opts ...adapters.CallOption) (adapters.Order, error) {
 	if err := checkClientID(req.ClientOrderID); err != nil {
 		return adapters.Order{}, err
@@ -101,7 +103,7 @@ func (c *Client) PlaceOrder(ctx context.Context, req adapters.OrderRequest, opts
 		return adapters.Order{}, err
 	}
 	var orderID string
-	_, err = c.do(ctx, call{ep: epCreate, body: body, priority: prio, key: req.ClientOrderID, retry: o.RetrySafe,
+	_, err = c.do(ctx, call{ep: epCreate, body: body, priority: prio, key: req.ClientOrderID, retry: resendIdentical,
 		parse: func(b []byte) error {
 			a, err := parseCreate(b)
 			if err != nil {
@@ -123,7 +125,20 @@ func (c *Client) PlaceOrder(ctx context.Context, req adapters.OrderRequest, opts
 		return adapters.Order{}, fmt.Errorf("coinbase: place %s: %w", req.ClientOrderID, err)
 	}
 	c.remember(req.ClientOrderID, orderID)
-	if got, gerr := c.getOrder(ctx, orderID, []adapters.CallOption{adapters.WithPriority(prio)}); gerr == nil {
+	c.readBacks.Store(orderID, struct{}{})
+	got, gerr := c.readOrder(ctx, epReadBack, orderID, prio)
+	_, unsignalled := c.readBacks.LoadAndDelete(orderID)
+	if gerr == nil {
+		if got.Status == adapters.StatusRejected {
+			// Accepted, then FAILED: nothing is live. When the reason was the order rate, the
+			// read-back's first answer was the scheduler's rate-limit signal (classifyAnswer).
+			class, why := scheduler.ClassValidation, ""
+			if !unsignalled {
+				class, why = scheduler.ClassRateLimit, " (RATE_LIMIT_EXCEEDED)"
+			}
+			return adapters.Order{}, rest.LocalError(class,
+				fmt.Errorf("coinbase: place %s: %w%s: accepted as %s", req.ClientOrderID, ErrOrderFailed, why, orderID))
+		}
 		return got, nil
 	}
 	return adapters.Order{Symbol: req.Symbol, ClientOrderID: req.ClientOrderID, ExchangeOrderID: orderID,
@@ -131,11 +146,29 @@ func (c *Client) PlaceOrder(ctx context.Context, req adapters.OrderRequest, opts
 		Status: adapters.StatusNew}, nil
 }
 
+// resendIdentical is the create's RetrySafe: after an unknown outcome (a timeout, a 5xx, a
+// dropped connection) the identical create — the same body, the same client_order_id, a fresh
+// JWT — is always safe to send again, because Coinbase answers a repeated client_order_id with
+// the original order instead of a second one. So the scheduler settles an unknown outcome by
+// resending within its retry budget, with no lookup first (a lookup by client_order_id is a
+// paged list: slower, and bounded in how far back it sees). The caller's own RetrySafe (the
+// orders manager's query) is not needed here; when the retries run out the outcome stays
+// unknown and the caller settles it as for any exchange.
+func resendIdentical(context.Context, scheduler.Outcome) (bool, error) { return true, nil }
+
+// ErrOrderFailed is wrapped when an order Coinbase accepted ended FAILED at once (its
+// reject_reason, RATE_LIMIT_EXCEEDED among them): nothing is live under its client order id.
+var ErrOrderFailed = errors.New("coinbase: order accepted, then FAILED")
+
 // getOrder reads one order by order_id (GET /orders/historical/{order_id}).
 func (c *Client) getOrder(ctx context.Context, orderID string, opts []adapters.CallOption) (adapters.Order, error) {
 	o := adapters.ApplyCallOptions(opts)
-	prio := o.PriorityOr(epGetOrder.priority)
-	raw, err := fetch(ctx, c, call{ep: epGetOrder, path: root + "/orders/historical/" + url.PathEscape(orderID), priority: prio},
+	return c.readOrder(ctx, epGetOrder, orderID, o.PriorityOr(epGetOrder.priority))
+}
+
+// readOrder reads one order by order_id through ep (epGetOrder, or epReadBack after a create).
+func (c *Client) readOrder(ctx context.Context, ep endpoint, orderID string, prio scheduler.Priority) (adapters.Order, error) {
+	raw, err := fetch(ctx, c, call{ep: ep, path: root + "/orders/historical/" + url.PathEscape(orderID), priority: prio},
 		func(b []byte) (apiOrder, error) {
 			var r struct {
 				Order *apiOrder `json:"order"`

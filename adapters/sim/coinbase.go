@@ -18,8 +18,9 @@ import (
 // advanced-trade SDKs) over the shared engine. What it models:
 //
 //   - Paths under /api/v3/brokerage: public GET time, market/products, market/products/{id},
-//     market/product_book and market/products/{id}/ticker; private (a JWT) GET products,
-//     products/{id}, product_book, best_bid_ask, accounts, key_permissions,
+//     market/product_book, market/products/{id}/ticker and market/products/{id}/candles
+//     (coinbase_candles.go); private (a JWT) GET products, products/{id}, product_book,
+//     products/{id}/candles, best_bid_ask, accounts, key_permissions,
 //     transaction_summary, orders/historical/{order_id}, orders/historical/batch and
 //     orders/historical/fills, POST orders and orders/batch_cancel.
 //   - Products: an engine symbol BTCUSDT (base BTC, quote USDT) is product_id BTC-USDT.
@@ -37,13 +38,14 @@ import (
 //   - Limits (coinbase_limits.go): private 30 requests/s per user, public 10/s per IP, sliding,
 //     429 with an HTML body past them, x-ratelimit-* headers on every answer.
 //   - A lockout after repeated 401s of one key: a MODEL (Coinbase documents no ban policy).
+//   - The WebSocket feeds at /ws and /ws/user (coinbase_ws.go).
 //
 // Stats: Status429 counts the 429s; a lockout counts as a ban. Faults apply to
 // /api/v3/brokerage paths in Coinbase's terms (coinbaseInjected).
 const DialectCoinbase = "coinbase"
 
 func init() {
-	registerDialect(dialect{name: DialectCoinbase, serve: serveCoinbase, state: newCoinbaseState})
+	registerDialect(dialect{name: DialectCoinbase, serve: serveCoinbase, state: newCoinbaseState, orderEvent: cbOrderEvent})
 }
 
 // coinbasePrefix is the root of every Advanced Trade path.
@@ -57,6 +59,8 @@ type coinbaseState struct {
 	users    map[*account]*coinbaseLimitState
 	keys     map[*account]*coinbaseKey
 	lockouts map[*account]*coinbaseLockout
+	wsState  *cbWSState            // the WebSocket feeds (coinbase_ws.go); nil until the first connection
+	history  map[string]*cbHistory // product_id → one-minute candles (coinbase_candles.go)
 }
 
 func newCoinbaseState(s *Server) any {
@@ -93,10 +97,12 @@ var coinbaseRoutes = []coinbaseRoute{
 	{method: http.MethodGet, pattern: "/market/products/{product_id}", handler: (*Server).cbProduct},
 	{method: http.MethodGet, pattern: "/market/product_book", handler: (*Server).cbProductBook},
 	{method: http.MethodGet, pattern: "/market/products/{product_id}/ticker", handler: (*Server).cbTicker},
+	{method: http.MethodGet, pattern: "/market/products/{product_id}/candles", handler: (*Server).cbCandles},
 	{method: http.MethodGet, pattern: "/products", handler: (*Server).cbProducts, private: true},
 	{method: http.MethodGet, pattern: "/products/{product_id}", handler: (*Server).cbProduct, private: true},
 	{method: http.MethodGet, pattern: "/product_book", handler: (*Server).cbProductBook, private: true},
 	{method: http.MethodGet, pattern: "/products/{product_id}/ticker", handler: (*Server).cbTicker, private: true},
+	{method: http.MethodGet, pattern: "/products/{product_id}/candles", handler: (*Server).cbCandles, private: true},
 	{method: http.MethodGet, pattern: "/best_bid_ask", handler: (*Server).cbBestBidAsk, private: true},
 	{method: http.MethodGet, pattern: "/accounts", handler: (*Server).cbAccounts, private: true},
 	{method: http.MethodGet, pattern: "/key_permissions", handler: (*Server).cbKeyPermissions, private: true},
@@ -321,6 +327,10 @@ func bstr(m map[string]any, keys ...string) (string, bool) {
 // serveCoinbase answers one request: the public per-IP limit, faults, authentication and
 // the lockout, the per-user limit, the endpoint, then the limit headers.
 func serveCoinbase(s *Server, w http.ResponseWriter, r *http.Request) {
+	if cbIsWebSocket(r) {
+		s.cbServeWS(w, r)
+		return
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

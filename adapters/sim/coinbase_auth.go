@@ -44,10 +44,12 @@ func CoinbaseSimSeed(secret string) []byte {
 	return h[:]
 }
 
-// coinbaseKey is an account's public key, in one form or both.
+// coinbaseKey is an account's public key, in one form or both, and the secret it was read
+// from.
 type coinbaseKey struct {
-	ec *ecdsa.PublicKey
-	ed ed25519.PublicKey
+	ec     *ecdsa.PublicKey
+	ed     ed25519.PublicKey
+	secret string
 }
 
 // coinbasePublicKey reads an account's key as the package doc says.
@@ -81,12 +83,13 @@ func coinbasePublicKey(acct Account) coinbaseKey {
 	return k
 }
 
-// key returns the public key of a, read once.
+// key returns the public key of a, read once per secret (RotateSecret changes it).
 // requires that s.mu is held.
 func (cb *coinbaseState) key(a *account) *coinbaseKey {
 	k, ok := cb.keys[a]
-	if !ok {
+	if !ok || k.secret != a.cfg.HMACSecret {
 		kk := coinbasePublicKey(a.cfg)
+		kk.secret = a.cfg.HMACSecret
 		k = &kk
 		cb.keys[a] = k
 	}
@@ -166,14 +169,7 @@ const cbMaxLifetime = 120
 
 // cbClaimsValid checks issuer, time window and uri.
 func cbClaimsValid(cl coinbaseJWTClaims, method, host, path string, now time.Time) bool {
-	if cl.Iss != "cdp" && cl.Iss != "coinbase-cloud" {
-		return false
-	}
-	if cl.Nbf == nil || cl.Exp == nil {
-		return false
-	}
-	sec := now.Unix()
-	if *cl.Nbf > sec || *cl.Exp <= sec || *cl.Exp-*cl.Nbf > cbMaxLifetime {
+	if !cbClaimsTimely(cl, now) {
 		return false
 	}
 	uri := cl.URI
@@ -181,4 +177,17 @@ func cbClaimsValid(cl coinbaseJWTClaims, method, host, path string, now time.Tim
 		uri = cl.URIs[0]
 	}
 	return uri == method+" "+host+path
+}
+
+// cbClaimsTimely checks issuer and time window: all a WebSocket message's JWT, which names no
+// uri, is checked for besides its signature.
+func cbClaimsTimely(cl coinbaseJWTClaims, now time.Time) bool {
+	if cl.Iss != "cdp" && cl.Iss != "coinbase-cloud" {
+		return false
+	}
+	if cl.Nbf == nil || cl.Exp == nil {
+		return false
+	}
+	sec := now.Unix()
+	return *cl.Nbf <= sec && *cl.Exp > sec && *cl.Exp-*cl.Nbf <= cbMaxLifetime
 }

@@ -228,10 +228,10 @@ func (s *Server) cbAccounts(c *coinbaseCall) coinbaseReply {
 
 const cbPortfolio = "00000000-0000-4000-8000-00000000cafe"
 
-// cbKeyPermissions is GET /key_permissions: the simulated key can view and trade, never
-// transfer; an account whose trading was disabled (/sim/ admin) cannot trade.
+// cbKeyPermissions is GET /key_permissions: the simulated key can view, trade unless the
+// account's trading was disabled (/sim/ admin), and transfer when Account.EnableWithdrawals.
 func (s *Server) cbKeyPermissions(c *coinbaseCall) coinbaseReply {
-	return cbOK(map[string]any{"can_view": true, "can_trade": !c.acct.cfg.TradingDisabled, "can_transfer": false,
+	return cbOK(map[string]any{"can_view": true, "can_trade": !c.acct.cfg.TradingDisabled, "can_transfer": c.acct.cfg.EnableWithdrawals,
 		"portfolio_uuid": cbPortfolio, "portfolio_type": "DEFAULT"})
 }
 

@@ -35,6 +35,14 @@ type CoinbaseConfig struct {
 	LockoutAfter  int
 	LockoutWindow time.Duration
 	Lockout       time.Duration
+	// The WebSocket feeds (coinbase_ws.go): WSConnectionsPerSecond connection attempts per
+	// IP (default 8, time-scaled), WSMessagesPerSecond unauthenticated messages per IP
+	// (default 8), a subscription within SubscribeWithin of connecting (default 5s), a
+	// connection without heartbeats closed after QuietClose without a message (default
+	// 60s), WSBookLevels levels a side on level2 (default 50).
+	WSConnectionsPerSecond, WSMessagesPerSecond int
+	SubscribeWithin, QuietClose                 time.Duration
+	WSBookLevels                                int
 }
 
 func (c CoinbaseConfig) withDefaults() CoinbaseConfig {
@@ -55,6 +63,21 @@ func (c CoinbaseConfig) withDefaults() CoinbaseConfig {
 	}
 	if c.Lockout <= 0 {
 		c.Lockout = 5 * time.Minute
+	}
+	if c.WSConnectionsPerSecond <= 0 {
+		c.WSConnectionsPerSecond = 8
+	}
+	if c.WSMessagesPerSecond <= 0 {
+		c.WSMessagesPerSecond = 8
+	}
+	if c.SubscribeWithin <= 0 {
+		c.SubscribeWithin = 5 * time.Second
+	}
+	if c.QuietClose <= 0 {
+		c.QuietClose = time.Minute
+	}
+	if c.WSBookLevels <= 0 {
+		c.WSBookLevels = 50
 	}
 	return c
 }

@@ -55,6 +55,10 @@ func cbFromEngine(e *apiError) cbFailure {
 // cbOrderID is the UUID-shaped id of engine order id.
 func cbOrderID(id int64) string { return fmt.Sprintf("00000000-0000-4000-8000-%012x", id) }
 
+// CoinbaseOrderID is the order_id the coinbase dialect gives the engine's order id (an
+// OrderRecord's OrderID).
+func CoinbaseOrderID(id int64) string { return cbOrderID(id) }
+
 // cbParseOrderID reads an engine order id back; false for anything else.
 func cbParseOrderID(s string) (int64, bool) {
 	rest, ok := strings.CutPrefix(s, "00000000-0000-4000-8000-")

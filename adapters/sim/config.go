@@ -90,7 +90,8 @@ type Account struct {
 	// EnableWithdrawals and IPRestrict are the key's scopes as GET
 	// /sapi/v1/account/apiRestrictions reports them (wallet/account/api-key-permission).
 	// The default is the safe key: withdrawals off, IP restriction off (Binance requires an IP
-	// restriction before it lets a key withdraw, which the simulator does not enforce).
+	// restriction before it lets a key withdraw, which the simulator does not enforce). The
+	// coinbase dialect reports EnableWithdrawals as key_permissions' can_transfer.
 	EnableWithdrawals bool
 	IPRestrict        bool
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"time"
 )
 
 // DialectBinance is the default dialect: Binance Spot's REST API and WebSockets.
@@ -21,6 +22,10 @@ type dialect struct {
 	// state is the dialect's own per-server state (its limit counters, nonces, ...), built
 	// once by New; a dialect's handlers find it in Server.dialectState.
 	state func(s *Server) any
+	// orderEvent, when set, tells the dialect's user streams that order o changed (execType
+	// NEW, TRADE, CANCELED or EXPIRED; t the trade of a TRADE) in place of Binance's
+	// executionReport. Called with s.mu held.
+	orderEvent func(s *Server, o *order, execType string, t *trade, now time.Time)
 }
 
 var dialects = map[string]dialect{DialectBinance: {name: DialectBinance}}

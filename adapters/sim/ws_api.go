@@ -283,6 +283,10 @@ func (h *wsHub) count(f func(*StreamStats)) {
 // requires that s.mu is held.
 func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) {
 	s.notifyOrder(o, execType, t, now)
+	if s.dialect.orderEvent != nil {
+		s.dialect.orderEvent(s, o, execType, t, now)
+		return
+	}
 	h := s.hub
 	h.mu.Lock()
 	subs := append([]userSub(nil), h.userSubs[o.acct]...)
