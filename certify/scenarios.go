@@ -180,13 +180,11 @@ var scenarios = []scenario{
 			h.mark("revoked")
 			// A signing bug: the exchange no longer verifies the bot's signatures (-1022).
 			_ = h.srv.RotateSecret(sim.DefaultAPIKey, "not-the-secret-the-bot-signs-with")
-			// The bot meets it at its next signed request: the balances read a strategy makes
-			// (through the bot's scheduler), or its own; wait for the trip (up to 8 s), then a
-			// second for stragglers.
-			if h.ex != nil {
-				balances(ctx)
-			}
+			// The bot meets it at its next signed request: the balances read every 100 ms (an
+			// open auth breaker keeps them from the exchange once it trips); wait for the trip
+			// (up to 8 s), then a second for stragglers.
 			for deadline := time.Now().Add(8 * time.Second); h.trips != nil && len(h.trips()) <= h.tripsBefore && time.Now().Before(deadline); {
+				balances(ctx)
 				h.sleep(ctx, 100*time.Millisecond)
 			}
 			h.sleep(ctx, time.Second)
