@@ -137,3 +137,10 @@ func namesLocked() []string {
 	sort.Strings(out)
 	return out
 }
+
+// PublicConfig is implemented by an adapter config that can also serve market data alone,
+// without credentials (`exchange.mode: paper` reads only public endpoints and streams):
+// ValidatePublic checks everything but the keys.
+type PublicConfig interface {
+	ValidatePublic() error
+}

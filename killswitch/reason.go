@@ -22,6 +22,10 @@ type Reason struct {
 	Why  string    `json:"why"`
 	Host string    `json:"host,omitempty"`
 	PID  int       `json:"pid,omitempty"`
+	// ReduceOnly makes the halt a reduce-only mode: the runtime still lets out an order that
+	// reduces its strategy's position (flattening), and refuses every other. Check returns
+	// the HaltedError either way; only the runtime, which knows positions, makes the exception.
+	ReduceOnly bool `json:"reduce_only,omitempty"`
 }
 
 // String renders the reason for logs and `keel status`:
@@ -41,7 +45,11 @@ func (r Reason) String() string {
 	if !r.When.IsZero() {
 		s += ", at " + r.When.UTC().Format(time.RFC3339)
 	}
-	return s + ")"
+	s += ")"
+	if r.ReduceOnly {
+		s += " [reduce-only: orders that reduce a position still go]"
+	}
+	return s
 }
 
 // redacted masks the configured secrets' values (internal/redact) in the reason's text: the

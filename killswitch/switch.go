@@ -117,6 +117,12 @@ func (s *Switch) Halted() (bool, Reason) {
 	return st.Halted, st.Reason
 }
 
+// ReduceOnly reports whether trading is halted in reduce-only mode (Reason.ReduceOnly).
+func (s *Switch) ReduceOnly() bool {
+	h, r := s.Halted()
+	return h && r.ReduceOnly
+}
+
 // Check returns nil while trading runs, and a *HaltedError (errors.Is ErrHalted) while it is
 // halted. The runtime adapts it to the scheduler's gate, which is never asked for cancels:
 //

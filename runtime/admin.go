@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keelbot/keel/adapters/rest"
 	"github.com/rs/zerolog"
 )
 
@@ -24,6 +26,9 @@ type AdminConfig struct {
 	// MaxConnections caps the admin server's open connections; one beyond it is closed at
 	// once, so idle or slow clients cannot exhaust the bot's file descriptors. Default 32.
 	MaxConnections int `koanf:"max_connections"`
+	// Token is the bearer token the POST actions (/halt, /resume, /cancel-all, /flatten)
+	// require; from the environment, KEEL_ADMIN_TOKEN. Empty: the actions are refused.
+	Token rest.Secret `koanf:"token"`
 	// IdleTimeout closes a keep-alive connection idle that long. Default 30s. (Reading a
 	// request is bounded to 5s for its headers and 10s in all; writing an answer to 30s.)
 	IdleTimeout time.Duration `koanf:"idle_timeout"`

@@ -35,9 +35,11 @@ var Module = fx.Module("keel",
 	FleetModule,
 	JournalModule,
 	KillSwitchModule,
+	AlertsModule,
 	SchedulerModule,
 	ExchangeModule,
 	OrdersModule,
+	LedgerModule,
 	LoopModule,
 	AdminModule,
 )
@@ -262,6 +264,8 @@ func strategyConfigError(name string, err error) error {
 type Logging struct {
 	Logger   zerolog.Logger
 	Attempts zerolog.Logger
+	// Console: the lines are for a human (a terminal), who gets the summary line.
+	Console bool
 }
 
 type loggingParams struct {
@@ -278,6 +282,7 @@ func provideLogging(p loggingParams) Logging {
 	return Logging{
 		Logger:   NewLogger(p.Config.Log, w, p.Config.Bot.InstanceID),
 		Attempts: newBareLogger(p.Config.Log, w),
+		Console:  consoleFormat(p.Config.Log, w),
 	}
 }
 
@@ -333,13 +338,19 @@ func provideKillSwitch(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, fl *f
 // every order; critical requests (cancels) never reach it.
 type killSwitchGate struct{ sw *killswitch.Switch }
 
-func (g killSwitchGate) Allow(context.Context, scheduler.Priority) error { return g.sw.Check() }
+func (g killSwitchGate) Allow(ctx context.Context, _ scheduler.Priority) error {
+	err := g.sw.Check()
+	if err != nil && ctx.Value(reducing{}) == true && g.sw.ReduceOnly() {
+		return nil // checked to reduce a position (reducer.place): reduce-only mode lets it out
+	}
+	return err
+}
 
-func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *killswitch.Switch, fl *fleet.Fleet) (*scheduler.Scheduler, error) {
+func provideScheduler(lc fx.Lifecycle, c *Config, lg Logging, m *Metrics, sw *killswitch.Switch, fl *fleet.Fleet, al *alerter) (*scheduler.Scheduler, error) {
 	opts := append(fleetSchedulerOptions(fl, killSwitchGate{sw}),
 		scheduler.WithLogger(lg.Attempts),
 		scheduler.WithObserver(func(ev scheduler.AttemptEvent) { m.observeAttempt(c.Exchange.Name, ev) }),
-		scheduler.WithHoldObserver(func(ev scheduler.HoldEvent) { logHold(lg.Logger, ev) }),
+		scheduler.WithHoldObserver(func(ev scheduler.HoldEvent) { logHold(lg.Logger, ev); al.hold(ev) }),
 		scheduler.WithAuthFailureEvent(func(o scheduler.Outcome, ev scheduler.AttemptEvent) {
 			why := authTripReason(o)
 			first := sw.Check() == nil
@@ -382,6 +393,9 @@ func authTripReason(o scheduler.Outcome) string {
 // observeAttempt feeds one attempt into the metrics.
 func (m *Metrics) observeAttempt(exchange string, ev scheduler.AttemptEvent) {
 	m.Attempts.WithLabelValues(exchange, ev.Endpoint, ev.Bucket, ev.Class.String(), statusLabel(ev.Status)).Inc()
+	if ev.Status != 0 { // answered: a latency on the wire
+		m.RequestDuration.WithLabelValues(exchange, ev.Endpoint, ev.Bucket).Observe(ev.Latency.Seconds())
+	}
 	if ev.RetryReason != "" { // this attempt failed and a retry follows
 		m.Retries.WithLabelValues(ev.Bucket, ev.RetryReason).Inc()
 	}
@@ -405,6 +419,10 @@ func provideExchange(lc fx.Lifecycle, c *Config, lg Logging, s *scheduler.Schedu
 	})
 	if err != nil {
 		return nil, sectionError("exchange", err)
+	}
+	if c.Exchange.Mode == "paper" {
+		ex = paperExchange(ex, c.Exchange.Paper)
+		log.Warn().Str("exchange", c.Exchange.Name).Msg("paper trading (exchange.mode: paper): market data is the exchange's, orders fill locally against its book; nothing is placed and no key is used")
 	}
 	s.SetProber(readProber(ex))
 	return ex, nil

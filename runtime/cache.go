@@ -31,6 +31,14 @@ func newTTLCache[V any](ttl time.Duration, clk clock.Clock, fetch func(ctx conte
 	return &ttlCache[V]{ttl: ttl, clk: clk, fetch: fetch, items: map[string]cacheItem[V]{}}
 }
 
+// peek returns key's value as last fetched, however old, without fetching.
+func (c *ttlCache[V]) peek(key string) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	it, ok := c.items[key]
+	return it.val, ok
+}
+
 // Get returns key's value, fetching it when absent or older than the TTL.
 func (c *ttlCache[V]) Get(ctx context.Context, key string) (V, error) {
 	c.mu.Lock()

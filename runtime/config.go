@@ -32,7 +32,11 @@ type Config struct {
 	Shutdown   ShutdownConfig    `koanf:"shutdown"`
 	Log        LogConfig         `koanf:"log"`
 	Market     MarketConfig      `koanf:"market"`
-	Portfolio  PortfolioConfig   `koanf:"portfolio"`
+	// Backtest is read by `keel backtest` only (backtest_config.go).
+	Backtest  BacktestConfig  `koanf:"backtest"`
+	Portfolio PortfolioConfig `koanf:"portfolio"`
+	UI        UIConfig        `koanf:"ui"`
+	Notify    NotifyConfig    `koanf:"notify"`
 	// OnStrategyFailure is what happens when a strategy dies (panics, or its Start fails):
 	// "cancel" (the default) cancels its open orders and lets the others go on; "halt" also
 	// trips the kill switch, naming the strategy (killswitch.cancel_on_trip then cancels
@@ -87,6 +91,12 @@ type ExchangeConfig struct {
 	// Name is a registered exchange (adapters.Registered): one whose package the binary
 	// imports ("binance", "bybit", "kraken", and "sim" for the embedded simulator).
 	Name string `koanf:"name"`
+	// Mode is "live" (the default) or "paper": market data from the exchange (public
+	// endpoints and streams, no key needed), orders filled locally against its live book
+	// (adapters/paper; paper.go).
+	Mode string `koanf:"mode"`
+	// Paper is the paper account, for mode paper.
+	Paper PaperConfig `koanf:"paper"`
 	// Adapter is the rest of the section, decoded strictly into the named adapter's own
 	// config type (adapters.Definition.NewConfig).
 	Adapter adapters.Config `koanf:"-"`
@@ -204,6 +214,9 @@ func (e *ExchangeConfig) decode(k *koanf.Koanf) error {
 	}
 	section := k.Copy()
 	section.Delete("exchange.name")
+	if err := e.decodePaper(section); err != nil {
+		return err
+	}
 	e.Adapter = def.NewConfig()
 	return decodeStrict(section, "exchange", e.Adapter)
 }
@@ -320,6 +333,10 @@ func (c *Config) setDefaults() {
 	if c.Portfolio.RefreshInterval == 0 {
 		c.Portfolio.RefreshInterval = 10 * time.Second
 	}
+	c.Notify.setDefaults()
+	if c.UI.SummaryInterval == 0 {
+		c.UI.SummaryInterval = 10 * time.Second
+	}
 	if c.OnStrategyFailure == "" {
 		c.OnStrategyFailure = FailureCancel
 	}
@@ -338,7 +355,11 @@ func (c *Config) Validate() error {
 	if c.Exchange.Adapter == nil {
 		return &ConfigError{Key: "exchange.name", Reason: fmt.Sprintf("want one of %v, got %q", adapters.Registered(), c.Exchange.Name)}
 	}
-	if err := c.Exchange.Adapter.Validate(); err != nil {
+	validate := c.Exchange.Adapter.Validate
+	if pc, ok := c.Exchange.Adapter.(adapters.PublicConfig); ok && c.Exchange.Mode == "paper" {
+		validate = pc.ValidatePublic // paper trading reads public data only: no key needed
+	}
+	if err := validate(); err != nil {
 		return sectionError("exchange", err)
 	}
 	if !validKeyPart(c.Bot.InstanceID) {
@@ -368,6 +389,9 @@ func (c *Config) Validate() error {
 	if err := c.Log.Validate(); err != nil {
 		return err
 	}
+	if err := c.Notify.validate(); err != nil {
+		return err
+	}
 	if c.OnStrategyFailure != FailureCancel && c.OnStrategyFailure != FailureHalt {
 		return &ConfigError{Key: "on_strategy_failure", Reason: fmt.Sprintf("want %s or %s, got %q", FailureCancel, FailureHalt, c.OnStrategyFailure)}
 	}
@@ -375,7 +399,8 @@ func (c *Config) Validate() error {
 		"journal.retention": c.Journal.Retention, "shutdown.timeout": c.Shutdown.Timeout,
 		"market.poll_interval": c.Market.PollInterval, "market.tick": c.Market.Tick,
 		"market.info_ttl": c.Market.InfoTTL, "portfolio.refresh_interval": c.Portfolio.RefreshInterval,
-		"market.clock_check": c.Market.ClockCheck,
+		"ui.summary_interval": c.UI.SummaryInterval,
+		"market.clock_check":  c.Market.ClockCheck,
 	} {
 		if d < 0 {
 			return &ConfigError{Key: key, Reason: fmt.Sprintf("must be a positive duration, got %s", d)}

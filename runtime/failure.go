@@ -12,6 +12,7 @@ import (
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/jitter"
+	"github.com/keelbot/keel/ledger"
 	"github.com/keelbot/keel/orders"
 )
 
@@ -110,8 +111,12 @@ type StrategyStatus struct {
 	Name string `json:"name"`
 	// State is running, or dead (it panicked, or its Start failed).
 	State string `json:"state"`
-	// OpenOrders is how many of its orders are open as the bot knows them.
-	OpenOrders int `json:"open_orders"`
+	// OpenOrders is how many of its orders are open as the bot knows them; Orders lists them.
+	OpenOrders int              `json:"open_orders"`
+	Orders     []adapters.Order `json:"orders"`
+	// Positions and PnL are its fills' ledger (package ledger), marked at the mid.
+	Positions []ledger.Position `json:"positions"`
+	PnL       ledger.PnL        `json:"pnl"`
 	// For a dead strategy: when and how it died, and whether its orders were pulled.
 	DiedAt       time.Time `json:"died_at,omitzero"`
 	During       string    `json:"during,omitempty"`
@@ -141,7 +146,16 @@ func (l *Loop) strategies() []StrategyStatus {
 	l.mu.Unlock()
 	// Outside l.mu: the orders manager delivers updates through deliver, which takes it.
 	for i := range out {
-		out[i].OpenOrders = len(l.orders.Open(out[i].Name))
+		out[i].Orders = l.orders.Open(out[i].Name)
+		if out[i].Orders == nil {
+			out[i].Orders = []adapters.Order{}
+		}
+		out[i].OpenOrders = len(out[i].Orders)
+		out[i].Positions = []ledger.Position{}
+		if l.fills != nil {
+			out[i].Positions = l.fills.l.Positions(out[i].Name)
+			out[i].PnL = ledger.Sum(out[i].Positions)
+		}
 	}
 	return out
 }

@@ -3,13 +3,11 @@ package runtime
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx/fxevent"
 
@@ -50,18 +48,18 @@ func newBareLogger(c LogConfig, w io.Writer) zerolog.Logger {
 	if err != nil || c.Level == "" {
 		level = zerolog.InfoLevel
 	}
-	console := c.Format == "console"
-	if c.Format == "auto" || c.Format == "" {
-		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-			console = true
-		}
-	}
+	console := consoleFormat(c, w)
 	// Every line is masked of the configured secrets' values (internal/redact), whatever
 	// wrote it: an exchange's message, a library's error, a kill-switch reason.
 	w = redact.Writer(w)
 	out := w
 	if console {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, FormatPrepare: consoleLevel}
+		if level > zerolog.DebugLevel {
+			// One line per successful request is debug on a terminal (the summary line says
+			// how trading goes); failures still print.
+			out = demoteSuccesses{out}
+		}
 	}
 	setZerologGlobals.Do(func() {
 		// docs/architecture.md's stable log surface names the timestamp "ts", in UTC with milliseconds.

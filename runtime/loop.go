@@ -11,11 +11,13 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/stream"
 	"github.com/keelbot/keel/clock"
 	"github.com/keelbot/keel/idempotency"
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/jitter"
 	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/scheduler"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -58,10 +60,17 @@ type Loop struct {
 	defs           []strategy.Definition
 	shutdown       fx.Shutdowner
 	feed           *marketFeed
+	candles        *candleFeed // candles.go
+	wsOnce         sync.Once
+	wsLim          stream.AttemptLimiter // wsLimiter
 	info           *infoCache
 	portfolio      *portfolio
 	streams        *streamState      // streams.go
 	journal        idempotency.Store // nil in tests that run without one
+	fills          *fills            // the ledger (ledger.go); nil in tests that run without one
+	sched          *scheduler.Scheduler
+	console        bool     // logs go to a human: print the summary line
+	reducer        *reducer // reduce-only placements (actions.go)
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -92,6 +101,9 @@ type loopParams struct {
 	Clock      clock.Clock           `optional:"true"`
 	Fleet      *fleet.Fleet          `optional:"true"`
 	Journal    idempotency.Store     `optional:"true"`
+	Ledger     *fills                `optional:"true"`
+	Scheduler  *scheduler.Scheduler  `optional:"true"`
+	Incidents  *incidentWatch        `optional:"true"` // paging (alerts.go) runs with the loop
 }
 
 // wireMarket builds the market feed and the stream state that decides, per symbol, whether
@@ -120,13 +132,19 @@ func provideLoop(p loopParams) (*Loop, error) {
 		runners: map[string]*runner{},
 		pulls:   map[string]*pullState{},
 		journal: p.Journal,
+		fills:   p.Ledger,
+		sched:   p.Scheduler,
+		console: p.Logging.Console,
 	}
 	l.info = p.Info
 	if def, err := adapters.Lookup(p.Config.Exchange.Name); err == nil {
 		l.streamsOffered = def.Streams
 	}
 	l.wireMarket(p.Config.Market.PollInterval)
+	l.candles = newCandleFeed(l.ex, l.clk, l.rng, l.log, l.cfg.Market.Streams && l.streamsOffered, l.deliver)
 	l.portfolio = p.Portfolio
+	p.Metrics.Registry.MustRegister(streamCollector{l})
+	l.reducer = &reducer{fills: p.Ledger, orders: p.Orders}
 	p.Lifecycle.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
 	return l, nil
 }
@@ -166,8 +184,20 @@ func (l *Loop) boot(ctx context.Context) error {
 	if err := l.reconcile(ctx); err != nil {
 		return fmt.Errorf("runtime: reconciliation: %w", err)
 	}
+	if l.fills != nil {
+		// After reconciliation: the journal answers by then, in fleet mode too.
+		if err := l.fills.load(ctx); err != nil {
+			return err
+		}
+	}
 	if err := l.portfolio.refresh(ctx); err != nil {
 		return fmt.Errorf("runtime: first balance refresh: %w", err)
+	}
+	if l.fills != nil {
+		l.fills.setMarks(l.feed.mid)
+		// Fills while the bot was down, or the whole ledger when it is missing; a failure
+		// here is retried with the next fill, never a reason not to start.
+		l.fills.catchUp(ctx)
 	}
 	l.log.Info().Int("strategies", len(l.defs)).Msg("reconciled; starting strategies")
 
@@ -214,10 +244,20 @@ func (l *Loop) boot(ctx context.Context) error {
 	}
 	l.background(ctx, l.runStreams)
 	l.background(ctx, l.feed.run)
+	if l.cfg.Market.Streams && l.streamsOffered {
+		l.candles.limiter = l.wsLimiter()
+	}
+	l.background(ctx, l.candles.run)
 	l.background(ctx, l.portfolio.run)
 	l.background(ctx, l.ticker)
 	l.background(ctx, l.refreshOrders)
 	l.background(ctx, l.compactJournal)
+	if l.fills != nil {
+		l.background(ctx, l.fills.run)
+	}
+	if l.console && l.sched != nil {
+		l.background(ctx, func(ctx context.Context) { l.summaryLoop(ctx, l.sched.Snapshot) })
+	}
 	l.background(ctx, l.checkClock)
 	<-ctx.Done()
 	return nil
@@ -355,9 +395,9 @@ func (l *Loop) envFor(name string) strategy.Env {
 		Name:      name,
 		Log:       l.log.With().Str("strategy", name).Logger(),
 		Config:    strategySection{cfg: l.cfg, name: name},
-		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw, dead: l.strategyDead},
-		Market:    marketView{name: name, feed: l.feed, info: l.info},
-		Portfolio: l.portfolio,
+		Orders:    strategyOrders{svc: l.orders, name: name, sw: l.sw, dead: l.strategyDead, reducer: l.reducer},
+		Market:    marketView{name: name, feed: l.feed, info: l.info, candles: l.candles},
+		Portfolio: strategyPortfolio{portfolio: l.portfolio, fills: l.fills, name: name},
 	}
 }
 
@@ -420,6 +460,8 @@ type strategyOrders struct {
 	name string
 	sw   *killswitch.Switch
 	dead func(name string) bool
+	// reducer lets out, in reduce-only mode, the orders that reduce the strategy's position.
+	reducer *reducer
 }
 
 // Place refuses at once while the kill switch is tripped: a halted bot whose strategy keeps
@@ -432,6 +474,9 @@ func (o strategyOrders) Place(ctx context.Context, in strategy.Intent) (adapters
 	}
 	if o.sw != nil {
 		if err := o.sw.Check(); err != nil {
+			if o.sw.ReduceOnly() && o.reducer != nil {
+				return o.reducer.place(ctx, o.name, in, err)
+			}
 			return adapters.Order{}, err
 		}
 	}

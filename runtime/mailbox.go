@@ -19,13 +19,25 @@ type mailbox struct {
 	mu      sync.Mutex
 	orders  []strategy.OrderUpdate
 	trades  []strategy.Trade
-	dropped int // trades dropped since the last TakeDropped
+	candles []strategy.Candle // closes, a few a minute: kept whole
+	dropped int               // trades dropped since the last TakeDropped
 	quotes  map[string]strategy.Quote
 	status  map[string]strategy.DataStatus
 	qorder  []string // symbols in arrival order of their pending quote or status
 	tick    *strategy.Tick
 	closed  bool
 	ready   chan struct{} // has a value while anything is pending
+	spare   pending       // emptied sets the last Take gave back, for the next one to swap in
+}
+
+// pending is a mailbox's sets of events, kept for reuse between Takes.
+type pending struct {
+	orders  []strategy.OrderUpdate
+	trades  []strategy.Trade
+	candles []strategy.Candle
+	qorder  []string
+	quotes  map[string]strategy.Quote
+	status  map[string]strategy.DataStatus
 }
 
 func newMailbox() *mailbox {
@@ -33,6 +45,7 @@ func newMailbox() *mailbox {
 		quotes: map[string]strategy.Quote{},
 		status: map[string]strategy.DataStatus{},
 		ready:  make(chan struct{}, 1),
+		spare:  pending{quotes: map[string]strategy.Quote{}, status: map[string]strategy.DataStatus{}},
 	}
 }
 
@@ -53,6 +66,8 @@ func (m *mailbox) Put(ev strategy.Event) {
 			m.dropped += n
 		}
 		m.trades = append(m.trades, e)
+	case strategy.Candle:
+		m.candles = append(m.candles, e)
 	case strategy.Quote:
 		m.markSymbolLocked(e.Symbol)
 		m.quotes[e.Symbol] = e
@@ -79,35 +94,48 @@ func (m *mailbox) markSymbolLocked(symbol string) {
 }
 
 // Take returns everything pending in delivery order: order updates first (they change what
-// the strategy owns), then trades as they printed, then per symbol its data status and latest
+// the strategy owns), then trades as they printed, then closed candles in order, then per symbol its data status and latest
 // quote, then the tick.
+//
+// It holds the lock only to swap the pending sets for empty ones (kept from the last Take),
+// and builds the events after: a strategy goroutine preempted while building them (a busy
+// host) must not hold up the stream reader's Put behind the lock. One goroutine takes (the
+// strategy's runner): the spare sets are its.
 func (m *mailbox) Take() []strategy.Event {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []strategy.Event
-	for _, o := range m.orders {
+	orders, trades, candles, qorder, tick := m.orders, m.trades, m.candles, m.qorder, m.tick
+	quotes, status := m.quotes, m.status
+	m.orders, m.trades, m.candles, m.qorder, m.tick = m.spare.orders, m.spare.trades, m.spare.candles, m.spare.qorder, nil
+	m.quotes, m.status = m.spare.quotes, m.spare.status
+	m.spare = pending{}
+	m.mu.Unlock()
+
+	out := make([]strategy.Event, 0, len(orders)+len(trades)+len(candles)+2*len(qorder)+1)
+	for _, o := range orders {
 		out = append(out, o)
 	}
-	m.orders = m.orders[:0]
-	for _, t := range m.trades {
+	for _, t := range trades {
 		out = append(out, t)
 	}
-	m.trades = m.trades[:0]
-	for _, sym := range m.qorder {
-		if s, ok := m.status[sym]; ok {
+	for _, c := range candles {
+		out = append(out, c)
+	}
+	for _, sym := range qorder {
+		if s, ok := status[sym]; ok {
 			out = append(out, s)
-			delete(m.status, sym)
 		}
-		if q, ok := m.quotes[sym]; ok {
+		if q, ok := quotes[sym]; ok {
 			out = append(out, q)
-			delete(m.quotes, sym)
 		}
 	}
-	m.qorder = m.qorder[:0]
-	if m.tick != nil {
-		out = append(out, *m.tick)
-		m.tick = nil
+	if tick != nil {
+		out = append(out, *tick)
 	}
+	clear(quotes)
+	clear(status)
+	m.mu.Lock()
+	m.spare = pending{orders: orders[:0], trades: trades[:0], candles: candles[:0], qorder: qorder[:0], quotes: quotes, status: status}
+	m.mu.Unlock()
 	return out
 }
 

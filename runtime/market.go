@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/clock"
@@ -130,6 +131,15 @@ func (f *marketFeed) quote(symbol string) (strategy.Quote, bool) {
 	defer f.mu.Unlock()
 	q, ok := f.quotes[symbol]
 	return q, ok && !f.stale[symbol]
+}
+
+// mid is a symbol's mid price while its quote is fresh: the ledger's mark.
+func (f *marketFeed) mid(symbol string) (decimal.Decimal, bool) {
+	q, ok := f.quote(symbol)
+	if !ok || !q.Mid().IsPositive() {
+		return decimal.Zero, false
+	}
+	return q.Mid(), true
 }
 
 // book returns up to depth levels a side of symbol's streamed book while it is in sync.
@@ -362,9 +372,10 @@ func (f *marketFeed) fanOut(symbol string, ev strategy.Event) {
 
 // marketView is one strategy's strategy.Market.
 type marketView struct {
-	name string
-	feed *marketFeed
-	info *infoCache
+	name    string
+	feed    *marketFeed
+	info    *infoCache
+	candles *candleFeed
 }
 
 func (m marketView) Subscribe(symbols ...string)                { m.feed.subscribe(m.name, symbols...) }
@@ -377,4 +388,7 @@ func (m marketView) Symbol(ctx context.Context, symbol string) (adapters.SymbolI
 }
 func (m marketView) Fees(ctx context.Context, symbol string) (adapters.TradingFees, error) {
 	return m.info.Fees(ctx, symbol)
+}
+func (m marketView) Candles(ctx context.Context, symbol string, interval adapters.Interval, n int) ([]strategy.Candle, error) {
+	return m.candles.candles(ctx, m.name, symbol, interval, n)
 }

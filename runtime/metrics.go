@@ -25,6 +25,10 @@ type Metrics struct {
 	UnknownOrders  prometheus.Counter
 	Orders         *prometheus.CounterVec
 	StrategyPanics *prometheus.CounterVec
+	// RequestDuration is each attempt's latency on the wire, by endpoint and bucket.
+	RequestDuration *prometheus.HistogramVec
+	// WindowUsed and WindowLimit are each limit window's use and announced limit.
+	WindowUsed, WindowLimit *prometheus.GaugeVec
 }
 
 // NewMetrics registers Keel's series in a fresh registry, with Go and process collectors.
@@ -71,7 +75,21 @@ func NewMetrics() *Metrics {
 			Name: "keel_strategy_panics_total",
 			Help: "Strategies stopped by a recovered panic.",
 		}, []string{"strategy"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "keel_request_duration_seconds",
+			Help:    "REST attempt latency (sent to answered) by exchange, endpoint and bucket.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"exchange", "endpoint", "bucket"}),
+		WindowUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "keel_window_used",
+			Help: "What each limit window has used of its limit (weight, orders or requests).",
+		}, []string{"window"}),
+		WindowLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "keel_window_limit",
+			Help: "Each limit window's limit as the exchange announces it.",
+		}, []string{"window"}),
 	}
+	m.Registry.MustRegister(m.RequestDuration, m.WindowUsed, m.WindowLimit)
 	m.Registry.MustRegister(m.Attempts, m.Retries, m.RateLimited, m.Inflight, m.QueueDepth,
 		m.BreakerState, m.Halted, m.UnknownOrders, m.Orders, m.StrategyPanics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -113,6 +131,10 @@ func statusLabel(status int) string {
 // observeSnapshot sets the gauges that mirror the scheduler's state: in-flight per bucket,
 // queue depth per priority, breaker state per class. It runs on every scrape.
 func (m *Metrics) observeSnapshot(s scheduler.Snapshot) {
+	for _, w := range s.Windows {
+		m.WindowUsed.WithLabelValues(w.Name).Set(float64(w.Used))
+		m.WindowLimit.WithLabelValues(w.Name).Set(float64(w.Limit))
+	}
 	for _, b := range s.Buckets {
 		m.Inflight.WithLabelValues(b.Name).Set(float64(b.InFlight))
 	}

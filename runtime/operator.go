@@ -36,6 +36,9 @@ type OperatorTarget struct {
 	// in Redis; both empty outside fleet mode.
 	Store    string `json:"store,omitempty"`
 	FleetKey string `json:"fleet_key,omitempty"`
+	// AdminToken is admin.token (KEEL_ADMIN_TOKEN), for the admin server's POST actions;
+	// never printed.
+	AdminToken string `json:"-"`
 }
 
 // OpenOperator is OpenKillSwitch that also says what the switch is made of and where the
@@ -51,7 +54,7 @@ func OpenOperator(o LoadOptions) (sw *killswitch.Switch, target OperatorTarget, 
 	if err := c.validateFleet(); err != nil {
 		return nil, target, nil, err
 	}
-	target = OperatorTarget{File: c.KillSwitch.File, Admin: c.Admin.Listen}
+	target = OperatorTarget{File: c.KillSwitch.File, Admin: c.Admin.Listen, AdminToken: string(c.Admin.Token)}
 	if !c.fleetEnabled() {
 		sw, err := killswitch.New(c.KillSwitch)
 		return sw, target, func() error { return nil }, err

@@ -16,6 +16,8 @@ import (
 func (c *Config) registerSecrets() {
 	redact.Add(adapters.Secrets(c.Exchange.Adapter)...)
 	redact.Add(storePassword(c.Store.URL))
+	redact.Add(c.Notify.secrets()...)
+	redact.Add(string(c.Admin.Token))
 }
 
 // storePassword is the password in a store URL; for a URL that does not parse, the text

@@ -152,6 +152,8 @@ func TestConsoleLinesShowTheirLevel(t *testing.T) {
 		runtime.WithLoadOptions(runtime.LoadOptions{Environ: []string{
 			"KEEL_JOURNAL_PATH=" + dir + "/j.db", "KEEL_KILLSWITCH_FILE=" + dir + "/K", "KEEL_ADMIN_LISTEN=127.0.0.1:0",
 			"KEEL_LOG_FORMAT=console", "KEEL_MARKET_STREAMS=false", "KEEL_PORTFOLIO_REFRESH_INTERVAL=100ms",
+			// On a console successful attempts print only at debug (the summary line replaces them).
+			"KEEL_LOG_LEVEL=debug",
 		}}),
 		runtime.WithLogOutput(logs), fx.Populate(&ex))
 	app.RequireStart()

@@ -9,6 +9,7 @@ import (
 	"github.com/keelbot/keel/internal/fleet"
 	"github.com/keelbot/keel/internal/redact"
 	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/ledger"
 	"github.com/keelbot/keel/scheduler"
 )
 
@@ -24,6 +25,8 @@ type Status struct {
 	// Strategies: each one running or dead, with its open orders (a dead one: how it died
 	// and whether its orders were pulled).
 	Strategies []StrategyStatus `json:"strategies"`
+	// PnL sums every strategy's positions.
+	PnL ledger.PnL `json:"pnl"`
 }
 
 type adminParams struct {
@@ -47,14 +50,22 @@ func provideAdmin(p adminParams) *AdminServer {
 		return snap
 	}
 	status := func(context.Context) any {
-		return redactedJSON(Status{
+		st := Status{
 			InstanceID: p.Config.Bot.InstanceID, Exchange: p.Config.Exchange.Name, Ready: p.Loop.Ready(),
 			KillSwitch: p.Switch.State(), Scheduler: snapshot(), Fleet: fleetStatus(p.Fleet),
 			Strategies: p.Loop.strategies(),
-		})
+		}
+		var all []ledger.Position
+		for _, s := range st.Strategies {
+			all = append(all, s.Positions...)
+		}
+		st.PnL = ledger.Sum(all)
+		return redactedJSON(st)
 	}
 	healthy := func() error { return p.Loop.health(p.Switch, p.Scheduler.Snapshot()) }
 	h := NewAdminHandler(p.Metrics, status, healthy, func() { snapshot() })
+	h = (&actions{token: string(p.Config.Admin.Token), log: p.Logging.Logger.With().Str("component", "admin").Logger(),
+		sw: p.Switch, loop: p.Loop, reducer: p.Loop.reducer}).routes(h)
 	srv := NewAdminServer(p.Config.Admin, h, p.Logging.Logger)
 	if p.Config.Admin.Listen != "" {
 		p.Lifecycle.Append(fx.Hook{

@@ -82,7 +82,7 @@ func (l *Loop) runStreams(ctx context.Context) {
 		return
 	}
 	client := l.ex
-	lim := l.connectionLimiter()
+	lim := l.wsLimiter()
 	seed := l.rng.Uint64()
 	// Each connect, drop, reconnect attempt and resync snapshot is one log event (a
 	// reconnect storm reads back from the log: README "Reading the logs").
@@ -148,6 +148,13 @@ func (l *Loop) runStreams(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// wsLimiter is the one connection limiter of every stream of the bot (market, user data,
+// candles): the exchange counts attempts per IP, whichever stream makes them.
+func (l *Loop) wsLimiter() stream.AttemptLimiter {
+	l.wsOnce.Do(func() { l.wsLim = l.connectionLimiter() })
+	return l.wsLim
 }
 
 // connectionLimiter caps WebSocket connection attempts: the exchange counts them per IP, so

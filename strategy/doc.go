@@ -85,6 +85,9 @@
 //     dropped.
 //   - Market.Subscribe brings Quote events (best bid/ask) and, with market.streams on, Trade
 //     events; Market.Book reads the depth stream's local book without a REST call.
+//   - Market.Candles returns the last closed candles of a series (one REST call the first
+//     time, shared by strategies asking at once; then kept from the kline stream) and brings a
+//     Candle event at each close of that series, never dropped (see Candles below).
 //   - Strategies start only after reconciliation: open orders and balances are true at Start.
 //   - A panic stops only the strategy that panicked (logged with its stack).
 //   - Place never sends an order twice: each intent carries an idempotency key journalled
@@ -96,4 +99,22 @@
 //
 // Optional interfaces: Starter (Start, once before the first event) and Stopper (Stop, on
 // shutdown).
+//
+// # Candles
+//
+// Ask for a series once (in Start, say) and act on its closes; asking again is free:
+//
+//	func (s *Mine) OnEvent(ctx context.Context, ev strategy.Event) error {
+//		if c, ok := ev.(strategy.Candle); ok && c.Symbol == "BTCUSDT" {
+//			last, err := s.env.Market.Candles(ctx, "BTCUSDT", "1m", 20) // from memory
+//			if err != nil || len(last) < 20 {
+//				return err // not enough history yet
+//			}
+//			// ... your indicator over last ...
+//		}
+//		return nil
+//	}
+//
+// examples/macross is a moving-average crossover built this way, and `keel backtest` runs a
+// strategy on recorded candles (package backtest).
 package strategy

@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/ledger"
 	"github.com/keelbot/keel/orders"
 )
 
@@ -27,7 +28,8 @@ type Env struct {
 	Orders Orders
 	// Market gives quotes and symbol rules.
 	Market Market
-	// Portfolio is the account's balances, refreshed in the background.
+	// Portfolio is the account's balances, refreshed in the background, and this strategy's
+	// positions and PnL, built from its fills.
 	Portfolio Portfolio
 }
 
@@ -76,6 +78,14 @@ type Market interface {
 	// Fees returns the account's commission rates on symbol, cached for market.info_ttl;
 	// strategies asking at once share one request.
 	Fees(ctx context.Context, symbol string) (adapters.TradingFees, error)
+	// Candles returns the last n closed candles (1 <= n <= 1000) of symbol at interval
+	// ("1s", "1m", ..., "1M": adapters.Intervals), oldest first; fewer when the market has
+	// less history. The first call reads the series over REST (one call, shared by strategies
+	// asking at once); the runtime then keeps it current from the exchange's kline stream, so
+	// later calls cost nothing, and it subscribes this strategy to a Candle event at each
+	// close. An exchange adapter without candles answers an error matching
+	// adapters.ErrNoCandles.
+	Candles(ctx context.Context, symbol string, interval adapters.Interval, n int) ([]Candle, error)
 }
 
 // Portfolio is the account as last refreshed.
@@ -87,4 +97,17 @@ type Portfolio interface {
 	// Account returns the account's standing — may it trade, its permissions — and balances,
 	// as last refreshed (portfolio.refresh_interval); false if the exchange cannot tell.
 	Account() (adapters.Account, bool)
+	// Position returns this strategy's position on symbol, built from its own fills (order
+	// updates at once, the exchange's trades for the fees; see package ledger), marked at the
+	// symbol's mid; a zero Position before its first fill. It survives restarts.
+	Position(symbol string) Position
+	// PnL sums this strategy's positions: realized, unrealized, fees, net, in the quote asset.
+	PnL() PnL
 }
+
+// Position is a strategy's position on one symbol: signed quantity in the base asset,
+// average entry, realized and unrealized PnL and fees in the quote asset (ledger.Position).
+type Position = ledger.Position
+
+// PnL is the sum of a strategy's positions (ledger.PnL).
+type PnL = ledger.PnL

@@ -31,7 +31,7 @@ type Stopper interface {
 	Stop(ctx context.Context) error
 }
 
-// Event is one of Tick, Quote, Trade, OrderUpdate or DataStatus.
+// Event is one of Tick, Quote, Trade, Candle, OrderUpdate or DataStatus.
 type Event interface{ isEvent() }
 
 // Tick is the strategy's timer, every market.tick (default 1s).
@@ -88,6 +88,11 @@ func (q Quote) Problem() string {
 // order updates are facts about what the strategy owns.
 type Trade adapters.Trade
 
+// Candle is a candle of a series the strategy asked for with Market.Candles, delivered once
+// when it closes (Closed is always true), in order. It comes from the exchange's kline
+// stream, or over REST when the stream missed it.
+type Candle adapters.Candle
+
 // DataStatus says whether a symbol's market data is fresh. While Stale is true, quotes may be
 // old: a strategy that quotes prices should stop until data is fresh again.
 type DataStatus struct {
@@ -99,6 +104,7 @@ type DataStatus struct {
 func (Tick) isEvent()        {}
 func (Quote) isEvent()       {}
 func (Trade) isEvent()       {}
+func (Candle) isEvent()      {}
 func (OrderUpdate) isEvent() {}
 func (DataStatus) isEvent()  {}
 

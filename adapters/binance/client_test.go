@@ -60,6 +60,7 @@ func TestEndpointWeights(t *testing.T) {
 		{"exchangeInfo", 20, false, func() error { _, err := c.ExchangeInfo(ctx); return err }},
 		{"ticker/price", 2, false, func() error { _, err := c.Ticker(ctx, "BTCUSDT"); return err }},
 		{"ticker/bookTicker", 2, false, func() error { _, err := c.BookTicker(ctx, "BTCUSDT"); return err }},
+		{"klines", 2, false, func() error { _, err := c.Candles(ctx, "BTCUSDT", "1m", adapters.CandleQuery{Limit: 1000}); return err }},
 		{"depth default", 5, false, func() error { _, err := c.Depth(ctx, "BTCUSDT", 0); return err }},
 		{"depth 100", 5, false, func() error { _, err := c.Depth(ctx, "BTCUSDT", 100); return err }},
 		{"depth 101", 25, false, func() error { _, err := c.Depth(ctx, "BTCUSDT", 101); return err }},

@@ -84,6 +84,7 @@ type endpoint struct {
 //	GET    /api/v3/ticker/price         2 with symbol, 4 without
 //	GET    /api/v3/ticker/bookTicker    2 with symbol, 4 without
 //	GET    /api/v3/depth                5 (limit 1-100), 25 (101-500), 50 (501-1000), 250 (1001-5000)
+//	GET    /api/v3/klines               2 (candles.go)
 //	GET    /api/v3/account              20
 //	POST   /api/v3/order                1, unfilled order count 1. Since 2026-04-02 (CHANGELOG
 //	                                    2026-03-27) a successful placement weighs 0 and a failed
@@ -126,7 +127,7 @@ var (
 // allEndpoints lists every endpoint above, for the test that holds each declared weight to
 // what the exchange (the simulator) charges.
 var allEndpoints = []endpoint{epPing, epTime, epExchangeInfo, epTicker, epBookTicker, epDepth, epAccount, epNewOrder,
-	epQueryOrder, epCancelOrder, epOpenOrders, epCancelAll, epMyTrades, epAccountInfo, epCommission, epKeyScopes}
+	epQueryOrder, epCancelOrder, epOpenOrders, epCancelAll, epMyTrades, epAccountInfo, epCommission, epKeyScopes, epKlines}
 
 // signedEndpoint reports whether method and path name a signed endpoint.
 func signedEndpoint(method, path string) bool {

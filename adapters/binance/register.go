@@ -48,6 +48,10 @@ func (c *BotConfig) Validate() error {
 	return c.Config.Validate()
 }
 
+// ValidatePublic checks the Config without requiring keys (adapters.PublicConfig): a
+// public-only client signs nothing, so any signed call fails before it is sent.
+func (c *BotConfig) ValidatePublic() error { return c.Config.Validate() }
+
 // SchedulerWindows are Binance's documented limit windows (SchedulerWindows).
 func (c *Config) SchedulerWindows() []scheduler.WindowConfig { return SchedulerWindows() }
 

@@ -119,7 +119,7 @@ var (
 
 // allEndpoints lists every endpoint above, for lookups by path and for tests.
 var allEndpoints = []endpoint{epTime, epInstruments, epTickers, epOrderbook, epWallet, epFeeRate, epQueryAPI,
-	epCreate, epCancel, epCancelAll, epRealtime, epHistory, epExecutions}
+	epCreate, epCancel, epCancelAll, epRealtime, epHistory, epExecutions, epKline}
 
 // endpointAt returns the endpoint of method and path.
 func endpointAt(method, path string) (endpoint, bool) {

@@ -67,6 +67,9 @@ type Config struct {
 	// Streams configures the WebSocket streams and the WebSocket API (ws_streams.go).
 	Streams StreamConfig
 
+	// Replay makes symbols' prices follow recorded candles instead of the walk (replay.go).
+	Replay []Replay
+
 	// DialectConfig tunes the dialect, of the type its files define (BybitConfig for bybit);
 	// nil takes the exchange's documented values. Dialects that need no settings ignore it.
 	DialectConfig any
@@ -316,6 +319,18 @@ func (c *Config) Validate() error {
 			if d, err := decimal.NewFromString(v); err != nil || d.IsNegative() {
 				return fmt.Errorf("sim: Accounts[%d].Balances[%s]: want a non-negative decimal, got %q", i, asset, v)
 			}
+		}
+	}
+	for i := range c.Replay {
+		if err := c.Replay[i].validate(i); err != nil {
+			return err
+		}
+		listed := false
+		for _, s := range c.Symbols {
+			listed = listed || s.Name == c.Replay[i].Symbol
+		}
+		if !listed {
+			return fmt.Errorf("%w: Replay[%d].Symbol %q", errReplaySymbol, i, c.Replay[i].Symbol)
 		}
 	}
 	names := map[string]bool{}

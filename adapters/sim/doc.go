@@ -17,8 +17,16 @@
 // # Endpoints
 //
 // Public: GET /api/v3/ping, /api/v3/time, /api/v3/exchangeInfo, /api/v3/depth,
-// /api/v3/ticker/price, /api/v3/ticker/bookTicker. Signed: GET /api/v3/account,
-// GET /api/v3/account/commission, POST/GET/DELETE /api/v3/order, POST /api/v3/order/test, GET/DELETE /api/v3/openOrders,
+// /api/v3/ticker/price, /api/v3/ticker/bookTicker, /api/v3/trades and /api/v3/historicalTrades
+// (weight 25), /api/v3/aggTrades (4), /api/v3/avgPrice (2), /api/v3/ticker/24hr (2 for a
+// symbol or up to 20 symbols, 40 for 21-100, 80 for more or all), /api/v3/ticker (4 per
+// symbol, at most 200), /api/v3/klines and /api/v3/uiKlines (2) — candles.go,
+// handlers_klines.go and handlers_stats.go say where Binance's docs leave the answer open and
+// what the simulator does; /api/v3/ticker/tradingDay (4 per symbol, at most 200).
+// X-MBX-TIME-UNIT: MICROSECOND makes every answer's times microseconds (those the engine keeps
+// to the millisecond end in 000). Signed: GET /api/v3/account,
+// GET /api/v3/account/commission, POST/GET/DELETE /api/v3/order, POST /api/v3/order/test,
+// POST /api/v3/order/cancelReplace (handlers_replace.go), GET/DELETE /api/v3/openOrders,
 // GET /api/v3/allOrders, GET /api/v3/myTrades, GET /api/v3/rateLimit/order, GET
 // /sapi/v1/account/apiRestrictions (weight 1: the key's scopes, Account.EnableWithdrawals and IPRestrict). The listenKey
 // endpoints (/api/v3/userDataStream) are absent: Binance retired them on 2026-02-20.

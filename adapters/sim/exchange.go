@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -185,4 +186,22 @@ func newExchange(cfg adapters.Config, env adapters.Env) (adapters.Exchange, erro
 		return embeddedAccount{e, ar}, nil
 	}
 	return e, nil
+}
+
+// Candles reads candles through the dialect's adapter (adapters.CandleReader), or answers
+// adapters.ErrNoCandles when that adapter reads none.
+func (e *Embedded) Candles(ctx context.Context, symbol string, interval adapters.Interval, q adapters.CandleQuery, opts ...adapters.CallOption) ([]adapters.Candle, error) {
+	if cr, ok := e.Exchange.(adapters.CandleReader); ok {
+		return cr.Candles(ctx, symbol, interval, q, opts...)
+	}
+	return nil, adapters.ErrNoCandles
+}
+
+// CandleStream streams candles through the dialect's adapter (adapters.CandleStreamer), or
+// answers adapters.ErrNoCandles.
+func (e *Embedded) CandleStream(series []adapters.CandleSeries, h adapters.CandleHandler, o adapters.StreamOptions) (adapters.CandleStream, error) {
+	if cs, ok := e.Exchange.(adapters.CandleStreamer); ok {
+		return cs.CandleStream(series, h, o)
+	}
+	return nil, adapters.ErrNoCandles
 }

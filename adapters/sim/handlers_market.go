@@ -53,7 +53,7 @@ func (s *Server) exchangeInfo(c *call) reply {
 			"opoAllowed":                      false,
 			"quoteOrderQtyMarketAllowed":      true,
 			"allowTrailingStop":               false,
-			"cancelReplaceAllowed":            false,
+			"cancelReplaceAllowed":            true,
 			"amendAllowed":                    false,
 			"pegInstructionsAllowed":          false,
 			"isSpotTradingAllowed":            true,

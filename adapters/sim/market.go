@@ -21,7 +21,11 @@ type market struct {
 	ticks                    int64 // current price in ticks
 	floorTicks               int64 // the walk never goes below this
 	rng                      *rand.Rand
-	lastStep                 time.Time // start of the walk step the price belongs to
+	lastStep                 time.Time       // start of the walk step the price belongs to
+	stepAt                   time.Time       // the time of the step being taken (its trade's time)
+	tape                     tape            // the public trades as bars (candles.go)
+	replay                   *replayPath     // recorded candles instead of the walk (replay.go)
+	replayQty                decimal.Decimal // the quantity of the replay point being played
 	updateID                 int64
 	open                     []*order   // resting orders, oldest first
 	depth                    streamBook // shape, diff tracking and stream state (ws_book.go)
@@ -43,6 +47,7 @@ func newMarket(sym Symbol, seed int64, index int, now time.Time) *market {
 		rng:      rand.New(rand.NewPCG(uint64(seed), uint64(index)+1)),
 		lastStep: now,
 		updateID: 1000,
+		tape:     newTape(),
 	}
 	m.priceScale = -m.tick.Exponent()
 	if m.priceScale < 0 {
@@ -68,16 +73,25 @@ func (m *market) price() decimal.Decimal { return m.tick.Mul(decimal.NewFromInt(
 // through visit so resting orders can fill at the price that crossed them. A server idle for
 // long catches up at most maxSteps steps.
 func (m *market) walk(now time.Time, interval time.Duration, visit func()) {
+	if m.replay != nil {
+		m.replayTo(now, visit)
+		return
+	}
 	const maxSteps = 10000
 	n := int64(now.Sub(m.lastStep) / interval)
 	if n <= 0 {
 		return
 	}
+	from := m.lastStep
 	m.lastStep = m.lastStep.Add(time.Duration(n) * interval)
+	skipped := int64(0)
 	if n > maxSteps {
-		n = maxSteps
+		skipped, n = n-maxSteps, maxSteps
 	}
 	for i := int64(0); i < n; i++ {
+		// Each step trades at its own time, so candles built from the tape are right however
+		// late the catch-up runs; steps dropped by maxSteps leave a gap (flat candles).
+		m.stepAt = from.Add(time.Duration(skipped+i+1) * interval)
 		// One step moves up to 0.05% of the price (at least one tick) either way.
 		k := m.ticks / 2000
 		if k < 1 {

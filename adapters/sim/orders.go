@@ -87,7 +87,9 @@ func (s *Server) sync(now time.Time) {
 	streaming := s.hub.streaming()
 	for _, name := range s.marketOrder {
 		m := s.markets[name]
-		m.walk(now, s.walkInterval, func() { s.matchResting(m, now) })
+		// A resting order fills at the time of the step that crossed it, however late the
+		// catch-up runs.
+		m.walk(now, s.walkInterval, func() { s.matchResting(m, m.stepAt) })
 		if !streaming {
 			m.discardDiff()
 		}
@@ -242,6 +244,11 @@ func (s *Server) fill(o *order, px decimal.Decimal, maker bool, now time.Time) {
 	o.fills = append(o.fills, t)
 	a.trades = append(a.trades, t)
 	o.status, o.updated = statusFilled, now
+	if !maker {
+		// A taker's fill prints on the public tape (trades, @trade, klines) as any trade does;
+		// a maker's fill is the walk step that crossed it, already printed.
+		m.publicTrade(px, qty, o.side == "SELL", now)
+	}
 	s.orderEvent(o, "TRADE", t, now)
 }
 

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 )
@@ -22,8 +23,11 @@ type request struct {
 	rawQuery     string
 	rawBody      string
 	headerKey    string // X-MBX-APIKEY
-	values       map[string]string
-	read         map[string]bool // parameters the handler looked at
+	// micro: X-MBX-TIME-UNIT: MICROSECOND asked for times in microseconds (rest-api.md
+	// "General API Information"); endpoints that print times honour it through timeUnit.
+	micro  bool
+	values map[string]string
+	read   map[string]bool // parameters the handler looked at
 }
 
 // parseRequest reads the parameters of r. GET endpoints take the query string only (rest-api.md
@@ -32,7 +36,8 @@ type request struct {
 // panic.
 func parseRequest(r *http.Request) (*request, *apiError) {
 	req := &request{method: r.Method, path: r.URL.Path, rawQuery: r.URL.RawQuery,
-		headerKey: r.Header.Get("X-MBX-APIKEY"), values: map[string]string{}, read: map[string]bool{}}
+		headerKey: r.Header.Get("X-MBX-APIKEY"), values: map[string]string{}, read: map[string]bool{},
+		micro: strings.EqualFold(r.Header.Get("X-MBX-TIME-UNIT"), "MICROSECOND")}
 	if r.Method != http.MethodGet && r.Body != nil {
 		b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 		if err != nil {
@@ -246,6 +251,27 @@ func (s *Server) symbolOnly(q *request) (*market, *apiError) {
 func (q *request) signedDone() *apiError {
 	q.accept("timestamp", "recvWindow", "signature")
 	return q.unread()
+}
+
+// timeUnit prints t in the request's time unit: milliseconds, or microseconds when
+// X-MBX-TIME-UNIT asked for them.
+func (q *request) timeUnit(t time.Time) int64 {
+	if q.micro {
+		return t.UnixMicro()
+	}
+	return t.UnixMilli()
+}
+
+// timeParam parses an optional LONG time parameter in the request's time unit.
+func (q *request) timeParam(name string) (time.Time, bool, *apiError) {
+	n, ok, aerr := q.longParam(name)
+	if aerr != nil || !ok {
+		return time.Time{}, false, aerr
+	}
+	if q.micro {
+		return time.UnixMicro(n).UTC(), true, nil
+	}
+	return time.UnixMilli(n).UTC(), true, nil
 }
 
 // accept marks parameters as read that the endpoint takes but the simulator ignores.

@@ -16,6 +16,9 @@ type route struct {
 	// (effective 2026-04-02) lists, of the endpoints served here, POST /api/v3/order, DELETE
 	// /api/v3/order and DELETE /api/v3/openOrders; POST /api/v3/order/test is not listed.
 	freeOnSuccess bool
+	// microAware: the handler prints times in the request's unit itself (request.timeUnit);
+	// other handlers' millisecond times are converted afterwards (inMicros).
+	microAware bool
 }
 
 func (rt route) key() string {
@@ -86,11 +89,21 @@ var routes = []route{
 	{method: http.MethodGet, path: "/api/v3/time", handler: (*Server).serverTime, weight: fixed(1)},
 	{method: http.MethodGet, path: "/api/v3/exchangeInfo", handler: (*Server).exchangeInfo, weight: fixed(20)},
 	{method: http.MethodGet, path: "/api/v3/depth", handler: (*Server).depth, weight: depthWeight},
+	{method: http.MethodGet, path: "/api/v3/klines", handler: (*Server).klines, weight: fixed(2), microAware: true},
+	{method: http.MethodGet, path: "/api/v3/uiKlines", handler: (*Server).klines, weight: fixed(2), microAware: true},
+	{method: http.MethodGet, path: "/api/v3/trades", handler: (*Server).recentTrades, weight: fixed(25), microAware: true},
+	{method: http.MethodGet, path: "/api/v3/historicalTrades", handler: (*Server).historicalTrades, weight: fixed(25), microAware: true},
+	{method: http.MethodGet, path: "/api/v3/aggTrades", handler: (*Server).aggTrades, weight: fixed(4), microAware: true},
+	{method: http.MethodGet, path: "/api/v3/avgPrice", handler: (*Server).avgPrice, weight: fixed(2), microAware: true},
+	{method: http.MethodGet, path: "/api/v3/ticker/24hr", handler: (*Server).ticker24hr, weight: ticker24hrWeight, microAware: true},
+	{method: http.MethodGet, path: "/api/v3/ticker", handler: (*Server).rollingTicker, weight: rollingWeight, microAware: true},
+	{method: http.MethodGet, path: "/api/v3/ticker/tradingDay", handler: (*Server).tradingDayTicker, weight: rollingWeight, microAware: true},
 	{method: http.MethodGet, path: "/api/v3/ticker/price", handler: (*Server).tickerPrice, weight: bySymbol},
 	{method: http.MethodGet, path: "/api/v3/ticker/bookTicker", handler: (*Server).bookTicker, weight: bySymbol},
 	{method: http.MethodGet, path: "/api/v3/account", handler: (*Server).accountInfo, weight: fixed(20), signed: true},
 	{method: http.MethodGet, path: "/api/v3/account/commission", handler: (*Server).commissionRates, weight: fixed(20), signed: true},
 	{method: http.MethodPost, path: "/api/v3/order", handler: (*Server).newOrder, weight: fixed(1), signed: true, freeOnSuccess: true},
+	{method: http.MethodPost, path: "/api/v3/order/cancelReplace", handler: (*Server).cancelReplace, weight: fixed(1), signed: true},
 	{method: http.MethodPost, path: "/api/v3/order/test", handler: (*Server).testOrder, weight: fixed(1), signed: true},
 	{method: http.MethodGet, path: "/api/v3/order", handler: (*Server).queryOrder, weight: fixed(4), signed: true},
 	{method: http.MethodDelete, path: "/api/v3/order", handler: (*Server).cancelOrder, weight: fixed(1), signed: true, freeOnSuccess: true},
@@ -110,4 +123,40 @@ func lookupRoute(method, path string) route {
 		}
 	}
 	return route{method: method, path: path, weight: fixed(1)}
+}
+
+// timeFields are the keys whose values are times in the answers of handlers that print
+// milliseconds.
+var timeFields = map[string]bool{"serverTime": true, "transactTime": true, "workingTime": true, "time": true,
+	"updateTime": true, "closeTime": true, "openTime": true}
+
+// inMicros converts the millisecond times of an answer to microseconds, for X-MBX-TIME-UNIT:
+// MICROSECOND (rest-api.md "General API Information"): "All time and timestamp related
+// fields in the JSON responses are in milliseconds by default."
+func inMicros(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if n, ok := e.(int64); ok && timeFields[k] {
+				x[k] = n * 1000
+				continue
+			}
+			x[k] = inMicros(e)
+		}
+	case map[string]int64:
+		for k, n := range x {
+			if timeFields[k] {
+				x[k] = n * 1000
+			}
+		}
+	case []map[string]any:
+		for _, e := range x {
+			inMicros(e)
+		}
+	case []any:
+		for _, e := range x {
+			inMicros(e)
+		}
+	}
+	return v
 }

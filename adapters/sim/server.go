@@ -40,8 +40,12 @@ type Server struct {
 	nextTradeID int64
 	faults      Faults
 	stats       stats
-	hub         *wsHub // WebSocket streams and API (ws_streams.go)
-	dialect     dialect
+	hub         *wsHub                 // WebSocket streams and API (ws_streams.go)
+	klineSent   map[string]*klineState // by kline stream name (ws_klines.go)
+	// orderListener hears every order change in-process (inprocess.go).
+	orderListener func(OrderEvent)
+	execID        int64 // the last executionReport's execution id (ws_api.go)
+	dialect       dialect
 	// dialectState is the dialect's own state (dialect.state), nil for Binance's.
 	dialectState any
 
@@ -76,8 +80,22 @@ func New(cfg Config) (*Server, error) {
 		s.walkInterval = time.Millisecond
 	}
 	now := s.now()
+	replays := map[string]Replay{}
+	for _, r := range cfg.Replay {
+		replays[r.Symbol] = r
+	}
 	for i, sym := range cfg.Symbols {
+		if r, ok := replays[sym.Name]; ok {
+			sym.Price = r.Candles[0].Open.String() // the book opens where the file does
+		}
 		m := newMarket(sym, cfg.Seed, i, now)
+		if r, ok := replays[sym.Name]; ok {
+			start := r.Start
+			if start.IsZero() {
+				start = now
+			}
+			m.replay = &replayPath{candles: r.Candles, start: start, scale: cfg.TimeScale}
+		}
 		m.initDepth(cfg.Streams.BookLevels)
 		s.markets[sym.Name] = m
 		s.marketOrder = append(s.marketOrder, sym.Name)
@@ -368,6 +386,9 @@ func (s *Server) handle(rt route, req *request, st *ipState, now time.Time, ep *
 	}
 	c := &call{req: req, acct: acct, now: now, ip: st, ep: ep}
 	rep := rt.handler(s, c)
+	if req.micro && !rt.microAware && rep.status < 300 {
+		rep.body = inMicros(rep.body)
+	}
 	return rep, c.retry
 }
 
@@ -440,4 +461,11 @@ func (s *Server) redirected(w http.ResponseWriter, r *http.Request) bool {
 	target := strings.TrimRight(f.RedirectTo, "/") + r.URL.RequestURI()
 	http.Redirect(w, r, target, http.StatusTemporaryRedirect)
 	return true
+}
+
+// nextExecID numbers executionReports: Binance's "I" is an execution id, distinct per event.
+// requires that s.mu is held.
+func (s *Server) nextExecID() int64 {
+	s.execID++
+	return s.execID
 }

@@ -5,15 +5,19 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 )
 
-// The WebSocket API (/ws-api/v3, web-socket-api.md) as far as a bot needs it for the user data
-// stream since the listenKey endpoints were retired (CHANGELOG 2026-02-20):
+// The WebSocket API (/ws-api/v3, web-socket-api.md): the request methods that have a REST twin
+// (ping, time, exchangeInfo, depth, klines, ticker.*, trades.*, avgPrice, order.place,
+// order.test, order.status, order.cancel, openOrders.*, allOrders, myTrades, account.*;
+// ws_api_rest.go), and the session and user data stream methods a bot needs since the
+// listenKey endpoints were retired (CHANGELOG 2026-02-20):
 //
-//	ping, time
 //	session.logon                      Ed25519 keys only: apiKey, timestamp, signature; an
 //	                                   HMAC key is refused with -4056
 //	session.status, session.logout     logout ends the subscriptions userDataStream.subscribe
@@ -53,11 +57,15 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	switch req.Method {
-	case "ping":
-		answer(map[string]any{})
-	case "time":
-		answer(map[string]any{"serverTime": now.UnixMilli()})
+	method := strings.TrimPrefix(req.Method, "v3/")
+	if target, ok := apiMethods[method]; ok {
+		req.Method = method
+		out := s.apiREST(c, req, target, now)
+		out["id"] = id
+		c.reply(out)
+		return
+	}
+	switch method {
 	case "session.logon":
 		a, aerr := s.wsAuth(req.Params, now, true)
 		if aerr != nil {
@@ -67,18 +75,23 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 		c.mu.Lock()
 		c.session = a
 		c.mu.Unlock()
+		c.mu.Lock()
+		c.authorized = now
+		subs := len(c.subs) > 0
+		c.mu.Unlock()
 		s.hub.count(func(st *StreamStats) { st.Logons++ })
-		answer(map[string]any{"apiKey": a.cfg.APIKey, "authorizedSince": now.UnixMilli(),
-			"connectedSince": now.UnixMilli(), "returnRateLimits": false, "serverTime": now.UnixMilli(), "userDataStream": false})
+		answer(map[string]any{"apiKey": a.cfg.APIKey, "authorizedSince": c.unit(now),
+			"connectedSince": c.unit(c.connected), "returnRateLimits": c.returnLimits, "serverTime": c.unit(now), "userDataStream": subs})
 	case "session.status":
 		c.mu.Lock()
-		var key any
+		var key, since any
 		if c.session != nil {
-			key = c.session.cfg.APIKey
+			key, since = c.session.cfg.APIKey, c.unit(c.authorized)
 		}
 		subs := len(c.subs) > 0
 		c.mu.Unlock()
-		answer(map[string]any{"apiKey": key, "serverTime": now.UnixMilli(), "userDataStream": subs})
+		answer(map[string]any{"apiKey": key, "authorizedSince": since, "connectedSince": c.unit(c.connected),
+			"returnRateLimits": c.returnLimits, "serverTime": c.unit(now), "userDataStream": subs})
 	case "session.logout":
 		c.mu.Lock()
 		c.session = nil
@@ -171,7 +184,16 @@ func (s *Server) wsAuth(params map[string]json.RawMessage, now time.Time, ed2551
 			vals[k] = n.String()
 			continue
 		}
-		return nil, errIllegalChars(k, "a string or a number")
+		var b bool
+		if err := json.Unmarshal(raw, &b); err == nil {
+			vals[k] = strconv.FormatBool(b)
+			continue
+		}
+		if len(raw) > 0 && raw[0] == '[' { // symbols: the array's JSON text is signed
+			vals[k] = string(raw)
+			continue
+		}
+		return nil, errIllegalChars(k, "a string, a number or a boolean")
 	}
 	key := vals["apiKey"]
 	if !validKeyFormat(key) {
@@ -260,6 +282,7 @@ func (h *wsHub) count(f func(*StreamStats)) {
 // TRADE, CANCELED or EXPIRED; t is the trade of a TRADE.
 // requires that s.mu is held.
 func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) {
+	s.notifyOrder(o, execType, t, now)
 	if s.dialect.orderEvent != nil {
 		s.dialect.orderEvent(s, o, execType, t, now)
 		return
@@ -291,7 +314,7 @@ func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) 
 		"e": "executionReport", "E": ms, "s": o.m.sym.Name, "c": o.clientID, "S": o.side, "o": o.typ,
 		"f": o.tif, "q": fmt8(o.origQty), "p": fmt8(o.price), "P": "0.00000000", "F": "0.00000000",
 		"g": -1, "C": orig, "x": execType, "X": o.status, "r": "NONE", "i": o.id, "l": last,
-		"z": fmt8(o.executed), "L": lastPx, "n": comm, "N": commAsset, "T": ms, "t": tradeID, "I": o.id,
+		"z": fmt8(o.executed), "L": lastPx, "n": comm, "N": commAsset, "T": ms, "t": tradeID, "I": s.nextExecID(),
 		"w": o.status == statusNew, "m": maker, "M": false, "O": o.created.UnixMilli(),
 		"Z": fmt8(o.cumQuote), "Y": fmt8(decimal.Zero), "Q": quote, "W": o.created.UnixMilli(),
 		"V": "NONE",

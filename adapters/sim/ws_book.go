@@ -26,7 +26,9 @@ type streamBook struct {
 	touchBid, touchAsk map[int64]struct{}
 	trades             []walkTrade
 	tradeID            int64
-	lastBid, lastAsk   int64 // best bid/ask ticks last sent on bookTicker
+	lastBid, lastAsk   int64    // best bid/ask ticks last sent on bookTicker
+	slow               slowDiff // the 100ms diffs merged for the 1000ms @depth (ws_market.go)
+	lastPushedID       int64    // the trade id the last 1000ms push saw (ws_market.go)
 }
 
 type walkTrade struct {
@@ -60,12 +62,14 @@ func (m *market) touch(trade bool) {
 	}
 	if trade {
 		m.depth.tradeID++
-		prev := int64(0)
-		if n := len(m.depth.trades); n > 0 {
-			prev = m.depth.trades[n-1].ticks
+		prev := m.tape.lastTicks
+		qty := m.baseQty()
+		if m.replay != nil {
+			qty = m.replayQty
 		}
-		m.depth.trades = append(m.depth.trades, walkTrade{id: m.depth.tradeID, ticks: m.ticks,
-			qty: m.baseQty(), buyer: m.ticks < prev, at: m.lastStep})
+		wt := walkTrade{id: m.depth.tradeID, ticks: m.ticks, qty: qty, buyer: m.ticks < prev, at: m.stepAt}
+		m.depth.trades = append(m.depth.trades, wt)
+		m.record(wt)
 		if len(m.depth.trades) > 1000 {
 			m.depth.trades = m.depth.trades[len(m.depth.trades)-1000:]
 		}

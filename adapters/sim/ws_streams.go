@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -14,15 +15,17 @@ import (
 
 // WebSocket streams, as web-socket-streams.md describes them:
 //
-//	/ws/<stream>[/<stream>...]          raw streams: each message is the event itself
-//	/stream?streams=<s1>/<s2>/...       combined: {"stream":"<name>","data":<event>}
+//	/ws, /ws/<stream>[/<stream>...]     raw streams: each message is the event itself
+//	/stream, /stream?streams=<s1>/...   combined: {"stream":"<name>","data":<event>}
 //	/ws-api/v3                          the WebSocket API (ws_api.go): user data stream
 //
 // Streams: <symbol>@trade (one per step of the price walk), <symbol>@bookTicker (when the best
 // bid or ask changes) and <symbol>@depth@100ms (diff updates with U/u consistent with
-// GET /api/v3/depth's lastUpdateId; ws_book.go). Symbols are lower case. timeUnit=MICROSECOND
-// in the URL makes event times microseconds. Live SUBSCRIBE, UNSUBSCRIBE and
-// LIST_SUBSCRIPTIONS messages are answered.
+// GET /api/v3/depth's lastUpdateId; ws_book.go), <symbol>@kline_<interval> (ws_klines.go), and
+// @aggTrade, @depth (1000ms), partial @depth<N>, @ticker, @miniTicker, !miniTicker@arr,
+// @ticker_<w>, !ticker_<w>@arr and @avgPrice (ws_market.go). Symbols are lower case.
+// timeUnit=MICROSECOND in the URL makes event times microseconds. SUBSCRIBE, UNSUBSCRIBE,
+// LIST_SUBSCRIPTIONS, SET_PROPERTY and GET_PROPERTY are answered (control).
 //
 // Limits ("Websocket Limits"): StreamConfig.ConnectionsPerWindow connection attempts per IP
 // per ConnectionWindow (300 per 5 minutes, time-scaled), past which the upgrade is refused
@@ -127,14 +130,16 @@ type wsHub struct {
 	nextDrop time.Time
 	// drops counts DropStreams calls: a connection admitted before a drop and registered after
 	// it (its handshake was in flight) is dropped too, as the client already holds it.
-	drops    uint64
-	delayed  []delayedMsg
-	started  bool
-	closed   bool
-	done     chan struct{}
-	wake     chan struct{}
-	userSubs map[*account][]userSub
-	wg       sync.WaitGroup
+	drops   uint64
+	delayed []delayedMsg
+	// nextSecond is when the 1000ms streams (tickers, @depth, partial depth) push next.
+	nextSecond time.Time
+	started    bool
+	closed     bool
+	done       chan struct{}
+	wake       chan struct{}
+	userSubs   map[*account][]userSub
+	wg         sync.WaitGroup
 }
 
 type delayedMsg struct {
@@ -357,6 +362,9 @@ type streamEvent struct {
 	body    map[string]any
 	timeKey []string // fields that hold times
 	at      time.Time
+	// build, when set, makes the body for a client's time unit (times nested deeper than
+	// timeKey reaches, as in a kline's).
+	build func(micro bool) any
 }
 
 // tick computes this interval's events under s.mu and sends them.
@@ -372,9 +380,25 @@ func (h *wsHub) tick(now time.Time) {
 	h.mu.Unlock()
 	var skipped int64
 	var delayed []delayedMsg
+	subs := h.subscribed()
+	want := make(map[string]bool, len(subs))
+	var klineNames []string
+	for _, n := range subs {
+		want[n] = true
+		if strings.Contains(n, "@kline_") {
+			klineNames = append(klineNames, n)
+		}
+	}
+	second := !now.Before(h.nextSecond)
+	if second {
+		h.nextSecond = now.Add(time.Second)
+	}
 	s.mu.Lock()
 	snow := s.now()
 	s.sync(snow)
+	for _, e := range s.klineEvents(klineNames, snow) {
+		evs = append(evs, out{e.stream, e.ev})
+	}
 	for _, name := range s.marketOrder {
 		m := s.markets[name]
 		lower := strings.ToLower(name)
@@ -382,11 +406,17 @@ func (h *wsHub) tick(now time.Time) {
 			evs = append(evs, out{lower + "@trade", streamEvent{body: map[string]any{
 				"e": "trade", "s": name, "t": t.id, "p": fmt8(m.tickPrice(t.ticks)), "q": fmt8(t.qty),
 				"m": t.buyer, "M": true}, timeKey: []string{"E", "T"}, at: snow}})
+			if want[lower+"@aggTrade"] {
+				evs = append(evs, out{lower + "@aggTrade", aggTradeEvent(m, t, snow)})
+			}
 		}
 		m.depth.trades = m.depth.trades[:0]
 		d, ok := m.diff()
 		if !ok {
 			continue
+		}
+		if want[lower+"@depth"] || want[lower+"@depth@1000ms"] {
+			m.depth.slow.merge(d)
 		}
 		bids, asks := m.book(1)
 		if len(bids) > 0 && len(asks) > 0 && (m.ticks-1 != m.depth.lastBid || m.ticks+1 != m.depth.lastAsk) {
@@ -415,6 +445,9 @@ func (h *wsHub) tick(now time.Time) {
 		}
 		evs = append(evs, out{lower + "@depth@100ms", ev})
 	}
+	for _, e := range s.marketEvents(want, snow, second) {
+		evs = append(evs, out{e.stream, e.ev})
+	}
 	s.mu.Unlock()
 
 	h.mu.Lock()
@@ -440,10 +473,13 @@ func (h *wsHub) tick(now time.Time) {
 			if c.api || !c.subscribed(e.stream) {
 				continue
 			}
-			key := [2]bool{c.combined, c.micro}
+			c.mu.Lock()
+			combined := c.combined // SET_PROPERTY may change it
+			c.mu.Unlock()
+			key := [2]bool{combined, c.micro}
 			b, ok := cache[key]
 			if !ok {
-				b = e.ev.encode(e.stream, c.combined, c.micro)
+				b = e.ev.encode(e.stream, combined, c.micro)
 				cache[key] = b
 			}
 			c.push(b)
@@ -452,6 +488,14 @@ func (h *wsHub) tick(now time.Time) {
 }
 
 func (e streamEvent) encode(stream string, combined, micro bool) []byte {
+	if e.build != nil {
+		var v any = e.build(micro)
+		if combined {
+			v = map[string]any{"stream": stream, "data": v}
+		}
+		b, _ := json.Marshal(v)
+		return b
+	}
 	body := make(map[string]any, len(e.body)+2)
 	for k, v := range e.body {
 		body[k] = v
@@ -488,8 +532,12 @@ type wsConn struct {
 	msgWin  time.Time
 	msgs    int
 	session *account // after session.logon
-	subs    map[int]wsSub
-	nextSub int
+	// authorized is when session.logon succeeded; connected when the connection opened.
+	authorized, connected time.Time
+	// returnLimits: the connection URL did not say returnRateLimits=false.
+	returnLimits bool
+	subs         map[int]wsSub
+	nextSub      int
 }
 
 func (c *wsConn) subscribed(stream string) bool {
@@ -551,19 +599,53 @@ type wsSub struct {
 }
 
 // validStream reports whether name is a stream the simulator serves.
-func (s *Server) validStream(name string) bool {
+func (s *Server) validStream(name string) bool { return s.streamProblem(name) == "" }
+
+// streamProblem says why name is not a stream the simulator serves ("" when it is): an
+// unknown symbol, or an unknown stream.
+func (s *Server) streamProblem(name string) string {
+	if validAllMarketStream(name) {
+		return ""
+	}
 	sym, kind, ok := strings.Cut(name, "@")
 	if !ok || sym != strings.ToLower(sym) {
-		return false
-	}
-	if _, ok := s.markets[strings.ToUpper(sym)]; !ok {
-		return false
+		return "unknown stream " + name
 	}
 	switch kind {
 	case "trade", "bookTicker", "depth@100ms":
-		return true
+	default:
+		if _, _, ok := parseKlineStream(kind); !ok && !validMarketStream(kind) {
+			return "unknown stream " + name
+		}
 	}
-	return false
+	if _, ok := s.markets[strings.ToUpper(sym)]; !ok {
+		return "Invalid symbol."
+	}
+	return ""
+}
+
+// subscribed lists the streams some connection follows, sorted.
+func (h *wsHub) subscribed() []string {
+	h.mu.Lock()
+	conns := h.connList()
+	h.mu.Unlock()
+	seen := map[string]bool{}
+	var names []string
+	for _, c := range conns {
+		if c.api {
+			continue
+		}
+		c.mu.Lock()
+		for n := range c.streams {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+		c.mu.Unlock()
+	}
+	sort.Strings(names)
+	return names
 }
 
 // serveWS answers the WebSocket paths; false for any other path.
@@ -574,6 +656,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	combined := false
 	switch {
 	case api:
+	case path == "/ws" || path == "/ws/":
+		// A bare connection: streams come with SUBSCRIBE.
 	case strings.HasPrefix(path, "/ws/"):
 		names = strings.Split(strings.TrimPrefix(path, "/ws/"), "/")
 	case path == "/stream" || path == "/stream/":
@@ -586,9 +670,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	}
 	s.mu.Lock()
 	for _, n := range names {
-		if !s.validStream(n) {
+		if p := s.streamProblem(n); p != "" {
 			s.mu.Unlock()
-			writeJSON(w, reply{status: http.StatusBadRequest, body: errf(http.StatusBadRequest, -1121, "Invalid symbol.")})
+			// The docs do not say how a connection to an unknown stream is refused; an unknown
+			// symbol is -1121 as on REST, an unknown stream the control messages' code 2.
+			e := errf(http.StatusBadRequest, -1121, "Invalid symbol.")
+			if p != "Invalid symbol." {
+				e = errf(http.StatusBadRequest, 2, "Invalid request: %s", p)
+			}
+			writeJSON(w, reply{status: http.StatusBadRequest, body: e})
 			return true
 		}
 	}
@@ -607,7 +697,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &wsConn{hub: h, ip: host, api: api, combined: combined, ctx: ctx, cancel: cancel,
 		send: make(chan []byte, s.cfg.Streams.SendBuffer), streams: map[string]bool{}, subs: map[int]wsSub{},
-		micro: strings.EqualFold(r.URL.Query().Get("timeUnit"), "MICROSECOND")}
+		micro:        strings.EqualFold(r.URL.Query().Get("timeUnit"), "MICROSECOND"),
+		connected:    s.clock.Now(),
+		returnLimits: r.URL.Query().Get("returnRateLimits") != "false"}
 	for _, n := range names {
 		c.streams[n] = true
 	}
@@ -695,36 +787,75 @@ func (c *wsConn) pinger() {
 	}
 }
 
-// control answers SUBSCRIBE, UNSUBSCRIBE and LIST_SUBSCRIPTIONS on a stream connection.
+// control answers SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY and GET_PROPERTY
+// on a stream connection (web-socket-streams.md "Live Subscribing/Unsubscribing to streams").
+// Errors nest under "error" as the live stream answers them ({"error":{"code":2,"msg":...},
+// "id":1}); the docs' table prints them without that wrapper.
 func (c *wsConn) control(msg []byte) {
 	var req struct {
-		Method string          `json:"method"`
-		Params []string        `json:"params"`
-		ID     json.RawMessage `json:"id"`
+		Method *string           `json:"method"`
+		Params []json.RawMessage `json:"params"`
+		ID     json.RawMessage   `json:"id"`
+		Extra  map[string]any    `json:"-"`
 	}
 	if err := json.Unmarshal(msg, &req); err != nil {
-		c.reply(map[string]any{"code": 3, "msg": "Invalid JSON: " + err.Error()})
+		c.reply(map[string]any{"error": map[string]any{"code": 3, "msg": "Invalid JSON: " + err.Error()}})
 		return
 	}
 	id := req.ID
 	if id == nil {
 		id = json.RawMessage("null")
 	}
+	fail := func(code int, msg string) {
+		c.reply(map[string]any{"error": map[string]any{"code": code, "msg": msg}, "id": id})
+	}
+	if !validRequestID(id) {
+		fail(2, "Invalid request: request ID must be an unsigned integer")
+		return
+	}
+	if req.Method == nil {
+		fail(2, "Invalid request: missing field `method`")
+		return
+	}
+	strs := func() ([]string, bool) {
+		out := make([]string, 0, len(req.Params))
+		for _, p := range req.Params {
+			var v string
+			if json.Unmarshal(p, &v) != nil {
+				return nil, false
+			}
+			out = append(out, v)
+		}
+		return out, true
+	}
 	s := c.hub.s
-	switch req.Method {
+	switch *req.Method {
 	case "SUBSCRIBE", "UNSUBSCRIBE":
+		names, ok := strs()
+		if !ok {
+			fail(2, "Invalid request: stream names must be strings")
+			return
+		}
 		s.mu.Lock()
-		for _, n := range req.Params {
-			if !s.validStream(n) {
+		for _, n := range names {
+			if p := s.streamProblem(n); p != "" {
 				s.mu.Unlock()
-				c.reply(map[string]any{"code": 2, "msg": "Invalid request: unknown stream " + n, "id": id})
+				if p == "Invalid symbol." {
+					p = "unknown stream " + n + " (no such symbol)"
+				}
+				fail(2, "Invalid request: "+p)
 				return
 			}
 		}
 		s.mu.Unlock()
 		c.mu.Lock()
-		for _, n := range req.Params {
-			if req.Method == "SUBSCRIBE" {
+		if *req.Method == "SUBSCRIBE" && len(c.streams)+len(names) > maxStreamsPerConn {
+			c.mu.Unlock()
+			fail(2, "Invalid request: too many streams: a connection listens to at most 1024")
+			return
+		}
+		for _, n := range names {
+			if *req.Method == "SUBSCRIBE" {
 				c.streams[n] = true
 			} else {
 				delete(c.streams, n)
@@ -739,14 +870,78 @@ func (c *wsConn) control(msg []byte) {
 			list = append(list, n)
 		}
 		c.mu.Unlock()
+		sort.Strings(list)
 		c.reply(map[string]any{"result": list, "id": id})
+	case "SET_PROPERTY", "GET_PROPERTY":
+		set := *req.Method == "SET_PROPERTY"
+		want := 1
+		if set {
+			want = 2
+		}
+		if len(req.Params) > want {
+			fail(2, "Invalid request: too many parameters")
+			return
+		}
+		var prop string
+		if len(req.Params) == 0 || json.Unmarshal(req.Params[0], &prop) != nil {
+			fail(2, "Invalid request: property name must be a string")
+			return
+		}
+		if prop != "combined" {
+			fail(0, "Unknown property")
+			return
+		}
+		if !set {
+			c.mu.Lock()
+			v := c.combined
+			c.mu.Unlock()
+			c.reply(map[string]any{"result": v, "id": id})
+			return
+		}
+		var v bool
+		if len(req.Params) < 2 || json.Unmarshal(req.Params[1], &v) != nil {
+			fail(1, "Invalid value type: expected Boolean")
+			return
+		}
+		c.mu.Lock()
+		c.combined = v
+		c.mu.Unlock()
+		c.reply(map[string]any{"result": nil, "id": id})
 	default:
-		c.reply(map[string]any{"code": 2, "msg": "Invalid request: unknown variant " + req.Method +
-			", expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`", "id": id})
+		fail(2, "Invalid request: unknown variant "+*req.Method+
+			", expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`")
 	}
+}
+
+// maxStreamsPerConn is how many streams one connection may follow ("WebSocket Limits").
+const maxStreamsPerConn = 1024
+
+// validRequestID: a 64-bit signed integer, an alphanumeric string of at most 36 characters, or
+// null ("Live Subscribing/Unsubscribing to streams").
+func validRequestID(id json.RawMessage) bool {
+	if string(id) == "null" {
+		return true
+	}
+	var n int64
+	if json.Unmarshal(id, &n) == nil {
+		return true
+	}
+	var s string
+	if json.Unmarshal(id, &s) != nil || len(s) == 0 || len(s) > 36 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *wsConn) reply(v any) {
 	b, _ := json.Marshal(v)
 	c.push(b)
 }
+
+// unit prints t in the connection's time unit.
+func (c *wsConn) unit(t time.Time) int64 { return unit(t, c.micro) }

@@ -17,11 +17,17 @@ import (
 // halt, resume and status act on the kill-switch file a running bot watches: it halts within
 // its poll interval (250 ms by default) and resumes when the file goes.
 func init() {
-	commands["halt"] = command{summary: "halt trading: create the kill-switch file with a reason", run: func(args []string, stderr io.Writer) error {
+	commands["halt"] = command{summary: "halt trading (--reduce-only: only orders that reduce a position), through the bot or the kill-switch file", run: func(args []string, stderr io.Writer) error {
 		return haltMain(context.Background(), args, os.Stdout, stderr)
 	}}
-	commands["resume"] = command{summary: "resume trading: delete the kill-switch file", run: func(args []string, stderr io.Writer) error {
+	commands["resume"] = command{summary: "resume trading, through the bot or by deleting the kill-switch file", run: func(args []string, stderr io.Writer) error {
 		return resumeMain(context.Background(), args, os.Stdout, stderr)
+	}}
+	commands["cancel-all"] = command{summary: "cancel a running bot's open orders (--strategy, --symbol) through its admin server", run: func(args []string, stderr io.Writer) error {
+		return botActionMain(context.Background(), "cancel-all", args, os.Stdout, stderr)
+	}}
+	commands["flatten"] = command{summary: "cancel, then close a running bot's positions with reduce-only orders (leaves it reduce-only)", run: func(args []string, stderr io.Writer) error {
+		return botActionMain(context.Background(), "flatten", args, os.Stdout, stderr)
 	}}
 	commands["status"] = command{summary: "show whether trading is halted, and why", run: func(args []string, stderr io.Writer) error {
 		return statusMain(args, os.Stdout, stderr)
@@ -48,29 +54,32 @@ func switchFlags(name, usage string, stderr io.Writer) (*flag.FlagSet, *switchOp
 
 type switchOpts struct{ config, file string }
 
-// openSwitch parses args and opens the switch; close releases it.
-func openSwitch(fs *flag.FlagSet, o *switchOpts, args []string) (sw *killswitch.Switch, close func() error, err error) {
+// openSwitch parses args and opens the switch; close releases it. target says where the bot's
+// admin server listens (zero with --file).
+func openSwitch(fs *flag.FlagSet, o *switchOpts, args []string) (sw *killswitch.Switch, target runtime.OperatorTarget, close func() error, err error) {
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+		return nil, target, nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return nil, target, nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	if o.file != "" {
 		if o.config != "" {
-			return nil, nil, usageError{errors.New("--file and --config name two switches; give one")}
+			return nil, target, nil, usageError{errors.New("--file and --config name two switches; give one")}
 		}
 		sw, err := killswitch.File(o.file)
-		return sw, func() error { return nil }, err
+		return sw, target, func() error { return nil }, err
 	}
-	return runtime.OpenKillSwitch(runtime.LoadOptions{Path: runtime.ConfigPath(o.config)})
+	return runtime.OpenOperator(runtime.LoadOptions{Path: runtime.ConfigPath(o.config)})
 }
 
 func haltMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, o := switchFlags("halt", `--reason "why" [flags]`, stderr)
 	reason := fs.String("reason", "", "why trading is halted (required; shown in the bot's log and status)")
 	who := fs.String("who", "", "who halts (default: your user name)")
-	sw, closeSwitch, err := openSwitch(fs, o, args)
+	reduceOnly := fs.Bool("reduce-only", false, "halt in reduce-only mode: orders that reduce a strategy's position still go, no other")
+	timeout := fs.Duration("timeout", 2*time.Second, "how long to wait for the bot's admin server")
+	sw, target, closeSwitch, err := openSwitch(fs, o, args)
 	if err != nil {
 		return err
 	}
@@ -82,7 +91,11 @@ func haltMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "already halted: %s\n", r)
 		return nil
 	}
-	if err := sw.Trip(ctx, killswitch.Reason{Who: *who, Why: *reason}); err != nil {
+	body := map[string]any{"reason": *reason, "who": whoOrUser(*who), "reduce_only": *reduceOnly}
+	if done := viaBot(ctx, target, "/halt", body, *timeout, stdout, stderr); done {
+		return nil
+	}
+	if err := sw.Trip(ctx, killswitch.Reason{Who: *who, Why: *reason, ReduceOnly: *reduceOnly}); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, sw.State())
@@ -93,11 +106,15 @@ func resumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs, o := switchFlags("resume", `[--reason "why"] [flags]`, stderr)
 	reason := fs.String("reason", "", "why trading resumes (recorded in fleet mode, where only a resume record lifts a halt)")
 	who := fs.String("who", "", "who resumes (default: your user name)")
-	sw, closeSwitch, err := openSwitch(fs, o, args)
+	timeout := fs.Duration("timeout", 2*time.Second, "how long to wait for the bot's admin server")
+	sw, target, closeSwitch, err := openSwitch(fs, o, args)
 	if err != nil {
 		return err
 	}
 	defer closeSwitch()
+	if viaBot(ctx, target, "/resume", map[string]any{"reason": *reason, "who": whoOrUser(*who)}, *timeout, stdout, stderr) {
+		return nil
+	}
 	if err := sw.ResumeWith(ctx, killswitch.Reason{Who: *who, Why: *reason}); err != nil {
 		return err
 	}

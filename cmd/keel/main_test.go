@@ -147,3 +147,78 @@ func flagHelp(out string) map[string]string {
 	}
 	return flags
 }
+
+// TestSimReplay runs `keel sim --replay` on the shipped sample: the price starts at the
+// file's first open and the candles served are the file's; a bad file is a usage error
+// naming the line.
+func TestSimReplay(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- simMain(ctx, []string{"--listen", "127.0.0.1:0", "--time-scale", "600",
+			"--replay", "../../examples/backtest/BTCUSDT-1m-2024-05-04.csv"}, &out, ready)
+	}()
+	var base string
+	select {
+	case base = <-ready:
+	case err := <-done:
+		t.Fatalf("keel sim --replay: %v\n%s", err, out.String())
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	get := func(path string, v any) {
+		t.Helper()
+		res, err := (&http.Client{Transport: tr}).Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var px struct{ Price string }
+	get("/api/v3/ticker/price?symbol=BTCUSDT", &px)
+	if px.Price != "63500.00000000" && px.Price != "63502.80000000" && px.Price != "63486.17000000" && px.Price != "63514.68000000" {
+		t.Fatalf("price %s: not the first candle's", px.Price)
+	}
+	tr.CloseIdleConnections()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"candles":1440`) {
+		t.Fatalf("no replay line: %s", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(bad, []byte("1714824000000,10,9,8,9,1,1714824059999,1,1,0,0,0\n"), 0o600)
+	var errw bytes.Buffer
+	if code := dispatch([]string{"sim", "--replay", bad}, &errw); code != 2 || !strings.Contains(errw.String(), "line 1") {
+		t.Fatalf("bad file: exit %d, %q", code, errw.String())
+	}
+	if code := dispatch([]string{"sim", "--replay", "../../examples/backtest/BTCUSDT-1m-2024-05-04.csv", "--replay-symbol", "NOPE"}, &errw); code != 2 {
+		t.Fatalf("unknown symbol: exit %d, %q", code, errw.String())
+	}
+}
+
+// TestKeelBacktest runs the README's first-run command: `keel backtest` on the shipped sample
+// with the example's config, from the module root as a user would.
+func TestKeelBacktest(t *testing.T) {
+	wd, _ := os.Getwd()
+	if err := os.Chdir("../.."); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	var out, errb bytes.Buffer
+	if err := backtestMain([]string{"--config", "examples/macross/bt.yaml", "--from", "2024-05-04", "--to", "2024-05-04T06:00:00Z"}, &out, &errb); err != nil {
+		t.Fatalf("keel backtest: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "backtest BTCUSDT 1m: 360 candles") || !strings.Contains(out.String(), "would hit a rate limit live") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+	if code := dispatch([]string{"backtest", "--from", "nope"}, &errb); code != 2 {
+		t.Fatalf("bad --from: exit %d", code)
+	}
+}

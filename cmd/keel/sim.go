@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/sim"
 )
 
@@ -37,6 +38,8 @@ func simMain(ctx context.Context, args []string, stderr io.Writer, ready chan<- 
 	fs.Var(&scale, "time-scale", "run limit windows, Retry-After, bans and prices this many times faster (60: a minute lasts a second)")
 	apiKey := fs.String("api-key", sim.DefaultAPIKey, "API key of the simulated account (X-MBX-APIKEY)")
 	apiSecret := fs.String("api-secret", sim.DefaultAPISecret, "HMAC-SHA256 secret of the account; empty with --ed25519-public-key-file for an Ed25519-only account")
+	replay := fs.String("replay", "", "CSV of candles in Binance's kline format (data.binance.vision) whose prices the symbol replays instead of the random walk")
+	replaySymbol := fs.String("replay-symbol", "BTCUSDT", "the symbol --replay drives (one the simulator lists: BTCUSDT, ETHUSDT, DOGEUSDT)")
 	edFile := fs.String("ed25519-public-key-file", "", "PEM file (PUBLIC KEY, PKIX) with the account's Ed25519 public key; signatures by either key are accepted")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: keel sim [flags]")
@@ -68,8 +71,25 @@ func simMain(ctx context.Context, args []string, stderr io.Writer, ready chan<- 
 		}
 		cfg.Ed25519PublicKey = pub
 	}
+	if *replay != "" {
+		f, err := os.Open(*replay)
+		if err != nil {
+			return usageError{fmt.Errorf("--replay: %w", err)}
+		}
+		cs, iv, err := adapters.ReadKlineCSV(f, *replaySymbol, 0)
+		f.Close()
+		if err != nil {
+			return usageError{fmt.Errorf("--replay %s: %w", *replay, err)}
+		}
+		cfg.Replay = []sim.Replay{{Symbol: *replaySymbol, Candles: cs}}
+		log.Info().Str("file", *replay).Str("symbol", *replaySymbol).Int("candles", len(cs)).Str("interval", string(iv)).
+			Time("from", cs[0].OpenTime).Msg("replaying candles: the file's first candle opens now")
+	}
 	s, err := sim.New(cfg)
 	if err != nil {
+		if *replay != "" {
+			return usageError{fmt.Errorf("--replay-symbol: %w", err)}
+		}
 		return err
 	}
 	if err := s.Listen(*listen); err != nil {

@@ -125,6 +125,9 @@ func exampleBotTrades(t *testing.T, dialect string) {
 		if _, ok := ev["endpoint"]; !ok || ev["event"] != nil {
 			continue
 		}
+		if _, named := ev["event"]; named {
+			continue // request_refused, retry_given_up, ...: events of their own, not attempts
+		}
 		attempts++
 		for _, f := range attemptFields {
 			if _, ok := ev[f]; !ok {

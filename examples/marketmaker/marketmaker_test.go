@@ -93,6 +93,9 @@ func (nopMarket) Symbol(context.Context, string) (adapters.SymbolInfo, error) {
 func (nopMarket) Fees(context.Context, string) (adapters.TradingFees, error) {
 	return adapters.TradingFees{}, nil
 }
+func (nopMarket) Candles(context.Context, string, adapters.Interval, int) ([]strategy.Candle, error) {
+	return nil, adapters.ErrNoCandles
+}
 
 // TestStaleDataPullsQuotes: a stale-data signal cancels both resting quotes and no quote is
 // placed on the (old) prices that keep coming until the data is fresh again.

@@ -34,17 +34,25 @@ var rules = map[string]rule{
 	"orders": {keel: []string{"orders", "adapters", "idempotency", "scheduler", "clock", "jitter", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "github.com/rs/zerolog",
 	}},
+	// ledger books fills into positions and PnL: plain data over decimals, so strategy can
+	// re-export its types and runtime feed it.
+	"ledger": {keel: []string{"ledger", "clock", "jitter", "internal"}, thirdParty: []string{"github.com/shopspring/decimal"}},
+	// notify pages a human over plain HTTP: the standard library only.
+	"notify": {keel: []string{"notify", "clock", "jitter", "internal"}, thirdParty: []string{}},
 	// strategy re-exports the errors of orders, scheduler and killswitch a strategy handles,
 	// so that a strategy imports strategy and adapters only (see examples_test.go).
-	"strategy": {keel: []string{"strategy", "adapters", "orders", "scheduler", "killswitch", "clock", "jitter", "internal"}, thirdParty: []string{
+	"strategy": {keel: []string{"strategy", "adapters", "ledger", "orders", "scheduler", "killswitch", "clock", "jitter", "internal"}, thirdParty: []string{
 		"github.com/shopspring/decimal", "go.uber.org/fx", "github.com/rs/zerolog",
 	}},
 	// runtime is the composition root over the exchange contract: it builds whatever
 	// exchange.name names from the registry and links no exchange itself.
-	"runtime": {keel: []string{"clock", "jitter", "scheduler", "idempotency", "killswitch", "adapters", "orders", "strategy", "internal", "configs"},
+	"runtime": {keel: []string{"clock", "jitter", "scheduler", "idempotency", "killswitch", "adapters", "ledger", "notify", "orders", "strategy", "internal", "configs"},
 		notKeel: []string{"adapters/binance", "adapters/bybit", "adapters/kraken", "adapters/coinbase", "adapters/sim", "adapters/exchanges"}},
 	// certify composes the runtime with the simulator to put a bot through incidents.
-	"certify":  {keel: []string{""}},
+	"certify": {keel: []string{""}},
+	// backtest composes the strategies, the orders manager, the Binance adapter and the
+	// simulator on simulated time.
+	"backtest": {keel: []string{""}, notKeel: []string{"examples", "cmd"}},
 	"examples": {keel: []string{""}},
 	"cmd":      {keel: []string{""}},
 	// internal packages serve everyone, so they may import no public keel package.
@@ -159,6 +167,8 @@ func TestWrongArrowsFail(t *testing.T) {
 		{"orders", []string{module + "/adapters", module + "/idempotency", module + "/scheduler"}, ""},
 		{"orders", []string{"go.uber.org/fx"}, "orders imports go.uber.org/fx: not a dependency its row allows"},
 		{"strategy", []string{module + "/runtime"}, "strategy imports runtime: against docs/architecture.md's arrows"},
+		{"strategy", []string{module + "/ledger"}, ""},
+		{"ledger", []string{module + "/adapters"}, "ledger imports adapters: against docs/architecture.md's arrows"},
 		{"clock", []string{module + "/scheduler"}, "clock imports scheduler: against docs/architecture.md's arrows"},
 		{"scheduler", []string{module + "/clock", module + "/jitter"}, ""},
 		{"adapters/stream", []string{module + "/jitter"}, ""},
