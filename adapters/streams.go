@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -85,6 +86,16 @@ type MarketStream interface {
 // error matching ErrStreamAuth when the exchange refuses the key.
 type UserStream interface {
 	Run(ctx context.Context) error
+}
+
+// ConnectionLimit is implemented by an adapter whose exchange caps WebSocket connection
+// attempts per IP otherwise than adapters/stream's default limiter assumes (240 per 5 minutes,
+// under Binance's 300): Coinbase allows 8 a second. The runtime sizes the attempt limiter it
+// shares among the process's streams — and, in fleet mode, the fleet's window in Redis — by
+// it. Optional: the runtime looks for it, through a wrapping adapter's Unwrap.
+type ConnectionLimit interface {
+	// StreamConnectionLimit is how many connection attempts per window to allow.
+	StreamConnectionLimit() (max int, window time.Duration)
 }
 
 // Streamer is the streaming part of the Exchange contract.

@@ -161,10 +161,17 @@ func (l *Loop) wsLimiter() stream.AttemptLimiter {
 // in fleet mode the cap is the fleet's (one window in Redis), with a local share of it
 // (cap ÷ fleet.size) while Redis does not answer.
 func (l *Loop) connectionLimiter() stream.AttemptLimiter {
-	if l.fleet == nil {
-		return stream.NewLimiter(stream.LimiterConfig{}, l.clk)
-	}
+	// The exchange's own count where the adapter says it (Coinbase: per second), else
+	// adapters/stream's default (Binance's, per 5 minutes).
 	limit, window := stream.DefaultMaxAttempts, stream.DefaultAttemptWindow
+	if cl := connectionLimit(l.ex); cl != nil {
+		if m, w := cl.StreamConnectionLimit(); m > 0 && w > 0 {
+			limit, window = m, w
+		}
+	}
+	if l.fleet == nil {
+		return stream.NewLimiter(stream.LimiterConfig{Max: limit, Window: window}, l.clk)
+	}
 	a := &fleetAttempts{fl: l.fleet, clk: l.clk, max: int64(limit), window: window}
 	// Rounded down, so the fleet's total stays within the limit; a fleet larger than the
 	// limit gets no local share and waits for Redis.
@@ -172,6 +179,22 @@ func (l *Loop) connectionLimiter() stream.AttemptLimiter {
 		a.local = stream.NewLimiter(stream.LimiterConfig{Max: share, Window: window}, l.clk)
 	}
 	return a
+}
+
+// connectionLimit returns ex's adapters.ConnectionLimit, looking through a wrapping adapter
+// (the embedded simulator's, Unwrap) to the dialect's; nil when there is none.
+func connectionLimit(ex adapters.Exchange) adapters.ConnectionLimit {
+	for ex != nil {
+		if cl, ok := ex.(adapters.ConnectionLimit); ok {
+			return cl
+		}
+		w, ok := ex.(interface{ Unwrap() adapters.Exchange })
+		if !ok {
+			return nil
+		}
+		ex = w.Unwrap()
+	}
+	return nil
 }
 
 // fleetAttempts is a stream.AttemptLimiter shared by the fleet through Redis.

@@ -30,7 +30,8 @@ import (
 // a new connection: the connection's DialTimeout (handshake and subscriptions together) is 5 s.
 // Connection attempts are paced for Coinbase's per-IP limit (8 per second on one version of
 // the page, 750 on another; 8 is planned for: at most ConnectionsPerSecond, 6, a second per
-// client, on top of the runtime's shared AttemptLimiter), and so are the messages a
+// client, on top of the runtime's shared AttemptLimiter, which the Client sizes the same way
+// through adapters.ConnectionLimit, fleet-wide in fleet mode), and so are the messages a
 // public-only client sends (8 unauthenticated messages a second per IP).
 //
 // Resync is bounded and costs no REST call: Coinbase numbers every message of a connection
@@ -821,8 +822,16 @@ func (u *UserStream) onMessage(msg []byte) error {
 	return nil
 }
 
+// StreamConnectionLimit is adapters.ConnectionLimit: ConnectionsPerSecond attempts a second
+// (Coinbase: 8 per IP), so the runtime's shared limiter, and a fleet's, pace connections as
+// Coinbase counts them.
+func (c *Client) StreamConnectionLimit() (int, time.Duration) {
+	return ConnectionsPerSecond, time.Second
+}
+
 var (
-	_ adapters.Streamer     = (*Client)(nil)
-	_ adapters.MarketStream = (*MarketStream)(nil)
-	_ adapters.UserStream   = (*UserStream)(nil)
+	_ adapters.ConnectionLimit = (*Client)(nil)
+	_ adapters.Streamer        = (*Client)(nil)
+	_ adapters.MarketStream    = (*MarketStream)(nil)
+	_ adapters.UserStream      = (*UserStream)(nil)
 )

@@ -15,8 +15,9 @@ import (
 // unmodified: markets, tickers, book, candles, trades, balance, limit and market orders,
 // query, cancel, fills (testdata/ccxt/check.mjs; every URL ccxt knows is pointed at the
 // simulator, nothing leaves loopback). It needs node and ccxt, which the Go toolchain does not
-// bring: set KEEL_CCXT_DIR to a directory where `npm install ccxt@4.5.84` ran; without it the
-// test skips, saying so.
+// bring: `npm ci --prefix adapters/sim/testdata/ccxt` installs the pinned version there (.ci/run
+// does), or KEEL_CCXT_DIR names another directory where `npm install ccxt@4.5.84` ran; without
+// either the test skips, saying so.
 func TestCCXT(t *testing.T) {
 	runCCXT(t, "check.mjs", 13, sim.Config{Seed: 9, WalkInterval: 100 * time.Millisecond})
 }
@@ -36,7 +37,14 @@ func runCCXT(t *testing.T, scriptName string, steps int, cfg sim.Config) {
 	t.Helper()
 	dir := os.Getenv("KEEL_CCXT_DIR")
 	if dir == "" {
-		t.Skip("KEEL_CCXT_DIR is not set: run `npm install ccxt@4.5.84` in a directory and point KEEL_CCXT_DIR at it")
+		dir = "testdata/ccxt"
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "ccxt")); err != nil {
+			t.Skip("ccxt is not installed: run `npm ci --prefix adapters/sim/testdata/ccxt` (or point KEEL_CCXT_DIR at an install of ccxt@4.5.84)")
+		}
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {

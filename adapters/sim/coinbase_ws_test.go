@@ -60,7 +60,7 @@ func cbRead(t *testing.T, c *websocket.Conn, ok func(map[string]any) bool) map[s
 func TestCoinbaseWebSocketRules(t *testing.T) {
 	s := listen(t, sim.Config{Dialect: sim.DialectCoinbase, Seed: 1, WalkInterval: 1000 * time.Hour,
 		Streams:       sim.StreamConfig{Interval: 10 * time.Millisecond},
-		DialectConfig: sim.CoinbaseConfig{SubscribeWithin: 200 * time.Millisecond, QuietClose: 300 * time.Millisecond, WSConnectionsPerSecond: 4}})
+		DialectConfig: sim.CoinbaseConfig{SubscribeWithin: 200 * time.Millisecond, QuietClose: 300 * time.Millisecond}})
 	ctx := context.Background()
 
 	c, _, err := cbDial(t, s, "/ws/user")
@@ -116,7 +116,6 @@ func TestCoinbaseWebSocketRules(t *testing.T) {
 	}
 
 	// Subscribed to a quiet channel without heartbeats: closed after QuietClose.
-	time.Sleep(time.Second) // the per-second connection budget refills (the test's own pacing)
 	quiet, _, err := cbDial(t, s, "/ws")
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +129,9 @@ func TestCoinbaseWebSocketRules(t *testing.T) {
 		t.Fatalf("a quiet connection was not closed: %v", m)
 	}
 
-	// The connection limit: attempts past 4 within a second are refused 429.
-	time.Sleep(time.Second)
+	// The connection limit, on a simulator of its own: attempts past 4 within a second are
+	// refused 429.
+	s = listen(t, sim.Config{Dialect: sim.DialectCoinbase, Seed: 1, DialectConfig: sim.CoinbaseConfig{WSConnectionsPerSecond: 4}})
 	refused := 0
 	for range 6 {
 		c, resp, err := cbDial(t, s, "/ws")

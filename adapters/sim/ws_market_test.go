@@ -35,7 +35,9 @@ func TestStreamControlMessages(t *testing.T) {
 			}
 			var v map[string]any
 			if json.Unmarshal(b, &v) == nil {
-				if _, reply := v["id"]; !reply {
+				_, id := v["id"]
+				_, refusal := v["error"]
+				if !id && !refusal {
 					continue // a market event (raw, a partial book without "e", or combined)
 				}
 				return v

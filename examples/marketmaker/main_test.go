@@ -120,7 +120,9 @@ func exampleBotTrades(t *testing.T, dialect string) {
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatalf("a log line is not JSON: %q", sc.Text())
 		}
-		if _, ok := ev["endpoint"]; !ok {
+		// Attempt events are the lines with an endpoint and no "event" (a named event such as
+		// request_refused names an endpoint too, but is not an attempt).
+		if _, ok := ev["endpoint"]; !ok || ev["event"] != nil {
 			continue
 		}
 		if _, named := ev["event"]; named {
