@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/adapters/sim"
 )
@@ -95,5 +97,52 @@ func TestReadKlineCSVRefusesBadFiles(t *testing.T) {
 		"1735689600000000,10,11,8,9,1,1735689659999999,1,1,0,0,0\n"), "BTCUSDT", 0)
 	if err != nil || iv != "1m" || !cs[0].OpenTime.Equal(time.UnixMilli(1735689600000)) || !cs[0].CloseTime.Equal(time.UnixMilli(1735689659999)) {
 		t.Fatalf("µs file: %v %s %+v", err, iv, cs)
+	}
+}
+
+// TestReplayTradesFillOnlyWhenATradeCrosses: replaying recorded trades, a resting buy fills at
+// the time of the first trade at or below its price, not before, and the klines are the
+// trades aggregated.
+func TestReplayTradesFillOnlyWhenATradeCrosses(t *testing.T) {
+	t0 := time.UnixMilli(1714824000000).UTC()
+	d := decimal.RequireFromString
+	trades := []sim.ReplayTrade{
+		{Time: t0, Price: d("64000"), Qty: d("0.5")},
+		{Time: t0.Add(10 * time.Second), Price: d("63950"), Qty: d("0.1"), BuyerMaker: true},
+		{Time: t0.Add(20 * time.Second), Price: d("63900"), Qty: d("0.2"), BuyerMaker: true}, // crosses 63900
+		{Time: t0.Add(70 * time.Second), Price: d("64100"), Qty: d("0.3")},
+	}
+	h := newHarnessAt(t, t0, func(c *sim.Config) {
+		c.Replay = []sim.Replay{{Symbol: "BTCUSDT", Trades: trades}}
+	})
+	var events []sim.OrderEvent
+	h.s.SetOrderListener(func(e sim.OrderEvent) { events = append(events, e) })
+	r := h.signed("POST", "/api/v3/order", vals("symbol", "BTCUSDT", "side", "BUY", "type", "LIMIT", "timeInForce", "GTC",
+		"quantity", "0.01", "price", "63900", "newClientOrderId", "rest-1"))
+	if r.status != 200 {
+		t.Fatalf("order: %d %s", r.status, r.body)
+	}
+	h.clk.Advance(15 * time.Second) // 63950 traded: above the buy
+	h.s.Sync()
+	for _, e := range events {
+		if e.ExecType == "TRADE" {
+			t.Fatalf("filled before a trade reached 63900: %+v", e)
+		}
+	}
+	h.clk.Advance(2 * time.Minute)
+	h.s.Sync()
+	var fills []sim.OrderEvent
+	for _, e := range events {
+		if e.ExecType == "TRADE" {
+			fills = append(fills, e)
+		}
+	}
+	if len(fills) != 1 || fills[0].LastPrice.String() != "63900" || !fills[0].Time.Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("fills %+v, want one at 63900 at the third trade's time", fills)
+	}
+	ks := decodeKlines(t, h.get("/api/v3/klines", "symbol=BTCUSDT&interval=1m"))
+	if len(ks) < 2 || ks[0].o != "64000.00000000" || ks[0].l != "63900.00000000" || ks[0].c != "63900.00000000" ||
+		ks[0].v != "0.80000000" || ks[0].n != 3 || ks[1].o != "64100.00000000" || ks[1].n != 1 {
+		t.Fatalf("klines %+v, want the trades aggregated", ks)
 	}
 }

@@ -86,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	for i, sym := range cfg.Symbols {
 		if r, ok := replays[sym.Name]; ok {
-			sym.Price = r.Candles[0].Open.String() // the book opens where the file does
+			sym.Price = r.firstPrice().String() // the book opens where the file does
 		}
 		m := newMarket(sym, cfg.Seed, i, now)
 		if r, ok := replays[sym.Name]; ok {
@@ -94,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 			if start.IsZero() {
 				start = now
 			}
-			m.replay = &replayPath{candles: r.Candles, start: start, scale: cfg.TimeScale}
+			m.replay = &replayPath{candles: r.Candles, trades: r.Trades, start: start, scale: cfg.TimeScale}
 		}
 		m.initDepth(cfg.Streams.BookLevels)
 		s.markets[sym.Name] = m

@@ -63,11 +63,14 @@ func (m *market) touch(trade bool) {
 	if trade {
 		m.depth.tradeID++
 		prev := m.tape.lastTicks
-		qty := m.baseQty()
+		qty, buyer := m.baseQty(), m.ticks < prev
 		if m.replay != nil {
 			qty = m.replayQty
+			if m.replay.trades != nil {
+				buyer = m.replay.trades[m.replay.next].BuyerMaker // the recorded side
+			}
 		}
-		wt := walkTrade{id: m.depth.tradeID, ticks: m.ticks, qty: qty, buyer: m.ticks < prev, at: m.stepAt}
+		wt := walkTrade{id: m.depth.tradeID, ticks: m.ticks, qty: qty, buyer: buyer, at: m.stepAt}
 		m.depth.trades = append(m.depth.trades, wt)
 		m.record(wt)
 		if len(m.depth.trades) > 1000 {
