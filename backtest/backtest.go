@@ -24,6 +24,10 @@
 // The file's candles are played by the simulator (sim.Replay: four trades per candle: open,
 // low, high, close, the high first for a falling candle), so a resting limit order fills when
 // a candle's range reaches its price, at its price; a market order fills at the last trade.
+// With a trades file (Options.Trades, backtest.trades; ReadTradeCSV) the simulator plays the
+// recorded trades instead, each at its own time, so a resting order fills only when a real
+// trade reached it; the candle file then only paces the closes (without one, one-minute
+// candles are built from the trades).
 // Candles before --from are played before the strategies start: they are the history
 // Market.Candles returns. Then, for each candle from --from to --to, the clock moves to its
 // close, and the strategies get, in this order, the order updates of the fills it caused, a
@@ -87,6 +91,8 @@ type Options struct {
 	Environ []string
 	// File overrides backtest.file.
 	File string
+	// Trades overrides backtest.trades: a trades file whose trades drive the fills.
+	Trades string
 	// From and To bound the candles traded on, by open time, [From, To); zero: the file's
 	// first candle, and past its last.
 	From, To time.Time
@@ -103,7 +109,11 @@ type Report struct {
 	From     time.Time         `json:"from"` // first candle traded on (open time)
 	To       time.Time         `json:"to"`   // last candle traded on (close time)
 	Candles  int               `json:"candles"`
-	Quote    string            `json:"quote_asset"`
+	// FillSource says what drove the simulator's matching: "candles" (four trades per
+	// candle: open, low, high, close) or "trades" (the trades file, TradesReplayed of them).
+	FillSource     string `json:"fill_source"`
+	TradesReplayed int    `json:"trades_replayed,omitempty"`
+	Quote          string `json:"quote_asset"`
 	// StartValue and EndValue are the account in the quote asset at the first and last
 	// close; PnL their difference.
 	StartValue decimal.Decimal `json:"start_value"`
@@ -179,8 +189,11 @@ func Run(ctx context.Context, o Options, modules ...fx.Option) (Report, error) {
 	if o.File != "" {
 		bt.File = o.File
 	}
-	if bt.File == "" {
-		return Report{}, errors.New("backtest: no candle file: set backtest.file or --file")
+	if o.Trades != "" {
+		bt.Trades = o.Trades
+	}
+	if bt.File == "" && bt.Trades == "" {
+		return Report{}, errors.New("backtest: no candle file: set backtest.file or --file (or a trades file: backtest.trades or --trades)")
 	}
 	if bt.Symbol == "" {
 		bt.Symbol = "BTCUSDT"
@@ -201,14 +214,32 @@ func Run(ctx context.Context, o Options, modules ...fx.Option) (Report, error) {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
-	f, err := os.Open(bt.File)
-	if err != nil {
-		return Report{}, fmt.Errorf("backtest: %w", err)
+	var trades []sim.ReplayTrade
+	if bt.Trades != "" {
+		f, err := os.Open(bt.Trades)
+		if err != nil {
+			return Report{}, fmt.Errorf("backtest: %w", err)
+		}
+		trades, err = ReadTradeCSV(f, 100_000_000)
+		f.Close()
+		if err != nil {
+			return Report{}, fmt.Errorf("backtest: %s: %w", bt.Trades, err)
+		}
 	}
-	all, iv, err := adapters.ReadKlineCSV(f, bt.Symbol, 10_000_000)
-	f.Close()
-	if err != nil {
-		return Report{}, fmt.Errorf("backtest: %s: %w", bt.File, err)
+	var all []adapters.Candle
+	iv := adapters.Interval("1m")
+	if bt.File != "" {
+		f, err := os.Open(bt.File)
+		if err != nil {
+			return Report{}, fmt.Errorf("backtest: %w", err)
+		}
+		all, iv, err = adapters.ReadKlineCSV(f, bt.Symbol, 10_000_000)
+		f.Close()
+		if err != nil {
+			return Report{}, fmt.Errorf("backtest: %s: %w", bt.File, err)
+		}
+	} else {
+		all = candlesFromTrades(trades, bt.Symbol, iv)
 	}
 	first, last := 0, len(all)
 	if !o.From.IsZero() {
@@ -228,6 +259,7 @@ func Run(ctx context.Context, o Options, modules ...fx.Option) (Report, error) {
 	}
 	w := &world{cfg: cfg, defs: defs, log: log, symbol: bt.Symbol, base: sym.Base, quote: sym.Quote,
 		clk: clock.NewFake(all[first].OpenTime)}
+	w.trades = trades
 	if err := w.build(o, bt, sym, all); err != nil {
 		return Report{}, err
 	}
@@ -295,7 +327,8 @@ type world struct {
 	ex    *binance.Client
 	mgr   *orders.Manager
 
-	pending []sim.OrderEvent // order changes heard from the simulator, not yet applied
+	pending []sim.OrderEvent  // order changes heard from the simulator, not yet applied
+	trades  []sim.ReplayTrade // recorded trades driving the matching; nil: the candles do
 	feed    *feed
 }
 
@@ -304,7 +337,7 @@ func (w *world) build(o Options, bt runtime.BacktestConfig, sym sim.Symbol, all 
 	huge := int64(100_000_000_000)
 	srv, err := sim.New(sim.Config{Seed: o.Seed, Clock: w.clk, APIKey: backtestKey, APISecret: backtestSecret,
 		Balances: bt.Balances, CommissionRate: bt.Commission, Symbols: []sim.Symbol{sym},
-		Replay: []sim.Replay{{Symbol: sym.Name, Candles: all, Start: all[0].OpenTime}},
+		Replay: []sim.Replay{{Symbol: sym.Name, Candles: all, Trades: w.trades, Start: all[0].OpenTime}},
 		// The backtest measures the budget itself; the exchange refuses nothing for limits.
 		Limits: sim.Limits{RequestWeight: huge, RawRequests: huge, Orders10s: huge, OrdersDay: huge}})
 	if err != nil {
@@ -365,7 +398,10 @@ func (w *world) close() {
 // run plays the candles traded on.
 func (w *world) run(ctx context.Context, cs []adapters.Candle, iv adapters.Interval) (Report, error) {
 	rep := Report{Symbol: w.symbol, Interval: iv, From: cs[0].OpenTime, To: cs[len(cs)-1].CloseTime, Candles: len(cs),
-		Quote: w.quote, Requests: map[string]int{}}
+		Quote: w.quote, Requests: map[string]int{}, FillSource: "candles"}
+	if w.trades != nil {
+		rep.FillSource, rep.TradesReplayed = "trades", len(w.trades)
+	}
 	unsubscribe := w.mgr.Subscribe(func(ev orders.Event) {
 		// Positions as env.Portfolio shows them live (package ledger), from order updates;
 		// the fees are the report's (the simulator's trades are not read back here).
@@ -387,7 +423,7 @@ func (w *world) run(ctx context.Context, cs []adapters.Candle, iv adapters.Inter
 	if err := w.feed.refreshBalances(ctx); err != nil {
 		return rep, fmt.Errorf("backtest: balances: %w", err)
 	}
-	startValue, err := w.value(cs[0].Open)
+	startValue, err := w.value(w.mark(cs[0].Open))
 	if err != nil {
 		return rep, err
 	}
@@ -423,7 +459,7 @@ func (w *world) run(ctx context.Context, cs []adapters.Candle, iv adapters.Inter
 		if err := w.dispatch(ctx, strats, &rep); err != nil {
 			return rep, err
 		}
-		v, err := w.value(c.Close)
+		v, err := w.value(w.mark(c.Close))
 		if err != nil {
 			return rep, err
 		}
@@ -468,6 +504,24 @@ func (w *world) run(ctx context.Context, cs []adapters.Candle, iv adapters.Inter
 		rep.Requests[k] = v
 	}
 	return rep, nil
+}
+
+// mark is the price the account is valued at: the candle's price (open or close) when the
+// candles drive the matching, the last replayed trade's when trades do (the candle file and
+// the trades file need not agree to the tick).
+func (w *world) mark(candlePrice decimal.Decimal) decimal.Decimal {
+	if w.trades == nil {
+		return candlePrice
+	}
+	px, ok := w.srv.Price(w.symbol)
+	if !ok {
+		return candlePrice
+	}
+	d, err := decimal.NewFromString(px)
+	if err != nil {
+		return candlePrice
+	}
+	return d
 }
 
 // value is the account's worth in the quote asset at price px.

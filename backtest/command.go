@@ -25,13 +25,14 @@ func Command(args []string, stdout, stderr io.Writer, modules ...fx.Option) int 
 	fs.SetOutput(stderr)
 	cfg := fs.String("config", "", "the bot's YAML config, with a backtest: section naming the candle file")
 	file := fs.String("file", "", "CSV of candles in Binance's kline format (default: backtest.file)")
+	trades := fs.String("trades", "", "CSV of trades in Binance's trades format: they drive the fills (default: backtest.trades)")
 	from := fs.String("from", "", "trade from the candle opening at this time (RFC 3339 or 2006-01-02; default: the file's first)")
 	to := fs.String("to", "", "trade on candles opening before this time (default: to the file's end)")
 	seed := fs.Int64("seed", 1, "seed of the scheduler's jitter and the simulator")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	logs := fs.Bool("logs", false, "print the bot's log lines on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: backtest --config bt.yaml [--from T] [--to T] [--file F] [--seed N] [--json]")
+		fmt.Fprintln(stderr, "usage: backtest --config bt.yaml [--from T] [--to T] [--file F] [--trades F] [--seed N] [--json]")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "Replays recorded candles through the bot's strategies, orders manager and the Binance")
 		fmt.Fprintln(stderr, "adapter against the simulator on simulated time, and reports PnL, fees, fills, drawdown")
@@ -49,7 +50,7 @@ func Command(args []string, stdout, stderr io.Writer, modules ...fx.Option) int 
 		fmt.Fprintf(stderr, "backtest: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	o := Options{Config: *cfg, File: *file, Seed: *seed, Environ: os.Environ()}
+	o := Options{Config: *cfg, File: *file, Trades: *trades, Seed: *seed, Environ: os.Environ()}
 	var err error
 	if o.From, err = parseTime(*from); err != nil {
 		fmt.Fprintf(stderr, "backtest: --from: %v\n", err)
@@ -98,6 +99,11 @@ func Print(w io.Writer, r Report) {
 	fmt.Fprintf(w, "backtest %s %s: %d candles, %s to %s (%s, %.0f candles/s)\n", r.Symbol, r.Interval, r.Candles,
 		r.From.Format(time.RFC3339), r.To.Add(time.Millisecond).Format(time.RFC3339), r.Elapsed.Round(time.Millisecond),
 		float64(r.Candles)/max(r.Elapsed.Seconds(), 1e-9))
+	if r.FillSource == "trades" {
+		fmt.Fprintf(w, "fills driven by the trades file (%d trades)\n", r.TradesReplayed)
+	} else {
+		fmt.Fprintln(w, "fills driven by the candles (four trades each: open, low, high, close)")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "PnL\t%s %s (%s%%): %s -> %s\n", r.PnL, r.Quote, r.PnLPercent, r.StartValue, r.EndValue)
 	fmt.Fprintf(tw, "fees\t%s %s\n", r.Fees, r.Quote)

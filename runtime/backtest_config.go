@@ -7,6 +7,11 @@ import "github.com/keelbot/keel/strategy"
 type BacktestConfig struct {
 	// File is a CSV of candles in Binance's kline format (data.binance.vision) to replay.
 	File string `koanf:"file"`
+	// Trades is a CSV of public trades in Binance's trades format (data.binance.vision: id,
+	// price, qty, quoteQty, time, isBuyerMaker, isBestMatch). When set, the simulator's
+	// matching replays these trades instead of four per candle; without File, one-minute
+	// candles are built from them.
+	Trades string `koanf:"trades"`
 	// Symbol the file's candles are of, one the simulator lists (BTCUSDT, ETHUSDT,
 	// DOGEUSDT). Default BTCUSDT.
 	Symbol string `koanf:"symbol"`
