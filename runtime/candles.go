@@ -58,6 +58,10 @@ type candleSeries struct {
 	subs  map[string]bool // strategies told of each close
 	// readAt: when the last REST read was asked for.
 	readAt time.Time
+	// gap: the stream brought a close that does not follow the series' last one (closes
+	// missed while it was down and back before the REST read was due); the series is read
+	// over REST at once, which brings the missed closes and that one, in order.
+	gap bool
 }
 
 func newCandleFeed(ex adapters.Exchange, clk clock.Clock, rng *jitter.Rand, log zerolog.Logger, streams bool,
@@ -94,7 +98,7 @@ func (f *candleFeed) candles(ctx context.Context, name, symbol string, interval 
 	if name != "" {
 		s.subs[name] = true
 	}
-	fresh := s.loaded && !f.overdueLocked(key, s, f.clk.Now()) && (len(s.closed) >= n || s.short)
+	fresh := s.loaded && !s.gap && !f.overdueLocked(key, s, f.clk.Now()) && (len(s.closed) >= n || s.short)
 	var out []strategy.Candle
 	if fresh {
 		out = lastN(s.closed, n)
@@ -174,12 +178,19 @@ func (f *candleFeed) merge(key adapters.CandleSeries, ks []adapters.Candle, read
 	var news []strategy.Candle
 	var older []strategy.Candle
 	closedN := 0
+	gapped := false
 	for _, k := range ks {
 		if !k.Closed || k.Symbol != key.Symbol || k.Interval != key.Interval {
 			continue
 		}
 		closedN++
 		c := strategy.Candle(k)
+		if n := len(s.closed); readAt.IsZero() && n > 0 && c.OpenTime.After(key.Interval.Next(s.closed[n-1].OpenTime, 0)) {
+			// From the stream, past a hole: appending it would leave the hole for good
+			// (the next close due would follow it). Read the series over REST instead.
+			gapped = true
+			continue
+		}
 		switch {
 		case len(s.closed) == 0 || c.OpenTime.After(s.closed[len(s.closed)-1].OpenTime):
 			if len(news) == 0 || c.OpenTime.After(news[len(news)-1].OpenTime) {
@@ -198,6 +209,14 @@ func (f *candleFeed) merge(key adapters.CandleSeries, ks []adapters.Candle, read
 	if !readAt.IsZero() {
 		s.loaded, s.readAt = true, readAt
 		s.short = closedN < maxCandles
+		s.gap = false
+	}
+	if gapped {
+		s.gap = true
+		select { // wake the REST reader
+		case f.added <- struct{}{}:
+		default:
+		}
 	}
 	var subs []string
 	if announce {
@@ -248,7 +267,7 @@ func (f *candleFeed) run(ctx context.Context) {
 		for _, key := range f.series() {
 			f.mu.Lock()
 			s := f.sers[key]
-			due := s.loaded && f.overdueLocked(key, s, now)
+			due := s.loaded && (s.gap || f.overdueLocked(key, s, now))
 			next, known := nextClose(key, s)
 			next = next.Add(candleGrace)
 			f.mu.Unlock()

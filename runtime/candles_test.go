@@ -128,3 +128,54 @@ func TestCandlesCloseEventsWithoutAStream(t *testing.T) {
 		}
 	})
 }
+
+// TestCandlesStreamCloseAfterAHoleWaitsForREST: a close from the stream that does not follow
+// the series' last one (the stream was down across closes and came back) is not appended
+// past the hole: the series is read over REST at once and the missed closes and that one are
+// delivered once each, in order.
+func TestCandlesStreamCloseAfterAHoleWaitsForREST(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := clock.Real{}
+		ex := &candleExchange{fakeExchange: &fakeExchange{}, clk: clk, listed: time.Now().Truncate(time.Minute).Add(-10 * time.Minute)}
+		var mu sync.Mutex
+		var got []strategy.Candle
+		f := newCandleFeed(ex, clk, jitter.New(1), zerolog.Nop(), false, func(_ string, ev strategy.Event) {
+			mu.Lock()
+			got = append(got, ev.(strategy.Candle))
+			mu.Unlock()
+		})
+		key := adapters.CandleSeries{Symbol: "BTCUSDT", Interval: "1m"}
+		if _, err := f.candles(context.Background(), "a", key.Symbol, key.Interval, 5); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3*time.Minute + time.Second) // candles 10, 11 and 12 closed; the stream brings only 12
+		open := ex.listed.Add(12 * time.Minute)
+		px := decimal.NewFromInt(112)
+		f.merge(key, []adapters.Candle{{Symbol: key.Symbol, Interval: key.Interval, OpenTime: open, CloseTime: open.Add(time.Minute - time.Millisecond),
+			Open: px, High: px, Low: px, Close: px, Closed: true}}, time.Time{})
+		mu.Lock()
+		if len(got) != 0 {
+			t.Fatalf("a close past a hole delivered before the hole was read: %+v", got)
+		}
+		mu.Unlock()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); f.run(ctx) }()
+		synctest.Wait()
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) != 3 {
+			t.Fatalf("%d closes delivered, want 10, 11 and 12: %+v", len(got), got)
+		}
+		for i, c := range got {
+			if !c.Close.Equal(decimal.NewFromInt(int64(110 + i))) {
+				t.Fatalf("close %d: %+v, want candle %d's", i, c, 10+i)
+			}
+		}
+		if n := ex.calls.Load(); n != 2 {
+			t.Fatalf("%d klines calls, want 2 (the first read and the hole's)", n)
+		}
+	})
+}
