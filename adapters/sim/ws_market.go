@@ -72,9 +72,21 @@ func (d *slowDiff) take() (depthDiff, bool) {
 	return u, true
 }
 
+// "T" is the trade's own time, as /api/v3/aggTrades prints it; "E" the push's.
 func aggTradeEvent(m *market, t walkTrade, now time.Time) streamEvent {
-	return streamEvent{body: map[string]any{"e": "aggTrade", "s": m.sym.Name, "a": t.id, "p": fmt8(m.tickPrice(t.ticks)),
-		"q": fmt8(t.qty), "f": t.id, "l": t.id, "m": t.buyer, "M": true}, timeKey: []string{"E", "T"}, at: now}
+	return streamEvent{at: now, build: func(micro bool) any {
+		return map[string]any{"e": "aggTrade", "E": unit(now, micro), "s": m.sym.Name, "a": t.id, "p": fmt8(m.tickPrice(t.ticks)),
+			"q": fmt8(t.qty), "f": t.id, "l": t.id, "T": unit(t.at, micro), "m": t.buyer, "M": true}
+	}}
+}
+
+// tradeEvent is the @trade event of a walk trade: "T" is the trade's own time, as
+// /api/v3/trades prints it (several trades of one push each keep theirs); "E" the push's.
+func tradeEvent(m *market, t walkTrade, now time.Time) streamEvent {
+	return streamEvent{at: now, build: func(micro bool) any {
+		return map[string]any{"e": "trade", "E": unit(now, micro), "s": m.sym.Name, "t": t.id, "p": fmt8(m.tickPrice(t.ticks)),
+			"q": fmt8(t.qty), "T": unit(t.at, micro), "m": t.buyer, "M": true}
+	}}
 }
 
 // unit prints t in ms or µs.
