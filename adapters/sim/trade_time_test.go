@@ -14,7 +14,10 @@ import (
 // /api/v3/trades and /api/v3/aggTrades print for the same id, though several trades go out in
 // one push ("E").
 func TestStreamTradeTimes(t *testing.T) {
-	s := wsSim(t, func(c *sim.Config) { c.WalkInterval = 10 * time.Millisecond; c.Streams.Interval = 50 * time.Millisecond })
+	s := wsSim(t, func(c *sim.Config) {
+		c.WalkInterval = 10 * time.Millisecond
+		c.Streams.Interval = 50 * time.Millisecond
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c := dialWS(t, ctx, s, "/stream?streams=btcusdt@trade/btcusdt@aggTrade")
