@@ -67,3 +67,25 @@ func TestStreamTradeTimes(t *testing.T) {
 		t.Fatalf("only %d distinct trade times among %d trades: T is the push's time", len(distinct), len(got["btcusdt@trade"]))
 	}
 }
+
+// TestTicker24hrWindowIsExact: /api/v3/ticker/24hr's and @ticker's window is exactly 24 hours
+// ending now (the docs' examples: closeTime − openTime = 86400000), not floored to a minute.
+func TestTicker24hrWindowIsExact(t *testing.T) {
+	h := newHarness(t, nil) // the clock stands at 12:00:30
+	var tk struct{ OpenTime, CloseTime int64 }
+	h.get("/api/v3/ticker/24hr", "symbol=BTCUSDT").json(t, &tk)
+	now := h.clk.Now()
+	if tk.CloseTime != now.UnixMilli() || tk.OpenTime != now.Add(-24*time.Hour).UnixMilli() {
+		t.Fatalf("24hr window %d..%d, want %d..%d", tk.OpenTime, tk.CloseTime, now.Add(-24*time.Hour).UnixMilli(), now.UnixMilli())
+	}
+
+	s := wsSim(t, func(c *sim.Config) { c.WalkInterval = 10 * time.Millisecond; c.Streams.Interval = 5 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialWS(t, ctx, s, "/ws/btcusdt@ticker")
+	var ev map[string]any // "e" and "E", "o" and "O": a struct would mix them up
+	readJSONMsg(t, ctx, c, &ev)
+	if ev["e"] != "24hrTicker" || ev["C"].(float64)-ev["O"].(float64) != 86400000 {
+		t.Fatalf("@ticker window %v, want 24 h", ev)
+	}
+}

@@ -132,7 +132,7 @@ func (s *Server) marketEvents(want map[string]bool, now time.Time, second bool) 
 				}
 			}
 		}
-		from := now.Add(-24 * time.Hour)
+		from, _ := window24(now)
 		if want[lower+"@ticker"] {
 			add(lower+"@ticker", streamEvent{at: now, build: s.tickerEvent(m, "24hrTicker", from, now, true)})
 		}
@@ -226,7 +226,11 @@ func (s *Server) tickerEvent(m *market, kind string, from, now time.Time, full b
 			return ev
 		}
 		ev["p"], ev["P"], ev["w"] = fmt8(change), pct.StringFixed(3), fmt8(wavg)
-		ev["O"], ev["C"], ev["F"], ev["L"], ev["n"] = unit(st.openTime, micro), unit(now, micro), st.firstID, st.lastID, st.count
+		open := st.openTime
+		if kind == "24hrTicker" {
+			_, open = window24(now) // exactly 24 h, as /api/v3/ticker/24hr's openTime
+		}
+		ev["O"], ev["C"], ev["F"], ev["L"], ev["n"] = unit(open, micro), unit(now, micro), st.firstID, st.lastID, st.count
 		if full {
 			ev["x"], ev["Q"] = fmt8(px(st.prevClose)), fmt8(lastQty)
 			ev["b"], ev["B"], ev["a"], ev["A"] = fmt8(zero), fmt8(zero), fmt8(zero), fmt8(zero)
