@@ -690,6 +690,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 		writeJSON(w, reply{status: http.StatusTooManyRequests, body: errTooManyRequests()})
 		return true
 	}
+	if api {
+		s.chargeConnection(host) // ws_api_session.go
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &wsConn{hub: h, ip: host, api: api, combined: combined, ctx: ctx, cancel: cancel,
 		send: make(chan []byte, s.cfg.Streams.SendBuffer), streams: map[string]bool{}, subs: map[int]wsSub{},
