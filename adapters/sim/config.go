@@ -138,6 +138,14 @@ type Limits struct {
 	// (false) a successful call weighs 0 and a failed one is charged, the rule Binance runs
 	// since 2026-04-02 (CHANGELOG 2026-03-27).
 	ChargeAllOrders bool
+	// ChargeWSAPISessions charges the WebSocket API's own costs to the IP's REQUEST_WEIGHT as
+	// web-socket-api.md documents them: 2 a connection ("Connecting to WebSocket API costs 2
+	// weight"), 2 each session.logon, session.status, session.logout,
+	// userDataStream.subscribe.signature (and userDataStream.subscribe and .unsubscribe, whose
+	// weight the docs leave out). Off by default: Keel's Binance adapter does not budget them
+	// yet, and charged they push `keel certify`'s five-instance deploy-burst into a rate limit
+	// its schedulers never saw. Methods with a REST twin are always charged (ws_api_rest.go).
+	ChargeWSAPISessions bool
 }
 
 // Abuse configures bans and key disabling. Zero fields take the defaults.

@@ -13,9 +13,11 @@ import (
 // Market statistics (rest-api.md "24hr ticker price change statistics", "Rolling window price
 // change statistics", "Current average price", "Compressed/Aggregate trades list", "Old trade
 // lookup"), all from the public trade tape (candles.go). Where the docs leave the answer open:
-//   - /ticker/24hr's window, like /ticker's, starts on a minute (the tape keeps one-minute bars):
-//     up to 59999 ms wider than 24 h. /ticker documents that; for /ticker/24hr the docs say
-//     "rolling window" only.
+//   - /ticker/24hr's window (and @ticker's) is exactly 24 h: openTime is closeTime − 24 h, as
+//     the docs' examples show (openTime 1499783499040, closeTime 1499869899040); the tape keeps
+//     one-minute bars, so the trades counted are those of the bars opening inside the window
+//     (the minute the window's open cuts is left out). /ticker's window starts on a minute, as
+//     documented.
 //   - every walk step is one taker, so each aggregate trade is one trade (a = f = l = its id).
 //   - /historicalTrades and /aggTrades serve the trades kept in memory (at least the last 1000);
 //     an older fromId answers from the oldest kept.
@@ -133,15 +135,31 @@ func (s *Server) ticker24hr(c *call) reply {
 	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}
-	from := c.now.Add(-24 * time.Hour)
+	from, open := window24(c.now)
+	one := func(m *market) map[string]any {
+		out := s.statsJSON(q, m, from, c.now, full, true)
+		out["openTime"] = q.timeUnit(open)
+		return out
+	}
 	if single {
-		return ok(s.statsJSON(q, s.markets[names[0]], from, c.now, full, true))
+		return ok(one(s.markets[names[0]]))
 	}
 	out := make([]map[string]any, 0, len(names))
 	for _, n := range names {
-		out = append(out, s.statsJSON(q, s.markets[n], from, c.now, full, true))
+		out = append(out, one(s.markets[n]))
 	}
 	return ok(out)
+}
+
+// window24 is the 24-hour window ending at now: the first one-minute bar inside it (bars
+// from), and its openTime, now − 24 h.
+func window24(now time.Time) (bars, open time.Time) {
+	open = now.Add(-24 * time.Hour)
+	bars = open.Truncate(time.Minute)
+	if bars.Before(open) {
+		bars = bars.Add(time.Minute)
+	}
+	return bars, open
 }
 
 // symbolCount is how many symbols symbols lists (0 when absent or malformed: the handler

@@ -66,6 +66,12 @@ func (s *Server) apiRequest(c *wsConn, msg []byte) {
 		c.reply(out)
 		return
 	}
+	if sessionMethods[method] {
+		if aerr := s.chargeSession(c, method, now); aerr != nil {
+			fail(aerr)
+			return
+		}
+	}
 	switch method {
 	case "session.logon":
 		a, aerr := s.wsAuth(req.Params, now, true)

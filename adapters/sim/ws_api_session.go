@@ -68,3 +68,39 @@ func (s *Server) withRetryAfter(out map[string]any, e *apiError, st *ipState, ac
 	}
 	return out
 }
+
+// sessionMethods are the WebSocket API's own methods (ws_api.go), with no REST twin.
+var sessionMethods = map[string]bool{"session.logon": true, "session.status": true, "session.logout": true,
+	"userDataStream.subscribe": true, "userDataStream.subscribe.signature": true, "userDataStream.unsubscribe": true}
+
+// chargeSession charges a session or user data stream method its documented weight (2) when
+// Limits.ChargeWSAPISessions asks for it, as REST's admit does (bans, Retry-After, the
+// REQUEST_WEIGHT limit); a refusal is returned.
+// requires that s.mu is held.
+func (s *Server) chargeSession(c *wsConn, method string, now time.Time) *apiError {
+	if !s.cfg.Limits.ChargeWSAPISessions {
+		return nil
+	}
+	s.sync(now)
+	ep := s.stats.endpoint("WS " + method)
+	ep.Requests++
+	s.stats.total.Requests++
+	rt := route{handler: func(*Server, *call) reply { return reply{} }, weight: fixed(2)}
+	q := &request{values: map[string]string{}, read: map[string]bool{}}
+	rep, _, proceed := s.admit(s.ip(c.ip), rt, q, nil, now, ep)
+	if proceed {
+		return nil
+	}
+	s.count(rep, ep)
+	return rep.body.(*apiError)
+}
+
+// chargeConnection charges a new WebSocket API connection its documented 2 when
+// Limits.ChargeWSAPISessions asks for it.
+func (s *Server) chargeConnection(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.Limits.ChargeWSAPISessions {
+		s.charge(s.ip(ip), s.stats.endpoint("WS connect"), s.now(), 2)
+	}
+}

@@ -149,3 +149,23 @@ func readJSONMsg(t *testing.T, ctx context.Context, c *websocket.Conn, v any) {
 		t.Fatalf("%s: %v", b, err)
 	}
 }
+
+// TestWSAPISessionWeights: with Limits.ChargeWSAPISessions a WebSocket API connection costs 2
+// weight and session.status 2, as web-socket-api.md documents; without it (the default) they
+// cost nothing.
+func TestWSAPISessionWeights(t *testing.T) {
+	for _, charge := range []bool{false, true} {
+		s := wsSim(t, func(c *sim.Config) { c.Limits.ChargeWSAPISessions = charge })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c := dialWS(t, ctx, s, "/ws-api/v3")
+		apiCall(t, ctx, c, "st", "session.status", nil)
+		want := int64(0)
+		if charge {
+			want = 4
+		}
+		if got := s.Stats().UsedWeight["127.0.0.1"]; got != want {
+			t.Fatalf("ChargeWSAPISessions %v: used weight %d after connecting and session.status, want %d (%v)", charge, got, want, s.Stats().UsedWeight)
+		}
+	}
+}

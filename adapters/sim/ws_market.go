@@ -72,9 +72,21 @@ func (d *slowDiff) take() (depthDiff, bool) {
 	return u, true
 }
 
+// "T" is the trade's own time, as /api/v3/aggTrades prints it; "E" the push's.
 func aggTradeEvent(m *market, t walkTrade, now time.Time) streamEvent {
-	return streamEvent{body: map[string]any{"e": "aggTrade", "s": m.sym.Name, "a": t.id, "p": fmt8(m.tickPrice(t.ticks)),
-		"q": fmt8(t.qty), "f": t.id, "l": t.id, "m": t.buyer, "M": true}, timeKey: []string{"E", "T"}, at: now}
+	return streamEvent{at: now, build: func(micro bool) any {
+		return map[string]any{"e": "aggTrade", "E": unit(now, micro), "s": m.sym.Name, "a": t.id, "p": fmt8(m.tickPrice(t.ticks)),
+			"q": fmt8(t.qty), "f": t.id, "l": t.id, "T": unit(t.at, micro), "m": t.buyer, "M": true}
+	}}
+}
+
+// tradeEvent is the @trade event of a walk trade: "T" is the trade's own time, as
+// /api/v3/trades prints it (several trades of one push each keep theirs); "E" the push's.
+func tradeEvent(m *market, t walkTrade, now time.Time) streamEvent {
+	return streamEvent{at: now, build: func(micro bool) any {
+		return map[string]any{"e": "trade", "E": unit(now, micro), "s": m.sym.Name, "t": t.id, "p": fmt8(m.tickPrice(t.ticks)),
+			"q": fmt8(t.qty), "T": unit(t.at, micro), "m": t.buyer, "M": true}
+	}}
 }
 
 // unit prints t in ms or µs.
@@ -120,7 +132,7 @@ func (s *Server) marketEvents(want map[string]bool, now time.Time, second bool) 
 				}
 			}
 		}
-		from := now.Add(-24 * time.Hour)
+		from, _ := window24(now)
 		if want[lower+"@ticker"] {
 			add(lower+"@ticker", streamEvent{at: now, build: s.tickerEvent(m, "24hrTicker", from, now, true)})
 		}
@@ -214,7 +226,11 @@ func (s *Server) tickerEvent(m *market, kind string, from, now time.Time, full b
 			return ev
 		}
 		ev["p"], ev["P"], ev["w"] = fmt8(change), pct.StringFixed(3), fmt8(wavg)
-		ev["O"], ev["C"], ev["F"], ev["L"], ev["n"] = unit(st.openTime, micro), unit(now, micro), st.firstID, st.lastID, st.count
+		open := st.openTime
+		if kind == "24hrTicker" {
+			_, open = window24(now) // exactly 24 h, as /api/v3/ticker/24hr's openTime
+		}
+		ev["O"], ev["C"], ev["F"], ev["L"], ev["n"] = unit(open, micro), unit(now, micro), st.firstID, st.lastID, st.count
 		if full {
 			ev["x"], ev["Q"] = fmt8(px(st.prevClose)), fmt8(lastQty)
 			ev["b"], ev["B"], ev["a"], ev["A"] = fmt8(zero), fmt8(zero), fmt8(zero), fmt8(zero)

@@ -3,14 +3,12 @@ package sim_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	gobinance "github.com/adshao/go-binance/v2"
-	"github.com/coder/websocket"
 
 	"github.com/keelbot/keel/adapters/sim"
 )
@@ -198,13 +196,4 @@ func TestMarketStreamsWithGoBinance(t *testing.T) {
 			t.Fatalf("@depth update %d: U %d after u %d", i, depth[i].FirstUpdateID, depth[i-1].LastUpdateID)
 		}
 	}
-}
-
-// dialRaw dials path and returns the handshake's answer; the caller closes any connection.
-func dialRaw(ctx context.Context, s *sim.Server, path string) (*websocket.Conn, *http.Response, error) {
-	c, res, err := websocket.Dial(ctx, wsURL(s, path), nil)
-	if c != nil {
-		c.CloseNow()
-	}
-	return c, res, err
 }

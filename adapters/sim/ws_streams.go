@@ -403,9 +403,7 @@ func (h *wsHub) tick(now time.Time) {
 		m := s.markets[name]
 		lower := strings.ToLower(name)
 		for _, t := range m.depth.trades {
-			evs = append(evs, out{lower + "@trade", streamEvent{body: map[string]any{
-				"e": "trade", "s": name, "t": t.id, "p": fmt8(m.tickPrice(t.ticks)), "q": fmt8(t.qty),
-				"m": t.buyer, "M": true}, timeKey: []string{"E", "T"}, at: snow}})
+			evs = append(evs, out{lower + "@trade", tradeEvent(m, t, snow)})
 			if want[lower+"@aggTrade"] {
 				evs = append(evs, out{lower + "@aggTrade", aggTradeEvent(m, t, snow)})
 			}
@@ -691,6 +689,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, reply{status: http.StatusTooManyRequests, body: errTooManyRequests()})
 		return true
+	}
+	if api {
+		s.chargeConnection(host) // ws_api_session.go
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &wsConn{hub: h, ip: host, api: api, combined: combined, ctx: ctx, cancel: cancel,
