@@ -241,6 +241,11 @@ func Run(ctx context.Context, o Options, modules ...fx.Option) (Report, error) {
 	} else {
 		all = candlesFromTrades(trades, bt.Symbol, iv)
 	}
+	if n := len(trades); n > 0 && (trades[n-1].Time.Before(all[0].OpenTime) || trades[0].Time.After(all[len(all)-1].CloseTime)) {
+		return Report{}, fmt.Errorf("backtest: the trades of %s (%s to %s) are outside the candles of %s (%s to %s)", bt.Trades,
+			trades[0].Time.Format(time.RFC3339), trades[n-1].Time.Format(time.RFC3339), bt.File,
+			all[0].OpenTime.Format(time.RFC3339), all[len(all)-1].CloseTime.Format(time.RFC3339))
+	}
 	first, last := 0, len(all)
 	if !o.From.IsZero() {
 		first = sort.Search(len(all), func(i int) bool { return !all[i].OpenTime.Before(o.From) })

@@ -156,6 +156,12 @@ func TestTradesFlagAndBadFiles(t *testing.T) {
 			t.Errorf("%s: exit %d %q, want 1 and %q", tc.name, code, errb.String(), tc.want)
 		}
 	}
+	// A trades file of another day than the candles.
+	p := filepath.Join(t.TempDir(), "other-day.csv")
+	os.WriteFile(p, []byte("1,100,1,100,1714867200000,False,True\n"), 0o600)
+	if code := Command([]string{"--config", cfg, "--trades", p}, &out, &errb, mod); code != 1 || !strings.Contains(errb.String(), "outside the candles") {
+		t.Errorf("trades of another day: exit %d %q", code, errb.String())
+	}
 	// Microsecond times (spot files since 2025).
 	ts, err := ReadTradeCSV(strings.NewReader("7,100,1,100,1735689600000123,True,True\n"), 0)
 	if err != nil || !ts[0].Time.Equal(time.UnixMicro(1735689600000123)) || !ts[0].BuyerMaker {
