@@ -19,6 +19,22 @@ import (
 // does), or KEEL_CCXT_DIR names another directory where `npm install ccxt@4.5.84` ran; without
 // either the test skips, saying so.
 func TestCCXT(t *testing.T) {
+	runCCXT(t, "check.mjs", 13, sim.Config{Seed: 9, WalkInterval: 100 * time.Millisecond})
+}
+
+// TestCCXTStreams drives the market streams (watchTicker, watchOrderBook, watchTrades,
+// watchOHLCV: ccxt opens /ws/<n> and subscribes with SUBSCRIBE) and the WebSocket API
+// (createOrderWs, fetchOrderWs, editOrderWs = order.cancelReplace, cancelOrderWs,
+// fetchBalanceWs, fetchMyTradesWs) with ccxt.pro, unmodified (testdata/ccxt/check_ws.mjs), as
+// TestCCXT does REST.
+func TestCCXTStreams(t *testing.T) {
+	runCCXT(t, "check_ws.mjs", 12, sim.Config{Seed: 9, WalkInterval: 100 * time.Millisecond,
+		Streams: sim.StreamConfig{Interval: 20 * time.Millisecond}})
+}
+
+// runCCXT runs a testdata/ccxt script against a simulator of cfg and wants steps passed.
+func runCCXT(t *testing.T, scriptName string, steps int, cfg sim.Config) {
+	t.Helper()
 	dir := os.Getenv("KEEL_CCXT_DIR")
 	if dir == "" {
 		dir = "testdata/ccxt"
@@ -37,7 +53,7 @@ func TestCCXT(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ccxt")); err != nil {
 		t.Fatalf("KEEL_CCXT_DIR=%s has no node_modules/ccxt: %v", dir, err)
 	}
-	script, err := os.ReadFile("testdata/ccxt/check.mjs")
+	script, err := os.ReadFile(filepath.Join("testdata", "ccxt", scriptName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +65,7 @@ func TestCCXT(t *testing.T) {
 	defer os.Remove(f.Name())
 	f.Write(script)
 	f.Close()
-	srv := listen(t, sim.Config{Seed: 9, WalkInterval: 100 * time.Millisecond})
+	srv := listen(t, cfg)
 	cmd := exec.Command(node, f.Name())
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "KEEL_SIM_URL="+srv.URL(), "KEEL_SIM_KEY="+sim.DefaultAPIKey, "KEEL_SIM_SECRET="+sim.DefaultAPISecret)
@@ -57,7 +73,7 @@ func TestCCXT(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ccxt: %v\n%s", err, out)
 	}
-	if n := strings.Count(string(out), `"ok":true`); n != 13 {
-		t.Fatalf("%d of 13 ccxt calls passed:\n%s", n, out)
+	if n := strings.Count(string(out), `"ok":true`); n != steps {
+		t.Fatalf("%d of %d ccxt calls passed:\n%s", n, steps, out)
 	}
 }

@@ -34,7 +34,7 @@
 // Weights (rest-api.md, per endpoint): ping 1, time 1, exchangeInfo 20, depth by limit
 // (1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250), ticker/price and ticker/bookTicker 2
 // for one symbol and 4 without symbol or with symbols, account 20, account/commission 20,
-// POST order 1, order/test 1,
+// POST order 1, order/test 1 (20 with computeCommissionRates, which answers the rates),
 // GET order 4, DELETE order 1, GET openOrders 6 (80 without symbol), DELETE openOrders 1,
 // allOrders 20, myTrades 20 (5 with orderId), rateLimit/order 40. A successful POST
 // /api/v3/order, DELETE /api/v3/order or DELETE /api/v3/openOrders weighs 0 and a failed one

@@ -134,7 +134,9 @@ func (s *Server) depth(c *call) reply {
 	if _, _, aerr := q.intParam("limit", 1, 1<<31-1); aerr != nil {
 		return fail(aerr)
 	}
-	q.accept("symbolStatus")
+	if _, aerr := statusFilter(q, true); aerr != nil {
+		return fail(aerr)
+	}
 	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}
@@ -174,7 +176,11 @@ func (s *Server) ticker(c *call, one func(*market) map[string]any) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	q.accept("symbolStatus")
+	if keep, aerr := statusFilter(q, single); aerr != nil {
+		return fail(aerr)
+	} else if !keep {
+		names = nil
+	}
 	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}

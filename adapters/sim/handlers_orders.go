@@ -217,7 +217,32 @@ func (s *Server) testOrder(c *call) reply {
 	if _, aerr := s.orderParams(c); aerr != nil {
 		return fail(aerr)
 	}
-	return ok(struct{}{})
+	switch c.req.values["computeCommissionRates"] {
+	case "", "false":
+		return ok(struct{}{})
+	case "true":
+		// rest-api.md "Test new order": the rates the order's trades would pay (the simulator
+		// has no special or tax commission and no BNB discount).
+		rates := func(maker, taker decimal.Decimal) map[string]string {
+			return map[string]string{"maker": fmt8(maker), "taker": fmt8(taker)}
+		}
+		return ok(map[string]any{
+			"standardCommissionForOrder": rates(s.commission, s.commission),
+			"specialCommissionForOrder":  rates(zero, zero),
+			"taxCommissionForOrder":      rates(zero, zero),
+			"discount": map[string]any{"enabledForAccount": false, "enabledForSymbol": false,
+				"discountAsset": "BNB", "discount": "0.75000000"},
+		})
+	}
+	return fail(errInvalidParam("computeCommissionRates"))
+}
+
+// orderTestWeight: 1, or 20 with computeCommissionRates (rest-api.md "Test new order").
+func orderTestWeight(q *request) int64 {
+	if q.values["computeCommissionRates"] == "true" {
+		return 20
+	}
+	return 1
 }
 
 // lookup reads symbol, orderId and origClientOrderId and finds the order.

@@ -125,7 +125,11 @@ func (s *Server) ticker24hr(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	q.accept("symbolStatus")
+	if keep, aerr := statusFilter(q, single); aerr != nil {
+		return fail(aerr)
+	} else if !keep {
+		names = nil
+	}
 	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}
@@ -227,7 +231,11 @@ func (s *Server) rollingTicker(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	q.accept("symbolStatus")
+	if keep, aerr := statusFilter(q, single); aerr != nil {
+		return fail(aerr)
+	} else if !keep {
+		names = nil
+	}
 	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}
@@ -411,7 +419,11 @@ func (s *Server) tradingDayTicker(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	q.accept("symbolStatus")
+	if keep, aerr := statusFilter(q, single); aerr != nil {
+		return fail(aerr)
+	} else if !keep {
+		names = nil
+	}
 	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}

@@ -104,7 +104,7 @@ var routes = []route{
 	{method: http.MethodGet, path: "/api/v3/account/commission", handler: (*Server).commissionRates, weight: fixed(20), signed: true},
 	{method: http.MethodPost, path: "/api/v3/order", handler: (*Server).newOrder, weight: fixed(1), signed: true, freeOnSuccess: true},
 	{method: http.MethodPost, path: "/api/v3/order/cancelReplace", handler: (*Server).cancelReplace, weight: fixed(1), signed: true},
-	{method: http.MethodPost, path: "/api/v3/order/test", handler: (*Server).testOrder, weight: fixed(1), signed: true},
+	{method: http.MethodPost, path: "/api/v3/order/test", handler: (*Server).testOrder, weight: orderTestWeight, signed: true},
 	{method: http.MethodGet, path: "/api/v3/order", handler: (*Server).queryOrder, weight: fixed(4), signed: true},
 	{method: http.MethodDelete, path: "/api/v3/order", handler: (*Server).cancelOrder, weight: fixed(1), signed: true, freeOnSuccess: true},
 	{method: http.MethodGet, path: "/api/v3/openOrders", handler: (*Server).openOrders, weight: openOrdersWeight, signed: true},

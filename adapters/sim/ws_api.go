@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -328,8 +329,16 @@ func (s *Server) orderEvent(o *order, execType string, t *trade, now time.Time) 
 		bals = append(bals, map[string]string{"a": asset, "f": fmt8(b.free), "l": fmt8(b.locked)})
 	}
 	pos := map[string]any{"e": "outboundAccountPosition", "E": ms, "u": ms, "B": bals}
+	// A timeUnit=MICROSECOND connection gets the events' times in microseconds.
+	erMicro, posMicro := maps.Clone(er), maps.Clone(pos)
+	erMicro["E"], erMicro["T"], erMicro["O"], erMicro["W"] = now.UnixMicro(), now.UnixMicro(), o.created.UnixMicro(), o.created.UnixMicro()
+	posMicro["E"], posMicro["u"] = now.UnixMicro(), now.UnixMicro()
 	for _, us := range subs {
-		for _, ev := range []any{er, pos} {
+		evs := []any{er, pos}
+		if us.c.micro {
+			evs = []any{erMicro, posMicro}
+		}
+		for _, ev := range evs {
 			b, _ := json.Marshal(map[string]any{"subscriptionId": us.id, "event": ev})
 			us.c.push(b)
 		}

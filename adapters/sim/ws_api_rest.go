@@ -76,8 +76,12 @@ func (s *Server) apiREST(c *wsConn, req apiReq, target [2]string, now time.Time)
 		c.mu.Unlock()
 		_, signed := req.Params["signature"]
 		if session != nil && !signed {
+			if aerr := s.sessionAuth(c, session, q, now); aerr != nil {
+				s.authFailure(ep)
+				rep, proceed = reply{status: aerr.status, body: aerr}, false
+			}
 			acct = session
-			q.accept("apiKey", "timestamp", "recvWindow")
+			q.accept("apiKey")
 		} else {
 			a, aerr := s.wsAuth(req.Params, now, false)
 			if aerr != nil {
@@ -105,7 +109,7 @@ func (s *Server) apiREST(c *wsConn, req apiReq, target [2]string, now time.Time)
 	}
 	if rep.status >= 300 {
 		if e, ok := rep.body.(*apiError); ok {
-			return apiFail(e, rl)
+			return s.withRetryAfter(apiFail(e, rl), e, st, acct, now)
 		}
 		if m, ok := rep.body.(map[string]any); ok { // an error with data (order.cancelReplace)
 			out := map[string]any{"status": rep.status, "error": m}

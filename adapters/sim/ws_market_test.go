@@ -88,10 +88,11 @@ func TestStreamControlMessages(t *testing.T) {
 	if v := send(`not json`); v["error"] == nil {
 		t.Fatalf("bad JSON: %v", v)
 	}
-	// Connecting to an unknown stream is refused as one, not as an unknown symbol.
-	_, res, err := dialRaw(ctx, s, "/ws/btcusdt@nope")
-	if err == nil || res == nil || res.StatusCode != 400 {
-		t.Fatalf("unknown stream: %v %v", err, res)
+	// A URL naming what is no stream is accepted and the name ignored, as Binance does (ccxt
+	// opens /ws/0 and subscribes with SUBSCRIBE): the connection lists only the real stream.
+	c = dialWS(t, ctx, s, "/ws/0/btcusdt@nope/xyzusdt@trade/ethusdt@trade")
+	if v := send(`{"method":"LIST_SUBSCRIPTIONS","id":12}`); len(v["result"].([]any)) != 1 || v["result"].([]any)[0] != "ethusdt@trade" {
+		t.Fatalf("URL streams: %v", v)
 	}
 }
 

@@ -668,20 +668,18 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) bool {
 	default:
 		return false
 	}
+	// A name in the URL that is no stream the simulator serves is ignored, not refused:
+	// Binance accepts such connections (ccxt opens wss://stream.binance.com:9443/ws/0 and
+	// subscribes with SUBSCRIBE; a trace is in ccxt/ccxt#18162), and ccxt depends on it
+	// (TestCCXTStreams). SUBSCRIBE refuses unknown streams (control).
 	s.mu.Lock()
+	known := names[:0:0]
 	for _, n := range names {
-		if p := s.streamProblem(n); p != "" {
-			s.mu.Unlock()
-			// The docs do not say how a connection to an unknown stream is refused; an unknown
-			// symbol is -1121 as on REST, an unknown stream the control messages' code 2.
-			e := errf(http.StatusBadRequest, -1121, "Invalid symbol.")
-			if p != "Invalid symbol." {
-				e = errf(http.StatusBadRequest, 2, "Invalid request: %s", p)
-			}
-			writeJSON(w, reply{status: http.StatusBadRequest, body: e})
-			return true
+		if s.streamProblem(n) == "" {
+			known = append(known, n)
 		}
 	}
+	names = known
 	s.mu.Unlock()
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -799,7 +797,9 @@ func (c *wsConn) control(msg []byte) {
 		Extra  map[string]any    `json:"-"`
 	}
 	if err := json.Unmarshal(msg, &req); err != nil {
-		c.reply(map[string]any{"error": map[string]any{"code": 3, "msg": "Invalid JSON: " + err.Error()}})
+		// No id can be read from it: the reply carries "id": null, as a client waiting for
+		// its id expects some reply to match.
+		c.reply(map[string]any{"error": map[string]any{"code": 3, "msg": "Invalid JSON: " + err.Error()}, "id": nil})
 		return
 	}
 	id := req.ID
