@@ -187,29 +187,45 @@ func TestOutageProbesWithReadsNeverOrders(t *testing.T) {
 		t.Fatalf("retry_given_up %v: reason %v, want why (breaker, retry_budget or budget)", given, r)
 	}
 
-	// The outage ends: the first order waits for (or follows) a read probe that succeeded.
-	b.sim.SetFaults(sim.Faults{})
+	// The outage ends: the first order waits for a read that closes the half-open breaker. The
+	// probe is whichever read the half-open breaker lets through first: the scheduler's own
+	// (server time, a breaker_probe event) or the bot's market poll (its book ticker), which
+	// the scheduler admits as the probe just as well; only an order or a cancel may never be
+	// it. The log's line order does not prove which went first: the probe's attempt is logged
+	// after its result closed the breaker, so the order it let through can be logged before
+	// it. The attempts' times do: a read's ts is when its answer came, and an order's ts less
+	// its latency is when it was sent.
 	mark := len(b.logs.String())
+	b.sim.SetFaults(sim.Faults{})
 	b.eventually(t, "an order placed after the outage", 15*time.Second, func() bool {
 		_, err := p.env.Orders.Place(ctx, buyIntent())
 		return err == nil
 	})
-	okProbe, firstOrder := -1, -1
-	for i, line := range strings.Split(b.logs.String()[mark:], "\n") {
+	var readAnswered, orderSent time.Time
+	for _, line := range strings.Split(b.logs.String()[mark:], "\n") {
 		var ev map[string]any
-		if json.Unmarshal([]byte(line), &ev) != nil {
-			continue
+		if json.Unmarshal([]byte(line), &ev) != nil || ev["event"] != nil || ev["endpoint"] == nil {
+			continue // not an attempt
 		}
-		if okProbe < 0 && ev["event"] == "breaker_probe" && ev["error_message"] == "" {
-			okProbe = i
+		ts, err := time.Parse(time.RFC3339Nano, ev["ts"].(string))
+		if err != nil {
+			t.Fatalf("attempt %v: ts: %v", ev, err)
 		}
-		if firstOrder < 0 && ev["event"] == nil && ev["method"] == "POST" && ev["endpoint"] == "/api/v3/order" {
-			firstOrder = i
+		switch {
+		case ev["method"] == "GET" && ev["status"] == 200.0 && (readAnswered.IsZero() || ts.Before(readAnswered)):
+			readAnswered = ts
+		case ev["method"] == "POST" && ev["endpoint"] == "/api/v3/order":
+			sent := ts.Add(-time.Duration(ev["latency_ms"].(float64) * float64(time.Millisecond)))
+			if orderSent.IsZero() || sent.Before(orderSent) {
+				orderSent = sent
+			}
 		}
 	}
-	if okProbe < 0 || firstOrder < 0 || okProbe > firstOrder {
-		t.Fatalf("after the outage: successful probe at line %d, first order attempt at line %d; want the probe first:\n%s",
-			okProbe, firstOrder, b.logs.String()[mark:])
+	// ts is written to the millisecond (truncated): a read answered in the millisecond the
+	// order was sent in may show up to 1 ms after it.
+	if readAnswered.IsZero() || orderSent.IsZero() || readAnswered.After(orderSent.Add(time.Millisecond)) {
+		t.Fatalf("after the outage: first read answered at %v, first order sent at %v; want a read answered first:\n%s",
+			readAnswered, orderSent, b.logs.String()[mark:])
 	}
 }
 

@@ -252,12 +252,19 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 	var (
 		wmu     sync.Mutex
 		written bool
+		started bool // a write has its connection: the transport may write it at any moment
 		once    sync.Once
 	)
-	// A write that has left is seen through to its answer: cancelling the caller's context
-	// (a strategy stopping, a shutdown) after the request was written would turn an order the
-	// exchange is placing into an unknown outcome. So a write's context ends with the
-	// caller's only until the request is written; after that only Config.Timeout ends it.
+	// A write that may have left is seen through to its answer: cancelling the caller's
+	// context (a strategy stopping, a shutdown) after that would turn an order the exchange is
+	// placing into an unknown outcome. So a write's context ends with the caller's only until
+	// the transport has a connection for it; after that only Config.Timeout ends it.
+	// The cut-off is the connection, not the trace's WroteRequest: a cut is asynchronous (the
+	// transport closes the connection when its round-trip goroutine next runs), and the
+	// transport's writer, which reports WroteRequest before it flushes, goes on writing
+	// meanwhile, so on a loaded machine a placement "cut before it was written" often reached
+	// the exchange anyway, its outcome unknown (the example bot's SIGTERM test left such an
+	// entry in the journal). Before a connection is in hand nothing can be written.
 	parent := ctx
 	if call.Write {
 		parent = context.WithoutCancel(ctx)
@@ -267,9 +274,8 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 	if call.Write {
 		stop := context.AfterFunc(ctx, func() {
 			wmu.Lock()
-			sent := written
-			wmu.Unlock()
-			if !sent {
+			defer wmu.Unlock()
+			if !started && !written {
 				cancel()
 			}
 		})
@@ -280,12 +286,19 @@ func (c *Client) attempt(ctx context.Context, call *Call) scheduler.Outcome {
 			once.Do(call.Written)
 		}
 	}
-	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
-		wmu.Lock()
-		written = written || i.Err == nil
-		wmu.Unlock()
-		done()
-	}}
+	trace := &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) {
+			wmu.Lock()
+			started = true
+			wmu.Unlock()
+		},
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			wmu.Lock()
+			written = written || i.Err == nil
+			wmu.Unlock()
+			done()
+		},
+	}
 	hreq, err := call.Build(httptrace.WithClientTrace(actx, trace))
 	if err != nil {
 		class := scheduler.ClassOf(err)

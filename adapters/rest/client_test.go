@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -272,5 +274,86 @@ func TestWriteSeenThroughAfterCancel(t *testing.T) {
 	out, _ = place(gone)
 	if hits.Load() != 1 || out.Class == scheduler.ClassUnknown {
 		t.Fatalf("a placement cancelled before it was sent: %d requests reached the exchange, class %s", hits.Load(), out.Class)
+	}
+}
+
+// closeConn tells when the HTTP client closes it (a request being cut).
+type closeConn struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *closeConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// stalledBody is a request body whose first read tells reading and then waits for release:
+// the transport has the placement's connection and is writing it.
+type stalledBody struct {
+	r       io.Reader
+	reading chan<- struct{}
+	release <-chan struct{}
+	once    sync.Once
+}
+
+func (b *stalledBody) Read(p []byte) (int, error) {
+	b.once.Do(func() { close(b.reading); <-b.release })
+	return b.r.Read(p)
+}
+
+// A placement whose caller stops once the transport has its connection and is writing it is
+// seen through to its answer: a cut at that point cannot stop bytes already on their way,
+// so it would only turn an order the exchange may be placing into an unknown outcome. This
+// was the example bot's SIGTERM flake: stopping the strategy cut such a placement, the
+// exchange placed it, and the journal was left with an unknown entry.
+func TestWriteBeingWrittenSeenThroughAfterCancel(t *testing.T) {
+	ex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, _ := io.ReadAll(r.Body); string(b) != "x=1" {
+			http.Error(w, "body "+string(b), http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, "placed")
+	}))
+	defer ex.Close()
+	closed := make(chan struct{})
+	var d net.Dialer
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &closeConn{Conn: conn, closed: closed}, nil
+	}}
+	defer tr.CloseIdleConnections()
+	c := newClient(t, ex.URL, rest.WithHTTPClient(&http.Client{Transport: tr}))
+	ctx, cancel := context.WithCancel(context.Background())
+	reading, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		<-reading // the transport is writing the request
+		cancel()  // the strategy stops
+		// A client that cuts the request closes its connection (promptly: the cut is what
+		// the wait is for); one that sees it through does not, and goes on after the wait.
+		select {
+		case <-closed:
+		case <-time.After(300 * time.Millisecond):
+		}
+		close(release)
+	}()
+	var body string
+	out, _ := c.Do(ctx, rest.Call{Endpoint: "/order", Method: http.MethodPost, Write: true,
+		Build: func(ctx context.Context) (*http.Request, error) {
+			r, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL("/order", ""),
+				&stalledBody{r: strings.NewReader("x=1"), reading: reading, release: release})
+			if err == nil {
+				r.ContentLength = 3
+			}
+			return r, err
+		},
+		Parse: func(b []byte) error { body = string(b); return nil }})
+	if out.Class != scheduler.ClassNone || body != "placed" {
+		t.Fatalf("a placement being written when its caller stopped: class %s body %q err %v, want the exchange's answer",
+			out.Class, body, out.Err)
 	}
 }

@@ -20,6 +20,10 @@
 //   - tells apart an attempt that never left (transient: safe to retry) from a write whose
 //     request was written and whose answer was lost (scheduler.ClassUnknown: it may have
 //     landed, reconcile before resending);
+//   - sees a write through to its answer once the transport has a connection for it: the
+//     caller's context (a strategy stopping, a shutdown) stops a write only before then, since
+//     a later cut cannot stop bytes already on their way and would only make the outcome
+//     unknown;
 //   - never follows a redirect: a signed request's credentials stay with the exchange's host,
 //     and a 3xx is an answer like any other (transient, unknown for a write);
 //   - reads at most Config.MaxBody bytes of an answer, or the call's own Call.MaxBody (size it
