@@ -12,6 +12,19 @@ import (
 // not land, which makes a resend with the same key safe.
 var ErrOrderNotFound = errors.New("adapters: order not found")
 
+// LastingClientIDs is implemented by an adapter whose exchange keeps a client order id as a
+// lasting idempotency key: a create repeating an id it already holds is answered with the
+// original order, never a second one (Coinbase Advanced Trade's client_order_id). On such an
+// exchange the identical create — same intent, same id — settles an unknown outcome as well as
+// a lookup does, and cannot duplicate. The orders manager's start-up reconciliation resends it
+// for an entry whose journalled send deadline has not passed (orders.Manager.Reconcile). It is
+// optional and looked for on the adapter itself: a wrapper that forwards PlaceOrder to the
+// adapter forwards it too (adapters/sim.Embedded), one that does not (adapters/paper) must not.
+type LastingClientIDs interface {
+	// LastingClientIDs reports whether a repeated create returns the original order.
+	LastingClientIDs() bool
+}
+
 // Exchange is the contract every exchange adapter implements. Every method that talks to the
 // exchange goes through the adapter's scheduler; errors are the scheduler's (*scheduler.Error,
 // *scheduler.BreakerOpenError, scheduler.ErrShed, ...) or wrap them, so scheduler.ClassOf works

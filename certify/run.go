@@ -100,12 +100,7 @@ func runKeel(ctx context.Context, o Options, s scenario, modules []fx.Option) Ro
 		return runInstances(ctx, o, s, modules)
 	}
 	row := Row{Scenario: s.name, Client: clientKeel, Query: s.query}
-	dialect, err := botDialect(o, s)
-	if err != nil {
-		row.Error = err.Error()
-		return row
-	}
-	srv, err := startSim(o, dialect, s.limits)
+	srv, err := scenarioSim(o, s)
 	if err != nil {
 		row.Error = err.Error()
 		return row
@@ -150,12 +145,7 @@ func runInstances(ctx context.Context, o Options, s scenario, modules []fx.Optio
 		row.Pass, row.Skipped, row.Why = true, true, "skipped: needs --store-url, the Redis the instances share"
 		return row
 	}
-	dialect, err := botDialect(o, s)
-	if err != nil {
-		row.Error = err.Error()
-		return row
-	}
-	srv, err := startSim(o, dialect, s.limits)
+	srv, err := scenarioSim(o, s)
 	if err != nil {
 		row.Error = err.Error()
 		return row
@@ -249,6 +239,15 @@ func botDialect(o Options, s scenario) (string, error) {
 		return d, nil
 	}
 	return sim.DialectBinance, nil
+}
+
+// scenarioSim starts the simulator a run of s talks to: the bot's dialect, s's limits.
+func scenarioSim(o Options, s scenario) (*sim.Server, error) {
+	dialect, err := botDialect(o, s)
+	if err != nil {
+		return nil, err
+	}
+	return startSim(o, dialect, s.limits)
 }
 
 // startSim starts a simulator of dialect on loopback at o's time scale, with limits.

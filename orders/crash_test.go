@@ -140,6 +140,9 @@ type crashDialect struct {
 	recvWindow time.Duration
 	// exchangeID is the adapter's ExchangeOrderID of a simulator order.
 	exchangeID func(sim.OrderRecord) string
+	// lasting: the adapter declares lasting client order ids (adapters.LastingClientIDs), so
+	// restarts settle young unknown entries by resending the identical create.
+	lasting bool
 }
 
 // crashCoinbaseKey is a key name as Coinbase writes them; the simulator reads crashSecret as
@@ -202,6 +205,7 @@ var crashDialects = []crashDialect{
 		},
 		recvWindow: (&coinbase.Config{JWTLifetime: time.Second}).AcceptanceWindow(), // the shortest JWT, and its exp's rounding
 		exchangeID: func(o sim.OrderRecord) string { return sim.CoinbaseOrderID(o.OrderID) },
+		lasting:    true,
 	},
 }
 
@@ -370,7 +374,7 @@ func runCrashHelper() int {
 	for placed[i] {
 		i++
 	}
-	fmt.Printf("ready %d %d %d\n", i, sum.Found, sum.NotPlaced)
+	fmt.Printf("ready %d %d %d %d\n", i, sum.Found, sum.NotPlaced, sum.Resent)
 	for ctx.Err() == nil {
 		o, err := st.m.Place(ctx, orders.Intent{Symbol: "BTCUSDT", Side: adapters.Buy, Type: adapters.Limit,
 			Quantity: crashQuantity(i), Price: crashPrice(i), Strategy: "crash"})
@@ -416,6 +420,7 @@ type helperRun struct {
 	timeouts map[string]int
 	found    int // unresolved entries the restart's reconciliation found on the exchange
 	absent   int // and those it resolved as never placed
+	resent   int // of those found, settled by resending the identical create (lasting client ids)
 	stderr   strings.Builder
 }
 
@@ -441,7 +446,7 @@ func startHelper(t *testing.T, d crashDialect, url, path string, exclusive bool)
 			case strings.HasPrefix(sc.Text(), "ready"):
 				var next int
 				r.mu.Lock()
-				_, _ = fmt.Sscanf(sc.Text(), "ready %d %d %d", &next, &r.found, &r.absent)
+				_, _ = fmt.Sscanf(sc.Text(), "ready %d %d %d %d", &next, &r.found, &r.absent, &r.resent)
 				r.mu.Unlock()
 				close(r.ready)
 			case strings.HasPrefix(sc.Text(), "placed"):
@@ -503,7 +508,7 @@ func placeSurvivesCrashes(t *testing.T, d crashDialect) {
 	kills, reported := 0, 0
 	timeouts := map[string]int{}
 	var readyIn time.Duration
-	foundAtRestart, absentAtRestart := 0, 0
+	foundAtRestart, absentAtRestart, resentAtRestart := 0, 0, 0
 	for run := 0; kills < crashKills; run++ {
 		if run > 3*crashKills {
 			t.Fatalf("only %d kills in %d runs", kills, run)
@@ -542,6 +547,7 @@ func placeSurvivesCrashes(t *testing.T, d crashDialect) {
 		}
 		foundAtRestart += h.found
 		absentAtRestart += h.absent
+		resentAtRestart += h.resent
 		h.mu.Unlock()
 	}
 
@@ -627,8 +633,13 @@ func placeSurvivesCrashes(t *testing.T, d crashDialect) {
 	stats := fmt.Sprintf("kills %d, intents %d, orders at the exchange %d, journal entries %d (%d resolved as never placed), placements reported before kills %d, duplicates %d, %s",
 		kills, maxIntent+1, len(simOrders), len(entries), notPlaced, reported, duplicates, time.Since(start).Round(time.Millisecond))
 	t.Log(stats)
-	t.Logf("restarts' reconciliations: %d in-flight entries found placed, %d proven absent; mean time from spawn to ready %s",
-		foundAtRestart, absentAtRestart, readyIn/time.Duration(kills))
+	t.Logf("restarts' reconciliations: %d in-flight entries found placed (%d of them by resending the identical create), %d proven absent; mean time from spawn to ready %s",
+		foundAtRestart, resentAtRestart, absentAtRestart, readyIn/time.Duration(kills))
+	// Where client ids are lasting, restarts resend young entries' creates (and the checks above
+	// found no duplicate); elsewhere they never resend.
+	if d.lasting != (resentAtRestart > 0) {
+		t.Errorf("%d entries settled by resending at restarts on %s (lasting client ids: %v)", resentAtRestart, d.name, d.lasting)
+	}
 	t.Logf("attempts on %s ended by the client's own timeout: %d placements, %d queries",
 		d.placeEndpoint, timeouts[http.MethodPost], timeouts[http.MethodGet])
 	if timeouts[http.MethodPost]+timeouts[http.MethodGet] == 0 {

@@ -57,6 +57,12 @@
 // adopts open orders whose client id carries this bot's prefix, applies fills and cancels that
 // happened while the bot was down (with the trades since each symbol's journalled trade
 // cursor), and compacts old entries.
+//
+// On an exchange whose adapter declares lasting client order ids (adapters.LastingClientIDs:
+// a repeated create is answered with the original order), a sent or unknown entry whose send
+// deadline has not passed is settled by resending its identical create rather than by a
+// lookup: still the retry the strategy expects, and one that cannot duplicate. Past the
+// deadline the intent is stale and is only looked up.
 // A process killed at any instant and restarted therefore never leaves two orders for one
 // intent; TestPlaceSurvivesCrashes checks exactly that against the simulator.
 package orders

@@ -50,6 +50,9 @@ type fakeExchange struct {
 	// waiting in the scheduler's queue. An error ends the placement with nothing sent.
 	hold func(ctx context.Context) error
 	now  func() time.Time
+	// lasting keeps client order ids as lasting keys (adapters.LastingClientIDs, Coinbase): a
+	// create repeating an id is answered with the original order instead of "Duplicate".
+	lasting bool
 
 	attempts    []adapters.OrderRequest // every PlaceOrder attempt
 	placeCalls  int
@@ -97,6 +100,12 @@ func (f *fakeExchange) seen(method string, p scheduler.Priority, opts []adapters
 }
 
 func (f *fakeExchange) Name() string { return "fake" }
+
+func (f *fakeExchange) LastingClientIDs() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lasting
+}
 
 func (f *fakeExchange) ExchangeInfo(ctx context.Context, opts ...adapters.CallOption) (adapters.ExchangeInfo, error) {
 	return f.info, nil
@@ -164,7 +173,9 @@ func (f *fakeExchange) placeAttempt(req adapters.OrderRequest) (adapters.Order, 
 		if ft.err != nil {
 			return adapters.Order{}, ft.err
 		}
-		_ = o
+		if f.lasting {
+			return *o, nil
+		}
 		return adapters.Order{}, &scheduler.Error{Class: scheduler.ClassValidation, Attempts: 1, Outcome: scheduler.Outcome{Status: 400, Code: -2010, Message: "Duplicate order sent."}}
 	}
 	f.seq++

@@ -17,6 +17,10 @@ type Reconciliation struct {
 	Unresolved int
 	// Found of them were held by the exchange (adopted: now acked, or resolved if final).
 	Found int
+	// Resent of those Found were settled by resending the identical create, on an exchange
+	// with lasting client order ids (adapters.LastingClientIDs) within the entry's send
+	// deadline; the rest of them were looked up.
+	Resent int
 	// NotPlaced of them were proven absent and resolved as never placed (not resent).
 	NotPlaced int
 	// Finished is how many acked entries had reached a final state while the bot was down.
@@ -47,6 +51,14 @@ type Reconciliation struct {
 //     Config.SendTimeout), not when it was marked sent, since it may have waited in the
 //     scheduler's queue until then. An entry not settled yet is queried again once it is,
 //     and Reconcile waits for that;
+//   - on an exchange whose adapter declares lasting client order ids
+//     (adapters.LastingClientIDs: a repeated create is answered with the original order, never
+//     a second one), a sent or unknown entry whose journalled send deadline (Entry.SendBy) has
+//     not passed is settled by resending the identical create instead — same intent, same key,
+//     signed no later than that deadline — and the exchange's answer is the order. That is the
+//     retry the strategy still expects, within the budget it gave the placement, and it cannot
+//     duplicate. Past the deadline the entry is looked up as above, never resent: the intent
+//     is stale. A resend whose outcome is again undecided falls back to the lookup;
 //   - a proven-absent intent is settled, not resent: its event reaches the owning strategy,
 //     which decides whether it still wants the order. After a crash and a wait, the market
 //     and the strategy's state have moved on, and the strategy may already have placed a
@@ -130,7 +142,32 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 		m.track(e.Key, o, e.Intent.Strategy, true, m.sendBy(e))
 	}
 
+	// sentBy is the latest instant a try of e's placement was or may yet be signed: the
+	// journal's word (Manager.sendBy), or its deadline if this reconcile resent the create
+	// (which was signed by then, and after this manager started).
+	resent := map[string]bool{}
+	sentBy := func(e idempotency.Entry) time.Time {
+		if resent[e.Key] {
+			return e.SendBy
+		}
+		return m.sendBy(e)
+	}
+	lasting := false
+	if l, ok := m.ex.(adapters.LastingClientIDs); ok {
+		lasting = l.LastingClientIDs()
+	}
 	for _, e := range unresolved {
+		if lasting && e.State != idempotency.StateReserved {
+			o, ok, sent := m.resendCreate(ctx, e)
+			resent[e.Key] = sent
+			if ok {
+				sum.Found++
+				sum.Resent++
+				reports[o.Symbol] = append(reports[o.Symbol], o)
+				found = append(found, o)
+				continue
+			}
+		}
 		o, err := m.ex.QueryOrder(ctx, e.Intent.Symbol, e.Key, adapters.WithPriority(settlePriority))
 		switch {
 		case err == nil:
@@ -139,7 +176,7 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 			found = append(found, o)
 		case !errors.Is(err, adapters.ErrOrderNotFound):
 			errs = append(errs, fmt.Errorf("orders: reconcile %s: query: %w", e.Key, err))
-		case e.State == idempotency.StateReserved || m.settled(m.sendBy(e)):
+		case e.State == idempotency.StateReserved || m.settled(sentBy(e)):
 			// Reserved: the entry is marked sent, durably, before a request leaves, so
 			// nothing left. Otherwise no try can land any more.
 			absent = append(absent, e)
@@ -150,7 +187,7 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 	if len(young) > 0 {
 		var until time.Time
 		for _, e := range young {
-			if t := m.sendBy(e).Add(m.cfg.SettleTime); t.After(until) {
+			if t := sentBy(e).Add(m.cfg.SettleTime); t.After(until) {
 				until = t
 			}
 		}
@@ -249,6 +286,64 @@ func (m *Manager) Reconcile(ctx context.Context) (Reconciliation, error) {
 	}
 	sum.Open = len(m.Open(""))
 	return sum, errors.Join(errs...)
+}
+
+// resendCreate settles an unresolved entry (sent or unknown) on an exchange with lasting client
+// order ids by resending its identical create, if its journalled send deadline (Entry.SendBy)
+// has not passed. It returns the order the exchange answered with and ok; !ok when the entry
+// is past its deadline (or has none: journalled before SendBy existed) or the resend's outcome
+// was undecided, and the caller looks the order up. sent reports that a try may have left,
+// signed no later than Entry.SendBy.
+//
+// Before the request leaves, the entry is marked sent again, durably, keeping its deadline: a
+// crash during the resend leaves an entry whose SendBy still bounds every try (an unknown
+// entry's bound is its UpdatedAt, which the resend would outlive).
+func (m *Manager) resendCreate(ctx context.Context, e idempotency.Entry) (o adapters.Order, ok, sent bool) {
+	lg := m.log.With().Str("idempotency_key", e.Key).Str("symbol", e.Intent.Symbol).Time("send_by", e.SendBy).Logger()
+	left := e.SendBy.Sub(m.clock.Now())
+	if e.SendBy.IsZero() || left <= 0 {
+		lg.Info().Str("path", "lookup").
+			Msg("orders: reconcile: send deadline passed; looking the order up, not resending a stale intent")
+		return adapters.Order{}, false, false
+	}
+	req, err := entryOrder(e, "")
+	if err != nil {
+		return adapters.Order{}, false, false // the caller reports the corrupt entry
+	}
+	if _, err := m.store.Update(ctx, e.Key, func(x *idempotency.Entry) error {
+		x.State = idempotency.StateSent
+		x.Attempts++
+		return nil
+	}); err != nil {
+		lg.Warn().Err(err).Str("path", "lookup").
+			Msg("orders: reconcile: cannot journal the resend; looking the order up instead")
+		return adapters.Order{}, false, false
+	}
+	lg.Info().Str("path", "resend").Dur("left", left).
+		Msg("orders: reconcile: resending the identical create (lasting client order id, send deadline not passed)")
+	m.markSendBy(e.Key, e.SendBy)
+	// Every try is signed before the journalled deadline: the scheduler starts none after its
+	// context ends. The context's deadline is on the wall clock; what is left is carried over.
+	sctx, cancel := context.WithTimeout(ctx, left)
+	defer cancel()
+	o, err = m.ex.PlaceOrder(sctx, adapters.OrderRequest{
+		Symbol: req.Symbol, Side: req.Side, Type: req.Type, TimeInForce: req.TimeInForce,
+		Quantity: req.Quantity, Price: req.Price, ClientOrderID: e.Key,
+	}, adapters.WithPriority(placePriority))
+	if err != nil {
+		lg.Warn().Err(err).Str("path", "lookup").
+			Msg("orders: reconcile: the identical create left the outcome undecided; looking the order up")
+		return adapters.Order{}, false, true
+	}
+	if o.ClientOrderID == "" {
+		o.ClientOrderID = e.Key
+	}
+	if o.Status == "" || o.Status == adapters.StatusUnknown {
+		o.Status = adapters.StatusNew
+	}
+	lg.Info().Str("status", string(o.Status)).Str("exchange_order_id", o.ExchangeOrderID).
+		Msg("orders: reconcile: the exchange answered the identical create with the order")
+	return o, true, true
 }
 
 // unshed runs read again while the scheduler sheds it (scheduler.ErrShed: it waited past its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -538,5 +539,96 @@ func TestReconcileWaitsOutShedReads(t *testing.T) {
 	defer cancel()
 	if _, err := h.m.Reconcile(ctx); !errors.Is(err, scheduler.ErrShed) {
 		t.Fatalf("reconcile with every read shed until its context ended: err %v, want ErrShed", err)
+	}
+}
+
+// TestReconcileResendsIdenticalCreate: on an exchange with lasting client order ids
+// (adapters.LastingClientIDs, Coinbase), a restart settles a placement left unknown by sending
+// the identical create again — same intent, same key — while the entry's journalled send
+// deadline has not passed: the exchange answers with the order (the original one if it landed),
+// so there is one order either way and the entry is acked from the answer. Past the deadline
+// the intent is stale: nothing is sent, the order is looked up. An exchange without lasting ids
+// is looked up within the deadline too.
+func TestReconcileResendsIdenticalCreate(t *testing.T) {
+	const settle, budget = 10 * time.Second, time.Hour
+	for _, tc := range []struct {
+		name    string
+		lasting bool
+		landed  bool          // the first create reached the exchange (its answer was lost)
+		after   time.Duration // from the placement to the restart
+		resend  bool
+	}{
+		{name: "within the deadline, landed: the original order", lasting: true, landed: true, after: settle, resend: true},
+		{name: "within the deadline, lost: placed by the resend", lasting: true, after: settle, resend: true},
+		{name: "past the deadline, landed: looked up", lasting: true, landed: true, after: 2 * budget},
+		{name: "past the deadline, lost: not placed, not resent", lasting: true, after: 2 * budget},
+		{name: "no lasting ids: looked up", landed: true, after: settle},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := orders.Config{SettleTime: settle, SendTimeout: budget}
+			h := newHarness(t, cfg)
+			h.ex.lasting = tc.lasting
+			h.ex.script(fault{land: tc.landed, err: errUnknown})
+			h.ex.failQueries(errReadFail, errReadFail, errReadFail, errReadFail)
+			o, err := h.m.Place(t.Context(), limitBuy("0.001", "65000"))
+			if !errors.Is(err, scheduler.ErrUnknownOutcome) {
+				t.Fatalf("Place: %v, want the unknown outcome", err)
+			}
+			key := o.ClientOrderID
+			if e := h.entry(key); e.State != idempotency.StateUnknown || !e.SendBy.Equal(epoch.Add(budget)) {
+				t.Fatalf("journal %+v, want unknown with the hour's deadline", e)
+			}
+			h.clock.Advance(tc.after) // crashed and restarted
+			creates, queries := h.ex.numAttempts(), h.ex.queriesOf(key)
+			m := h.manager(cfg)
+			sum, err := m.Reconcile(t.Context())
+			if err != nil {
+				t.Fatalf("Reconcile: %v", err)
+			}
+
+			h.ex.mu.Lock()
+			sent := append([]adapters.OrderRequest(nil), h.ex.attempts[creates:]...)
+			first := h.ex.attempts[0]
+			h.ex.mu.Unlock()
+			e := h.entry(key)
+			_, held := h.ex.order(key)
+			if tc.resend {
+				if len(sent) != 1 {
+					t.Fatalf("%d creates at the restart, want 1", len(sent))
+				}
+				r := sent[0]
+				if r.ClientOrderID != key || r.Symbol != first.Symbol || r.Side != first.Side || r.Type != first.Type ||
+					r.TimeInForce != first.TimeInForce || !r.Quantity.Equal(first.Quantity) || !r.Price.Equal(first.Price) {
+					t.Fatalf("resent %+v, want the identical create %+v", r, first)
+				}
+				if h.ex.queriesOf(key) != queries {
+					t.Fatalf("the resent entry was looked up too (%d queries)", h.ex.queriesOf(key)-queries)
+				}
+				if sum.Resent != 1 || sum.Found != 1 || !held || h.ex.numOrders() != 1 || e.State != idempotency.StateAcked || e.Attempts != 2 {
+					t.Fatalf("Reconcile %+v, held %v, %d orders, journal %+v; want one order, its entry acked from the answer",
+						sum, held, h.ex.numOrders(), e)
+				}
+				if !strings.Contains(h.logText(), `"path":"resend"`) {
+					t.Fatalf("the resend is not logged:\n%s", h.logText())
+				}
+				return
+			}
+			if len(sent) != 0 || sum.Resent != 0 {
+				t.Fatalf("%d creates at the restart (Reconcile %+v), want none", len(sent), sum)
+			}
+			if h.ex.queriesOf(key) == queries {
+				t.Fatal("the entry was not looked up")
+			}
+			want := idempotency.StateResolved // proven absent: never placed
+			if tc.landed {
+				want = idempotency.StateAcked
+			}
+			if e.State != want || held != tc.landed {
+				t.Fatalf("journal %s, held %v; want %s, %v", e.State, held, want, tc.landed)
+			}
+			if tc.lasting && !strings.Contains(h.logText(), `"path":"lookup"`) {
+				t.Fatalf("the lookup path is not logged:\n%s", h.logText())
+			}
+		})
 	}
 }

@@ -156,6 +156,11 @@ func (c *Client) PlaceOrder(ctx context.Context, req adapters.OrderRequest, opts
 // unknown and the caller settles it as for any exchange.
 func resendIdentical(context.Context, scheduler.Outcome) (bool, error) { return true, nil }
 
+// LastingClientIDs is true: Coinbase answers a create repeating a client_order_id with the
+// original order (adapters.LastingClientIDs), so the orders manager's restart reconciliation
+// may settle an unknown placement by the identical create, as resendIdentical does live.
+func (c *Client) LastingClientIDs() bool { return true }
+
 // ErrOrderFailed is wrapped when an order Coinbase accepted ended FAILED at once (its
 // reject_reason, RATE_LIMIT_EXCEEDED among them): nothing is live under its client order id.
 var ErrOrderFailed = errors.New("coinbase: order accepted, then FAILED")

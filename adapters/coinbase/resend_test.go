@@ -118,3 +118,40 @@ func TestClockStepIsAbsorbed(t *testing.T) {
 		t.Fatalf("%d 401s after 3 s steps", n)
 	}
 }
+
+// TestLastingClientIDsDeclared: the adapter declares lasting client order ids
+// (adapters.LastingClientIDs), which is what lets the orders manager's restart reconciliation
+// resend an unknown create; the in-process simulator (exchange.name sim, dialect coinbase),
+// which forwards every create to this adapter, declares it too.
+func TestLastingClientIDsDeclared(t *testing.T) {
+	sch, err := scheduler.New(scheduler.Config{Exchange: "coinbase", InstanceID: "test", Windows: coinbase.SchedulerWindows(),
+		Buckets: coinbase.SchedulerBuckets()}, scheduler.WithLogger(zerolog.Nop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sch.Close()
+	d, err := adapters.Lookup("sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := d.NewConfig().(*sim.ExchangeConfig)
+	cfg.Dialect = sim.DialectCoinbase
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var stops []func() error
+	ex, err := d.New(cfg, adapters.Env{Scheduler: sch, OnStop: func(f func() error) { stops = append(stops, f) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, f := range stops {
+			_ = f()
+		}
+	}()
+	for name, x := range map[string]any{"embedded simulator": ex, "adapter": ex.(interface{ Unwrap() adapters.Exchange }).Unwrap()} {
+		if l, ok := x.(adapters.LastingClientIDs); !ok || !l.LastingClientIDs() {
+			t.Errorf("the %s does not declare lasting client order ids", name)
+		}
+	}
+}

@@ -129,6 +129,13 @@ func (e *Embedded) Server() *Server { return e.srv }
 // interface (its server-time read for clock checks and breaker probes).
 func (e *Embedded) Unwrap() adapters.Exchange { return e.Exchange }
 
+// LastingClientIDs is the dialect's adapter's (adapters.LastingClientIDs): Embedded forwards
+// every create to it, so it keeps client order ids exactly as the dialect does.
+func (e *Embedded) LastingClientIDs() bool {
+	l, ok := e.Exchange.(adapters.LastingClientIDs)
+	return ok && l.LastingClientIDs()
+}
+
 // embeddedAccount is Embedded over an adapter that also reads fees and account standing.
 type embeddedAccount struct {
 	*Embedded
