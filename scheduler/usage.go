@@ -27,8 +27,13 @@ import (
 // refused (on Binance, 429s on a shared IP lead to bans of that IP, whoever sent them). So the
 // window estimates how fast others spend (what the reports show beyond its own grants, per
 // time elapsed in the period, or the previous period's rate early in one) and keeps room for
-// what they will spend until the period ends, counted from the last report. A fleet's shared
-// counter knows the other instances' spend itself and is left out.
+// what they will spend until the period ends, counted from the last report. The estimate
+// lasts no longer than its evidence: a rate no report of a period measured is dropped when
+// that period ends. The projection may itself close the window, and then nothing is sent and
+// no report can renew or correct it; kept on, one report that overstated others' spend (our
+// own requests that the exchange counted in its next period, under load or with a skewed
+// clock offset) would close the window for good, orders included. A fleet's shared counter
+// knows the other instances' spend itself and is left out.
 
 // usage is what the reports told one window. Guarded by Scheduler.mu.
 type usage struct {
@@ -58,15 +63,23 @@ func (u *usage) trusted(now time.Time, interval time.Duration) bool {
 }
 
 // roll moves to the period of server, closing the one before: what others were expected to
-// spend of it by its end becomes prev.
+// spend of it by its end becomes prev, and a rate that period did not measure is dropped.
 func (u *usage) roll(server time.Time) {
 	p := fixedWindowIndex(server, time.Duration(u.interval))
 	if p == u.period {
 		return
 	}
+	// A rate is evidence for the period that measured it and the next; a period that did
+	// not measure it again ends it (see above: it may have closed the window itself).
 	u.prev = 0
 	if p == u.period+1 {
-		u.prev = u.spent + u.remaining()
+		u.prev = u.spent
+		if u.sampled {
+			u.prev += u.remaining()
+		}
+	}
+	if !u.sampled {
+		u.rate = 0
 	}
 	u.period, u.own, u.spent, u.reported, u.sampled = p, 0, 0, time.Time{}, false
 }

@@ -177,3 +177,46 @@ func TestOthersSpendIsLeftToThem(t *testing.T) {
 		s.Close()
 	})
 }
+
+// TestOthersSpendEstimateExpires: one report shows others spending far more than the window
+// holds (893 of 1000 only 1.5 s into a 10 s window: at that rate they would spend the window
+// several times over). The window leaves it to them for the rest of that period and the next,
+// which no report can correct, since nothing is sent; then the estimate, renewed by no report,
+// ends, and an order waiting since the next period began goes out when the one after begins,
+// not never.
+func TestOthersSpendEstimateExpires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := tightConfig(1000)
+		cfg.Windows[0].Interval = 10 * time.Second
+		s, clk := newScheduler(t, cfg)
+		clk.Advance(1500 * time.Millisecond)
+		fill(t, s, scheduler.PriorityOrders, 3, func(context.Context, int) scheduler.Outcome {
+			return scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: 893}}}
+		})
+		clk.Set(t0.Add(10 * time.Second)) // the next period: the estimate still holds
+		var sent time.Time
+		order := req("order", "private", scheduler.PriorityOrders, 1, func(context.Context, int) scheduler.Outcome {
+			sent = clk.Now()
+			return scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: 1}}}
+		})
+		order.Method, order.Write, order.Budget = "POST", true, time.Minute
+		p := goDo(context.Background(), s, order)
+		synctest.Wait()
+		if !sent.IsZero() {
+			t.Fatalf("order sent at +%v, in the period the estimate covers", sent.Sub(t0))
+		}
+		clk.Set(t0.Add(20 * time.Second))
+		synctest.Wait()
+		select {
+		case <-p.done:
+		default:
+			clk.Set(t0.Add(59 * time.Second))
+			synctest.Wait()
+			t.Fatalf("order not sent when the period after the estimate began (+20s)")
+		}
+		if p.res.err != nil || !sent.Equal(t0.Add(20*time.Second)) {
+			t.Fatalf("order: err %v, sent at +%v, want sent at +20s", p.res.err, sent.Sub(t0))
+		}
+		s.Close()
+	})
+}
