@@ -51,13 +51,21 @@ func (h *harness) queueWaits(match func(ev map[string]any) bool) []int64 {
 		return nil
 	}
 	var out []int64
-	for _, line := range strings.Split(h.logs(), "\n") {
-		var ev map[string]any
-		if json.Unmarshal([]byte(line), &ev) != nil || ev["attempt"] == nil || !match(ev) {
-			continue
-		}
+	for _, ev := range events(h.logs(), func(ev map[string]any) bool { return ev["attempt"] != nil && match(ev) }) {
 		w, _ := ev["queue_wait_ms"].(float64)
 		out = append(out, int64(w))
+	}
+	return out
+}
+
+// events returns the JSON log lines of logs that match selects, decoded.
+func events(logs string, match func(ev map[string]any) bool) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(logs, "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) == nil && match(ev) {
+			out = append(out, ev)
+		}
 	}
 	return out
 }
@@ -488,25 +496,14 @@ func amplification(r *Row) float64 {
 // answer runs the scenario's query over the bot's JSON log: how many lines match, and the
 // first one projected on the query's fields.
 func (s scenario) answer(logs string) string {
-	n := 0
-	first := ""
-	for _, line := range strings.Split(logs, "\n") {
-		var ev map[string]any
-		if json.Unmarshal([]byte(line), &ev) != nil || !s.match(ev) {
-			continue
-		}
-		n++
-		if first == "" {
-			proj := map[string]any{}
-			for _, f := range s.fields {
-				proj[f] = ev[f]
-			}
-			b, _ := json.Marshal(proj)
-			first = string(b)
-		}
-	}
-	if n == 0 {
+	evs := events(logs, s.match)
+	if len(evs) == 0 {
 		return "no lines"
 	}
-	return fmt.Sprintf("%d lines; first %s", n, first)
+	proj := map[string]any{}
+	for _, f := range s.fields {
+		proj[f] = evs[0][f]
+	}
+	first, _ := json.Marshal(proj)
+	return fmt.Sprintf("%d lines; first %s", len(evs), first)
 }

@@ -126,8 +126,10 @@ type Ledger struct {
 	// fetched is, per symbol, the last trade id a trade fetch went through (Cursor/SetCursor).
 	fetched map[string]int64
 	changed func()
-	keepFor time.Duration
 }
+
+// orderRetention bounds how long an order the trades never confirmed is remembered.
+const orderRetention = 7 * 24 * time.Hour
 
 type posKey struct{ strategy, symbol string }
 
@@ -168,14 +170,10 @@ func WithMarks(m Marks) Option { return func(l *Ledger) { l.marks = m } }
 // WithOnChange is called (without the ledger's lock) after every change, e.g. to persist.
 func WithOnChange(f func()) Option { return func(l *Ledger) { l.changed = f } }
 
-// WithOrderRetention bounds how long an order the trades never confirmed is remembered
-// (default 7 days).
-func WithOrderRetention(d time.Duration) Option { return func(l *Ledger) { l.keepFor = d } }
-
 // New returns an empty ledger.
 func New(opts ...Option) *Ledger {
 	l := &Ledger{book: map[posKey]*book{}, orders: map[string]*orderRec{}, seen: map[string]*seenSet{},
-		fetched: map[string]int64{}, keepFor: 7 * 24 * time.Hour}
+		fetched: map[string]int64{}}
 	for _, o := range opts {
 		o(l)
 	}
@@ -559,7 +557,7 @@ func (l *Ledger) Prune(now time.Time) int {
 	l.mu.Lock()
 	n := 0
 	for id, o := range l.orders {
-		if !o.At.IsZero() && now.Sub(o.At) > l.keepFor {
+		if !o.At.IsZero() && now.Sub(o.At) > orderRetention {
 			delete(l.orders, id)
 			n++
 		}

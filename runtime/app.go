@@ -447,20 +447,27 @@ func readProber(ex adapters.Exchange) scheduler.Prober {
 // the offset to its scheduler (which logs it: clock_offset).
 type clockSyncer interface{ SyncTime(context.Context) error }
 
-// timeSyncer returns ex's clock syncer, looking through a wrapping adapter (the embedded
-// simulator's, Unwrap) to the dialect's; nil when there is none.
+// timeSyncer returns ex's clock syncer (unwrapAs); nil when there is none.
 func timeSyncer(ex adapters.Exchange) clockSyncer {
+	s, _ := unwrapAs[clockSyncer](ex)
+	return s
+}
+
+// unwrapAs returns ex as a T, looking through wrapping adapters (the embedded simulator's,
+// Unwrap) to the dialect's: an optional capability of the adapter behind the wrapper.
+func unwrapAs[T any](ex adapters.Exchange) (T, bool) {
 	for ex != nil {
-		if s, ok := ex.(clockSyncer); ok {
-			return s
+		if t, ok := ex.(T); ok {
+			return t, true
 		}
 		w, ok := ex.(interface{ Unwrap() adapters.Exchange })
 		if !ok {
-			return nil
+			break
 		}
 		ex = w.Unwrap()
 	}
-	return nil
+	var zero T
+	return zero, false
 }
 
 func provideJournal(lc fx.Lifecycle, c *Config, lg Logging, fl *fleet.Fleet) (idempotency.Store, error) {

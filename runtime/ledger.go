@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -312,14 +313,8 @@ func (f *fills) settle(ctx context.Context) {
 }
 
 func dedupe(ss []string) []string {
-	sort.Strings(ss)
-	out := ss[:0]
-	for i, s := range ss {
-		if i == 0 || s != ss[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
+	slices.Sort(ss)
+	return slices.Compact(ss)
 }
 
 // saveSpacing is the least time between two writes of the ledger into the journal.

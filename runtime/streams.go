@@ -181,20 +181,10 @@ func (l *Loop) connectionLimiter() stream.AttemptLimiter {
 	return a
 }
 
-// connectionLimit returns ex's adapters.ConnectionLimit, looking through a wrapping adapter
-// (the embedded simulator's, Unwrap) to the dialect's; nil when there is none.
+// connectionLimit returns ex's adapters.ConnectionLimit (unwrapAs); nil when there is none.
 func connectionLimit(ex adapters.Exchange) adapters.ConnectionLimit {
-	for ex != nil {
-		if cl, ok := ex.(adapters.ConnectionLimit); ok {
-			return cl
-		}
-		w, ok := ex.(interface{ Unwrap() adapters.Exchange })
-		if !ok {
-			return nil
-		}
-		ex = w.Unwrap()
-	}
-	return nil
+	cl, _ := unwrapAs[adapters.ConnectionLimit](ex)
+	return cl
 }
 
 // fleetAttempts is a stream.AttemptLimiter shared by the fleet through Redis.

@@ -179,11 +179,8 @@ func (c streamCollector) Collect(ch chan<- prometheus.Metric) {
 	l := c.l
 	symbols := l.feed.symbols()
 	for _, s := range symbols {
-		l.feed.mu.Lock()
-		_, quoted := l.feed.quotes[s]
-		stale := l.feed.stale[s] || !quoted
-		l.feed.mu.Unlock()
-		ch <- prometheus.MustNewConstMetric(descMarketStale, prometheus.GaugeValue, boolGauge(stale), s)
+		_, fresh := l.feed.quote(s)
+		ch <- prometheus.MustNewConstMetric(descMarketStale, prometheus.GaugeValue, boolGauge(!fresh), s)
 	}
 	if !l.cfg.Market.Streams || !l.streamsOffered {
 		return

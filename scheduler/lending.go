@@ -1,9 +1,6 @@
 package scheduler
 
-import (
-	"math"
-	"time"
-)
+import "time"
 
 // Lending: a priority whose headroom is below 1 (market and background 0.70, account 0.85 by
 // default) keeps the rest of a window for the priorities above it only as far as they need
@@ -98,9 +95,4 @@ func (s *Scheduler) shareLocked(win *window, p Priority, now time.Time) float64 
 		return head
 	}
 	return 1 - leave
-}
-
-// capShare returns how much of the window a priority with share of the safe limit may fill.
-func (w *window) capShare(share float64) int64 {
-	return max(1, int64(math.Floor(float64(w.safe(w.fraction))*share+1e-9)))
 }

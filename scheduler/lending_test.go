@@ -35,8 +35,9 @@ func count(calls []call, name string) int {
 
 // TestLendingFillsTheWindow: with nothing of a higher priority about, every priority below
 // 1.0 headroom may fill the window but the cancel floor (1% of the safe limit), where its
-// fixed headroom would have stopped it at 70% or 85%; an order and a cancel that come then
-// find the floor and go at once.
+// fixed headroom would have stopped it at 70% or 85%; an order that comes then finds the floor
+// and goes at once (a second waits: the floor is spent), and a cancel goes as its bucket's
+// probe.
 func TestLendingFillsTheWindow(t *testing.T) {
 	for _, p := range []scheduler.Priority{scheduler.PriorityBackground, scheduler.PriorityMarket, scheduler.PriorityAccount} {
 		t.Run(p.String(), func(t *testing.T) {
@@ -55,6 +56,15 @@ func TestLendingFillsTheWindow(t *testing.T) {
 				if _, err := s.Do(context.Background(), order); err != nil {
 					t.Fatalf("order: %v", err)
 				}
+				// The order went inside the floor (an order has no probe that passes a full
+				// window), and the floor is then spent: a second order waits for the next window.
+				second := req("order2", "private", scheduler.PriorityOrders, 1, rec.scripted("order2"))
+				second.Write = true
+				res2 := goDo(context.Background(), s, second)
+				synctest.Wait()
+				if res2.returned() {
+					t.Fatalf("a second order went with the floor spent: %v", res2.res.err)
+				}
 				cancel := req("cancel", "private", scheduler.PriorityCritical, 1, rec.scripted("cancel"))
 				cancel.Write, cancel.Cancel = true, true
 				res := goDo(context.Background(), s, cancel)
@@ -69,6 +79,7 @@ func TestLendingFillsTheWindow(t *testing.T) {
 				}
 				s.Close()
 				wg.Wait()
+				res2.wait()
 			})
 		})
 	}

@@ -375,9 +375,9 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 			return share > head
 		}
 		used := win.counter.Used(server) + win.usage.ahead(server)
-		c.limit = win.capShare(share)
+		c.limit = win.capFor(win.fraction, share)
 		if used+amt > c.limit && lend() {
-			c.limit = win.capShare(share)
+			c.limit = win.capFor(win.fraction, share)
 		}
 		if used+amt > c.limit {
 			// A window that stays full past one probe interval (the exchange's usage header
@@ -401,7 +401,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		}
 		ok, at := win.pace.check(now, amt, (1-share)*win.pace.burst)
 		if !ok && lend() {
-			c.limit = win.capShare(share)
+			c.limit = win.capFor(win.fraction, share)
 			ok, at = win.pace.check(now, amt, (1-share)*win.pace.burst)
 		}
 		if !ok {

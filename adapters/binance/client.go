@@ -239,13 +239,9 @@ func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 	if ban && out.RetryAfter == 0 {
 		out.RetryAfter = banUntil(msg, a.Now.Add(c.time.Offset(a.Now)))
 	}
-	if code == -1021 && !c.time.Refused(a.Sent) {
-		// Our offset is stale, or the exchange's clock stepped: the offset is measured again
-		// before the next signature, and this refusal is a refused request, not an auth
-		// failure, unless it was signed with an offset already re-measured for the same reason
-		// (rest.TimeKeeper.Refused).
-		out.Class = scheduler.ClassValidation
-		out.Message += " (clock offset re-measured before the next signature)"
+	if code == -1021 {
+		// Our offset is stale, or the exchange's clock stepped (rest.TimeKeeper.Refused).
+		c.time.ClassifyRefusal(a, out)
 	}
 }
 

@@ -64,7 +64,7 @@ type MarketStream struct {
 	snapshots map[string]*atomic.Int64 // per symbol; the maps are fixed at construction
 
 	mu    sync.Mutex
-	fresh map[string]bool
+	fresh stream.Freshness
 	why   map[string]string // why a symbol's pending resync was asked for (stream_resync's reason)
 }
 
@@ -86,7 +86,7 @@ func (c *Client) OpenMarketStream(symbols []string, h MarketHandler, opts Stream
 		opts.Clock = clock.Real{}
 	}
 	m := &MarketStream{c: c, h: h, opts: opts, books: map[string]*adapters.OrderBook{}, need: map[string]chan struct{}{},
-		snapshots: map[string]*atomic.Int64{}, fresh: map[string]bool{}, why: map[string]string{}}
+		snapshots: map[string]*atomic.Int64{}, why: map[string]string{}}
 	var names []string
 	for _, s := range symbols {
 		if err := checkSymbol(s); err != nil {
@@ -134,14 +134,7 @@ func (m *MarketStream) Run(ctx context.Context) error {
 }
 
 func (m *MarketStream) setFresh(symbol string, fresh bool, reason string) {
-	m.mu.Lock()
-	was, known := m.fresh[symbol]
-	m.fresh[symbol] = fresh
-	m.mu.Unlock()
-	if (known && was == fresh) || (!known && !fresh && reason == "") || m.h.OnStatus == nil {
-		return
-	}
-	m.h.OnStatus(symbol, fresh, reason)
+	m.fresh.Set(symbol, fresh, reason, m.h.OnStatus)
 }
 
 func (m *MarketStream) onState(st stream.State) {

@@ -239,10 +239,7 @@ func (c *Client) classifyAnswer(a rest.Answer, out *scheduler.Outcome) {
 		// before the next signature, and this refusal is a refused request, not an auth
 		// failure, unless it was signed with an offset already re-measured for the same reason
 		// (rest.TimeKeeper.Refused).
-		if !c.time.Refused(a.Sent) {
-			out.Class = scheduler.ClassValidation
-			out.Message += " (clock offset re-measured before the next signature)"
-		}
+		c.time.ClassifyRefusal(a, out)
 	}
 }
 

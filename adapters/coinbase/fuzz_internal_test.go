@@ -75,7 +75,7 @@ func FuzzStreamMessages(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m := &MarketStream{h: adapters.MarketHandler{}, opts: StreamOptions{OnTicker: func(TickerEvent) {}, OnCandle: func(CandleEvent) {}},
 			symbols: []string{"BTCUSD"}, books: map[string]*adapters.OrderBook{"BTCUSD": adapters.NewOrderBook("BTCUSD")},
-			bySym: map[string]string{"BTC-USD": "BTCUSD"}, l2id: map[string]int64{}, fresh: map[string]bool{}}
+			bySym: map[string]string{"BTC-USD": "BTCUSD"}, l2id: map[string]int64{}}
 		m.h.OnTrade = func(tr adapters.Trade) {
 			if !tr.Price.IsPositive() || tr.Quantity.IsNegative() {
 				t.Fatalf("trade %+v", tr)

@@ -252,7 +252,7 @@ type MarketStream struct {
 
 	snapshots atomic.Int64
 	mu        sync.Mutex
-	fresh     map[string]bool
+	fresh     stream.Freshness
 }
 
 // MarketStream is the contract's market stream (adapters.Streamer).
@@ -270,7 +270,7 @@ func (c *Client) OpenMarketStream(symbols []string, h adapters.MarketHandler, op
 		opts.Clock = clock.Real{}
 	}
 	m := &MarketStream{c: c, h: h, opts: opts, books: map[string]*adapters.OrderBook{}, bySym: map[string]string{},
-		l2id: map[string]int64{}, fresh: map[string]bool{}}
+		l2id: map[string]int64{}}
 	for _, s := range symbols {
 		if s == "" || len(s) > 64 {
 			return nil, invalid("symbol %q is empty or too long", snippet([]byte(s)))
@@ -370,14 +370,7 @@ func (m *MarketStream) onConnect(ctx context.Context, s *stream.Session) error {
 }
 
 func (m *MarketStream) setFresh(symbol string, fresh bool, reason string) {
-	m.mu.Lock()
-	was, known := m.fresh[symbol]
-	m.fresh[symbol] = fresh
-	m.mu.Unlock()
-	if (known && was == fresh) || (!known && !fresh && reason == "") || m.h.OnStatus == nil {
-		return
-	}
-	m.h.OnStatus(symbol, fresh, reason)
+	m.fresh.Set(symbol, fresh, reason, m.h.OnStatus)
 }
 
 // Why a symbol's book was resynced: stream_resync's reason (as adapters/binance names them).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keelbot/keel/clock"
+	"github.com/keelbot/keel/scheduler"
 )
 
 // ErrClockDrift matches (errors.Is) a refusal to sign because the local clock is further
@@ -106,6 +107,17 @@ func (k *TimeKeeper) Refused(sent time.Time) (fatal bool) {
 	}
 	k.stale = true
 	return false
+}
+
+// ClassifyRefusal classifies an answer that refused a's timestamp as out of the exchange's
+// window (Binance -1021, Bybit 10002): a refused request (validation, not retried, nothing
+// placed) that makes the next signed call measure the offset again, unless Refused finds it
+// fatal, when out keeps the auth class the adapter gave it.
+func (k *TimeKeeper) ClassifyRefusal(a Answer, out *scheduler.Outcome) {
+	if !k.Refused(a.Sent) {
+		out.Class = scheduler.ClassValidation
+		out.Message += " (clock offset re-measured before the next signature)"
+	}
 }
 
 // Accepted records that the exchange accepted a signed request sent at local time sent: when

@@ -14,13 +14,6 @@ import (
 // closed candle in order. A candle the stream has not yet pushed when a client subscribes is
 // not replayed: the first event is the current candle.
 
-// klineSub is a parsed kline stream name.
-type klineSub struct {
-	m      *market
-	iv     adapters.Interval
-	offset time.Duration
-}
-
 // parseKlineStream reads "kline_<interval>[@+08:00]", the part after "<symbol>@". Only
 // +08:00 is documented as a time zone for streams.
 func parseKlineStream(kind string) (adapters.Interval, time.Duration, bool) {
