@@ -200,18 +200,18 @@ func (b *breaker) probe(now time.Time) func(error) {
 func (b *breaker) reportClosed(gen uint64, now time.Time, c Class, o Outcome, banUntil time.Time) {
 	v := b.verdict(c, o)
 	if gen != b.gen || v == verdictExcluded || v == verdictSuccess && !b.failing {
-		b.report(nil, now, c, o, banUntil)
+		b.reportVerdict(v, nil, now, c, o, banUntil)
 		return
 	}
 	b.now = now
 	done, err := b.cb.Allow()
 	if err != nil {
 		// Cannot happen: cb is replaced the moment it trips, so it is always closed.
-		b.report(nil, now, c, o, banUntil)
+		b.reportVerdict(v, nil, now, c, o, banUntil)
 		return
 	}
 	b.failing = v == verdictFailure // a trip, in done, clears it
-	b.report(done, now, c, o, banUntil)
+	b.reportVerdict(v, done, now, c, o, banUntil)
 }
 
 // report feeds the result of an allowed request of class c (outcome o) at now to done (nil:
@@ -219,9 +219,15 @@ func (b *breaker) reportClosed(gen uint64, now time.Time, c Class, o Outcome, ba
 // ban).
 // requires that Scheduler.mu is held.
 func (b *breaker) report(done func(error), now time.Time, c Class, o Outcome, banUntil time.Time) {
+	b.reportVerdict(b.verdict(c, o), done, now, c, o, banUntil)
+}
+
+// reportVerdict is report with the verdict already drawn.
+// requires that Scheduler.mu is held.
+func (b *breaker) reportVerdict(v verdict, done func(error), now time.Time, c Class, o Outcome, banUntil time.Time) {
 	b.now = now
 	var err error
-	switch b.verdict(c, o) {
+	switch v {
 	case verdictFailure:
 		err = errFailure
 		b.count(now, 1)

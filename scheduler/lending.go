@@ -79,8 +79,7 @@ func (d *demand) above(now time.Time, p Priority, since time.Time) (used int64, 
 // requires that s.mu is held.
 func (s *Scheduler) shareLocked(win *window, p Priority, now time.Time) float64 {
 	head := s.cfg.Headroom.of(p)
-	most := 1 - head // the most it may have to leave
-	if most <= 0 || s.cfg.Headroom.Lookback < 0 {
+	if s.cfg.Headroom.mostShare(p) == head {
 		return head
 	}
 	lookback := s.cfg.Headroom.Lookback
@@ -91,8 +90,19 @@ func (s *Scheduler) shareLocked(win *window, p Priority, now time.Time) float64 
 	if used, seen := win.demand.above(now, p, now.Add(-lookback)); seen && used > 0 {
 		leave = max(leave, float64(used)/float64(win.safe(win.fraction)))
 	}
-	if leave >= most {
+	if leave >= 1-head { // the most it may have to leave
 		return head
 	}
 	return 1 - leave
+}
+
+// mostShare is the most of a window priority p may ever fill: all but the cancel floor when it
+// may borrow, else its headroom.
+func (h HeadroomConfig) mostShare(p Priority) float64 {
+	head := h.of(p)
+	floor := max(h.CancelFloor, 0)
+	if h.Lookback < 0 || floor >= 1-head {
+		return head
+	}
+	return 1 - floor
 }

@@ -44,9 +44,12 @@ type waiterState struct {
 	waiting bool          // a goroutine waits on ready
 	ready   chan struct{} // signalled once when done, if waiting
 
+	ctx context.Context // the caller's, for the attempt's context
+
 	// The grant.
-	grantedAt  time.Time // scheduler clock
-	sentServer time.Time // exchange clock, for counters
+	actx       *attemptContext // the attempt's context, on the real clock (attemptctx.go)
+	grantedAt  time.Time       // scheduler clock
+	sentServer time.Time       // exchange clock, for counters
 	inflight   int
 	dones      []breakerDone
 	authPass   bool // passed the open auth breaker: holds its bucket's authCancel
@@ -140,6 +143,7 @@ func (s *Scheduler) acquire(ctx context.Context, w *waiter) error {
 		return err
 	}
 	w.done, w.err, w.waiting = false, nil, false
+	w.ctx, w.actx = ctx, nil
 	w.enqueued = now
 	if w.notBefore.After(now) {
 		w.enqueued = w.notBefore
@@ -235,6 +239,7 @@ func (s *Scheduler) pumpLocked(now time.Time) {
 			next = t
 		}
 	}
+	wake(s.expireAttemptsLocked(now))
 	for p := NumPriorities - 1; p >= 0; p-- {
 		for w := s.queue[p].head; w != nil; {
 			nx := w.next
@@ -472,6 +477,10 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 		s.retries.first(now)
 	}
 	w.grantedAt, w.sentServer, w.inflight = now, server, inflight
+	if s.realClock {
+		w.actx = s.startAttemptLocked(w.ctx, w)
+		wake(w.actx.deadline)
+	}
 	w.authPass = authPass
 	if probe {
 		b.cancelProbe = now
@@ -522,6 +531,7 @@ func (s *Scheduler) abortLocked(w *waiter, now time.Time) {
 	}
 	w.dones = w.dones[:0]
 	s.releaseAuthPassLocked(w)
+	s.endAttemptLocked(w)
 }
 
 // releaseAuthPassLocked lets the next cancel of w's bucket through the open auth breaker.
@@ -549,6 +559,7 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 	for sc := range numScopes {
 		beforeHold[sc] = b.holds[sc].until
 	}
+	s.endAttemptLocked(w)
 	b.sem.Release(class)
 	if w.authPass && class == ClassAuth {
 		// A cancel through the open auth breaker failed on auth again: the next waits a
@@ -634,6 +645,12 @@ func (s *Scheduler) runProbe(p Prober, br *breaker) {
 // requires that s.mu is held.
 func (s *Scheduler) setWakeLocked(t time.Time) {
 	s.wakeAt = t
+	// A later time than the dispatcher's timer is set for need not wake it: it pumps when the
+	// timer fires and sets it anew then. (Each attempt in flight adds its deadline, most of
+	// them later than the first's: no wake-up per request.)
+	if !s.armed.IsZero() && (t.IsZero() || t.After(s.armed)) {
+		return
+	}
 	if !t.Equal(s.armed) {
 		select {
 		case s.kick <- struct{}{}:

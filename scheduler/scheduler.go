@@ -57,6 +57,10 @@ type Scheduler struct {
 	endpoints map[endpointKey]*endpointFault
 	wakeAt    time.Time // when the dispatcher must next pump
 	armed     time.Time // what the dispatcher's timer is set for
+	// attempts are the attempts in flight whose deadlines the dispatcher keeps (attemptctx.go),
+	// on the real clock; on another clock an attempt's context is context.WithDeadline's.
+	attempts  inflight
+	realClock bool
 
 	kick     chan struct{}
 	poke     chan struct{} // Wake: pump now
@@ -90,6 +94,7 @@ func New(cfg Config, opts ...Option) (*Scheduler, error) {
 	s := &Scheduler{
 		cfg:       cfg,
 		clock:     o.clock,
+		realClock: isRealClock(o.clock),
 		rand:      o.rand,
 		log:       o.log,
 		idFields:  idFieldsJSON(cfg.InstanceID, cfg.Exchange),
@@ -290,6 +295,13 @@ func (s *Scheduler) Close() error {
 	s.probes.Wait()
 	close(s.done)
 	<-s.loopDone
+	// With the dispatcher gone, runtime timers keep the deadlines of the attempts still in
+	// flight.
+	s.mu.Lock()
+	for _, c := range s.attempts {
+		time.AfterFunc(time.Until(c.deadline), func() { c.end(context.DeadlineExceeded) })
+	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -352,13 +364,14 @@ func (s *Scheduler) newWaiter(r *Request) (*waiter, error) {
 }
 
 // checkAmount reports whether amt is a valid cost for win at priority p: >= 0, and within
-// the window's usable limit at p (a larger one could never go). field names the Cost field
+// the most of the window p may fill, borrowing included (a larger one could never go), at the
+// safety fraction that holds without the exchange's confirmation. field names the Cost field
 // in the error.
 func (s *Scheduler) checkAmount(i int, field string, amt int64, win *window, p Priority) error {
 	if amt < 0 {
 		return fmt.Errorf("%w: costs[%d].%s: must be >= 0, got %d", ErrInvalidRequest, i, field, amt)
 	}
-	if lim := win.capFor(s.cfg.SafetyFraction, s.cfg.Headroom.of(p)); amt > lim {
+	if lim := win.capFor(s.cfg.SafetyFraction, s.cfg.Headroom.mostShare(p)); amt > lim {
 		return fmt.Errorf("%w: costs[%d].%s: %d exceeds window %q's usable %d at %s priority", ErrInvalidRequest, i, field, amt, win.cfg.Name, lim, p)
 	}
 	return nil
@@ -498,16 +511,22 @@ func causeOf(err error) error {
 // attempt runs one try of w's request with a context that ends at the request's budget, and
 // returns its outcome and when it ended.
 func (s *Scheduler) attempt(ctx context.Context, w *waiter) (Outcome, time.Time) {
-	// The budget runs on the scheduler's clock; the context's deadline is on the wall clock,
-	// which on the real clock is the budget's end itself (no second clock read).
-	deadline := w.deadline
-	if _, real := s.clock.(clock.Real); !real {
-		deadline = time.Now().Add(w.deadline.Sub(w.grantedAt))
+	if w.actx != nil { // the dispatcher keeps its deadline; finishLocked ends it
+		o := w.req.Attempt(w.actx, w.attempt)
+		return o, s.clock.Now()
 	}
-	actx, cancel := context.WithDeadline(ctx, deadline)
+	// The budget runs on the scheduler's clock, the context's deadline on the wall clock.
+	actx, cancel := context.WithDeadline(ctx, time.Now().Add(w.deadline.Sub(w.grantedAt)))
 	o := w.req.Attempt(actx, w.attempt)
 	cancel()
 	return o, s.clock.Now()
+}
+
+// isRealClock reports whether c is the wall clock, on which the dispatcher keeps the attempts'
+// deadlines.
+func isRealClock(c clock.Clock) bool {
+	_, real := c.(clock.Real)
+	return real
 }
 
 // retryDecision decides whether a failed attempt of class is retried: it returns the delay

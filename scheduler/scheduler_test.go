@@ -133,7 +133,8 @@ func TestInvalidRequest(t *testing.T) {
 		{"unknown bucket", &scheduler.Request{Bucket: "nope", Attempt: ok}, `bucket: "nope" is not configured`},
 		{"unknown window", &scheduler.Request{Bucket: "private", Attempt: ok, Costs: []scheduler.Cost{{Window: "X", Amount: 1}}}, `costs[0].window: "X" is not configured`},
 		{"negative cost", &scheduler.Request{Bucket: "private", Attempt: ok, Costs: []scheduler.Cost{{Window: "W", Amount: -1}}}, "costs[0].amount: must be >= 0, got -1"},
-		{"cost above the usable limit", &scheduler.Request{Bucket: "private", Priority: scheduler.PriorityMarket, Attempt: ok, Costs: []scheduler.Cost{{Window: "W", Amount: 700}}}, `costs[0].amount: 700 exceeds window "W"'s usable 630 at market priority`},
+		// A market read may borrow all but the 1% cancel floor of the 90% safe: 891 of 1000.
+		{"cost above the usable limit", &scheduler.Request{Bucket: "private", Priority: scheduler.PriorityMarket, Attempt: ok, Costs: []scheduler.Cost{{Window: "W", Amount: 892}}}, `costs[0].amount: 892 exceeds window "W"'s usable 891 at market priority`},
 		{"bad priority", &scheduler.Request{Bucket: "private", Priority: 9, Attempt: ok}, "priority: unknown priority(9)"},
 		{"cancel that is not a write", &scheduler.Request{Bucket: "private", Cancel: true, Attempt: ok}, "cancel: a cancel must also be a write (set Write)"},
 	}
