@@ -3,17 +3,21 @@ package redact_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/keelbot/keel/internal/redact"
 )
 
-// The registry is process-wide: every test registers values of its own.
+// The registry is process-wide: every test registers values of its own, fresh for each run
+// (go test -count).
+var run atomic.Int64
 
 func TestStringMasksRegisteredValuesShorterThanPatterns(t *testing.T) {
-	key := "shortKey24chars-abcdefgh" // 24 characters: no pattern catches it bare
+	key := fmt.Sprintf("shortKey24chars-%08d", run.Add(1)) // 24 characters: no pattern catches it bare
 	if got := redact.String("Invalid API-key " + key + " for action"); got != "Invalid API-key "+key+" for action" {
 		t.Fatalf("before Add: %q (a bare 24-character value should pass: it is only masked once registered)", got)
 	}
