@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -92,10 +91,8 @@ func appendMillis(b []byte, d time.Duration) []byte {
 // then the exchange field ("bot-1","exchange":"binance"), for RawJSON: every attempt event
 // carries them, and escaping them anew each time is waste.
 func idFieldsJSON(instanceID, exchange string) []byte {
-	id, _ := json.Marshal(instanceID)
-	ex, _ := json.Marshal(exchange)
-	b := append(id, `,"exchange":`...)
-	return append(b, ex...)
+	b := append(appendJSONString(nil, instanceID), `,"exchange":`...)
+	return appendJSONString(b, exchange)
 }
 
 // logAttempt writes the attempt's one log event. The logger's level decides which attempts
@@ -118,12 +115,12 @@ func (s *Scheduler) logAttempt(ev *AttemptEvent) {
 	if e == nil {
 		return
 	}
-	var ts [len(tsLayout)]byte
+	// Every field is written here in one pass, as ts's raw value: the timestamp needs no
+	// escaping, and one zerolog field costs less than three.
 	var body [512]byte
-	e.Bytes("ts", appendTS(ts[:0], ev.Time)).
-		RawJSON("bot_instance_id", s.idFields).
-		RawJSON("endpoint", appendAttemptFields(body[:0], ev)).
-		Msg("")
+	b := append(appendTS(append(body[:0], '"'), ev.Time), `","bot_instance_id":`...)
+	b = append(append(b, s.idFields...), `,"endpoint":`...)
+	e.RawJSON("ts", appendAttemptFields(b, ev)).Msg("")
 }
 
 // appendAttemptFields appends the attempt event's fields from endpoint's value on, in the
@@ -152,14 +149,15 @@ func appendAttemptFields(b []byte, ev *AttemptEvent) []byte {
 	return num(b, `,"retry_after_ms":`, ev.RetryAfter.Milliseconds())
 }
 
-// appendJSONString appends s as a JSON string, escaped as zerolog escapes: '"', '\\' and
-// control characters escaped, invalid UTF-8 replaced by U+FFFD, anything else as it is.
+// appendJSONString appends s as a JSON string, escaped as zerolog escapes (its noEscapeTable
+// and appendStringComplex): '"', '\\', control characters and DEL escaped, the short forms
+// where JSON has them; invalid UTF-8 replaced by U+FFFD; anything else as it is.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+		if c < utf8.RuneSelf && plainJSON[c] {
 			i++
 			continue
 		}
@@ -171,25 +169,39 @@ func appendJSONString(b []byte, s string) []byte {
 			}
 		}
 		b = append(b, s[start:i]...)
-		switch {
-		case c == '"', c == '\\':
+		switch c {
+		case '"', '\\':
 			b = append(b, '\\', c)
-		case c == '\n':
+		case '\n':
 			b = append(b, '\\', 'n')
-		case c == '\r':
+		case '\r':
 			b = append(b, '\\', 'r')
-		case c == '\t':
+		case '\t':
 			b = append(b, '\\', 't')
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		default: // invalid UTF-8
-			b = append(b, "\\ufffd"...)
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		default:
+			if c < utf8.RuneSelf { // another control character, or DEL
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			} else { // invalid UTF-8
+				b = append(b, "\\ufffd"...)
+			}
 		}
 		i++
 		start = i
 	}
 	return append(append(b, s[start:]...), '"')
 }
+
+// plainJSON marks the ASCII bytes a JSON string holds as they are.
+var plainJSON = func() (t [utf8.RuneSelf]bool) {
+	for c := range utf8.RuneSelf {
+		t[c] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
+	}
+	return t
+}()
 
 const hexDigits = "0123456789abcdef"
 
