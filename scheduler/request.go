@@ -153,7 +153,8 @@ type Outcome struct {
 }
 
 // AttemptFunc performs one try of a request. attempt counts from 1. It must honour ctx, which
-// ends at the request's time budget.
+// ends at the request's time budget, with the caller's context, or when the attempt returns
+// (it must not outlive the attempt).
 type AttemptFunc func(ctx context.Context, attempt int) Outcome
 
 // RetrySafeFunc is asked before a write whose outcome was unknown (or transient) is retried.
