@@ -16,6 +16,7 @@ import (
 
 	"github.com/keelbot/keel/adapters"
 	"github.com/keelbot/keel/killswitch"
+	"github.com/keelbot/keel/orders"
 	"github.com/keelbot/keel/strategy"
 )
 
@@ -189,7 +190,10 @@ type actionOrder struct {
 }
 
 type actionResult struct {
-	Cancelled []actionOrder       `json:"cancelled"`
+	Cancelled []actionOrder `json:"cancelled"`
+	// Filled lists the orders that had filled before their cancel reached the exchange: not
+	// open any more, and not a failure of the action.
+	Filled    []actionOrder       `json:"filled,omitempty"`
 	Placed    []actionOrder       `json:"placed,omitempty"`
 	Failed    []actionOrder       `json:"failed,omitempty"`
 	Positions []strategy.Position `json:"positions,omitempty"`
@@ -207,7 +211,13 @@ func (a *actions) cancelMatching(ctx context.Context, req actionRequest, res *ac
 				continue
 			}
 			ao := actionOrder{Strategy: name, Symbol: o.Symbol, Side: o.Side, Quantity: o.Quantity, ClientOrderID: o.ClientOrderID}
-			if err := a.loop.orders.Cancel(ctx, o.Symbol, o.ClientOrderID); err != nil && !errors.Is(err, adapters.ErrOrderNotFound) {
+			err := a.loop.orders.Cancel(ctx, o.Symbol, o.ClientOrderID)
+			switch {
+			case errors.Is(err, orders.ErrNotOpen):
+				ao.Status = adapters.StatusFilled
+				res.Filled = append(res.Filled, ao)
+				continue
+			case err != nil && !errors.Is(err, adapters.ErrOrderNotFound):
 				ao.Error = err.Error()
 				res.Failed = append(res.Failed, ao)
 				continue

@@ -197,3 +197,34 @@ func TestReduceOnlyRefusesOpeningOrders(t *testing.T) {
 		return p.env.Portfolio.Position("BTCUSDT").Quantity.LessThan(dec("0.006"))
 	})
 }
+
+// TestCancelAllOfAnOrderThatJustFilled: an order that fills at the exchange before the bot
+// hears of it (no stream, no refresh yet) is listed as filled by cancel-all, which answers 200:
+// the order is not open, and nothing failed.
+func TestCancelAllOfAnOrderThatJustFilled(t *testing.T) {
+	b, post, _ := adminBot(t, "KEEL_MARKET_STREAMS=false", "KEEL_PORTFOLIO_REFRESH_INTERVAL=1h")
+	defer b.app.RequireStop()
+	p := b.probes["probe"]
+	o, err := p.env.Orders.Place(context.Background(), buyIntent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sim.SetPrice("BTCUSDT", "29000"); err != nil { // crosses the buy at 30000
+		t.Fatal(err)
+	}
+	code, body := post("/cancel-all", adminToken, `{"who":"ops"}`)
+	var res struct {
+		Cancelled, Failed []json.RawMessage
+		Filled            []struct {
+			ClientOrderID string `json:"client_order_id"`
+			Status        string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &res); err != nil {
+		t.Fatal(err)
+	}
+	if code != http.StatusOK || len(res.Failed) != 0 || len(res.Cancelled) != 0 ||
+		len(res.Filled) != 1 || res.Filled[0].ClientOrderID != o.ClientOrderID || res.Filled[0].Status != "FILLED" {
+		t.Fatalf("POST /cancel-all of an order that had filled: %d %s; want 200 listing %s as filled", code, body, o.ClientOrderID)
+	}
+}
