@@ -340,7 +340,9 @@ type killSwitchGate struct{ sw *killswitch.Switch }
 
 func (g killSwitchGate) Allow(ctx context.Context, _ scheduler.Priority) error {
 	err := g.sw.Check()
-	if err != nil && ctx.Value(reducing{}) == true && g.sw.ReduceOnly() {
+	// One read of the switch: the halt that refused is the one whose mode decides.
+	var halted *killswitch.HaltedError
+	if errors.As(err, &halted) && halted.Reason.ReduceOnly && ctx.Value(reducing{}) == true {
 		return nil // checked to reduce a position (reducer.place): reduce-only mode lets it out
 	}
 	return err
