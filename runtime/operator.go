@@ -82,19 +82,28 @@ type BotProbe struct {
 	Detail string `json:"detail"`
 }
 
-// ProbeAdmin asks the admin server at listen (admin.listen) whether a bot runs there, within
-// timeout. A wildcard host (0.0.0.0, ::) is asked on loopback.
-func ProbeAdmin(ctx context.Context, listen string, timeout time.Duration) BotProbe {
+// AdminURL is the http URL of path on a bot's admin.listen, a wildcard host asked on loopback;
+// an error when listen names no fixed address (port 0, unparsable).
+func AdminURL(listen, path string) (string, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil || port == "0" {
-		return BotProbe{Detail: fmt.Sprintf("admin.listen %q names no fixed address to ask", listen)}
+		return "", fmt.Errorf("admin.listen %q names no fixed address to ask", listen)
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
+	return "http://" + net.JoinHostPort(host, port) + path, nil
+}
+
+// ProbeAdmin asks the admin server at listen (admin.listen) whether a bot runs there, within
+// timeout. A wildcard host (0.0.0.0, ::) is asked on loopback.
+func ProbeAdmin(ctx context.Context, listen string, timeout time.Duration) BotProbe {
+	url, err := AdminURL(listen, "/healthz")
+	if err != nil {
+		return BotProbe{Detail: err.Error()}
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	url := "http://" + net.JoinHostPort(host, port) + "/healthz"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return BotProbe{Detail: err.Error()}

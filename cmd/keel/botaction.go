@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/user"
 	"time"
@@ -20,21 +19,9 @@ import (
 // answers and KEEL_ADMIN_TOKEN is set (the bot acts at once and says so), and the kill-switch
 // file or fleet key otherwise; cancel-all and flatten need the bot.
 
-// adminURL is the http URL of path on a bot's admin.listen (a wildcard host asked on loopback).
-func adminURL(listen, path string) (string, error) {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil || port == "0" {
-		return "", fmt.Errorf("admin.listen %q names no fixed address to ask", listen)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port) + path, nil
-}
-
 // postAdmin sends one action to the bot and returns its status and JSON answer.
 func postAdmin(ctx context.Context, target runtime.OperatorTarget, path string, body any, timeout time.Duration) (int, []byte, error) {
-	url, err := adminURL(target.Admin, path)
+	url, err := runtime.AdminURL(target.Admin, path)
 	if err != nil {
 		return 0, nil, err
 	}
