@@ -53,7 +53,8 @@
 //     naive client speaks REST only: it has no row here.
 //   - outage: 60 s (scaled, at least 3 s) of 60% 503s and 30% dropped connections on every
 //     endpoint, while the ticker is read every 100 ms through the bot's scheduler. Pass:
-//     retries are at most a quarter of first attempts (plus 3), no ban, key not disabled.
+//     retries are at most a quarter of first attempts, or the retry budget's floor (5) when
+//     that is more, plus 3; no ban, key not disabled.
 //   - hot-endpoint: for 3 s, 4 readers of the bot's own adapter (its scheduler) read the
 //     deepest book (depth 5000, weight 250) beside the strategy, against a request-weight limit
 //     of 1500 per (scaled) minute that they saturate, and the harness places (and
