@@ -204,14 +204,7 @@ func serveBybit(s *Server, w http.ResponseWriter, r *http.Request) {
 		writeBybit(w, bybitReply{status: http.StatusForbidden, text: "403 Forbidden: access too frequent"}, now)
 		return
 	}
-	faults := s.faults
-	if len(faults.Paths) == 0 {
-		// The shared default ("every /api/ path") is Binance's; here it is every /v5/ path.
-		if !strings.HasPrefix(r.URL.Path, "/v5/") {
-			faults = Faults{}
-		}
-		faults.Paths = []string{r.URL.Path}
-	}
+	faults := s.faults.inDialect("/v5/", r.URL.Path)
 	fault := faultNone
 	var latency time.Duration
 	if known {
@@ -220,10 +213,8 @@ func serveBybit(s *Server, w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
-	if known && latency > 0 && faults.applies(r.Method, r.URL.Path) {
-		if !s.wait(r.Context(), latency) {
-			panic(http.ErrAbortHandler)
-		}
+	if known {
+		s.holdLatency(r, faults, latency)
 	}
 
 	s.mu.Lock()

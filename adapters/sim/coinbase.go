@@ -345,15 +345,7 @@ func serveCoinbase(s *Server, w http.ResponseWriter, r *http.Request) {
 	ep := s.stats.endpoint(rt.key())
 	ep.Requests++
 	s.stats.total.Requests++
-	faults := s.faults
-	if len(faults.Paths) == 0 {
-		// The shared default ("every /api/ path") is Binance's; here it is every Advanced
-		// Trade path.
-		if !strings.HasPrefix(r.URL.Path, coinbasePrefix+"/") {
-			faults = Faults{}
-		}
-		faults.Paths = []string{r.URL.Path}
-	}
+	faults := s.faults.inDialect(coinbasePrefix+"/", r.URL.Path)
 	fault := faultNone
 	var latency time.Duration
 	if known {
@@ -362,10 +354,8 @@ func serveCoinbase(s *Server, w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
-	if known && latency > 0 && faults.applies(r.Method, r.URL.Path) {
-		if !s.wait(r.Context(), latency) {
-			panic(http.ErrAbortHandler)
-		}
+	if known {
+		s.holdLatency(r, faults, latency)
 	}
 
 	s.mu.Lock()

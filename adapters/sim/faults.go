@@ -304,3 +304,25 @@ func (s *Server) writeAnswer(w http.ResponseWriter, r *http.Request, rep reply, 
 		}
 	}
 }
+
+// inDialect returns the faults as a dialect whose REST paths start with prefix sees them at
+// path: the default "every path" (no Paths) means Binance's /api/ paths; in another dialect
+// it means every path under its own prefix, and none elsewhere.
+func (f Faults) inDialect(prefix, path string) Faults {
+	if len(f.Paths) > 0 {
+		return f
+	}
+	if !strings.HasPrefix(path, prefix) {
+		return Faults{}
+	}
+	f.Paths = []string{path}
+	return f
+}
+
+// holdLatency holds the answer to r for latency when f injects it there; a client that gives
+// up meanwhile gets its connection dropped, as a server that never answered.
+func (s *Server) holdLatency(r *http.Request, f Faults, latency time.Duration) {
+	if latency > 0 && f.applies(r.Method, r.URL.Path) && !s.wait(r.Context(), latency) {
+		panic(http.ErrAbortHandler)
+	}
+}

@@ -286,9 +286,7 @@ func serveKraken(s *Server, w http.ResponseWriter, r *http.Request) {
 		krakenWrite(w, http.StatusOK, krakenReply{Error: []string{errMsg}})
 		return
 	}
-	if latency > 0 && faults.applies(r.Method, r.URL.Path) && !s.wait(r.Context(), latency) {
-		panic(http.ErrAbortHandler)
-	}
+	s.holdLatency(r, faults, latency)
 	switch fault {
 	case faultError:
 		status := http.StatusServiceUnavailable

@@ -256,10 +256,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
-	if proceed && latency > 0 && faults.applies(r.Method, r.URL.Path) {
-		if !s.wait(r.Context(), latency) {
-			panic(http.ErrAbortHandler)
-		}
+	if proceed {
+		s.holdLatency(r, faults, latency)
 	}
 	authRefused := false
 	if proceed && fault == faultError {
