@@ -99,23 +99,29 @@ func (s *Server) recentTrades(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	n, given, aerr := q.intParam("limit", 1, 1000)
+	n, aerr := q.limitParam()
 	if aerr != nil {
 		return fail(aerr)
-	}
-	if !given {
-		n = 500
 	}
 	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}
+	return ok(tradeRows(q, m, m.lastTrades(n)))
+}
+
+// lastTrades is the n most recent kept trades, oldest first.
+func (m *market) lastTrades(n int) []walkTrade {
 	rec := m.tape.recent
-	rec = rec[max(0, len(rec)-int(n)):]
-	out := make([]map[string]any, 0, len(rec))
-	for _, t := range rec {
+	return rec[max(0, len(rec)-n):]
+}
+
+// tradeRows renders trades as the trade lists print them (rest-api.md "Recent trades list").
+func tradeRows(q *request, m *market, ts []walkTrade) []map[string]any {
+	out := make([]map[string]any, 0, len(ts))
+	for _, t := range ts {
 		px := m.tickPrice(t.ticks)
 		out = append(out, map[string]any{"id": t.id, "price": fmt8(px), "qty": fmt8(t.qty),
 			"quoteQty": fmt8(px.Mul(t.qty)), "time": q.timeUnit(t.at), "isBuyerMaker": t.buyer, "isBestMatch": true})
 	}
-	return ok(out)
+	return out
 }

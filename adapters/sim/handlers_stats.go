@@ -321,12 +321,9 @@ func (s *Server) historicalTrades(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	n, given, aerr := q.intParam("limit", 1, 1000)
+	n, aerr := q.limitParam()
 	if aerr != nil {
 		return fail(aerr)
-	}
-	if !given {
-		n = 500
 	}
 	from, hasFrom, aerr := q.longParam("fromId")
 	if aerr != nil {
@@ -335,20 +332,11 @@ func (s *Server) historicalTrades(c *call) reply {
 	if aerr := q.unread(); aerr != nil {
 		return fail(aerr)
 	}
-	var ts []walkTrade
+	ts := m.lastTrades(n)
 	if hasFrom {
-		ts = m.tradesFrom(from, int(n))
-	} else {
-		rec := m.tape.recent
-		ts = rec[max(0, len(rec)-int(n)):]
+		ts = m.tradesFrom(from, n)
 	}
-	out := make([]map[string]any, 0, len(ts))
-	for _, t := range ts {
-		px := m.tickPrice(t.ticks)
-		out = append(out, map[string]any{"id": t.id, "price": fmt8(px), "qty": fmt8(t.qty),
-			"quoteQty": fmt8(px.Mul(t.qty)), "time": q.timeUnit(t.at), "isBuyerMaker": t.buyer, "isBestMatch": true})
-	}
-	return ok(out)
+	return ok(tradeRows(q, m, ts))
 }
 
 // GET /api/v3/aggTrades (weight 4): fromId, startTime/endTime (at most an hour apart), limit.
@@ -358,12 +346,9 @@ func (s *Server) aggTrades(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	n, given, aerr := q.intParam("limit", 1, 1000)
+	n, aerr := q.limitParam()
 	if aerr != nil {
 		return fail(aerr)
-	}
-	if !given {
-		n = 500
 	}
 	from, hasFrom, aerr := q.longParam("fromId")
 	if aerr != nil {
@@ -386,20 +371,19 @@ func (s *Server) aggTrades(c *call) reply {
 	var ts []walkTrade
 	switch {
 	case hasFrom:
-		ts = m.tradesFrom(from, int(n))
+		ts = m.tradesFrom(from, n)
 	case hasStart || hasEnd:
 		for _, t := range m.tape.recent {
 			if (hasStart && t.at.Before(start)) || (hasEnd && t.at.After(end)) {
 				continue
 			}
-			if len(ts) == int(n) {
+			if len(ts) == n {
 				break
 			}
 			ts = append(ts, t)
 		}
 	default:
-		rec := m.tape.recent
-		ts = rec[max(0, len(rec)-int(n)):]
+		ts = m.lastTrades(n)
 	}
 	out := make([]map[string]any, 0, len(ts))
 	for _, t := range ts {

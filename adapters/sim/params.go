@@ -203,6 +203,15 @@ func (q *request) intParam(name string, min, max int64) (int64, bool, *apiError)
 	return n, true, nil
 }
 
+// limitParam parses the trade lists' limit: 1..1000 (-1130 otherwise), 500 when not given.
+func (q *request) limitParam() (int, *apiError) {
+	n, given, aerr := q.intParam("limit", 1, 1000)
+	if !given || aerr != nil {
+		return 500, aerr
+	}
+	return int(n), nil
+}
+
 // symbolParam parses a symbol parameter: malformed is -1100, unknown is -1121.
 func (s *Server) symbolParam(q *request, name string, required bool) (*market, *apiError) {
 	v, ok := q.str(name)
