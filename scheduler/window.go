@@ -30,6 +30,36 @@ type Counter interface {
 	Next(now time.Time) time.Time
 }
 
+// InFlight is implemented by a Counter of fixed windows that counts a request still in flight
+// when its period ends in the next period as well (the built-in fixed window does, and so does
+// the fleet's shared one). The exchange counts a request when it arrives, not when it was
+// granted: one granted in the last moments of a period arrives, and is counted, in the next,
+// while the scheduler counted it in the period it was granted in. So the weight in flight at a
+// rollover (the carry) counts in the new period until each of those requests ends and its
+// answer says which period the exchange counted it in:
+//   - an answer whose usage report is the new period's count (not the one before's: see
+//     Scheduler.landedLocked in usage.go) showed it counted there: it stays counted, now for
+//     certain;
+//   - any other end (an answer without a report for the window, or with the period before's
+//     count, a failure, a grant given back) releases it from the new period's count.
+//
+// A request in flight across a rollover is counted twice until it ends (in the period it was
+// granted in, which the scheduler no longer looks at, and in the new one), never zero times:
+// without the carry, the new period's count is short of the exchange's by that weight, and a
+// window filled to 0.99 of its limit is over-granted by up to it (a margin of 60 of 6000 is
+// less than one depth read of 250).
+//
+// The scheduler calls Sent for each grant (after Add, or a shared window's Reserve) and Done
+// once for each grant it called Sent for, with its lock held, as for the other methods.
+type InFlight interface {
+	// Sent records that n granted at at is in flight.
+	Sent(at time.Time, n int64)
+	// Done ends n granted at at, at now. counted reports that the exchange's answer showed
+	// it counted in now's period; it matters only for a request granted in the period before
+	// now's (carried).
+	Done(at, now time.Time, n int64, counted bool)
+}
+
 // NewCounterFunc builds the Counter for a window of a kind registered with WithWindowKind.
 type NewCounterFunc func(w WindowConfig) Counter
 
@@ -38,11 +68,51 @@ func newFixedCounter(w WindowConfig) Counter { return &fixedCounter{interval: in
 func newSlidingCounter(w WindowConfig) Counter { return &slidingCounter{interval: w.Interval} }
 
 // fixedCounter counts in windows aligned to the epoch on the exchange's clock: "a 1 MINUTE
-// interval starts every minute". Its zero value is not usable: interval must be set.
+// interval starts every minute". It carries what is in flight at a rollover into the new
+// period (InFlight). Its zero value is not usable: interval must be set.
 type fixedCounter struct {
 	interval int64 // nanoseconds
 	period   int64 // index of the period used belongs to
 	used     int64
+	flight   flight
+}
+
+// flight is the weight granted and not yet ended, by period, for a fixed window that carries
+// it across a rollover (InFlight): what was in flight when a period ended counts in the next.
+type flight struct {
+	period  int64 // the period flying was granted in
+	flying  int64 // granted in period, in flight
+	carried int64 // granted in period-1, still in flight: counted in period too
+}
+
+// roll moves f to period p and returns the weight it carries into p: what was in flight at
+// the end of the period before (nothing from an older one: a request in flight for a whole
+// period is not the rollover's).
+func (f *flight) roll(p int64) int64 {
+	if p <= f.period {
+		return 0
+	}
+	f.carried = 0
+	if p == f.period+1 {
+		f.carried = f.flying
+	}
+	f.period, f.flying = p, 0
+	return f.carried
+}
+
+// done ends n granted in period at (f rolled to now's period first) and reports whether it was
+// carried into f's period.
+func (f *flight) done(at, n int64) (carried bool) {
+	switch at {
+	case f.period:
+		f.flying = max(0, f.flying-n)
+	case f.period - 1:
+		if f.carried > 0 {
+			f.carried = max(0, f.carried-n)
+			return true
+		}
+	}
+	return false
 }
 
 func (c *fixedCounter) index(t time.Time) int64 {
@@ -61,13 +131,17 @@ func fixedWindowIndex(t time.Time, interval time.Duration) int64 {
 	return q
 }
 
+// roll moves on to the period of now, if that is later; what was in flight at the end of the
+// one before starts the new count. A time of an earlier period (the clock offset moved back)
+// does not roll back.
 func (c *fixedCounter) roll(now time.Time) {
-	if p := c.index(now); p != c.period {
-		c.period, c.used = p, 0
+	if p := c.index(now); p > c.period {
+		c.period, c.used = p, c.flight.roll(p)
 	}
 }
 
 func (c *fixedCounter) Used(now time.Time) int64 {
+	c.roll(now)
 	if c.index(now) != c.period {
 		return 0
 	}
@@ -91,6 +165,20 @@ func (c *fixedCounter) Adopt(sent, now time.Time, used int64) {
 	}
 	c.roll(now)
 	c.used = max(c.used, used)
+}
+
+func (c *fixedCounter) Sent(at time.Time, n int64) {
+	c.roll(at)
+	if c.index(at) == c.period {
+		c.flight.flying += n
+	}
+}
+
+func (c *fixedCounter) Done(at, now time.Time, n int64, counted bool) {
+	c.roll(now)
+	if c.flight.done(c.index(at), n) && !counted {
+		c.used = max(0, c.used-n)
+	}
 }
 
 func (c *fixedCounter) Next(now time.Time) time.Time {
@@ -246,6 +334,23 @@ type window struct {
 	fraction float64
 	usage    usage
 	demand   demand // what each priority asked of it lately (lending.go)
+}
+
+// sent records n granted at server as in flight, for a counter that carries what is in flight
+// at a rollover (InFlight; the usage record's own count carries it too: usage.granted).
+func (w *window) sent(server time.Time, n int64) {
+	if f, ok := w.counter.(InFlight); ok {
+		f.Sent(server, n)
+	}
+}
+
+// ended ends n granted at at, at server: answered (counted: its answer showed the exchange
+// counted it in server's period), failed, or never sent.
+func (w *window) ended(at, server time.Time, n int64, counted bool) {
+	if f, ok := w.counter.(InFlight); ok {
+		f.Done(at, server, n, counted)
+	}
+	w.usage.done(at, server, n, counted)
 }
 
 // configurePace sets the window's pacer for its config and safety fraction at now.

@@ -1,0 +1,91 @@
+package scheduler_test
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/keelbot/keel/scheduler"
+)
+
+// TestCarryAcrossRollover: a request granted just before a fixed window rolls over and still in
+// flight after it arrives at the exchange in the new window and is counted there, so the new
+// window counts it too while it is in flight: a request that fits only without it waits. Its
+// answer settles it: a usage report that is the new window's count and includes it keeps it
+// counted (the other request waits for the window after); an answer without a report, or with
+// the old window's count, releases it (the other goes at once).
+func TestCarryAcrossRollover(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		answer scheduler.Outcome // the late request's
+		write  bool              // the late request is a write (not retried after no answer)
+		held   bool              // the next request still waits after it
+	}{
+		{"no usage report", scheduler.Outcome{Status: 200}, false, false},
+		{"no answer", scheduler.Outcome{Status: 0, Err: context.DeadlineExceeded}, true, false},
+		{"old window's count", scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: 950}}}, false, false},
+		{"new window's count", scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: 250}}}, false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := tightConfig(1000) // fixed, 1 minute, starting at t0
+				cfg.SafetyFraction, cfg.SafetyFractionConfirmed = 0.99, 0.99
+				s, clk := newScheduler(t, cfg)
+				ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
+				fill(t, s, scheduler.PriorityOrders, 700, ok)
+
+				clk.Set(t0.Add(time.Minute - 100*time.Millisecond))
+				answer := make(chan scheduler.Outcome, 1)
+				defer func() { // a failure does not leave the late request in flight for ever
+					select {
+					case answer <- scheduler.Outcome{Status: 200}:
+					default:
+					}
+				}()
+				late := req("late", "private", scheduler.PriorityOrders, 250, func(context.Context, int) scheduler.Outcome { return <-answer })
+				late.Budget, late.Write = time.Hour, tt.write
+				lateDone := goDo(context.Background(), s, late)
+				synctest.Wait() // granted (950 of 990), in flight
+
+				clk.Set(t0.Add(time.Minute)) // the new window: 250 of it in flight
+				var sent time.Time
+				// 741: what the pacer has refilled by now (740 left after the late request, and
+				// 0.1 s at 990 a minute), and 1 more than the new window leaves beside the late
+				// request (990 - 250).
+				next := req("next", "private", scheduler.PriorityOrders, 741, func(context.Context, int) scheduler.Outcome {
+					sent = clk.Now()
+					return scheduler.Outcome{Status: 200}
+				})
+				next.Budget = time.Hour
+				nextDone := goDo(context.Background(), s, next)
+				synctest.Wait()
+				if !sent.IsZero() {
+					t.Fatalf("next sent at +%v while 250 granted before the rollover was in flight: 991 of 990", sent.Sub(t0))
+				}
+
+				clk.Advance(50 * time.Millisecond)
+				answer <- tt.answer
+				<-lateDone.done
+				synctest.Wait()
+				if tt.held {
+					if !sent.IsZero() {
+						t.Fatalf("next sent at +%v after the new window's count showed the late request in it", sent.Sub(t0))
+					}
+					clk.Set(t0.Add(2 * time.Minute))
+					synctest.Wait()
+					if !sent.Equal(t0.Add(2 * time.Minute)) {
+						t.Fatalf("next sent at +%v, want at the window after (+2m)", sent.Sub(t0))
+					}
+				} else if !sent.Equal(t0.Add(time.Minute + 50*time.Millisecond)) {
+					t.Fatalf("next sent at +%v, want when the late request's answer released it (+1m0.05s)", sent.Sub(t0))
+				}
+				<-nextDone.done
+				if nextDone.res.err != nil {
+					t.Fatalf("next: %v", nextDone.res.err)
+				}
+				s.Close()
+			})
+		})
+	}
+}
