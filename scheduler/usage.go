@@ -47,8 +47,8 @@ type usage struct {
 	// own is what the exchange may have counted of this scheduler's requests in period: those
 	// granted in it, and those of the period before still in flight at its start (or answered
 	// from it: InFlight).
-	own    int64
-	flight flight
+	own      int64
+	flight   flight
 	spent    int64     // the most others had spent of period, by the reports
 	reported time.Time // when the report that showed spent was sent
 	// rate is others' spend per nanosecond, the most a report at least a tenth into the
