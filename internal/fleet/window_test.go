@@ -67,3 +67,83 @@ func TestWindowIgnoresNoticesOfALaterPeriod(t *testing.T) {
 		t.Errorf("next period's key: %v, want none (nothing leased against it)", err)
 	}
 }
+
+// TestWindowCarriesWhatIsInFlightAtRollover: a request an instance granted just before a
+// period ended and that is still in flight when the next begins arrives at the exchange in the
+// new period and is counted there, so the fleet's total of the new period counts it too: the
+// instance tells Redis at its first look at the new period (or, idle, when the request
+// ends), and another instance cannot lease the part of the window it takes. When its answer
+// comes, a request the exchange counted in the new period stays counted; one it did not goes
+// back into the instance's lease (the fleet's total never goes down), so that instance, and
+// only it, may grant it again.
+func TestWindowCarriesWhatIsInFlightAtRollover(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		idle    bool // the instance does not look at the window before the request ends
+		counted bool // the answer showed the request counted in the new period
+	}{
+		{"released", false, false},
+		{"counted in the new period", false, true},
+		{"counted, the instance idle until the answer", true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rdb, prefix := fleettest.Require(t)
+			t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // a period starts
+			clk := clock.NewFake(t0)
+			wc := scheduler.WindowConfig{Name: "W", Limit: 1000, Interval: time.Minute}
+			counterOf := func(id string) *counter {
+				f, err := New(rdb, Options{Prefix: prefix, InstanceID: id, Size: 2, Now: clk.Now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f.newCounter(wc)
+			}
+			a, b := counterOf("a"), counterOf("b")
+			end := t0.Add(time.Minute - 100*time.Millisecond)
+			clk.Set(end)
+			if ok, _ := a.Reserve(end, 250, 990); !ok {
+				t.Fatal("a's request at the period's end refused")
+			}
+			a.Sent(end, 250)
+
+			next := t0.Add(time.Minute)
+			clk.Set(next)
+			if tt.idle {
+				a.Done(end, next, 250, tt.counted)
+			} else if got := a.Used(next); got != 250 {
+				t.Fatalf("a: Used = %d in the new period, want 250 (its request in flight)", got)
+			}
+			total := func() int64 {
+				t.Helper()
+				n, err := rdb.Get(t.Context(), a.key+strconv.FormatInt(a.index(next), 10)).Int64()
+				if err != nil {
+					t.Fatalf("the new period's total: %v", err)
+				}
+				return n
+			}
+			if got := total(); got != 250 {
+				t.Fatalf("the fleet's total of the new period = %d, want 250 (a's request in flight)", got)
+			}
+
+			// Past half the period (and its spread), b may lease whatever is left: 740.
+			late := next.Add(50 * time.Second)
+			clk.Set(late)
+			if ok, _ := b.Reserve(late, 741, 990); ok {
+				t.Fatal("b was granted 741 beside the 250 of a's in flight: 991 of 990")
+			}
+			if ok, _ := b.Reserve(late, 740, 990); !ok {
+				t.Fatal("b was refused the 740 left")
+			}
+			if !tt.idle {
+				a.Done(end, late, 250, tt.counted)
+			}
+			ok, _ := a.Reserve(late, 250, 990)
+			if ok == tt.counted {
+				t.Fatalf("a's next 250 granted: %v, want %v (its request in flight counted in the new period: %v)", ok, !tt.counted, tt.counted)
+			}
+			if got := total(); got != 990 {
+				t.Fatalf("the fleet's total = %d, want 990 (a released carry is a's to grant again, not the fleet's)", got)
+			}
+		})
+	}
+}
