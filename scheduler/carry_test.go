@@ -89,3 +89,56 @@ func TestCarryAcrossRollover(t *testing.T) {
 		})
 	}
 }
+
+// TestEarlyGrantFitsThePeriodBefore: with the clock offset known to within 100 ms, a request
+// granted in the first 100 ms of a fixed window may reach the exchange before its window rolls
+// over, and be counted in the window before: it must fit in what that window has left too. A
+// request that fits goes at once (and counts in both windows); one that does not waits until
+// the exchange must have rolled over, not for a whole window.
+func TestEarlyGrantFitsThePeriodBefore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := tightConfig(1000) // fixed, 1 minute, starting at t0
+		cfg.SafetyFraction, cfg.SafetyFractionConfirmed = 0.99, 0.99
+		s, clk := newScheduler(t, cfg)
+		s.SetClockUncertainty(100 * time.Millisecond)
+		ok := func(context.Context, int) scheduler.Outcome { return scheduler.Outcome{Status: 200} }
+		fill(t, s, scheduler.PriorityOrders, 900, ok)
+
+		start := t0.Add(time.Minute)
+		clk.Set(start.Add(20 * time.Millisecond))    // the exchange may still be in the first window
+		fill(t, s, scheduler.PriorityOrders, 60, ok) // 960 of 990 in the window before
+		var sent time.Time
+		big := req("big", "private", scheduler.PriorityOrders, 40, func(context.Context, int) scheduler.Outcome {
+			sent = clk.Now()
+			return scheduler.Outcome{Status: 200}
+		})
+		big.Budget = time.Hour
+		p := goDo(context.Background(), s, big)
+		synctest.Wait()
+		if !sent.IsZero() {
+			t.Fatalf("40 more sent at +%v, 20 ms into the window: 1000 of 990 if the exchange had not rolled over yet", sent.Sub(t0))
+		}
+		clk.Set(start.Add(100 * time.Millisecond))
+		synctest.Wait()
+		if !sent.Equal(start.Add(100 * time.Millisecond)) {
+			t.Fatalf("40 more sent at +%v, want once the exchange must have rolled over (+1m0.1s)", sent.Sub(t0))
+		}
+		if r := p.wait(); r.err != nil {
+			t.Fatal(r.err)
+		}
+		if got := usedOf(s, "W"); got != 100 {
+			t.Fatalf("the window counts %d, want 100 (60 and 40: both granted in it)", got)
+		}
+		s.Close()
+	})
+}
+
+// usedOf returns window name's count in the snapshot.
+func usedOf(s *scheduler.Scheduler, name string) int64 {
+	for _, w := range s.Snapshot().Windows {
+		if w.Name == name {
+			return w.Used
+		}
+	}
+	return -1
+}

@@ -130,14 +130,16 @@ func (s *Scheduler) publishLocked(before [3]time.Time, beforeHold [numScopes]tim
 
 // newCounter builds window wc's Counter: its kind's, or the one Shared makes shared.
 func (s *Scheduler) newCounter(wc WindowConfig) Counter {
-	local := s.kinds[wc.Kind](wc)
-	if s.shared == nil {
-		return local
+	c := s.kinds[wc.Kind](wc)
+	if s.shared != nil {
+		if sc := s.shared.Window(wc, c, s.wake); sc != nil {
+			c = sc
+		}
 	}
-	if c := s.shared.Window(wc, local, s.wake); c != nil {
-		return c
+	if sk, ok := c.(skewed); ok {
+		sk.SetSkew(s.skew)
 	}
-	return local
+	return c
 }
 
 // newSemaphore builds bucket bc's Semaphore: the local one, or the one Shared makes shared.

@@ -60,6 +60,37 @@ type InFlight interface {
 	Done(at, now time.Time, n int64, counted bool)
 }
 
+// skewed is implemented by a Counter of fixed windows that allows for the uncertainty of the
+// clock offset (Scheduler.SetClockUncertainty): the times it is given are the exchange's clock
+// as measured, which may run up to d ahead of the exchange's own. A request granted in the
+// first d of a period may so arrive while the exchange is still in the period before, and be
+// counted there: such a request must fit in what is left of the period before too, and counts
+// in it (the built-in fixed window keeps the period before's count for that first d; the
+// fleet's grants it from what is left of its lease of the period before). The other way, a
+// clock behind the exchange's, is the carry's (InFlight): a request is in flight from its
+// grant, so what arrives late is what was still in flight.
+type skewed interface {
+	SetSkew(d time.Duration)
+}
+
+// SetClockUncertainty sets how far the clock offset given to SetClockOffset may be from the
+// exchange's true one: half the round trip of the server-time request it was measured with
+// (the exchange read its clock somewhere in it), and the rounding of the time it sent. Fixed
+// windows then hold a request granted in the first d of a period to what is left of the
+// period before as well, since the exchange may still be in it when the request arrives
+// (skewed). Default 0: the offset is taken as exact.
+func (s *Scheduler) SetClockUncertainty(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.skew = max(d, 0)
+	for _, w := range s.windows {
+		if sk, ok := w.counter.(skewed); ok {
+			sk.SetSkew(s.skew)
+		}
+	}
+	s.pumpLocked(s.clock.Now()) // a smaller one may let a waiting request go
+}
+
 // NewCounterFunc builds the Counter for a window of a kind registered with WithWindowKind.
 type NewCounterFunc func(w WindowConfig) Counter
 
@@ -75,6 +106,10 @@ type fixedCounter struct {
 	period   int64 // index of the period used belongs to
 	used     int64
 	flight   flight
+	// skew is how far the clock may run ahead of the exchange's (skewed), at most half the
+	// interval; prev is the count of the period before period, which a grant in the first
+	// skew of period must fit in and counts in.
+	skew, prev int64
 }
 
 // flight is the weight granted and not yet ended, by period, for a fixed window that carries
@@ -136,8 +171,18 @@ func fixedWindowIndex(t time.Time, interval time.Duration) int64 {
 // does not roll back.
 func (c *fixedCounter) roll(now time.Time) {
 	if p := c.index(now); p > c.period {
+		c.prev = 0
+		if p == c.period+1 {
+			c.prev = c.used
+		}
 		c.period, c.used = p, c.flight.roll(p)
 	}
+}
+
+// early reports whether t, in period, is within its first skew: the exchange may still be in
+// the period before.
+func (c *fixedCounter) early(t time.Time) bool {
+	return t.UnixNano()-c.period*c.interval < c.skew
 }
 
 func (c *fixedCounter) Used(now time.Time) int64 {
@@ -145,18 +190,31 @@ func (c *fixedCounter) Used(now time.Time) int64 {
 	if c.index(now) != c.period {
 		return 0
 	}
+	if c.early(now) {
+		return max(c.used, c.prev)
+	}
 	return c.used
 }
 
 func (c *fixedCounter) Add(now time.Time, n int64) {
 	c.roll(now)
 	c.used += n
+	if c.index(now) == c.period && c.early(now) {
+		c.prev += n
+	}
 }
 
 func (c *fixedCounter) Remove(at, now time.Time, n int64) {
 	if c.index(at) == c.index(now) && c.index(now) == c.period {
 		c.used = max(0, c.used-n)
+		if c.early(at) {
+			c.prev = max(0, c.prev-n)
+		}
 	}
+}
+
+func (c *fixedCounter) SetSkew(d time.Duration) {
+	c.skew = min(max(int64(d), 0), c.interval/2)
 }
 
 func (c *fixedCounter) Adopt(sent, now time.Time, used int64) {
@@ -182,7 +240,11 @@ func (c *fixedCounter) Done(at, now time.Time, n int64, counted bool) {
 }
 
 func (c *fixedCounter) Next(now time.Time) time.Time {
-	return time.Unix(0, (c.index(now)+1)*c.interval)
+	start := c.index(now) * c.interval
+	if c.index(now) == c.period && c.early(now) && c.prev > c.used {
+		return time.Unix(0, start+c.skew) // the period before's count stops applying
+	}
+	return time.Unix(0, start+c.interval)
 }
 
 // slidingCounter counts what was added during the last interval, whenever now is.

@@ -60,6 +60,12 @@ type counter struct {
 	// is what Redis has not been told yet (pushed with the next lease, as local is; a carry is
 	// this instance's lease in period once it is pushed, used until it is released).
 	flying, carried, pending int64
+	// skew is how far the exchange's clock as measured may run ahead of its own
+	// (scheduler.Scheduler.SetClockUncertainty), at most half the interval: a request granted
+	// in the first skew of period may arrive while the exchange is still in the period
+	// before, so it is granted only from prevLeft, what was left of this instance's lease of
+	// that period (counted there already), as well as from period's.
+	skew, prevLeft int64
 
 	lastN, lastLimit int64 // the last Reserve's cost and cap: what a prefetch asks for
 }
@@ -106,9 +112,9 @@ func (c *counter) roll(now time.Time) {
 	if p <= c.period {
 		return
 	}
-	c.prevUsed, c.carried = 0, 0
+	c.prevUsed, c.carried, c.prevLeft = 0, 0, 0
 	if p == c.period+1 {
-		c.prevUsed, c.carried = c.used+c.local, c.flying
+		c.prevUsed, c.carried, c.prevLeft = c.used+c.local, c.flying, max(0, c.leased-c.used)
 	}
 	c.period, c.leased, c.used, c.seen, c.adopted, c.local = p, 0, 0, 0, 0, 0
 	c.flying, c.pending = 0, c.carried
@@ -200,6 +206,9 @@ func (c *counter) Remove(at, now time.Time, n int64) {
 	if c.index(at) != c.index(now) || c.index(now) != c.period {
 		return
 	}
+	if c.early(at) {
+		c.prevLeft += n
+	}
 	if c.local > 0 {
 		c.local = max(0, c.local-n)
 		return
@@ -265,11 +274,42 @@ func (c *counter) localShareLocked(now time.Time) (local, allowed bool) {
 	return false, false
 }
 
+// early reports whether t, in period, is within its first skew: the exchange may still be in
+// the period before. requires that c.mu is held.
+func (c *counter) early(t time.Time) bool {
+	return t.UnixNano()-c.period*c.interval < c.skew
+}
+
+// SetSkew sets how far the exchange's clock as measured may run ahead of its own.
+func (c *counter) SetSkew(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skew = min(max(int64(d), 0), c.interval/2)
+}
+
 // Reserve counts n fleet-wide if the fleet's total stays within limit (see scheduler.Shared).
+// In the first skew of a period it must fit in what was left of this instance's lease of the
+// period before, too.
 func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.roll(now)
+	early := n > 0 && c.index(now) == c.period && c.early(now)
+	if early {
+		if c.prevLeft < n {
+			return false, time.Unix(0, c.period*c.interval+c.skew)
+		}
+		c.prevLeft -= n
+	}
+	ok, retry := c.reserveLocked(now, n, limit)
+	if early && !ok {
+		c.prevLeft += n
+	}
+	return ok, retry
+}
+
+// reserveLocked is Reserve within the period of now. requires that c.mu is held.
+func (c *counter) reserveLocked(now time.Time, n, limit int64) (bool, time.Time) {
 	c.lastN, c.lastLimit = n, limit
 	next := c.Next(now)
 	if local, allowed := c.localShareLocked(now); local {
@@ -406,9 +446,7 @@ func (c *counter) prefetchLocked(ctx context.Context, p redis.Pipeliner, now tim
 	return func() { _, _ = apply() }
 }
 
-// reserveDown is Reserve's first call after Redis failed. requires that c.mu is held.
+// reserveDown is reserveLocked's first call after Redis failed. requires that c.mu is held.
 func (c *counter) reserveDown(now time.Time, n, limit int64) (bool, time.Time) {
-	c.mu.Unlock()
-	defer c.mu.Lock()
-	return c.Reserve(now, n, limit)
+	return c.reserveLocked(now, n, limit)
 }

@@ -147,3 +147,51 @@ func TestWindowCarriesWhatIsInFlightAtRollover(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowEarlyGrantFitsThePeriodBefore: with the exchange's clock known to within 100 ms, a
+// request granted in the first 100 ms of a period may arrive while the exchange is still in the
+// period before: it is granted only from what is left of the instance's lease of that period
+// (already counted there), and a request larger than that waits until the exchange must have
+// rolled over (the retry time says when), not for the next period.
+func TestWindowEarlyGrantFitsThePeriodBefore(t *testing.T) {
+	rdb, prefix := fleettest.Require(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // a period starts
+	clk := clock.NewFake(t0)
+	f, err := New(rdb, Options{Prefix: prefix, InstanceID: "a", Size: 1, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.newCounter(scheduler.WindowConfig{Name: "W", Limit: 1000, Interval: time.Minute})
+	c.SetSkew(100 * time.Millisecond)
+	end := t0.Add(time.Minute - time.Second)
+	clk.Set(end)
+	if ok, _ := c.Reserve(end, 10, 990); !ok {
+		t.Fatal("a request at the period's end refused")
+	}
+	left := c.leased - c.used // what the period before leaves this instance
+	if left < 2 {
+		t.Fatalf("left %d of the lease, want a chunk with room", left)
+	}
+
+	start := t0.Add(time.Minute)
+	early := start.Add(20 * time.Millisecond)
+	clk.Set(early)
+	ok, retry := c.Reserve(early, left+1, 990)
+	if ok {
+		t.Fatalf("%d granted 20 ms into the period, with %d left of the period before", left+1, left)
+	}
+	if want := start.Add(100 * time.Millisecond); !retry.Equal(want) {
+		t.Fatalf("retry at %v, want %v: when the exchange must have rolled over", retry, want)
+	}
+	if ok, _ := c.Reserve(early, left, 990); !ok {
+		t.Fatalf("%d refused 20 ms into the period, with %d left of the period before", left, left)
+	}
+	if ok, _ := c.Reserve(early, 1, 990); ok {
+		t.Fatal("1 more granted early with nothing left of the period before")
+	}
+	later := start.Add(100 * time.Millisecond)
+	clk.Set(later)
+	if ok, _ := c.Reserve(later, left+1, 990); !ok {
+		t.Fatalf("%d refused once the exchange must have rolled over", left+1)
+	}
+}
