@@ -16,7 +16,11 @@ type Shared interface {
 	// shared window is not sent Add for a granted request; Remove still gives back a grant
 	// that was never sent. Reserve should answer from a local lease where it can; now is on
 	// the exchange's clock. wake makes the scheduler look at its queue again (budget given
-	// back elsewhere); it may be called from any goroutine and never blocks.
+	// back elsewhere); it may be called from any goroutine and never blocks. A shared fixed
+	// window should implement InFlight (what is in flight at a rollover counts in the new
+	// period fleet-wide) and SetSkew(d time.Duration), which the scheduler calls with
+	// SetClockUncertainty's d (a grant in the first d of a period must fit in what is left of
+	// the period before too).
 	Window(w WindowConfig, local Counter, wake func()) interface {
 		Counter
 		Reserve(now time.Time, n, limit int64) (ok bool, retry time.Time)
