@@ -142,3 +142,57 @@ func usedOf(s *scheduler.Scheduler, name string) int64 {
 	}
 	return -1
 }
+
+// TestCarryReleasedByAGrantNeverSent: an order granted just before a rollover and then
+// stopped by the gate (the kill switch closed between its grant and its sending) never
+// reaches the exchange: the carry it put on the new window goes with it, and a request that
+// waited for that room goes at once.
+func TestCarryReleasedByAGrantNeverSent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := tightConfig(1000)
+		cfg.SafetyFraction, cfg.SafetyFractionConfirmed = 0.99, 0.99
+		calls := 0
+		closing := make(chan struct{})
+		gate := gateFunc(func(context.Context, scheduler.Priority) error {
+			if calls++; calls == 2 { // the check after the grant: held while the window rolls
+				<-closing
+				return errHalted
+			}
+			return nil
+		})
+		s, clk := newScheduler(t, cfg, scheduler.WithGate(gate))
+		clk.Set(t0.Add(time.Minute - 100*time.Millisecond))
+		order := req("order", "private", scheduler.PriorityOrders, 250, func(context.Context, int) scheduler.Outcome {
+			t.Error("the order was sent through a closed gate")
+			return scheduler.Outcome{Status: 200}
+		})
+		order.Method, order.Write, order.Budget = "POST", true, time.Hour
+		placed := goDo(context.Background(), s, order)
+		synctest.Wait() // granted, at the gate
+
+		clk.Set(t0.Add(time.Minute))
+		var sent time.Time
+		next := req("next", "private", scheduler.PriorityOrders, 741, func(context.Context, int) scheduler.Outcome {
+			sent = clk.Now()
+			return scheduler.Outcome{Status: 200}
+		})
+		next.Budget = time.Hour
+		p := goDo(context.Background(), s, next)
+		synctest.Wait()
+		if !sent.IsZero() {
+			t.Fatalf("next sent at +%v beside the 250 granted before the rollover", sent.Sub(t0))
+		}
+		close(closing)
+		if r := placed.wait(); r.err == nil {
+			t.Fatal("the order went through a closed gate")
+		}
+		synctest.Wait()
+		if !sent.Equal(t0.Add(time.Minute)) {
+			t.Fatalf("next sent at +%v, want as soon as the order was given back (+1m)", sent.Sub(t0))
+		}
+		if r := p.wait(); r.err != nil {
+			t.Fatal(r.err)
+		}
+		s.Close()
+	})
+}
