@@ -196,3 +196,56 @@ func TestCarryReleasedByAGrantNeverSent(t *testing.T) {
 		s.Close()
 	})
 }
+
+// TestCarryKeptWhenTheNewCountOutrunsTheSchedulers: the answer to a request carried across a
+// rollover reports 300, more than the new window's count as the scheduler has it (its carry of
+// 50) allows for, as when others (a fleet's other instances) spent quickly after the rollover.
+// It is still the new window's count, not the old one's: the old window's reports had reached
+// 900 and its count only grew. So the request stays counted in the new window.
+func TestCarryKeptWhenTheNewCountOutrunsTheSchedulers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := tightConfig(1000)
+		cfg.SafetyFraction, cfg.SafetyFractionConfirmed = 0.99, 0.99
+		s, clk := newScheduler(t, cfg)
+		fill(t, s, scheduler.PriorityOrders, 700, func(context.Context, int) scheduler.Outcome {
+			return scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: 900}}} // others spent 200
+		})
+		clk.Set(t0.Add(time.Minute - 100*time.Millisecond))
+		answer := make(chan scheduler.Outcome, 1)
+		defer func() {
+			select {
+			case answer <- scheduler.Outcome{Status: 200}:
+			default:
+			}
+		}()
+		late := req("late", "private", scheduler.PriorityOrders, 50, func(context.Context, int) scheduler.Outcome { return <-answer })
+		late.Budget = time.Hour
+		lateDone := goDo(context.Background(), s, late)
+		synctest.Wait()
+
+		clk.Set(t0.Add(time.Minute))
+		var sent time.Time
+		// 941: what the pacer has by now (940 after the late request, and 0.1 s of refill), 1
+		// more than the new window leaves beside the late request (990 - 50).
+		next := req("next", "private", scheduler.PriorityOrders, 941, func(context.Context, int) scheduler.Outcome {
+			sent = clk.Now()
+			return scheduler.Outcome{Status: 200}
+		})
+		next.Budget = time.Hour
+		nextDone := goDo(context.Background(), s, next)
+		synctest.Wait()
+		clk.Advance(50 * time.Millisecond)
+		answer <- scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: 300}}}
+		<-lateDone.done
+		synctest.Wait()
+		if !sent.IsZero() {
+			t.Fatalf("next sent at +%v: the late request was taken for one the old window counted", sent.Sub(t0))
+		}
+		clk.Set(t0.Add(2 * time.Minute))
+		<-nextDone.done
+		if nextDone.res.err != nil || !sent.Equal(t0.Add(2*time.Minute)) {
+			t.Fatalf("next: %v, sent at +%v, want at the window after (+2m)", nextDone.res.err, sent.Sub(t0))
+		}
+		s.Close()
+	})
+}

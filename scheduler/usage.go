@@ -192,6 +192,7 @@ func (s *Scheduler) reportLocked(win *window, w *waiter, used int64, now, server
 	if win.cfg.Kind == KindFixed && fixedWindowIndex(w.sentServer, win.cfg.Interval) != fixedWindowIndex(server, win.cfg.Interval) {
 		return // a count of the period before: the counter ignores it too
 	}
+	win.highest.note(fixedWindowIndex(server, win.cfg.Interval), used)
 	tolerance := max(1, (1-s.cfg.SafetyFractionConfirmed)*float64(win.cfg.Limit)/2)
 	if float64(used-win.counter.Used(server)-win.usage.since(w.sentServer)) > tolerance {
 		win.usage.doubted = now
@@ -212,12 +213,15 @@ func (s *Scheduler) reportLocked(win *window, w *waiter, used int64, now, server
 //
 // Which period a report is the count of is not said: the exchange counts a request when it
 // arrives, anywhere between its grant and its answer. It is taken for the new period's when it
-// includes the request (at least its cost) and is no more than the new period's count as the
-// scheduler has it (the carry included, and others' spend so far, as the reports showed it),
-// give or take half the confirmed margin, the tolerance reportLocked allows: a period's start,
-// where the count is low, and a full period's end tell apart at once. A report of a period
-// before that used little may be taken for the new one's: the request then stays counted in
-// the new period, too much by its cost, the safe way.
+// includes the request (at least its cost) and either is no more than the new period's count
+// as the scheduler has it (the carry included, and others' spend so far, as the reports showed
+// it), give or take half the confirmed margin, the tolerance reportLocked allows, or is below
+// the highest report of the period before (whose count only grew). A period's start, where the
+// count is low, and a full period's end tell apart at once; the second test keeps a fleet's
+// instance, whose count of the others' spend lags by a notice, from taking the new period's
+// count for the old one's. A report of a period before that used little may be taken for the
+// new one's: the request then stays counted in the new period, too much by its cost, the safe
+// way.
 // requires that s.mu is held.
 func (s *Scheduler) landedLocked(w *waiter, reports []Usage, server time.Time) {
 	for _, c := range w.costs {
@@ -231,7 +235,8 @@ func (s *Scheduler) landedLocked(w *waiter, reports []Usage, server time.Time) {
 				if u.Window == win.cfg.Name {
 					tolerance := max(1, (1-s.cfg.SafetyFractionConfirmed)*float64(win.cfg.Limit)/2)
 					used := clampUsage(u.Used, win.cfg.Limit)
-					counted = used >= c.amt && float64(used-win.counter.Used(server)-win.usage.sofar(server)) <= tolerance
+					counted = used >= c.amt && (used < win.highest.before(fixedWindowIndex(server, win.cfg.Interval)) ||
+						float64(used-win.counter.Used(server)-win.usage.sofar(server)) <= tolerance)
 				}
 			}
 		}

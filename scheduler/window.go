@@ -395,7 +395,8 @@ type window struct {
 	// while the exchange's usage reports confirm the count (usage.go).
 	fraction float64
 	usage    usage
-	demand   demand // what each priority asked of it lately (lending.go)
+	demand   demand  // what each priority asked of it lately (lending.go)
+	highest  highest // its usage reports' highest, by fixed period (landedLocked)
 }
 
 // sent records n granted at server as in flight, for a counter that carries what is in flight
@@ -442,4 +443,32 @@ func (w *window) safe(fraction float64) int64 {
 // limit.
 func (w *window) capFor(fraction, headroom float64) int64 {
 	return max(1, int64(math.Floor(float64(w.safe(fraction))*headroom+1e-9)))
+}
+
+// highest is the highest usage report of a fixed window in a period and in the one before:
+// the exchange's count only grows within a period, so a report below the highest of the
+// period before cannot be a count of that period taken later (landedLocked).
+type highest struct{ period, used, prev int64 }
+
+// note takes in a report of used in period p.
+func (h *highest) note(p, used int64) {
+	if p > h.period {
+		h.prev = 0
+		if p == h.period+1 {
+			h.prev = h.used
+		}
+		h.period, h.used = p, 0
+	}
+	if p == h.period {
+		h.used = max(h.used, used)
+	}
+}
+
+// before returns the highest report of the period before p.
+func (h *highest) before(p int64) int64 {
+	h.note(p, 0)
+	if p != h.period {
+		return 0
+	}
+	return h.prev
 }
