@@ -189,31 +189,41 @@ func checkBudgets(c *Config, info adapters.ExchangeInfo) []Check {
 	for _, l := range info.RateLimits {
 		announced[l.Window] = l
 	}
+	// A window is used up to safety_fraction_confirmed of its limit while the exchange's usage
+	// headers confirm the count (scheduler/usage.go): that is the most each instance may use.
+	most := eff.SafetyFractionConfirmed
 	for _, w := range eff.Windows {
-		safe := float64(w.Limit) * eff.SafetyFraction
+		safe := float64(w.Limit) * most
 		a, ok := announced[w.Name]
 		name := "budgets: " + w.Name
 		switch {
 		case !ok:
-			out = append(out, Check{Name: name, Status: CheckOK, Evidence: fmt.Sprintf("%d per %s, used to %.0f%% (the exchange announces no such window; the adapter's documented limit)", w.Limit, w.Interval, eff.SafetyFraction*100)})
+			out = append(out, Check{Name: name, Status: CheckOK, Evidence: fmt.Sprintf("%d per %s, used to %.0f%% (the exchange announces no such window; the adapter's documented limit)", w.Limit, w.Interval, most*100)})
 		case safe*float64(instances) > float64(a.Limit):
 			out = append(out, Check{Name: name, Status: CheckFail,
-				Evidence: fmt.Sprintf("%d instance(s) × %.0f (limit %d × safety %.2f) per %s > the exchange's %d per %s", instances, safe, w.Limit, eff.SafetyFraction, w.Interval, a.Limit, a.Interval),
+				Evidence: fmt.Sprintf("%d instance(s) × %.0f (limit %d × safety_fraction_confirmed %.2f) per %s > the exchange's %d per %s", instances, safe, w.Limit, most, w.Interval, a.Limit, a.Interval),
 				Action:   "lower scheduler.windows' limit (or remove it to take the adapter's), or share the budget with store.url"})
 		default:
 			out = append(out, Check{Name: name, Status: CheckOK,
-				Evidence: fmt.Sprintf("%d instance(s) × %.0f (limit %d × safety %.2f) per %s ≤ the exchange's %d per %s", instances, safe, w.Limit, eff.SafetyFraction, w.Interval, a.Limit, a.Interval)})
+				Evidence: fmt.Sprintf("%d instance(s) × %.0f (limit %d × safety_fraction_confirmed %.2f) per %s ≤ the exchange's %d per %s", instances, safe, w.Limit, most, w.Interval, a.Limit, a.Interval)})
 		}
 	}
 	caps := 0
 	for _, b := range eff.Buckets {
 		caps += b.MaxConcurrency
 	}
-	status, ev := CheckOK, fmt.Sprintf("safety_fraction %.2f; %d bucket(s), %d request(s) in flight at most per instance × %d instance(s)", eff.SafetyFraction, len(eff.Buckets), caps, instances)
+	status, ev := CheckOK, fmt.Sprintf("safety_fraction %.2f, safety_fraction_confirmed %.2f; %d bucket(s), %d request(s) in flight at most per instance × %d instance(s)",
+		eff.SafetyFraction, most, len(eff.Buckets), caps, instances)
+	var action []string
 	if eff.SafetyFraction > 0.95 {
-		status, ev = CheckWarn, ev+": a safety fraction above 0.95 leaves no room for other clients of the key or clock skew between windows"
+		status, ev = CheckWarn, ev+"; a safety_fraction above 0.95 leaves no room for other clients of the key or clock skew between windows"
+		action = append(action, "safety_fraction 0.9 (the default)")
 	}
-	return append(out, Check{Name: "budgets: safety", Status: status, Evidence: ev})
+	if most > 0.99 {
+		status, ev = CheckWarn, ev+"; a safety_fraction_confirmed above 0.99 leaves under 1% of a window for what the usage headers cannot show (another client spending between two answers, a header rounded down)"
+		action = append(action, "safety_fraction_confirmed 0.99 (the default)")
+	}
+	return append(out, Check{Name: "budgets: safety", Status: status, Evidence: ev, Action: strings.Join(action, "; ")})
 }
 
 // checkRetries holds the retry policy to the budgets Keel ships with: auth 0, rate_limit 2–3,

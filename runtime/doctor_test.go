@@ -212,6 +212,27 @@ func TestDoctorBinance(t *testing.T) {
 			t.Fatalf("twice the exchange's weight limit: %+v", c)
 		}
 	})
+	t.Run("limits above the exchange's at the confirmed safety fraction", func(t *testing.T) {
+		// 6500 × 0.9 = 5850 fits the exchange's 6000, but while the usage headers confirm
+		// the count the window is used to 6500 × 0.99 = 6435.
+		r := *r
+		r.yaml += "scheduler:\n  windows:\n    - name: REQUEST_WEIGHT_1M\n      limit: 6500\n      interval: 1m\n" +
+			"    - {name: RAW_REQUESTS_5M, limit: 300000, interval: 5m}\n    - {name: ORDERS_10S, limit: 50, interval: 10s}\n" +
+			"    - {name: ORDERS_1D, limit: 160000, interval: 24h}\n"
+		if c := check(t, r.run(t), "budgets: REQUEST_WEIGHT_1M"); c.Status != runtime.CheckFail || !strings.Contains(c.Evidence, "safety_fraction_confirmed 0.99") {
+			t.Fatalf("6500 used to 0.99 against the exchange's 6000: %+v", c)
+		}
+	})
+	t.Run("no margin while the usage headers confirm the count", func(t *testing.T) {
+		if c := check(t, r.run(t), "budgets: safety"); c.Status != runtime.CheckOK || !strings.Contains(c.Evidence, "safety_fraction_confirmed 0.99") {
+			t.Fatalf("the defaults: %+v", c)
+		}
+		r := *r
+		r.yaml += "scheduler:\n  safety_fraction_confirmed: 1\n"
+		if c := check(t, r.run(t), "budgets: safety"); c.Status != runtime.CheckWarn || !strings.Contains(c.Evidence, "safety_fraction_confirmed above 0.99") {
+			t.Fatalf("safety_fraction_confirmed 1: %+v", c)
+		}
+	})
 	t.Run("several instances without a shared budget", func(t *testing.T) {
 		if c := check(t, r.run(t, "KEEL_FLEET_SIZE=3"), "budgets: fleet"); c.Status != runtime.CheckFail {
 			t.Fatalf("fleet.size 3 without store.url: %+v", c)

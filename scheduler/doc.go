@@ -85,7 +85,11 @@
 //
 // Time comes from a Clock (WithClock) and jitter from a seeded source (WithRand), so tests
 // walk a fake clock and never sleep. Fixed windows are aligned to the exchange's clock
-// (SetClockOffset). gobreaker counts each breaker's failures and decides when it trips; since
+// (SetClockOffset), and allow for the exchange counting a request when it arrives, which may
+// be in another window than the one it was granted in: what is in flight at a rollover counts
+// in the new window too (InFlight), and, with the offset known only to within
+// SetClockUncertainty, a request granted in a window's first moments must fit in what the
+// window before has left as well. gobreaker counts each breaker's failures and decides when it trips; since
 // gobreaker times its states on the wall clock, the breaker's open and half-open states are
 // kept on the scheduler's clock instead (breaker.go).
 //

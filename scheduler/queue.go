@@ -471,6 +471,7 @@ func (s *Scheduler) tryGrantLocked(w *waiter, now, server time.Time, wake func(t
 			c.win.pace.take(now, c.amt)
 			c.win.demand.granted(now, w.prio, c.amt)
 			c.win.usage.granted(server, c.amt)
+			c.win.sent(server, c.amt)
 		}
 	}
 	if w.attempt == 1 {
@@ -520,6 +521,7 @@ func (s *Scheduler) abortLocked(w *waiter, now time.Time) {
 			c.win.counter.Remove(w.sentServer, server, c.amt)
 			c.win.pace.give(c.amt)
 			c.win.usage.aborted(w.sentServer, server, c.amt)
+			c.win.ended(w.sentServer, server, c.amt, false)
 		}
 	}
 	w.bucket.sem.Abort()
@@ -570,6 +572,7 @@ func (s *Scheduler) finishLocked(w *waiter, o Outcome, class Class, now time.Tim
 	s.releaseAuthPassLocked(w)
 	o, asked := s.cfg.Backoff.bound(o)
 	s.noteEndpointLocked(w, o, class, now)
+	s.landedLocked(w, o.Usage, server) // before the reports: a carried grant is judged on the count it is in
 	for _, u := range o.Usage {
 		if win := s.windows[u.Window]; win != nil {
 			s.reportLocked(win, w, clampUsage(u.Used, win.cfg.Limit), now, server)

@@ -42,6 +42,7 @@ type Scheduler struct {
 	closed bool
 	prober Prober
 	offset time.Duration // exchange clock minus ours
+	skew   time.Duration // how far offset may be off (SetClockUncertainty)
 	// offsetLogged is the clock offset last logged; offsetKnown, whether one was.
 	offsetLogged time.Duration
 	offsetKnown  bool

@@ -16,7 +16,11 @@ type Shared interface {
 	// shared window is not sent Add for a granted request; Remove still gives back a grant
 	// that was never sent. Reserve should answer from a local lease where it can; now is on
 	// the exchange's clock. wake makes the scheduler look at its queue again (budget given
-	// back elsewhere); it may be called from any goroutine and never blocks.
+	// back elsewhere); it may be called from any goroutine and never blocks. A shared fixed
+	// window should implement InFlight (what is in flight at a rollover counts in the new
+	// period fleet-wide) and SetSkew(d time.Duration), which the scheduler calls with
+	// SetClockUncertainty's d (a grant in the first d of a period must fit in what is left of
+	// the period before too).
 	Window(w WindowConfig, local Counter, wake func()) interface {
 		Counter
 		Reserve(now time.Time, n, limit int64) (ok bool, retry time.Time)
@@ -130,14 +134,16 @@ func (s *Scheduler) publishLocked(before [3]time.Time, beforeHold [numScopes]tim
 
 // newCounter builds window wc's Counter: its kind's, or the one Shared makes shared.
 func (s *Scheduler) newCounter(wc WindowConfig) Counter {
-	local := s.kinds[wc.Kind](wc)
-	if s.shared == nil {
-		return local
+	c := s.kinds[wc.Kind](wc)
+	if s.shared != nil {
+		if sc := s.shared.Window(wc, c, s.wake); sc != nil {
+			c = sc
+		}
 	}
-	if c := s.shared.Window(wc, local, s.wake); c != nil {
-		return c
+	if sk, ok := c.(skewed); ok {
+		sk.SetSkew(s.skew)
 	}
-	return local
+	return c
 }
 
 // newSemaphore builds bucket bc's Semaphore: the local one, or the one Shared makes shared.

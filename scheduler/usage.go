@@ -42,9 +42,13 @@ type usage struct {
 
 	// Others' spend, for a local fixed window; times on the exchange's clock.
 	fixed    bool
-	interval int64     // ns
-	period   int64     // the fixed window the fields below belong to
-	own      int64     // granted by this scheduler in period
+	interval int64 // ns
+	period   int64 // the fixed window the fields below belong to
+	// own is what the exchange may have counted of this scheduler's requests in period: those
+	// granted in it, and those of the period before still in flight at its start (or answered
+	// from it: InFlight).
+	own      int64
+	flight   flight
 	spent    int64     // the most others had spent of period, by the reports
 	reported time.Time // when the report that showed spent was sent
 	// rate is others' spend per nanosecond, the most a report at least a tenth into the
@@ -81,7 +85,7 @@ func (u *usage) roll(server time.Time) {
 	if !u.sampled {
 		u.rate = 0
 	}
-	u.period, u.own, u.spent, u.reported, u.sampled = p, 0, 0, time.Time{}, false
+	u.period, u.own, u.spent, u.reported, u.sampled = p, u.flight.roll(p), 0, time.Time{}, false
 }
 
 // remaining returns what others will spend of the current period after the report that
@@ -107,11 +111,33 @@ func (u *usage) since(sent time.Time) int64 {
 	return int64(u.rate * float64(sent.Sub(u.reported)))
 }
 
-// granted counts n granted at server.
+// sofar returns what others are expected to have spent of server's period by server: the
+// most a report showed, or what their rate makes of the time elapsed, if more.
+func (u *usage) sofar(server time.Time) int64 {
+	if !u.fixed {
+		return 0
+	}
+	u.roll(server)
+	elapsed := server.UnixNano() - u.period*u.interval
+	return max(u.spent, int64(u.rate*float64(elapsed)))
+}
+
+// granted counts n granted at server, in flight.
 func (u *usage) granted(server time.Time, n int64) {
 	if u.fixed {
 		u.roll(server)
 		u.own += n
+		u.flight.flying += n
+	}
+}
+
+// done ends n granted at at, at server (InFlight.Done).
+func (u *usage) done(at, server time.Time, n int64, counted bool) {
+	if u.fixed {
+		u.roll(server)
+		if u.flight.done(fixedWindowIndex(at, time.Duration(u.interval)), n) && !counted {
+			u.own = max(0, u.own-n)
+		}
 	}
 }
 
@@ -166,6 +192,7 @@ func (s *Scheduler) reportLocked(win *window, w *waiter, used int64, now, server
 	if win.cfg.Kind == KindFixed && fixedWindowIndex(w.sentServer, win.cfg.Interval) != fixedWindowIndex(server, win.cfg.Interval) {
 		return // a count of the period before: the counter ignores it too
 	}
+	win.highest.note(fixedWindowIndex(server, win.cfg.Interval), used)
 	tolerance := max(1, (1-s.cfg.SafetyFractionConfirmed)*float64(win.cfg.Limit)/2)
 	if float64(used-win.counter.Used(server)-win.usage.since(w.sentServer)) > tolerance {
 		win.usage.doubted = now
@@ -176,6 +203,45 @@ func (s *Scheduler) reportLocked(win *window, w *waiter, used int64, now, server
 		used = min(win.usage.others(w.sentServer, used), win.cfg.Limit)
 	}
 	win.counter.Adopt(w.sentServer, server, used)
+}
+
+// landedLocked ends w's attempt in each of its windows (InFlight), answered at server with the
+// usage reports reports (none for a failure without an answer). An attempt granted in the
+// fixed period before server's was in flight at the rollover and counted in server's period
+// meanwhile (the carry): it stays counted there if its report for the window is that period's
+// count, and is released otherwise.
+//
+// Which period a report is the count of is not said: the exchange counts a request when it
+// arrives, anywhere between its grant and its answer. It is taken for the new period's when it
+// includes the request (at least its cost) and either is no more than the new period's count
+// as the scheduler has it (the carry included, and others' spend so far, as the reports showed
+// it), give or take half the confirmed margin, the tolerance reportLocked allows, or is below
+// the highest report of the period before (whose count only grew). A period's start, where the
+// count is low, and a full period's end tell apart at once; the second test keeps a fleet's
+// instance, whose count of the others' spend lags by a notice, from taking the new period's
+// count for the old one's. A report of a period before that used little may be taken for the
+// new one's: the request then stays counted in the new period, too much by its cost, the safe
+// way.
+// requires that s.mu is held.
+func (s *Scheduler) landedLocked(w *waiter, reports []Usage, server time.Time) {
+	for _, c := range w.costs {
+		if c.amt <= 0 {
+			continue
+		}
+		win, counted := c.win, false
+		if _, carries := win.counter.(InFlight); carries &&
+			fixedWindowIndex(w.sentServer, win.cfg.Interval)+1 == fixedWindowIndex(server, win.cfg.Interval) {
+			for _, u := range reports {
+				if u.Window == win.cfg.Name {
+					tolerance := max(1, (1-s.cfg.SafetyFractionConfirmed)*float64(win.cfg.Limit)/2)
+					used := clampUsage(u.Used, win.cfg.Limit)
+					counted = used >= c.amt && (used < win.highest.before(fixedWindowIndex(server, win.cfg.Interval)) ||
+						float64(used-win.counter.Used(server)-win.usage.sofar(server)) <= tolerance)
+				}
+			}
+		}
+		win.ended(w.sentServer, server, c.amt, counted)
+	}
 }
 
 // fractionLocked brings win's safety fraction up to date at now: confirmed or not. A change

@@ -20,16 +20,21 @@ import (
 // satisfies it. If it also has SetWindowLimit(name string, limit int64, interval
 // time.Duration) error, ExchangeInfo teaches it the announced limits; if it has
 // SetClockOffset(time.Duration), every server-time sync aligns its fixed windows to the
-// exchange's clock.
+// exchange's clock, and if it has SetClockUncertainty(time.Duration) too, tells it how far off
+// that alignment may be.
 type Scheduler = rest.Scheduler
 
-// limitSetter and clockSetter are the optional parts of a Scheduler.
+// limitSetter, clockSetter and uncertaintySetter are the optional parts of a Scheduler.
 type limitSetter interface {
 	SetWindowLimit(name string, limit int64, interval time.Duration) error
 }
 
 type clockSetter interface {
 	SetClockOffset(d time.Duration)
+}
+
+type uncertaintySetter interface {
+	SetClockUncertainty(d time.Duration)
 }
 
 // Option customizes a Client.
@@ -332,6 +337,10 @@ func (c *Client) syncTime(ctx context.Context, p scheduler.Priority) error {
 	off := c.time.Record(server, sent, received)
 	if cs, ok := c.sched.(clockSetter); ok {
 		cs.SetClockOffset(off)
+	}
+	if us, ok := c.sched.(uncertaintySetter); ok {
+		// Half the round trip either way, and the millisecond serverTime is rounded down to.
+		us.SetClockUncertainty(max(received.Sub(sent), 0)/2 + time.Millisecond)
 	}
 	return nil
 }

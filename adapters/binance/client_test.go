@@ -327,7 +327,8 @@ func TestLimitsLearned(t *testing.T) {
 }
 
 // TestServerTimeOffsetUsedAndFedToScheduler: an exchange clock 3s ahead (inside recvWindow)
-// is compensated in timestamps and handed to the scheduler for its fixed windows.
+// is compensated in timestamps and handed to the scheduler for its fixed windows, with how far
+// off the measurement may be, which covers how far off it is.
 func TestServerTimeOffsetUsedAndFedToScheduler(t *testing.T) {
 	f := newFixture(t, sim.Config{}, fixtureOpts{})
 	f.sim.SetClockOffset(3 * time.Second)
@@ -337,5 +338,9 @@ func TestServerTimeOffsetUsedAndFedToScheduler(t *testing.T) {
 	offs := f.sched.Offsets()
 	if len(offs) != 1 || offs[0] < 2800*time.Millisecond || offs[0] > 3200*time.Millisecond {
 		t.Fatalf("offsets fed to the scheduler: %v", offs)
+	}
+	within := f.sched.Uncertainties()
+	if len(within) != 1 || within[0] < time.Millisecond || (offs[0]-3*time.Second).Abs() > within[0] {
+		t.Fatalf("uncertainty fed to the scheduler: %v, for an offset of %v (true: 3s)", within, offs[0])
 	}
 }

@@ -65,6 +65,7 @@ type recorder struct {
 	usage   []scheduler.Usage
 	outs    []scheduler.Outcome
 	offsets []time.Duration
+	within  []time.Duration // SetClockUncertainty's
 }
 
 // declared is one request as the adapter described it to the scheduler.
@@ -98,6 +99,21 @@ func (r *recorder) SetClockOffset(d time.Duration) {
 	if r.Scheduler != nil {
 		r.Scheduler.SetClockOffset(d)
 	}
+}
+
+func (r *recorder) SetClockUncertainty(d time.Duration) {
+	r.mu.Lock()
+	r.within = append(r.within, d)
+	r.mu.Unlock()
+	if r.Scheduler != nil {
+		r.Scheduler.SetClockUncertainty(d)
+	}
+}
+
+func (r *recorder) Uncertainties() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Duration(nil), r.within...)
 }
 
 func (r *recorder) Offsets() []time.Duration {

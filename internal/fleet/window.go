@@ -15,7 +15,8 @@ import (
 
 // leaseScript leases up to ARGV[1] (at least ARGV[2]) of a window's period if the fleet's
 // total stays within ARGV[3], after raising the total to ARGV[5] (the exchange's own count,
-// adopted) and adding ARGV[6] (what the asker took on its local share while Redis was away).
+// adopted) and adding ARGV[6] (what the asker took on its local share while Redis was away, and
+// the weight it had in flight when the period began: scheduler.InFlight).
 // It publishes the new total on KEYS[2] ("f|<period key>|<total>"), so that every instance
 // knows how much is left without asking. It returns {granted, total}; granted is 0 when even
 // ARGV[2] does not fit.
@@ -53,6 +54,18 @@ type counter struct {
 	adopted  int64 // the exchange's count, pushed to Redis with the next lease
 	local    int64 // taken from the local share in period (Redis away, or just back)
 	prevUsed int64 // what this instance took in the period before: the next chunk's size
+	// Requests in flight across a rollover count in the new period too (scheduler.InFlight):
+	// flying is what this instance granted in period and has not ended, carried what it
+	// granted in the period before and had not ended when period began, and of that, pending
+	// is what Redis has not been told yet (pushed with the next lease, as local is; a carry is
+	// this instance's lease in period once it is pushed, used until it is released).
+	flying, carried, pending int64
+	// skew is how far the exchange's clock as measured may run ahead of its own
+	// (scheduler.Scheduler.SetClockUncertainty), at most half the interval: a request granted
+	// in the first skew of period may arrive while the exchange is still in the period
+	// before, so it is granted only from prevLeft, what was left of this instance's lease of
+	// that period (counted there already), as well as from period's.
+	skew, prevLeft int64
 
 	lastN, lastLimit int64 // the last Reserve's cost and cap: what a prefetch asks for
 }
@@ -99,25 +112,84 @@ func (c *counter) roll(now time.Time) {
 	if p <= c.period {
 		return
 	}
-	c.prevUsed = 0
+	c.prevUsed, c.carried, c.prevLeft = 0, 0, 0
 	if p == c.period+1 {
-		c.prevUsed = c.used + c.local
+		c.prevUsed, c.carried, c.prevLeft = c.used+c.local, c.flying, max(0, c.leased-c.used)
 	}
 	c.period, c.leased, c.used, c.seen, c.adopted, c.local = p, 0, 0, 0, 0, 0
+	c.flying, c.pending = 0, c.carried
 }
 
 // estimate is the fleet's count as this instance knows it: the total last heard minus what of
-// its own lease is still unspent, plus its local share's use, or the exchange's count if
-// higher. requires that c.mu is held.
+// its own lease is still unspent, plus its local share's use and the carry Redis was not told
+// yet, or the exchange's count if higher. requires that c.mu is held.
 func (c *counter) estimate() int64 {
-	return max(c.seen-(c.leased-c.used)+c.local, c.adopted)
+	return max(c.seen-(c.leased-c.used)+c.local+c.pending, c.adopted)
 }
 
+// Used returns the fleet's count; a carry into a new period is pushed to Redis first, so that
+// the other instances lease around it.
 func (c *counter) Used(now time.Time) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.roll(now)
+	c.pushCarryLocked(now)
 	return c.estimate()
+}
+
+// Sent records n granted at at as in flight (scheduler.InFlight).
+func (c *counter) Sent(at time.Time, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.roll(at)
+	if c.index(at) == c.period {
+		c.flying += n
+	}
+}
+
+// Done ends n granted at at (scheduler.InFlight). A carried request counted in the new period
+// stays this instance's lease's use; one released goes back into the lease (or out of the
+// carry Redis was not told yet): the fleet's total never goes down, as with Remove, and this
+// instance grants it again.
+func (c *counter) Done(at, now time.Time, n int64, counted bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.roll(now)
+	switch c.index(at) {
+	case c.period:
+		c.flying = max(0, c.flying-n)
+	case c.period - 1:
+		if c.carried <= 0 {
+			return
+		}
+		c.carried = max(0, c.carried-n)
+		if !counted {
+			d := min(c.pending, n)
+			c.pending -= d
+			c.used = max(0, c.used-(n-d))
+		}
+		c.pushCarryLocked(now)
+	}
+}
+
+// pushCarryLocked tells Redis the carry it was not told yet, with a lease of nothing, unless
+// this instance runs on its local share (then it goes with the first lease once Redis is
+// back). requires that c.mu is held.
+func (c *counter) pushCarryLocked(now time.Time) {
+	if c.pending <= 0 {
+		return
+	}
+	if local, _ := c.localShareLocked(now); local {
+		return
+	}
+	ctx, cancel := c.f.op()
+	defer cancel()
+	p := c.f.rdb.Pipeline()
+	apply := c.queueLeaseLocked(ctx, p, 0, c.lastLimit)
+	_, _ = p.Exec(ctx)
+	if _, err := apply(); err != nil {
+		c.f.fail(err)
+	}
 }
 
 // Add counts n without a lease (the scheduler carrying a count over to a rebuilt window).
@@ -133,6 +205,9 @@ func (c *counter) Remove(at, now time.Time, n int64) {
 	defer c.mu.Unlock()
 	if c.index(at) != c.index(now) || c.index(now) != c.period {
 		return
+	}
+	if c.early(at) {
+		c.prevLeft += n
 	}
 	if c.local > 0 {
 		c.local = max(0, c.local-n)
@@ -199,11 +274,42 @@ func (c *counter) localShareLocked(now time.Time) (local, allowed bool) {
 	return false, false
 }
 
+// early reports whether t, in period, is within its first skew: the exchange may still be in
+// the period before. requires that c.mu is held.
+func (c *counter) early(t time.Time) bool {
+	return t.UnixNano()-c.period*c.interval < c.skew
+}
+
+// SetSkew sets how far the exchange's clock as measured may run ahead of its own.
+func (c *counter) SetSkew(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skew = min(max(int64(d), 0), c.interval/2)
+}
+
 // Reserve counts n fleet-wide if the fleet's total stays within limit (see scheduler.Shared).
+// In the first skew of a period it must fit in what was left of this instance's lease of the
+// period before, too.
 func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.roll(now)
+	early := n > 0 && c.index(now) == c.period && c.early(now)
+	if early {
+		if c.prevLeft < n {
+			return false, time.Unix(0, c.period*c.interval+c.skew)
+		}
+		c.prevLeft -= n
+	}
+	ok, retry := c.reserveLocked(now, n, limit)
+	if early && !ok {
+		c.prevLeft += n
+	}
+	return ok, retry
+}
+
+// reserveLocked is Reserve within the period of now. requires that c.mu is held.
+func (c *counter) reserveLocked(now time.Time, n, limit int64) (bool, time.Time) {
 	c.lastN, c.lastLimit = n, limit
 	next := c.Next(now)
 	if local, allowed := c.localShareLocked(now); local {
@@ -212,7 +318,7 @@ func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 			c.used += n
 			return true, time.Time{}
 		}
-		if !allowed || c.local+n > limit/int64(c.f.opts.Size) {
+		if !allowed || c.local+c.pending+n > limit/int64(c.f.opts.Size) {
 			return false, next
 		}
 		c.local += n
@@ -272,7 +378,7 @@ func (c *counter) Reserve(now time.Time, n, limit int64) (bool, time.Time) {
 // one after the other (each one's notice tells the next one what is left) rather than all at
 // once. requires that c.mu is held.
 func (c *counter) laterLocked(n, limit int64) time.Time {
-	if c.leased+n <= limit/int64(c.f.opts.Size) || c.f.opts.Size == 1 {
+	if c.leased+c.pending+n <= limit/int64(c.f.opts.Size) || c.f.opts.Size == 1 {
 		return time.Time{}
 	}
 	return time.Unix(0, c.period*c.interval+c.interval/2+c.f.spread(c.interval/4))
@@ -293,16 +399,19 @@ func (c *counter) queueLeaseLocked(ctx context.Context, p redis.Pipeliner, n, li
 	need := n - left
 	fair := limit / int64(c.f.opts.Size)
 	want := min(fair, max(c.base, c.prevUsed, 2*c.leased, 2*need))
-	if c.leased < fair { // within its fair share (laterLocked): no chunk takes it past it
-		want = min(want, fair-c.leased)
+	if held := c.leased + c.pending; held < fair { // within its fair share (laterLocked), the carry in it: no chunk takes it past it
+		want = min(want, fair-held)
 	}
 	want = max(need, want)
 	if n > 0 {
 		want = max(need, (left+want)/n*n-left)
+	} else {
+		want, need = 0, 0 // only pushing what was taken without a lease (pushCarryLocked)
 	}
 	ttl := 2*c.interval/int64(time.Millisecond) + 1000
+	taken := c.local + c.pending
 	q := leaseScript.queue(ctx, p, []string{c.key + strconv.FormatInt(c.period, 10), c.f.eventsChannel()},
-		want, need, limit, ttl, c.adopted, c.local)
+		want, need, limit, ttl, c.adopted, taken)
 	return func() (int64, error) {
 		res, err := q.reply(ctx, c.f.rdb).Int64Slice()
 		if err == nil && len(res) != 2 {
@@ -311,7 +420,9 @@ func (c *counter) queueLeaseLocked(ctx context.Context, p redis.Pipeliner, n, li
 		if err != nil {
 			return 0, err
 		}
-		c.leased, c.used, c.local = c.leased+c.local, c.used+c.local, 0
+		// What was pushed is this instance's lease now, used; a part of the carry released
+		// meanwhile (c.mu is held from the queueing to here) cannot have been.
+		c.leased, c.used, c.local, c.pending = c.leased+taken, c.used+taken, 0, 0
 		c.seen = max(c.seen, res[1])
 		c.leased += res[0]
 		return res[0], nil
@@ -335,9 +446,7 @@ func (c *counter) prefetchLocked(ctx context.Context, p redis.Pipeliner, now tim
 	return func() { _, _ = apply() }
 }
 
-// reserveDown is Reserve's first call after Redis failed. requires that c.mu is held.
+// reserveDown is reserveLocked's first call after Redis failed. requires that c.mu is held.
 func (c *counter) reserveDown(now time.Time, n, limit int64) (bool, time.Time) {
-	c.mu.Unlock()
-	defer c.mu.Lock()
-	return c.Reserve(now, n, limit)
+	return c.reserveLocked(now, n, limit)
 }
