@@ -107,8 +107,20 @@ func parseDecimalBytes(field string, b []byte) (decimal.Decimal, error) {
 	if digits == 0 || digits > 18 {
 		return parseDecimal(field, string(b), false)
 	}
+	if coef == 0 {
+		return zeros[frac], nil // a removed level's quantity, a third of a diff's
+	}
 	return decimal.New(coef, int32(-frac)), nil
 }
+
+// zeros[n] is zero with n decimals, as decimal.NewFromString gives "0.000…" (n zeros after
+// the point). Decimals are immutable values, so one can be shared.
+var zeros = func() (z [19]decimal.Decimal) {
+	for n := range z {
+		z[n] = decimal.New(0, int32(-n))
+	}
+	return z
+}()
 
 // decimals parses several fields at once, stopping at the first failure.
 type decimals struct{ err error }
