@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -55,12 +56,44 @@ func (c *collector) report(b *testing.B, elapsed time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99_µs")
 }
 
-// benchBot is the pieces of a Loop the quote path uses, on a simulator (20 levels a side) that walks every
-// millisecond and pushes stream updates every millisecond.
-func benchBot(b testing.TB, c *collector, pollInterval time.Duration, wrap func(adapters.Exchange) adapters.Exchange) (*Loop, *binance.Client, func()) {
+// benchFeed is what the simulator of a quote benchmark publishes: symbols whose books (20
+// levels a side) it pushes every interval, their prices walking (one trade each step) every
+// walk.
+type benchFeed struct {
+	interval, walk time.Duration
+	symbols        []sim.Symbol
+}
+
+// fastFeed is the default benchmarks' feed: the simulator's three symbols pushed every
+// millisecond, 100 times Binance's depth@100ms, each trading every millisecond (3 000 trades
+// a second).
+var fastFeed = benchFeed{interval: time.Millisecond, walk: time.Millisecond, symbols: sim.DefaultSymbols()}
+
+// realisticFeed is Binance's own rate: ten symbols pushed every 100 ms (depth@100ms), each
+// trading every 10 ms (1 000 trades a second in all, a busy market).
+func realisticFeed() benchFeed {
+	syms := sim.DefaultSymbols()
+	for _, base := range []string{"BNB", "SOL", "XRP", "ADA", "LTC", "LINK", "DOT"} {
+		s := syms[1] // ETHUSDT's filters, each at its own price
+		s.Name, s.Base, s.Price = base+"USDT", base, fmt.Sprintf("%d.00", 100+10*len(syms))
+		syms = append(syms, s)
+	}
+	return benchFeed{interval: 100 * time.Millisecond, walk: 10 * time.Millisecond, symbols: syms}
+}
+
+func (f benchFeed) names() []string {
+	out := make([]string, len(f.symbols))
+	for i, s := range f.symbols {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// benchBot is the pieces of a Loop the quote path uses, on a simulator that publishes feed.
+func benchBot(b testing.TB, c *collector, feed benchFeed, pollInterval time.Duration, wrap func(adapters.Exchange) adapters.Exchange) (*Loop, *binance.Client, func()) {
 	b.Helper()
-	srv, err := sim.New(sim.Config{Seed: 1, WalkInterval: time.Millisecond,
-		Streams: sim.StreamConfig{Interval: time.Millisecond, BookLevels: 20}})
+	srv, err := sim.New(sim.Config{Seed: 1, WalkInterval: feed.walk, Symbols: feed.symbols,
+		Streams: sim.StreamConfig{Interval: feed.interval, BookLevels: 20}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,7 +120,7 @@ func benchBot(b testing.TB, c *collector, pollInterval time.Duration, wrap func(
 	l := &Loop{cfg: &Config{Market: MarketConfig{Streams: true, StaleAfter: 1000}}, log: log, clk: realClock, rng: jitter.New(1),
 		ex: ex, runners: map[string]*runner{}, streamsOffered: true, ready: true}
 	l.wireMarket(pollInterval)
-	l.feed.subscribe("bench", "BTCUSDT", "ETHUSDT", "DOGEUSDT")
+	l.feed.subscribe("bench", feed.names()...)
 	r := &runner{name: "bench", strat: c, box: newMailbox(), log: log}
 	l.runners["bench"] = r
 	return l, client, func() {
@@ -100,8 +133,12 @@ func benchBot(b testing.TB, c *collector, pollInterval time.Duration, wrap func(
 // loop's mailbox and a strategy; latency from the simulator's event time to OnEvent.
 func BenchmarkQuotesStream(b *testing.B) {
 	defer tuneGC()() // as Run sets it
+	streamQuotes(b, fastFeed)
+}
+
+func streamQuotes(b *testing.B, feed benchFeed) {
 	c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration { return time.Since(q.Time) }}
-	l, _, stop := benchBot(b, c, time.Hour, nil)
+	l, _, stop := benchBot(b, c, feed, time.Hour, nil)
 	defer stop()
 	measure(b, l, c, l.runStreams)
 }
@@ -110,6 +147,8 @@ func BenchmarkQuotesStream(b *testing.B) {
 // spin on the two cores (a CPU hog: the load of a busy host). "stream-gogc100" is the stream
 // at Go's default collector target, as before Run set gcPercent (gc.go): there the reader,
 // throttled by the collector's mark assists, leaves book updates queued in the socket.
+// "realistic-*" are the two paths at Binance's own rate, ten symbols each pushed every 100 ms,
+// where the others push three every millisecond.
 func BenchmarkQuotesUnderLoad(b *testing.B) {
 	b.Run("stream", func(b *testing.B) {
 		defer hog(3)()
@@ -118,14 +157,21 @@ func BenchmarkQuotesUnderLoad(b *testing.B) {
 	b.Run("stream-gogc100", func(b *testing.B) {
 		defer debug.SetGCPercent(debug.SetGCPercent(100))
 		defer hog(3)()
-		c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration { return time.Since(q.Time) }}
-		l, _, stop := benchBot(b, c, time.Hour, nil)
-		defer stop()
-		measure(b, l, c, l.runStreams)
+		streamQuotes(b, fastFeed)
 	})
 	b.Run("rest-polling", func(b *testing.B) {
 		defer hog(3)()
 		BenchmarkQuotesRESTPolling(b)
+	})
+	b.Run("realistic-stream", func(b *testing.B) {
+		defer tuneGC()()
+		defer hog(3)()
+		streamQuotes(b, realisticFeed())
+	})
+	b.Run("realistic-rest-polling", func(b *testing.B) {
+		defer tuneGC()()
+		defer hog(3)()
+		restQuotes(b, realisticFeed())
 	})
 }
 
@@ -165,13 +211,17 @@ func (p *pollTimer) BookTicker(ctx context.Context, symbol string, opts ...adapt
 // poll's send to OnEvent.
 func BenchmarkQuotesRESTPolling(b *testing.B) {
 	defer tuneGC()()
+	restQuotes(b, fastFeed)
+}
+
+func restQuotes(b *testing.B, feed benchFeed) {
 	pt := &pollTimer{sent: map[string]time.Time{}}
 	c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration {
 		pt.mu.Lock()
 		defer pt.mu.Unlock()
 		return time.Since(pt.sent[q.Symbol])
 	}}
-	l, _, stop := benchBot(b, c, time.Millisecond, func(ex adapters.Exchange) adapters.Exchange { pt.Exchange = ex; return pt })
+	l, _, stop := benchBot(b, c, feed, time.Millisecond, func(ex adapters.Exchange) adapters.Exchange { pt.Exchange = ex; return pt })
 	defer stop()
 	measure(b, l, c, l.feed.run)
 }
