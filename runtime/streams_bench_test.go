@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,6 +28,10 @@ type collector struct {
 	done   chan struct{}
 	closed bool
 	since  func(q strategy.Quote) time.Duration
+	// read, when set, says how old the quote's book update was when the market stream's
+	// reader applied it (readTimer): the part of the latency spent before Keel's reader.
+	read    func(q strategy.Quote) (time.Duration, bool)
+	readLat []time.Duration
 }
 
 func (c *collector) OnEvent(_ context.Context, ev strategy.Event) error {
@@ -39,6 +43,11 @@ func (c *collector) OnEvent(_ context.Context, ev strategy.Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lat = append(c.lat, d)
+	if c.read != nil {
+		if r, ok := c.read(q); ok {
+			c.readLat = append(c.readLat, r)
+		}
+	}
 	if len(c.lat) >= c.want && !c.closed {
 		c.closed = true
 		close(c.done)
@@ -50,10 +59,67 @@ func (c *collector) report(b *testing.B, elapsed time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	lat := append([]time.Duration(nil), c.lat...)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	slices.Sort(lat)
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50_µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99_µs")
+	if read := slices.Sorted(slices.Values(c.readLat)); len(read) > 0 {
+		b.ReportMetric(float64(read[len(read)/2].Microseconds()), "read-p50_µs")
+		b.ReportMetric(float64(read[len(read)*99/100].Microseconds()), "read-p99_µs")
+	}
+}
+
+// readTimer stamps when the market stream's reader applies each book update (its OnBook), so
+// a stream benchmark tells the part of a quote's age spent before Keel's reader handled the
+// update (the simulator's send, the socket, the wait for the reader's goroutine to run) from
+// the part after (the book's top, the feed's checks, the mailbox, the strategy's goroutine).
+type readTimer struct {
+	adapters.Exchange
+	mu   sync.Mutex
+	read map[string]*readRing // fixed once the stream starts
+}
+
+// readRing is a symbol's last updates: their event times and when the reader applied them.
+type readRing struct {
+	next         int
+	event, taken [64]time.Time
+}
+
+func (r *readTimer) MarketStream(symbols []string, h adapters.MarketHandler, o adapters.StreamOptions) (adapters.MarketStream, error) {
+	r.mu.Lock()
+	r.read = map[string]*readRing{}
+	for _, s := range symbols {
+		r.read[s] = &readRing{}
+	}
+	r.mu.Unlock()
+	onBook := h.OnBook
+	h.OnBook = func(symbol string, book *adapters.OrderBook, u adapters.DepthUpdate) {
+		now := time.Now()
+		r.mu.Lock()
+		if ring := r.read[symbol]; ring != nil {
+			ring.event[ring.next], ring.taken[ring.next] = u.Time, now
+			ring.next = (ring.next + 1) % len(ring.event)
+		}
+		r.mu.Unlock()
+		onBook(symbol, book, u)
+	}
+	return r.Exchange.MarketStream(symbols, h, o)
+}
+
+// age is how old q's update was when the reader applied it; false when it is no longer kept.
+func (r *readTimer) age(q strategy.Quote) (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ring := r.read[q.Symbol]
+	if ring == nil {
+		return 0, false
+	}
+	for i, at := range ring.event {
+		if at.Equal(q.Time) {
+			return ring.taken[i].Sub(at), true
+		}
+	}
+	return 0, false
 }
 
 // benchFeed is what the simulator of a quote benchmark publishes: symbols whose books (20
@@ -137,8 +203,10 @@ func BenchmarkQuotesStream(b *testing.B) {
 }
 
 func streamQuotes(b *testing.B, feed benchFeed) {
-	c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration { return time.Since(q.Time) }}
-	l, _, stop := benchBot(b, c, feed, time.Hour, nil)
+	rt := &readTimer{}
+	c := &collector{want: b.N, done: make(chan struct{}), since: func(q strategy.Quote) time.Duration { return time.Since(q.Time) },
+		read: rt.age}
+	l, _, stop := benchBot(b, c, feed, time.Hour, func(ex adapters.Exchange) adapters.Exchange { rt.Exchange = ex; return rt })
 	defer stop()
 	measure(b, l, c, l.runStreams)
 }
