@@ -426,6 +426,7 @@ func scanLevels(side string, raw []byte) (levels []adapters.Level, ok bool, err 
 	}
 	// Sized once: every pair but the outer array's own opens with '['.
 	levels = make([]adapters.Level, 0, bytes.Count(raw, []byte{'['})-1)
+	priceField, qtyField := side+" price", side+" qty" // named once, not per level
 	if expect(']') {
 		return levels, true, nil
 	}
@@ -443,8 +444,8 @@ func scanLevels(side string, raw []byte) (levels []adapters.Level, ok bool, err 
 		}
 		if err == nil {
 			var l adapters.Level
-			if l.Price, err = parseDecimalBytes(side+" price", price); err == nil {
-				l.Quantity, err = parseDecimalBytes(side+" qty", qty)
+			if l.Price, err = parseDecimalBytes(priceField, price); err == nil {
+				l.Quantity, err = parseDecimalBytes(qtyField, qty)
 			}
 			levels = append(levels, l)
 		}
