@@ -1,8 +1,12 @@
 package runtime
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -215,6 +219,7 @@ func streamQuotes(b *testing.B, feed benchFeed) {
 // spin on the two cores (a CPU hog: the load of a busy host). "stream-gogc100" is the stream
 // at Go's default collector target, as before Run set gcPercent (gc.go): there the reader,
 // throttled by the collector's mark assists, leaves book updates queued in the socket.
+// "busy-host-*" spin three other processes instead (the OS, not Go, shares the cores out).
 // "realistic-*" are the two paths at Binance's own rate, ten symbols each pushed every 100 ms,
 // where the others push three every millisecond.
 func BenchmarkQuotesUnderLoad(b *testing.B) {
@@ -229,6 +234,14 @@ func BenchmarkQuotesUnderLoad(b *testing.B) {
 	})
 	b.Run("rest-polling", func(b *testing.B) {
 		defer hog(3)()
+		BenchmarkQuotesRESTPolling(b)
+	})
+	b.Run("busy-host-stream", func(b *testing.B) {
+		defer hogProcesses(b, 3)()
+		BenchmarkQuotesStream(b)
+	})
+	b.Run("busy-host-rest-polling", func(b *testing.B) {
+		defer hogProcesses(b, 3)()
 		BenchmarkQuotesRESTPolling(b)
 	})
 	b.Run("realistic-stream", func(b *testing.B) {
@@ -257,6 +270,63 @@ func hog(n int) (stop func()) {
 		})
 	}
 	return func() { quit.Store(true); wg.Wait() }
+}
+
+// hogEnv marks a process hogProcesses started.
+const hogEnv = "KEEL_BENCH_CPU_HOG"
+
+// TestCPUHogProcess is the body of the processes hogProcesses starts (this test binary again,
+// with hogEnv set): it spins on a core until its stdin closes. Run as a test it skips.
+func TestCPUHogProcess(t *testing.T) {
+	if os.Getenv(hogEnv) == "" {
+		t.Skip("the body of BenchmarkQuotesUnderLoad's busy-host hog processes")
+	}
+	var quit atomic.Bool
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); quit.Store(true) }()
+	fmt.Println("spinning")
+	for x := 0; !quit.Load(); x++ {
+		if x%1024 == 0 {
+			x = 0
+		}
+	}
+	os.Exit(0)
+}
+
+// hogProcesses starts n processes that each spin on a core (a busy host: other programs, which
+// the OS schedules, where hog's goroutines are Go's to schedule) and returns once they spin;
+// the returned stop ends them. A process left behind ends when this one does (its stdin closes).
+func hogProcesses(b *testing.B, n int) (stop func()) {
+	var cmds []*exec.Cmd
+	var stdins []io.Closer
+	stop = func() {
+		for _, in := range stdins {
+			_ = in.Close()
+		}
+		for _, c := range cmds {
+			_ = c.Wait()
+		}
+	}
+	for range n {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCPUHogProcess$")
+		cmd.Env = append(os.Environ(), hogEnv+"=1")
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		cmds, stdins = append(cmds, cmd), append(stdins, in)
+		if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "spinning\n" {
+			stop()
+			b.Fatalf("hog process: %q, %v", line, err)
+		}
+	}
+	return stop
 }
 
 // pollTimer stamps when each symbol's bookTicker poll was sent, so the REST path's latency
