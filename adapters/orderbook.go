@@ -1,7 +1,7 @@
 package adapters
 
 import (
-	"sort"
+	"slices"
 	"sync"
 
 	"github.com/shopspring/decimal"
@@ -14,12 +14,16 @@ import (
 // else the book has a gap and must resync. An OrderBook never fetches anything itself: Update and
 // Reset say when a snapshot is needed, and at most one is asked for until Snapshot is called
 // (bounded resync: a gap triggers one snapshot, not one per update). Safe for concurrent use.
+//
+// Each side is a slice of levels kept sorted best first and found by binary search on the
+// price: an update on the stream's hot path allocates nothing for the book (no map key per
+// level), the top is the first element, and a copy of the book needs no sort.
 type OrderBook struct {
 	symbol string
 
 	mu        sync.Mutex
-	bids      map[string]Level
-	asks      map[string]Level
+	bids      side // best (highest) first
+	asks      side // best (lowest) first
 	last      int64
 	synced    bool
 	wanting   bool // a snapshot was asked for and has not arrived
@@ -31,7 +35,7 @@ type OrderBook struct {
 
 // NewOrderBook builds an empty, unsynced book.
 func NewOrderBook(symbol string) *OrderBook {
-	return &OrderBook{symbol: symbol, bids: map[string]Level{}, asks: map[string]Level{}, maxBuffer: 1000}
+	return &OrderBook{symbol: symbol, bids: side{desc: true}, asks: side{}, maxBuffer: 1000}
 }
 
 // Synced reports whether the book follows the stream (a snapshot applied, no gap since).
@@ -71,8 +75,8 @@ func (b *OrderBook) Reset() {
 func (b *OrderBook) resetLocked() {
 	b.synced = false
 	b.buf = b.buf[:0]
-	clear(b.bids)
-	clear(b.asks)
+	b.bids.clear()
+	b.asks.clear()
 }
 
 // Resync is Reset for a caller that fetches a snapshot right away (after a reconnect, so a
@@ -131,11 +135,13 @@ func (b *OrderBook) Snapshot(s Book) (ok bool) {
 	buf := b.buf
 	b.buf = nil
 	b.resetLocked()
+	// Every level is kept as the snapshot gives it (a zero quantity included), the last of
+	// two at one price winning; the snapshot's order is not relied on.
 	for _, l := range s.Bids {
-		b.bids[key(l.Price)] = l
+		b.bids.put(l)
 	}
 	for _, l := range s.Asks {
-		b.asks[key(l.Price)] = l
+		b.asks.put(l)
 	}
 	b.last = s.LastUpdateID
 	first := true
@@ -168,24 +174,76 @@ func (b *OrderBook) Snapshot(s Book) (ok bool) {
 // requires that b.mu is held.
 func (b *OrderBook) applyLocked(u DepthUpdate) {
 	for _, l := range u.Bids {
-		set(b.bids, l)
+		b.bids.set(l)
 	}
 	for _, l := range u.Asks {
-		set(b.asks, l)
+		b.asks.set(l)
 	}
 	b.last = u.FinalID
 	b.bridging = false
 }
 
-func set(side map[string]Level, l Level) {
-	if l.Quantity.IsZero() {
-		delete(side, key(l.Price))
-		return
-	}
-	side[key(l.Price)] = l
+// side is one side of a book: levels sorted best first (descending prices for bids,
+// ascending for asks), one per price. Prices compare by value, so "1.0" and "1.00" are one
+// level, as they were when the price's canonical string keyed a map.
+type side struct {
+	desc   bool
+	levels []Level
 }
 
-func key(p decimal.Decimal) string { return p.String() }
+// find returns where price is, or where it would go, and whether it is there.
+func (s *side) find(price decimal.Decimal) (int, bool) {
+	return slices.BinarySearchFunc(s.levels, price, func(l Level, p decimal.Decimal) int {
+		if s.desc {
+			return p.Cmp(l.Price)
+		}
+		return l.Price.Cmp(p)
+	})
+}
+
+// set applies one level of a diff update: a zero quantity removes the price, any other
+// replaces or adds it.
+func (s *side) set(l Level) {
+	if l.Quantity.IsZero() {
+		if i, ok := s.find(l.Price); ok {
+			s.levels = slices.Delete(s.levels, i, i+1)
+		}
+		return
+	}
+	s.put(l)
+}
+
+// put replaces or adds l, whatever its quantity.
+func (s *side) put(l Level) {
+	i, ok := s.find(l.Price)
+	if ok {
+		s.levels[i] = l
+		return
+	}
+	s.levels = slices.Insert(s.levels, i, l)
+}
+
+func (s *side) clear() {
+	clear(s.levels) // drop the decimals' references for the collector
+	s.levels = s.levels[:0]
+}
+
+// best is the first level, if any.
+func (s *side) best() (Level, bool) {
+	if len(s.levels) == 0 {
+		return Level{}, false
+	}
+	return s.levels[0], true
+}
+
+// top returns a copy of up to depth levels, best first (depth <= 0: all).
+func (s *side) top(depth int) []Level {
+	n := len(s.levels)
+	if depth > 0 && n > depth {
+		n = depth
+	}
+	return append(make([]Level, 0, n), s.levels[:n]...)
+}
 
 // Top returns the best bid and ask; ok is false while unsynced, when a side is empty, or when
 // the top is crossed or locked (bid >= ask): a local book in that state is wrong (missed or
@@ -197,17 +255,8 @@ func (b *OrderBook) Top() (bid, ask Level, ok bool) {
 	if !b.synced {
 		return bid, ask, false
 	}
-	hasBid, hasAsk := false, false
-	for _, l := range b.bids {
-		if !hasBid || l.Price.GreaterThan(bid.Price) {
-			bid, hasBid = l, true
-		}
-	}
-	for _, l := range b.asks {
-		if !hasAsk || l.Price.LessThan(ask.Price) {
-			ask, hasAsk = l, true
-		}
-	}
+	bid, hasBid := b.bids.best()
+	ask, hasAsk := b.asks.best()
 	return bid, ask, hasBid && hasAsk && bid.Price.LessThan(ask.Price)
 }
 
@@ -216,24 +265,7 @@ func (b *OrderBook) Levels(depth int) Book {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := Book{Symbol: b.symbol, LastUpdateID: b.last}
-	out.Bids = sorted(b.bids, true, depth)
-	out.Asks = sorted(b.asks, false, depth)
-	return out
-}
-
-func sorted(side map[string]Level, desc bool, depth int) []Level {
-	out := make([]Level, 0, len(side))
-	for _, l := range side {
-		out = append(out, l)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if desc {
-			return out[i].Price.GreaterThan(out[j].Price)
-		}
-		return out[i].Price.LessThan(out[j].Price)
-	})
-	if depth > 0 && len(out) > depth {
-		out = out[:depth]
-	}
+	out.Bids = b.bids.top(depth)
+	out.Asks = b.asks.top(depth)
 	return out
 }

@@ -10,13 +10,13 @@ import (
 // is 2 times (with a 4 MiB floor).
 //
 // A bot's live heap is small and its market stream allocates steadily (every book update is
-// decoded, its levels parsed into decimals), so at the default the collector runs many times
-// a second. Under CPU contention (a busy host: load 3 on 2 cores) each cycle lasts long and its
-// mark assists throttle the goroutine that allocates most, the stream reader: book updates
-// then queue in the socket's receive buffer behind it, for hundreds of milliseconds to
-// seconds, while REST polling, which allocates per poll, is barely slowed
-// (BenchmarkQuotesStreamUnderLoad beside BenchmarkQuotesRESTPollingUnderLoad). Five times a
-// small live heap is little memory; GOGC (and GOMEMLIMIT) in the environment still decide.
+// decoded, its levels parsed into decimals: about two allocations per decimal, shopspring's
+// floor, the rest of the path having been made lean), so at the default the collector runs
+// many times a second. Under CPU contention (a busy host: load 3 on 2 cores) each cycle lasts
+// long and its mark assists slow the goroutines that allocate, the stream reader among them:
+// book updates then queue in the socket behind it (BenchmarkQuotesUnderLoad: stream-gogc100
+// beside stream). Five times a small live heap is little memory; GOGC (and GOMEMLIMIT) in
+// the environment still decide.
 const gcPercent = 400
 
 // tuneGC sets gcPercent unless GOGC is set, and returns what restores the previous setting.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -89,8 +91,11 @@ type marketFeed struct {
 	// quote but does not declare the data fresh.
 	streamOwned func(symbol string) bool
 
-	mu     sync.Mutex
-	subs   map[string]map[string]bool // symbol → strategy names
+	mu   sync.Mutex
+	subs map[string]map[string]bool // symbol → strategy names
+	// fans is subs as fanOut reads it, per event: each symbol's strategy names, sorted. A
+	// subscription replaces the symbol's slice, never changes it, so fanOut walks it unlocked.
+	fans   map[string][]string
 	quotes map[string]strategy.Quote
 	stale  map[string]bool
 	// polled holds the symbols whose freshness the poller decides, with when their last
@@ -106,7 +111,7 @@ type marketFeed struct {
 func newMarketFeed(ex adapters.Exchange, clk clock.Clock, rng *jitter.Rand, log zerolog.Logger, interval time.Duration,
 	deliver func(string, strategy.Event)) *marketFeed {
 	return &marketFeed{ex: ex, clk: clk, rng: rng, log: log, interval: interval, deliver: deliver,
-		subs: map[string]map[string]bool{}, quotes: map[string]strategy.Quote{}, stale: map[string]bool{},
+		subs: map[string]map[string]bool{}, fans: map[string][]string{}, quotes: map[string]strategy.Quote{}, stale: map[string]bool{},
 		polled: map[string]time.Time{}, judged: map[string]bool{},
 		books: map[string]*adapters.OrderBook{}, added: make(chan struct{}, 1)}
 }
@@ -122,7 +127,10 @@ func (f *marketFeed) subscribe(strategyName string, symbols ...string) {
 			default:
 			}
 		}
-		f.subs[s][strategyName] = true
+		if !f.subs[s][strategyName] {
+			f.subs[s][strategyName] = true
+			f.fans[s] = slices.Sorted(maps.Keys(f.subs[s]))
+		}
 	}
 }
 
@@ -359,12 +367,8 @@ func (f *marketFeed) announce(symbol string, stale bool, reason string) {
 
 func (f *marketFeed) fanOut(symbol string, ev strategy.Event) {
 	f.mu.Lock()
-	names := make([]string, 0, len(f.subs[symbol]))
-	for n := range f.subs[symbol] {
-		names = append(names, n)
-	}
+	names := f.fans[symbol]
 	f.mu.Unlock()
-	sort.Strings(names)
 	for _, n := range names {
 		f.deliver(n, ev)
 	}

@@ -83,6 +83,45 @@ func parseDecimal(field, s string, allowNeg bool) (decimal.Decimal, error) {
 	return d, nil
 }
 
+// parseDecimalBytes is parseDecimal (allowNeg false) of a string's bytes, without making the
+// string: a decimal of at most 18 digits (every price and quantity Binance sends) is built
+// from its int64 coefficient and exponent, exactly as decimal.NewFromString builds it;
+// anything else goes through parseDecimal.
+func parseDecimalBytes(field string, b []byte) (decimal.Decimal, error) {
+	var coef int64
+	digits, frac, dot := 0, 0, false
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			coef = coef*10 + int64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return parseDecimal(field, string(b), false) // its error names what is wrong
+		}
+	}
+	if digits == 0 || digits > 18 {
+		return parseDecimal(field, string(b), false)
+	}
+	if coef == 0 {
+		return zeros[frac], nil // a removed level's quantity, a third of a diff's
+	}
+	return decimal.New(coef, int32(-frac)), nil
+}
+
+// zeros[n] is zero with n decimals, as decimal.NewFromString gives "0.000…" (n zeros after
+// the point). Decimals are immutable values, so one can be shared.
+var zeros = func() (z [19]decimal.Decimal) {
+	for n := range z {
+		z[n] = decimal.New(0, int32(-n))
+	}
+	return z
+}()
+
 // decimals parses several fields at once, stopping at the first failure.
 type decimals struct{ err error }
 

@@ -1,6 +1,7 @@
 package binance
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,6 +63,8 @@ type MarketStream struct {
 	need    map[string]chan struct{} // one pending resync per symbol
 
 	snapshots map[string]*atomic.Int64 // per symbol; the maps are fixed at construction
+
+	msg wsMessage // onMessage's decoding target, reused: the Conn hands it one message at a time
 
 	mu    sync.Mutex
 	fresh stream.Freshness
@@ -253,22 +256,28 @@ func (m *MarketStream) ask(symbol, why string) {
 	}
 }
 
-// wsDepth and wsTrade are the stream payloads (web-socket-streams.md). encoding/json matches
-// field names case-insensitively, so every upper/lower pair Binance uses is declared.
-type wsDepth struct {
-	Event  string      `json:"e"`
-	Time   int64       `json:"E"`
-	Symbol string      `json:"s"`
-	First  int64       `json:"U"`
-	Final  int64       `json:"u"`
-	Bids   [][2]string `json:"b"`
-	Asks   [][2]string `json:"a"`
+// wsMessage is one message of the combined stream (web-socket-streams.md), decoded in one
+// pass: the envelope and whichever payload its stream carries (a diff update or a trade)
+// share one struct, and the levels of a diff are parsed straight into decimals (wsLevels).
+// encoding/json matches field names case-insensitively, so every upper/lower pair Binance
+// uses is declared.
+type wsMessage struct {
+	Stream string    `json:"stream"`
+	Data   wsPayload `json:"data"`
 }
 
-type wsTrade struct {
-	Event      string `json:"e"`
-	Time       int64  `json:"E"`
-	Symbol     string `json:"s"`
+// wsPayload holds the fields of a depthUpdate and of a trade; which are meaningful is said by
+// the message's stream.
+type wsPayload struct {
+	Event  string `json:"e"`
+	Time   int64  `json:"E"`
+	Symbol string `json:"s"`
+	// depthUpdate
+	First int64    `json:"U"`
+	Final int64    `json:"u"`
+	Bids  wsLevels `json:"b"`
+	Asks  wsLevels `json:"a"`
+	// trade
 	ID         int64  `json:"t"`
 	TradeTime  int64  `json:"T"`
 	Price      string `json:"p"`
@@ -280,20 +289,15 @@ type wsTrade struct {
 func micros(us int64) time.Time { return time.UnixMicro(us) }
 
 func (m *MarketStream) onMessage(msg []byte) error {
-	var env struct {
-		Stream string          `json:"stream"`
-		Data   json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(msg, &env); err != nil {
+	env := &m.msg
+	*env = wsMessage{}
+	env.Data.Bids.side, env.Data.Asks.side = "b", "a"
+	if err := json.Unmarshal(msg, env); err != nil {
 		return malformed("stream message", err)
 	}
 	switch {
 	case strings.HasSuffix(env.Stream, "@depth@100ms"):
-		var d wsDepth
-		if err := json.Unmarshal(env.Data, &d); err != nil {
-			return malformed("depthUpdate", err)
-		}
-		u, err := d.update()
+		u, err := env.Data.update()
 		if err != nil {
 			return err
 		}
@@ -316,10 +320,7 @@ func (m *MarketStream) onMessage(msg []byte) error {
 		if m.h.OnTrade == nil {
 			return nil
 		}
-		var t wsTrade
-		if err := json.Unmarshal(env.Data, &t); err != nil {
-			return malformed("trade", err)
-		}
+		t := &env.Data
 		var p decimals
 		tr := adapters.Trade{Symbol: t.Symbol, ID: t.ID, Price: p.get("p", t.Price), Quantity: p.get("q", t.Qty),
 			BuyerMaker: t.BuyerMaker, Time: micros(t.TradeTime)}
@@ -331,20 +332,128 @@ func (m *MarketStream) onMessage(msg []byte) error {
 	return nil
 }
 
-func (d wsDepth) update() (adapters.DepthUpdate, error) {
+func (d *wsPayload) update() (adapters.DepthUpdate, error) {
 	u := adapters.DepthUpdate{Symbol: d.Symbol, FirstID: d.First, FinalID: d.Final, Time: micros(d.Time)}
 	if d.Final < d.First || d.Symbol == "" {
 		return u, malformed("depthUpdate", errors.New("bad update ids or symbol"))
 	}
+	if err := d.Bids.err; err != nil {
+		return u, err
+	}
+	if err := d.Asks.err; err != nil {
+		return u, err
+	}
+	u.Bids, u.Asks = d.Bids.levels, d.Asks.levels
+	if u.Bids == nil { // an absent side: none, as an empty array gives
+		u.Bids = []adapters.Level{}
+	}
+	if u.Asks == nil {
+		u.Asks = []adapters.Level{}
+	}
+	return u, nil
+}
+
+// wsLevels is one side of a diff update, [["price","qty"], ...], parsed into decimals as it is
+// decoded: no string per price and quantity on the way. A value that is not such an array
+// of pairs of plain strings goes the general way (encoding/json into [][2]string, then the
+// same parse), so either way the result is what that gives. A value that is not levels at all
+// (another stream's "b") is kept as an error for update to report, never for decoding to.
+type wsLevels struct {
+	side   string // "b" or "a", to name the field in an error
+	levels []adapters.Level
+	err    error
+}
+
+func (w *wsLevels) UnmarshalJSON(raw []byte) error {
+	w.levels, w.err = parseLevels(w.side, raw)
+	return nil
+}
+
+// parseLevels parses raw, a JSON array of [price, quantity] string pairs, into levels.
+func parseLevels(side string, raw []byte) ([]adapters.Level, error) {
+	if levels, ok, err := scanLevels(side, raw); ok {
+		return levels, err
+	}
+	var pairs [][2]string
+	if err := json.Unmarshal(raw, &pairs); err != nil {
+		return nil, malformed("depthUpdate", err)
+	}
 	var p decimals
-	// Sized once: a stream reader that grows them level by level allocates on every update.
-	u.Bids = make([]adapters.Level, 0, len(d.Bids))
-	u.Asks = make([]adapters.Level, 0, len(d.Asks))
-	for _, l := range d.Bids {
-		u.Bids = append(u.Bids, adapters.Level{Price: p.get("b price", l[0]), Quantity: p.get("b qty", l[1])})
+	levels := make([]adapters.Level, 0, len(pairs))
+	for _, l := range pairs {
+		levels = append(levels, adapters.Level{Price: p.get(side+" price", l[0]), Quantity: p.get(side+" qty", l[1])})
 	}
-	for _, l := range d.Asks {
-		u.Asks = append(u.Asks, adapters.Level{Price: p.get("a price", l[0]), Quantity: p.get("a qty", l[1])})
+	return levels, p.err
+}
+
+// scanLevels is parseLevels' fast way, for what Binance sends: raw (valid JSON, as
+// encoding/json checked it before handing it over) is an array of two-element arrays of
+// strings without escapes. ok is false for anything else, which the general way decodes.
+func scanLevels(side string, raw []byte) (levels []adapters.Level, ok bool, err error) {
+	i := 0
+	ws := func() {
+		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+			i++
+		}
 	}
-	return u, p.err
+	expect := func(c byte) bool {
+		ws()
+		if i < len(raw) && raw[i] == c {
+			i++
+			return true
+		}
+		return false
+	}
+	str := func() ([]byte, bool) {
+		if !expect('"') {
+			return nil, false
+		}
+		start := i
+		for i < len(raw) && raw[i] != '"' {
+			if raw[i] == '\\' {
+				return nil, false
+			}
+			i++
+		}
+		if i == len(raw) {
+			return nil, false
+		}
+		i++
+		return raw[start : i-1], true
+	}
+	if !expect('[') {
+		return nil, false, nil
+	}
+	// Sized once: every pair but the outer array's own opens with '['.
+	levels = make([]adapters.Level, 0, bytes.Count(raw, []byte{'['})-1)
+	priceField, qtyField := side+" price", side+" qty" // named once, not per level
+	if expect(']') {
+		return levels, true, nil
+	}
+	for {
+		if !expect('[') {
+			return nil, false, nil
+		}
+		price, ok := str()
+		if !ok || !expect(',') {
+			return nil, false, nil
+		}
+		qty, ok := str()
+		if !ok || !expect(']') {
+			return nil, false, nil
+		}
+		if err == nil {
+			var l adapters.Level
+			if l.Price, err = parseDecimalBytes(priceField, price); err == nil {
+				l.Quantity, err = parseDecimalBytes(qtyField, qty)
+			}
+			levels = append(levels, l)
+		}
+		if expect(']') {
+			return levels, true, err
+		}
+		if !expect(',') {
+			return nil, false, nil
+		}
+	}
 }

@@ -26,6 +26,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -141,7 +142,9 @@ type Handler struct {
 	// OnConnect runs after each handshake, before reading (subscribe, log on). An error
 	// drops the connection and counts as a failed attempt.
 	OnConnect func(ctx context.Context, s *Session) error
-	// OnMessage gets every message. An error drops the connection.
+	// OnMessage gets every message. msg is the Conn's read buffer, reused for the next
+	// message: it is valid until OnMessage returns (copy what must outlive the call; decoding
+	// it with encoding/json copies). An error drops the connection.
 	OnMessage func(msg []byte) error
 	// OnState is told when the connection goes up or down.
 	OnState func(State)
@@ -309,8 +312,17 @@ func (c *Conn) session(ctx context.Context, attempt int, limiterWait time.Durati
 			c.h.OnState(State{Up: false, Connects: n, Err: err})
 		}
 	}()
+	// The reader allocates as little as it can per message: under CPU contention the
+	// collector's assists slow the goroutine that allocates, and a slowed reader leaves
+	// messages queued in the socket. So one buffer per connection is reused for every message
+	// (where ws.Read allocates each one whole), and reads take a context that is never done
+	// (where a cancellable one costs coder/websocket a context.AfterFunc per read): the
+	// connection's context closes the socket instead, once, which ends a blocked read.
+	stopCloser := context.AfterFunc(cctx, func() { _ = ws.CloseNow() })
+	defer stopCloser()
+	var buf bytes.Buffer
 	for {
-		_, msg, rerr := ws.Read(cctx)
+		rerr := readMessage(ws, &buf)
 		if rerr != nil {
 			if cause := context.Cause(cctx); cause != nil && !errors.Is(cause, context.Canceled) {
 				return cause
@@ -320,11 +332,29 @@ func (c *Conn) session(ctx context.Context, attempt int, limiterWait time.Durati
 		c.touch()
 		c.delivered.Store(true)
 		if c.h.OnMessage != nil {
-			if herr := c.h.OnMessage(msg); herr != nil {
+			if herr := c.h.OnMessage(buf.Bytes()); herr != nil {
 				return fmt.Errorf("stream %s: %w", c.cfg.Name, herr)
 			}
 		}
+		if buf.Cap() > keptReadBuffer {
+			buf = bytes.Buffer{} // one large message (a snapshot) does not pin its size
+		}
 	}
+}
+
+// keptReadBuffer is the largest read buffer a connection keeps between messages; a diff
+// update or a trade is a few KiB at most.
+const keptReadBuffer = 256 << 10
+
+// readMessage reads the next data message into buf, replacing what it held.
+func readMessage(ws *websocket.Conn, buf *bytes.Buffer) error {
+	_, r, err := ws.Reader(context.Background())
+	if err != nil {
+		return err
+	}
+	buf.Reset()
+	_, err = buf.ReadFrom(r)
+	return err
 }
 
 func (c *Conn) touch() { c.lastRead.Store(c.cfg.Clock.Now().UnixNano()) }

@@ -370,3 +370,49 @@ func TestBackoffGrowsAndResetsAfterHealthyConnection(t *testing.T) {
 		t.Fatalf("stats %+v, want at least %d attempts and 1 connection", got, healthy+1)
 	}
 }
+
+// TestMessagesArriveWholeThroughTheReusedBuffer: the Conn reads every message into one buffer
+// per connection; each reaches OnMessage whole and alone, whether it is longer than the last
+// (the buffer grows), shorter (nothing of the last is left over) or larger than the buffer a
+// connection keeps between messages.
+func TestMessagesArriveWholeThroughTheReusedBuffer(t *testing.T) {
+	sizes := []int{300 << 10, 10, 100 << 10, 5, 0, 2000, 1}
+	var sent [][]byte
+	for i, n := range sizes {
+		sent = append(sent, []byte(strings.Repeat(string(rune('a'+i)), n)))
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for _, m := range sent {
+			if err := c.Write(r.Context(), websocket.MessageText, m); err != nil {
+				return
+			}
+		}
+		_, _, _ = c.Read(r.Context()) // until the client goes
+	}))
+	defer srv.Close()
+	got := make(chan []byte, len(sent))
+	c := stream.New(stream.Config{URL: "ws" + srv.URL[4:], Seed: 1, PingInterval: -1, BackoffBase: time.Millisecond},
+		stream.Handler{OnMessage: func(msg []byte) error {
+			got <- append([]byte(nil), msg...) // msg is the Conn's buffer: a copy outlives the call
+			return nil
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i, want := range sent {
+		select {
+		case m := <-got:
+			if string(m) != string(want) {
+				t.Fatalf("message %d: %d bytes starting %.10q, want %d bytes of %q", i, len(m), m, len(want), rune('a'+i))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d of %d never arrived", i, len(sent))
+		}
+	}
+}
