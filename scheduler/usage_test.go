@@ -74,6 +74,48 @@ func TestSafetyFractionFollowsUsageReports(t *testing.T) {
 	})
 }
 
+// TestFirstReportAfterSilenceIsNotADoubt: the first report after a silence (here, a start
+// half-way through a window) shows what others spent while nobody looked; it is adopted, and
+// the window is trusted again from the next fixed window on, once a report agrees. Taken for
+// a doubt, it held the window to 0.9 for a whole interval more: half of the next window too.
+// A disagreement while reports come is still a doubt.
+func TestFirstReportAfterSilenceIsNotADoubt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, clk := newScheduler(t, tightConfig(1000))
+		var exchange int64
+		do := func(others int64) {
+			t.Helper()
+			attempt := func(context.Context, int) scheduler.Outcome {
+				exchange += 1 + others
+				return scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: exchange}}}
+			}
+			if _, err := s.Do(context.Background(), req("r", "private", scheduler.PriorityOrders, 1, attempt)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk.Advance(30 * time.Second) // half-way through the first one-minute window
+		do(300)                       // others spent 300 before the first look
+		if got := windowUsed(s, "W"); got != 301 {
+			t.Fatalf("used = %d after the first report, want the exchange's 301", got)
+		}
+		do(0)
+		if got := safeLimit(s, "W"); got != 900 {
+			t.Fatalf("safe limit in the window of the first report = %d, want 900 (others' rate still being learnt)", got)
+		}
+		clk.Advance(31 * time.Second) // the next window
+		exchange = 0
+		do(0)
+		if got := safeLimit(s, "W"); got != 990 {
+			t.Fatalf("safe limit in the next window after a report that agrees = %d, want 990", got)
+		}
+		do(50) // a jump while looking: a doubt
+		if got := safeLimit(s, "W"); got != 900 {
+			t.Fatalf("safe limit after a jump of 50 = %d, want 900", got)
+		}
+		s.Close()
+	})
+}
+
 // bystanderExchange counts one fixed window of limit per interval on the fake clock: what the
 // scheduler's requests spend, and a bystander outside the scheduler that spends share of each
 // window evenly through it (refused past the limit). It reports the total with each answer.
