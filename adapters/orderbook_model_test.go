@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/adaptertest"
 )
 
 // mapBook is the order book as it was kept before the sorted sides: one map per side keyed by
@@ -91,18 +92,6 @@ func randomUpdate(rng *rand.Rand, id int64) adapters.DepthUpdate {
 	return u
 }
 
-func sameLevels(a, b []adapters.Level) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].Price.Equal(b[i].Price) || !a[i].Quantity.Equal(b[i].Quantity) {
-			return false
-		}
-	}
-	return true
-}
-
 // TestBookAgreesWithTheMapModel applies thousands of random diff updates to an OrderBook and
 // to the map-keyed model: after every one both hold the same levels in the same order, the
 // same top, and Top refuses exactly the crossed or locked books.
@@ -126,19 +115,19 @@ func TestBookAgreesWithTheMapModel(t *testing.T) {
 		}
 		model.apply(u)
 		got := b.Levels(0)
-		if !sameLevels(got.Bids, model.sorted(true)) || !sameLevels(got.Asks, model.sorted(false)) {
+		if !adaptertest.SameLevels(got.Bids, model.sorted(true)) || !adaptertest.SameLevels(got.Asks, model.sorted(false)) {
 			t.Fatalf("after update %d the book is\n%v\n%v\nthe model\n%v\n%v", id, got.Bids, got.Asks, model.sorted(true), model.sorted(false))
 		}
 		bid, ask, ok := b.Top()
 		wantBid, wantAsk := model.top()
-		if !sameLevels([]adapters.Level{bid, ask}, []adapters.Level{wantBid, wantAsk}) {
+		if !adaptertest.SameLevels([]adapters.Level{bid, ask}, []adapters.Level{wantBid, wantAsk}) {
 			t.Fatalf("after update %d top %v/%v, model %v/%v", id, bid, ask, wantBid, wantAsk)
 		}
 		sane := len(model.bids) > 0 && len(model.asks) > 0 && wantBid.Price.LessThan(wantAsk.Price)
 		if ok != sane {
 			t.Fatalf("after update %d top %v/%v ok %v, want %v", id, bid, ask, ok, sane)
 		}
-		if d := 3; len(got.Bids) > d && !sameLevels(b.Levels(d).Bids, got.Bids[:d]) {
+		if d := 3; len(got.Bids) > d && !adaptertest.SameLevels(b.Levels(d).Bids, got.Bids[:d]) {
 			t.Fatalf("Levels(%d) is not the first %d levels", d, d)
 		}
 	}

@@ -643,3 +643,17 @@ func testTradingDisabled(ctx context.Context, t *testing.T, env *Env) {
 	}
 	must(env.Exchange.CancelOrder(ctx, env.Symbol, resting.ClientOrderID))
 }
+
+// SameLevels reports whether two sides of a book hold the same levels in the same order,
+// prices and quantities equal as decimals (1.0 is 1).
+func SameLevels(a, b []adapters.Level) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Price.Equal(b[i].Price) || !a[i].Quantity.Equal(b[i].Quantity) {
+			return false
+		}
+	}
+	return true
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/adaptertest"
 	"github.com/keelbot/keel/adapters/binance"
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/adapters/stream"
@@ -220,7 +221,7 @@ func TestStreamsSurviveDropStorm(t *testing.T) {
 			if got.LastUpdateID != want.LastUpdateID {
 				continue // moved on since the snapshot: compare with a newer one
 			}
-			if !sameLevels(got.Bids, want.Bids) || !sameLevels(got.Asks, want.Asks) {
+			if !adaptertest.SameLevels(got.Bids, want.Bids) || !adaptertest.SameLevels(got.Asks, want.Asks) {
 				t.Errorf("%s: local book differs from the simulator's at update %d (%d/%d levels vs %d/%d)", sym,
 					want.LastUpdateID, len(got.Bids), len(got.Asks), len(want.Bids), len(want.Asks))
 			}
@@ -474,7 +475,7 @@ func TestDeepBookStaysEqual(t *testing.T) {
 				}
 			}
 			got := book.Levels(0)
-			if book.LastUpdateID() != want.LastUpdateID || !sameLevels(got.Bids, want.Bids) || !sameLevels(got.Asks, want.Asks) {
+			if book.LastUpdateID() != want.LastUpdateID || !adaptertest.SameLevels(got.Bids, want.Bids) || !adaptertest.SameLevels(got.Asks, want.Asks) {
 				t.Fatalf("%s after %s: local book (%d/%d levels at %d) differs from the simulator's (%d/%d at %d)", sym,
 					moves[sym][i], len(got.Bids), len(got.Asks), book.LastUpdateID(), len(want.Bids), len(want.Asks), want.LastUpdateID)
 			}
@@ -523,18 +524,6 @@ func restDepthLimit(t *testing.T, s *sim.Server, symbol string, limit int) adapt
 		b.Asks = append(b.Asks, adapters.Level{Price: dec(l[0]), Quantity: dec(l[1])})
 	}
 	return b
-}
-
-func sameLevels(a, b []adapters.Level) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].Price.Equal(b[i].Price) || !a[i].Quantity.Equal(b[i].Quantity) {
-			return false
-		}
-	}
-	return true
 }
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }

@@ -17,6 +17,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/keelbot/keel/adapters"
+	"github.com/keelbot/keel/adapters/adaptertest"
 	"github.com/keelbot/keel/adapters/coinbase"
 	"github.com/keelbot/keel/adapters/sim"
 	"github.com/keelbot/keel/adapters/stream"
@@ -93,7 +94,7 @@ func sameAsREST(t *testing.T, ctx context.Context, f *fixture, ms *coinbase.Mark
 				t.Fatal(err)
 			}
 			got = ms.Book(sym).Levels(0)
-			if sameLevels(got.Bids, want.Bids) && sameLevels(got.Asks, want.Asks) {
+			if adaptertest.SameLevels(got.Bids, want.Bids) && adaptertest.SameLevels(got.Asks, want.Asks) {
 				break
 			}
 			if try == 100 || ctx.Err() != nil {
@@ -110,18 +111,6 @@ func top(ls []adapters.Level) string {
 		return "-"
 	}
 	return ls[0].Price.String() + "×" + ls[0].Quantity.String()
-}
-
-func sameLevels(a, b []adapters.Level) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].Price.Equal(b[i].Price) || !a[i].Quantity.Equal(b[i].Quantity) {
-			return false
-		}
-	}
-	return true
 }
 
 // TestMarketStreamFollowsTheBook: level2 builds each symbol's book equal to the simulator's
