@@ -49,7 +49,11 @@ func newAttemptContext(parent context.Context, deadline time.Time) *attemptConte
 			c.err, c.done = err, closedChan
 			return c
 		}
+		// The parent may end at once: its callback runs in a goroutine of its own, and waits
+		// for stopParent to be set.
+		c.mu.Lock()
 		c.stopParent = context.AfterFunc(parent, func() { c.end(parent.Err()) })
+		c.mu.Unlock()
 	}
 	return c
 }
@@ -153,7 +157,7 @@ func (h *inflight) Pop() any {
 // requires that s.mu is held.
 func (s *Scheduler) startAttemptLocked(parent context.Context, w *waiter) *attemptContext {
 	c := newAttemptContext(parent, w.deadline)
-	if c.err == nil {
+	if c.Err() == nil { // one that ends meanwhile leaves the heap at its attempt's end
 		heap.Push(&s.attempts, c)
 	}
 	return c

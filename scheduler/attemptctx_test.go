@@ -170,3 +170,21 @@ func TestAttemptInFlightAtCloseKeepsItsDeadline(t *testing.T) {
 		t.Fatalf("an attempt in flight at Close: ctx.Err() = %v, want context.DeadlineExceeded at its budget", err)
 	}
 }
+
+// The caller's context may end at any moment, the grant's included: the attempt's context then
+// ends with it (run under -race: its registration with the parent and the parent's end race).
+func TestAttemptContextEndsWithAParentEndingAnyMoment(t *testing.T) {
+	s := newRealScheduler(t)
+	for range 300 {
+		ctx, cancel := context.WithCancel(context.Background())
+		go cancel()
+		s.Do(ctx, readRequest(time.Minute, func(actx context.Context) scheduler.Outcome {
+			select {
+			case <-actx.Done():
+			case <-time.After(patience):
+				t.Error("the attempt's context outlived its parent")
+			}
+			return scheduler.Outcome{Err: actx.Err()}
+		}))
+	}
+}
