@@ -14,10 +14,7 @@ import (
 // (each showed no more than the scheduler had counted when it sent that request, give or
 // take half the confirmed margin) the window uses SafetyFractionConfirmed of its limit (0.99);
 // when none came within the window's interval, or one in the last interval showed more than
-// that, it falls back to SafetyFraction (0.9). The first report after a silence is the
-// exception: what it shows beyond the count is what others spent unseen, adopted without
-// doubt; the count is trusted again from the next fixed window on, once others' rate has been
-// measured. A report is compared with the count when it
+// that, it falls back to SafetyFraction (0.9). A report is compared with the count when it
 // arrives (which has taken in the reports before it) and, in a fixed window, what others were
 // expected to spend meanwhile at their rate (below), so another client spending steadily keeps
 // the count confirmed, while a jump the count did not allow for (a burst elsewhere, a
@@ -42,8 +39,6 @@ import (
 type usage struct {
 	confirmed time.Time // the last report that agreed with the count (scheduler's clock)
 	doubted   time.Time // the last that showed more than the count allowed for
-	adopted   time.Time // the last that came after a silence and showed more: taken in as news
-	learning  time.Time // until then the count adopted after a silence is not trusted
 
 	// Others' spend, for a local fixed window; times on the exchange's clock.
 	fixed    bool
@@ -67,17 +62,11 @@ type usage struct {
 	looked, prevKnown bool
 }
 
-// silent reports whether no report came within interval before now.
-func (u *usage) silent(now time.Time, interval time.Duration) bool {
-	within := func(t time.Time) bool { return !t.IsZero() && now.Sub(t) <= interval }
-	return !within(u.confirmed) && !within(u.doubted) && !within(u.adopted)
-}
-
 // trusted reports whether the window's count is confirmed at now: a report agreed within
 // interval and none disagreed within it.
 func (u *usage) trusted(now time.Time, interval time.Duration) bool {
 	return !u.confirmed.IsZero() && now.Sub(u.confirmed) <= interval &&
-		(u.doubted.IsZero() || now.Sub(u.doubted) > interval) && !now.Before(u.learning)
+		(u.doubted.IsZero() || now.Sub(u.doubted) > interval)
 }
 
 // roll moves to the period of server, closing the one before: what others were expected to
@@ -216,25 +205,14 @@ func (s *Scheduler) reportLocked(win *window, w *waiter, used int64, now, server
 	}
 	win.highest.note(fixedWindowIndex(server, win.cfg.Interval), used)
 	tolerance := max(1, (1-s.cfg.SafetyFractionConfirmed)*float64(win.cfg.Limit)/2)
-	switch u := &win.usage; {
-	case float64(used-win.counter.Used(server)-u.since(w.sentServer)) <= tolerance:
-		u.confirmed = now
-	case u.silent(now, win.cfg.Interval):
-		// The first report after a silence (a start, a pause) shows what others spent while
-		// the scheduler did not look: news, not a count gone wrong. It is adopted, and the
-		// count stays unconfirmed while others' rate is learnt, until the fixed window it came
-		// in ends (an interval for another kind); then reports confirm or doubt it as ever.
-		// Taken for a doubt, it held the whole of the next window to SafetyFraction too
-		// (BenchmarkGoodput/bystander: 590 of the 680 the bystander leaves, in the first full
-		// window after each pause); trusted at once, a rate learnt from one early report
-		// crowded the bystander into 429s.
-		u.adopted, u.learning = now, now.Add(win.cfg.Interval)
-		if win.cfg.Kind == KindFixed {
-			end := (fixedWindowIndex(server, win.cfg.Interval) + 1) * int64(win.cfg.Interval)
-			u.learning = time.Unix(0, end).Add(-s.offset)
-		}
-	default:
-		u.doubted = now
+	// A report after a silence (a start, a pause) that shows others' spend is a doubt too:
+	// others just seen may be ramping up (a deploy of several instances on one IP), so the
+	// window keeps SafetyFraction for an interval; a steady bystander costs a tenth of that
+	// interval once.
+	if float64(used-win.counter.Used(server)-win.usage.since(w.sentServer)) > tolerance {
+		win.usage.doubted = now
+	} else {
+		win.usage.confirmed = now
 	}
 	if win.usage.fixed {
 		used = min(win.usage.others(w.sentServer, used), win.cfg.Limit)

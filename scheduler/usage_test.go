@@ -74,48 +74,6 @@ func TestSafetyFractionFollowsUsageReports(t *testing.T) {
 	})
 }
 
-// TestFirstReportAfterSilenceIsNotADoubt: the first report after a silence (here, a start
-// half-way through a window) shows what others spent while nobody looked; it is adopted, and
-// the window is trusted again from the next fixed window on, once a report agrees. Taken for
-// a doubt, it held the window to 0.9 for a whole interval more: half of the next window too.
-// A disagreement while reports come is still a doubt.
-func TestFirstReportAfterSilenceIsNotADoubt(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s, clk := newScheduler(t, tightConfig(1000))
-		var exchange int64
-		do := func(others int64) {
-			t.Helper()
-			attempt := func(context.Context, int) scheduler.Outcome {
-				exchange += 1 + others
-				return scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: exchange}}}
-			}
-			if _, err := s.Do(context.Background(), req("r", "private", scheduler.PriorityOrders, 1, attempt)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		clk.Advance(30 * time.Second) // half-way through the first one-minute window
-		do(300)                       // others spent 300 before the first look
-		if got := windowUsed(s, "W"); got != 301 {
-			t.Fatalf("used = %d after the first report, want the exchange's 301", got)
-		}
-		do(0)
-		if got := safeLimit(s, "W"); got != 900 {
-			t.Fatalf("safe limit in the window of the first report = %d, want 900 (others' rate still being learnt)", got)
-		}
-		clk.Advance(31 * time.Second) // the next window
-		exchange = 0
-		do(0)
-		if got := safeLimit(s, "W"); got != 990 {
-			t.Fatalf("safe limit in the next window after a report that agrees = %d, want 990", got)
-		}
-		do(50) // a jump while looking: a doubt
-		if got := safeLimit(s, "W"); got != 900 {
-			t.Fatalf("safe limit after a jump of 50 = %d, want 900", got)
-		}
-		s.Close()
-	})
-}
-
 // bystanderExchange counts one fixed window of limit per interval on the fake clock: what the
 // scheduler's requests spend, and a bystander outside the scheduler that spends share of each
 // window evenly through it (refused past the limit). It reports the total with each answer.
@@ -160,6 +118,48 @@ func (x *bystanderExchange) serve(weight int64) scheduler.Outcome {
 	}
 	x.served[i] += weight
 	return scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: x.served[i]}}}
+}
+
+// TestOthersSpendIsLeftToThemFromAStart: a scheduler that starts at a window's start has seen
+// nothing of the window before; it still projects the bystander's rate it measures in the
+// first window (it used to take the unknown window before for zero spend, bound the
+// projection by it, and let a flood take what the bystander had still to spend).
+func TestOthersSpendIsLeftToThemFromAStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := tightConfig(1000)
+		cfg.Windows[0].Interval = 10 * time.Second
+		cfg.Buckets = []scheduler.BucketConfig{{Name: "private", MaxConcurrency: 1}}
+		s, clk := newScheduler(t, cfg)
+		x := &bystanderExchange{clk: clk, limit: 1000, interval: 10 * time.Second, share: 300,
+			served: map[int64]int64{}, by: map[int64]int64{}}
+		read := req("read", "private", scheduler.PriorityMarket, 10, func(context.Context, int) scheduler.Outcome { return x.serve(10) })
+		read.MaxWait = time.Hour
+		// One read a second from the window's start to its middle, then a flood.
+		for range 5 {
+			if _, err := s.Do(context.Background(), read); err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(time.Second)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Go(func() { s.Do(ctx, read) })
+		}
+		synctest.Wait()
+		clk.Set(t0.Add(10*time.Second - time.Millisecond)) // the window's end
+		synctest.Wait()
+		x.mu.Lock()
+		x.catchUp(clk.Now())
+		refused, total := x.refusals, x.served[t0.UnixNano()/int64(10*time.Second)]
+		x.mu.Unlock()
+		cancel()
+		wg.Wait()
+		if refused != 0 {
+			t.Errorf("the bystander was refused %d times in the first window (window total %d)", refused, total)
+		}
+		s.Close()
+	})
 }
 
 // TestOthersSpendIsLeftToThem: a bystander spends 300 of a window of 1000 steadily through it.
