@@ -120,20 +120,27 @@ func (x *bystanderExchange) serve(weight int64) scheduler.Outcome {
 	return scheduler.Outcome{Status: 200, Usage: []scheduler.Usage{{Window: "W", Used: x.served[i]}}}
 }
 
+// bystanderSetup is a scheduler with one window of 1000 per 10 s, one slot, a bystander
+// spending 300 of each window at the exchange, and a market read of 10 that waits up to an hour.
+func bystanderSetup(t *testing.T) (*scheduler.Scheduler, *clock.Fake, *bystanderExchange, *scheduler.Request) {
+	cfg := tightConfig(1000)
+	cfg.Windows[0].Interval = 10 * time.Second
+	cfg.Buckets = []scheduler.BucketConfig{{Name: "private", MaxConcurrency: 1}}
+	s, clk := newScheduler(t, cfg)
+	x := &bystanderExchange{clk: clk, limit: 1000, interval: 10 * time.Second, share: 300,
+		served: map[int64]int64{}, by: map[int64]int64{}}
+	read := req("read", "private", scheduler.PriorityMarket, 10, func(context.Context, int) scheduler.Outcome { return x.serve(10) })
+	read.MaxWait = time.Hour
+	return s, clk, x, read
+}
+
 // TestOthersSpendIsLeftToThemFromAStart: a scheduler that starts at a window's start has seen
 // nothing of the window before; it still projects the bystander's rate it measures in the
 // first window (it used to take the unknown window before for zero spend, bound the
 // projection by it, and let a flood take what the bystander had still to spend).
 func TestOthersSpendIsLeftToThemFromAStart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := tightConfig(1000)
-		cfg.Windows[0].Interval = 10 * time.Second
-		cfg.Buckets = []scheduler.BucketConfig{{Name: "private", MaxConcurrency: 1}}
-		s, clk := newScheduler(t, cfg)
-		x := &bystanderExchange{clk: clk, limit: 1000, interval: 10 * time.Second, share: 300,
-			served: map[int64]int64{}, by: map[int64]int64{}}
-		read := req("read", "private", scheduler.PriorityMarket, 10, func(context.Context, int) scheduler.Outcome { return x.serve(10) })
-		read.MaxWait = time.Hour
+		s, clk, x, read := bystanderSetup(t)
 		// One read a second from the window's start to its middle, then a flood.
 		for range 5 {
 			if _, err := s.Do(context.Background(), read); err != nil {
@@ -168,14 +175,7 @@ func TestOthersSpendIsLeftToThemFromAStart(t *testing.T) {
 // window up to what the reports showed and leaving it to be refused.
 func TestOthersSpendIsLeftToThem(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := tightConfig(1000)
-		cfg.Windows[0].Interval = 10 * time.Second
-		cfg.Buckets = []scheduler.BucketConfig{{Name: "private", MaxConcurrency: 1}}
-		s, clk := newScheduler(t, cfg)
-		x := &bystanderExchange{clk: clk, limit: 1000, interval: 10 * time.Second, share: 300,
-			served: map[int64]int64{}, by: map[int64]int64{}}
-		read := req("read", "private", scheduler.PriorityMarket, 10, func(context.Context, int) scheduler.Outcome { return x.serve(10) })
-		read.MaxWait = time.Hour
+		s, clk, x, read := bystanderSetup(t)
 		// One read a second through two windows, the second only up to its middle, where the
 		// bystander has spent 150 of its 300; then a flood of reads, all at once.
 		for range 15 {

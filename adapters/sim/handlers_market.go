@@ -176,6 +176,12 @@ func (s *Server) ticker(c *call, one func(*market) map[string]any) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
+	return s.tickerReply(q, single, names, one)
+}
+
+// tickerReply ends a ticker's request, its symbols parsed: the status filter, nothing else
+// sent, then an object for a single symbol, an array for several or all.
+func (s *Server) tickerReply(q *request, single bool, names []string, one func(*market) map[string]any) reply {
 	if keep, aerr := statusFilter(q, single); aerr != nil {
 		return fail(aerr)
 	} else if !keep {

@@ -127,28 +127,12 @@ func (s *Server) ticker24hr(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	if keep, aerr := statusFilter(q, single); aerr != nil {
-		return fail(aerr)
-	} else if !keep {
-		names = nil
-	}
-	if aerr := q.unread(); aerr != nil {
-		return fail(aerr)
-	}
 	from, open := window24(c.now)
-	one := func(m *market) map[string]any {
+	return s.tickerReply(q, single, names, func(m *market) map[string]any {
 		out := s.statsJSON(q, m, from, c.now, full, true)
 		out["openTime"] = q.timeUnit(open)
 		return out
-	}
-	if single {
-		return ok(one(s.markets[names[0]]))
-	}
-	out := make([]map[string]any, 0, len(names))
-	for _, n := range names {
-		out = append(out, one(s.markets[n]))
-	}
-	return ok(out)
+	})
 }
 
 // window24 is the 24-hour window ending at now: the first one-minute bar inside it (bars
@@ -249,23 +233,10 @@ func (s *Server) rollingTicker(c *call) reply {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	if keep, aerr := statusFilter(q, single); aerr != nil {
-		return fail(aerr)
-	} else if !keep {
-		names = nil
-	}
-	if aerr := q.unread(); aerr != nil {
-		return fail(aerr)
-	}
 	from := c.now.Add(-win)
-	if single {
-		return ok(s.statsJSON(q, s.markets[names[0]], from, c.now, full, false))
-	}
-	out := make([]map[string]any, 0, len(names))
-	for _, n := range names {
-		out = append(out, s.statsJSON(q, s.markets[n], from, c.now, full, false))
-	}
-	return ok(out)
+	return s.tickerReply(q, single, names, func(m *market) map[string]any {
+		return s.statsJSON(q, m, from, c.now, full, false)
+	})
 }
 
 // GET /api/v3/avgPrice: the volume-weighted price of the last 5 minutes' trades.
